@@ -1,0 +1,1 @@
+//! regdrop: standing, encrypted register extracts delivered over SFTP.
