@@ -1,1 +1,9 @@
 //! regdrop: standing, encrypted register extracts delivered over SFTP.
+//!
+//! # Layout
+//! Pure core: [`catalog`] (fields), [`retry`] (error classes, backoff).
+//! Adapters: [`register`] (SQLite source).
+
+pub mod catalog;
+pub mod register;
+pub mod retry;

@@ -1,0 +1,2 @@
+//! The register source: schema, import of the authority's DSV dump, the synthetic generator.
+pub mod schema;

@@ -1,0 +1,146 @@
+//! The register's SQLite schema: vehicles (the 85 technical fields), ownerships and the code
+//! tables the project carries in `data/`. Opening, creating and filling code tables.
+
+use crate::catalog::{column_of, TECHNICAL};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+
+/// Schema version stored in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The code tables: (table, embedded `kode;navn` CSV). The CSVs are copies of the
+/// authority's published tables (see `data/README.md`).
+pub const CODE_TABLES: [(&str, &str); 8] = [
+    ("code_make", include_str!("../../data/merkekode.csv")),
+    ("code_fuel", include_str!("../../data/drivstoff.csv")),
+    ("code_colour", include_str!("../../data/farge.csv")),
+    ("code_vehicle_group", include_str!("../../data/kjoretoygruppe.csv")),
+    ("code_technical", include_str!("../../data/tekniskkode.csv")),
+    ("code_euronorm", include_str!("../../data/euronorm.csv")),
+    ("code_status", include_str!("../../data/registreringsstatus.csv")),
+    ("code_county", include_str!("../../data/fylke.csv")),
+];
+
+/// Parses a `kode;navn` table (UTF-8, optional BOM, header line) into pairs.
+pub fn parse_code_csv(text: &str) -> Vec<(String, String)> {
+    text.trim_start_matches('\u{feff}')
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_once(';'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The DDL of the register. All technical fields are TEXT exactly as the authority writes
+/// them (dates `YYYYMMDD`, multi-values comma-joined); NULL means empty.
+pub fn ddl() -> String {
+    let cols: Vec<String> = TECHNICAL
+        .iter()
+        .map(|(name, _, _)| format!("  {} TEXT", column_of(name)))
+        .collect();
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS vehicle (\n  id INTEGER PRIMARY KEY,\n{}\n);\n",
+        cols.join(",\n")
+    );
+    sql.push_str(
+        "CREATE TABLE IF NOT EXISTS ownership (
+  id INTEGER PRIMARY KEY,
+  vehicle_id INTEGER NOT NULL REFERENCES vehicle(id),
+  role TEXT NOT NULL CHECK (role IN ('eier','medeier','leasingtaker')),
+  national_id TEXT,          -- fødselsnummer / D-number; never exported
+  first_name TEXT,
+  middle_name TEXT,
+  last_name TEXT,
+  birth_date TEXT,           -- YYYYMMDD, derived from national_id
+  org_number TEXT,           -- 9 digits, mod-11 checked
+  org_name TEXT,
+  address TEXT,
+  postal_code TEXT,
+  postal_place TEXT,
+  municipality TEXT,         -- 4 digits; county = first two
+  country_code TEXT,
+  from_date TEXT NOT NULL,   -- YYYYMMDD
+  to_date TEXT               -- NULL while current
+);
+CREATE TABLE IF NOT EXISTS register_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+",
+    );
+    for (table, _) in CODE_TABLES {
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (code TEXT PRIMARY KEY, name TEXT NOT NULL);\n"
+        ));
+    }
+    sql
+}
+
+/// Indexes used by the report filters. Created after bulk loads (faster than maintaining
+/// them row by row).
+pub const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS vehicle_make ON vehicle(tekn_merke);
+CREATE INDEX IF NOT EXISTS vehicle_first_reg ON vehicle(tekn_reg_f_g);
+CREATE INDEX IF NOT EXISTS vehicle_first_reg_no ON vehicle(tekn_reg_f_g_n);
+CREATE INDEX IF NOT EXISTS vehicle_group ON vehicle(tekn_kjtgrp);
+CREATE INDEX IF NOT EXISTS ownership_vehicle ON ownership(vehicle_id, role) WHERE to_date IS NULL;
+CREATE INDEX IF NOT EXISTS ownership_from ON ownership(from_date);
+";
+
+/// Opens (creating if needed) a register database for writing, with the schema and the
+/// code tables in place.
+pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(&ddl())?;
+    fill_code_tables(&conn)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(conn)
+}
+
+/// Opens an existing register read-only (extracts never write to the register).
+pub fn open_ro(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Reports scan large ranges: a bigger page cache and memory-mapped reads help.
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.pragma_update(None, "mmap_size", 268_435_456i64)?;
+    Ok(conn)
+}
+
+/// (Re)fills every code table from the embedded CSVs.
+pub fn fill_code_tables(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, text) in CODE_TABLES {
+        conn.execute(&format!("DELETE FROM {table}"), [])?;
+        let mut stmt =
+            conn.prepare(&format!("INSERT OR REPLACE INTO {table} (code, name) VALUES (?1, ?2)"))?;
+        for (code, name) in parse_code_csv(text) {
+            stmt.execute([&code, &name])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_schema_and_code_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_rw(&dir.path().join("r.sqlite")).unwrap();
+        let makes: i64 = conn
+            .query_row("SELECT count(*) FROM code_make", [], |r| r.get(0))
+            .unwrap();
+        assert!(makes > 2000, "{makes}");
+        let tesla: String = conn
+            .query_row("SELECT name FROM code_make WHERE code = '4360'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tesla, "TESLA");
+        let cols: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_table_info('vehicle')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cols, 86);
+    }
+}
