@@ -5,5 +5,6 @@
 //! Adapters: [`register`] (SQLite source).
 
 pub mod catalog;
+pub mod format;
 pub mod register;
 pub mod retry;
