@@ -8,3 +8,4 @@ pub mod catalog;
 pub mod format;
 pub mod register;
 pub mod retry;
+pub mod schedule;
