@@ -244,6 +244,139 @@ pub fn field(name: &str) -> Option<Field> {
     all_fields().into_iter().find(|f| f.name == name)
 }
 
+/// The standard reports (seed 000: the authority's standing products).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportKind {
+    /// The standard technical report: the 85 `TEKN_*` columns in the authority's order.
+    Technical,
+    /// The technical report plus name, current address and birth date or organisation
+    /// number of owner, co-owner and lessee.
+    TechnicalOwners,
+    /// Vehicles first registered in a period: plate, date, vehicle group, make, model,
+    /// chassis number.
+    FirstRegistrations,
+    /// Owners of vehicles (e.g. of a make in an area), one row per vehicle's current owner.
+    Owners,
+    /// A column list chosen by the subscription.
+    Custom,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 5] = [
+        ReportKind::Technical,
+        ReportKind::TechnicalOwners,
+        ReportKind::FirstRegistrations,
+        ReportKind::Owners,
+        ReportKind::Custom,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Technical => "technical",
+            ReportKind::TechnicalOwners => "technical_owners",
+            ReportKind::FirstRegistrations => "first_registrations",
+            ReportKind::Owners => "owners",
+            ReportKind::Custom => "custom",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportKind> {
+        ReportKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The date a `period` applies to when the subscription does not say.
+    pub fn default_period_field(self) -> PeriodField {
+        match self {
+            ReportKind::Owners => PeriodField::Ownership,
+            _ => PeriodField::FirstRegistrationNorway,
+        }
+    }
+
+    /// The fixed columns of the report (`None` for `custom`).
+    pub fn columns(self) -> Option<Vec<Field>> {
+        let names: Vec<String> = match self {
+            ReportKind::Technical => TECHNICAL.iter().map(|f| f.0.to_string()).collect(),
+            ReportKind::TechnicalOwners => {
+                let mut v: Vec<String> = TECHNICAL.iter().map(|f| f.0.to_string()).collect();
+                for role in Role::ALL {
+                    for suffix in [
+                        "NAVN", "ETTERNAVN", "ADRESSE", "POSTNR", "POSTSTED", "KOMMUNENR",
+                        "FODSELSDATO", "ORGNR",
+                    ] {
+                        v.push(format!("{}_{suffix}", role.prefix()));
+                    }
+                }
+                v
+            }
+            ReportKind::FirstRegistrations => [
+                "TEKN_KJM", "TEKN_REG_F_G_N", "KJTGRP_NAVN", "TEKN_KJTGRP", "TEKN_MERKENAVN",
+                "TEKN_MERKE", "TEKN_MODELL", "TEKN_UNR",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ReportKind::Owners => [
+                "TEKN_KJM", "EIER_NAVN", "EIER_ETTERNAVN", "EIER_POSTNR", "EIER_ADRESSE",
+                "EIER_POSTSTED", "EIER_FODSELSDATO", "EIER_ORGNR", "TEKN_KJTGRP",
+                "TEKN_MERKENAVN", "TEKN_REG_F_G", "TEKN_REG_F_G_N", "EIER_FRA_DATO",
+                "TEKN_REG_STATUS", "TEKN_AVREG_DATO", "TEKN_VRAKET_DATO", "TEKN_NESTE_PKK",
+                "TEKN_SISTE_PKK",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ReportKind::Custom => return None,
+        };
+        let all = all_fields();
+        Some(
+            names
+                .iter()
+                .map(|n| all.iter().find(|f| &f.name == n).expect("report column in catalog").clone())
+                .collect(),
+        )
+    }
+}
+
+/// Which date a report period applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodField {
+    FirstRegistration,
+    FirstRegistrationNorway,
+    Ownership,
+    Deregistered,
+    Scrapped,
+}
+
+impl PeriodField {
+    pub const ALL: [PeriodField; 5] = [
+        PeriodField::FirstRegistration,
+        PeriodField::FirstRegistrationNorway,
+        PeriodField::Ownership,
+        PeriodField::Deregistered,
+        PeriodField::Scrapped,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodField::FirstRegistration => "first_registration",
+            PeriodField::FirstRegistrationNorway => "first_registration_norway",
+            PeriodField::Ownership => "ownership",
+            PeriodField::Deregistered => "deregistered",
+            PeriodField::Scrapped => "scrapped",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PeriodField> {
+        PeriodField::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// The `vehicle` column holding the date (`YYYYMMDD`).
+    pub fn column(self) -> &'static str {
+        match self {
+            PeriodField::FirstRegistration => "tekn_reg_f_g",
+            PeriodField::FirstRegistrationNorway => "tekn_reg_f_g_n",
+            PeriodField::Ownership => "tekn_reg_eier_dato",
+            PeriodField::Deregistered => "tekn_avreg_dato",
+            PeriodField::Scrapped => "tekn_vraket_dato",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +405,18 @@ mod tests {
         assert!(!field("TEKN_KJM").unwrap().personal);
         assert!(field("TEKN_KJM").unwrap().identifying);
         assert!(field("NOPE").is_none());
+    }
+
+    #[test]
+    fn report_columns() {
+        assert_eq!(ReportKind::Technical.columns().unwrap().len(), 85);
+        assert_eq!(ReportKind::TechnicalOwners.columns().unwrap().len(), 85 + 24);
+        let first = ReportKind::FirstRegistrations.columns().unwrap();
+        assert!(first.iter().all(|f| !f.personal));
+        assert!(ReportKind::Owners.columns().unwrap().iter().any(|f| f.personal));
+        assert!(ReportKind::Custom.columns().is_none());
+        for k in ReportKind::ALL {
+            assert_eq!(ReportKind::parse(k.as_str()), Some(k));
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! Adapters: [`register`] (SQLite source).
 
 pub mod catalog;
+pub mod config;
 pub mod format;
 pub mod register;
 pub mod retry;
 pub mod schedule;
+pub mod seal;

@@ -1,2 +1,3 @@
 //! The register source: schema, import of the authority's DSV dump, the synthetic generator.
+pub mod ids;
 pub mod schema;

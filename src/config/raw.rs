@@ -1,0 +1,278 @@
+//! The serde mirror of the configuration files, exactly as operators write them. Unknown
+//! keys are refused. The doc comments here are the operator documentation of every key.
+
+use crate::format::{Encoding, LineEnding};
+use crate::retry::RetryOverrides;
+use crate::schedule::CatchUp;
+use serde::Deserialize;
+
+/// `regdrop.toml`: the daemon's own settings. Relative paths are relative to this file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    /// The register database (SQLite). Default `register.sqlite`.
+    pub register: Option<String>,
+    /// Folder for sealed artifacts waiting for delivery (created 0700). Default `spool`.
+    pub spool_dir: Option<String>,
+    /// The state database: runs, attempts, receipts. Default `state/regdrop.sqlite`.
+    pub state_db: Option<String>,
+    /// Folder holding one `*.toml` file per subscription. Default `subscriptions`.
+    pub subscriptions_dir: Option<String>,
+    /// Folder secret files are looked up in when a subscription names a relative path.
+    /// Default: the folder of this file.
+    pub secrets_dir: Option<String>,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// Default retry policy for every subscription.
+    #[serde(default)]
+    pub retry: RetryOverrides,
+    #[serde(default)]
+    pub daemon: RawDaemonRuntime,
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Time zone of schedules that do not name one. Default `Europe/Oslo`.
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemonRuntime {
+    /// At most this many deliveries run at once. Default 4.
+    pub max_concurrent: Option<usize>,
+    /// At most this many deliveries to one host at once. Default 2.
+    pub max_per_host: Option<usize>,
+    /// Prometheus text endpoint, loopback only. Default off.
+    pub metrics_listen: Option<String>,
+    /// Seconds in-flight uploads get to finish on shutdown. Default 60.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Hours a delivered artifact stays in the spool. Default 24.
+    pub spool_grace_hours: Option<u64>,
+    /// Days receipts and attempts are kept (gallring). Default 2557 (7 years).
+    pub receipts_days: Option<u64>,
+}
+
+/// One subscription file: one customer's standing extract.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscription {
+    /// Unique id: lowercase letters, digits and `-`; used in file names and receipts.
+    pub id: String,
+    /// The customer's name as it goes into receipts.
+    pub customer: String,
+    /// The customer's organisation number (9 digits, mod-11 checked).
+    pub customer_org_number: Option<String>,
+    /// The authority's case number for this release of data (saksnummer).
+    pub case_number: Option<String>,
+    /// The customer's invoice reference.
+    pub invoice_reference: Option<String>,
+    /// The legal basis for releasing personal data (required when any personal field is
+    /// selected).
+    pub legal_basis: Option<String>,
+    /// Contact e-mail and mobile number of the customer's person responsible.
+    pub contact: Option<RawContact>,
+    /// Set to false to keep the file but not schedule it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub schedule: RawSchedule,
+    pub target: RawTarget,
+    pub extract: RawExtract,
+    pub encryption: RawEncryption,
+    #[serde(default)]
+    pub delivery: RawDelivery,
+    /// Overrides of the daemon's retry policy.
+    #[serde(default)]
+    pub retry: RetryOverrides,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContact {
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Standard 5-field cron line (`0 6 * * MON`) or `@daily`-style alias.
+    pub cron: String,
+    /// IANA time zone; default from the daemon config.
+    pub timezone: Option<String>,
+    /// After downtime: `once` (run for the most recent missed time) or `skip`.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// Random delay up to this many seconds added to each fire time.
+    #[serde(default)]
+    pub jitter_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// DNS name or IP address of the customer's SFTP server.
+    pub host: String,
+    #[serde(default = "port22")]
+    pub port: u16,
+    pub username: String,
+    /// Pinned server keys, OpenSSH public-key lines (`ssh-ed25519 AAAA...`). Get them with
+    /// `regdrop hostkey scan HOST[:PORT]`.
+    #[serde(default)]
+    pub host_keys: Vec<String>,
+    /// A known_hosts file with the server's keys (alternative to `host_keys`).
+    pub known_hosts: Option<String>,
+    pub auth: RawAuth,
+    /// Folder on the server the files go into.
+    pub remote_dir: String,
+    /// Create `remote_dir` (and parents) when missing. Default false.
+    #[serde(default)]
+    pub create_dirs: bool,
+    /// Seconds to wait for a connection. Default 20.
+    pub connect_timeout_secs: Option<u64>,
+}
+
+fn port22() -> u16 {
+    22
+}
+
+/// How to log in. Secrets are never written here: name a file (0600) or a systemd
+/// credential (`LoadCredential=`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Private key file (OpenSSH format).
+    pub key_file: Option<String>,
+    /// File holding the private key's passphrase.
+    pub passphrase_file: Option<String>,
+    /// File holding the password (0600).
+    pub password_file: Option<String>,
+    /// systemd credential holding the password.
+    pub password_credential: Option<String>,
+    /// systemd credential holding the private key.
+    pub key_credential: Option<String>,
+    /// Refused: secrets never go into subscription files.
+    pub password: Option<toml::Value>,
+    /// Refused: secrets never go into subscription files.
+    pub passphrase: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtract {
+    /// `technical`, `technical_owners`, `first_registrations`, `owners` or `custom`.
+    pub report: String,
+    /// The columns of a `custom` report (catalog names, e.g. `TEKN_KJM`, `EIER_NAVN`).
+    pub columns: Option<Vec<String>>,
+    /// `dsv` (¤-separated, the authority's format), `csv` (RFC 4180) or `xlsx`.
+    #[serde(default = "dsv")]
+    pub format: String,
+    #[serde(default)]
+    pub encoding: Encoding,
+    #[serde(default)]
+    pub line_ending: LineEnding,
+    /// A relative period (`previous_day`, `previous_week`, `previous_month`,
+    /// `since_last_delivery`) or a fixed one (`{ from = 2026-01-01, to = 2026-01-31 }`).
+    pub period: Option<RawPeriod>,
+    /// Which date the period applies to: `first_registration`,
+    /// `first_registration_norway`, `ownership`, `deregistered`, `scrapped`. Each report
+    /// has a natural default.
+    pub period_field: Option<String>,
+    #[serde(default)]
+    pub filter: RawFilter,
+}
+
+fn dsv() -> String {
+    "dsv".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawPeriod {
+    Relative(String),
+    Fixed { from: toml::value::Datetime, to: toml::value::Datetime },
+}
+
+/// Filters; every list means "any of". Empty or absent means no restriction.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    /// First-registration year range, inclusive.
+    pub first_registration_year: Option<RawRange>,
+    /// Make by 4-digit code (`5750`) or name (`VOLKSWAGEN`).
+    #[serde(default)]
+    pub make: Vec<String>,
+    /// Model / trade name, exact match, case-insensitive.
+    #[serde(default)]
+    pub model: Vec<String>,
+    /// Vehicle group (tax code), e.g. `101`.
+    #[serde(default)]
+    pub vehicle_group: Vec<String>,
+    /// Fuel code of any motor, e.g. `5` electric.
+    #[serde(default)]
+    pub fuel: Vec<String>,
+    /// Hybrid category.
+    #[serde(default)]
+    pub hybrid_category: Vec<String>,
+    /// Total seats range, inclusive.
+    pub seats: Option<RawRange>,
+    /// Registration status (`REGISTRERT`, ...).
+    #[serde(default)]
+    pub status: Vec<String>,
+    /// Owner reports: owner's organisation number.
+    #[serde(default)]
+    pub org_number: Vec<String>,
+    /// Owner reports: owner's municipality number (4 digits).
+    #[serde(default)]
+    pub municipality: Vec<String>,
+    /// Owner reports: owner's county number (2 digits).
+    #[serde(default)]
+    pub county: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncryption {
+    /// age recipients: `age1...` X25519 keys, `ssh-ed25519 ...` or `ssh-rsa ...` lines.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// `age` (default) or `none`; `none` only for reports without identifying or personal
+    /// data.
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// Remote file name template. Variables: `{id}`, `{report}`, `{ext}`,
+    /// `{run:%Y%m%d}`, `{period_start:%Y%m%d}`, `{period_end:%Y%m%d}` (strftime formats,
+    /// in the subscription's time zone). Default `{id}_{run:%Y%m%dT%H%M}.{ext}`.
+    pub file_name: Option<String>,
+    /// When the final name exists: `fail` (default), `overwrite` or `version`.
+    pub if_exists: Option<String>,
+    /// `size` (default) or `read-back` (download and hash the uploaded file).
+    pub verify: Option<String>,
+    /// Upload `NAME.manifest.json` beside the file. Default true.
+    pub manifest: Option<bool>,
+    /// Upload an empty `NAME.done` last. Default false.
+    pub done_marker: Option<bool>,
+}

@@ -1,0 +1,247 @@
+//! Sealing: rows stream through age encryption into a spool file (0600 in a 0700 folder),
+//! with SHA-256 and byte counts of both plaintext and ciphertext taken on the way. The
+//! plaintext never touches disk.
+
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("recipient `{0}` does not parse as an age recipient")]
+    Recipient(String),
+    #[error("no recipients: an encrypted artifact needs at least one")]
+    NoRecipients,
+    #[error("spool folder {path}: {source}; check that it exists, is on real disk and writable by regdrop")]
+    Spool { path: PathBuf, source: io::Error },
+    #[error("writing the sealed artifact {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+impl crate::retry::Classify for SealError {
+    fn class(&self) -> crate::retry::ErrorClass {
+        match self {
+            // A full or failing disk may recover; a bad recipient will not.
+            SealError::Spool { .. } | SealError::Write { .. } => crate::retry::ErrorClass::Retryable,
+            _ => crate::retry::ErrorClass::Permanent,
+        }
+    }
+}
+
+/// A `Write` that counts bytes and hashes them on their way to `inner`.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), bytes: 0 }
+    }
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    /// Returns the inner writer, the hex SHA-256 and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What a sealed artifact is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub path: PathBuf,
+    pub plaintext_sha256: String,
+    pub plaintext_bytes: u64,
+    pub ciphertext_sha256: String,
+    pub ciphertext_bytes: u64,
+    pub encrypted: bool,
+}
+
+type Cipher = HashingWriter<BufWriter<File>>;
+
+enum Stage {
+    Age(age::stream::StreamWriter<Cipher>),
+    Plain(Cipher),
+}
+
+/// The writer rows go into. Call [`SealWriter::finish`]; dropping it leaves no artifact.
+pub struct SealWriter {
+    plain: Option<HashingWriter<Stage>>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Write for Stage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stage::Age(w) => w.write(buf),
+            Stage::Plain(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stage::Age(w) => w.flush(),
+            Stage::Plain(w) => w.flush(),
+        }
+    }
+}
+
+/// Makes the spool folder (0700) if needed.
+pub fn ensure_spool(dir: &Path) -> Result<(), SealError> {
+    let err = |source| SealError::Spool { path: dir.to_path_buf(), source };
+    fs::create_dir_all(dir).map_err(err)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    Ok(())
+}
+
+/// Parses recipient lines into age recipients.
+pub fn recipients(lines: &[String]) -> Result<Vec<Box<dyn age::Recipient + Send>>, SealError> {
+    let mut out: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
+    for r in lines {
+        let r = r.trim();
+        if r.starts_with("age1") {
+            out.push(Box::new(r.parse::<age::x25519::Recipient>().map_err(|_| SealError::Recipient(r.into()))?));
+        } else {
+            out.push(Box::new(r.parse::<age::ssh::Recipient>().map_err(|_| SealError::Recipient(r.into()))?));
+        }
+    }
+    Ok(out)
+}
+
+impl SealWriter {
+    /// Starts an artifact named `name` in `spool` (0700); encrypted to `recipient_lines`
+    /// unless `encrypt` is false. The file is written under a hidden temporary name and
+    /// renamed when finished.
+    pub fn create(spool: &Path, name: &str, recipient_lines: &[String], encrypt: bool) -> Result<SealWriter, SealError> {
+        ensure_spool(spool)?;
+        let path = spool.join(name);
+        let tmp = spool.join(format!(".{name}.tmp"));
+        let werr = |source| SealError::Write { path: tmp.clone(), source };
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(werr)?;
+        let cipher = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let stage = if encrypt {
+            if recipient_lines.is_empty() {
+                return Err(SealError::NoRecipients);
+            }
+            let rs = recipients(recipient_lines)?;
+            let enc = age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+                .map_err(|_| SealError::NoRecipients)?;
+            Stage::Age(enc.wrap_output(cipher).map_err(werr)?)
+        } else {
+            Stage::Plain(cipher)
+        };
+        Ok(SealWriter { plain: Some(HashingWriter::new(stage)), tmp, path })
+    }
+
+    /// Plaintext bytes written so far.
+    pub fn plaintext_bytes(&self) -> u64 {
+        self.plain.as_ref().map_or(0, |p| p.bytes())
+    }
+
+    /// Finishes encryption, syncs the file to disk and renames it into place.
+    pub fn finish(mut self) -> Result<Sealed, SealError> {
+        let plain = self.plain.take().expect("finish once");
+        let (tmp, path) = (self.tmp.clone(), self.path.clone());
+        let werr = |source| SealError::Write { path: tmp.clone(), source };
+        let (stage, plaintext_sha256, plaintext_bytes) = plain.finish();
+        let (cipher, encrypted) = match stage {
+            Stage::Age(w) => (w.finish().map_err(werr)?, true),
+            Stage::Plain(w) => (w, false),
+        };
+        let (buf, ciphertext_sha256, ciphertext_bytes) = cipher.finish();
+        let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+        file.sync_all().map_err(werr)?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(werr)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
+        }
+        Ok(Sealed { path, plaintext_sha256, plaintext_bytes, ciphertext_sha256, ciphertext_bytes, encrypted })
+    }
+}
+
+impl Drop for SealWriter {
+    fn drop(&mut self) {
+        // After a successful finish the temporary name no longer exists; on abandon this
+        // removes the partial ciphertext so nothing half-written stays in the spool.
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+impl Write for SealWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.plain.as_mut().expect("not finished").write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.plain.as_mut().expect("not finished").flush()
+    }
+}
+
+/// SHA-256 (hex) and size of a file, read in 1 MiB blocks.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut f = File::open(path)?;
+    let mut h = HashingWriter::new(io::sink());
+    io::copy(&mut f, &mut h)?;
+    let (_, sum, n) = h.finish();
+    Ok((sum, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn hashes_both_sides_and_decrypts() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let id = age::x25519::Identity::generate();
+        let recipient = id.to_public().to_string();
+        let mut w = SealWriter::create(&spool, "a.age", &[recipient], true).unwrap();
+        w.write_all(b"hello\xc2\xa4world\n").unwrap();
+        let s = w.finish().unwrap();
+        assert_eq!(s.plaintext_bytes, 13);
+        assert_eq!(s.plaintext_sha256, hex::encode(Sha256::digest(b"hello\xc2\xa4world\n")));
+        let (sum, n) = sha256_file(&s.path).unwrap();
+        assert_eq!((sum, n), (s.ciphertext_sha256.clone(), s.ciphertext_bytes));
+        let mode = fs::metadata(&s.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::metadata(&spool).unwrap().permissions().mode() & 0o777, 0o700);
+        let dec = age::Decryptor::new(File::open(&s.path).unwrap()).unwrap();
+        let mut r = dec.decrypt(std::iter::once(&id as &dyn age::Identity)).unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello\xc2\xa4world\n");
+        assert!(!spool.join(".a.age.tmp").exists());
+    }
+
+    #[test]
+    fn abandoned_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = SealWriter::create(dir.path(), "b.age", &[age::x25519::Identity::generate().to_public().to_string()], true).unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
