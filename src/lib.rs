@@ -6,7 +6,9 @@
 
 pub mod catalog;
 pub mod config;
+pub mod extract;
 pub mod format;
+pub mod period;
 pub mod register;
 pub mod retry;
 pub mod schedule;

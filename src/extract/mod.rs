@@ -1,0 +1,193 @@
+//! Extracts: run a report over the register and stream its rows through a writer
+//! (`dsv` | `csv` | `xlsx`) into any `Write` (in a delivery: the sealing pipeline).
+
+pub mod query;
+pub mod writers;
+
+use crate::catalog::Field;
+use crate::config::{ExtractSpec, Format};
+use crate::period::Period;
+use crate::retry::{Classify, ErrorClass};
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use std::io::Write;
+use std::path::Path;
+use writers::{CsvWriter, DsvWriter, RowWriter, XlsxWriter, XLSX_MAX_DATA_ROWS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("register query failed: {0}; check that the register file is a regdrop register (`regdrop register stats`)")]
+    Sql(#[from] rusqlite::Error),
+    #[error("row {row}, field {field}: {problem}")]
+    Value { row: u64, field: String, problem: String },
+    #[error("writing the extract: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("building the workbook: {0}")]
+    Xlsx(String),
+}
+
+impl Classify for ExtractError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ExtractError::Sql(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            {
+                ErrorClass::Retryable
+            }
+            ExtractError::Io(_) => ErrorClass::Retryable,
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// Knobs of an extract run.
+#[derive(Debug, Clone)]
+pub struct Options<'a> {
+    /// Above this many data rows an xlsx extract falls back to dsv. Excel's limit by
+    /// default; lowered in tests.
+    pub xlsx_row_limit: u64,
+    /// Where xlsx keeps its temporary sheet data (the 0700 spool folder).
+    pub tempdir: &'a Path,
+}
+
+impl<'a> Options<'a> {
+    pub fn new(tempdir: &'a Path) -> Self {
+        Options { xlsx_row_limit: XLSX_MAX_DATA_ROWS, tempdir }
+    }
+}
+
+/// What an extract produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub rows: u64,
+    /// The format actually written (xlsx falls back to dsv above the row limit).
+    pub format: Format,
+    /// Says why the format differs from the subscription's, when it does.
+    pub fallback_note: Option<String>,
+    pub columns: Vec<String>,
+}
+
+/// Counts the rows an extract will have, and decides the format.
+pub fn plan(conn: &Connection, spec: &ExtractSpec, period: Option<&Period>, limit: u64) -> Result<(u64, Format, Option<String>), ExtractError> {
+    let q = query::build(spec, period);
+    let total: i64 = conn.query_row(&q.count, rusqlite::params_from_iter(q.params.iter()), |r| r.get(0))?;
+    let total = total as u64;
+    if spec.format == Format::Xlsx && total > limit {
+        let note = format!(
+            "{total} rows exceed the xlsx limit of {limit} data rows; delivered as dsv (¤-separated) instead"
+        );
+        return Ok((total, Format::Dsv, Some(note)));
+    }
+    Ok((total, spec.format, None))
+}
+
+/// The file extension of a format.
+pub fn extension(format: Format) -> &'static str {
+    format.as_str()
+}
+
+/// Runs the extract into `out`. `progress(rows_done, rows_total)` is called now and then.
+pub fn run<W: Write + Send>(
+    conn: &Connection,
+    spec: &ExtractSpec,
+    period: Option<&Period>,
+    planned: (u64, Format, Option<String>),
+    out: W,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Outcome, ExtractError> {
+    let (total, format, fallback_note) = planned;
+    let q = query::build(spec, period);
+    let mut writer: Box<dyn RowWriter + '_> = match format {
+        Format::Dsv => Box::new(DsvWriter::new(out, spec.encoding, spec.line_ending)),
+        Format::Csv => Box::new(CsvWriter::new(out, spec.encoding, spec.line_ending)),
+        Format::Xlsx => Box::new(XlsxWriter::new(out, opts.tempdir)?),
+    };
+    writer.header(&spec.columns)?;
+    let rows = stream_rows(conn, &q, &spec.columns, |row, values| writer.row(row, values), total, progress)?;
+    writer.finish()?;
+    progress(rows, total);
+    Ok(Outcome { rows, format, fallback_note, columns: spec.columns.iter().map(|f| f.name.clone()).collect() })
+}
+
+/// Runs `q` and hands each row's values (as text) to `each`.
+pub fn stream_rows(
+    conn: &Connection,
+    q: &query::Query,
+    columns: &[Field],
+    mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, ExtractError> {
+    let mut stmt = conn.prepare(&q.select)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(q.params.iter()))?;
+    let n = columns.len();
+    let mut scratch: Vec<String> = vec![String::new(); n];
+    let mut count: u64 = 0;
+    while let Some(r) = rows.next()? {
+        count += 1;
+        // Numbers (rare: computed columns) are rendered into scratch space first.
+        for (i, s) in scratch.iter_mut().enumerate() {
+            s.clear();
+            match r.get_ref(i)? {
+                ValueRef::Integer(v) => s.push_str(&v.to_string()),
+                ValueRef::Real(v) => s.push_str(&v.to_string()),
+                _ => {}
+            }
+        }
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(n);
+        for (i, s) in scratch.iter().enumerate() {
+            values.push(match r.get_ref(i)? {
+                ValueRef::Null => None,
+                ValueRef::Text(t) | ValueRef::Blob(t) => Some(std::str::from_utf8(t).map_err(|_| ExtractError::Value {
+                    row: count,
+                    field: columns[i].name.clone(),
+                    problem: "the register holds bytes that are not UTF-8; re-import the row".into(),
+                })?),
+                ValueRef::Integer(_) | ValueRef::Real(_) => Some(s.as_str()),
+            });
+        }
+        each(count, &values)?;
+        if count % 16_384 == 0 {
+            progress(count, total);
+        }
+    }
+    Ok(count)
+}
+
+/// A preview: the row count and the first `limit` rows as text, personal fields masked.
+pub fn preview(conn: &Connection, spec: &ExtractSpec, period: Option<&Period>, limit: usize) -> Result<(u64, Vec<Vec<String>>), ExtractError> {
+    let (total, _, _) = plan(conn, spec, period, u64::MAX)?;
+    let mut q = query::build(spec, period);
+    q.select.push_str(&format!(" LIMIT {limit}"));
+    let mut out = Vec::new();
+    stream_rows(
+        conn,
+        &q,
+        &spec.columns,
+        |_, values| {
+            out.push(
+                values
+                    .iter()
+                    .zip(&spec.columns)
+                    .map(|(v, f)| match v {
+                        None => String::new(),
+                        Some(s) if f.personal && !s.is_empty() => mask(s),
+                        Some(s) => s.to_string(),
+                    })
+                    .collect(),
+            );
+            Ok(())
+        },
+        total,
+        &mut |_, _| {},
+    )?;
+    Ok((total, out))
+}
+
+/// Masks a personal value: first character, then `*` for the rest.
+pub fn mask(s: &str) -> String {
+    let mut c = s.chars();
+    let first = c.next().map(String::from).unwrap_or_default();
+    format!("{first}{}", "*".repeat(c.count().min(8)))
+}
