@@ -1,1 +1,33 @@
-fn main() {}
+//! The `regdrop` binary: parse the command line, set up logging, run, map errors to exit
+//! codes (78 for configuration errors, 1 for everything else).
+
+use clap::Parser;
+use regdrop::app::{self, Exit};
+use regdrop::cli::{Cli, LogFormat};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match app::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<Exit>() {
+                eprintln!("error: {}", exit.message);
+                return ExitCode::from(exit.code);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGDROP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
