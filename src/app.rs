@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Next { sub, count, after } => next(cli.config.as_deref(), sub.as_deref(), count, after.as_deref()),
-        Command::Preview { sub, rows, at } => preview(cli.config.as_deref(), &sub, rows, at.as_deref()),
+        Command::Preview { sub, rows, at, sql } => preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql),
         Command::Extract { sub, out, at } => extract(cli.config.as_deref(), &sub, &out, at.as_deref()),
         Command::Register(cmd) => register(cli.config.as_deref(), cmd),
     }
@@ -123,10 +123,15 @@ fn next(flag: Option<&Path>, sub: Option<&str>, count: usize, after: Option<&str
     Ok(ExitCode::SUCCESS)
 }
 
-fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>) -> Result<ExitCode> {
+fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bool) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let at = parse_time(at)?;
+    if sql {
+        let period = crate::job::run_period(sub, at, None);
+        println!("{};", crate::extract::query::build(&sub.extract, period.as_ref()).inline());
+        return Ok(ExitCode::SUCCESS);
+    }
     let conn = crate::register::schema::open_ro(&loaded.daemon.register)
         .with_context(|| format!("opening the register {}", loaded.daemon.register.display()))?;
     let period = crate::job::run_period(sub, at, None);

@@ -47,6 +47,9 @@ pub enum Command {
         /// Evaluate the period as for a run scheduled at this time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
+        /// Print the SQL the extract runs (parameters written in) and nothing else.
+        #[arg(long)]
+        sql: bool,
     },
     /// Write exactly the sealed artifact a delivery would upload, and print its rows,
     /// bytes and both SHA-256 sums.

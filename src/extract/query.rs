@@ -30,6 +30,23 @@ impl rusqlite::ToSql for Param {
     }
 }
 
+impl Query {
+    /// The SELECT with its parameters written in as SQL literals, for operators
+    /// (`regdrop preview --sql`) and for comparing with the `sqlite3` CLI.
+    pub fn inline(&self) -> String {
+        let mut out = self.select.clone();
+        // Highest numbers first so ?1 does not eat the start of ?10.
+        for (i, p) in self.params.iter().enumerate().rev() {
+            let lit = match p {
+                Param::Text(s) => format!("'{}'", s.replace('\'', "''")),
+                Param::Int(n) => n.to_string(),
+            };
+            out = out.replace(&format!("?{}", i + 1), &lit);
+        }
+        out
+    }
+}
+
 /// Builds the query for `spec` over `period` (if any).
 pub fn build(spec: &ExtractSpec, period: Option<&Period>) -> Query {
     build_for(spec.report, &spec.columns, &spec.filter, period.map(|p| (spec.period_field.column(), p)))
@@ -124,7 +141,8 @@ fn build_for(report: ReportKind, columns: &[Field], filter: &Filter, period: Opt
         conds.push(format!("v.{col} <= {}", push(Param::Text(to))));
     }
 
-    let exprs: Vec<&str> = columns.iter().map(|f| f.sql.as_str()).collect();
+    // Aliased to the report names, so any SQLite client prints the same header.
+    let exprs: Vec<String> = columns.iter().map(|f| format!("{} AS \"{}\"", f.sql, f.name)).collect();
     let wh = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
     Query {
         select: format!("SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id", exprs.join(", ")),
@@ -146,7 +164,7 @@ mod tests {
     fn technical_without_filters_is_a_plain_scan() {
         let (r, c, f) = spec(ReportKind::Technical, Filter::default());
         let q = build_for(r, &c, &f, None);
-        assert!(q.select.starts_with("SELECT v.tekn_kjm, v.tekn_kjm_persj,"));
+        assert!(q.select.starts_with("SELECT v.tekn_kjm AS \"TEKN_KJM\", v.tekn_kjm_persj AS \"TEKN_KJM_PERSJ\","));
         assert!(q.select.ends_with("FROM vehicle v ORDER BY v.id"));
         assert!(q.params.is_empty());
     }
