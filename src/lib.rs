@@ -2,9 +2,11 @@
 //!
 //! # Layout
 //! Pure core: [`catalog`] (fields), [`retry`] (error classes, backoff).
-//! Adapters: [`register`] (SQLite source).
+//! Adapters: [`register`] (SQLite source), [`store`] (runs, attempts, hash-chained
+//! receipts).
 
 pub mod catalog;
 pub mod format;
 pub mod register;
 pub mod retry;
+pub mod store;
