@@ -21,7 +21,9 @@
 
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
-use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Server as _, Session, VerifiedPublicKey};
+use russh::server::{
+    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Server as _, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use russh_sftp::protocol::{
     Attrs, Data, File as SftpFile, FileAttributes, Handle as SftpHandle, Name, OpenFlags, Packet,
@@ -79,12 +81,20 @@ impl std::fmt::Debug for DemoAuth {
 impl DemoAuth {
     /// Public-key login with one authorized key line.
     pub fn public_key(user: impl Into<String>, authorized_line: impl Into<String>) -> DemoAuth {
-        DemoAuth { user: user.into(), authorized_keys: vec![authorized_line.into()], password: None }
+        DemoAuth {
+            user: user.into(),
+            authorized_keys: vec![authorized_line.into()],
+            password: None,
+        }
     }
 
     /// Password login.
     pub fn password(user: impl Into<String>, password: impl Into<String>) -> DemoAuth {
-        DemoAuth { user: user.into(), authorized_keys: Vec::new(), password: Some(password.into()) }
+        DemoAuth {
+            user: user.into(),
+            authorized_keys: Vec::new(),
+            password: Some(password.into()),
+        }
     }
 
     /// Also accept `password`.
@@ -98,11 +108,12 @@ impl DemoAuth {
 pub fn parse_key_line(line: &str) -> Result<PublicKey, String> {
     let mut parts = line.split_whitespace();
     let first = parts.next().ok_or("empty line")?;
-    let b64 = if first.starts_with("ssh-") || first.starts_with("ecdsa-") || first.starts_with("sk-") {
-        parts.next().ok_or("no key after the type")?
-    } else {
-        first
-    };
+    let b64 =
+        if first.starts_with("ssh-") || first.starts_with("ecdsa-") || first.starts_with("sk-") {
+            parts.next().ok_or("no key after the type")?
+        } else {
+            first
+        };
     russh::keys::parse_public_key_base64(b64).map_err(|e| e.to_string())
 }
 
@@ -220,7 +231,10 @@ impl DemoServerHandle {
         self.running.shutdown("demo server shutting down".into());
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -239,7 +253,10 @@ impl Drop for DemoServerHandle {
 /// Loads the host key from `path`, or generates one and (if `path` is given) saves it
 /// there with mode 0600.
 pub fn load_or_create_host_key(path: Option<&Path>) -> Result<PrivateKey, DemoError> {
-    let bad = |p: &Path, m: String| DemoError::HostKey { path: p.to_path_buf(), message: m };
+    let bad = |p: &Path, m: String| DemoError::HostKey {
+        path: p.to_path_buf(),
+        message: m,
+    };
     if let Some(p) = path {
         if p.exists() {
             return russh::keys::load_secret_key(p, None).map_err(|e| bad(p, e.to_string()));
@@ -252,7 +269,11 @@ pub fn load_or_create_host_key(path: Option<&Path>) -> Result<PrivateKey, DemoEr
         let pem = key
             .to_openssh(russh::keys::ssh_key::LineEnding::LF)
             .map_err(|e| bad(p, e.to_string()))?;
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(p)?;
         io::Write::write_all(&mut f, pem.as_bytes())?;
         f.sync_all()?;
     }
@@ -269,14 +290,22 @@ pub async fn start(
     if !bind.ip().is_loopback() {
         return Err(DemoError::NotLoopback(bind));
     }
-    let root = fs::canonicalize(&root).map_err(|source| DemoError::Root { path: root.clone(), source })?;
+    let root = fs::canonicalize(&root).map_err(|source| DemoError::Root {
+        path: root.clone(),
+        source,
+    })?;
     if !root.is_dir() {
-        return Err(DemoError::Root { path: root, source: io::Error::other("not a folder") });
+        return Err(DemoError::Root {
+            path: root,
+            source: io::Error::other("not a folder"),
+        });
     }
     let mut keys = Vec::new();
     for line in &auth.authorized_keys {
-        let key = parse_key_line(line)
-            .map_err(|message| DemoError::AuthorizedKey { line: line.clone(), message })?;
+        let key = parse_key_line(line).map_err(|message| DemoError::AuthorizedKey {
+            line: line.clone(),
+            message,
+        })?;
         keys.push(key);
     }
     if keys.is_empty() && auth.password.is_none() {
@@ -284,9 +313,10 @@ pub async fn start(
     }
     let host_key = load_or_create_host_key(host_key_path.as_deref())?;
     let public = host_key.public_key();
-    let host_key_line = public
-        .to_openssh()
-        .map_err(|e| DemoError::HostKey { path: host_key_path.clone().unwrap_or_default(), message: e.to_string() })?;
+    let host_key_line = public.to_openssh().map_err(|e| DemoError::HostKey {
+        path: host_key_path.clone().unwrap_or_default(),
+        message: e.to_string(),
+    })?;
     let host_key_fingerprint = public.fingerprint(HashAlg::Sha256).to_string();
 
     let mut methods = MethodSet::empty();
@@ -331,7 +361,13 @@ pub async fn start(
     tracing::info!(addr = %addr, root = %root.display(), host_key = %host_key_fingerprint,
         "Demo SFTP server listening.");
     Ok(DemoServerHandle {
-        info: DemoServer { addr, host_key_line, host_key_fingerprint, root, user: auth.user },
+        info: DemoServer {
+            addr,
+            host_key_line,
+            host_key_fingerprint,
+            root,
+            user: auth.user,
+        },
         faults,
         running,
         task: Some(task),
@@ -355,9 +391,15 @@ impl russh::server::Server for DemoSsh {
     type Handler = Conn;
 
     fn new_client(&mut self, peer: Option<SocketAddr>) -> Conn {
-        self.shared.faults.connections.fetch_add(1, Ordering::SeqCst);
+        self.shared
+            .faults
+            .connections
+            .fetch_add(1, Ordering::SeqCst);
         tracing::debug!(peer = ?peer, "Demo server accepted a connection.");
-        Conn { shared: self.shared.clone(), channels: HashMap::new() }
+        Conn {
+            shared: self.shared.clone(),
+            channels: HashMap::new(),
+        }
     }
 
     fn handle_session_error(&mut self, error: russh::Error) {
@@ -372,7 +414,12 @@ struct Conn {
 
 impl Conn {
     fn key_allowed(&self, user: &str, key: &PublicKey) -> bool {
-        user == self.shared.user && self.shared.keys.iter().any(|k| k.key_data() == key.key_data())
+        user == self.shared.user
+            && self
+                .shared
+                .keys
+                .iter()
+                .any(|k| k.key_data() == key.key_data())
     }
 }
 
@@ -381,7 +428,11 @@ impl russh::server::Handler for Conn {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         let ok = user == self.shared.user
-            && self.shared.password.as_deref().is_some_and(|p| constant_eq(p.as_bytes(), password.as_bytes()));
+            && self
+                .shared
+                .password
+                .as_deref()
+                .is_some_and(|p| constant_eq(p.as_bytes(), password.as_bytes()));
         Ok(if ok { Auth::Accept } else { Auth::reject() })
     }
 
@@ -390,7 +441,11 @@ impl russh::server::Handler for Conn {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if self.key_allowed(user, offer.public_key) { Auth::Accept } else { Auth::reject() })
+        Ok(if self.key_allowed(user, offer.public_key) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
     }
 
     async fn auth_publickey(
@@ -398,7 +453,11 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if self.key_allowed(user, key.public_key) { Auth::Accept } else { Auth::reject() })
+        Ok(if self.key_allowed(user, key.public_key) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
     }
 
     async fn channel_open_session(
@@ -412,7 +471,11 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
-    async fn channel_eof(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         session.close(channel)?;
         Ok(())
     }
@@ -466,7 +529,12 @@ struct SftpFs {
 type R<T> = Result<T, StatusReply>;
 
 fn ok_status(id: u32) -> Status {
-    Status { id, status_code: StatusCode::Ok, error_message: "Ok".into(), language_tag: "en-US".into() }
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".into(),
+        language_tag: "en-US".into(),
+    }
 }
 
 fn io_reply(e: io::Error) -> StatusReply {
@@ -588,7 +656,10 @@ impl SftpFs {
         if let Some(size) = attrs.size {
             match file {
                 Some(f) => f.set_len(size),
-                None => fs::OpenOptions::new().write(true).open(real).and_then(|f| f.set_len(size)),
+                None => fs::OpenOptions::new()
+                    .write(true)
+                    .open(real)
+                    .and_then(|f| f.set_len(size)),
             }
             .map_err(io_reply)?;
         }
@@ -600,7 +671,9 @@ impl SftpFs {
         let a = self.resolve(from, false)?;
         let b = self.resolve(to, false)?;
         if a == self.root || b == self.root {
-            return Err(StatusCode::PermissionDenied.with_message("cannot rename the served folder"));
+            return Err(
+                StatusCode::PermissionDenied.with_message("cannot rename the served folder")
+            );
         }
         fs::symlink_metadata(&a).map_err(io_reply)?;
         if !overwrite && fs::symlink_metadata(&b).is_ok() {
@@ -620,13 +693,20 @@ impl russh_sftp::server::Handler for SftpFs {
     async fn init(&mut self, _version: u32, _ext: HashMap<String, String>) -> R<Version> {
         let mut v = Version::new();
         if !self.faults.hide_extensions.load(Ordering::SeqCst) {
-            v.extensions.insert("posix-rename@openssh.com".into(), "1".into());
+            v.extensions
+                .insert("posix-rename@openssh.com".into(), "1".into());
             v.extensions.insert("fsync@openssh.com".into(), "1".into());
         }
         Ok(v)
     }
 
-    async fn open(&mut self, id: u32, filename: String, pflags: OpenFlags, attrs: FileAttributes) -> R<SftpHandle> {
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        attrs: FileAttributes,
+    ) -> R<SftpHandle> {
         self.check_cut()?;
         let real = self.resolve(&filename, true)?;
         let mut opts: fs::OpenOptions = pflags.into();
@@ -665,18 +745,30 @@ impl russh_sftp::server::Handler for SftpFs {
         self.check_cut()?;
         let (allowed, cut) = self.faults.admit(data.len() as u64);
         let f = self.file(&handle)?;
-        f.write_all_at(&data[..allowed as usize], offset).map_err(io_reply)?;
-        self.faults.bytes_written.fetch_add(allowed, Ordering::SeqCst);
+        f.write_all_at(&data[..allowed as usize], offset)
+            .map_err(io_reply)?;
+        self.faults
+            .bytes_written
+            .fetch_add(allowed, Ordering::SeqCst);
         if cut {
             self.cut = true;
-            tracing::info!(after_bytes = allowed, "Demo server cuts the connection (fault injection).");
+            tracing::info!(
+                after_bytes = allowed,
+                "Demo server cuts the connection (fault injection)."
+            );
             let session = self.session.clone();
             tokio::spawn(async move {
                 let _ = session
-                    .disconnect(russh::Disconnect::ByApplication, "fault injection: connection cut".into(), "en".into())
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "fault injection: connection cut".into(),
+                        "en".into(),
+                    )
                     .await;
             });
-            return Err(StatusCode::ConnectionLost.with_message("connection cut by fault injection"));
+            return Err(
+                StatusCode::ConnectionLost.with_message("connection cut by fault injection")
+            );
         }
         Ok(ok_status(id))
     }
@@ -684,18 +776,27 @@ impl russh_sftp::server::Handler for SftpFs {
     async fn lstat(&mut self, id: u32, path: String) -> R<Attrs> {
         let real = self.resolve(&path, false)?;
         let meta = fs::symlink_metadata(real).map_err(io_reply)?;
-        Ok(Attrs { id, attrs: FileAttributes::from(&meta) })
+        Ok(Attrs {
+            id,
+            attrs: FileAttributes::from(&meta),
+        })
     }
 
     async fn fstat(&mut self, id: u32, handle: String) -> R<Attrs> {
         let meta = self.file(&handle)?.metadata().map_err(io_reply)?;
-        Ok(Attrs { id, attrs: FileAttributes::from(&meta) })
+        Ok(Attrs {
+            id,
+            attrs: FileAttributes::from(&meta),
+        })
     }
 
     async fn stat(&mut self, id: u32, path: String) -> R<Attrs> {
         let real = self.resolve(&path, true)?;
         let meta = fs::metadata(real).map_err(io_reply)?;
-        Ok(Attrs { id, attrs: FileAttributes::from(&meta) })
+        Ok(Attrs {
+            id,
+            attrs: FileAttributes::from(&meta),
+        })
     }
 
     async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> R<Status> {
@@ -717,13 +818,17 @@ impl russh_sftp::server::Handler for SftpFs {
         let mut entries = Vec::new();
         for e in fs::read_dir(&real).map_err(io_reply)? {
             let e = e.map_err(io_reply)?;
-            let Ok(name) = e.file_name().into_string() else { continue };
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
             if let Ok(meta) = e.path().symlink_metadata() {
                 entries.push(SftpFile::new(name, FileAttributes::from(&meta)));
             }
         }
         entries.sort_by(|a, b| a.filename.cmp(&b.filename));
-        let handle = self.new_handle(OpenHandle::Dir { entries: Some(entries) });
+        let handle = self.new_handle(OpenHandle::Dir {
+            entries: Some(entries),
+        });
         Ok(SftpHandle { id, handle })
     }
 
@@ -751,7 +856,10 @@ impl russh_sftp::server::Handler for SftpFs {
         self.check_cut()?;
         let real = self.resolve(&path, false)?;
         let mut b = fs::DirBuilder::new();
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, attrs.permissions.map_or(0o755, |m| m & 0o777));
+        std::os::unix::fs::DirBuilderExt::mode(
+            &mut b,
+            attrs.permissions.map_or(0o755, |m| m & 0o777),
+        );
         b.create(real).map_err(io_reply)?;
         Ok(ok_status(id))
     }
@@ -760,7 +868,9 @@ impl russh_sftp::server::Handler for SftpFs {
         self.check_cut()?;
         let real = self.resolve(&path, false)?;
         if real == self.root {
-            return Err(StatusCode::PermissionDenied.with_message("cannot remove the served folder"));
+            return Err(
+                StatusCode::PermissionDenied.with_message("cannot remove the served folder")
+            );
         }
         fs::remove_dir(real).map_err(io_reply)?;
         Ok(ok_status(id))
@@ -768,7 +878,10 @@ impl russh_sftp::server::Handler for SftpFs {
 
     async fn realpath(&mut self, id: u32, path: String) -> R<Name> {
         let v = self.virtual_path(&path)?;
-        Ok(Name { id, files: vec![SftpFile::dummy(v)] })
+        Ok(Name {
+            id,
+            files: vec![SftpFile::dummy(v)],
+        })
     }
 
     async fn rename(&mut self, id: u32, oldpath: String, newpath: String) -> R<Status> {

@@ -24,8 +24,16 @@ fn env() -> Env {
         .status()
         .expect("ssh-keygen (openssh-client) must be installed");
     assert!(st.success());
-    let pub_line = fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_string();
-    Env { dir, root, key, pub_line }
+    let pub_line = fs::read_to_string(key.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string();
+    Env {
+        dir,
+        root,
+        key,
+        pub_line,
+    }
 }
 
 async fn start(e: &Env) -> DemoServerHandle {
@@ -50,19 +58,38 @@ async fn sftp(e: &Env, srv: &DemoServerHandle, batch: &[&str], extra: &[&str]) -
         .args(["-F", "/dev/null", "-i"])
         .arg(&e.key)
         .args(["-P", &srv.addr().port().to_string()])
-        .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .args(["-o", "GlobalKnownHostsFile=/dev/null", "-o", "PasswordAuthentication=no"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "PasswordAuthentication=no",
+        ])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", kh.display()))
         .args(extra)
         .arg("-b")
         .arg(&bf)
         .arg("demo@127.0.0.1");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn payload(n: usize) -> Vec<u8> {
@@ -111,11 +138,27 @@ async fn openssh_sftp_put_rename_ls_get_round_trip() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("final.bin"), "{}", text(&out));
     let listing: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("sftp>")).collect();
-    assert!(listing.iter().any(|l| l.ends_with(" final.bin")), "{}", text(&out));
-    assert!(!listing.iter().any(|l| l.contains(".part")), "{}", text(&out));
-    assert!(stdout.contains("Remote working directory: /incoming"), "{}", text(&out));
+    assert!(
+        listing.iter().any(|l| l.ends_with(" final.bin")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !listing.iter().any(|l| l.contains(".part")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("Remote working directory: /incoming"),
+        "{}",
+        text(&out)
+    );
     // The extensions are advertised in the version reply (sftp -vv logs them).
-    assert!(stderr.contains("posix-rename@openssh.com"), "{}", text(&out));
+    assert!(
+        stderr.contains("posix-rename@openssh.com"),
+        "{}",
+        text(&out)
+    );
     assert!(stderr.contains("fsync@openssh.com"), "{}", text(&out));
     assert_eq!(fs::read(e.root.join("incoming/final.bin")).unwrap(), data);
     assert_eq!(fs::read(e.dir.path().join("download.bin")).unwrap(), data);
@@ -133,7 +176,13 @@ async fn rename_onto_an_existing_file_fails_without_touching_it() {
     // sftp's `rename` uses posix-rename@openssh.com (overwrites) when offered: hide it
     // to reach the plain SSH_FXP_RENAME, which must refuse an existing target.
     srv.faults().set_hide_extensions(true);
-    let out = sftp(&e, &srv, &["put new.txt new.txt", "rename new.txt old.txt"], &[]).await;
+    let out = sftp(
+        &e,
+        &srv,
+        &["put new.txt new.txt", "rename new.txt old.txt"],
+        &[],
+    )
+    .await;
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(fs::read(e.root.join("old.txt")).unwrap(), b"old");
     assert_eq!(fs::read(e.root.join("new.txt")).unwrap(), b"new");
@@ -161,27 +210,50 @@ async fn path_escapes_are_refused() {
         &["put x.txt ../escaped.txt"],
         &["put x.txt link/escaped.txt"],
         &["put x.txt dangling"],
-                &["cd link"],
+        &["cd link"],
         &["rename link/secret.txt stolen.txt"],
         &["rm link/secret.txt"],
         &["symlink /etc/passwd pw"],
     ];
     for batch in attempts {
         let out = sftp(&e, &srv, batch, &[]).await;
-        assert!(!out.status.success(), "{batch:?} was allowed:\n{}", text(&out));
+        assert!(
+            !out.status.success(),
+            "{batch:?} was allowed:\n{}",
+            text(&out)
+        );
     }
-    for name in ["got1.txt", "got2.txt", "got3.txt", "escaped.txt", "nowhere.txt"] {
+    for name in [
+        "got1.txt",
+        "got2.txt",
+        "got3.txt",
+        "escaped.txt",
+        "nowhere.txt",
+    ] {
         assert!(!e.dir.path().join(name).exists(), "{name} exists");
     }
-    assert_eq!(fs::read(e.dir.path().join("secret.txt")).unwrap(), b"outside");
+    assert_eq!(
+        fs::read(e.dir.path().join("secret.txt")).unwrap(),
+        b"outside"
+    );
     assert!(!e.root.join("stolen.txt").exists());
     assert!(!e.root.join("pw").exists());
     // Listing through the symlink shows nothing of what lies outside.
-    let out = sftp(&e, &srv, &["-ls -l link/", "-ls -l link/secret.txt", "-ls -l .."], &[]).await;
+    let out = sftp(
+        &e,
+        &srv,
+        &["-ls -l link/", "-ls -l link/secret.txt", "-ls -l .."],
+        &[],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let listed: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("sftp>")).collect();
     for word in ["secret.txt", "id_ed25519", "served", "x.txt"] {
-        assert!(!listed.iter().any(|l| l.contains(word)), "{word} listed:\n{}", text(&out));
+        assert!(
+            !listed.iter().any(|l| l.contains(word)),
+            "{word} listed:\n{}",
+            text(&out)
+        );
     }
     // `..` inside the folder is fine.
     let out = sftp(&e, &srv, &["mkdir a", "put x.txt a/../inside.txt"], &[]).await;
@@ -198,13 +270,20 @@ async fn host_key_persists_and_wrong_user_key_is_refused() {
     let fp = srv.info.host_key_fingerprint.clone();
     srv.shutdown().await;
     let srv = start(&e).await;
-    assert_eq!(srv.host_key_line(), line, "the persisted host key is reused");
+    assert_eq!(
+        srv.host_key_line(),
+        line,
+        "the persisted host key is reused"
+    );
     assert_eq!(srv.info.host_key_fingerprint, fp);
     assert!(fp.starts_with("SHA256:"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(e.dir.path().join("host_ed25519")).unwrap().permissions().mode();
+        let mode = fs::metadata(e.dir.path().join("host_ed25519"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // Another key is not let in.
@@ -215,10 +294,19 @@ async fn host_key_persists_and_wrong_user_key_is_refused() {
         .status()
         .unwrap()
         .success());
-    let e2 = Env { dir: e.dir, root: e.root.clone(), key: other, pub_line: String::new() };
+    let e2 = Env {
+        dir: e.dir,
+        root: e.root.clone(),
+        key: other,
+        pub_line: String::new(),
+    };
     let out = sftp(&e2, &srv, &["ls"], &[]).await;
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out)
+    );
     srv.shutdown().await;
 }
 
@@ -232,11 +320,19 @@ async fn fault_injection_cuts_the_upload_once_then_a_retry_succeeds() {
     let out = sftp(&e, &srv, &["put big.bin big.bin.part"], &[]).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(srv.faults().trips(), 1);
-    let partial = fs::metadata(e.root.join("big.bin.part")).map(|m| m.len()).unwrap_or(0);
+    let partial = fs::metadata(e.root.join("big.bin.part"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     assert!(partial <= 600_000);
     assert_eq!(srv.faults().bytes_written(), 200_000);
     // Retry: the cut fired once, so this upload completes.
-    let out = sftp(&e, &srv, &["put big.bin big.bin.part", "rename big.bin.part big.bin"], &[]).await;
+    let out = sftp(
+        &e,
+        &srv,
+        &["put big.bin big.bin.part", "rename big.bin.part big.bin"],
+        &[],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(fs::read(e.root.join("big.bin")).unwrap(), data);
     assert_eq!(srv.faults().connections(), 2);
@@ -258,7 +354,10 @@ async fn refuses_non_loopback_and_no_auth() {
     assert!(err.to_string().contains("loopback"), "{err}");
     let err = demo_server::start(
         dir.path().to_path_buf(),
-        DemoAuth { user: "demo".into(), ..Default::default() },
+        DemoAuth {
+            user: "demo".into(),
+            ..Default::default()
+        },
         None,
         "127.0.0.1:0".parse().unwrap(),
     )

@@ -45,12 +45,18 @@ fn receipt_for(run: &Run, delivered_at: DateTime<Utc>) -> NewReceipt {
 /// Creates a run for `sub` at `at` and delivers it at `at + 1 min`.
 fn deliver(s: &Store, sub: &str, at: DateTime<Utc>) -> Receipt {
     let run = s
-        .create_run(&NewRun { subscription: sub.into(), scheduled_at: at })
+        .create_run(&NewRun {
+            subscription: sub.into(),
+            scheduled_at: at,
+        })
         .unwrap()
         .into_run();
     let n = s.begin_attempt(&run.id).unwrap();
-    let r = s.commit_receipt(&receipt_for(&run, at + chrono::Duration::minutes(1))).unwrap();
-    s.finish_attempt(&run.id, n, AttemptOutcome::Ok, None, None).unwrap();
+    let r = s
+        .commit_receipt(&receipt_for(&run, at + chrono::Duration::minutes(1)))
+        .unwrap();
+    s.finish_attempt(&run.id, n, AttemptOutcome::Ok, None, None)
+        .unwrap();
     r
 }
 
@@ -59,7 +65,8 @@ fn raw(path: &Path) -> Connection {
 }
 
 fn drop_append_only_trigger(c: &Connection) {
-    c.execute_batch("DROP TRIGGER receipts_append_only").unwrap();
+    c.execute_batch("DROP TRIGGER receipts_append_only")
+        .unwrap();
 }
 
 #[test]
@@ -67,9 +74,13 @@ fn opens_durable_wal_file_with_private_mode() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(db(&dir)).unwrap();
     let c = s.connection();
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
-    let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    let fk: i64 = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
     assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
     assert_eq!(s.schema_version().unwrap(), LATEST_VERSION);
     #[cfg(unix)]
@@ -87,7 +98,10 @@ fn runs_are_created_once_and_resumed_after_reopen() {
     let id = {
         let s = Store::open(db(&dir)).unwrap();
         let run = s
-            .create_run(&NewRun { subscription: "acme".into(), scheduled_at: at })
+            .create_run(&NewRun {
+                subscription: "acme".into(),
+                scheduled_at: at,
+            })
             .unwrap()
             .into_run();
         s.record_artifact(
@@ -107,7 +121,8 @@ fn runs_are_created_once_and_resumed_after_reopen() {
             },
         )
         .unwrap();
-        s.set_state(&run.id, RunState::Uploading, Some("attempt 1")).unwrap();
+        s.set_state(&run.id, RunState::Uploading, Some("attempt 1"))
+            .unwrap();
         s.begin_attempt(&run.id).unwrap();
         run.id
         // dropped here: the "crash"
@@ -122,7 +137,12 @@ fn runs_are_created_once_and_resumed_after_reopen() {
     assert_eq!(run.artifact.as_ref().unwrap().ciphertext_bytes, 4096);
     assert_eq!(s.active_run("acme").unwrap().unwrap().id, id);
     // The scheduler firing the same time again gets the same run back.
-    let again = s.create_run(&NewRun { subscription: "acme".into(), scheduled_at: at }).unwrap();
+    let again = s
+        .create_run(&NewRun {
+            subscription: "acme".into(),
+            scheduled_at: at,
+        })
+        .unwrap();
     assert!(matches!(again, RunCreated::Exists(ref r) if r.id == id));
     // Resume: next attempt is 2, the interrupted one is closed.
     assert_eq!(s.begin_attempt(&id).unwrap(), 2);
@@ -137,8 +157,14 @@ fn one_run_per_subscription_and_scheduled_time_even_in_raw_sql() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(db(&dir)).unwrap();
     let at = ts(2026, 1, 5, 6, 0, 0);
-    let run = s.create_run(&NewRun { subscription: "acme".into(), scheduled_at: at }).unwrap();
-    s.set_state(&run.run().id, RunState::Failed, Some("test")).unwrap();
+    let run = s
+        .create_run(&NewRun {
+            subscription: "acme".into(),
+            scheduled_at: at,
+        })
+        .unwrap();
+    s.set_state(&run.run().id, RunState::Failed, Some("test"))
+        .unwrap();
     let err = s
         .connection()
         .execute(
@@ -157,7 +183,10 @@ fn commit_receipt_is_idempotent_and_never_makes_two() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(db(&dir)).unwrap();
     let run = s
-        .create_run(&NewRun { subscription: "acme".into(), scheduled_at: ts(2026, 2, 2, 6, 0, 0) })
+        .create_run(&NewRun {
+            subscription: "acme".into(),
+            scheduled_at: ts(2026, 2, 2, 6, 0, 0),
+        })
         .unwrap()
         .into_run();
     let nr = receipt_for(&run, ts(2026, 2, 2, 6, 1, 0));
@@ -168,9 +197,15 @@ fn commit_receipt_is_idempotent_and_never_makes_two() {
     drop(s);
     let s = Store::open(db(&dir)).unwrap();
     assert_eq!(s.commit_receipt(&nr).unwrap(), a);
-    let n: i64 = s.connection().query_row("SELECT COUNT(*) FROM receipts", [], |r| r.get(0)).unwrap();
+    let n: i64 = s
+        .connection()
+        .query_row("SELECT COUNT(*) FROM receipts", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
-    assert_eq!(s.get_run(&run.id).unwrap().unwrap().state, RunState::Delivered);
+    assert_eq!(
+        s.get_run(&run.id).unwrap().unwrap().state,
+        RunState::Delivered
+    );
     assert_eq!(s.receipt_for_run(&run.id).unwrap(), Some(a.clone()));
     assert_eq!(s.receipt(a.id).unwrap(), Some(a));
     // Even raw SQL cannot add a second receipt for the run.
@@ -202,20 +237,29 @@ fn chain_verifies_and_tampered_bytes_name_the_receipt() {
     }
     let rep = s.verify_chain().unwrap();
     assert!(rep.is_intact(), "{rep:?}");
-    assert_eq!((rep.verified, rep.head.as_str()), (5, receipts[4].hash.as_str()));
+    assert_eq!(
+        (rep.verified, rep.head.as_str()),
+        (5, receipts[4].hash.as_str())
+    );
 
     let c = raw(&db(&dir));
     // The trigger refuses edits...
-    let err = c.execute("UPDATE receipts SET bytes = 1 WHERE id = 3", []).unwrap_err();
+    let err = c
+        .execute("UPDATE receipts SET bytes = 1 WHERE id = 3", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
     // ...but someone with the sqlite3 shell can drop it: verify must still catch the edit.
     drop_append_only_trigger(&c);
-    c.execute("UPDATE receipts SET bytes = bytes + 1 WHERE id = 3", []).unwrap();
+    c.execute("UPDATE receipts SET bytes = bytes + 1 WHERE id = 3", [])
+        .unwrap();
     let rep = s.verify_chain().unwrap();
     let b = rep.broken.expect("tamper not detected");
     assert_eq!(b.receipt_id, 3);
     assert!(matches!(b.kind, BreakKind::ContentChanged { .. }));
-    assert!(b.to_string().starts_with("receipt 3: content changed"), "{b}");
+    assert!(
+        b.to_string().starts_with("receipt 3: content changed"),
+        "{b}"
+    );
     assert_eq!(rep.verified, 2);
 }
 
@@ -228,7 +272,11 @@ fn tampered_remote_path_and_rehashed_row_are_detected() {
     }
     let c = raw(&db(&dir));
     drop_append_only_trigger(&c);
-    c.execute("UPDATE receipts SET remote_path = '/elsewhere/x' WHERE id = 2", []).unwrap();
+    c.execute(
+        "UPDATE receipts SET remote_path = '/elsewhere/x' WHERE id = 2",
+        [],
+    )
+    .unwrap();
     let b = s.verify_chain().unwrap().broken.unwrap();
     assert_eq!(b.receipt_id, 2);
     assert!(matches!(b.kind, BreakKind::ContentChanged { .. }));
@@ -236,7 +284,8 @@ fn tampered_remote_path_and_rehashed_row_are_detected() {
     // A forger who also recomputes the edited row's hash breaks the next link instead.
     let mut forged = s.receipt(2).unwrap().unwrap();
     forged.hash = chain::receipt_hash(&forged);
-    c.execute("UPDATE receipts SET hash = ?1 WHERE id = 2", [&forged.hash]).unwrap();
+    c.execute("UPDATE receipts SET hash = ?1 WHERE id = 2", [&forged.hash])
+        .unwrap();
     let b = s.verify_chain().unwrap().broken.unwrap();
     assert_eq!((b.receipt_id, b.previous_id), (3, Some(2)));
     assert!(matches!(b.kind, BreakKind::LinkBroken { .. }));
@@ -247,7 +296,11 @@ fn tampered_remote_path_and_rehashed_row_are_detected() {
     deliver(&s2, "acme", ts(2026, 3, 1, 6, 0, 0));
     let c2 = raw(&db(&dir2));
     drop_append_only_trigger(&c2);
-    c2.execute("UPDATE receipts SET delivered_at = 'yesterday' WHERE id = 1", []).unwrap();
+    c2.execute(
+        "UPDATE receipts SET delivered_at = 'yesterday' WHERE id = 1",
+        [],
+    )
+    .unwrap();
     let b = s2.verify_chain().unwrap().broken.unwrap();
     assert_eq!(b.receipt_id, 1);
     assert!(matches!(b.kind, BreakKind::Unreadable { .. }));
@@ -260,12 +313,17 @@ fn deleting_a_middle_receipt_is_detected() {
     for d in 1..=5 {
         deliver(&s, "acme", ts(2026, 3, d, 6, 0, 0));
     }
-    raw(&db(&dir)).execute("DELETE FROM receipts WHERE id = 3", []).unwrap();
+    raw(&db(&dir))
+        .execute("DELETE FROM receipts WHERE id = 3", [])
+        .unwrap();
     let rep = s.verify_chain().unwrap();
     let b = rep.broken.unwrap();
     assert_eq!((b.receipt_id, b.previous_id), (4, Some(2)));
     assert!(matches!(b.kind, BreakKind::LinkBroken { .. }));
-    assert!(b.to_string().contains("receipt 4: link to previous broken"), "{b}");
+    assert!(
+        b.to_string().contains("receipt 4: link to previous broken"),
+        "{b}"
+    );
 
     // Deleting the very first receipt (without retention) is caught too.
     let dir = tempfile::tempdir().unwrap();
@@ -273,7 +331,9 @@ fn deleting_a_middle_receipt_is_detected() {
     for d in 1..=2 {
         deliver(&s, "acme", ts(2026, 3, d, 6, 0, 0));
     }
-    raw(&db(&dir)).execute("DELETE FROM receipts WHERE id = 1", []).unwrap();
+    raw(&db(&dir))
+        .execute("DELETE FROM receipts WHERE id = 1", [])
+        .unwrap();
     let b = s.verify_chain().unwrap().broken.unwrap();
     assert_eq!((b.receipt_id, b.previous_id), (2, None));
 }
@@ -281,19 +341,28 @@ fn deleting_a_middle_receipt_is_detected() {
 #[test]
 fn purge_keeps_verify_green_for_what_remains() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(db(&dir)).unwrap().with_clock(|| ts(2026, 6, 1, 0, 0, 0));
+    let s = Store::open(db(&dir))
+        .unwrap()
+        .with_clock(|| ts(2026, 6, 1, 0, 0, 0));
     let mut all = Vec::new();
     for (m, d) in [(1, 10), (1, 20), (2, 10), (3, 5), (3, 25), (4, 1)] {
         all.push(deliver(&s, "acme", ts(2026, m, d, 6, 0, 0)));
     }
     // A failed run with an attempt in January, and an active run that must survive.
     let failed = s
-        .create_run(&NewRun { subscription: "beta".into(), scheduled_at: ts(2026, 1, 3, 6, 0, 0) })
+        .create_run(&NewRun {
+            subscription: "beta".into(),
+            scheduled_at: ts(2026, 1, 3, 6, 0, 0),
+        })
         .unwrap()
         .into_run();
-    s.set_state(&failed.id, RunState::Failed, Some("gave up")).unwrap();
+    s.set_state(&failed.id, RunState::Failed, Some("gave up"))
+        .unwrap();
     let active = s
-        .create_run(&NewRun { subscription: "gamma".into(), scheduled_at: ts(2026, 1, 4, 6, 0, 0) })
+        .create_run(&NewRun {
+            subscription: "gamma".into(),
+            scheduled_at: ts(2026, 1, 4, 6, 0, 0),
+        })
         .unwrap()
         .into_run();
     // Attempts carry the store clock; make the ones to purge old by hand.
@@ -306,13 +375,22 @@ fn purge_keeps_verify_green_for_what_remains() {
         )
         .unwrap();
     s.connection()
-        .execute("UPDATE runs SET updated_at = '2026-01-05T00:00:00Z' WHERE id = ?1", [&failed.id])
+        .execute(
+            "UPDATE runs SET updated_at = '2026-01-05T00:00:00Z' WHERE id = ?1",
+            [&failed.id],
+        )
         .unwrap();
 
     let counts = s.purge_older_than(ts(2026, 3, 1, 0, 0, 0)).unwrap();
     assert_eq!(counts.receipts, 3);
-    assert_eq!(counts.attempts, 1, "only the finished run's old attempt goes");
-    assert_eq!(counts.runs, 1, "the failed run with nothing left goes; delivered runs with receipts stay");
+    assert_eq!(
+        counts.attempts, 1,
+        "only the finished run's old attempt goes"
+    );
+    assert_eq!(
+        counts.runs, 1,
+        "the failed run with nothing left goes; delivered runs with receipts stay"
+    );
     let kept = s.receipts(&ReceiptFilter::default()).unwrap();
     assert_eq!(kept.iter().map(|r| r.id).collect::<Vec<_>>(), vec![4, 5, 6]);
     let rep = s.verify_chain().unwrap();
@@ -329,8 +407,18 @@ fn purge_keeps_verify_green_for_what_remains() {
     deliver(&s, "acme", ts(2026, 5, 1, 6, 0, 0));
     assert!(s.verify_chain().unwrap().is_intact());
     // Purging again is idempotent; the anchor moves forward.
-    assert_eq!(s.purge_older_than(ts(2026, 3, 1, 0, 0, 0)).unwrap().receipts, 0);
-    assert_eq!(s.purge_older_than(ts(2026, 3, 30, 0, 0, 0)).unwrap().receipts, 2);
+    assert_eq!(
+        s.purge_older_than(ts(2026, 3, 1, 0, 0, 0))
+            .unwrap()
+            .receipts,
+        0
+    );
+    assert_eq!(
+        s.purge_older_than(ts(2026, 3, 30, 0, 0, 0))
+            .unwrap()
+            .receipts,
+        2
+    );
     let rep = s.verify_chain().unwrap();
     assert!(rep.is_intact());
     assert_eq!((rep.anchor_receipt_id, rep.verified), (Some(5), 2));
@@ -338,7 +426,8 @@ fn purge_keeps_verify_green_for_what_remains() {
     // An edit to the first kept receipt after a purge is still named.
     let c = raw(&db(&dir));
     drop_append_only_trigger(&c);
-    c.execute("UPDATE receipts SET rows = 0 WHERE id = 6", []).unwrap();
+    c.execute("UPDATE receipts SET rows = 0 WHERE id = 6", [])
+        .unwrap();
     assert_eq!(s.verify_chain().unwrap().broken.unwrap().receipt_id, 6);
 }
 
@@ -351,9 +440,16 @@ fn purge_refuses_to_destroy_evidence_of_tampering() {
     }
     let c = raw(&db(&dir));
     drop_append_only_trigger(&c);
-    c.execute("UPDATE receipts SET customer = 'someone else' WHERE id = 1", []).unwrap();
+    c.execute(
+        "UPDATE receipts SET customer = 'someone else' WHERE id = 1",
+        [],
+    )
+    .unwrap();
     let err = s.purge_older_than(ts(2026, 2, 15, 0, 0, 0)).unwrap_err();
-    assert!(matches!(err, StoreError::ChainBroken(ref b) if b.receipt_id == 1), "{err}");
+    assert!(
+        matches!(err, StoreError::ChainBroken(ref b) if b.receipt_id == 1),
+        "{err}"
+    );
     assert!(!err.is_retryable());
     assert_eq!(s.receipts(&ReceiptFilter::default()).unwrap().len(), 3);
 }
@@ -371,19 +467,27 @@ fn a_version_1_file_is_migrated_to_the_latest() {
             [],
         )
         .unwrap();
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, 1);
         let has_anchor: i64 = c
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'chain_anchor'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'chain_anchor'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(has_anchor, 0);
     }
     let s = Store::open(db(&dir)).unwrap();
     assert_eq!(s.schema_version().unwrap(), LATEST_VERSION);
-    assert!(LATEST_VERSION >= 2);
+    const { assert!(LATEST_VERSION >= 2) };
     let names: Vec<String> = s
         .connection()
-        .prepare("SELECT name FROM sqlite_master WHERE name IN ('chain_anchor', 'receipts_append_only')")
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE name IN ('chain_anchor', 'receipts_append_only')",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -393,7 +497,8 @@ fn a_version_1_file_is_migrated_to_the_latest() {
     // The old run is intact and can be delivered.
     let run = s.get_run("acme-20260101T060000Z").unwrap().unwrap();
     assert_eq!(run.state, RunState::Sealed);
-    s.commit_receipt(&receipt_for(&run, ts(2026, 1, 1, 6, 5, 0))).unwrap();
+    s.commit_receipt(&receipt_for(&run, ts(2026, 1, 1, 6, 5, 0)))
+        .unwrap();
     assert!(s.verify_chain().unwrap().is_intact());
 }
 
@@ -401,7 +506,9 @@ fn a_version_1_file_is_migrated_to_the_latest() {
 fn a_file_from_a_newer_build_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(db(&dir)).unwrap());
-    raw(&db(&dir)).execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1)).unwrap();
+    raw(&db(&dir))
+        .execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1))
+        .unwrap();
     let err = Store::open(db(&dir)).unwrap_err();
     assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
 }
@@ -431,10 +538,16 @@ fn billing_export_for_a_month_lists_exactly_that_month() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], export::COLUMNS.join(","));
     assert_eq!(lines.len(), 4, "{text}");
-    let listed: Vec<i64> = lines[1..].iter().map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    let listed: Vec<i64> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
     assert_eq!(listed, vec![ids[1], ids[2], ids[3]]);
     for l in &lines[1..] {
-        assert!(l.contains(",2026/0412,ACME Parkering AS,999888777,PO-77,"), "{l}");
+        assert!(
+            l.contains(",2026/0412,ACME Parkering AS,999888777,PO-77,"),
+            "{l}"
+        );
         assert!(l.contains(",owners,12,4096,"), "{l}");
     }
     assert!(lines[3].starts_with(&format!("{},2026-02-28T23:59:59Z,", ids[3])));
@@ -442,12 +555,21 @@ fn billing_export_for_a_month_lists_exactly_that_month() {
     // The same month counted in Oslo time takes the Jan 31 23:30 UTC delivery and the
     // 28 Feb 23:00+ ones go to March.
     let feb_oslo = ReceiptFilter::month(2026, 2, &chrono_tz::Europe::Oslo).unwrap();
-    let oslo: Vec<i64> = s.receipts(&feb_oslo).unwrap().iter().map(|r| r.id).collect();
+    let oslo: Vec<i64> = s
+        .receipts(&feb_oslo)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(oslo, vec![ids[0], ids[1], ids[2]]);
 
     // Per subscription, as JSON.
     let mut out = Vec::new();
-    assert_eq!(s.export_json(&mut out, &feb.clone().subscription("beta")).unwrap(), 1);
+    assert_eq!(
+        s.export_json(&mut out, &feb.clone().subscription("beta"))
+            .unwrap(),
+        1
+    );
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v[0]["receipt_id"], ids[2]);
     assert_eq!(v[0]["case_number"], "2026/0412");

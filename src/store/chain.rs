@@ -86,7 +86,11 @@ pub fn canonical(r: &Receipt) -> Vec<u8> {
     put(&mut o, "report", V::Text(&r.report));
     put(&mut o, "remote_host", V::Text(&r.remote_host));
     put(&mut o, "remote_port", V::Int(i64::from(r.remote_port)));
-    put(&mut o, "host_key_fingerprint", V::Text(&r.host_key_fingerprint));
+    put(
+        &mut o,
+        "host_key_fingerprint",
+        V::Text(&r.host_key_fingerprint),
+    );
     put(&mut o, "remote_path", V::Text(&r.remote_path));
     // Values above i64::MAX are refused on insert, so the cast is lossless here.
     put(&mut o, "bytes", V::Int(r.bytes as i64));
@@ -113,12 +117,18 @@ pub fn receipt_hash(r: &Receipt) -> String {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BreakKind {
     /// The row's content no longer matches its hash: a column was edited.
-    ContentChanged { stored_hash: String, computed_hash: String },
+    ContentChanged {
+        stored_hash: String,
+        computed_hash: String,
+    },
     /// The row could not even be read back (e.g. an edited timestamp or JSON column).
     Unreadable { detail: String },
     /// The row is intact but does not chain to the receipt before it: a receipt before it
     /// was deleted, replaced or re-hashed.
-    LinkBroken { expected_prev: String, found_prev: String },
+    LinkBroken {
+        expected_prev: String,
+        found_prev: String,
+    },
 }
 
 /// The first receipt at which verification failed.
@@ -209,7 +219,10 @@ where
             Ok(r) => {
                 let computed = receipt_hash(&r);
                 if computed != r.hash {
-                    Some(BreakKind::ContentChanged { stored_hash: r.hash, computed_hash: computed })
+                    Some(BreakKind::ContentChanged {
+                        stored_hash: r.hash,
+                        computed_hash: computed,
+                    })
                 } else if r.prev_hash != expected_prev {
                     Some(BreakKind::LinkBroken {
                         expected_prev: expected_prev.clone(),
@@ -222,7 +235,11 @@ where
             }
         };
         if let Some(kind) = kind {
-            report.broken = Some(BrokenLink { receipt_id: id, previous_id, kind });
+            report.broken = Some(BrokenLink {
+                receipt_id: id,
+                previous_id,
+                kind,
+            });
             return report;
         }
         report.verified += 1;
@@ -281,7 +298,8 @@ pub(crate) mod tests {
     fn every_field_is_covered() {
         let base = sample(1, GENESIS);
         let h = receipt_hash(&base);
-        let edits: Vec<Box<dyn Fn(&mut Receipt)>> = vec![
+        type Edit = Box<dyn Fn(&mut Receipt)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|r| r.id = 9),
             Box::new(|r| r.remote_path.push('x')),
             Box::new(|r| r.bytes += 1),

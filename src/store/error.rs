@@ -26,10 +26,18 @@ pub enum StoreError {
     NoSuchReceipt(i64),
     /// Another run of the subscription is still in progress (one run per subscription).
     #[error("subscription {subscription} already has an active run {active}")]
-    ActiveRun { subscription: String, active: String },
+    ActiveRun {
+        subscription: String,
+        active: String,
+    },
     /// The requested state change is not allowed (e.g. leaving `delivered`).
     #[error("run {run}: cannot go from {from} to {to}: {why}")]
-    InvalidTransition { run: String, from: String, to: String, why: &'static str },
+    InvalidTransition {
+        run: String,
+        from: String,
+        to: String,
+        why: &'static str,
+    },
     /// A receipt or artifact does not match what the run recorded.
     #[error("run {run}: {detail}")]
     Mismatch { run: String, detail: String },
@@ -86,18 +94,42 @@ mod tests {
     use super::*;
 
     fn sqlite(code: i32) -> StoreError {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
     }
 
     #[test]
     fn busy_and_io_retry_corrupt_and_constraint_do_not() {
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_BUSY).class(), ErrorClass::Retryable);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_LOCKED).class(), ErrorClass::Retryable);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_IOERR).class(), ErrorClass::Retryable);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_FULL).class(), ErrorClass::Retryable);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CORRUPT).class(), ErrorClass::Permanent);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_NOTADB).class(), ErrorClass::Permanent);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).class(), ErrorClass::Permanent);
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_BUSY).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_LOCKED).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_IOERR).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_FULL).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_CORRUPT).class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_NOTADB).class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).class(),
+            ErrorClass::Permanent
+        );
         assert!(StoreError::Io(std::io::Error::other("x")).is_retryable());
         assert!(!StoreError::NoSuchRun("r".into()).is_retryable());
     }

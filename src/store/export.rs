@@ -128,7 +128,10 @@ pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn csv_line<W: Write>(w: &mut W, fields: impl IntoIterator<Item = impl AsRef<str>>) -> Result<()> {
-    let line: Vec<String> = fields.into_iter().map(|f| csv_field(f.as_ref()).into_owned()).collect();
+    let line: Vec<String> = fields
+        .into_iter()
+        .map(|f| csv_field(f.as_ref()).into_owned())
+        .collect();
     w.write_all(line.join(",").as_bytes())?;
     w.write_all(b"\r\n")?;
     Ok(())
@@ -175,7 +178,10 @@ mod tests {
         let mut r = sample(1, GENESIS);
         r.customer = "ACME, Parkering AS".into();
         let mut out = Vec::new();
-        assert_eq!(write_csv(&mut out, &[r.clone(), sample(2, &r.hash)]).unwrap(), 2);
+        assert_eq!(
+            write_csv(&mut out, &[r.clone(), sample(2, &r.hash)]).unwrap(),
+            2
+        );
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], COLUMNS.join(","));
@@ -196,6 +202,9 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
         let mut empty = Vec::new();
         write_json(&mut empty, &[]).unwrap();
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&empty).unwrap(), serde_json::json!([]));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&empty).unwrap(),
+            serde_json::json!([])
+        );
     }
 }

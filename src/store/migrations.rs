@@ -134,10 +134,16 @@ pub fn migrate(conn: &Connection) -> Result<Vec<i64>> {
 pub fn migrate_to(conn: &Connection, target: i64) -> Result<Vec<i64>> {
     let found = current_version(conn)?;
     if found > LATEST_VERSION {
-        return Err(StoreError::SchemaTooNew { found, supported: LATEST_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: LATEST_VERSION,
+        });
     }
     let mut applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version > found && m.version <= target) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > found && m.version <= target)
+    {
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         // Re-check inside the write lock: another process may have migrated meanwhile.
         if current_version(&tx)? >= m.version {
@@ -146,7 +152,11 @@ pub fn migrate_to(conn: &Connection, target: i64) -> Result<Vec<i64>> {
         tx.execute_batch(m.sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
         tx.commit()?;
-        tracing::info!(version = m.version, step = m.description, "State store migrated.");
+        tracing::info!(
+            version = m.version,
+            step = m.description,
+            "State store migrated."
+        );
         applied.push(m.version);
     }
     Ok(applied)
@@ -168,9 +178,16 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate_to(&conn, 1).unwrap(), vec![1]);
         assert_eq!(current_version(&conn).unwrap(), 1);
-        assert_eq!(migrate(&conn).unwrap(), (2..=LATEST_VERSION).collect::<Vec<_>>());
+        assert_eq!(
+            migrate(&conn).unwrap(),
+            (2..=LATEST_VERSION).collect::<Vec<_>>()
+        );
         assert!(migrate(&conn).unwrap().is_empty());
-        conn.execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1)).unwrap();
-        assert!(matches!(migrate(&conn), Err(StoreError::SchemaTooNew { .. })));
+        conn.execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1))
+            .unwrap();
+        assert!(matches!(
+            migrate(&conn),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
     }
 }

@@ -59,7 +59,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,8 +92,14 @@ fn read_run(row: &Row<'_>) -> Result<Run> {
             plaintext_sha256: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
             ciphertext_sha256: row.get::<_, Option<String>>(9)?.unwrap_or_default(),
             rows: to_u64(row.get::<_, Option<i64>>(10)?.unwrap_or(0), "rows")?,
-            plaintext_bytes: to_u64(row.get::<_, Option<i64>>(11)?.unwrap_or(0), "plaintext_bytes")?,
-            ciphertext_bytes: to_u64(row.get::<_, Option<i64>>(12)?.unwrap_or(0), "ciphertext_bytes")?,
+            plaintext_bytes: to_u64(
+                row.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                "plaintext_bytes",
+            )?,
+            ciphertext_bytes: to_u64(
+                row.get::<_, Option<i64>>(12)?.unwrap_or(0),
+                "ciphertext_bytes",
+            )?,
             period_from: row.get(13)?,
             period_to: row.get(14)?,
             format: row.get::<_, Option<String>>(15)?.unwrap_or_default(),
@@ -149,8 +157,16 @@ fn read_attempt(row: &Row<'_>) -> Result<Attempt> {
         run_id: row.get(0)?,
         n: u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("attempt number {n}")))?,
         started_at: parse_ts(&row.get::<_, String>(2)?)?,
-        ended_at: row.get::<_, Option<String>>(3)?.as_deref().map(parse_ts).transpose()?,
-        outcome: row.get::<_, Option<String>>(4)?.as_deref().map(str::parse).transpose()?,
+        ended_at: row
+            .get::<_, Option<String>>(3)?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
+        outcome: row
+            .get::<_, Option<String>>(4)?
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
         error_class: row.get(5)?,
         message: row.get(6)?,
     })
@@ -181,9 +197,13 @@ fn query_receipts(
 }
 
 fn get_run_in(conn: &Connection, id: &str) -> Result<Option<Run>> {
-    Ok(query_runs(conn, &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"), &[&id])?
-        .into_iter()
-        .next())
+    Ok(query_runs(
+        conn,
+        &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
+        &[&id],
+    )?
+    .into_iter()
+    .next())
 }
 
 fn active_run_in(conn: &Connection, subscription: &str) -> Result<Option<Run>> {
@@ -212,9 +232,11 @@ fn receipt_for_run_in(conn: &Connection, run_id: &str) -> Result<Option<Receipt>
 /// The chain anchor: `(hash, id of the last purged receipt)`, or genesis.
 fn anchor_in(conn: &Connection) -> Result<(String, Option<i64>)> {
     Ok(conn
-        .query_row("SELECT hash, receipt_id FROM chain_anchor WHERE id = 1", [], |r| {
-            Ok((r.get::<_, String>(0)?, Some(r.get::<_, i64>(1)?)))
-        })
+        .query_row(
+            "SELECT hash, receipt_id FROM chain_anchor WHERE id = 1",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, Some(r.get::<_, i64>(1)?))),
+        )
         .optional()?
         .unwrap_or_else(|| (GENESIS.to_string(), None)))
 }
@@ -253,11 +275,18 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         migrations::migrate(&conn)?;
-        Ok(Store { conn, path, clock: Arc::new(Utc::now) })
+        Ok(Store {
+            conn,
+            path,
+            clock: Arc::new(Utc::now),
+        })
     }
 
     /// Replaces the clock used for `created_at`, `updated_at` and attempt times (tests).
-    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Store {
+    pub fn with_clock(
+        mut self,
+        clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static,
+    ) -> Store {
         self.clock = Arc::new(clock);
         self
     }
@@ -282,7 +311,10 @@ impl Store {
     }
 
     fn write_tx(&self) -> Result<Transaction<'_>> {
-        Ok(Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?)
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
     }
 
     // ---- runs ----------------------------------------------------------------------
@@ -292,7 +324,10 @@ impl Store {
     /// subscription is active.
     pub fn create_run(&self, new: &NewRun) -> Result<RunCreated> {
         if new.subscription.is_empty() || new.subscription.chars().any(char::is_whitespace) {
-            return Err(StoreError::Invalid(format!("subscription id {:?}", new.subscription)));
+            return Err(StoreError::Invalid(format!(
+                "subscription id {:?}",
+                new.subscription
+            )));
         }
         let scheduled = trunc_ts(new.scheduled_at);
         let sched_text = fmt_ts(scheduled);
@@ -332,22 +367,28 @@ impl Store {
     pub fn set_state(&self, run: &str, state: RunState, reason: Option<&str>) -> Result<Run> {
         let tx = self.write_tx()?;
         let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
-        cur.state.check_move(state).map_err(|why| StoreError::InvalidTransition {
-            run: run.to_string(),
-            from: cur.state.to_string(),
-            to: state.to_string(),
-            why,
-        })?;
+        cur.state
+            .check_move(state)
+            .map_err(|why| StoreError::InvalidTransition {
+                run: run.to_string(),
+                from: cur.state.to_string(),
+                to: state.to_string(),
+                why,
+            })?;
         if state.is_active() && !cur.state.is_active() {
             if let Some(active) = active_run_in(&tx, &cur.subscription)? {
-                return Err(StoreError::ActiveRun { subscription: cur.subscription, active: active.id });
+                return Err(StoreError::ActiveRun {
+                    subscription: cur.subscription,
+                    active: active.id,
+                });
             }
         }
         tx.execute(
             "UPDATE runs SET state = ?2, state_reason = ?3, updated_at = ?4 WHERE id = ?1",
             params![run, state.as_str(), reason, self.now()],
         )?;
-        let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let updated =
+            get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
         tx.commit()?;
         Ok(updated)
     }
@@ -393,7 +434,8 @@ impl Store {
                 self.now()
             ],
         )?;
-        let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let updated =
+            get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
         tx.commit()?;
         Ok(updated)
     }
@@ -405,7 +447,10 @@ impl Store {
 
     /// Every active run, oldest fire time first: what to resume after a crash.
     pub fn unfinished_runs(&self) -> Result<Vec<Run>> {
-        self.list_runs(&RunFilter { states: RunState::ACTIVE.to_vec(), ..Default::default() })
+        self.list_runs(&RunFilter {
+            states: RunState::ACTIVE.to_vec(),
+            ..Default::default()
+        })
     }
 
     /// Runs matching `filter`, by fire time then id.
@@ -417,8 +462,11 @@ impl Store {
             sql += &format!(" AND subscription = ?{}", args.len());
         }
         if !filter.states.is_empty() {
-            let list: Vec<String> =
-                filter.states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let list: Vec<String> = filter
+                .states
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
             sql += &format!(" AND state IN ({})", list.join(","));
         }
         if let Some(t) = filter.since {
@@ -487,7 +535,9 @@ impl Store {
             params![run, n, self.now(), outcome.as_str(), error_class, message],
         )?;
         if changed == 0 {
-            return Err(StoreError::Invalid(format!("run {run} has no open attempt {n}")));
+            return Err(StoreError::Invalid(format!(
+                "run {run} has no open attempt {n}"
+            )));
         }
         Ok(())
     }
@@ -525,7 +575,10 @@ impl Store {
         }
         let run = get_run_in(&tx, &new.run_id)?
             .ok_or_else(|| StoreError::NoSuchRun(new.run_id.clone()))?;
-        let mismatch = |detail: String| StoreError::Mismatch { run: run.id.clone(), detail };
+        let mismatch = |detail: String| StoreError::Mismatch {
+            run: run.id.clone(),
+            detail,
+        };
         if run.subscription != new.subscription {
             return Err(mismatch(format!(
                 "receipt is for subscription {}, the run belongs to {}",
@@ -540,15 +593,18 @@ impl Store {
                 )));
             }
         }
-        let attempts: i64 =
-            tx.query_row("SELECT COUNT(*) FROM attempts WHERE run_id = ?1", [&new.run_id], |r| {
-                r.get(0)
-            })?;
+        let attempts: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM attempts WHERE run_id = ?1",
+            [&new.run_id],
+            |r| r.get(0),
+        )?;
         let (anchor, anchor_id) = anchor_in(&tx)?;
         let last: Option<(i64, String)> = tx
-            .query_row("SELECT id, hash FROM receipts ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT id, hash FROM receipts ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let (id, prev_hash) = match last {
             Some((id, hash)) => (id + 1, hash),
@@ -657,7 +713,8 @@ impl Store {
             sql += &format!(" AND delivered_at < ?{}", args.len());
         }
         sql += " ORDER BY id";
-        let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(|s| s as &dyn rusqlite::ToSql).collect();
+        let refs: Vec<&dyn rusqlite::ToSql> =
+            args.iter().map(|s| s as &dyn rusqlite::ToSql).collect();
         query_receipts(&self.conn, &sql, &refs)
     }
 
@@ -705,9 +762,11 @@ impl Store {
                 )
                 .optional()?,
             None => tx
-                .query_row("SELECT id, hash FROM receipts ORDER BY id DESC LIMIT 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_row(
+                    "SELECT id, hash FROM receipts ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?,
         };
         let mut counts = PurgeCounts::default();

@@ -65,8 +65,12 @@ impl RunState {
         RunState::NeedsAttention,
         RunState::Failed,
     ];
-    pub const ACTIVE: [RunState; 4] =
-        [RunState::Pending, RunState::Generated, RunState::Sealed, RunState::Uploading];
+    pub const ACTIVE: [RunState; 4] = [
+        RunState::Pending,
+        RunState::Generated,
+        RunState::Sealed,
+        RunState::Uploading,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -231,7 +235,9 @@ impl FromStr for AttemptOutcome {
             "ok" => Ok(AttemptOutcome::Ok),
             "retryable" => Ok(AttemptOutcome::Retryable),
             "permanent" => Ok(AttemptOutcome::Permanent),
-            _ => Err(StoreError::Corrupt(format!("unknown attempt outcome {s:?}"))),
+            _ => Err(StoreError::Corrupt(format!(
+                "unknown attempt outcome {s:?}"
+            ))),
         }
     }
 }
@@ -329,9 +335,17 @@ impl ReceiptFilter {
     /// The calendar month `year-month` in time zone `tz` (finance counts local months; a
     /// delivery at 23:30 UTC on 31 January is in February in Oslo). Use `chrono::Utc` for
     /// UTC months.
-    pub fn month<Tz: TimeZone>(year: i32, month: u32, tz: &Tz) -> Result<ReceiptFilter, StoreError> {
+    pub fn month<Tz: TimeZone>(
+        year: i32,
+        month: u32,
+        tz: &Tz,
+    ) -> Result<ReceiptFilter, StoreError> {
         let (since, until) = month_range(year, month, tz)?;
-        Ok(ReceiptFilter { subscription: None, since: Some(since), until: Some(until) })
+        Ok(ReceiptFilter {
+            subscription: None,
+            since: Some(since),
+            until: Some(until),
+        })
     }
 
     pub fn subscription(mut self, s: impl Into<String>) -> Self {
@@ -374,7 +388,10 @@ pub fn month_range<Tz: TimeZone>(
         // Midnight can fall into a DST gap in a few zones: take the first instant after it.
         tz.from_local_datetime(&naive)
             .earliest()
-            .or_else(|| tz.from_local_datetime(&(naive + chrono::Duration::hours(1))).earliest())
+            .or_else(|| {
+                tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                    .earliest()
+            })
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| StoreError::Invalid(format!("no midnight on {d}")))
     };

@@ -8,7 +8,10 @@ fn t(d: u32, h: u32) -> DateTime<Utc> {
 }
 
 fn new_run(sub: &str, d: u32) -> NewRun {
-    NewRun { subscription: sub.into(), scheduled_at: t(d, 6) }
+    NewRun {
+        subscription: sub.into(),
+        scheduled_at: t(d, 6),
+    }
 }
 
 fn artifact(bytes: u64) -> Artifact {
@@ -66,7 +69,8 @@ fn create_is_idempotent_and_one_active_run_per_subscription() {
     assert!(crate::retry::Classify::is_retryable(&err));
     // Another subscription is independent.
     assert!(s.create_run(&new_run("other", 2)).unwrap().is_new());
-    s.set_state(&a.run().id, RunState::NeedsAttention, Some("auth refused")).unwrap();
+    s.set_state(&a.run().id, RunState::NeedsAttention, Some("auth refused"))
+        .unwrap();
     assert!(s.create_run(&new_run("acme", 2)).unwrap().is_new());
     // Retrying the old run while the new one is active is refused.
     assert!(matches!(
@@ -84,7 +88,10 @@ fn delivered_only_through_a_receipt() {
         Err(StoreError::InvalidTransition { .. })
     ));
     let rec = s.commit_receipt(&receipt_for(&r, 10)).unwrap();
-    assert_eq!(s.get_run(&r.id).unwrap().unwrap().state, RunState::Delivered);
+    assert_eq!(
+        s.get_run(&r.id).unwrap().unwrap().state,
+        RunState::Delivered
+    );
     assert!(s.set_state(&r.id, RunState::Pending, None).is_err());
     assert!(s.begin_attempt(&r.id).is_err());
     assert_eq!(rec.attempts, 1);
@@ -98,7 +105,10 @@ fn artifact_is_recorded_once_and_reused() {
     assert_eq!(sealed.state, RunState::Sealed);
     assert_eq!(sealed.artifact, Some(artifact(50)));
     s.set_state(&r.id, RunState::Uploading, None).unwrap();
-    assert_eq!(s.record_artifact(&r.id, &artifact(50)).unwrap().state, RunState::Uploading);
+    assert_eq!(
+        s.record_artifact(&r.id, &artifact(50)).unwrap().state,
+        RunState::Uploading
+    );
     assert!(s.record_artifact(&r.id, &artifact(51)).is_err());
     // A receipt for another file than the sealed one is refused.
     assert!(matches!(
@@ -113,8 +123,17 @@ fn attempts_count_and_interrupted_ones_are_closed() {
     let s = Store::open_in_memory().unwrap();
     let r = s.create_run(&new_run("acme", 1)).unwrap().into_run();
     assert_eq!(s.begin_attempt(&r.id).unwrap(), 1);
-    s.finish_attempt(&r.id, 1, AttemptOutcome::Retryable, Some("connect"), Some("refused")).unwrap();
-    assert!(s.finish_attempt(&r.id, 1, AttemptOutcome::Ok, None, None).is_err());
+    s.finish_attempt(
+        &r.id,
+        1,
+        AttemptOutcome::Retryable,
+        Some("connect"),
+        Some("refused"),
+    )
+    .unwrap();
+    assert!(s
+        .finish_attempt(&r.id, 1, AttemptOutcome::Ok, None, None)
+        .is_err());
     assert_eq!(s.begin_attempt(&r.id).unwrap(), 2);
     // Crash: attempt 2 never finished.
     assert_eq!(s.begin_attempt(&r.id).unwrap(), 3);
@@ -153,16 +172,30 @@ fn list_runs_filters() {
     let s = Store::open_in_memory().unwrap();
     for d in 1..=3 {
         let r = s.create_run(&new_run("acme", d)).unwrap().into_run();
-        s.set_state(&r.id, RunState::Failed, Some("gave up")).unwrap();
+        s.set_state(&r.id, RunState::Failed, Some("gave up"))
+            .unwrap();
     }
     s.create_run(&new_run("other", 2)).unwrap();
-    let f = RunFilter { subscription: Some("acme".into()), ..Default::default() };
+    let f = RunFilter {
+        subscription: Some("acme".into()),
+        ..Default::default()
+    };
     assert_eq!(s.list_runs(&f).unwrap().len(), 3);
-    let f = RunFilter { since: Some(t(2, 0)), until: Some(t(3, 0)), ..Default::default() };
+    let f = RunFilter {
+        since: Some(t(2, 0)),
+        until: Some(t(3, 0)),
+        ..Default::default()
+    };
     assert_eq!(s.list_runs(&f).unwrap().len(), 2);
-    let f = RunFilter { states: vec![RunState::Pending], ..Default::default() };
+    let f = RunFilter {
+        states: vec![RunState::Pending],
+        ..Default::default()
+    };
     assert_eq!(s.list_runs(&f).unwrap()[0].subscription, "other");
     assert_eq!(s.unfinished_runs().unwrap().len(), 1);
-    let f = RunFilter { limit: Some(1), ..Default::default() };
+    let f = RunFilter {
+        limit: Some(1),
+        ..Default::default()
+    };
     assert_eq!(s.list_runs(&f).unwrap().len(), 1);
 }
