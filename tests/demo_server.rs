@@ -366,3 +366,137 @@ async fn refuses_non_loopback_and_no_auth() {
     .unwrap();
     assert!(err.to_string().contains("no authentication"), "{err}");
 }
+
+// ---- the same server through regdrop's own client stack (russh + russh-sftp) ----------
+
+struct Pinned(russh::keys::PublicKey);
+
+impl russh::client::Handler for Pinned {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(match key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => {
+                key.key_data() == self.0.key_data()
+            }
+            _ => false,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn russh_sftp_client_with_password_fsync_and_posix_rename() {
+    use russh_sftp::client::{RawSftpSession, SftpSession};
+    use russh_sftp::extensions::HardlinkExtension;
+    use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
+    use std::sync::Arc;
+    use tokio::io::AsyncWriteExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let srv = demo_server::start(
+        dir.path().to_path_buf(),
+        DemoAuth::password("demo", "s3cret"),
+        None,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let pinned = demo_server::parse_key_line(srv.host_key_line()).unwrap();
+    let config = Arc::new(russh::client::Config::default());
+
+    // Wrong password: refused.
+    let mut h = russh::client::connect(config.clone(), srv.addr(), Pinned(pinned.clone()))
+        .await
+        .unwrap();
+    assert!(!h
+        .authenticate_password("demo", "wrong")
+        .await
+        .unwrap()
+        .success());
+    drop(h);
+
+    let mut h = russh::client::connect(config, srv.addr(), Pinned(pinned))
+        .await
+        .unwrap();
+    assert!(h
+        .authenticate_password("demo", "s3cret")
+        .await
+        .unwrap()
+        .success());
+
+    // Raw session: the version reply lists the extensions.
+    let ch = h.channel_open_session().await.unwrap();
+    ch.request_subsystem(true, "sftp").await.unwrap();
+    let raw = RawSftpSession::new(ch.into_stream());
+    let version = raw.init().await.unwrap();
+    assert_eq!(
+        version
+            .extensions
+            .get("posix-rename@openssh.com")
+            .map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        version
+            .extensions
+            .get("fsync@openssh.com")
+            .map(String::as_str),
+        Some("1")
+    );
+
+    // High-level session: exclusive create, pipelined writes, fsync, close, stat.
+    let ch = h.channel_open_session().await.unwrap();
+    ch.request_subsystem(true, "sftp").await.unwrap();
+    let sftp = SftpSession::new(ch.into_stream()).await.unwrap();
+    let data = payload(3 * 1024 * 1024 + 17);
+    let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE | OpenFlags::EXCLUDE;
+    let attrs = FileAttributes {
+        permissions: Some(0o600),
+        ..Default::default()
+    };
+    let mut f = sftp
+        .open_with_flags_and_attributes(".x.part", flags, attrs.clone())
+        .await
+        .unwrap();
+    for chunk in data.chunks(1 << 20) {
+        f.write_all(chunk).await.unwrap();
+    }
+    f.sync_all().await.unwrap();
+    f.close().await.unwrap();
+    assert_eq!(
+        sftp.metadata(".x.part").await.unwrap().size,
+        Some(data.len() as u64)
+    );
+    // EXCL on an existing name fails.
+    assert!(sftp
+        .open_with_flags_and_attributes(".x.part", flags, attrs)
+        .await
+        .is_err());
+    // Plain rename onto an existing file fails; posix-rename replaces it.
+    fs::write(dir.path().join("x.bin"), b"old").unwrap();
+    assert!(sftp.rename(".x.part", "x.bin").await.is_err());
+    let ext: Vec<u8> = HardlinkExtension {
+        oldpath: ".x.part".into(),
+        newpath: "x.bin".into(),
+    }
+    .try_into()
+    .unwrap();
+    match raw.extended("posix-rename@openssh.com", ext).await.unwrap() {
+        Packet::Status(s) => assert_eq!(s.status_code, StatusCode::Ok),
+        other => panic!("unexpected reply {other:?}"),
+    }
+    assert_eq!(fs::read(dir.path().join("x.bin")).unwrap(), data);
+    assert_eq!(sftp.read("x.bin").await.unwrap(), data);
+    assert!(!sftp.try_exists(".x.part").await.unwrap());
+    // Escapes are refused through this client too.
+    assert!(sftp.metadata("../").await.is_err());
+    assert!(sftp.create("/../evil").await.is_err());
+    sftp.close().await.unwrap();
+    let _ = h
+        .disconnect(russh::Disconnect::ByApplication, "done", "en")
+        .await;
+    srv.shutdown().await;
+}

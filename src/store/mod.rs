@@ -301,7 +301,8 @@ impl Store {
         migrations::current_version(&self.conn)
     }
 
-    /// The raw connection, for read-only diagnostics (e.g. `sqlite3`-style queries in tests).
+    /// The raw connection, for diagnostics and tests. Writing through it bypasses the
+    /// store's rules (tests use that to play a tamperer).
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
