@@ -513,7 +513,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 
 enum OpenHandle {
     File(fs::File),
-    Dir { entries: Option<Vec<SftpFile>> },
+    Dir { entries: Vec<SftpFile> },
 }
 
 struct SftpFs {
@@ -826,18 +826,21 @@ impl russh_sftp::server::Handler for SftpFs {
             }
         }
         entries.sort_by(|a, b| a.filename.cmp(&b.filename));
-        let handle = self.new_handle(OpenHandle::Dir {
-            entries: Some(entries),
-        });
+        let handle = self.new_handle(OpenHandle::Dir { entries });
         Ok(SftpHandle { id, handle })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> R<Name> {
         match self.handles.get_mut(&handle) {
-            Some(OpenHandle::Dir { entries }) => match entries.take() {
-                Some(files) if !files.is_empty() => Ok(Name { id, files }),
-                _ => Err(StatusReply::new(StatusCode::Eof)),
-            },
+            Some(OpenHandle::Dir { entries }) => {
+                // At most 100 names per reply keeps each packet small.
+                let files: Vec<SftpFile> = entries.drain(..entries.len().min(100)).collect();
+                if files.is_empty() {
+                    Err(StatusReply::new(StatusCode::Eof))
+                } else {
+                    Ok(Name { id, files })
+                }
+            }
             _ => Err(bad_handle()),
         }
     }

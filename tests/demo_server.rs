@@ -491,6 +491,18 @@ async fn russh_sftp_client_with_password_fsync_and_posix_rename() {
     assert_eq!(fs::read(dir.path().join("x.bin")).unwrap(), data);
     assert_eq!(sftp.read("x.bin").await.unwrap(), data);
     assert!(!sftp.try_exists(".x.part").await.unwrap());
+    // Listing a folder larger than one READDIR reply (100 names) returns every entry.
+    fs::create_dir(dir.path().join("many")).unwrap();
+    for i in 0..250 {
+        fs::write(dir.path().join(format!("many/f{i:03}")), b"").unwrap();
+    }
+    let names: Vec<String> = sftp
+        .read_dir("many")
+        .await
+        .unwrap()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.iter().filter(|n| n.starts_with('f')).count(), 250);
     // Escapes are refused through this client too.
     assert!(sftp.metadata("../").await.is_err());
     assert!(sftp.create("/../evil").await.is_err());

@@ -190,6 +190,31 @@ impl ChainReport {
     }
 }
 
+impl fmt::Display for ChainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let range = match (self.first_id, self.last_id) {
+            (Some(a), Some(b)) => format!("receipts {a}..={b}"),
+            _ => "no receipts".to_string(),
+        };
+        let anchor = match self.anchor_receipt_id {
+            Some(id) => format!("anchored at purged receipt {id}"),
+            None => "from genesis".to_string(),
+        };
+        match &self.broken {
+            None => write!(
+                f,
+                "chain intact: {} verified ({range}, {anchor}), head {}",
+                self.verified, self.head
+            ),
+            Some(b) => write!(
+                f,
+                "chain BROKEN after {} good receipts ({anchor}): {b}",
+                self.verified
+            ),
+        }
+    }
+}
+
 /// Walks receipts in id order from `anchor`. A row that could not be read is passed as
 /// `Err((id, detail))`.
 pub fn verify_sequence<I>(anchor: &str, anchor_receipt_id: Option<i64>, rows: I) -> ChainReport
@@ -340,6 +365,9 @@ pub(crate) mod tests {
         assert!(rep.is_intact());
         assert_eq!(rep.verified, 3);
         assert_eq!(rep.head, c[2].hash);
+        assert!(rep
+            .to_string()
+            .starts_with("chain intact: 3 verified (receipts 1..=3, from genesis)"));
     }
 
     #[test]
@@ -354,10 +382,13 @@ pub(crate) mod tests {
         let mut c = chain(4);
         c.remove(1);
         let rep = verify_sequence(GENESIS, None, c.into_iter().map(Ok));
-        let b = rep.broken.unwrap();
+        let b = rep.broken.clone().unwrap();
         assert_eq!((b.receipt_id, b.previous_id), (3, Some(1)));
         assert!(matches!(b.kind, BreakKind::LinkBroken { .. }));
         assert!(b.to_string().contains("receipt 3: link to previous broken"));
+        assert!(rep
+            .to_string()
+            .contains("chain BROKEN after 1 good receipts"));
     }
 
     #[test]

@@ -199,3 +199,10 @@ fn list_runs_filters() {
     };
     assert_eq!(s.list_runs(&f).unwrap().len(), 1);
 }
+
+#[test]
+fn store_can_move_to_a_blocking_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+    assert_send::<StoreError>();
+}
