@@ -1,13 +1,18 @@
 //! regdrop: standing, encrypted register extracts delivered over SFTP.
 //!
 //! # Layout
-//! Pure core: [`catalog`] (fields), [`retry`] (error classes, backoff).
-//! Adapters: [`register`] (SQLite source).
+//! Pure core: [`catalog`] (fields, reports), [`config`] (raw -> validated), [`schedule`]
+//! (cron + time zone), [`period`], [`retry`] (error classes, backoff), [`format`].
+//! Adapters: [`register`] (SQLite source), [`extract`] (queries + writers), [`seal`] (age +
+//! SHA-256), [`sftp`] (client), [`store`] (runs, attempts, hash-chained receipts),
+//! [`demo_server`] (embedded loopback SFTP target for demos and fault injection).
+//! Wiring: [`job`] (one delivery), [`app`] (commands), [`cli`], [`progress`].
 
 pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod demo_server;
 pub mod extract;
 pub mod format;
 pub mod job;
@@ -17,3 +22,4 @@ pub mod register;
 pub mod retry;
 pub mod schedule;
 pub mod seal;
+pub mod store;

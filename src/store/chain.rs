@@ -1,0 +1,403 @@
+//! The receipt hash chain: canonical serialisation, hashing and verification (pure).
+//!
+//! # The hash
+//! `hash = hex(SHA-256(canonical(receipt)))`, where `canonical` is:
+//!
+//! ```text
+//! "regdrop-receipt-v1\n"
+//! then, for each field in this fixed order:
+//!   id, run_id, subscription, customer, customer_org_number, case_number,
+//!   invoice_reference, report, remote_host, remote_port, host_key_fingerprint,
+//!   remote_path, bytes, rows, plaintext_sha256, ciphertext_sha256, personal_fields,
+//!   legal_basis, recipients, attempts, started_at, delivered_at, prev_hash
+//! the field name as u8 length + UTF-8 bytes, then its value:
+//!   null        'N'
+//!   integer     'I' + i64 big-endian
+//!   text        'S' + u64 big-endian byte length + UTF-8 bytes
+//!   text list   'L' + u64 big-endian count + each item as a text ('S' ...)
+//! ```
+//! Timestamps are their stored text (`YYYY-MM-DDTHH:MM:SSZ`). Every field except `hash`
+//! is covered, `prev_hash` included, so editing any column of a receipt changes its hash,
+//! and deleting or reordering receipts breaks the next one's link. The first receipt's
+//! `prev_hash` is 64 zeros ([`GENESIS`]). After retention deleted the oldest receipts,
+//! the first kept one chains to the anchor recorded by the purge instead.
+//!
+//! Limits: the chain cannot tell that the newest receipts were deleted (nothing comes
+//! after them); compare `head` with a copy kept elsewhere (e.g. logged per delivery).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+use super::model::{fmt_ts, Receipt};
+
+/// `prev_hash` of the first receipt ever.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const MAGIC: &[u8] = b"regdrop-receipt-v1\n";
+
+enum V<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+    List(&'a [String]),
+}
+
+fn put(out: &mut Vec<u8>, name: &str, v: V<'_>) {
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.push(b'S');
+        out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    match v {
+        V::Null => out.push(b'N'),
+        V::Int(i) => {
+            out.push(b'I');
+            out.extend_from_slice(&i.to_be_bytes());
+        }
+        V::Text(s) => text(out, s),
+        V::List(items) => {
+            out.push(b'L');
+            out.extend_from_slice(&(items.len() as u64).to_be_bytes());
+            for s in items {
+                text(out, s);
+            }
+        }
+    }
+}
+
+fn opt(s: &Option<String>) -> V<'_> {
+    s.as_deref().map_or(V::Null, V::Text)
+}
+
+/// The canonical bytes of a receipt (everything but `hash`; see the module docs).
+pub fn canonical(r: &Receipt) -> Vec<u8> {
+    let mut o = Vec::with_capacity(1024);
+    o.extend_from_slice(MAGIC);
+    put(&mut o, "id", V::Int(r.id));
+    put(&mut o, "run_id", V::Text(&r.run_id));
+    put(&mut o, "subscription", V::Text(&r.subscription));
+    put(&mut o, "customer", V::Text(&r.customer));
+    put(&mut o, "customer_org_number", opt(&r.customer_org_number));
+    put(&mut o, "case_number", opt(&r.case_number));
+    put(&mut o, "invoice_reference", opt(&r.invoice_reference));
+    put(&mut o, "report", V::Text(&r.report));
+    put(&mut o, "remote_host", V::Text(&r.remote_host));
+    put(&mut o, "remote_port", V::Int(i64::from(r.remote_port)));
+    put(
+        &mut o,
+        "host_key_fingerprint",
+        V::Text(&r.host_key_fingerprint),
+    );
+    put(&mut o, "remote_path", V::Text(&r.remote_path));
+    // Values above i64::MAX are refused on insert, so the cast is lossless here.
+    put(&mut o, "bytes", V::Int(r.bytes as i64));
+    put(&mut o, "rows", V::Int(r.rows as i64));
+    put(&mut o, "plaintext_sha256", V::Text(&r.plaintext_sha256));
+    put(&mut o, "ciphertext_sha256", V::Text(&r.ciphertext_sha256));
+    put(&mut o, "personal_fields", V::List(&r.personal_fields));
+    put(&mut o, "legal_basis", opt(&r.legal_basis));
+    put(&mut o, "recipients", V::List(&r.recipients));
+    put(&mut o, "attempts", V::Int(i64::from(r.attempts)));
+    put(&mut o, "started_at", V::Text(&fmt_ts(r.started_at)));
+    put(&mut o, "delivered_at", V::Text(&fmt_ts(r.delivered_at)));
+    put(&mut o, "prev_hash", V::Text(&r.prev_hash));
+    o
+}
+
+/// Lower-case hex SHA-256 of [`canonical`].
+pub fn receipt_hash(r: &Receipt) -> String {
+    hex::encode(Sha256::digest(canonical(r)))
+}
+
+/// What is wrong at the first broken link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BreakKind {
+    /// The row's content no longer matches its hash: a column was edited.
+    ContentChanged {
+        stored_hash: String,
+        computed_hash: String,
+    },
+    /// The row could not even be read back (e.g. an edited timestamp or JSON column).
+    Unreadable { detail: String },
+    /// The row is intact but does not chain to the receipt before it: a receipt before it
+    /// was deleted, replaced or re-hashed.
+    LinkBroken {
+        expected_prev: String,
+        found_prev: String,
+    },
+}
+
+/// The first receipt at which verification failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    pub receipt_id: i64,
+    /// The receipt before it in id order (`None` for the first kept receipt).
+    pub previous_id: Option<i64>,
+    #[serde(flatten)]
+    pub kind: BreakKind,
+}
+
+impl fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BreakKind::ContentChanged { stored_hash, computed_hash } => write!(
+                f,
+                "receipt {}: content changed (stored hash {stored_hash}, content hashes to {computed_hash})",
+                self.receipt_id
+            ),
+            BreakKind::Unreadable { detail } => {
+                write!(f, "receipt {}: row unreadable ({detail})", self.receipt_id)
+            }
+            BreakKind::LinkBroken { expected_prev, found_prev } => {
+                let before = match self.previous_id {
+                    Some(p) => format!("receipt {p}"),
+                    None => "the chain anchor".to_string(),
+                };
+                write!(
+                    f,
+                    "receipt {}: link to previous broken (prev_hash {found_prev}, but {before} has hash {expected_prev}); a receipt before it was deleted or altered",
+                    self.receipt_id
+                )
+            }
+        }
+    }
+}
+
+/// The outcome of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// Receipts whose content and link were checked and found good.
+    pub verified: u64,
+    pub first_id: Option<i64>,
+    pub last_id: Option<i64>,
+    /// What the first kept receipt must chain to: [`GENESIS`] or the purge anchor.
+    pub anchor: String,
+    /// Id of the last receipt removed by retention, if any were.
+    pub anchor_receipt_id: Option<i64>,
+    /// Hash of the last receipt (the anchor when there are none).
+    pub head: String,
+    /// The first problem, if any; verification stops there.
+    pub broken: Option<BrokenLink>,
+}
+
+impl ChainReport {
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+impl fmt::Display for ChainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let range = match (self.first_id, self.last_id) {
+            (Some(a), Some(b)) => format!("receipts {a}..={b}"),
+            _ => "no receipts".to_string(),
+        };
+        let anchor = match self.anchor_receipt_id {
+            Some(id) => format!("anchored at purged receipt {id}"),
+            None => "from genesis".to_string(),
+        };
+        match &self.broken {
+            None => write!(
+                f,
+                "chain intact: {} verified ({range}, {anchor}), head {}",
+                self.verified, self.head
+            ),
+            Some(b) => write!(
+                f,
+                "chain BROKEN after {} good receipts ({anchor}): {b}",
+                self.verified
+            ),
+        }
+    }
+}
+
+/// Walks receipts in id order from `anchor`. A row that could not be read is passed as
+/// `Err((id, detail))`.
+pub fn verify_sequence<I>(anchor: &str, anchor_receipt_id: Option<i64>, rows: I) -> ChainReport
+where
+    I: IntoIterator<Item = Result<Receipt, (i64, String)>>,
+{
+    let mut report = ChainReport {
+        verified: 0,
+        first_id: None,
+        last_id: None,
+        anchor: anchor.to_string(),
+        anchor_receipt_id,
+        head: anchor.to_string(),
+        broken: None,
+    };
+    let mut expected_prev = anchor.to_string();
+    let mut previous_id = None;
+    for row in rows {
+        let id = match &row {
+            Ok(r) => r.id,
+            Err((id, _)) => *id,
+        };
+        report.first_id.get_or_insert(id);
+        report.last_id = Some(id);
+        let kind = match row {
+            Err((_, detail)) => Some(BreakKind::Unreadable { detail }),
+            Ok(r) => {
+                let computed = receipt_hash(&r);
+                if computed != r.hash {
+                    Some(BreakKind::ContentChanged {
+                        stored_hash: r.hash,
+                        computed_hash: computed,
+                    })
+                } else if r.prev_hash != expected_prev {
+                    Some(BreakKind::LinkBroken {
+                        expected_prev: expected_prev.clone(),
+                        found_prev: r.prev_hash,
+                    })
+                } else {
+                    expected_prev = r.hash;
+                    None
+                }
+            }
+        };
+        if let Some(kind) = kind {
+            report.broken = Some(BrokenLink {
+                receipt_id: id,
+                previous_id,
+                kind,
+            });
+            return report;
+        }
+        report.verified += 1;
+        report.head = expected_prev.clone();
+        previous_id = Some(id);
+    }
+    report
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    pub(crate) fn sample(id: i64, prev: &str) -> Receipt {
+        let mut r = Receipt {
+            id,
+            run_id: format!("acme-2026010{id}T060000Z"),
+            subscription: "acme".into(),
+            customer: "ACME Parkering AS".into(),
+            customer_org_number: Some("999888777".into()),
+            case_number: Some("2026/0412".into()),
+            invoice_reference: None,
+            report: "owners".into(),
+            remote_host: "127.0.0.1".into(),
+            remote_port: 22,
+            host_key_fingerprint: "SHA256:abc".into(),
+            remote_path: format!("/incoming/acme_{id}.dsv.age"),
+            bytes: 1000 + id as u64,
+            rows: 10,
+            plaintext_sha256: "a".repeat(64),
+            ciphertext_sha256: "b".repeat(64),
+            personal_fields: vec!["owner_name".into()],
+            legal_basis: Some("§ 33".into()),
+            recipients: vec!["age1xyz".into()],
+            attempts: 1,
+            started_at: Utc.with_ymd_and_hms(2026, 1, id as u32, 6, 0, 0).unwrap(),
+            delivered_at: Utc.with_ymd_and_hms(2026, 1, id as u32, 6, 1, 0).unwrap(),
+            prev_hash: prev.into(),
+            hash: String::new(),
+        };
+        r.hash = receipt_hash(&r);
+        r
+    }
+
+    fn chain(n: i64) -> Vec<Receipt> {
+        let mut out: Vec<Receipt> = Vec::new();
+        for id in 1..=n {
+            let prev = out.last().map_or(GENESIS.to_string(), |r| r.hash.clone());
+            out.push(sample(id, &prev));
+        }
+        out
+    }
+
+    #[test]
+    fn every_field_is_covered() {
+        let base = sample(1, GENESIS);
+        let h = receipt_hash(&base);
+        type Edit = Box<dyn Fn(&mut Receipt)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|r| r.id = 9),
+            Box::new(|r| r.remote_path.push('x')),
+            Box::new(|r| r.bytes += 1),
+            Box::new(|r| r.customer_org_number = None),
+            Box::new(|r| r.invoice_reference = Some(String::new())),
+            Box::new(|r| r.personal_fields.clear()),
+            Box::new(|r| r.recipients.push("age1other".into())),
+            Box::new(|r| r.remote_port = 2222),
+            Box::new(|r| r.attempts = 2),
+            Box::new(|r| r.delivered_at += chrono::Duration::seconds(1)),
+            Box::new(|r| r.prev_hash = "1".repeat(64)),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut r = base.clone();
+            edit(&mut r);
+            assert_ne!(receipt_hash(&r), h, "edit {i} not covered");
+        }
+    }
+
+    #[test]
+    fn null_empty_and_list_boundaries_differ() {
+        // Length prefixes keep ["ab"] and ["a","b"] apart, and None apart from "".
+        let mut a = sample(1, GENESIS);
+        let mut b = a.clone();
+        a.personal_fields = vec!["ab".into()];
+        b.personal_fields = vec!["a".into(), "b".into()];
+        assert_ne!(receipt_hash(&a), receipt_hash(&b));
+        a.legal_basis = None;
+        b.personal_fields = a.personal_fields.clone();
+        b.legal_basis = Some(String::new());
+        assert_ne!(receipt_hash(&a), receipt_hash(&b));
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let c = chain(3);
+        let rep = verify_sequence(GENESIS, None, c.clone().into_iter().map(Ok));
+        assert!(rep.is_intact());
+        assert_eq!(rep.verified, 3);
+        assert_eq!(rep.head, c[2].hash);
+        assert!(rep
+            .to_string()
+            .starts_with("chain intact: 3 verified (receipts 1..=3, from genesis)"));
+    }
+
+    #[test]
+    fn edit_is_content_changed_and_deletion_is_link_broken() {
+        let mut c = chain(4);
+        c[1].bytes = 1;
+        let rep = verify_sequence(GENESIS, None, c.into_iter().map(Ok));
+        let b = rep.broken.unwrap();
+        assert_eq!(b.receipt_id, 2);
+        assert!(matches!(b.kind, BreakKind::ContentChanged { .. }));
+
+        let mut c = chain(4);
+        c.remove(1);
+        let rep = verify_sequence(GENESIS, None, c.into_iter().map(Ok));
+        let b = rep.broken.clone().unwrap();
+        assert_eq!((b.receipt_id, b.previous_id), (3, Some(1)));
+        assert!(matches!(b.kind, BreakKind::LinkBroken { .. }));
+        assert!(b.to_string().contains("receipt 3: link to previous broken"));
+        assert!(rep
+            .to_string()
+            .contains("chain BROKEN after 1 good receipts"));
+    }
+
+    #[test]
+    fn anchor_replaces_genesis_after_purge() {
+        let c = chain(4);
+        let anchor = c[1].hash.clone();
+        let kept: Vec<_> = c[2..].to_vec();
+        assert!(verify_sequence(&anchor, Some(2), kept.clone().into_iter().map(Ok)).is_intact());
+        let rep = verify_sequence(GENESIS, None, kept.into_iter().map(Ok));
+        assert_eq!(rep.broken.unwrap().receipt_id, 3);
+    }
+}

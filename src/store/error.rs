@@ -1,0 +1,136 @@
+//! The store's error type and its retry class.
+
+use crate::retry::{Classify, ErrorClass};
+use rusqlite::ErrorCode;
+
+use super::chain::BrokenLink;
+
+/// Everything that can go wrong in the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An SQLite error; its class depends on the SQLite result code.
+    #[error("state store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Creating the store file or writing an export failed.
+    #[error("state store I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A JSON column or export could not be (de)serialised.
+    #[error("state store JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The file was written by a newer regdrop (its `user_version` is above ours).
+    #[error("state store schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("no run with id {0}")]
+    NoSuchRun(String),
+    #[error("no receipt with id {0}")]
+    NoSuchReceipt(i64),
+    /// Another run of the subscription is still in progress (one run per subscription).
+    #[error("subscription {subscription} already has an active run {active}")]
+    ActiveRun {
+        subscription: String,
+        active: String,
+    },
+    /// The requested state change is not allowed (e.g. leaving `delivered`).
+    #[error("run {run}: cannot go from {from} to {to}: {why}")]
+    InvalidTransition {
+        run: String,
+        from: String,
+        to: String,
+        why: &'static str,
+    },
+    /// A receipt or artifact does not match what the run recorded.
+    #[error("run {run}: {detail}")]
+    Mismatch { run: String, detail: String },
+    /// A stored value could not be read back (a hand-edited or damaged row).
+    #[error("state store row unreadable: {0}")]
+    Corrupt(String),
+    /// Refused because the receipt chain is broken where the operation would act.
+    #[error("receipt chain broken: {0}")]
+    ChainBroken(BrokenLink),
+    /// A caller-supplied value is out of range (e.g. a byte count above i64::MAX).
+    #[error("invalid value: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Class of an SQLite result code: busy/locked/I/O/full are worth retrying; corruption,
+/// constraint violations, permission problems and everything else need an operator.
+pub fn sqlite_code_class(code: ErrorCode) -> ErrorClass {
+    match code {
+        ErrorCode::DatabaseBusy
+        | ErrorCode::DatabaseLocked
+        | ErrorCode::SystemIoFailure
+        | ErrorCode::DiskFull
+        | ErrorCode::OutOfMemory => ErrorClass::Retryable,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(code) => sqlite_code_class(code),
+                None => ErrorClass::Permanent,
+            },
+            StoreError::Io(_) => ErrorClass::Retryable,
+            StoreError::ActiveRun { .. } => ErrorClass::Retryable,
+            StoreError::Json(_)
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::NoSuchRun(_)
+            | StoreError::NoSuchReceipt(_)
+            | StoreError::InvalidTransition { .. }
+            | StoreError::Mismatch { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::ChainBroken(_)
+            | StoreError::Invalid(_) => ErrorClass::Permanent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn busy_and_io_retry_corrupt_and_constraint_do_not() {
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_BUSY).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_LOCKED).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_IOERR).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_FULL).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_CORRUPT).class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_NOTADB).class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).class(),
+            ErrorClass::Permanent
+        );
+        assert!(StoreError::Io(std::io::Error::other("x")).is_retryable());
+        assert!(!StoreError::NoSuchRun("r".into()).is_retryable());
+    }
+}

@@ -1,0 +1,193 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+//!
+//! [`MIGRATIONS`] is an ordered list; migration `n` (1-based) takes a file from version
+//! `n - 1` to `n`. Each runs in its own transaction together with the `user_version` bump,
+//! so a crash leaves the file at a whole version. Never edit a published step: append one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::error::{Result, StoreError};
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The version the file has after this step.
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+/// All steps, oldest first. Tables are `STRICT` so a hand edit cannot store a text in an
+/// integer column.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "runs, attempts, receipts",
+        sql: r#"
+CREATE TABLE runs (
+    id                TEXT PRIMARY KEY,
+    subscription      TEXT NOT NULL,
+    scheduled_at      TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN
+                        ('pending','generated','sealed','uploading','delivered','needs_attention','failed')),
+    state_reason      TEXT,
+    artifact_path     TEXT,
+    file_name         TEXT,
+    plaintext_sha256  TEXT,
+    ciphertext_sha256 TEXT,
+    rows              INTEGER,
+    plaintext_bytes   INTEGER,
+    ciphertext_bytes  INTEGER,
+    period_from       TEXT,
+    period_to         TEXT,
+    format            TEXT,
+    fallback_note     TEXT,
+    updated_at        TEXT NOT NULL,
+    UNIQUE (subscription, scheduled_at)
+) STRICT;
+
+-- One run per subscription at a time: at most one run in a working state.
+CREATE UNIQUE INDEX runs_one_active ON runs(subscription)
+    WHERE state IN ('pending','generated','sealed','uploading');
+
+CREATE TABLE attempts (
+    run_id      TEXT NOT NULL REFERENCES runs(id),
+    n           INTEGER NOT NULL CHECK (n >= 1),
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    outcome     TEXT CHECK (outcome IN ('ok','retryable','permanent')),
+    error_class TEXT,
+    message     TEXT,
+    PRIMARY KEY (run_id, n)
+) STRICT;
+
+CREATE TABLE receipts (
+    id                   INTEGER PRIMARY KEY,
+    run_id               TEXT NOT NULL UNIQUE REFERENCES runs(id),
+    subscription         TEXT NOT NULL,
+    customer             TEXT NOT NULL,
+    customer_org_number  TEXT,
+    case_number          TEXT,
+    invoice_reference    TEXT,
+    report               TEXT NOT NULL,
+    remote_host          TEXT NOT NULL,
+    remote_port          INTEGER NOT NULL,
+    host_key_fingerprint TEXT NOT NULL,
+    remote_path          TEXT NOT NULL,
+    bytes                INTEGER NOT NULL,
+    rows                 INTEGER NOT NULL,
+    plaintext_sha256     TEXT NOT NULL,
+    ciphertext_sha256    TEXT NOT NULL,
+    personal_fields      TEXT NOT NULL CHECK (json_valid(personal_fields) AND json_type(personal_fields) = 'array'),
+    legal_basis          TEXT,
+    recipients           TEXT NOT NULL CHECK (json_valid(recipients) AND json_type(recipients) = 'array'),
+    attempts             INTEGER NOT NULL,
+    started_at           TEXT NOT NULL,
+    delivered_at         TEXT NOT NULL,
+    prev_hash            TEXT NOT NULL CHECK (length(prev_hash) = 64),
+    hash                 TEXT NOT NULL CHECK (length(hash) = 64)
+) STRICT;
+"#,
+    },
+    Migration {
+        version: 2,
+        description: "retention anchor, append-only receipts, indexes",
+        sql: r#"
+-- Hash of the last receipt removed by retention; the first kept receipt chains to it.
+CREATE TABLE chain_anchor (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    hash        TEXT NOT NULL CHECK (length(hash) = 64),
+    receipt_id  INTEGER NOT NULL,
+    purged_at   TEXT NOT NULL
+) STRICT;
+
+-- Receipts are never edited (retention deletes whole rows). Someone with the sqlite3
+-- shell can drop this; `receipts verify` still catches the edit.
+CREATE TRIGGER receipts_append_only BEFORE UPDATE ON receipts
+BEGIN
+    SELECT RAISE(ABORT, 'receipts are append-only');
+END;
+
+CREATE INDEX receipts_delivered_at ON receipts(delivered_at);
+CREATE INDEX receipts_subscription ON receipts(subscription, delivered_at);
+CREATE INDEX runs_state ON runs(state);
+"#,
+    },
+];
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// Reads `PRAGMA user_version`.
+pub fn current_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Applies every step above the file's version, each in its own transaction.
+/// Returns the versions applied.
+pub fn migrate(conn: &Connection) -> Result<Vec<i64>> {
+    migrate_to(conn, LATEST_VERSION)
+}
+
+/// Applies steps up to and including `target` (tests use this to make old files).
+pub fn migrate_to(conn: &Connection, target: i64) -> Result<Vec<i64>> {
+    let found = current_version(conn)?;
+    if found > LATEST_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: LATEST_VERSION,
+        });
+    }
+    let mut applied = Vec::new();
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > found && m.version <= target)
+    {
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        // Re-check inside the write lock: another process may have migrated meanwhile.
+        if current_version(&tx)? >= m.version {
+            continue;
+        }
+        tx.execute_batch(m.sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
+        tx.commit()?;
+        tracing::info!(
+            version = m.version,
+            step = m.description,
+            "State store migrated."
+        );
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+        }
+    }
+
+    #[test]
+    fn migrates_step_by_step_and_refuses_newer_files() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate_to(&conn, 1).unwrap(), vec![1]);
+        assert_eq!(current_version(&conn).unwrap(), 1);
+        assert_eq!(
+            migrate(&conn).unwrap(),
+            (2..=LATEST_VERSION).collect::<Vec<_>>()
+        );
+        assert!(migrate(&conn).unwrap().is_empty());
+        conn.execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1))
+            .unwrap();
+        assert!(matches!(
+            migrate(&conn),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
+    }
+}

@@ -1,0 +1,445 @@
+//! The store's records: runs, artifacts, attempts, receipts and the filters to list them.
+//! Pure: no SQL here.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+use super::error::StoreError;
+
+/// How every timestamp is stored: UTC RFC 3339 with whole seconds and a `Z`
+/// (`2026-11-25T06:00:00Z`). Fixed width, so text order is time order.
+pub const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Formats a timestamp the way the store keeps it (sub-seconds are dropped).
+pub fn fmt_ts(t: DateTime<Utc>) -> String {
+    t.format(TS_FORMAT).to_string()
+}
+
+/// Parses a stored timestamp.
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+/// Drops sub-seconds, so what callers get back equals what was stored.
+pub fn trunc_ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    parse_ts(&fmt_ts(t)).unwrap_or(t)
+}
+
+/// A run's id: `<subscription>-<scheduled_at as YYYYMMDDTHHMMSSZ>`, e.g.
+/// `acme-parking-20261125T060000Z`. Deterministic, so the same (subscription, fire time)
+/// always names the same run, and readable in logs and remote temp names. Subscription ids
+/// are validated by config (letters, digits, `-`, `_`), so the id is safe in file names.
+pub fn run_id(subscription: &str, scheduled_at: DateTime<Utc>) -> String {
+    format!("{subscription}-{}", scheduled_at.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Where a run is in the delivery protocol (DESIGN §6).
+///
+/// `pending -> generated -> sealed -> uploading -> delivered`, with `needs_attention`
+/// (a permanent error; an operator must act) and `failed` (given up) on the side.
+/// The first four are *active*: a run in them is in progress or must be resumed after a
+/// crash, and a subscription has at most one active run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Pending,
+    Generated,
+    Sealed,
+    Uploading,
+    Delivered,
+    NeedsAttention,
+    Failed,
+}
+
+impl RunState {
+    pub const ALL: [RunState; 7] = [
+        RunState::Pending,
+        RunState::Generated,
+        RunState::Sealed,
+        RunState::Uploading,
+        RunState::Delivered,
+        RunState::NeedsAttention,
+        RunState::Failed,
+    ];
+    pub const ACTIVE: [RunState; 4] = [
+        RunState::Pending,
+        RunState::Generated,
+        RunState::Sealed,
+        RunState::Uploading,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Pending => "pending",
+            RunState::Generated => "generated",
+            RunState::Sealed => "sealed",
+            RunState::Uploading => "uploading",
+            RunState::Delivered => "delivered",
+            RunState::NeedsAttention => "needs_attention",
+            RunState::Failed => "failed",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        RunState::ACTIVE.contains(&self)
+    }
+
+    /// Whether [`Store::set_state`](super::Store::set_state) may move a run from `self` to
+    /// `to`. `delivered` is terminal and is only reached through `commit_receipt` (so there
+    /// is never a delivered run without a receipt); anything else may move anywhere, which
+    /// lets an operator retry a `failed` or `needs_attention` run.
+    pub fn check_move(self, to: RunState) -> Result<(), &'static str> {
+        if self == RunState::Delivered {
+            Err("a delivered run is final")
+        } else if to == RunState::Delivered {
+            Err("only commit_receipt marks a run delivered")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        RunState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown run state {s:?}")))
+    }
+}
+
+/// What the scheduler knows when it creates a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRun {
+    pub subscription: String,
+    /// The fire time this run belongs to (sub-seconds are dropped).
+    pub scheduled_at: DateTime<Utc>,
+}
+
+/// The sealed file in the spool and what went into it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    /// The ciphertext in the spool folder.
+    pub path: String,
+    /// The final remote file name.
+    pub file_name: String,
+    pub plaintext_sha256: String,
+    pub ciphertext_sha256: String,
+    pub rows: u64,
+    pub plaintext_bytes: u64,
+    pub ciphertext_bytes: u64,
+    /// The extract's period (ISO 8601 date or date-time, as the extractor states it).
+    pub period_from: Option<String>,
+    pub period_to: Option<String>,
+    /// The format actually written (`dsv`, `csv`, `xlsx`).
+    pub format: String,
+    /// Set when the format fell back (e.g. xlsx over 1,048,575 rows went out as dsv).
+    pub fallback_note: Option<String>,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: String,
+    pub subscription: String,
+    pub scheduled_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub state: RunState,
+    pub state_reason: Option<String>,
+    /// Present once the run was sealed.
+    pub artifact: Option<Artifact>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Result of [`Store::create_run`](super::Store::create_run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCreated {
+    /// A new run was recorded.
+    Created(Run),
+    /// This (subscription, scheduled_at) already had a run: resume it.
+    Exists(Run),
+}
+
+impl RunCreated {
+    pub fn run(&self) -> &Run {
+        match self {
+            RunCreated::Created(r) | RunCreated::Exists(r) => r,
+        }
+    }
+    pub fn into_run(self) -> Run {
+        match self {
+            RunCreated::Created(r) | RunCreated::Exists(r) => r,
+        }
+    }
+    pub fn is_new(&self) -> bool {
+        matches!(self, RunCreated::Created(_))
+    }
+}
+
+/// Which runs [`Store::list_runs`](super::Store::list_runs) returns (all set filters apply).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub subscription: Option<String>,
+    /// Empty: any state.
+    pub states: Vec<RunState>,
+    /// `scheduled_at >= since`.
+    pub since: Option<DateTime<Utc>>,
+    /// `scheduled_at < until`.
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Ok,
+    Retryable,
+    Permanent,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::Retryable => "retryable",
+            AttemptOutcome::Permanent => "permanent",
+        }
+    }
+}
+
+impl From<crate::retry::ErrorClass> for AttemptOutcome {
+    fn from(c: crate::retry::ErrorClass) -> Self {
+        match c {
+            crate::retry::ErrorClass::Retryable => AttemptOutcome::Retryable,
+            crate::retry::ErrorClass::Permanent => AttemptOutcome::Permanent,
+        }
+    }
+}
+
+impl FromStr for AttemptOutcome {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "ok" => Ok(AttemptOutcome::Ok),
+            "retryable" => Ok(AttemptOutcome::Retryable),
+            "permanent" => Ok(AttemptOutcome::Permanent),
+            _ => Err(StoreError::Corrupt(format!(
+                "unknown attempt outcome {s:?}"
+            ))),
+        }
+    }
+}
+
+/// One delivery attempt of a run (1-based `n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub run_id: String,
+    pub n: u32,
+    pub started_at: DateTime<Utc>,
+    /// `None` while running (or when the process died during it).
+    pub ended_at: Option<DateTime<Utc>>,
+    pub outcome: Option<AttemptOutcome>,
+    /// A short machine label (`connect`, `host_key`, `auth`, ...).
+    pub error_class: Option<String>,
+    pub message: Option<String>,
+}
+
+/// What the delivery job hands to [`Store::commit_receipt`](super::Store::commit_receipt).
+/// The store adds the id, the attempt count and the chain hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReceipt {
+    pub run_id: String,
+    pub subscription: String,
+    pub customer: String,
+    pub customer_org_number: Option<String>,
+    /// The authority's case number for the subscription.
+    pub case_number: Option<String>,
+    pub invoice_reference: Option<String>,
+    pub report: String,
+    pub remote_host: String,
+    pub remote_port: u16,
+    /// `SHA256:...` fingerprint of the server key that was pinned and seen.
+    pub host_key_fingerprint: String,
+    pub remote_path: String,
+    /// Ciphertext bytes delivered.
+    pub bytes: u64,
+    pub rows: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_sha256: String,
+    /// Names of the personal-data fields that went out (empty for none).
+    pub personal_fields: Vec<String>,
+    pub legal_basis: Option<String>,
+    /// The age recipients (or their fingerprints) the file was encrypted to.
+    pub recipients: Vec<String>,
+    pub started_at: DateTime<Utc>,
+    pub delivered_at: DateTime<Utc>,
+}
+
+/// A committed, hash-chained receipt. See [`chain`](super::chain) for the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub id: i64,
+    pub run_id: String,
+    pub subscription: String,
+    pub customer: String,
+    pub customer_org_number: Option<String>,
+    pub case_number: Option<String>,
+    pub invoice_reference: Option<String>,
+    pub report: String,
+    pub remote_host: String,
+    pub remote_port: u16,
+    pub host_key_fingerprint: String,
+    pub remote_path: String,
+    pub bytes: u64,
+    pub rows: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_sha256: String,
+    pub personal_fields: Vec<String>,
+    pub legal_basis: Option<String>,
+    pub recipients: Vec<String>,
+    pub attempts: u32,
+    #[serde(serialize_with = "ser_ts")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "ser_ts")]
+    pub delivered_at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn ser_ts<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt_ts(*t))
+}
+
+/// Which receipts to list or export: `delivered_at` in `[since, until)`, optionally one
+/// subscription. [`ReceiptFilter::month`] sets both bounds to a calendar month.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiptFilter {
+    pub subscription: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl ReceiptFilter {
+    /// The calendar month `year-month` in time zone `tz` (finance counts local months; a
+    /// delivery at 23:30 UTC on 31 January is in February in Oslo). Use `chrono::Utc` for
+    /// UTC months.
+    pub fn month<Tz: TimeZone>(
+        year: i32,
+        month: u32,
+        tz: &Tz,
+    ) -> Result<ReceiptFilter, StoreError> {
+        let (since, until) = month_range(year, month, tz)?;
+        Ok(ReceiptFilter {
+            subscription: None,
+            since: Some(since),
+            until: Some(until),
+        })
+    }
+
+    pub fn subscription(mut self, s: impl Into<String>) -> Self {
+        self.subscription = Some(s.into());
+        self
+    }
+}
+
+/// Parses `YYYY-MM` (the CLI's `--month`).
+pub fn parse_month(s: &str) -> Result<(i32, u32), StoreError> {
+    let bad = || StoreError::Invalid(format!("month {s:?} is not YYYY-MM"));
+    let (y, m) = s.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    Ok((y, m))
+}
+
+/// `[first instant of the month, first instant of the next month)` in `tz`, as UTC.
+pub fn month_range<Tz: TimeZone>(
+    year: i32,
+    month: u32,
+    tz: &Tz,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), StoreError> {
+    let start = NaiveDate::from_ymd_opt(year, month, 1)
+        .ok_or_else(|| StoreError::Invalid(format!("no month {year}-{month:02}")))?;
+    let next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    }
+    .ok_or_else(|| StoreError::Invalid(format!("no month after {year}-{month:02}")))?;
+    let at_midnight = |d: NaiveDate| {
+        let naive = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+        // Midnight can fall into a DST gap in a few zones: take the first instant after it.
+        tz.from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| StoreError::Invalid(format!("no midnight on {d}")))
+    };
+    Ok((at_midnight(start)?, at_midnight(next)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_deterministic_and_readable() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 6, 0, 0).unwrap();
+        assert_eq!(run_id("acme-parking", t), "acme-parking-20261125T060000Z");
+    }
+
+    #[test]
+    fn timestamps_round_trip_at_second_precision() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+            + chrono::Duration::milliseconds(678);
+        assert_eq!(fmt_ts(t), "2026-01-02T03:04:05Z");
+        assert_eq!(parse_ts(&fmt_ts(t)).unwrap(), trunc_ts(t));
+        assert!(parse_ts("yesterday").is_err());
+    }
+
+    #[test]
+    fn states_parse_and_delivered_is_only_reached_by_receipt() {
+        for s in RunState::ALL {
+            assert_eq!(s.as_str().parse::<RunState>().unwrap(), s);
+        }
+        assert!("done".parse::<RunState>().is_err());
+        assert!(RunState::Uploading.check_move(RunState::Delivered).is_err());
+        assert!(RunState::Delivered.check_move(RunState::Pending).is_err());
+        assert!(RunState::Failed.check_move(RunState::Pending).is_ok());
+        assert!(RunState::Pending.is_active() && !RunState::NeedsAttention.is_active());
+    }
+
+    #[test]
+    fn months_in_utc_and_oslo() {
+        let (a, b) = month_range(2026, 12, &Utc).unwrap();
+        assert_eq!(fmt_ts(a), "2026-12-01T00:00:00Z");
+        assert_eq!(fmt_ts(b), "2027-01-01T00:00:00Z");
+        let (a, b) = month_range(2026, 7, &chrono_tz::Europe::Oslo).unwrap();
+        assert_eq!(fmt_ts(a), "2026-06-30T22:00:00Z");
+        assert_eq!(fmt_ts(b), "2026-07-31T22:00:00Z");
+        assert_eq!(parse_month("2026-03").unwrap(), (2026, 3));
+        for bad in ["2026-13", "2026-3", "26-03", "2026/03", ""] {
+            assert!(parse_month(bad).is_err(), "{bad}");
+        }
+    }
+}
