@@ -7,9 +7,7 @@ mod common;
 use common::proxy::Proxy;
 use common::sshd::{self, ls, random_file, run, Opts, Sshd};
 use regdrop::retry::{Classify, ErrorClass};
-use regdrop::sftp::{
-    self, Auth, Delivered, IfExists, SftpError, Target, Upload, Verify,
-};
+use regdrop::sftp::{self, Auth, Delivered, IfExists, SftpError, Target, Upload, Verify};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -38,7 +36,9 @@ async fn deliver(t: &Target, up: &Upload) -> Result<Delivered, SftpError> {
 fn no_parts(dir: &Path) {
     let names = ls(dir);
     assert!(
-        !names.iter().any(|n| n.ends_with(".part") || n.ends_with(".old")),
+        !names
+            .iter()
+            .any(|n| n.ends_with(".part") || n.ends_with(".old")),
         "temp files left: {names:?}"
     );
 }
@@ -75,12 +75,19 @@ async fn delivers_age_file_with_sidecars_and_sha256sum_passes() {
     .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
 
     let final_path = dir.join("acme_20260105.dsv.age");
-    assert_eq!(std::fs::read(&final_path).unwrap(), std::fs::read(&sealed).unwrap());
+    assert_eq!(
+        std::fs::read(&final_path).unwrap(),
+        std::fs::read(&sealed).unwrap()
+    );
     assert_eq!(
         std::fs::metadata(&final_path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    assert_eq!(last.load(Ordering::Relaxed), size, "progress reached the size");
+    assert_eq!(
+        last.load(Ordering::Relaxed),
+        size,
+        "progress reached the size"
+    );
     assert_eq!(
         ls(&dir),
         vec![
@@ -130,14 +137,18 @@ async fn delivers_age_file_with_sidecars_and_sha256sum_passes() {
         .expect("found");
     assert_eq!(found.remote_path, d.remote_path);
     assert_eq!(found.sidecars, d.sidecars);
-    assert!(sftp::find_delivered(&t, "acme_20260105.dsv.age", size, &"0".repeat(64))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(sftp::find_delivered(&t, "acme_20260105.dsv.age", size + 1, &sum)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sftp::find_delivered(&t, "acme_20260105.dsv.age", size, &"0".repeat(64))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sftp::find_delivered(&t, "acme_20260105.dsv.age", size + 1, &sum)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,16 +217,14 @@ async fn wrong_pinned_host_key_is_permanent_and_writes_nothing() {
     let material: Vec<&str> = sshd.host_pub.split_whitespace().take(2).collect();
     std::fs::write(
         &kh,
-        format!(
-            "# test\n[127.0.0.1]:{} {}\n",
-            sshd.port,
-            material.join(" ")
-        ),
+        format!("# test\n[127.0.0.1]:{} {}\n", sshd.port, material.join(" ")),
     )
     .unwrap();
     t.host_keys = vec![];
     t.known_hosts = Some(kh.clone());
-    deliver(&t, &upload(&local, "f.age", "r2", &sum)).await.unwrap();
+    deliver(&t, &upload(&local, "f.age", "r2", &sum))
+        .await
+        .unwrap();
     // ... and one for another port does not.
     std::fs::write(&kh, format!("[127.0.0.1]:1 {}\n", material.join(" "))).unwrap();
     let e = deliver(&t, &upload(&local, "g.age", "r3", &sum))
@@ -276,7 +285,9 @@ async fn wrong_user_key_is_permanent_and_writes_nothing() {
         path: enc,
         passphrase_file: Some(pass),
     };
-    deliver(&t, &upload(&local, "f.age", "r2", &sum)).await.unwrap();
+    deliver(&t, &upload(&local, "f.age", "r2", &sum))
+        .await
+        .unwrap();
     assert!(dir.join("f.age").exists());
 }
 
@@ -331,7 +342,11 @@ async fn password_from_0600_file_works_and_0644_is_refused_before_connecting() {
         .await
         .unwrap_err();
     assert!(matches!(e, SftpError::SecretFile { .. }), "{e}");
-    assert!(e.to_string().contains(&format!("chmod 600 {}", pw.display())), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("chmod 600 {}", pw.display())),
+        "{e}"
+    );
     assert_eq!(e.class(), ErrorClass::Permanent);
 
     // With a good file, nothing listening is a retryable connect error.
@@ -357,7 +372,10 @@ async fn cut_mid_upload_is_retryable_and_the_retry_replaces_the_stale_part() {
     let e = deliver(&t, &up).await.unwrap_err();
     assert!(e.is_retryable(), "{e} should be retryable");
     assert!(proxy.up_bytes.load(Ordering::Relaxed) >= 6 * MIB as u64);
-    assert!(!dir.join("cut.age").exists(), "nothing under the final name");
+    assert!(
+        !dir.join("cut.age").exists(),
+        "nothing under the final name"
+    );
     // Give sshd a moment to notice the cut; the partial temp file stays behind.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(ls(&dir), vec![".cut.age.run-a.part"]);
@@ -450,7 +468,9 @@ async fn missing_remote_dir_needs_create_dirs() {
     assert!(ls(&base).is_empty());
 
     t.create_dirs = true;
-    deliver(&t, &upload(&local, "f.age", "r1", &sum)).await.unwrap();
+    deliver(&t, &upload(&local, "f.age", "r1", &sum))
+        .await
+        .unwrap();
     assert_eq!(std::fs::read(missing.join("f.age")).unwrap(), data);
 
     // A path that is a file, not a folder: permanent.
@@ -500,7 +520,9 @@ async fn probe_lists_extensions_and_leaves_folder_empty_and_scan_finds_host_key(
     let (_, sum) = random_file(&local, 1000);
     let mut t3 = sshd.target(&dir);
     t3.host_keys = vec![keys[0].line.clone()];
-    deliver(&t3, &upload(&local, "f", "r1", &sum)).await.unwrap();
+    deliver(&t3, &upload(&local, "f", "r1", &sum))
+        .await
+        .unwrap();
 
     // Nothing listening: scan fails retryably.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -73,8 +73,8 @@ fn accepted_keys(t: &Target) -> Result<Vec<PublicKey>, SftpError> {
             )));
         }
         // russh matches plain and hashed (|1|) host entries, "[host]:port" for port != 22.
-        let found = russh::keys::known_hosts::known_host_keys_path(&t.host, t.port, path)
-            .map_err(|e| {
+        let found =
+            russh::keys::known_hosts::known_host_keys_path(&t.host, t.port, path).map_err(|e| {
                 SftpError::HostKeyConfig(format!("known_hosts file {}: {e}", path.display()))
             })?;
         keys.extend(found.into_iter().map(|(_, k)| k));
@@ -113,10 +113,7 @@ impl client::Handler for PinHandler {
             // We never advertise certificate algorithms, so this does not happen.
             return Ok(false);
         };
-        let ok = self
-            .accepted
-            .iter()
-            .any(|k| k.key_data() == key.key_data());
+        let ok = self.accepted.iter().any(|k| k.key_data() == key.key_data());
         let mut seen = self.seen.lock().unwrap();
         seen.key = Some(key.clone());
         seen.accepted = ok;
@@ -417,6 +414,29 @@ impl Conn {
             write_len,
             read_len,
         })
+    }
+
+    /// Resolves when the SSH connection is gone (reset, EOF, keepalive timeout). Pending
+    /// SFTP requests of a dead connection otherwise only fail at their request timeout.
+    pub(crate) async fn lost(&self) -> SftpError {
+        while !self.handle.is_closed() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        SftpError::Transport {
+            addr: self.addr.clone(),
+            message: "connection lost".into(),
+        }
+    }
+
+    /// Runs `fut` but fails fast with a retryable error when the connection dies meanwhile.
+    pub(crate) async fn guard<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, SftpError>>,
+    ) -> Result<T, SftpError> {
+        tokio::select! {
+            r = fut => r,
+            e = self.lost() => Err(e),
+        }
     }
 
     pub(crate) async fn close(self) {

@@ -176,60 +176,68 @@ pub async fn find_delivered(
 ) -> Result<Option<Delivered>, SftpError> {
     upload::check_name(final_name)?;
     let conn = connect::connect(target).await?;
-    let res = async {
-        let s = conn.open_sftp(target.io_timeout).await?;
-        let dir = target.remote_dir.as_str();
-        let mut candidates = vec![final_name.to_string()];
-        if s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
-            let mut names = s.list(dir).await?;
-            names.sort();
-            candidates.extend(
-                names
-                    .into_iter()
-                    .filter(|n| upload::version_of(final_name, n).is_some()),
-            );
-        } else {
-            let _ = s.raw.close_session();
-            return Ok(None);
-        }
-        let mut found = None;
-        for name in candidates {
-            let path = join(dir, &name);
-            let Some(a) = s.stat(&path).await? else { continue };
-            if a.size != Some(bytes) {
-                continue;
+    let res = conn
+        .guard(async {
+            let s = conn.open_sftp(target.io_timeout).await?;
+            let dir = target.remote_dir.as_str();
+            let mut candidates = vec![final_name.to_string()];
+            if s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
+                let mut names = s.list(dir).await?;
+                names.sort();
+                candidates.extend(
+                    names
+                        .into_iter()
+                        .filter(|n| upload::version_of(final_name, n).is_some()),
+                );
+            } else {
+                let _ = s.raw.close_session();
+                return Ok(None);
             }
-            let Some(side) = s.read_small(&join(dir, &format!("{name}.sha256")), 4096).await?
-            else {
-                continue;
-            };
-            let want = format!("{}  {}", sha256_hex.to_ascii_lowercase(), name);
-            if !String::from_utf8_lossy(&side).lines().any(|l| l.trim_end() == want) {
-                continue;
-            }
-            let mut sidecars = Vec::new();
-            for suffix in upload::SIDECARS {
-                let side = format!("{name}{suffix}");
-                if s.exists(&join(dir, &side)).await? {
-                    sidecars.push(side);
+            let mut found = None;
+            for name in candidates {
+                let path = join(dir, &name);
+                let Some(a) = s.stat(&path).await? else {
+                    continue;
+                };
+                if a.size != Some(bytes) {
+                    continue;
                 }
+                let Some(side) = s
+                    .read_small(&join(dir, &format!("{name}.sha256")), 4096)
+                    .await?
+                else {
+                    continue;
+                };
+                let want = format!("{}  {}", sha256_hex.to_ascii_lowercase(), name);
+                if !String::from_utf8_lossy(&side)
+                    .lines()
+                    .any(|l| l.trim_end() == want)
+                {
+                    continue;
+                }
+                let mut sidecars = Vec::new();
+                for suffix in upload::SIDECARS {
+                    let side = format!("{name}{suffix}");
+                    if s.exists(&join(dir, &side)).await? {
+                        sidecars.push(side);
+                    }
+                }
+                found = Some(Delivered {
+                    remote_path: path,
+                    final_name: name,
+                    bytes,
+                    host_key_sha256: conn.host_key_sha256.clone(),
+                    fsync: false,
+                    posix_rename: false,
+                    verified: Verify::Size,
+                    sidecars,
+                });
+                break;
             }
-            found = Some(Delivered {
-                remote_path: path,
-                final_name: name,
-                bytes,
-                host_key_sha256: conn.host_key_sha256.clone(),
-                fsync: false,
-                posix_rename: false,
-                verified: Verify::Size,
-                sidecars,
-            });
-            break;
-        }
-        let _ = s.raw.close_session();
-        Ok(found)
-    }
-    .await;
+            let _ = s.raw.close_session();
+            Ok(found)
+        })
+        .await;
     let host_key = conn.host_key_sha256.clone();
     conn.close().await;
     if let Ok(Some(d)) = &res {
@@ -242,56 +250,57 @@ pub async fn find_delivered(
 /// (with a temp file it removes) and lists the server's SFTP extensions. Uploads no data.
 pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
     let conn = connect::connect(target).await?;
-    let res = async {
-        let s = conn.open_sftp(target.io_timeout).await?;
-        let mut extensions: Vec<(String, String)> = s
-            .extensions
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        extensions.sort();
-        let dir = target.remote_dir.as_str();
-        let exists = match s.ensure_dir(dir, false).await {
-            Ok(_) => true,
-            Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => false,
-            Err(e) => return Err(e),
-        };
-        let mut writable = false;
-        if exists {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let tmp = join(
-                dir,
-                &format!(".regdrop-probe.{}-{nanos}.tmp", std::process::id()),
-            );
-            use russh_sftp::protocol::OpenFlags;
-            let h = s
-                .raw
-                .open(
-                    tmp.clone(),
-                    OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
-                    remote::attrs_0600(),
-                )
-                .await
-                .map_err(|e| SftpError::remote("open", tmp.clone(), e))?
-                .handle;
-            let closed = s.raw.close(h).await;
-            s.remove(&tmp).await?;
-            closed.map_err(|e| SftpError::remote("close", tmp.clone(), e))?;
-            writable = true;
-        }
-        let _ = s.raw.close_session();
-        Ok(ProbeReport {
-            host_key_sha256: conn.host_key_sha256.clone(),
-            extensions,
-            remote_dir: dir.to_string(),
-            remote_dir_exists: exists,
-            writable,
+    let res = conn
+        .guard(async {
+            let s = conn.open_sftp(target.io_timeout).await?;
+            let mut extensions: Vec<(String, String)> = s
+                .extensions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            extensions.sort();
+            let dir = target.remote_dir.as_str();
+            let exists = match s.ensure_dir(dir, false).await {
+                Ok(_) => true,
+                Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => false,
+                Err(e) => return Err(e),
+            };
+            let mut writable = false;
+            if exists {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+                let tmp = join(
+                    dir,
+                    &format!(".regdrop-probe.{}-{nanos}.tmp", std::process::id()),
+                );
+                use russh_sftp::protocol::OpenFlags;
+                let h = s
+                    .raw
+                    .open(
+                        tmp.clone(),
+                        OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+                        remote::attrs_0600(),
+                    )
+                    .await
+                    .map_err(|e| SftpError::remote("open", tmp.clone(), e))?
+                    .handle;
+                let closed = s.raw.close(h).await;
+                s.remove(&tmp).await?;
+                closed.map_err(|e| SftpError::remote("close", tmp.clone(), e))?;
+                writable = true;
+            }
+            let _ = s.raw.close_session();
+            Ok(ProbeReport {
+                host_key_sha256: conn.host_key_sha256.clone(),
+                extensions,
+                remote_dir: dir.to_string(),
+                remote_dir_exists: exists,
+                writable,
+            })
         })
-    }
-    .await;
+        .await;
     conn.close().await;
     res
 }
@@ -331,7 +340,9 @@ pub async fn scan_host_keys(
         match connect::handshake(host, port, Vec::new(), cfg, timeout).await {
             Ok((h, _)) => {
                 // Cannot happen: the handler accepts no key.
-                let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+                let _ = h
+                    .disconnect(russh::Disconnect::ByApplication, "", "en")
+                    .await;
             }
             Err((e, seen)) => match seen.key {
                 Some(key) => {

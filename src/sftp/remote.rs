@@ -249,11 +249,15 @@ impl Sftp {
     pub fn write_chunk(&self) -> usize {
         // OpenSSH offers limits@openssh.com with max-write-length 261120; default to the
         // 32 KiB every server must accept.
-        self.write_len.map(|l| l.min(256 * 1024) as usize).unwrap_or(32 * 1024)
+        self.write_len
+            .map(|l| l.min(256 * 1024) as usize)
+            .unwrap_or(32 * 1024)
     }
 
     fn read_chunk(&self) -> u32 {
-        self.read_len.map(|l| l.min(256 * 1024) as u32).unwrap_or(32 * 1024)
+        self.read_len
+            .map(|l| l.min(256 * 1024) as u32)
+            .unwrap_or(32 * 1024)
     }
 
     /// Downloads `path` (expected `size` bytes) with many reads in flight and returns its
@@ -270,7 +274,12 @@ impl Sftp {
         res
     }
 
-    async fn hash_handle(&self, h: &str, path: &str, size: u64) -> Result<(String, u64), SftpError> {
+    async fn hash_handle(
+        &self,
+        h: &str,
+        path: &str,
+        size: u64,
+    ) -> Result<(String, u64), SftpError> {
         let chunk = self.read_chunk() as u64;
         let mut hasher = Sha256::new();
         let mut next_off = 0u64;
@@ -283,7 +292,9 @@ impl Sftp {
                 q.push_back(async move { (off, len, self.raw.read(h, off, len).await) });
                 next_off += len as u64;
             }
-            let Some((off, len, r)) = q.next().await else { break };
+            let Some((off, len, r)) = q.next().await else {
+                break;
+            };
             let mut data = match r {
                 Ok(d) => d.data,
                 Err(e) if is_status(&e, StatusCode::Eof) => Vec::new(),

@@ -122,7 +122,10 @@ pub(crate) fn version_of(final_name: &str, name: &str) -> Option<u32> {
         Some(i) => (&final_name[..i], &final_name[i..]),
         None => (final_name, ""),
     };
-    let mid = name.strip_prefix(stem)?.strip_suffix(ext)?.strip_prefix(".v")?;
+    let mid = name
+        .strip_prefix(stem)?
+        .strip_suffix(ext)?
+        .strip_prefix(".v")?;
     if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) || mid.starts_with('0') {
         return None;
     }
@@ -149,12 +152,12 @@ pub async fn deliver_with(
     let conn = connect::connect(target).await?;
     let channels = tuning.channels.max(1);
     let mut sessions = Vec::with_capacity(channels);
-    let res = async {
-        sessions.push(conn.open_sftp(target.io_timeout).await?);
-        let r = run(&conn, &mut sessions, target, up, size, tuning, progress).await;
-        r
-    }
-    .await;
+    let res = conn
+        .guard(async {
+            sessions.push(conn.open_sftp(target.io_timeout).await?);
+            run(&conn, &mut sessions, target, up, size, tuning, progress).await
+        })
+        .await;
     for s in &sessions {
         let _ = s.raw.close_session();
     }
@@ -208,12 +211,14 @@ async fn run(
     }
 
     // Extra channels only for files big enough to benefit (> 8 MiB).
-    let want = if size > 8 << 20 { tuning.channels.max(1) } else { 1 };
+    let want = if size > 8 << 20 {
+        tuning.channels.max(1)
+    } else {
+        1
+    };
     if want > 1 {
-        let extra = futures::future::join_all(
-            (1..want).map(|_| conn.open_sftp(target.io_timeout)),
-        )
-        .await;
+        let extra =
+            futures::future::join_all((1..want).map(|_| conn.open_sftp(target.io_timeout))).await;
         for s in extra {
             match s {
                 Ok(s) => sessions.push(s),
@@ -304,7 +309,11 @@ async fn run(
     debug!(path = %remote_path, posix_rename, "Committed.");
 
     // Verify the final file.
-    let actual = s.stat(&remote_path).await?.and_then(|a| a.size).unwrap_or(0);
+    let actual = s
+        .stat(&remote_path)
+        .await?
+        .and_then(|a| a.size)
+        .unwrap_or(0);
     if actual != size {
         return Err(SftpError::SizeMismatch {
             path: remote_path,
@@ -357,7 +366,10 @@ async fn run(
 impl SftpError {
     /// Whether the SSH/SFTP session is probably still usable after this error.
     fn class_is_connection_alive(&self) -> bool {
-        matches!(self, SftpError::Remote { code: Some(_), .. } | SftpError::Local { .. })
+        matches!(
+            self,
+            SftpError::Remote { code: Some(_), .. } | SftpError::Local { .. }
+        )
     }
 }
 
@@ -435,7 +447,11 @@ async fn write_all(
             .filter_map(|s| s.write_len)
             .fold(tuning.chunk, |c, l| c.min(l as usize))
     } else {
-        sessions.iter().map(|s| s.write_chunk()).min().unwrap_or(32 * 1024)
+        sessions
+            .iter()
+            .map(|s| s.write_chunk())
+            .min()
+            .unwrap_or(32 * 1024)
     };
     let limit = tuning.in_flight.max(1) * sessions.len();
     let n = sessions.len();

@@ -29,7 +29,9 @@ impl Proxy {
         let counter = up_bytes.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = l.accept().await else { return };
+                let Ok((client, _)) = l.accept().await else {
+                    return;
+                };
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
