@@ -22,8 +22,12 @@ pub struct Tuning {
     /// SFTP channels (each its own `sftp-server` and its own 2 MiB SSH window at OpenSSH)
     /// writing disjoint ranges of the temp file. More channels help at high RTT.
     pub channels: usize,
-    /// WRITE requests in flight per channel.
+    /// WRITE requests in flight per channel at most.
     pub in_flight: usize,
+    /// Bytes in flight per channel at most. OpenSSH's channel window is 2 MiB: more only
+    /// waits in queues, and a request's timer (`io_timeout`) runs while it waits, so keep
+    /// `channels * in_flight_bytes / slowest bandwidth` well below `io_timeout`.
+    pub in_flight_bytes: usize,
     /// Bytes per WRITE request; 0 = the server's `limits@openssh.com` maximum (<= 256 KiB),
     /// or 32 KiB when the server does not say.
     pub chunk: usize,
@@ -34,6 +38,7 @@ impl Default for Tuning {
         Tuning {
             channels: 4,
             in_flight: MAX_IN_FLIGHT,
+            in_flight_bytes: 4 << 20,
             chunk: 0,
         }
     }
@@ -395,17 +400,20 @@ async fn upload_part(
         .map_err(|e| SftpError::remote("open", part, e))?
         .handle;
     handles.push(first);
+    let mut used = vec![&sessions[0]];
     for s in &sessions[1..] {
-        let h = s
-            .raw
-            .open(part, OpenFlags::WRITE, attrs_0600())
-            .await
-            .map_err(|e| SftpError::remote("open", part, e))?
-            .handle;
-        handles.push(h);
+        // A server that refuses a second handle on the file (locking) gets fewer channels.
+        match s.raw.open(part, OpenFlags::WRITE, attrs_0600()).await {
+            Ok(h) => {
+                handles.push(h.handle);
+                used.push(s);
+            }
+            Err(e) => debug!(error = %e, "Extra channel cannot open the temp file; not used."),
+        }
     }
+    let sessions = used;
 
-    let written = write_all(sessions, &handles, part, up, size, tuning, progress).await;
+    let written = write_all(&sessions, &handles, part, up, size, tuning, progress).await;
     let mut fsync = false;
     let mut res = written.map(|_| ());
     if res.is_ok() {
@@ -427,7 +435,7 @@ async fn upload_part(
 }
 
 async fn write_all(
-    sessions: &[Sftp],
+    sessions: &[&Sftp],
     handles: &[String],
     part: &str,
     up: &Upload,
@@ -454,6 +462,8 @@ async fn write_all(
             .unwrap_or(32 * 1024)
     };
     let limit = tuning.in_flight.max(1) * sessions.len();
+    let byte_limit = (tuning.in_flight_bytes.max(chunk) * sessions.len()) as u64;
+    let mut in_flight = 0u64;
     let n = sessions.len();
     let mut block = vec![0u8; BLOCK];
     let (mut filled, mut pos) = (0usize, 0usize);
@@ -462,7 +472,7 @@ async fn write_all(
     let mut i = 0usize;
     let mut q = FuturesUnordered::new();
     loop {
-        while q.len() < limit && offset < size {
+        while q.len() < limit && in_flight + chunk as u64 <= byte_limit && offset < size {
             if pos == filled {
                 let want = BLOCK.min((size - offset) as usize);
                 filled = 0;
@@ -481,15 +491,17 @@ async fn write_all(
             let len = chunk.min(filled - pos);
             let data = block[pos..pos + len].to_vec();
             pos += len;
-            let (s, h) = (&sessions[i % n], handles[i % n].as_str());
+            let (s, h) = (sessions[i % n], handles[i % n].as_str());
             i += 1;
             let off = offset;
             offset += len as u64;
+            in_flight += len as u64;
             q.push(async move { (len, s.raw.write(h, off, data).await) });
         }
         match q.next().await {
             None => break,
             Some((len, Ok(_))) => {
+                in_flight -= len as u64;
                 acked += len as u64;
                 progress(acked);
             }
