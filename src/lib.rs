@@ -6,12 +6,13 @@
 //! Adapters: [`register`] (SQLite source), [`extract`] (queries + writers), [`seal`] (age +
 //! SHA-256), [`sftp`] (client), [`store`] (runs, attempts, hash-chained receipts),
 //! [`demo_server`] (embedded loopback SFTP target for demos and fault injection).
-//! Wiring: [`job`] (one delivery), [`app`] (commands), [`cli`], [`progress`].
+//! Wiring: [`job`] (generate + seal), [`delivery`] (one run to its receipt), [`app`] (commands), [`cli`], [`progress`].
 
 pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod demo_server;
 pub mod extract;
 pub mod format;
@@ -22,4 +23,5 @@ pub mod register;
 pub mod retry;
 pub mod schedule;
 pub mod seal;
+pub mod sftp;
 pub mod store;

@@ -1,0 +1,82 @@
+//! Upload benchmark helper for `scripts/bench_upload.sh`: delivers one local file with
+//! `regdrop::sftp` and prints the elapsed time and throughput as one line.
+//!
+//! Usage: upload_bench HOST PORT USER KEY_FILE HOST_PUB_FILE REMOTE_DIR LOCAL_FILE SHA256
+//! Environment: REGDROP_CHANNELS, REGDROP_IN_FLIGHT, REGDROP_IN_FLIGHT_BYTES, REGDROP_CHUNK override the `Tuning`.
+
+use regdrop::sftp::{self, Auth, IfExists, Target, Tuning, Upload, Verify};
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() != 9 {
+        eprintln!("usage: upload_bench HOST PORT USER KEY_FILE HOST_PUB_FILE REMOTE_DIR LOCAL_FILE SHA256");
+        std::process::exit(2);
+    }
+    let host_pub = std::fs::read_to_string(&a[5]).expect("host pub file");
+    let target = Target {
+        host: a[1].clone(),
+        port: a[2].parse().expect("port"),
+        username: a[3].clone(),
+        host_keys: vec![host_pub.trim().to_string()],
+        known_hosts: None,
+        auth: Auth::KeyFile {
+            path: a[4].clone().into(),
+            passphrase_file: None,
+        },
+        remote_dir: a[6].clone(),
+        create_dirs: false,
+        connect_timeout: Duration::from_secs(20),
+        io_timeout: Duration::from_secs(120),
+    };
+    let up = Upload {
+        local: a[7].clone().into(),
+        final_name: "bench.bin.age".into(),
+        run_id: format!("bench-{}", std::process::id()),
+        if_exists: IfExists::Overwrite,
+        verify: Verify::Size,
+        sha256_hex: a[8].clone(),
+        manifest: None,
+        done_marker: false,
+    };
+    let mut tuning = Tuning::default();
+    if let Some(v) = env_usize("REGDROP_CHANNELS") {
+        tuning.channels = v;
+    }
+    if let Some(v) = env_usize("REGDROP_IN_FLIGHT") {
+        tuning.in_flight = v;
+    }
+    if let Some(v) = env_usize("REGDROP_IN_FLIGHT_BYTES") {
+        tuning.in_flight_bytes = v;
+    }
+    if let Some(v) = env_usize("REGDROP_CHUNK") {
+        tuning.chunk = v;
+    }
+    let t0 = Instant::now();
+    match sftp::deliver_with(&target, &up, &tuning, &|_| {}).await {
+        Ok(d) => {
+            let s = t0.elapsed().as_secs_f64();
+            println!(
+                "regdrop channels={} in_flight={} in_flight_bytes={} chunk={} bytes={} secs={:.2} MiB/s={:.1} fsync={} posix_rename={}",
+                tuning.channels,
+                tuning.in_flight,
+                tuning.in_flight_bytes,
+                tuning.chunk,
+                d.bytes,
+                s,
+                d.bytes as f64 / 1048576.0 / s,
+                d.fsync,
+                d.posix_rename
+            );
+        }
+        Err(e) => {
+            eprintln!("upload failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Upload throughput: regdrop (examples/upload_bench.rs, release) versus OpenSSH `sftp -b`
+# `put` of the same random file to the same throwaway loopback sshd, directly and through
+# a 50 ms RTT delay proxy (scripts/delay_proxy.py, 25 ms each way). Prints MiB/s, the
+# ratio and peak RSS (/usr/bin/time -v).
+#
+# usage: scripts/bench_upload.sh [SIZE_MIB [DELAYED_SIZE_MIB [REPEAT]]]
+#   defaults: 1024 MiB direct, 256 MiB through the delay proxy, 1 repeat.
+# Needs: openssh-server (/usr/sbin/sshd), openssh-client (sftp), python3, /usr/bin/time.
+# Run as root (sshd privilege separation, root login to the throwaway sshd).
+set -euo pipefail
+
+SIZE_MIB=${1:-1024}
+DELAY_MIB=${2:-256}
+REPEAT=${3:-1}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/regdrop-bench.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$root" && cargo build --release --example upload_bench >/dev/null 2>&1) || {
+  echo "release build of examples/upload_bench failed" >&2; exit 1; }
+bench="$root/target/release/examples/upload_bench"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
+
+mkdir -p /run/sshd "$work/remote"
+ssh-keygen -q -t ed25519 -N '' -f "$work/host" -C bench-host
+ssh-keygen -q -t ed25519 -N '' -f "$work/user" -C bench-user
+cp "$work/user.pub" "$work/authorized_keys"
+port=$(free_port)
+cat > "$work/sshd_config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/host
+AuthorizedKeysFile $work/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin yes
+UsePAM no
+StrictModes no
+PidFile $work/sshd.pid
+Subsystem sftp internal-sftp
+CFG
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+pids+=($!)
+wait_port "$port"
+dport=$(free_port)
+python3 "$root/scripts/delay_proxy.py" "$dport" "$port" 25 &
+pids+=($!)
+wait_port "$dport"
+user=$(id -un)
+# OpenSSH's known_hosts for both ports (the proxy forwards to the same sshd).
+for p in "$port" "$dport"; do echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$work/host.pub")"; done > "$work/known_hosts"
+
+echo "creating ${SIZE_MIB} MiB random file ..."
+head -c "$((SIZE_MIB))M" /dev/urandom > "$work/big"
+head -c "$((DELAY_MIB))M" "$work/big" > "$work/small"
+sum_big=$(sha256sum "$work/big" | cut -d' ' -f1)
+sum_small=$(sha256sum "$work/small" | cut -d' ' -f1)
+
+rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+
+run_regdrop() { # port file sum -> "MiB/s RSS_MiB"
+  local p=$1 f=$2 s=$3 out
+  out=$(/usr/bin/time -v -o "$work/time.txt" "$bench" 127.0.0.1 "$p" "$user" "$work/user" "$work/host.pub" "$work/remote" "$f" "$s")
+  rm -f "$work/remote/"*
+  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt")"
+}
+
+run_sftp() { # port file -> "MiB/s RSS_MiB"
+  local p=$1 f=$2 t0 t1 bytes
+  echo "put $f $work/remote/openssh.bin" > "$work/batch"
+  bytes=$(stat -c %s "$f")
+  t0=$(date +%s.%N)
+  /usr/bin/time -v -o "$work/time.txt" sftp -q -b "$work/batch" -P "$p" -i "$work/user" \
+    -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+    "$user@127.0.0.1" >/dev/null
+  t1=$(date +%s.%N)
+  cmp -s "$f" "$work/remote/openssh.bin" || { echo "sftp upload differs" >&2; exit 1; }
+  rm -f "$work/remote/"*
+  echo "$(python3 -c "print(f'{$bytes/1048576/($t1-$t0):.1f}')") $(rss "$work/time.txt")"
+}
+
+report() { # label size regdrop_line sftp_line
+  local r s
+  read -r r rr <<<"$3"; read -r s sr <<<"$4"
+  printf "%-26s %6s MiB  regdrop %7s MiB/s (RSS %6s MiB)  openssh sftp %7s MiB/s (RSS %6s MiB)  ratio %s\n" \
+    "$1" "$2" "$r" "$rr" "$s" "$sr" "$(python3 -c "print(f'{$r/$s:.2f}')")"
+}
+
+echo "regdrop tuning: ${REGDROP_CHANNELS:-default} channels, ${REGDROP_IN_FLIGHT:-default} in flight, chunk ${REGDROP_CHUNK:-default}"
+for i in $(seq 1 "$REPEAT"); do
+  report "loopback #$i" "$SIZE_MIB" "$(run_regdrop "$port" "$work/big" "$sum_big")" "$(run_sftp "$port" "$work/big")"
+  report "50 ms RTT proxy #$i" "$DELAY_MIB" "$(run_regdrop "$dport" "$work/small" "$sum_small")" "$(run_sftp "$dport" "$work/small")"
+done

@@ -1,0 +1,448 @@
+//! The SSH side of a delivery: TCP connect with a timeout, host-key pinning (pinned key
+//! lines and/or a known_hosts file), login (key file with optional passphrase file, or a
+//! password file), and opening SFTP sessions on channels of that one connection.
+//! Secrets are read here, at connect time, and never logged.
+
+use super::{Auth, SftpError, Target};
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::ChannelMsg;
+use russh_sftp::client::RawSftpSession;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// One pinned key parsed from an OpenSSH public-key line.
+fn parse_key_line(line: &str) -> Result<PublicKey, SftpError> {
+    let mut fields = line.split_whitespace();
+    let (Some(kind), Some(b64)) = (fields.next(), fields.next()) else {
+        return Err(SftpError::HostKeyConfig(format!(
+            "a pinned host key must look like \"ssh-ed25519 AAAA...\", got {:?}",
+            truncate(line, 40)
+        )));
+    };
+    let key = russh::keys::parse_public_key_base64(b64).map_err(|e| {
+        SftpError::HostKeyConfig(format!("pinned {kind} key cannot be parsed: {e}"))
+    })?;
+    let actual = key.algorithm();
+    // An RSA key line says "ssh-rsa" whatever hash is negotiated later.
+    if actual.as_str() != kind && !(kind == "ssh-rsa" && key.algorithm().is_rsa()) {
+        return Err(SftpError::HostKeyConfig(format!(
+            "pinned key line says {kind} but holds a {} key",
+            actual.as_str()
+        )));
+    }
+    Ok(key)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// `SHA256:...` as printed by `ssh-keygen -l`.
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// The OpenSSH public-key line (`ssh-ed25519 AAAA...`) without comment.
+pub(crate) fn key_line(key: &PublicKey) -> String {
+    let mut k = key.clone();
+    k.set_comment("");
+    k.to_openssh()
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| key.algorithm().as_str().to_string())
+}
+
+/// The keys this target accepts: pinned lines plus known_hosts entries for host:port.
+fn accepted_keys(t: &Target) -> Result<Vec<PublicKey>, SftpError> {
+    let mut keys = Vec::new();
+    for line in &t.host_keys {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        keys.push(parse_key_line(line)?);
+    }
+    if let Some(path) = &t.known_hosts {
+        if !path.is_file() {
+            return Err(SftpError::HostKeyConfig(format!(
+                "known_hosts file {} does not exist",
+                path.display()
+            )));
+        }
+        // russh matches plain and hashed (|1|) host entries, "[host]:port" for port != 22.
+        let found =
+            russh::keys::known_hosts::known_host_keys_path(&t.host, t.port, path).map_err(|e| {
+                SftpError::HostKeyConfig(format!("known_hosts file {}: {e}", path.display()))
+            })?;
+        keys.extend(found.into_iter().map(|(_, k)| k));
+    }
+    if keys.is_empty() {
+        return Err(SftpError::HostKeyConfig(format!(
+            "no pinned host key for {}:{} (host_keys empty and nothing in known_hosts); \
+             run `regdrop hostkey scan {}:{}`",
+            t.host, t.port, t.host, t.port
+        )));
+    }
+    Ok(keys)
+}
+
+/// What the handler saw of the server's key.
+#[derive(Default, Debug, Clone)]
+pub(crate) struct Seen {
+    pub key: Option<PublicKey>,
+    pub accepted: bool,
+}
+
+/// russh client handler that accepts only pinned keys (or, for scans, records and rejects).
+pub(crate) struct PinHandler {
+    accepted: Vec<PublicKey>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl client::Handler for PinHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = server else {
+            // We never advertise certificate algorithms, so this does not happen.
+            return Ok(false);
+        };
+        let ok = self.accepted.iter().any(|k| k.key_data() == key.key_data());
+        let mut seen = self.seen.lock().unwrap();
+        seen.key = Some(key.clone());
+        seen.accepted = ok;
+        Ok(ok)
+    }
+}
+
+/// Reads a secret file: refuses group/other-readable files, strips one trailing newline.
+pub fn read_secret_file(path: &Path) -> Result<String, SftpError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |reason: String| SftpError::SecretFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(err(format!(
+            "is accessible by group or others (mode {:o}); run `chmod 600 {}`",
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    let mut s = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    if s.is_empty() {
+        return Err(err("is empty".into()));
+    }
+    Ok(s)
+}
+
+/// Loaded credentials: read before any network traffic so a bad file fails fast.
+pub(crate) enum Creds {
+    Key(Arc<russh::keys::PrivateKey>),
+    Password(String),
+}
+
+pub(crate) fn load_creds(auth: &Auth) -> Result<Creds, SftpError> {
+    match auth {
+        Auth::PasswordFile(p) => Ok(Creds::Password(read_secret_file(p)?)),
+        Auth::KeyFile {
+            path,
+            passphrase_file,
+        } => {
+            let pass = passphrase_file
+                .as_deref()
+                .map(read_secret_file)
+                .transpose()?;
+            let key = russh::keys::load_secret_key(path, pass.as_deref()).map_err(|e| {
+                // The error text of ssh-key never contains key material or the passphrase.
+                let reason = match e {
+                    russh::keys::Error::KeyIsEncrypted => {
+                        "is encrypted: set passphrase_file".to_string()
+                    }
+                    russh::keys::Error::IO(io) => format!("cannot read: {io}"),
+                    other => format!("cannot be loaded (wrong passphrase or format?): {other}"),
+                };
+                SftpError::BadKeyFile {
+                    path: path.clone(),
+                    reason,
+                }
+            })?;
+            Ok(Creds::Key(Arc::new(key)))
+        }
+    }
+}
+
+/// russh client configuration shared by all connections.
+pub(crate) fn ssh_config(preferred_keys: Option<Vec<russh::keys::Algorithm>>) -> client::Config {
+    let mut cfg = client::Config {
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    };
+    if let Some(keys) = preferred_keys {
+        cfg.preferred.key = keys.into();
+    }
+    cfg
+}
+
+/// Maps a russh error after the TCP connect to our error.
+fn transport(addr: &str, e: russh::Error) -> SftpError {
+    SftpError::Transport {
+        addr: addr.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// An authenticated connection.
+pub(crate) struct Conn {
+    pub handle: Handle<PinHandler>,
+    pub addr: String,
+    pub host_key_sha256: String,
+}
+
+/// TCP connect + handshake, under one timeout. Returns the handle and what was seen.
+pub(crate) async fn handshake(
+    host: &str,
+    port: u16,
+    accepted: Vec<PublicKey>,
+    cfg: client::Config,
+    timeout: Duration,
+) -> Result<(Handle<PinHandler>, Seen), (SftpError, Seen)> {
+    let addr = format!("{host}:{port}");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handler = PinHandler {
+        accepted,
+        seen: seen.clone(),
+    };
+    let snapshot = |s: &Arc<Mutex<Seen>>| s.lock().unwrap().clone();
+    let fut = async {
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| SftpError::Connect {
+                addr: addr.clone(),
+                source: e,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        client::connect_stream(Arc::new(cfg), tcp, handler)
+            .await
+            .map_err(|e| transport(&addr, e))
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => Err((
+            SftpError::ConnectTimeout {
+                addr: addr.clone(),
+                secs: timeout.as_secs(),
+            },
+            snapshot(&seen),
+        )),
+        Ok(Err(e)) => Err((e, snapshot(&seen))),
+        Ok(Ok(h)) => Ok((h, snapshot(&seen))),
+    }
+}
+
+/// Connect, pin, authenticate. Everything up to a logged-in connection.
+pub(crate) async fn connect(t: &Target) -> Result<Conn, SftpError> {
+    let creds = load_creds(&t.auth)?;
+    let accepted = accepted_keys(t)?;
+    let addr = format!("{}:{}", t.host, t.port);
+    let started = std::time::Instant::now();
+    let (mut handle, seen) = match handshake(
+        &t.host,
+        t.port,
+        accepted,
+        ssh_config(None),
+        t.connect_timeout,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err((e, seen)) => {
+            if let (Some(key), false) = (&seen.key, seen.accepted) {
+                let err = SftpError::HostKeyMismatch {
+                    addr: addr.clone(),
+                    algorithm: key.algorithm().as_str().to_string(),
+                    offered: fingerprint(key),
+                };
+                warn!(host = %t.host, port = t.port, offered = %fingerprint(key), "Host key does not match the pinned keys.");
+                return Err(err);
+            }
+            return Err(e);
+        }
+    };
+    let host_key_sha256 = seen.key.as_ref().map(fingerprint).unwrap_or_default();
+    debug!(host = %t.host, port = t.port, host_key = %host_key_sha256, "Host key accepted.");
+
+    let remaining = t.connect_timeout.saturating_sub(started.elapsed());
+    let auth = async {
+        match creds {
+            Creds::Password(pw) => {
+                let r = handle
+                    .authenticate_password(t.username.clone(), pw)
+                    .await
+                    .map_err(|e| transport(&addr, e))?;
+                Ok::<_, SftpError>((r.success(), "password"))
+            }
+            Creds::Key(key) => {
+                let hash = if key.algorithm().is_rsa() {
+                    handle
+                        .best_supported_rsa_hash()
+                        .await
+                        .map_err(|e| transport(&addr, e))?
+                        .flatten()
+                } else {
+                    None
+                };
+                let r = handle
+                    .authenticate_publickey(
+                        t.username.clone(),
+                        PrivateKeyWithHashAlg::new(key, hash),
+                    )
+                    .await
+                    .map_err(|e| transport(&addr, e))?;
+                Ok((r.success(), "publickey"))
+            }
+        }
+    };
+    let (ok, method) = tokio::time::timeout(remaining.max(Duration::from_secs(1)), auth)
+        .await
+        .map_err(|_| SftpError::ConnectTimeout {
+            addr: addr.clone(),
+            secs: t.connect_timeout.as_secs(),
+        })??;
+    if !ok {
+        let _ = handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        return Err(SftpError::AuthRefused {
+            addr,
+            user: t.username.clone(),
+            method,
+        });
+    }
+    info!(host = %t.host, port = t.port, user = %t.username, method, host_key = %host_key_sha256, "Logged in.");
+    Ok(Conn {
+        handle,
+        addr,
+        host_key_sha256,
+    })
+}
+
+/// An SFTP session on its own channel, with the server's extension list.
+pub(crate) struct Sftp {
+    pub raw: RawSftpSession,
+    pub extensions: HashMap<String, String>,
+    /// Server limits from `limits@openssh.com`, when offered.
+    pub write_len: Option<u64>,
+    pub read_len: Option<u64>,
+}
+
+impl Conn {
+    /// Opens a channel, starts the `sftp` subsystem and runs INIT.
+    pub(crate) async fn open_sftp(&self, request_timeout: Duration) -> Result<Sftp, SftpError> {
+        let addr = &self.addr;
+        let mut ch = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| transport(addr, e))?;
+        ch.request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| transport(addr, e))?;
+        // Wait for the answer: a refused subsystem otherwise only shows up as an INIT timeout.
+        loop {
+            match tokio::time::timeout(request_timeout, ch.wait()).await {
+                Err(_) => {
+                    return Err(SftpError::Transport {
+                        addr: addr.clone(),
+                        message: "no answer to the sftp subsystem request".into(),
+                    })
+                }
+                Ok(None) => {
+                    return Err(SftpError::Transport {
+                        addr: addr.clone(),
+                        message: "channel closed while starting sftp".into(),
+                    })
+                }
+                Ok(Some(ChannelMsg::Success)) => break,
+                Ok(Some(ChannelMsg::Failure)) => {
+                    return Err(SftpError::NoSftpSubsystem { addr: addr.clone() })
+                }
+                Ok(Some(_)) => continue,
+            }
+        }
+        let cfg = russh_sftp::client::Config {
+            max_concurrent_writes: super::upload::MAX_IN_FLIGHT,
+            request_timeout_secs: request_timeout.as_secs().max(1),
+            ..Default::default()
+        };
+        let mut raw = RawSftpSession::new_with_config(ch.into_stream(), cfg);
+        let version = raw
+            .init()
+            .await
+            .map_err(|e| SftpError::remote("init", "", e))?;
+        let (mut write_len, mut read_len) = (None, None);
+        if version
+            .extensions
+            .get("limits@openssh.com")
+            .is_some_and(|v| v == "1")
+        {
+            if let Ok(l) = raw.limits().await {
+                let l: russh_sftp::client::rawsession::Limits = l.into();
+                write_len = l.write_len;
+                read_len = l.read_len;
+                raw.set_limits(l);
+            }
+        }
+        Ok(Sftp {
+            raw,
+            extensions: version.extensions,
+            write_len,
+            read_len,
+        })
+    }
+
+    /// Resolves when the SSH connection is gone (reset, EOF, keepalive timeout). Pending
+    /// SFTP requests of a dead connection otherwise only fail at their request timeout.
+    pub(crate) async fn lost(&self) -> SftpError {
+        while !self.handle.is_closed() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        SftpError::Transport {
+            addr: self.addr.clone(),
+            message: "connection lost".into(),
+        }
+    }
+
+    /// Runs `fut` but fails fast with a retryable error when the connection dies meanwhile.
+    pub(crate) async fn guard<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, SftpError>>,
+    ) -> Result<T, SftpError> {
+        tokio::select! {
+            r = fut => r,
+            e = self.lost() => Err(e),
+        }
+    }
+
+    pub(crate) async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}

@@ -1,0 +1,367 @@
+//! SFTP delivery: push one sealed artifact to a customer's SFTP server with a pinned host
+//! key and an atomic commit protocol (DESIGN §6, §7), plus the operator tools around it:
+//! [`probe`] (can we log in and write there?), [`scan_host_keys`] (what to pin) and
+//! [`find_delivered`] (crash recovery: is this artifact already there?).
+//!
+//! # Protocol of [`deliver`]
+//! 1. Read the secret files (refused when group/other can read them), connect with
+//!    `connect_timeout` (TCP, key exchange and login together), keepalive 15 s x 3.
+//! 2. The server's host key must equal one of `host_keys` or a `known_hosts` entry for
+//!    `host` / `[host]:port`; otherwise [`SftpError::HostKeyMismatch`] (permanent) before
+//!    anything is sent.
+//! 3. Make sure `remote_dir` is a folder (created recursively only with `create_dirs`).
+//!    Delete stale `.NAME.<run>.part` files of earlier attempts.
+//! 4. Upload to `.NAME.<run-id>.part` (0600, created and truncated) with many WRITE requests
+//!    in flight, optionally spread over several SFTP channels of the one SSH connection
+//!    ([`Tuning`]); `fsync@openssh.com` when offered; close and check every handle; `stat`
+//!    and compare the size.
+//! 5. Commit per [`IfExists`]: `Fail` renames only when the final name is free (OpenSSH's
+//!    plain rename never replaces); `Overwrite` uses `posix-rename@openssh.com` (atomic
+//!    replace); without it the old file is renamed aside, the new one renamed in and the
+//!    aside copy deleted (the name is briefly absent, never partial); `Version` picks the
+//!    first free name `STEM.vN.EXT...` (N = 2, 3, ...; `a.dsv.age` -> `a.v2.dsv.age`,
+//!    `a` -> `a.v2`).
+//! 6. Verify: `Size` (stat) always; `ReadBack` downloads the final file and compares SHA-256.
+//! 7. Sidecars, each via temp + rename: `NAME.sha256` (`sha256sum -c` format), the optional
+//!    `NAME.manifest.json`, and the optional `NAME.done` marker last.
+//! 8. Close the SFTP sessions and disconnect.
+
+mod connect;
+mod error;
+mod remote;
+mod upload;
+
+pub use connect::read_secret_file;
+pub use error::SftpError;
+pub use upload::{deliver_with, Tuning};
+
+use connect::{fingerprint, key_line};
+use remote::join;
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Where and how to deliver.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// DNS name or IP address.
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// Pinned OpenSSH public-key lines: `ssh-ed25519 AAAA... [comment]`.
+    pub host_keys: Vec<String>,
+    /// Additionally (or instead) a known_hosts file; `[host]:port` entries for port != 22,
+    /// hashed host names are understood.
+    pub known_hosts: Option<PathBuf>,
+    pub auth: Auth,
+    /// Absolute folder on the server.
+    pub remote_dir: String,
+    /// Create `remote_dir` (and parents) when missing; otherwise a missing folder is permanent.
+    pub create_dirs: bool,
+    /// TCP connect + key exchange + login.
+    pub connect_timeout: Duration,
+    /// Per SFTP request (including the time it waits behind other in-flight writes).
+    pub io_timeout: Duration,
+}
+
+/// Credentials, always from files (0600) read at connect time.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// An OpenSSH private key (ed25519, ECDSA, RSA), optionally passphrase-protected.
+    KeyFile {
+        path: PathBuf,
+        passphrase_file: Option<PathBuf>,
+    },
+    /// A file holding the password (one trailing newline is stripped).
+    PasswordFile(PathBuf),
+}
+
+/// What to do when the final name is already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    /// Permanent error; the existing file is left untouched.
+    Fail,
+    /// Replace it atomically (posix-rename) once the new file is complete.
+    Overwrite,
+    /// Use the first free name `STEM.v2.EXT...`, `STEM.v3.EXT...`, ...
+    Version,
+}
+
+/// How the upload is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Compare the remote size with the local size.
+    Size,
+    /// Additionally download the final file and compare its SHA-256.
+    ReadBack,
+}
+
+/// One artifact to deliver.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub local: PathBuf,
+    /// A plain file name (no `/`, not starting with `.`).
+    pub final_name: String,
+    /// Distinguishes temp files of different runs: `[A-Za-z0-9_-]`, at most 64 chars.
+    pub run_id: String,
+    pub if_exists: IfExists,
+    pub verify: Verify,
+    /// SHA-256 of the local file (hex), for the sidecar and read-back.
+    pub sha256_hex: String,
+    /// JSON bytes uploaded as `NAME.manifest.json`.
+    pub manifest: Option<Vec<u8>>,
+    /// Upload an empty `NAME.done` last.
+    pub done_marker: bool,
+}
+
+/// Proof of a delivery, for the receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Absolute remote path of the final file.
+    pub remote_path: String,
+    /// The name actually used (differs from the requested one with `IfExists::Version`).
+    pub final_name: String,
+    pub bytes: u64,
+    /// `SHA256:...` as printed by `ssh-keygen -l`.
+    pub host_key_sha256: String,
+    /// Whether `fsync@openssh.com` was done on the data file.
+    pub fsync: bool,
+    /// Whether the final rename was a `posix-rename@openssh.com`.
+    pub posix_rename: bool,
+    pub verified: Verify,
+    /// Names of the sidecar files present, in upload order.
+    pub sidecars: Vec<String>,
+}
+
+/// Result of [`probe`].
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub host_key_sha256: String,
+    /// SFTP protocol extensions offered by the server, sorted: (name, version).
+    pub extensions: Vec<(String, String)>,
+    pub remote_dir: String,
+    /// False only when the folder is missing and `create_dirs` would create it.
+    pub remote_dir_exists: bool,
+    /// A temp file was created and removed in `remote_dir`.
+    pub writable: bool,
+}
+
+/// One host key offered by a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedKey {
+    /// `ssh-ed25519 AAAA...`, ready for `host_keys`.
+    pub line: String,
+    /// `SHA256:...`.
+    pub fingerprint: String,
+}
+
+/// Delivers `up` to `target` with the default [`Tuning`]. `progress` receives the number of
+/// bytes the server has acknowledged so far.
+pub async fn deliver(
+    target: &Target,
+    up: &Upload,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Delivered, SftpError> {
+    deliver_with(target, up, &Tuning::default(), progress).await
+}
+
+/// Crash recovery: is a file of `bytes` bytes already under `final_name` (or a versioned
+/// name of it) with a `.sha256` sidecar naming `sha256_hex`? `fsync` and `posix_rename` are
+/// reported `false` (unknown). Missing manifest/done sidecars show in `sidecars`.
+pub async fn find_delivered(
+    target: &Target,
+    final_name: &str,
+    bytes: u64,
+    sha256_hex: &str,
+) -> Result<Option<Delivered>, SftpError> {
+    upload::check_name(final_name)?;
+    let conn = connect::connect(target).await?;
+    let res = conn
+        .guard(async {
+            let s = conn.open_sftp(target.io_timeout).await?;
+            let dir = target.remote_dir.as_str();
+            let mut candidates = vec![final_name.to_string()];
+            if s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
+                let mut names = s.list(dir).await?;
+                names.sort();
+                candidates.extend(
+                    names
+                        .into_iter()
+                        .filter(|n| upload::version_of(final_name, n).is_some()),
+                );
+            } else {
+                let _ = s.raw.close_session();
+                return Ok(None);
+            }
+            let mut found = None;
+            for name in candidates {
+                let path = join(dir, &name);
+                let Some(a) = s.stat(&path).await? else {
+                    continue;
+                };
+                if a.size != Some(bytes) {
+                    continue;
+                }
+                let Some(side) = s
+                    .read_small(&join(dir, &format!("{name}.sha256")), 4096)
+                    .await?
+                else {
+                    continue;
+                };
+                let want = format!("{}  {}", sha256_hex.to_ascii_lowercase(), name);
+                if !String::from_utf8_lossy(&side)
+                    .lines()
+                    .any(|l| l.trim_end() == want)
+                {
+                    continue;
+                }
+                let mut sidecars = Vec::new();
+                for suffix in upload::SIDECARS {
+                    let side = format!("{name}{suffix}");
+                    if s.exists(&join(dir, &side)).await? {
+                        sidecars.push(side);
+                    }
+                }
+                found = Some(Delivered {
+                    remote_path: path,
+                    final_name: name,
+                    bytes,
+                    host_key_sha256: conn.host_key_sha256.clone(),
+                    fsync: false,
+                    posix_rename: false,
+                    verified: Verify::Size,
+                    sidecars,
+                });
+                break;
+            }
+            let _ = s.raw.close_session();
+            Ok(found)
+        })
+        .await;
+    let host_key = conn.host_key_sha256.clone();
+    conn.close().await;
+    if let Ok(Some(d)) = &res {
+        info!(remote_path = %d.remote_path, bytes, host_key = %host_key, "Found an earlier delivery.");
+    }
+    res
+}
+
+/// Connects, checks the host key, logs in, checks that `remote_dir` exists and is writable
+/// (with a temp file it removes) and lists the server's SFTP extensions. Uploads no data.
+pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
+    let conn = connect::connect(target).await?;
+    let res = conn
+        .guard(async {
+            let s = conn.open_sftp(target.io_timeout).await?;
+            let mut extensions: Vec<(String, String)> = s
+                .extensions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            extensions.sort();
+            let dir = target.remote_dir.as_str();
+            let exists = match s.ensure_dir(dir, false).await {
+                Ok(_) => true,
+                Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => false,
+                Err(e) => return Err(e),
+            };
+            let mut writable = false;
+            if exists {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+                let tmp = join(
+                    dir,
+                    &format!(".regdrop-probe.{}-{nanos}.tmp", std::process::id()),
+                );
+                use russh_sftp::protocol::OpenFlags;
+                let h = s
+                    .raw
+                    .open(
+                        tmp.clone(),
+                        OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+                        remote::attrs_0600(),
+                    )
+                    .await
+                    .map_err(|e| SftpError::remote("open", tmp.clone(), e))?
+                    .handle;
+                let closed = s.raw.close(h).await;
+                s.remove(&tmp).await?;
+                closed.map_err(|e| SftpError::remote("close", tmp.clone(), e))?;
+                writable = true;
+            }
+            let _ = s.raw.close_session();
+            Ok(ProbeReport {
+                host_key_sha256: conn.host_key_sha256.clone(),
+                extensions,
+                remote_dir: dir.to_string(),
+                remote_dir_exists: exists,
+                writable,
+            })
+        })
+        .await;
+    conn.close().await;
+    res
+}
+
+/// Lists the host keys a server offers (ed25519, ECDSA, RSA: one handshake per type, each
+/// aborted right after the key is seen; nothing is authenticated).
+pub async fn scan_host_keys(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<ScannedKey>, SftpError> {
+    use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
+    let kinds: Vec<Vec<Algorithm>> = vec![
+        vec![Algorithm::Ed25519],
+        vec![Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        }],
+        vec![Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP384,
+        }],
+        vec![Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+        }],
+        vec![
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512),
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha256),
+            },
+            Algorithm::Rsa { hash: None },
+        ],
+    ];
+    let mut out: Vec<ScannedKey> = Vec::new();
+    for algos in kinds {
+        let cfg = connect::ssh_config(Some(algos));
+        match connect::handshake(host, port, Vec::new(), cfg, timeout).await {
+            Ok((h, _)) => {
+                // Cannot happen: the handler accepts no key.
+                let _ = h
+                    .disconnect(russh::Disconnect::ByApplication, "", "en")
+                    .await;
+            }
+            Err((e, seen)) => match seen.key {
+                Some(key) => {
+                    let line = key_line(&key);
+                    if !out.iter().any(|k| k.line == line) {
+                        out.push(ScannedKey {
+                            line,
+                            fingerprint: fingerprint(&key),
+                        });
+                    }
+                }
+                // The server has no key of this type: next.
+                None if matches!(e, SftpError::Transport { .. }) => {}
+                None => return Err(e),
+            },
+        }
+    }
+    if out.is_empty() {
+        warn!(host, port, "The server offered no usable host key.");
+    }
+    Ok(out)
+}

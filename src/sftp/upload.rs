@@ -1,0 +1,538 @@
+//! The data path of [`super::deliver`]: name rules (temp, versioned, sidecar names), the
+//! pipelined upload of the artifact over one or more SFTP channels, and the commit,
+//! verify and sidecar steps of the protocol described in [`super`].
+
+use super::connect::{self, Conn, Sftp};
+use super::remote::{attrs_0600, join};
+use super::{Delivered, IfExists, SftpError, Target, Upload, Verify};
+use futures::stream::{FuturesUnordered, StreamExt};
+use russh_sftp::protocol::OpenFlags;
+use tokio::io::AsyncReadExt;
+use tracing::{debug, info, warn};
+
+/// Write requests in flight per channel (russh-sftp default is 16; 64 measured best).
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
+
+/// Sidecar suffixes, in upload order.
+pub(crate) const SIDECARS: [&str; 3] = [".sha256", ".manifest.json", ".done"];
+
+/// Knobs of the data path. The defaults are what measured best on loopback and at 50 ms RTT.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// SFTP channels (each its own `sftp-server` and its own 2 MiB SSH window at OpenSSH)
+    /// writing disjoint ranges of the temp file. More channels help at high RTT.
+    pub channels: usize,
+    /// WRITE requests in flight per channel at most.
+    pub in_flight: usize,
+    /// Bytes in flight per channel at most. OpenSSH's channel window is 2 MiB: more only
+    /// waits in queues, and a request's timer (`io_timeout`) runs while it waits, so keep
+    /// `channels * in_flight_bytes / slowest bandwidth` well below `io_timeout`.
+    pub in_flight_bytes: usize,
+    /// Bytes per WRITE request; 0 = the server's `limits@openssh.com` maximum (<= 256 KiB),
+    /// or 32 KiB when the server does not say.
+    pub chunk: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            channels: 4,
+            in_flight: MAX_IN_FLIGHT,
+            in_flight_bytes: 4 << 20,
+            chunk: 0,
+        }
+    }
+}
+
+/// A final file name must be one plain, visible path component.
+pub(crate) fn check_name(name: &str) -> Result<(), SftpError> {
+    let bad = |reason| {
+        Err(SftpError::InvalidName {
+            name: name.into(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > 200 {
+        return bad("longer than 200 bytes");
+    }
+    if name.contains('/') || name.contains('\\') {
+        return bad("contains a path separator");
+    }
+    if name.starts_with('.') {
+        return bad("starts with a dot");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("contains a control character");
+    }
+    Ok(())
+}
+
+fn check_run_id(run: &str) -> Result<(), SftpError> {
+    if run.is_empty()
+        || run.len() > 64
+        || !run
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(SftpError::InvalidName {
+            name: run.into(),
+            reason: "a run id must be 1-64 characters of [A-Za-z0-9_-]",
+        });
+    }
+    Ok(())
+}
+
+/// `.NAME.RUN.part`.
+pub(crate) fn part_name(final_name: &str, run: &str) -> String {
+    format!(".{final_name}.{run}.part")
+}
+
+/// Whether `name` is a temp file of `final_name` from any run (with one of the suffixes).
+fn is_stale_part(final_name: &str, name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(final_name))
+        .and_then(|r| r.strip_suffix(".part"))
+    else {
+        return false;
+    };
+    // rest = ".RUN" or ".sha256.RUN", ".manifest.json.RUN", ".done.RUN"
+    let mut r = rest;
+    for suffix in SIDECARS {
+        if let Some(x) = r.strip_prefix(suffix) {
+            r = x;
+            break;
+        }
+    }
+    match r.strip_prefix('.') {
+        Some(run) => check_run_id(run).is_ok(),
+        None => false,
+    }
+}
+
+/// `a.dsv.age`, 3 -> `a.v3.dsv.age`; `a`, 2 -> `a.v2`.
+pub(crate) fn versioned_name(final_name: &str, n: u32) -> String {
+    match final_name.find('.') {
+        Some(i) => format!("{}.v{n}{}", &final_name[..i], &final_name[i..]),
+        None => format!("{final_name}.v{n}"),
+    }
+}
+
+/// If `name` is `versioned_name(final_name, n)` for some n >= 2, that n.
+pub(crate) fn version_of(final_name: &str, name: &str) -> Option<u32> {
+    let (stem, ext) = match final_name.find('.') {
+        Some(i) => (&final_name[..i], &final_name[i..]),
+        None => (final_name, ""),
+    };
+    let mid = name
+        .strip_prefix(stem)?
+        .strip_suffix(ext)?
+        .strip_prefix(".v")?;
+    if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) || mid.starts_with('0') {
+        return None;
+    }
+    mid.parse().ok().filter(|n| *n >= 2)
+}
+
+/// Delivers with explicit [`Tuning`] (see [`super::deliver`]).
+pub async fn deliver_with(
+    target: &Target,
+    up: &Upload,
+    tuning: &Tuning,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Delivered, SftpError> {
+    check_name(&up.final_name)?;
+    check_run_id(&up.run_id)?;
+    let local_meta = std::fs::metadata(&up.local).map_err(|e| SftpError::Local {
+        path: up.local.clone(),
+        source: e,
+    })?;
+    let size = local_meta.len();
+    let started = std::time::Instant::now();
+    info!(host = %target.host, port = target.port, remote_dir = %target.remote_dir,
+          file = %up.final_name, run = %up.run_id, bytes = size, "Delivery starting.");
+    let conn = connect::connect(target).await?;
+    let channels = tuning.channels.max(1);
+    let mut sessions = Vec::with_capacity(channels);
+    let res = conn
+        .guard(async {
+            sessions.push(conn.open_sftp(target.io_timeout).await?);
+            run(&conn, &mut sessions, target, up, size, tuning, progress).await
+        })
+        .await;
+    for s in &sessions {
+        let _ = s.raw.close_session();
+    }
+    conn.close().await;
+    match &res {
+        Ok(d) => {
+            let secs = started.elapsed().as_secs_f64();
+            info!(remote_path = %d.remote_path, bytes = d.bytes, host_key = %d.host_key_sha256,
+                  fsync = d.fsync, posix_rename = d.posix_rename, verified = ?d.verified,
+                  secs, mib_per_s = (d.bytes as f64 / 1048576.0) / secs.max(1e-9),
+                  "Delivery succeeded.")
+        }
+        Err(e) => {
+            use crate::retry::Classify;
+            warn!(host = %target.host, file = %up.final_name, run = %up.run_id,
+                  class = e.class().as_str(), error = %e, "Delivery failed.")
+        }
+    }
+    res
+}
+
+async fn run(
+    conn: &Conn,
+    sessions: &mut Vec<Sftp>,
+    target: &Target,
+    up: &Upload,
+    size: u64,
+    tuning: &Tuning,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Delivered, SftpError> {
+    let dir = target.remote_dir.as_str();
+    let fin = up.final_name.as_str();
+    let part = join(dir, &part_name(fin, &up.run_id));
+    {
+        let s = &sessions[0];
+        s.ensure_dir(dir, target.create_dirs).await?;
+
+        // Stale temp files of earlier attempts (any run id), before we write anything.
+        for name in s.list(dir).await? {
+            if is_stale_part(fin, &name) {
+                let p = join(dir, &name);
+                s.remove_if_exists(&p).await?;
+                info!(path = %p, "Removed a stale temp file of an earlier attempt.");
+            }
+        }
+        if up.if_exists == IfExists::Fail && s.exists(&join(dir, fin)).await? {
+            return Err(SftpError::FinalExists {
+                path: join(dir, fin),
+            });
+        }
+    }
+
+    // Extra channels only for files big enough to benefit (> 8 MiB).
+    let want = if size > 8 << 20 {
+        tuning.channels.max(1)
+    } else {
+        1
+    };
+    if want > 1 {
+        let extra =
+            futures::future::join_all((1..want).map(|_| conn.open_sftp(target.io_timeout))).await;
+        for s in extra {
+            match s {
+                Ok(s) => sessions.push(s),
+                // The server may limit sessions per connection (MaxSessions): use fewer.
+                Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
+            }
+        }
+    }
+
+    let fsync = upload_part(sessions, &part, up, size, tuning, progress).await;
+    let fsync = match fsync {
+        Ok(f) => f,
+        Err(e) => {
+            // Best effort: the next attempt removes it anyway.
+            if e.class_is_connection_alive() {
+                let _ = sessions[0].remove_if_exists(&part).await;
+            }
+            return Err(e);
+        }
+    };
+    let s = &sessions[0];
+    let actual = s.stat(&part).await?.and_then(|a| a.size).unwrap_or(0);
+    if actual != size {
+        let _ = s.remove_if_exists(&part).await;
+        return Err(SftpError::SizeMismatch {
+            path: part,
+            expected: size,
+            actual,
+        });
+    }
+
+    // Commit.
+    let (final_name, posix_rename) = match up.if_exists {
+        IfExists::Fail => {
+            let dst = join(dir, fin);
+            if let Err(e) = s.rename(&part, &dst).await {
+                let taken = s.exists(&dst).await.unwrap_or(false);
+                let _ = s.remove_if_exists(&part).await;
+                return Err(if taken {
+                    SftpError::FinalExists { path: dst }
+                } else {
+                    e
+                });
+            }
+            (fin.to_string(), false)
+        }
+        IfExists::Overwrite => {
+            let dst = join(dir, fin);
+            let aside = join(dir, &format!(".{fin}.{}.old", up.run_id));
+            let atomic = s.replace(&part, &dst, &aside).await?;
+            (fin.to_string(), atomic)
+        }
+        IfExists::Version => {
+            let mut chosen = None;
+            for n in 1..=999u32 {
+                let name = if n == 1 {
+                    fin.to_string()
+                } else {
+                    versioned_name(fin, n)
+                };
+                let dst = join(dir, &name);
+                if s.exists(&dst).await? {
+                    continue;
+                }
+                match s.rename(&part, &dst).await {
+                    Ok(()) => {
+                        chosen = Some(name);
+                        break;
+                    }
+                    // Lost a race for this name: try the next one.
+                    Err(_) if s.exists(&dst).await? => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            match chosen {
+                Some(n) => (n, false),
+                None => {
+                    let _ = s.remove_if_exists(&part).await;
+                    return Err(SftpError::NoFreeVersion {
+                        path: join(dir, fin),
+                        tried: 999,
+                    });
+                }
+            }
+        }
+    };
+    let remote_path = join(dir, &final_name);
+    debug!(path = %remote_path, posix_rename, "Committed.");
+
+    // Verify the final file.
+    let actual = s
+        .stat(&remote_path)
+        .await?
+        .and_then(|a| a.size)
+        .unwrap_or(0);
+    if actual != size {
+        return Err(SftpError::SizeMismatch {
+            path: remote_path,
+            expected: size,
+            actual,
+        });
+    }
+    if up.verify == Verify::ReadBack {
+        let (sum, n) = s.hash_remote(&remote_path, size).await?;
+        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+            return Err(SftpError::ChecksumMismatch {
+                path: remote_path,
+                expected: up.sha256_hex.to_ascii_lowercase(),
+                actual: sum,
+            });
+        }
+        debug!(path = %remote_path, sha256 = %sum, "Read-back verified.");
+    }
+
+    // Sidecars: checksum, manifest, done-marker last.
+    let mut sidecars = Vec::new();
+    let mut put = |suffix: &'static str, data: Vec<u8>| {
+        let name = format!("{final_name}{suffix}");
+        let tmp = join(dir, &format!(".{fin}{suffix}.{}.part", up.run_id));
+        let path = join(dir, &name);
+        sidecars.push(name);
+        async move { s.put_small(&path, &tmp, &data).await }
+    };
+    let line = format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name);
+    put(SIDECARS[0], line.into_bytes()).await?;
+    if let Some(m) = &up.manifest {
+        put(SIDECARS[1], m.clone()).await?;
+    }
+    if up.done_marker {
+        put(SIDECARS[2], Vec::new()).await?;
+    }
+
+    Ok(Delivered {
+        remote_path,
+        final_name,
+        bytes: size,
+        host_key_sha256: conn.host_key_sha256.clone(),
+        fsync,
+        posix_rename,
+        verified: up.verify,
+        sidecars,
+    })
+}
+
+impl SftpError {
+    /// Whether the SSH/SFTP session is probably still usable after this error.
+    fn class_is_connection_alive(&self) -> bool {
+        matches!(
+            self,
+            SftpError::Remote { code: Some(_), .. } | SftpError::Local { .. }
+        )
+    }
+}
+
+/// Uploads the local file to `part` over all `sessions`; returns whether fsync was done.
+async fn upload_part(
+    sessions: &[Sftp],
+    part: &str,
+    up: &Upload,
+    size: u64,
+    tuning: &Tuning,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<bool, SftpError> {
+    // The first handle creates and truncates; the others open the same file for writing.
+    let mut handles = Vec::with_capacity(sessions.len());
+    let first = sessions[0]
+        .raw
+        .open(
+            part,
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
+            attrs_0600(),
+        )
+        .await
+        .map_err(|e| SftpError::remote("open", part, e))?
+        .handle;
+    handles.push(first);
+    let mut used = vec![&sessions[0]];
+    for s in &sessions[1..] {
+        // A server that refuses a second handle on the file (locking) gets fewer channels.
+        match s.raw.open(part, OpenFlags::WRITE, attrs_0600()).await {
+            Ok(h) => {
+                handles.push(h.handle);
+                used.push(s);
+            }
+            Err(e) => debug!(error = %e, "Extra channel cannot open the temp file; not used."),
+        }
+    }
+    let sessions = used;
+
+    let written = write_all(&sessions, &handles, part, up, size, tuning, progress).await;
+    let mut fsync = false;
+    let mut res = written.map(|_| ());
+    if res.is_ok() {
+        match sessions[0].fsync(&handles[0], part).await {
+            Ok(f) => fsync = f,
+            Err(e) => res = Err(e),
+        }
+    }
+    // Close every handle and check it: a close can report a late write error.
+    for (s, h) in sessions.iter().zip(handles) {
+        let closed = s.raw.close(h).await;
+        if res.is_ok() {
+            if let Err(e) = closed {
+                res = Err(SftpError::remote("close", part, e));
+            }
+        }
+    }
+    res.map(|_| fsync)
+}
+
+async fn write_all(
+    sessions: &[&Sftp],
+    handles: &[String],
+    part: &str,
+    up: &Upload,
+    size: u64,
+    tuning: &Tuning,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), SftpError> {
+    const BLOCK: usize = 1 << 20;
+    let local = |e| SftpError::Local {
+        path: up.local.clone(),
+        source: e,
+    };
+    let mut file = tokio::fs::File::open(&up.local).await.map_err(local)?;
+    let chunk = if tuning.chunk > 0 {
+        sessions
+            .iter()
+            .filter_map(|s| s.write_len)
+            .fold(tuning.chunk, |c, l| c.min(l as usize))
+    } else {
+        sessions
+            .iter()
+            .map(|s| s.write_chunk())
+            .min()
+            .unwrap_or(32 * 1024)
+    };
+    let limit = tuning.in_flight.max(1) * sessions.len();
+    let byte_limit = (tuning.in_flight_bytes.max(chunk) * sessions.len()) as u64;
+    let mut in_flight = 0u64;
+    let n = sessions.len();
+    let mut block = vec![0u8; BLOCK];
+    let (mut filled, mut pos) = (0usize, 0usize);
+    let mut offset = 0u64;
+    let mut acked = 0u64;
+    let mut i = 0usize;
+    let mut q = FuturesUnordered::new();
+    loop {
+        while q.len() < limit && in_flight + chunk as u64 <= byte_limit && offset < size {
+            if pos == filled {
+                let want = BLOCK.min((size - offset) as usize);
+                filled = 0;
+                pos = 0;
+                while filled < want {
+                    let got = file.read(&mut block[filled..want]).await.map_err(local)?;
+                    if got == 0 {
+                        return Err(local(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file shrank while it was being uploaded",
+                        )));
+                    }
+                    filled += got;
+                }
+            }
+            let len = chunk.min(filled - pos);
+            let data = block[pos..pos + len].to_vec();
+            pos += len;
+            let (s, h) = (sessions[i % n], handles[i % n].as_str());
+            i += 1;
+            let off = offset;
+            offset += len as u64;
+            in_flight += len as u64;
+            q.push(async move { (len, s.raw.write(h, off, data).await) });
+        }
+        match q.next().await {
+            None => break,
+            Some((len, Ok(_))) => {
+                in_flight -= len as u64;
+                acked += len as u64;
+                progress(acked);
+            }
+            Some((_, Err(e))) => return Err(SftpError::remote("write", part, e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("a.dsv.age").is_ok());
+        for bad in ["", ".a", "a/b", "..", "a\nb"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_run_id("run-1_X").is_ok());
+        assert!(check_run_id("a.b").is_err());
+        assert_eq!(versioned_name("a.dsv.age", 2), "a.v2.dsv.age");
+        assert_eq!(versioned_name("a", 3), "a.v3");
+        assert_eq!(version_of("a.dsv.age", "a.v12.dsv.age"), Some(12));
+        assert_eq!(version_of("a.dsv.age", "a.v1.dsv.age"), None);
+        assert_eq!(version_of("a.dsv.age", "a.dsv.age"), None);
+        assert_eq!(version_of("a", "a.v2"), Some(2));
+        assert!(is_stale_part("a.age", ".a.age.r1.part"));
+        assert!(is_stale_part("a.age", ".a.age.sha256.r1.part"));
+        assert!(!is_stale_part("a", ".a.b.r1.part.x"));
+        assert!(!is_stale_part("a", ".a.b.c.part"));
+        assert!(!is_stale_part("a.age", "a.age"));
+    }
+}

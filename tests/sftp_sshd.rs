@@ -1,0 +1,537 @@
+//! `regdrop::sftp` against a real OpenSSH sshd on loopback (see `common/sshd.rs`): delivery,
+//! host-key pinning, authentication, cut connections, `if_exists`, folders, probe and scan.
+//! Every test starts its own sshd on its own port, so they run in parallel.
+
+mod common;
+
+use common::proxy::Proxy;
+use common::sshd::{self, ls, random_file, run, Opts, Sshd};
+use regdrop::retry::{Classify, ErrorClass};
+use regdrop::sftp::{self, Auth, Delivered, IfExists, SftpError, Target, Upload, Verify};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const MIB: usize = 1 << 20;
+
+fn upload(local: &Path, name: &str, run_id: &str, sum: &str) -> Upload {
+    Upload {
+        local: local.to_path_buf(),
+        final_name: name.into(),
+        run_id: run_id.into(),
+        if_exists: IfExists::Fail,
+        verify: Verify::Size,
+        sha256_hex: sum.into(),
+        manifest: None,
+        done_marker: false,
+    }
+}
+
+async fn deliver(t: &Target, up: &Upload) -> Result<Delivered, SftpError> {
+    sftp::deliver(t, up, &|_| {}).await
+}
+
+fn no_parts(dir: &Path) {
+    let names = ls(dir);
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".part") || n.ends_with(".old")),
+        "temp files left: {names:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivers_age_file_with_sidecars_and_sha256sum_passes() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    // A real sealed artifact: 5 MiB of random data encrypted with the age CLI.
+    let key = work.path().join("age.key");
+    run(Command::new("age-keygen").arg("-o").arg(&key));
+    let recipient = run(Command::new("age-keygen").arg("-y").arg(&key));
+    let plain = work.path().join("plain.dsv");
+    let (plain_bytes, _) = random_file(&plain, 5 * MIB);
+    let sealed = work.path().join("x.dsv.age");
+    run(Command::new("age")
+        .args(["-r", recipient.trim(), "-o"])
+        .arg(&sealed)
+        .arg(&plain));
+    let sum = sshd::sha256_file(&sealed);
+    let size = std::fs::metadata(&sealed).unwrap().len();
+
+    let dir = sshd.remote_dir("deliver");
+    let t = sshd.target(&dir);
+    let mut up = upload(&sealed, "acme_20260105.dsv.age", "run-1", &sum);
+    up.if_exists = IfExists::Overwrite;
+    up.manifest = Some(br#"{"file":"acme_20260105.dsv.age"}"#.to_vec());
+    up.done_marker = true;
+    let last = AtomicU64::new(0);
+    let d = sftp::deliver(&t, &up, &|n| {
+        last.fetch_max(n, Ordering::Relaxed);
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
+
+    let final_path = dir.join("acme_20260105.dsv.age");
+    assert_eq!(
+        std::fs::read(&final_path).unwrap(),
+        std::fs::read(&sealed).unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(&final_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        last.load(Ordering::Relaxed),
+        size,
+        "progress reached the size"
+    );
+    assert_eq!(
+        ls(&dir),
+        vec![
+            "acme_20260105.dsv.age",
+            "acme_20260105.dsv.age.done",
+            "acme_20260105.dsv.age.manifest.json",
+            "acme_20260105.dsv.age.sha256",
+        ]
+    );
+    // The customer's check: sha256sum -c in the remote folder.
+    run(Command::new("sha256sum")
+        .args(["-c", "acme_20260105.dsv.age.sha256"])
+        .current_dir(&dir));
+    // And the customer can decrypt it.
+    let out = work.path().join("decrypted");
+    run(Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&key)
+        .arg("-o")
+        .arg(&out)
+        .arg(&final_path));
+    assert_eq!(std::fs::read(&out).unwrap(), plain_bytes);
+
+    assert_eq!(
+        d,
+        Delivered {
+            remote_path: final_path.to_str().unwrap().into(),
+            final_name: "acme_20260105.dsv.age".into(),
+            bytes: size,
+            host_key_sha256: sshd.host_fingerprint(),
+            fsync: true,
+            posix_rename: true,
+            verified: Verify::Size,
+            sidecars: vec![
+                "acme_20260105.dsv.age.sha256".into(),
+                "acme_20260105.dsv.age.manifest.json".into(),
+                "acme_20260105.dsv.age.done".into(),
+            ],
+        }
+    );
+
+    // Crash recovery sees it; a different checksum does not match.
+    let found = sftp::find_delivered(&t, "acme_20260105.dsv.age", size, &sum)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.remote_path, d.remote_path);
+    assert_eq!(found.sidecars, d.sidecars);
+    assert!(
+        sftp::find_delivered(&t, "acme_20260105.dsv.age", size, &"0".repeat(64))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sftp::find_delivered(&t, "acme_20260105.dsv.age", size + 1, &sum)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_back_verification_and_versioned_names() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("a");
+    let (data, sum) = random_file(&local, 3 * MIB + 12345);
+    let dir = sshd.remote_dir("readback");
+    let t = sshd.target(&dir);
+    let mut up = upload(&local, "r.csv.age", "run-2", &sum);
+    up.verify = Verify::ReadBack;
+    up.if_exists = IfExists::Version;
+    let d = deliver(&t, &up).await.unwrap();
+    assert_eq!(d.verified, Verify::ReadBack);
+    assert_eq!(d.final_name, "r.csv.age");
+    let d2 = deliver(&t, &up).await.unwrap();
+    assert_eq!(d2.final_name, "r.v2.csv.age");
+    let d3 = deliver(&t, &up).await.unwrap();
+    assert_eq!(d3.final_name, "r.v3.csv.age");
+    assert_eq!(std::fs::read(dir.join("r.v3.csv.age")).unwrap(), data);
+    run(Command::new("sha256sum")
+        .args(["-c", "r.v2.csv.age.sha256"])
+        .current_dir(&dir));
+    no_parts(&dir);
+    // Recovery finds the first matching (unversioned) delivery.
+    let f = sftp::find_delivered(&t, "r.csv.age", data.len() as u64, &sum)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.final_name, "r.csv.age");
+
+    // Read-back of a wrong checksum is detected (the file under the final name is
+    // complete, the mismatch is reported as retryable).
+    let mut bad = upload(&local, "s.bin", "run-3", &"ab".repeat(32));
+    bad.verify = Verify::ReadBack;
+    let e = deliver(&t, &bad).await.unwrap_err();
+    assert!(matches!(e, SftpError::ChecksumMismatch { .. }), "{e}");
+    assert!(e.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pinned_host_key_is_permanent_and_writes_nothing() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let other = sshd::keygen(&work.path().join("other"));
+    let local = work.path().join("f");
+    let (_, sum) = random_file(&local, 100_000);
+    let dir = sshd.remote_dir("hostkey");
+    let mut t = sshd.target(&dir);
+    t.host_keys = vec![other];
+    let e = deliver(&t, &upload(&local, "f.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::HostKeyMismatch { .. }), "{e}");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    let msg = e.to_string();
+    assert!(msg.contains(&sshd.host_fingerprint()), "{msg}");
+    assert!(msg.contains("regdrop hostkey scan"), "{msg}");
+    assert!(ls(&dir).is_empty(), "{:?}", ls(&dir));
+    // The log shows no login happened.
+    assert!(!sshd.log_text().contains("Accepted publickey"));
+
+    // A known_hosts file with the right "[host]:port" entry and no pinned lines works.
+    let kh = work.path().join("known_hosts");
+    let material: Vec<&str> = sshd.host_pub.split_whitespace().take(2).collect();
+    std::fs::write(
+        &kh,
+        format!("# test\n[127.0.0.1]:{} {}\n", sshd.port, material.join(" ")),
+    )
+    .unwrap();
+    t.host_keys = vec![];
+    t.known_hosts = Some(kh.clone());
+    deliver(&t, &upload(&local, "f.age", "r2", &sum))
+        .await
+        .unwrap();
+    // ... and one for another port does not.
+    std::fs::write(&kh, format!("[127.0.0.1]:1 {}\n", material.join(" "))).unwrap();
+    let e = deliver(&t, &upload(&local, "g.age", "r3", &sum))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_user_key_is_permanent_and_writes_nothing() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let other = work.path().join("other_user");
+    sshd::keygen(&other);
+    let local = work.path().join("f");
+    let (_, sum) = random_file(&local, 10_000);
+    let dir = sshd.remote_dir("userkey");
+    let mut t = sshd.target(&dir);
+    t.auth = Auth::KeyFile {
+        path: other,
+        passphrase_file: None,
+    };
+    let e = deliver(&t, &upload(&local, "f.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::AuthRefused { .. }), "{e}");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert!(ls(&dir).is_empty());
+
+    // A key file that is not a key: permanent, and the message does not echo its content.
+    let junk = work.path().join("junk");
+    std::fs::write(&junk, "not-a-key-SECRET").unwrap();
+    t.auth = Auth::KeyFile {
+        path: junk,
+        passphrase_file: None,
+    };
+    let e = deliver(&t, &upload(&local, "f.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::BadKeyFile { .. }), "{e}");
+    assert!(!e.to_string().contains("SECRET"));
+    assert_eq!(e.class(), ErrorClass::Permanent);
+
+    // An encrypted key with its passphrase file works.
+    let enc = work.path().join("enc_key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "pass phrase 1", "-f"])
+        .arg(&enc));
+    let pub_line = std::fs::read_to_string(enc.with_extension("pub")).unwrap();
+    let ak = sshd.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&ak).unwrap();
+    keys.push_str(&pub_line);
+    std::fs::write(&ak, keys).unwrap();
+    let pass = work.path().join("pass");
+    std::fs::write(&pass, "pass phrase 1\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    t.auth = Auth::KeyFile {
+        path: enc,
+        passphrase_file: Some(pass),
+    };
+    deliver(&t, &upload(&local, "f.age", "r2", &sum))
+        .await
+        .unwrap();
+    assert!(dir.join("f.age").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_from_0600_file_works_and_0644_is_refused_before_connecting() {
+    sshd::ensure_password_user();
+    let sshd = Sshd::start_with(Opts {
+        password_auth: true,
+    });
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let local = work.path().join("f");
+    let (data, sum) = random_file(&local, 2 * MIB);
+    let dir = sshd.remote_dir("password");
+    run(Command::new("chown").arg(sshd::PW_USER).arg(&dir));
+
+    let pw = work.path().join("pw");
+    std::fs::write(&pw, format!("{}\n", sshd::PW_PASSWORD)).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut t = sshd.target(&dir);
+    t.username = sshd::PW_USER.into();
+    t.auth = Auth::PasswordFile(pw.clone());
+    deliver(&t, &upload(&local, "p.age", "r1", &sum))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
+    assert_eq!(std::fs::read(dir.join("p.age")).unwrap(), data);
+
+    // Wrong password: permanent, nothing new written.
+    let bad = work.path().join("bad");
+    std::fs::write(&bad, "wrong-password\n").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    t.auth = Auth::PasswordFile(bad);
+    let before = ls(&dir);
+    let e = deliver(&t, &upload(&local, "q.age", "r2", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::AuthRefused { .. }), "{e}");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert!(!e.to_string().contains("wrong-password"));
+    assert_eq!(ls(&dir), before);
+
+    // A group/other-readable password file is refused before any connection: point the
+    // target at a port where nothing listens to prove no connect is tried.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    t.auth = Auth::PasswordFile(pw.clone());
+    t.port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = deliver(&t, &upload(&local, "q.age", "r3", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::SecretFile { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("chmod 600 {}", pw.display())),
+        "{e}"
+    );
+    assert_eq!(e.class(), ErrorClass::Permanent);
+
+    // With a good file, nothing listening is a retryable connect error.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = deliver(&t, &upload(&local, "q.age", "r3", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::Connect { .. }), "{e}");
+    assert!(e.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_mid_upload_is_retryable_and_the_retry_replaces_the_stale_part() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("f");
+    let (data, sum) = random_file(&local, 24 * MIB);
+    let dir = sshd.remote_dir("cut");
+    let proxy = Proxy::start(sshd.port, Some(6 * MIB as u64)).await;
+    let mut t = sshd.target(&dir);
+    t.port = proxy.port;
+    let up = upload(&local, "cut.age", "run-a", &sum);
+    let e = deliver(&t, &up).await.unwrap_err();
+    assert!(e.is_retryable(), "{e} should be retryable");
+    assert!(proxy.up_bytes.load(Ordering::Relaxed) >= 6 * MIB as u64);
+    assert!(
+        !dir.join("cut.age").exists(),
+        "nothing under the final name"
+    );
+    // Give sshd a moment to notice the cut; the partial temp file stays behind.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ls(&dir), vec![".cut.age.run-a.part"]);
+
+    // The next attempt (a retry with another attempt id, directly) succeeds and cleans up.
+    let t = sshd.target(&dir);
+    let d = deliver(&t, &upload(&local, "cut.age", "run-b", &sum))
+        .await
+        .unwrap();
+    assert_eq!(d.bytes, data.len() as u64);
+    assert_eq!(std::fs::read(dir.join("cut.age")).unwrap(), data);
+    assert_eq!(ls(&dir), vec!["cut.age", "cut.age.sha256"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_final_with_fail_and_overwrite() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("new");
+    let (new, sum) = random_file(&local, 12 * MIB);
+    let dir = sshd.remote_dir("exists");
+    let old = b"old content of a previous week\n".to_vec();
+    std::fs::write(dir.join("w.age"), &old).unwrap();
+    let t = sshd.target(&dir);
+
+    // Fail: permanent, old file intact, no temp file left.
+    let e = deliver(&t, &upload(&local, "w.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::FinalExists { .. }), "{e}");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), old);
+    assert_eq!(ls(&dir), vec!["w.age"]);
+
+    // Overwrite, cut mid-upload: the old content is still in place.
+    let proxy = Proxy::start(sshd.port, Some(4 * MIB as u64)).await;
+    let mut tp = sshd.target(&dir);
+    tp.port = proxy.port;
+    let mut up = upload(&local, "w.age", "r2", &sum);
+    up.if_exists = IfExists::Overwrite;
+    let e = deliver(&tp, &up).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), old);
+
+    // Overwrite, watched: while the upload runs, the final name always holds the old
+    // bytes (never missing, never partial) until it holds the new bytes.
+    let watch_path = dir.join("w.age");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let (old2, new2) = (old.clone(), new.clone());
+    let watcher = std::thread::spawn(move || {
+        let mut seen_new = false;
+        let mut polls = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            let got = std::fs::read(&watch_path).expect("final name must never be missing");
+            if got == new2 {
+                seen_new = true;
+            } else {
+                assert!(!seen_new, "went back from new to something else");
+                assert_eq!(got, old2, "final name held neither old nor new content");
+            }
+            polls += 1;
+        }
+        polls
+    });
+    up.run_id = "r3".into();
+    let d = deliver(&t, &up).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let polls = watcher.join().expect("watcher saw a bad state");
+    assert!(polls > 0);
+    assert!(d.posix_rename);
+    assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), new);
+    assert_eq!(ls(&dir), vec!["w.age", "w.age.sha256"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_remote_dir_needs_create_dirs() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("f");
+    let (data, sum) = random_file(&local, 50_000);
+    let base = sshd.remote_dir("dirs");
+    let missing = base.join("a/b/c");
+    let mut t = sshd.target(&missing);
+    let e = deliver(&t, &upload(&local, "f.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::RemoteDirMissing { .. }), "{e}");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert!(ls(&base).is_empty());
+
+    t.create_dirs = true;
+    deliver(&t, &upload(&local, "f.age", "r1", &sum))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(missing.join("f.age")).unwrap(), data);
+
+    // A path that is a file, not a folder: permanent.
+    let mut t = sshd.target(&missing.join("f.age"));
+    t.create_dirs = true;
+    let e = deliver(&t, &upload(&local, "g.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_lists_extensions_and_leaves_folder_empty_and_scan_finds_host_key() {
+    let sshd = Sshd::start();
+    let dir = sshd.remote_dir("probe");
+    let t = sshd.target(&dir);
+    let r = sftp::probe(&t).await.unwrap();
+    let names: Vec<&str> = r.extensions.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"posix-rename@openssh.com"), "{names:?}");
+    assert!(names.contains(&"fsync@openssh.com"), "{names:?}");
+    assert!(r.writable && r.remote_dir_exists);
+    assert_eq!(r.host_key_sha256, sshd.host_fingerprint());
+    assert!(ls(&dir).is_empty(), "{:?}", ls(&dir));
+
+    // Missing folder: an error without create_dirs, a report with it.
+    let mut t2 = sshd.target(&dir.join("nope"));
+    assert!(matches!(
+        sftp::probe(&t2).await.unwrap_err(),
+        SftpError::RemoteDirMissing { .. }
+    ));
+    t2.create_dirs = true;
+    let r2 = sftp::probe(&t2).await.unwrap();
+    assert!(!r2.remote_dir_exists && !r2.writable);
+    assert!(!dir.join("nope").exists(), "probe creates nothing");
+
+    let keys = sftp::scan_host_keys("127.0.0.1", sshd.port, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let material: Vec<&str> = sshd.host_pub.split_whitespace().take(2).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].line, material.join(" "));
+    assert_eq!(keys[0].fingerprint, sshd.host_fingerprint());
+
+    // A scanned line pins: deliver with it.
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("f");
+    let (_, sum) = random_file(&local, 1000);
+    let mut t3 = sshd.target(&dir);
+    t3.host_keys = vec![keys[0].line.clone()];
+    deliver(&t3, &upload(&local, "f", "r1", &sum))
+        .await
+        .unwrap();
+
+    // Nothing listening: scan fails retryably.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = sftp::scan_host_keys("127.0.0.1", port, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+}
