@@ -1,0 +1,384 @@
+//! One run, from its record in the store to its receipt (DESIGN §6): record the run
+//! before any work, generate and seal once, upload with retries that reuse the artifact,
+//! find an earlier attempt's finished upload after a crash, and commit exactly one receipt.
+
+use crate::config::{AuthSpec, DaemonConfig, IfExists, Subscription, VerifyLevel};
+use crate::job::{self, JobError};
+use crate::retry::{Classify, ErrorClass, GiveUp, Next};
+use crate::sftp::{self, SftpError};
+use crate::store::{self, AttemptOutcome, NewReceipt, NewRun, Receipt, Run, RunFilter, RunState, Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Sftp(#[from] SftpError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("generation task failed: {0}")]
+    Task(String),
+}
+
+impl Classify for DeliveryError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            DeliveryError::Store(e) => e.class(),
+            DeliveryError::Job(e) => e.class(),
+            DeliveryError::Sftp(e) => e.class(),
+            DeliveryError::Setup(_) => ErrorClass::Permanent,
+            DeliveryError::Task(_) => ErrorClass::Retryable,
+        }
+    }
+}
+
+impl DeliveryError {
+    /// A short label for the attempts table and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DeliveryError::Store(_) => "store",
+            DeliveryError::Job(_) => "generate",
+            DeliveryError::Sftp(e) => sftp_label(e),
+            DeliveryError::Setup(_) => "config",
+            DeliveryError::Task(_) => "internal",
+        }
+    }
+}
+
+fn sftp_label(e: &SftpError) -> &'static str {
+    match e {
+        SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => "connect",
+        SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => "host_key",
+        SftpError::AuthRefused { .. } | SftpError::SecretFile { .. } | SftpError::BadKeyFile { .. } => "auth",
+        SftpError::NoSftpSubsystem { .. } | SftpError::Transport { .. } => "transport",
+        SftpError::Remote { .. } => "remote",
+        SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => "remote_dir",
+        SftpError::FinalExists { .. } | SftpError::NoFreeVersion { .. } | SftpError::InvalidName { .. } => "final_name",
+        SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => "verify",
+        SftpError::Local { .. } => "spool",
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Delivered now, with its receipt.
+    Delivered(Receipt),
+    /// The run had been delivered before; its receipt.
+    AlreadyDelivered(Receipt),
+    /// A permanent error: the run waits for an operator (`regdrop retry RUN`).
+    NeedsAttention { run: String, reason: String },
+    /// Retries exhausted (attempts or deadline).
+    Failed { run: String, reason: String },
+    /// Shutdown while waiting or working; the run resumes on the next start.
+    Interrupted { run: String },
+}
+
+/// What the delivery needs from its surroundings.
+#[derive(Clone)]
+pub struct Ctx {
+    pub daemon: Arc<DaemonConfig>,
+    pub store: Arc<Mutex<Store>>,
+    pub cancel: CancellationToken,
+    /// Lowered in tests to exercise the xlsx fallback.
+    pub xlsx_row_limit: Option<u64>,
+}
+
+/// Events for a person watching (`deliver` prints them; the daemon logs them).
+pub trait Observer: Send + Sync {
+    fn stage(&self, _run: &str, _what: &str) {}
+    fn rows(&self, _done: u64, _total: u64) {}
+    fn bytes(&self, _done: u64, _total: u64) {}
+    fn retry(&self, _run: &str, _attempt: u32, _wait: Duration, _error: &str) {}
+}
+
+/// Observes nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The SFTP target of a subscription, with secrets resolved to files.
+pub fn target_of(sub: &Subscription) -> Result<sftp::Target, DeliveryError> {
+    let cred = |name: &str| -> Result<PathBuf, DeliveryError> {
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+            DeliveryError::Setup(format!(
+                "subscription {} uses systemd credential `{name}`, but $CREDENTIALS_DIRECTORY is not set; run under systemd with LoadCredential={name}:PATH, or use password_file/key_file",
+                sub.id
+            ))
+        })?;
+        Ok(PathBuf::from(dir).join(name))
+    };
+    let t = &sub.target;
+    let auth = match &t.auth {
+        AuthSpec::KeyFile { path, passphrase_file } => sftp::Auth::KeyFile { path: path.clone(), passphrase_file: passphrase_file.clone() },
+        AuthSpec::PasswordFile(p) => sftp::Auth::PasswordFile(p.clone()),
+        AuthSpec::PasswordCredential(n) => sftp::Auth::PasswordFile(cred(n)?),
+        AuthSpec::KeyCredential { name, passphrase_file } => {
+            sftp::Auth::KeyFile { path: cred(name)?, passphrase_file: passphrase_file.clone() }
+        }
+    };
+    Ok(sftp::Target {
+        host: t.host.clone(),
+        port: t.port,
+        username: t.username.clone(),
+        host_keys: t.host_keys.clone(),
+        known_hosts: t.known_hosts.clone(),
+        auth,
+        remote_dir: t.remote_dir.clone(),
+        create_dirs: t.create_dirs,
+        connect_timeout: t.connect_timeout,
+        io_timeout: Duration::from_secs(120),
+    })
+}
+
+/// The end of the period of the subscription's last delivered run (for
+/// `since_last_delivery`).
+fn last_delivered_to(store: &Store, sub: &str) -> Result<Option<NaiveDate>, StoreError> {
+    let runs = store.list_runs(&RunFilter { subscription: Some(sub.into()), states: vec![RunState::Delivered], ..Default::default() })?;
+    Ok(runs
+        .iter()
+        .filter_map(|r| r.artifact.as_ref()?.period_to.as_deref()?.parse::<NaiveDate>().ok())
+        .max())
+}
+
+/// The manifest uploaded beside the file.
+fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[String]) -> Vec<u8> {
+    let m = serde_json::json!({
+        "file": a.file_name,
+        "bytes": a.ciphertext_bytes,
+        "rows": a.rows,
+        "plaintext_sha256": a.plaintext_sha256,
+        "ciphertext_sha256": a.ciphertext_sha256,
+        "plaintext_bytes": a.plaintext_bytes,
+        "report": sub.extract.report.as_str(),
+        "format": a.format,
+        "encoding": sub.extract.encoding.as_str(),
+        "line_ending": sub.extract.line_ending.as_str(),
+        "encrypted": sub.encryption.encrypt,
+        "fallback_note": a.fallback_note,
+        "period": { "from": a.period_from, "to": a.period_to },
+        "columns": columns,
+        "subscription": sub.id,
+        "run": run.id,
+        "scheduled_at": store::model::fmt_ts(run.scheduled_at),
+        "generated_at": store::model::fmt_ts(run.updated_at),
+        "case_number": sub.case_number,
+    });
+    let mut v = serde_json::to_vec_pretty(&m).expect("json");
+    v.push(b'\n');
+    v
+}
+
+/// Drives the run of `sub` for `scheduled_at` to an end: delivered (one receipt), needs
+/// attention, failed, or interrupted by shutdown. Safe to call again for the same run at
+/// any time (after a crash, by an operator): it resumes where the store says it stopped.
+pub async fn deliver(ctx: &Ctx, sub: &Subscription, scheduled_at: DateTime<Utc>, obs: &dyn Observer) -> Result<Outcome, DeliveryError> {
+    let created = lock(&ctx.store).create_run(&NewRun { subscription: sub.id.clone(), scheduled_at })?;
+    let run = created.into_run();
+    deliver_run(ctx, sub, run, obs).await
+}
+
+/// Continues an existing run (crash recovery, operator retry).
+pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn Observer) -> Result<Outcome, DeliveryError> {
+    let id = run.id.clone();
+    if run.state == RunState::Delivered {
+        if let Some(r) = lock(&ctx.store).receipt_for_run(&id)? {
+            return Ok(Outcome::AlreadyDelivered(r));
+        }
+    }
+    if matches!(run.state, RunState::NeedsAttention | RunState::Failed) {
+        // An operator asked to go again: back to where the artifact allows.
+        let to = if run.artifact.is_some() { RunState::Sealed } else { RunState::Pending };
+        run = lock(&ctx.store).set_state(&id, to, Some("retried by operator"))?;
+    }
+    // A run found mid-upload may have finished on the server before the process died.
+    let resumed = run.state == RunState::Uploading;
+    info!(subscription = %sub.id, run = %id, state = %run.state, "Run started.");
+
+    // 1. Generate + seal once; retries and restarts reuse the artifact.
+    let spool_ok = run.artifact.as_ref().is_some_and(|a| std::path::Path::new(&a.path).exists());
+    let columns: Vec<String> = sub.extract.columns.iter().map(|f| f.name.clone()).collect();
+    if !spool_ok {
+        if run.artifact.is_some() {
+            // The state says sealed but the spool lost the file: only safe if nothing was
+            // uploaded under this artifact's name; the remote check below still runs.
+            warn!(subscription = %sub.id, run = %id, "Sealed artifact missing from the spool; generating it again.");
+        }
+        obs.stage(&id, "generating");
+        let last_to = last_delivered_to(&lock(&ctx.store), &sub.id)?;
+        let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
+        let (sub2, name, limit) = (sub.clone(), format!("{id}.artifact"), ctx.xlsx_row_limit);
+        let scheduled_at = run.scheduled_at;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+        let task = tokio::task::spawn_blocking(move || {
+            job::generate_and_seal(&register, &spool, &name, &sub2, scheduled_at, last_to, limit, &mut |d, t| {
+                let _ = tx.send((d, t));
+            })
+        });
+        let mut task = task;
+        let art = loop {
+            tokio::select! {
+                Some((d, t)) = rx.recv() => obs.rows(d, t),
+                res = &mut task => break res,
+            }
+        };
+        let art = match art.map_err(|e| DeliveryError::Task(e.to_string()))? {
+            Ok(a) => a,
+            Err(e) => return fail_without_attempt(ctx, sub, &id, DeliveryError::Job(e)),
+        };
+        let (from, to) = art.period.map(|p| (p.from.map(|d| d.to_string()), Some(p.to.to_string()))).unwrap_or((None, None));
+        let record = store::Artifact {
+            path: art.sealed.path.display().to_string(),
+            file_name: art.file_name.clone(),
+            plaintext_sha256: art.sealed.plaintext_sha256.clone(),
+            ciphertext_sha256: art.sealed.ciphertext_sha256.clone(),
+            rows: art.rows,
+            plaintext_bytes: art.sealed.plaintext_bytes,
+            ciphertext_bytes: art.sealed.ciphertext_bytes,
+            period_from: from,
+            period_to: to,
+            format: art.format.as_str().to_string(),
+            fallback_note: art.fallback_note.clone(),
+        };
+        run = lock(&ctx.store).record_artifact(&id, &record)?;
+        info!(subscription = %sub.id, run = %id, rows = art.rows, bytes = art.sealed.ciphertext_bytes,
+              sha256 = %art.sealed.ciphertext_sha256, "Extract sealed.");
+        if let Some(note) = &art.fallback_note {
+            warn!(subscription = %sub.id, run = %id, "{note}");
+        }
+    }
+    let artifact = run.artifact.clone().expect("sealed above");
+    if run.state != RunState::Uploading {
+        run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
+    }
+
+    // 2. Upload with retries.
+    let target = match target_of(sub) {
+        Ok(t) => t,
+        Err(e) => return fail_without_attempt(ctx, sub, &id, e),
+    };
+    let upload = sftp::Upload {
+        local: PathBuf::from(&artifact.path),
+        final_name: artifact.file_name.clone(),
+        run_id: id.clone(),
+        if_exists: match sub.delivery.if_exists {
+            IfExists::Fail => sftp::IfExists::Fail,
+            IfExists::Overwrite => sftp::IfExists::Overwrite,
+            IfExists::Version => sftp::IfExists::Version,
+        },
+        verify: match sub.delivery.verify {
+            VerifyLevel::Size => sftp::Verify::Size,
+            VerifyLevel::ReadBack => sftp::Verify::ReadBack,
+        },
+        sha256_hex: artifact.ciphertext_sha256.clone(),
+        manifest: sub.delivery.manifest.then(|| manifest(sub, &run, &artifact, &columns)),
+        done_marker: sub.delivery.done_marker,
+    };
+    let first_start = Instant::now();
+    let started_at = Utc::now();
+    loop {
+        let n = lock(&ctx.store).begin_attempt(&id)?;
+        obs.stage(&id, &format!("uploading (attempt {n})"));
+        let total = artifact.ciphertext_bytes;
+        let result = tokio::select! {
+            _ = ctx.cancel.cancelled() => {
+                lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Retryable, Some("shutdown"), Some("stopped by shutdown"))?;
+                return Ok(Outcome::Interrupted { run: id });
+            }
+            r = attempt(&target, &upload, n > 1 || resumed, total, obs) => r,
+        };
+        match result {
+            Ok(d) => {
+                lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
+                let receipt = lock(&ctx.store).commit_receipt(&NewReceipt {
+                    run_id: id.clone(),
+                    subscription: sub.id.clone(),
+                    customer: sub.customer.clone(),
+                    customer_org_number: sub.customer_org_number.clone(),
+                    case_number: sub.case_number.clone(),
+                    invoice_reference: sub.invoice_reference.clone(),
+                    report: sub.extract.report.as_str().to_string(),
+                    remote_host: sub.target.host.clone(),
+                    remote_port: sub.target.port,
+                    host_key_fingerprint: d.host_key_sha256.clone(),
+                    remote_path: d.remote_path.clone(),
+                    bytes: d.bytes,
+                    rows: artifact.rows,
+                    plaintext_sha256: artifact.plaintext_sha256.clone(),
+                    ciphertext_sha256: artifact.ciphertext_sha256.clone(),
+                    personal_fields: sub.personal_fields(),
+                    legal_basis: sub.legal_basis.clone(),
+                    recipients: sub.encryption.recipients.clone(),
+                    started_at,
+                    delivered_at: Utc::now(),
+                })?;
+                info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
+                      sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
+                return Ok(Outcome::Delivered(receipt));
+            }
+            Err(e) => {
+                let class = e.class();
+                let msg = e.to_string();
+                lock(&ctx.store).finish_attempt(&id, n, class.into(), Some(e.label()), Some(&msg))?;
+                match sub.retry.next(class, n, first_start.elapsed(), rand::random::<f64>()) {
+                    Next::RetryAfter(wait) => {
+                        warn!(subscription = %sub.id, run = %id, attempt = n, error = %msg, wait_secs = wait.as_secs_f64(), "Delivery attempt failed; will retry.");
+                        obs.retry(&id, n, wait, &msg);
+                        tokio::select! {
+                            _ = ctx.cancel.cancelled() => return Ok(Outcome::Interrupted { run: id }),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    Next::GiveUp(GiveUp::Permanent) => {
+                        let reason = format!("attempt {n}: {msg}");
+                        lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
+                        warn!(subscription = %sub.id, run = %id, error = %msg, "Delivery needs an operator.");
+                        return Ok(Outcome::NeedsAttention { run: id, reason });
+                    }
+                    Next::GiveUp(why) => {
+                        let reason = format!("gave up after attempt {n} ({}): {msg}", if why == GiveUp::Attempts { "max attempts" } else { "deadline" });
+                        lock(&ctx.store).set_state(&id, RunState::Failed, Some(&reason))?;
+                        warn!(subscription = %sub.id, run = %id, error = %msg, "Delivery failed; retries exhausted.");
+                        return Ok(Outcome::Failed { run: id, reason });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One attempt: first look whether an earlier attempt already finished (crash between
+/// upload and receipt), else upload.
+async fn attempt(target: &sftp::Target, up: &sftp::Upload, look_first: bool, total: u64, obs: &dyn Observer) -> Result<sftp::Delivered, DeliveryError> {
+    if look_first {
+        if let Some(d) = sftp::find_delivered(target, &up.final_name, total, &up.sha256_hex).await? {
+            info!(remote = %d.remote_path, "Found this run's file already delivered; recording the receipt.");
+            return Ok(d);
+        }
+    }
+    Ok(sftp::deliver(target, up, &|b| obs.bytes(b, total)).await?)
+}
+
+/// A failure before any upload attempt (generation, setup): permanent ones need an
+/// operator; retryable ones leave the run to be resumed.
+fn fail_without_attempt(ctx: &Ctx, sub: &Subscription, id: &str, e: DeliveryError) -> Result<Outcome, DeliveryError> {
+    let reason = e.to_string();
+    if e.class() == ErrorClass::Permanent {
+        lock(&ctx.store).set_state(id, RunState::NeedsAttention, Some(&reason))?;
+        warn!(subscription = %sub.id, run = %id, error = %reason, "Run needs an operator.");
+        Ok(Outcome::NeedsAttention { run: id.to_string(), reason })
+    } else {
+        Err(e)
+    }
+}
