@@ -31,6 +31,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview { sub, rows, at, sql } => preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql),
         Command::Extract { sub, out, at } => extract(cli.config.as_deref(), &sub, &out, at.as_deref()),
         Command::Register(cmd) => register(cli.config.as_deref(), cmd),
+        Command::Run => crate::daemon::commands::run(cli.config.as_deref()),
+        Command::Retry { run } => crate::daemon::commands::retry(cli.config.as_deref(), &run),
+        Command::Status => crate::daemon::commands::status(cli.config.as_deref()),
     }
 }
 

@@ -60,6 +60,16 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Run the daemon: deliver every subscription on its schedule until SIGTERM/SIGINT
+    /// (SIGHUP reloads). Exit 78 when the daemon config is invalid.
+    Run,
+    /// Go again with a run in `needs_attention` or `failed`, after fixing its cause.
+    Retry {
+        /// The run id (`regdrop status` lists them), e.g. acme-parking-20261125T050000Z.
+        run: String,
+    },
+    /// Subscriptions with their last run and next fire time, and the runs needing attention.
+    Status,
     /// The register: generate a synthetic one, import the authority's DSV dump, stats.
     #[command(subcommand)]
     Register(RegisterCmd),

@@ -7,11 +7,13 @@
 //! SHA-256), [`sftp`] (client), [`store`] (runs, attempts, hash-chained receipts),
 //! [`demo_server`] (embedded loopback SFTP target for demos and fault injection).
 //! Wiring: [`job`] (generate + seal), [`delivery`] (one run to its receipt), [`app`] (commands), [`cli`], [`progress`].
+//! Service: [`daemon`] (supervisor, signals, sd_notify, housekeeping), [`telemetry`] (metrics).
 
 pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod delivery;
 pub mod demo_server;
 pub mod extract;
@@ -25,3 +27,4 @@ pub mod schedule;
 pub mod seal;
 pub mod sftp;
 pub mod store;
+pub mod telemetry;

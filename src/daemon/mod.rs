@@ -1,0 +1,178 @@
+//! The daemon (`regdrop run`): loads the configuration, opens the state store, resumes
+//! every unfinished run, then lets the [`supervisor`] fire subscriptions on their schedules
+//! until a shutdown intent. Signals arrive as [`signal::Intent`]s; systemd hears from
+//! [`notify`]; metrics go to [`crate::telemetry`]; [`housekeeping`] runs daily.
+//!
+//! Shutdown is a parameter (as in mini-redis): [`run`] takes any future, so the CLI passes
+//! "never" (signals decide) and code that wants the daemon for N seconds passes a sleep
+//! ([`run_for`]).
+
+pub mod commands;
+pub mod housekeeping;
+pub mod notify;
+pub mod signal;
+pub mod supervisor;
+
+pub use signal::Intent;
+pub use supervisor::{Clock, Job, JobKind, SystemClock, TokioClock, Work, WorkResult};
+
+use crate::config::{self, load::FatalConfig};
+use crate::delivery::{self, Ctx, Observer};
+use crate::store::{Store, StoreError};
+use futures::future::BoxFuture;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The daemon config cannot be used (exit 78).
+    #[error("{0}")]
+    Config(FatalConfig),
+    #[error("state store {path}: {source}")]
+    Store { path: String, source: StoreError },
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+}
+
+/// What [`run_with`] can be given instead of the production defaults.
+pub struct Options {
+    /// Does each run; default [`DeliveryWork`].
+    pub work: Option<Arc<dyn Work>>,
+    /// Default [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
+    /// Intents from elsewhere (tests); with `signals` they are merged.
+    pub intents: Option<mpsc::UnboundedReceiver<Intent>>,
+    /// Listen to SIGHUP/SIGTERM/SIGINT.
+    pub signals: bool,
+    /// Serve `metrics_listen` (only one exporter per process).
+    pub metrics: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { work: None, clock: Arc::new(SystemClock), intents: None, signals: true, metrics: true }
+    }
+}
+
+/// The daemon as `regdrop run` runs it: signals, metrics, real deliveries. Returns after
+/// SIGTERM/SIGINT or when `shutdown` completes, once in-flight runs finished or the grace
+/// period cancelled them.
+pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    run_with(config_path, shutdown, Options::default()).await
+}
+
+/// Runs the daemon for `how_long` (demos, tests), without signal handlers.
+pub async fn run_for(config_path: PathBuf, how_long: Duration) -> Result<(), DaemonError> {
+    let opts = Options { signals: false, ..Options::default() };
+    run_with(config_path, tokio::time::sleep(how_long), opts).await
+}
+
+/// [`run`] with injected parts.
+pub async fn run_with(config_path: PathBuf, shutdown: impl Future<Output = ()>, opts: Options) -> Result<(), DaemonError> {
+    let loaded = config::load(&config_path).map_err(DaemonError::Config)?;
+    let daemon = Arc::new(loaded.daemon.clone());
+    let store = open_store(&daemon.state_db)?;
+    let store = Arc::new(Mutex::new(store));
+
+    if opts.metrics {
+        if let Some(addr) = daemon.metrics_listen {
+            let serve = crate::telemetry::install(addr)?;
+            tokio::spawn(serve);
+            tracing::info!(listen = %addr, "Metrics endpoint listening.");
+        }
+    }
+    seed_last_success(&store);
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    if opts.signals {
+        signal::forward(tx.clone()).map_err(|source| DaemonError::Io { what: "installing signal handlers".into(), source })?;
+    }
+    if let Some(mut more) = opts.intents {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(i) = more.recv().await {
+                if tx.send(i).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let work = opts.work.unwrap_or_else(|| Arc::new(DeliveryWork { store: store.clone(), xlsx_row_limit: None }));
+    let status_file = Some(status_file_of(&daemon.state_db));
+    let mut sup = supervisor::Supervisor::new(config_path, daemon, store, work, opts.clock, status_file);
+    sup.start(loaded);
+    sup.run(rx, shutdown).await;
+    Ok(())
+}
+
+/// The status file the daemon keeps beside its state store (read by `regdrop status`).
+pub fn status_file_of(state_db: &Path) -> PathBuf {
+    state_db.with_file_name("daemon-status.json")
+}
+
+fn open_store(path: &Path) -> Result<Store, DaemonError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Io { what: format!("creating {}", dir.display()), source })?;
+    }
+    Store::open(path).map_err(|source| DaemonError::Store { path: path.display().to_string(), source })
+}
+
+/// `last_success_timestamp_seconds` from the store's receipts, so a restart does not reset
+/// the silent-stop alert.
+fn seed_last_success(store: &Mutex<Store>) {
+    let s = store.lock().unwrap_or_else(|p| p.into_inner());
+    let rows: Result<Vec<(String, String)>, rusqlite::Error> = (|| {
+        let mut stmt = s.connection().prepare("SELECT subscription, MAX(delivered_at) FROM receipts GROUP BY subscription")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })();
+    match rows {
+        Ok(rows) => {
+            for (sub, at) in rows {
+                if let Ok(t) = crate::store::parse_ts(&at) {
+                    crate::telemetry::last_success(&sub, t.timestamp());
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Cannot read the last receipts for metrics."),
+    }
+}
+
+/// The real work: [`delivery::deliver`] for a fire, [`delivery::deliver_run`] to resume.
+pub struct DeliveryWork {
+    pub store: Arc<Mutex<Store>>,
+    pub xlsx_row_limit: Option<u64>,
+}
+
+/// Counts retries for the metrics.
+struct Counting {
+    sub: String,
+}
+
+impl Observer for Counting {
+    fn retry(&self, _run: &str, _attempt: u32, _wait: Duration, _error: &str) {
+        crate::telemetry::retried(&self.sub);
+    }
+}
+
+impl Work for DeliveryWork {
+    fn start(&self, job: Job, cancel: CancellationToken) -> BoxFuture<'static, WorkResult> {
+        let ctx = Ctx { daemon: job.daemon.clone(), store: self.store.clone(), cancel, xlsx_row_limit: self.xlsx_row_limit };
+        Box::pin(async move {
+            let obs = Counting { sub: job.sub.id.clone() };
+            let r = match job.kind {
+                JobKind::Fire { scheduled_at } => delivery::deliver(&ctx, &job.sub, scheduled_at, &obs).await,
+                JobKind::Resume { run } => delivery::deliver_run(&ctx, &job.sub, run, &obs).await,
+            };
+            r.map_err(|e| e.to_string())
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! Metrics in one place: the names, labels and buckets of every Prometheus series regdrop
+//! exports, and the loopback HTTP endpoint that serves them (`daemon.metrics_listen`).
+//!
+//! Series (all prefixed `regdrop_`):
+//! - `deliveries_total{subscription,outcome}` — runs that ended, by outcome
+//!   (`delivered`, `already_delivered`, `needs_attention`, `failed`, `interrupted`, `error`);
+//! - `delivered_bytes_total`, `delivered_rows_total` — what went out (ciphertext bytes);
+//! - `run_duration_seconds` — histogram of a run's wall time, queue wait excluded;
+//! - `retries_total{subscription}` — failed attempts that were retried;
+//! - `queue_depth` — runs waiting for a free slot (global or per-host limit);
+//! - `runs_needing_attention` — runs in `needs_attention` in the store;
+//! - `last_success_timestamp_seconds{subscription}` — Unix time of the last receipt, set at
+//!   start from the store too, so `time() - regdrop_last_success_timestamp_seconds > X`
+//!   catches a subscription that silently stopped, across restarts.
+//!
+//! Recording goes through the `metrics` facade: without an installed exporter (tests, CLI
+//! commands) every call is a no-op.
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use std::net::SocketAddr;
+
+/// Run-duration buckets in seconds: from small extracts to multi-hour retried runs.
+pub const DURATION_BUCKETS: [f64; 12] = [1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0];
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the metrics endpoint on {addr}: {message}")]
+pub struct TelemetryError {
+    pub addr: SocketAddr,
+    pub message: String,
+}
+
+/// Installs the global recorder and returns the HTTP listener's future (serve it on the
+/// runtime; it ends only with an error). Call once per process.
+pub fn install(addr: SocketAddr) -> Result<impl std::future::Future<Output = ()> + Send, TelemetryError> {
+    let err = |e: &dyn std::fmt::Display| TelemetryError { addr, message: e.to_string() };
+    let (recorder, exporter) = PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Full("regdrop_run_duration_seconds".into()), &DURATION_BUCKETS)
+        .map_err(|e| err(&e))?
+        .build()
+        .map_err(|e| err(&e))?;
+    metrics::set_global_recorder(recorder).map_err(|e| err(&e))?;
+    describe();
+    Ok(async move {
+        if let Err(e) = exporter.await {
+            tracing::error!(error = ?e, "Metrics endpoint stopped.");
+        }
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!("regdrop_deliveries_total", "Runs that ended, by subscription and outcome.");
+    describe_counter!("regdrop_delivered_bytes_total", Unit::Bytes, "Ciphertext bytes delivered.");
+    describe_counter!("regdrop_delivered_rows_total", "Rows delivered.");
+    describe_histogram!("regdrop_run_duration_seconds", Unit::Seconds, "Wall time of a run, queue wait excluded.");
+    describe_counter!("regdrop_retries_total", "Failed delivery attempts that were retried.");
+    describe_gauge!("regdrop_queue_depth", "Runs waiting for a free slot.");
+    describe_gauge!("regdrop_runs_needing_attention", "Runs in needs_attention.");
+    describe_gauge!("regdrop_last_success_timestamp_seconds", Unit::Seconds, "Unix time of the last receipt.");
+}
+
+/// A run ended with `outcome`; `bytes`/`rows` are what it delivered now (0 otherwise).
+pub fn run_ended(subscription: &str, outcome: &'static str, bytes: u64, rows: u64, seconds: f64) {
+    counter!("regdrop_deliveries_total", "subscription" => subscription.to_string(), "outcome" => outcome).increment(1);
+    if bytes > 0 || rows > 0 {
+        counter!("regdrop_delivered_bytes_total").increment(bytes);
+        counter!("regdrop_delivered_rows_total").increment(rows);
+    }
+    histogram!("regdrop_run_duration_seconds").record(seconds);
+}
+
+pub fn retried(subscription: &str) {
+    counter!("regdrop_retries_total", "subscription" => subscription.to_string()).increment(1);
+}
+
+pub fn queue_depth(n: usize) {
+    gauge!("regdrop_queue_depth").set(n as f64);
+}
+
+pub fn needing_attention(n: usize) {
+    gauge!("regdrop_runs_needing_attention").set(n as f64);
+}
+
+pub fn last_success(subscription: &str, unix_secs: i64) {
+    gauge!("regdrop_last_success_timestamp_seconds", "subscription" => subscription.to_string()).set(unix_secs as f64);
+}
