@@ -62,6 +62,8 @@ struct Log {
     max_host: HashMap<String, usize>,
     per_sub: HashMap<String, usize>,
     max_per_sub: usize,
+    /// (subscription, interrupted, when)
+    ended: Vec<(String, bool, DateTime<Utc>)>,
 }
 
 /// A work function that takes `dur(sub)` of (paused) time, honours cancel, and counts
@@ -71,6 +73,7 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
     Arc::new(move |job: Job, cancel: CancellationToken| {
         let log = log.clone();
         let now = clock.now();
+        let clock = clock.clone();
         async move {
             let host = job.sub.target.host.clone();
             let id = job.sub.id.clone();
@@ -99,6 +102,7 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
                 _ = cancel.cancelled() => true,
             };
             let mut l = log.lock().unwrap();
+            l.ended.push((id.clone(), interrupted, clock.now()));
             l.total -= 1;
             *l.host.get_mut(&host).unwrap() -= 1;
             *l.per_sub.get_mut(&id).unwrap() -= 1;
@@ -274,4 +278,45 @@ async fn reload_keeps_the_last_good_version_of_an_invalid_file_and_applies_the_r
     let b = subs.iter().find(|s| s["id"] == "b").unwrap();
     assert_eq!(b["stale"], true, "{status}");
     assert!(subs.iter().all(|s| s["id"] != "gone"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_delays_the_start_but_not_the_scheduled_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(d, 4, 4);
+    let text = sub_text("j", "J", "0 6 * * *", "h", "skip").replace("catch_up = \"skip\"\n", "catch_up = \"skip\"\njitter_secs = 600\n");
+    std::fs::write(d.join("subs/j.toml"), text).unwrap();
+    let log = run_daemon(d, utc("2026-11-25T05:00:00Z"), Duration::from_secs(3 * 86400), |_| Duration::from_secs(1)).await;
+    let log = log.lock().unwrap();
+    let runs = starts_of(&log, "j");
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    for (scheduled, at) in runs {
+        assert_eq!(scheduled.format("%H:%M:%S").to_string(), "06:00:00");
+        assert!(at >= scheduled && at <= scheduled + chrono::Duration::seconds(601), "{scheduled} started {at}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_short_runs_finish_and_cancels_the_rest_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(d, 4, 4); // shutdown_grace_secs = 60
+    write_sub(d, "quick", "Q", "0 6 * * *", "h1", "skip");
+    write_sub(d, "long", "L", "0 6 * * *", "h2", "skip");
+    write_sub(d, "later", "X", "1 6 * * *", "h3", "skip"); // 06:01, inside the grace period
+    // Shutdown at 06:00:10: quick needs 30 s more, long 2 h.
+    let log = run_daemon(d, utc("2026-11-25T05:59:50Z"), Duration::from_secs(20), |id| {
+        if id == "quick" { Duration::from_secs(30) } else { Duration::from_secs(7200) }
+    })
+    .await;
+    let log = log.lock().unwrap();
+    let ended = |id: &str| log.ended.iter().find(|e| e.0 == id).cloned().unwrap();
+    let (_, q_interrupted, q_at) = ended("quick");
+    assert!(!q_interrupted, "finished within the grace period");
+    assert!((q_at - utc("2026-11-25T06:00:30Z")).num_seconds().abs() <= 1, "{q_at}");
+    let (_, l_interrupted, l_at) = ended("long");
+    assert!(l_interrupted, "cancelled after the grace period");
+    assert!((l_at - utc("2026-11-25T06:01:10Z")).num_seconds().abs() <= 1, "{l_at}");
+    assert!(starts_of(&log, "later").is_empty(), "no new runs after shutdown");
 }

@@ -114,6 +114,7 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
         std::fs::read(&status_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let alive = daemon_doc
         .as_ref()
+        .filter(|d| d["stopped"].as_bool() != Some(true))
         .and_then(|d| d["pid"].as_u64())
         .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
     match &daemon_doc {
@@ -193,6 +194,8 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
             println!("  {p}");
         }
     }
-    let _ = attention;
+    if attention > 0 {
+        println!("\n{attention} run(s) need attention.");
+    }
     Ok(ExitCode::SUCCESS)
 }

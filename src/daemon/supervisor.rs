@@ -173,6 +173,7 @@ pub struct Supervisor {
     started_at: DateTime<Utc>,
     next_housekeeping: DateTime<Utc>,
     dirty: bool,
+    stopped: bool,
 }
 
 fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
@@ -235,6 +236,7 @@ impl Supervisor {
             started_at: now,
             next_housekeeping: now,
             dirty: true,
+            stopped: false,
         }
     }
 
@@ -569,6 +571,7 @@ impl Supervisor {
                 .collect();
             let doc = serde_json::json!({
                 "pid": std::process::id(),
+                "stopped": self.stopped,
                 "started_at": store::fmt_ts(self.started_at),
                 "updated_at": store::fmt_ts(self.clock.now()),
                 "running": self.active,
@@ -628,10 +631,15 @@ impl Supervisor {
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         }
-        self.stop(done_rx, intents).await;
+        self.stop(done_rx, intents, watchdog).await;
     }
 
-    async fn stop(mut self, mut done_rx: mpsc::UnboundedReceiver<Done>, mut intents: mpsc::UnboundedReceiver<Intent>) {
+    async fn stop(
+        mut self,
+        mut done_rx: mpsc::UnboundedReceiver<Done>,
+        mut intents: mpsc::UnboundedReceiver<Intent>,
+        mut watchdog: Option<tokio::time::Interval>,
+    ) {
         self.notifier.stopping();
         let dropped = self.queue.len();
         self.queue.clear();
@@ -656,6 +664,7 @@ impl Supervisor {
                     warn!(running = self.active, "Second shutdown request; cancelling in-flight runs now.");
                     break;
                 }
+                _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => self.notifier.watchdog(),
             }
         }
         self.cancel.cancel();
@@ -668,8 +677,10 @@ impl Supervisor {
                     warn!(running = self.active, "Runs did not stop in time; leaving them to be resumed.");
                     break;
                 }
+                _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => self.notifier.watchdog(),
             }
         }
+        self.stopped = true;
         self.dirty = true;
         self.publish();
         info!("Daemon stopped.");
