@@ -21,7 +21,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::net::SocketAddr;
 
 /// Run-duration buckets in seconds: from small extracts to multi-hour retried runs.
-pub const DURATION_BUCKETS: [f64; 12] = [1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0];
+pub const DURATION_BUCKETS: [f64; 12] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0,
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the metrics endpoint on {addr}: {message}")]
@@ -32,11 +34,19 @@ pub struct TelemetryError {
 
 /// Installs the global recorder and returns the HTTP listener's future (serve it on the
 /// runtime; it ends only with an error). Call once per process.
-pub fn install(addr: SocketAddr) -> Result<impl std::future::Future<Output = ()> + Send, TelemetryError> {
-    let err = |e: &dyn std::fmt::Display| TelemetryError { addr, message: e.to_string() };
+pub fn install(
+    addr: SocketAddr,
+) -> Result<impl std::future::Future<Output = ()> + Send, TelemetryError> {
+    let err = |e: &dyn std::fmt::Display| TelemetryError {
+        addr,
+        message: e.to_string(),
+    };
     let (recorder, exporter) = PrometheusBuilder::new()
         .with_http_listener(addr)
-        .set_buckets_for_metric(Matcher::Full("regdrop_run_duration_seconds".into()), &DURATION_BUCKETS)
+        .set_buckets_for_metric(
+            Matcher::Full("regdrop_run_duration_seconds".into()),
+            &DURATION_BUCKETS,
+        )
         .map_err(|e| err(&e))?
         .build()
         .map_err(|e| err(&e))?;
@@ -51,14 +61,32 @@ pub fn install(addr: SocketAddr) -> Result<impl std::future::Future<Output = ()>
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!("regdrop_deliveries_total", "Runs that ended, by subscription and outcome.");
-    describe_counter!("regdrop_delivered_bytes_total", Unit::Bytes, "Ciphertext bytes delivered.");
+    describe_counter!(
+        "regdrop_deliveries_total",
+        "Runs that ended, by subscription and outcome."
+    );
+    describe_counter!(
+        "regdrop_delivered_bytes_total",
+        Unit::Bytes,
+        "Ciphertext bytes delivered."
+    );
     describe_counter!("regdrop_delivered_rows_total", "Rows delivered.");
-    describe_histogram!("regdrop_run_duration_seconds", Unit::Seconds, "Wall time of a run, queue wait excluded.");
-    describe_counter!("regdrop_retries_total", "Failed delivery attempts that were retried.");
+    describe_histogram!(
+        "regdrop_run_duration_seconds",
+        Unit::Seconds,
+        "Wall time of a run, queue wait excluded."
+    );
+    describe_counter!(
+        "regdrop_retries_total",
+        "Failed delivery attempts that were retried."
+    );
     describe_gauge!("regdrop_queue_depth", "Runs waiting for a free slot.");
     describe_gauge!("regdrop_runs_needing_attention", "Runs in needs_attention.");
-    describe_gauge!("regdrop_last_success_timestamp_seconds", Unit::Seconds, "Unix time of the last receipt.");
+    describe_gauge!(
+        "regdrop_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last receipt."
+    );
 }
 
 /// A run ended with `outcome`; `bytes`/`rows` are what it delivered now (0 otherwise).
@@ -84,5 +112,6 @@ pub fn needing_attention(n: usize) {
 }
 
 pub fn last_success(subscription: &str, unix_secs: i64) {
-    gauge!("regdrop_last_success_timestamp_seconds", "subscription" => subscription.to_string()).set(unix_secs as f64);
+    gauge!("regdrop_last_success_timestamp_seconds", "subscription" => subscription.to_string())
+        .set(unix_secs as f64);
 }

@@ -14,19 +14,33 @@ use regdrop::store::{ReceiptFilter, RunState};
 use std::process::Command;
 use std::time::Duration;
 
-const WRONG_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
+const WRONG_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
 const FAST_RETRY: &str = "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 60";
 
 /// Starts the daemon in-process (real deliveries, no signals, no metrics) until the returned
 /// sender fires.
-fn start_daemon(env: &Env) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+fn start_daemon(
+    env: &Env,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let cfg = env.config();
     let h = tokio::spawn(async move {
-        let opts = Options { signals: false, metrics: false, ..Options::default() };
-        daemon::run_with(cfg, async move {
-            let _ = rx.await;
-        }, opts)
+        let opts = Options {
+            signals: false,
+            metrics: false,
+            ..Options::default()
+        };
+        daemon::run_with(
+            cfg,
+            async move {
+                let _ = rx.await;
+            },
+            opts,
+        )
         .await
         .unwrap();
     });
@@ -35,7 +49,9 @@ fn start_daemon(env: &Env) -> (tokio::sync::oneshot::Sender<()>, tokio::task::Jo
 
 /// The run that catch-up started (not the seeded one).
 fn caught_up_run(env: &Env, sub: &str) -> Option<regdrop::store::Run> {
-    env.runs(sub).into_iter().find(|r| r.state_reason.as_deref() != Some("seeded by the test"))
+    env.runs(sub)
+        .into_iter()
+        .find(|r| r.state_reason.as_deref() != Some("seeded by the test"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +60,19 @@ async fn server_down_then_up_is_delivered_after_retries() {
     let env = Env::new(200, "");
     let remote = sshd.remote_dir("down-up");
     let port = free_port();
-    env.write_sub("downup", &sub_toml("downup", "0 6 * * *", "once", port, &sshd.host_pub, &sshd.user_key, &remote, FAST_RETRY));
+    env.write_sub(
+        "downup",
+        &sub_toml(
+            "downup",
+            "0 6 * * *",
+            "once",
+            port,
+            &sshd.host_pub,
+            &sshd.user_key,
+            &remote,
+            FAST_RETRY,
+        ),
+    );
     env.seed_old_run("downup", Utc::now() - chrono::Duration::days(3));
     let (stop, daemon) = start_daemon(&env);
 
@@ -58,22 +86,45 @@ async fn server_down_then_up_is_delivered_after_retries() {
     assert!(ls(&remote).is_empty());
     // The server comes up.
     let proxy = Proxy::start(port, sshd.port, None).await;
-    let receipt = wait_for(60, "the receipt", || env.store().receipt_for_run(&run.id).ok().flatten()).await;
+    let receipt = wait_for(60, "the receipt", || {
+        env.store().receipt_for_run(&run.id).ok().flatten()
+    })
+    .await;
     let _ = stop.send(());
     daemon.await.unwrap();
 
     let attempts = env.store().attempts(&run.id).unwrap();
     assert!(attempts.len() >= 3, "{attempts:?}");
-    assert_eq!(attempts[0].error_class.as_deref(), Some("connect"), "{attempts:?}");
-    assert_eq!(attempts.last().unwrap().outcome, Some(regdrop::store::AttemptOutcome::Ok));
-    assert_eq!(env.store().get_run(&run.id).unwrap().unwrap().state, RunState::Delivered);
+    assert_eq!(
+        attempts[0].error_class.as_deref(),
+        Some("connect"),
+        "{attempts:?}"
+    );
+    assert_eq!(
+        attempts.last().unwrap().outcome,
+        Some(regdrop::store::AttemptOutcome::Ok)
+    );
+    assert_eq!(
+        env.store().get_run(&run.id).unwrap().unwrap().state,
+        RunState::Delivered
+    );
     assert!(proxy.connections() >= 1);
     let name = receipt.remote_path.rsplit('/').next().unwrap().to_string();
     assert!(ls(&remote).contains(&name), "{:?}", ls(&remote));
     // The customer's check passes on the delivered file.
-    let st = Command::new("sha256sum").args(["-c", &format!("{name}.sha256")]).current_dir(&remote).status().unwrap();
+    let st = Command::new("sha256sum")
+        .args(["-c", &format!("{name}.sha256")])
+        .current_dir(&remote)
+        .status()
+        .unwrap();
     assert!(st.success());
-    assert_eq!(env.store().receipts(&ReceiptFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        env.store()
+            .receipts(&ReceiptFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +133,16 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
     let env = Env::new(100, "");
     let remote = sshd.remote_dir("wrong-key");
     let proxy = Proxy::start(0, sshd.port, None).await;
-    let text = sub_toml("pinned", "0 6 * * *", "once", proxy.port, WRONG_KEY, &sshd.user_key, &remote, FAST_RETRY);
+    let text = sub_toml(
+        "pinned",
+        "0 6 * * *",
+        "once",
+        proxy.port,
+        WRONG_KEY,
+        &sshd.user_key,
+        &remote,
+        FAST_RETRY,
+    );
     env.write_sub("pinned", &text);
     env.seed_old_run("pinned", Utc::now() - chrono::Duration::days(3));
     let (stop, daemon) = start_daemon(&env);
@@ -95,30 +155,83 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
     tokio::time::sleep(Duration::from_secs(4)).await;
     let _ = stop.send(());
     daemon.await.unwrap();
-    assert_eq!(proxy.connections(), 1, "one connection, no retries after a host-key mismatch");
+    assert_eq!(
+        proxy.connections(),
+        1,
+        "one connection, no retries after a host-key mismatch"
+    );
     let attempts = env.store().attempts(&run.id).unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0].error_class.as_deref(), Some("host_key"));
-    assert!(run.state_reason.as_deref().unwrap_or("").to_lowercase().contains("host key"), "{:?}", run.state_reason);
+    assert!(
+        run.state_reason
+            .as_deref()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("host key"),
+        "{:?}",
+        run.state_reason
+    );
     assert!(ls(&remote).is_empty());
 
     // `regdrop status` shows it to the operator.
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop")).arg("--config").arg(env.config()).arg("status").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
+        .arg("--config")
+        .arg(env.config())
+        .arg("status")
+        .output()
+        .unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && status.contains(&run.id) && status.contains("needs_attention"), "{status}");
+    assert!(
+        out.status.success() && status.contains(&run.id) && status.contains("needs_attention"),
+        "{status}"
+    );
 
     // The operator pins the right key and goes again.
     env.write_sub("pinned", &text.replace(WRONG_KEY, &sshd.host_pub));
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop")).arg("--config").arg(env.config()).args(["retry", &run.id]).output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["retry", &run.id])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{said}");
     assert!(said.contains("delivered"), "{said}");
-    assert_eq!(env.store().get_run(&run.id).unwrap().unwrap().state, RunState::Delivered);
-    assert_eq!(env.store().receipts(&ReceiptFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        env.store().get_run(&run.id).unwrap().unwrap().state,
+        RunState::Delivered
+    );
+    assert_eq!(
+        env.store()
+            .receipts(&ReceiptFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
     // The retry looks for an earlier finished upload first (its own connection), then uploads.
-    assert!((2..=3).contains(&proxy.connections()), "{}", proxy.connections());
+    assert!(
+        (2..=3).contains(&proxy.connections()),
+        "{}",
+        proxy.connections()
+    );
     // A second retry of a delivered run does nothing.
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop")).arg("--config").arg(env.config()).args(["retry", &run.id]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["retry", &run.id])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(env.store().receipts(&ReceiptFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        env.store()
+            .receipts(&ReceiptFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
 }

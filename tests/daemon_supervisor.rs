@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const HOST_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
+const HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
 const AGE: &str = "age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7r";
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -41,7 +42,11 @@ fn sub_text(id: &str, customer: &str, cron: &str, host: &str, catch_up: &str) ->
 }
 
 fn write_sub(dir: &Path, id: &str, customer: &str, cron: &str, host: &str, catch_up: &str) {
-    std::fs::write(dir.join("subs").join(format!("{id}.toml")), sub_text(id, customer, cron, host, catch_up)).unwrap();
+    std::fs::write(
+        dir.join("subs").join(format!("{id}.toml")),
+        sub_text(id, customer, cron, host, catch_up),
+    )
+    .unwrap();
 }
 
 /// One run as the fake work saw it.
@@ -79,7 +84,12 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
             let id = job.sub.id.clone();
             {
                 let mut l = log.lock().unwrap();
-                l.started.push(Started { sub: id.clone(), customer: job.sub.customer.clone(), scheduled: job.scheduled_at(), at: now });
+                l.started.push(Started {
+                    sub: id.clone(),
+                    customer: job.sub.customer.clone(),
+                    scheduled: job.scheduled_at(),
+                    at: now,
+                });
                 l.total += 1;
                 l.max_total = l.max_total.max(l.total);
                 let h = {
@@ -106,12 +116,24 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
             l.total -= 1;
             *l.host.get_mut(&host).unwrap() -= 1;
             *l.per_sub.get_mut(&id).unwrap() -= 1;
-            Ok(if interrupted { Outcome::Interrupted { run } } else { Outcome::Failed { run, reason: "fake".into() } })
+            Ok(if interrupted {
+                Outcome::Interrupted { run }
+            } else {
+                Outcome::Failed {
+                    run,
+                    reason: "fake".into(),
+                }
+            })
         }
     })
 }
 
-async fn run_daemon(dir: &Path, start: DateTime<Utc>, for_: Duration, dur: fn(&str) -> Duration) -> Arc<Mutex<Log>> {
+async fn run_daemon(
+    dir: &Path,
+    start: DateTime<Utc>,
+    for_: Duration,
+    dur: fn(&str) -> Duration,
+) -> Arc<Mutex<Log>> {
     run_daemon_with(dir, start, for_, dur, None).await
 }
 
@@ -131,12 +153,18 @@ async fn run_daemon_with(
         signals: false,
         metrics: false,
     };
-    daemon::run_with(dir.join("regdrop.toml"), tokio::time::sleep(for_), opts).await.unwrap();
+    daemon::run_with(dir.join("regdrop.toml"), tokio::time::sleep(for_), opts)
+        .await
+        .unwrap();
     log
 }
 
 fn starts_of(log: &Log, sub: &str) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    log.started.iter().filter(|s| s.sub == sub).map(|s| (s.scheduled, s.at)).collect()
+    log.started
+        .iter()
+        .filter(|s| s.sub == sub)
+        .map(|s| (s.scheduled, s.at))
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,18 +174,33 @@ async fn due_runs_fire_at_their_times() {
     config(d, 4, 2);
     write_sub(d, "daily", "D", "0 6 * * *", "h1", "skip");
     write_sub(d, "halfhour", "H", "*/30 * * * *", "h2", "skip");
-    let log = run_daemon(d, utc("2026-11-25T05:59:30Z"), Duration::from_secs(2 * 3600), |_| Duration::from_secs(1)).await;
+    let log = run_daemon(
+        d,
+        utc("2026-11-25T05:59:30Z"),
+        Duration::from_secs(2 * 3600),
+        |_| Duration::from_secs(1),
+    )
+    .await;
     let log = log.lock().unwrap();
     let daily = starts_of(&log, "daily");
     let half = starts_of(&log, "halfhour");
-    assert_eq!(daily.iter().map(|s| s.0).collect::<Vec<_>>(), vec![utc("2026-11-25T06:00:00Z")]);
+    assert_eq!(
+        daily.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![utc("2026-11-25T06:00:00Z")]
+    );
     assert_eq!(
         half.iter().map(|s| s.0).collect::<Vec<_>>(),
-        ["06:00", "06:30", "07:00", "07:30"].iter().map(|t| utc(&format!("2026-11-25T{t}:00Z"))).collect::<Vec<_>>()
+        ["06:00", "06:30", "07:00", "07:30"]
+            .iter()
+            .map(|t| utc(&format!("2026-11-25T{t}:00Z")))
+            .collect::<Vec<_>>()
     );
     // Each started at its fire time (paused time: no drift beyond the timer's millisecond).
     for (scheduled, at) in daily.iter().chain(&half) {
-        assert!(*at >= *scheduled && *at - *scheduled < chrono::Duration::seconds(1), "{scheduled} started {at}");
+        assert!(
+            *at >= *scheduled && *at - *scheduled < chrono::Duration::seconds(1),
+            "{scheduled} started {at}"
+        );
     }
 }
 
@@ -172,7 +215,13 @@ async fn global_and_per_host_limits_hold_and_other_hosts_are_not_blocked() {
     for id in ["b1", "b2"] {
         write_sub(d, id, id, "0 6 * * *", "other.example", "skip");
     }
-    let log = run_daemon(d, utc("2026-11-25T05:59:00Z"), Duration::from_secs(3600), |_| Duration::from_secs(600)).await;
+    let log = run_daemon(
+        d,
+        utc("2026-11-25T05:59:00Z"),
+        Duration::from_secs(3600),
+        |_| Duration::from_secs(600),
+    )
+    .await;
     let log = log.lock().unwrap();
     assert_eq!(log.started.len(), 6, "{:?}", log.started);
     assert_eq!(log.max_total, 3, "global limit");
@@ -182,9 +231,15 @@ async fn global_and_per_host_limits_hold_and_other_hosts_are_not_blocked() {
     assert_eq!(&order[..3], &["a1", "a2", "b1"]);
     let at = |id: &str| log.started.iter().find(|s| s.sub == id).unwrap().at;
     assert_eq!(at("b1"), utc("2026-11-25T06:00:00Z"));
-    assert!(at("a3") >= utc("2026-11-25T06:10:00Z"), "a3 waited for a slot on its host");
+    assert!(
+        at("a3") >= utc("2026-11-25T06:10:00Z"),
+        "a3 waited for a slot on its host"
+    );
     // The waiting ones keep their fire time as the run's scheduled time.
-    assert!(log.started.iter().all(|s| s.scheduled == utc("2026-11-25T06:00:00Z")));
+    assert!(log
+        .started
+        .iter()
+        .all(|s| s.scheduled == utc("2026-11-25T06:00:00Z")));
 }
 
 #[tokio::test(start_paused = true)]
@@ -193,26 +248,50 @@ async fn a_long_run_does_not_start_a_second_run_of_the_same_subscription() {
     let d = dir.path();
     config(d, 4, 4);
     write_sub(d, "slow", "S", "*/10 * * * *", "h", "skip");
-    let log = run_daemon(d, utc("2026-11-25T05:59:30Z"), Duration::from_secs(3540), |_| Duration::from_secs(24 * 60)).await;
+    let log = run_daemon(
+        d,
+        utc("2026-11-25T05:59:30Z"),
+        Duration::from_secs(3540),
+        |_| Duration::from_secs(24 * 60),
+    )
+    .await;
     let log = log.lock().unwrap();
-    assert_eq!(log.max_per_sub, 1, "never two runs of one subscription at once");
+    assert_eq!(
+        log.max_per_sub, 1,
+        "never two runs of one subscription at once"
+    );
     let runs = starts_of(&log, "slow");
     // 06:00 runs until 06:24; 06:10 and 06:20 coalesce (the latest wins) and start at 06:24;
     // 06:30 and 06:40 coalesce and start at 06:48.
     assert_eq!(
         runs.iter().map(|r| r.0).collect::<Vec<_>>(),
-        vec![utc("2026-11-25T06:00:00Z"), utc("2026-11-25T06:20:00Z"), utc("2026-11-25T06:40:00Z")]
+        vec![
+            utc("2026-11-25T06:00:00Z"),
+            utc("2026-11-25T06:20:00Z"),
+            utc("2026-11-25T06:40:00Z")
+        ]
     );
     assert_eq!(runs.len(), 3, "{runs:?}");
     let close = |a: DateTime<Utc>, b: &str| (a - utc(b)).num_milliseconds().abs() < 1000;
-    assert!(close(runs[1].1, "2026-11-25T06:24:00Z") && close(runs[2].1, "2026-11-25T06:48:00Z"), "{runs:?}");
+    assert!(
+        close(runs[1].1, "2026-11-25T06:24:00Z") && close(runs[2].1, "2026-11-25T06:48:00Z"),
+        "{runs:?}"
+    );
 }
 
 fn seed_run(d: &Path, sub: &str, at: &str) {
     std::fs::create_dir_all(d.join("state")).unwrap();
     let store = Store::open(d.join("state/regdrop.sqlite")).unwrap();
-    let run = store.create_run(&NewRun { subscription: sub.into(), scheduled_at: utc(at) }).unwrap().into_run();
-    store.set_state(&run.id, RunState::Failed, Some("seeded")).unwrap();
+    let run = store
+        .create_run(&NewRun {
+            subscription: sub.into(),
+            scheduled_at: utc(at),
+        })
+        .unwrap()
+        .into_run();
+    store
+        .set_state(&run.id, RunState::Failed, Some("seeded"))
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -227,14 +306,27 @@ async fn catch_up_once_runs_the_latest_missed_time_and_skip_does_not() {
     seed_run(d, "once", "2026-11-20T06:00:00Z");
     seed_run(d, "skip", "2026-11-20T06:00:00Z");
     let start = utc("2026-11-25T09:00:00Z");
-    let log = run_daemon(d, start, Duration::from_secs(60), |_| Duration::from_secs(5)).await;
+    let log = run_daemon(d, start, Duration::from_secs(60), |_| {
+        Duration::from_secs(5)
+    })
+    .await;
     let log = log.lock().unwrap();
     let once = starts_of(&log, "once");
     assert_eq!(once.len(), 1, "{once:?}");
-    assert_eq!(once[0].0, utc("2026-11-25T06:00:00Z"), "the most recent missed fire time, once");
-    assert!(once[0].1 - start < chrono::Duration::seconds(1), "caught up at once");
+    assert_eq!(
+        once[0].0,
+        utc("2026-11-25T06:00:00Z"),
+        "the most recent missed fire time, once"
+    );
+    assert!(
+        once[0].1 - start < chrono::Duration::seconds(1),
+        "caught up at once"
+    );
     assert!(starts_of(&log, "skip").is_empty());
-    assert!(starts_of(&log, "fresh").is_empty(), "no history: nothing was missed");
+    assert!(
+        starts_of(&log, "fresh").is_empty(),
+        "no history: nothing was missed"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -254,7 +346,10 @@ async fn reload_keeps_the_last_good_version_of_an_invalid_file_and_applies_the_r
         tokio::time::sleep(Duration::from_secs(5 * 60 + 30)).await;
         write_sub(&d2, "a", "A v2", "*/10 * * * *", "h", "skip");
         let b = d2.join("subs/b.toml");
-        let text = std::fs::read_to_string(&b).unwrap().replace("*/10 * * * *", "*/10 * * *").replace("B v1", "B v2");
+        let text = std::fs::read_to_string(&b)
+            .unwrap()
+            .replace("*/10 * * * *", "*/10 * * *")
+            .replace("B v1", "B v2");
         std::fs::write(&b, text).unwrap();
         std::fs::remove_file(d2.join("subs/gone.toml")).unwrap();
         write_sub(&d2, "new", "N", "*/10 * * * *", "h", "skip");
@@ -266,13 +361,42 @@ async fn reload_keeps_the_last_good_version_of_an_invalid_file_and_applies_the_r
         tokio::time::sleep(Duration::from_secs(3600)).await;
         drop(tx);
     });
-    let log = run_daemon_with(&d, utc("2026-11-25T05:59:30Z"), Duration::from_secs(35 * 60), |_| Duration::from_secs(1), Some(rx)).await;
+    let log = run_daemon_with(
+        &d,
+        utc("2026-11-25T05:59:30Z"),
+        Duration::from_secs(35 * 60),
+        |_| Duration::from_secs(1),
+        Some(rx),
+    )
+    .await;
     let log = log.lock().unwrap();
-    let customers = |id: &str| -> Vec<String> { log.started.iter().filter(|s| s.sub == id).map(|s| s.customer.clone()).collect() };
-    assert_eq!(customers("a"), ["A v1", "A v2", "A v2", "A v2"], "a valid change takes effect");
-    assert_eq!(customers("b"), ["B v1", "B v1", "B v1", "B v1"], "an invalid file keeps its last good version");
-    assert_eq!(customers("gone"), ["G"], "a removed subscription stops at once");
-    assert_eq!(customers("new"), ["N", "N", "N"], "an added subscription starts at once");
+    let customers = |id: &str| -> Vec<String> {
+        log.started
+            .iter()
+            .filter(|s| s.sub == id)
+            .map(|s| s.customer.clone())
+            .collect()
+    };
+    assert_eq!(
+        customers("a"),
+        ["A v1", "A v2", "A v2", "A v2"],
+        "a valid change takes effect"
+    );
+    assert_eq!(
+        customers("b"),
+        ["B v1", "B v1", "B v1", "B v1"],
+        "an invalid file keeps its last good version"
+    );
+    assert_eq!(
+        customers("gone"),
+        ["G"],
+        "a removed subscription stops at once"
+    );
+    assert_eq!(
+        customers("new"),
+        ["N", "N", "N"],
+        "an added subscription starts at once"
+    );
     let status = status.lock().unwrap().clone().expect("status file read");
     let subs = status["subscriptions"].as_array().unwrap();
     let b = subs.iter().find(|s| s["id"] == "b").unwrap();
@@ -285,15 +409,27 @@ async fn jitter_delays_the_start_but_not_the_scheduled_time() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     config(d, 4, 4);
-    let text = sub_text("j", "J", "0 6 * * *", "h", "skip").replace("catch_up = \"skip\"\n", "catch_up = \"skip\"\njitter_secs = 600\n");
+    let text = sub_text("j", "J", "0 6 * * *", "h", "skip").replace(
+        "catch_up = \"skip\"\n",
+        "catch_up = \"skip\"\njitter_secs = 600\n",
+    );
     std::fs::write(d.join("subs/j.toml"), text).unwrap();
-    let log = run_daemon(d, utc("2026-11-25T05:00:00Z"), Duration::from_secs(3 * 86400), |_| Duration::from_secs(1)).await;
+    let log = run_daemon(
+        d,
+        utc("2026-11-25T05:00:00Z"),
+        Duration::from_secs(3 * 86400),
+        |_| Duration::from_secs(1),
+    )
+    .await;
     let log = log.lock().unwrap();
     let runs = starts_of(&log, "j");
     assert_eq!(runs.len(), 3, "{runs:?}");
     for (scheduled, at) in runs {
         assert_eq!(scheduled.format("%H:%M:%S").to_string(), "06:00:00");
-        assert!(at >= scheduled && at <= scheduled + chrono::Duration::seconds(601), "{scheduled} started {at}");
+        assert!(
+            at >= scheduled && at <= scheduled + chrono::Duration::seconds(601),
+            "{scheduled} started {at}"
+        );
     }
 }
 
@@ -305,18 +441,36 @@ async fn shutdown_lets_short_runs_finish_and_cancels_the_rest_after_the_grace_pe
     write_sub(d, "quick", "Q", "0 6 * * *", "h1", "skip");
     write_sub(d, "long", "L", "0 6 * * *", "h2", "skip");
     write_sub(d, "later", "X", "1 6 * * *", "h3", "skip"); // 06:01, inside the grace period
-    // Shutdown at 06:00:10: quick needs 30 s more, long 2 h.
-    let log = run_daemon(d, utc("2026-11-25T05:59:50Z"), Duration::from_secs(20), |id| {
-        if id == "quick" { Duration::from_secs(30) } else { Duration::from_secs(7200) }
-    })
+                                                           // Shutdown at 06:00:10: quick needs 30 s more, long 2 h.
+    let log = run_daemon(
+        d,
+        utc("2026-11-25T05:59:50Z"),
+        Duration::from_secs(20),
+        |id| {
+            if id == "quick" {
+                Duration::from_secs(30)
+            } else {
+                Duration::from_secs(7200)
+            }
+        },
+    )
     .await;
     let log = log.lock().unwrap();
     let ended = |id: &str| log.ended.iter().find(|e| e.0 == id).cloned().unwrap();
     let (_, q_interrupted, q_at) = ended("quick");
     assert!(!q_interrupted, "finished within the grace period");
-    assert!((q_at - utc("2026-11-25T06:00:30Z")).num_seconds().abs() <= 1, "{q_at}");
+    assert!(
+        (q_at - utc("2026-11-25T06:00:30Z")).num_seconds().abs() <= 1,
+        "{q_at}"
+    );
     let (_, l_interrupted, l_at) = ended("long");
     assert!(l_interrupted, "cancelled after the grace period");
-    assert!((l_at - utc("2026-11-25T06:01:10Z")).num_seconds().abs() <= 1, "{l_at}");
-    assert!(starts_of(&log, "later").is_empty(), "no new runs after shutdown");
+    assert!(
+        (l_at - utc("2026-11-25T06:01:10Z")).num_seconds().abs() <= 1,
+        "{l_at}"
+    );
+    assert!(
+        starts_of(&log, "later").is_empty(),
+        "no new runs after shutdown"
+    );
 }

@@ -5,13 +5,18 @@ use std::path::Path;
 use std::process::Command;
 
 fn unit_text() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/regdrop.service")).unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/regdrop.service"))
+        .unwrap()
 }
 
 #[test]
 fn unit_has_notify_watchdog_reload_and_hardening() {
     let text = unit_text();
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
     for want in [
         "Type=notify",
         "ExecReload=/bin/kill -HUP $MAINPID",
@@ -30,9 +35,17 @@ fn unit_has_notify_watchdog_reload_and_hardening() {
     ] {
         assert!(lines.contains(&want), "missing `{want}`");
     }
-    assert!(lines.iter().any(|l| l.starts_with("WatchdogSec=")), "WatchdogSec");
-    assert!(lines.iter().any(|l| l.starts_with("ExecStart=/usr/bin/regdrop ") && l.ends_with(" run")));
-    assert!(text.contains("#LoadCredential="), "a LoadCredential example");
+    assert!(
+        lines.iter().any(|l| l.starts_with("WatchdogSec=")),
+        "WatchdogSec"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("ExecStart=/usr/bin/regdrop ") && l.ends_with(" run")));
+    assert!(
+        text.contains("#LoadCredential="),
+        "a LoadCredential example"
+    );
 }
 
 #[test]
@@ -43,10 +56,21 @@ fn systemd_analyze_verify_passes() {
         .expect("systemd-analyze not found: apt-get install -y systemd (the CI script does)");
     let dir = tempfile::tempdir().unwrap();
     let unit = dir.path().join("regdrop.service");
-    std::fs::write(&unit, unit_text().replace("/usr/bin/regdrop", env!("CARGO_BIN_EXE_regdrop"))).unwrap();
-    let out = Command::new(analyze).args(["verify", "--man=no"]).arg(&unit).output().unwrap();
+    std::fs::write(
+        &unit,
+        unit_text().replace("/usr/bin/regdrop", env!("CARGO_BIN_EXE_regdrop")),
+    )
+    .unwrap();
+    let out = Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // verify only warns (exit 0) about unknown settings or values: any line about our unit fails.
     let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("regdrop")).collect();
-    assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify:\n{stderr}");
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify:\n{stderr}"
+    );
 }

@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `regdrop run`: the daemon until SIGTERM/SIGINT. An invalid daemon config exits 78;
@@ -23,7 +25,10 @@ pub fn run(flag: Option<&Path>) -> Result<ExitCode> {
     let path = config::load::default_path(flag);
     match runtime()?.block_on(super::run(path, std::future::pending())) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(DaemonError::Config(e)) => Err(anyhow::Error::new(Exit { code: EXIT_CONFIG, message: e.to_string() })),
+        Err(DaemonError::Config(e)) => Err(anyhow::Error::new(Exit {
+            code: EXIT_CONFIG,
+            message: e.to_string(),
+        })),
         Err(e) => Err(e.into()),
     }
 }
@@ -32,7 +37,9 @@ fn open_existing_store(state_db: &Path) -> Result<Option<Store>> {
     if !state_db.exists() {
         return Ok(None);
     }
-    Ok(Some(Store::open(state_db).with_context(|| format!("opening the state store {}", state_db.display()))?))
+    Ok(Some(Store::open(state_db).with_context(|| {
+        format!("opening the state store {}", state_db.display())
+    })?))
 }
 
 /// Prints the stages of a run for a person at a terminal.
@@ -42,7 +49,10 @@ impl Observer for Print {
         eprintln!("{run}: {what}");
     }
     fn retry(&self, run: &str, attempt: u32, wait: Duration, error: &str) {
-        eprintln!("{run}: attempt {attempt} failed ({error}); retrying in {:.0} s", wait.as_secs_f64());
+        eprintln!(
+            "{run}: attempt {attempt} failed ({error}); retrying in {:.0} s",
+            wait.as_secs_f64()
+        );
     }
 }
 
@@ -51,10 +61,16 @@ impl Observer for Print {
 pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
     let loaded = crate::app::load(flag)?;
     let Some(store) = open_existing_store(&loaded.daemon.state_db)? else {
-        bail!("no state store at {}: nothing has run yet", loaded.daemon.state_db.display());
+        bail!(
+            "no state store at {}: nothing has run yet",
+            loaded.daemon.state_db.display()
+        );
     };
     let Some(run) = store.get_run(run_id)? else {
-        bail!("no run `{run_id}` in {}; `regdrop status` lists the runs needing attention", loaded.daemon.state_db.display());
+        bail!(
+            "no run `{run_id}` in {}; `regdrop status` lists the runs needing attention",
+            loaded.daemon.state_db.display()
+        );
     };
     match run.state {
         RunState::NeedsAttention | RunState::Failed => {}
@@ -65,7 +81,10 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
         s => bail!("{run_id} is {s}: the daemon is working on it or resumes it at its next start"),
     }
     let Some(sub) = loaded.subscription(&run.subscription) else {
-        bail!("subscription `{}` of {run_id} is not loaded (removed or invalid; `regdrop check`)", run.subscription);
+        bail!(
+            "subscription `{}` of {run_id} is not loaded (removed or invalid; `regdrop check`)",
+            run.subscription
+        );
     };
     let ctx = Ctx {
         daemon: Arc::new(loaded.daemon.clone()),
@@ -85,7 +104,10 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
     })?;
     Ok(match outcome {
         Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
-            println!("delivered: {} ({} bytes, {} rows), receipt {}", r.remote_path, r.bytes, r.rows, r.id);
+            println!(
+                "delivered: {} ({} bytes, {} rows), receipt {}",
+                r.remote_path, r.bytes, r.rows, r.id
+            );
             ExitCode::SUCCESS
         }
         Outcome::NeedsAttention { reason, .. } => {
@@ -110,8 +132,9 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
     let loaded = crate::app::load(flag)?;
     let now = Utc::now();
     let status_path = super::status_file_of(&loaded.daemon.state_db);
-    let daemon_doc: Option<serde_json::Value> =
-        std::fs::read(&status_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let daemon_doc: Option<serde_json::Value> = std::fs::read(&status_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let alive = daemon_doc
         .as_ref()
         .filter(|d| d["stopped"].as_bool() != Some(true))
@@ -120,13 +143,22 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
     match &daemon_doc {
         Some(d) if alive => println!(
             "daemon: running (pid {}, since {}), {} running, {} queued",
-            d["pid"], d["started_at"].as_str().unwrap_or("?"), d["running"], d["queued"]
+            d["pid"],
+            d["started_at"].as_str().unwrap_or("?"),
+            d["running"],
+            d["queued"]
         ),
-        Some(d) => println!("daemon: not running (last status {})", d["updated_at"].as_str().unwrap_or("?")),
+        Some(d) => println!(
+            "daemon: not running (last status {})",
+            d["updated_at"].as_str().unwrap_or("?")
+        ),
         None => println!("daemon: not running"),
     }
     let live: Vec<serde_json::Value> = if alive {
-        daemon_doc.as_ref().and_then(|d| d["subscriptions"].as_array().cloned()).unwrap_or_default()
+        daemon_doc
+            .as_ref()
+            .and_then(|d| d["subscriptions"].as_array().cloned())
+            .unwrap_or_default()
     } else {
         vec![]
     };
@@ -140,15 +172,28 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
         }
     }
     ids.sort();
-    println!("{:<24} {:<16} {:<34} {:<21} note", "subscription", "last run", "", "next fire (UTC)");
+    println!(
+        "{:<24} {:<16} {:<34} {:<21} note",
+        "subscription", "last run", "", "next fire (UTC)"
+    );
     for id in &ids {
         let last = match &store {
-            Some(s) => s.list_runs(&RunFilter { subscription: Some(id.clone()), ..Default::default() })?.pop(),
+            Some(s) => s
+                .list_runs(&RunFilter {
+                    subscription: Some(id.clone()),
+                    ..Default::default()
+                })?
+                .pop(),
             None => None,
         };
         let (state, when) = last
             .as_ref()
-            .map(|r| (r.state.to_string(), format!("scheduled {}", store::fmt_ts(r.scheduled_at))))
+            .map(|r| {
+                (
+                    r.state.to_string(),
+                    format!("scheduled {}", store::fmt_ts(r.scheduled_at)),
+                )
+            })
             .unwrap_or_else(|| ("-".into(), String::new()));
         let l = live.iter().find(|l| l["id"].as_str() == Some(id));
         let mut note = Vec::new();
@@ -169,15 +214,25 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
                 if !s.enabled {
                     note.push("disabled".into());
                 }
-                s.schedule.next_after(now).filter(|_| s.enabled).map(store::fmt_ts).unwrap_or_else(|| "-".into())
+                s.schedule
+                    .next_after(now)
+                    .filter(|_| s.enabled)
+                    .map(store::fmt_ts)
+                    .unwrap_or_else(|| "-".into())
             }
             (None, None) => "-".into(),
         };
-        println!("{id:<24} {state:<16} {when:<34} {next:<21} {}", note.join("; "));
+        println!(
+            "{id:<24} {state:<16} {when:<34} {next:<21} {}",
+            note.join("; ")
+        );
     }
     let mut attention = 0;
     if let Some(s) = &store {
-        let runs = s.list_runs(&RunFilter { states: vec![RunState::NeedsAttention, RunState::Failed], ..Default::default() })?;
+        let runs = s.list_runs(&RunFilter {
+            states: vec![RunState::NeedsAttention, RunState::Failed],
+            ..Default::default()
+        })?;
         if !runs.is_empty() {
             println!("\nruns needing an operator (`regdrop retry RUN` after fixing the cause):");
         }
@@ -185,11 +240,19 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
             if r.state == RunState::NeedsAttention {
                 attention += 1;
             }
-            println!("  {:<40} {:<16} {}", r.id, r.state.as_str(), r.state_reason.as_deref().unwrap_or(""));
+            println!(
+                "  {:<40} {:<16} {}",
+                r.id,
+                r.state.as_str(),
+                r.state_reason.as_deref().unwrap_or("")
+            );
         }
     }
     if !loaded.problems.is_empty() {
-        println!("\ninvalid subscription files ({}):", loaded.failed_files.len());
+        println!(
+            "\ninvalid subscription files ({}):",
+            loaded.failed_files.len()
+        );
         for p in &loaded.problems {
             println!("  {p}");
         }

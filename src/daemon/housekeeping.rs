@@ -27,7 +27,10 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> Swept {
     let mut swept = Swept::default();
     let spool_cut = now - chrono::Duration::from_std(daemon.spool_grace).unwrap_or_default();
-    let delivered = lock(store).list_runs(&RunFilter { states: vec![RunState::Delivered], ..Default::default() });
+    let delivered = lock(store).list_runs(&RunFilter {
+        states: vec![RunState::Delivered],
+        ..Default::default()
+    });
     match delivered {
         Ok(runs) => {
             for r in runs.iter().filter(|r| r.updated_at < spool_cut) {
@@ -39,7 +42,9 @@ pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> S
                         info!(subscription = %r.subscription, run = %r.id, file = %p.display(), "Delivered artifact removed from the spool.");
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => warn!(run = %r.id, file = %p.display(), error = %e, "Cannot remove a delivered artifact."),
+                    Err(e) => {
+                        warn!(run = %r.id, file = %p.display(), error = %e, "Cannot remove a delivered artifact.")
+                    }
                 }
             }
         }
@@ -70,9 +75,21 @@ mod tests {
     }
 
     /// A run of `sub` at `at`, sealed into `spool`, delivered one minute later.
-    fn delivered(store: &Store, clock: &Mutex<DateTime<Utc>>, spool: &Path, sub: &str, at: DateTime<Utc>) -> String {
+    fn delivered(
+        store: &Store,
+        clock: &Mutex<DateTime<Utc>>,
+        spool: &Path,
+        sub: &str,
+        at: DateTime<Utc>,
+    ) -> String {
         *clock.lock().unwrap() = at;
-        let run = store.create_run(&NewRun { subscription: sub.into(), scheduled_at: at }).unwrap().into_run();
+        let run = store
+            .create_run(&NewRun {
+                subscription: sub.into(),
+                scheduled_at: at,
+            })
+            .unwrap()
+            .into_run();
         let path = spool.join(format!("{}.artifact", run.id));
         std::fs::write(&path, b"sealed").unwrap();
         let art = Artifact {
@@ -122,12 +139,15 @@ mod tests {
         let spool = tempfile::tempdir().unwrap();
         let clock = Arc::new(Mutex::new(day(1)));
         let c2 = clock.clone();
-        let store = Store::open_in_memory().unwrap().with_clock(move || *c2.lock().unwrap());
+        let store = Store::open_in_memory()
+            .unwrap()
+            .with_clock(move || *c2.lock().unwrap());
         let old = delivered(&store, &clock, spool.path(), "a", day(1));
         let mid = delivered(&store, &clock, spool.path(), "a", day(15));
         let new = delivered(&store, &clock, spool.path(), "a", day(20));
         let store = Mutex::new(store);
-        let mut daemon = crate::config::validate::validate_daemon(&Default::default(), spool.path()).unwrap();
+        let mut daemon =
+            crate::config::validate::validate_daemon(&Default::default(), spool.path()).unwrap();
         daemon.spool_grace = Duration::from_secs(24 * 3600);
         daemon.receipts_retention = Duration::from_secs(10 * 24 * 3600);
         // Ten hours after the last delivery: its artifact is within the grace period.

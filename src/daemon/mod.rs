@@ -35,7 +35,10 @@ pub enum DaemonError {
     #[error("state store {path}: {source}")]
     Store { path: String, source: StoreError },
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
 }
@@ -56,25 +59,41 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { work: None, clock: Arc::new(SystemClock), intents: None, signals: true, metrics: true }
+        Options {
+            work: None,
+            clock: Arc::new(SystemClock),
+            intents: None,
+            signals: true,
+            metrics: true,
+        }
     }
 }
 
 /// The daemon as `regdrop run` runs it: signals, metrics, real deliveries. Returns after
 /// SIGTERM/SIGINT or when `shutdown` completes, once in-flight runs finished or the grace
 /// period cancelled them.
-pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(
+    config_path: PathBuf,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
     run_with(config_path, shutdown, Options::default()).await
 }
 
 /// Runs the daemon for `how_long` (demos, tests), without signal handlers.
 pub async fn run_for(config_path: PathBuf, how_long: Duration) -> Result<(), DaemonError> {
-    let opts = Options { signals: false, ..Options::default() };
+    let opts = Options {
+        signals: false,
+        ..Options::default()
+    };
     run_with(config_path, tokio::time::sleep(how_long), opts).await
 }
 
 /// [`run`] with injected parts.
-pub async fn run_with(config_path: PathBuf, shutdown: impl Future<Output = ()>, opts: Options) -> Result<(), DaemonError> {
+pub async fn run_with(
+    config_path: PathBuf,
+    shutdown: impl Future<Output = ()>,
+    opts: Options,
+) -> Result<(), DaemonError> {
     let loaded = config::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
     let store = open_store(&daemon.state_db)?;
@@ -91,7 +110,10 @@ pub async fn run_with(config_path: PathBuf, shutdown: impl Future<Output = ()>, 
 
     let (tx, rx) = mpsc::unbounded_channel();
     if opts.signals {
-        signal::forward(tx.clone()).map_err(|source| DaemonError::Io { what: "installing signal handlers".into(), source })?;
+        signal::forward(tx.clone()).map_err(|source| DaemonError::Io {
+            what: "installing signal handlers".into(),
+            source,
+        })?;
     }
     if let Some(mut more) = opts.intents {
         let tx = tx.clone();
@@ -105,9 +127,15 @@ pub async fn run_with(config_path: PathBuf, shutdown: impl Future<Output = ()>, 
     }
     drop(tx);
 
-    let work = opts.work.unwrap_or_else(|| Arc::new(DeliveryWork { store: store.clone(), xlsx_row_limit: None }));
+    let work = opts.work.unwrap_or_else(|| {
+        Arc::new(DeliveryWork {
+            store: store.clone(),
+            xlsx_row_limit: None,
+        })
+    });
     let status_file = Some(status_file_of(&daemon.state_db));
-    let mut sup = supervisor::Supervisor::new(config_path, daemon, store, work, opts.clock, status_file);
+    let mut sup =
+        supervisor::Supervisor::new(config_path, daemon, store, work, opts.clock, status_file);
     sup.start(loaded);
     sup.run(rx, shutdown).await;
     Ok(())
@@ -120,9 +148,15 @@ pub fn status_file_of(state_db: &Path) -> PathBuf {
 
 fn open_store(path: &Path) -> Result<Store, DaemonError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Io { what: format!("creating {}", dir.display()), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
     }
-    Store::open(path).map_err(|source| DaemonError::Store { path: path.display().to_string(), source })
+    Store::open(path).map_err(|source| DaemonError::Store {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// `last_success_timestamp_seconds` from the store's receipts, so a restart does not reset
@@ -130,7 +164,9 @@ fn open_store(path: &Path) -> Result<Store, DaemonError> {
 fn seed_last_success(store: &Mutex<Store>) {
     let s = store.lock().unwrap_or_else(|p| p.into_inner());
     let rows: Result<Vec<(String, String)>, rusqlite::Error> = (|| {
-        let mut stmt = s.connection().prepare("SELECT subscription, MAX(delivered_at) FROM receipts GROUP BY subscription")?;
+        let mut stmt = s.connection().prepare(
+            "SELECT subscription, MAX(delivered_at) FROM receipts GROUP BY subscription",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
     })();
@@ -165,12 +201,21 @@ impl Observer for Counting {
 
 impl Work for DeliveryWork {
     fn start(&self, job: Job, cancel: CancellationToken) -> BoxFuture<'static, WorkResult> {
-        let ctx = Ctx { daemon: job.daemon.clone(), store: self.store.clone(), cancel, xlsx_row_limit: self.xlsx_row_limit };
+        let ctx = Ctx {
+            daemon: job.daemon.clone(),
+            store: self.store.clone(),
+            cancel,
+            xlsx_row_limit: self.xlsx_row_limit,
+        };
         Box::pin(async move {
-            let obs = Counting { sub: job.sub.id.clone() };
+            let obs = Counting {
+                sub: job.sub.id.clone(),
+            };
             let r = match job.kind {
-                JobKind::Fire { scheduled_at } => delivery::deliver(&ctx, &job.sub, scheduled_at, &obs).await,
-                JobKind::Resume { run } => delivery::deliver_run(&ctx, &job.sub, run, &obs).await,
+                JobKind::Fire { scheduled_at } => {
+                    delivery::deliver(&ctx, &job.sub, scheduled_at, &obs).await
+                }
+                JobKind::Resume { run } => delivery::deliver_run(&ctx, &job.sub, *run, &obs).await,
             };
             r.map_err(|e| e.to_string())
         })

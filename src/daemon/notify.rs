@@ -26,13 +26,23 @@ impl Notifier {
 
     pub fn reloading(&self) {
         match NotifyState::monotonic_usec_now() {
-            Ok(now) => self.send(&[NotifyState::Reloading, now, NotifyState::Status("reloading configuration")]),
-            Err(_) => self.send(&[NotifyState::Reloading, NotifyState::Status("reloading configuration")]),
+            Ok(now) => self.send(&[
+                NotifyState::Reloading,
+                now,
+                NotifyState::Status("reloading configuration"),
+            ]),
+            Err(_) => self.send(&[
+                NotifyState::Reloading,
+                NotifyState::Status("reloading configuration"),
+            ]),
         }
     }
 
     pub fn stopping(&self) {
-        self.send(&[NotifyState::Stopping, NotifyState::Status("stopping: waiting for in-flight runs")]);
+        self.send(&[
+            NotifyState::Stopping,
+            NotifyState::Status("stopping: waiting for in-flight runs"),
+        ]);
     }
 
     pub fn watchdog(&self) {
@@ -41,6 +51,8 @@ impl Notifier {
 
     /// How often to send WATCHDOG=1: half of `$WATCHDOG_USEC`, when systemd set it for us.
     pub fn watchdog_interval(&self) -> Option<Duration> {
-        sd_notify::watchdog_enabled().map(|d| d / 2).filter(|d| !d.is_zero())
+        sd_notify::watchdog_enabled()
+            .map(|d| d / 2)
+            .filter(|d| !d.is_zero())
     }
 }

@@ -62,7 +62,10 @@ pub struct TokioClock {
 
 impl TokioClock {
     pub fn starting_at(utc: DateTime<Utc>) -> TokioClock {
-        TokioClock { utc, at: Instant::now() }
+        TokioClock {
+            utc,
+            at: Instant::now(),
+        }
     }
 }
 
@@ -78,7 +81,7 @@ pub enum JobKind {
     /// A fire time came (or was caught up): create the run and deliver it.
     Fire { scheduled_at: DateTime<Utc> },
     /// Continue a run the store has (crash recovery).
-    Resume { run: Run },
+    Resume { run: Box<Run> },
 }
 
 /// One run to do.
@@ -192,7 +195,9 @@ fn next_fire(sub: &Subscription, after: DateTime<Utc>) -> Option<(DateTime<Utc>,
     if !sub.enabled {
         return None;
     }
-    sub.schedule.next_after(after).map(|t| (t, jittered(sub, t)))
+    sub.schedule
+        .next_after(after)
+        .map(|t| (t, jittered(sub, t)))
 }
 
 fn outcome_label(r: &WorkResult) -> &'static str {
@@ -263,7 +268,11 @@ impl Supervisor {
             }
             e.busy = true;
             info!(subscription = %run.subscription, run = %run.id, state = %run.state, "Resuming an unfinished run.");
-            self.queue.push_back(Job { sub: e.sub.clone(), daemon: self.daemon.clone(), kind: JobKind::Resume { run } });
+            self.queue.push_back(Job {
+                sub: e.sub.clone(),
+                daemon: self.daemon.clone(),
+                kind: JobKind::Resume { run: Box::new(run) },
+            });
         }
         for (id, t) in catch_up {
             info!(subscription = %id, scheduled_at = %store::fmt_ts(t), "Catching up a fire time missed while down.");
@@ -273,7 +282,10 @@ impl Supervisor {
 
     /// The last scheduled time the store has a run for.
     fn last_scheduled(&self, sub: &str) -> Option<DateTime<Utc>> {
-        let runs = lock(&self.store).list_runs(&RunFilter { subscription: Some(sub.into()), ..Default::default() });
+        let runs = lock(&self.store).list_runs(&RunFilter {
+            subscription: Some(sub.into()),
+            ..Default::default()
+        });
         match runs {
             Ok(r) => r.iter().map(|r| r.scheduled_at).max(),
             Err(e) => {
@@ -289,7 +301,9 @@ impl Supervisor {
             warn!(file = %p.file.display(), line = p.line, column = p.column, problem = %p, "Subscription file is invalid.");
         }
         let old = &self.daemon;
-        if old.state_db != loaded.daemon.state_db || old.metrics_listen != loaded.daemon.metrics_listen {
+        if old.state_db != loaded.daemon.state_db
+            || old.metrics_listen != loaded.daemon.metrics_listen
+        {
             warn!("state_db and metrics_listen changes take effect at the next restart.");
         }
         self.daemon = Arc::new(loaded.daemon);
@@ -324,13 +338,28 @@ impl Supervisor {
                     }
                     let next = next_fire(&sub, now);
                     info!(subscription = %id, next = ?next.map(|n| store::fmt_ts(n.0)), enabled = sub.enabled, "Subscription loaded.");
-                    entries.insert(id, Entry { sub, next, busy: false, pending: None, resume_at: None, stale: false });
+                    entries.insert(
+                        id,
+                        Entry {
+                            sub,
+                            next,
+                            busy: false,
+                            pending: None,
+                            resume_at: None,
+                            stale: false,
+                        },
+                    );
                 }
             }
         }
         // A file that fails validation keeps its last good version running.
         for file in &loaded.failed_files {
-            let ids: Vec<String> = self.entries.iter().filter(|(_, e)| &e.sub.source == file).map(|(id, _)| id.clone()).collect();
+            let ids: Vec<String> = self
+                .entries
+                .iter()
+                .filter(|(_, e)| &e.sub.source == file)
+                .map(|(id, _)| id.clone())
+                .collect();
             for id in ids {
                 if entries.contains_key(&id) {
                     continue;
@@ -345,9 +374,14 @@ impl Supervisor {
             info!(subscription = %id, busy = e.busy, "Subscription removed.");
         }
         let before = self.queue.len();
-        self.queue.retain(|j| entries.contains_key(&j.sub.id) || matches!(j.kind, JobKind::Resume { .. }));
+        self.queue.retain(|j| {
+            entries.contains_key(&j.sub.id) || matches!(j.kind, JobKind::Resume { .. })
+        });
         if self.queue.len() != before {
-            info!(dropped = before - self.queue.len(), "Queued runs of removed subscriptions dropped.");
+            info!(
+                dropped = before - self.queue.len(),
+                "Queued runs of removed subscriptions dropped."
+            );
         }
         self.entries = entries;
         self.dirty = true;
@@ -359,14 +393,19 @@ impl Supervisor {
         self.notifier.reloading();
         info!(config = %self.config_path.display(), "Reloading configuration.");
         match config::load(&self.config_path) {
-            Err(fatal) => error!(problems = %fatal, "The daemon config is invalid; keeping the running configuration."),
+            Err(fatal) => {
+                error!(problems = %fatal, "The daemon config is invalid; keeping the running configuration.")
+            }
             Ok(loaded) => {
                 let now = self.clock.now();
                 let catch_up = self.apply(loaded, now);
                 for (id, t) in catch_up {
                     self.fire(&id, t);
                 }
-                info!(subscriptions = self.entries.len(), "Configuration reloaded.");
+                info!(
+                    subscriptions = self.entries.len(),
+                    "Configuration reloaded."
+                );
             }
         }
         self.notifier.ready(&self.status_line());
@@ -374,7 +413,9 @@ impl Supervisor {
 
     /// A fire time of `id` came: queue it, or remember it while a run is busy.
     fn fire(&mut self, id: &str, t: DateTime<Utc>) {
-        let Some(e) = self.entries.get_mut(id) else { return };
+        let Some(e) = self.entries.get_mut(id) else {
+            return;
+        };
         let run = store::run_id(id, t);
         if e.busy {
             if let Some(old) = e.pending.replace(t) {
@@ -392,12 +433,16 @@ impl Supervisor {
             Some(a) if a.scheduled_at != store::model::trunc_ts(t) => {
                 e.pending = Some(t);
                 info!(subscription = %id, run = %a.id, "An earlier run is still active; resuming it first.");
-                JobKind::Resume { run: a }
+                JobKind::Resume { run: Box::new(a) }
             }
             _ => JobKind::Fire { scheduled_at: t },
         };
         info!(subscription = %id, run = %run, "Run queued.");
-        self.queue.push_back(Job { sub, daemon: self.daemon.clone(), kind });
+        self.queue.push_back(Job {
+            sub,
+            daemon: self.daemon.clone(),
+            kind,
+        });
         self.dirty = true;
     }
 
@@ -419,7 +464,11 @@ impl Supervisor {
                     if let Ok(Some(run)) = lock(&self.store).active_run(&id) {
                         e.busy = true;
                         info!(subscription = %id, run = %run.id, "Resuming a run after an error.");
-                        self.queue.push_back(Job { sub: e.sub.clone(), daemon: self.daemon.clone(), kind: JobKind::Resume { run } });
+                        self.queue.push_back(Job {
+                            sub: e.sub.clone(),
+                            daemon: self.daemon.clone(),
+                            kind: JobKind::Resume { run: Box::new(run) },
+                        });
                     }
                 }
             }
@@ -461,7 +510,13 @@ impl Supervisor {
                 Ok(r) => r,
                 Err(_) => Err("the run's task panicked".to_string()),
             };
-            let _ = tx.send(Done { sub, host, run, result, seconds: t0.elapsed().as_secs_f64() });
+            let _ = tx.send(Done {
+                sub,
+                host,
+                run,
+                result,
+                seconds: t0.elapsed().as_secs_f64(),
+            });
         });
     }
 
@@ -498,7 +553,9 @@ impl Supervisor {
         self.refresh_attention();
         let now = self.clock.now();
         let shutting_down = self.cancel.is_cancelled() || self.tracker.is_closed();
-        let Some(e) = self.entries.get_mut(&d.sub) else { return };
+        let Some(e) = self.entries.get_mut(&d.sub) else {
+            return;
+        };
         e.busy = false;
         if shutting_down {
             return;
@@ -514,7 +571,10 @@ impl Supervisor {
     }
 
     fn refresh_attention(&self) {
-        let n = lock(&self.store).list_runs(&RunFilter { states: vec![RunState::NeedsAttention], ..Default::default() });
+        let n = lock(&self.store).list_runs(&RunFilter {
+            states: vec![RunState::NeedsAttention],
+            ..Default::default()
+        });
         if let Ok(runs) = n {
             telemetry::needing_attention(runs.len());
         }
@@ -539,7 +599,12 @@ impl Supervisor {
             .iter()
             .filter_map(|(id, e)| e.next.map(|n| (n.0, id)))
             .min();
-        let mut s = format!("{} subscriptions, {} running, {} queued", self.entries.len(), self.active, self.queue.len());
+        let mut s = format!(
+            "{} subscriptions, {} running, {} queued",
+            self.entries.len(),
+            self.active,
+            self.queue.len()
+        );
         if let Some((t, id)) = next {
             s += &format!(", next: {id} at {}", store::fmt_ts(t));
         }
@@ -585,7 +650,8 @@ impl Supervisor {
     }
 
     fn housekeeping(&mut self, now: DateTime<Utc>) {
-        self.next_housekeeping = now + chrono::Duration::from_std(HOUSEKEEPING_EVERY).expect("fits");
+        self.next_housekeeping =
+            now + chrono::Duration::from_std(HOUSEKEEPING_EVERY).expect("fits");
         super::housekeeping::run(&self.store, &self.daemon, now);
     }
 
@@ -601,7 +667,11 @@ impl Supervisor {
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         self.refresh_attention();
         self.notifier.ready(&self.status_line());
-        info!(subscriptions = self.entries.len(), queued = self.queue.len(), "Daemon ready.");
+        info!(
+            subscriptions = self.entries.len(),
+            queued = self.queue.len(),
+            "Daemon ready."
+        );
         loop {
             let now = self.clock.now();
             if self.next_housekeeping <= now {
@@ -646,8 +716,12 @@ impl Supervisor {
         self.tracker.close();
         self.dirty = true;
         self.publish();
-        info!(running = self.active, dropped_queued = dropped, grace_secs = self.daemon.shutdown_grace.as_secs(),
-              "Stopping: no new runs; waiting for in-flight runs.");
+        info!(
+            running = self.active,
+            dropped_queued = dropped,
+            grace_secs = self.daemon.shutdown_grace.as_secs(),
+            "Stopping: no new runs; waiting for in-flight runs."
+        );
         let grace = tokio::time::sleep(self.daemon.shutdown_grace);
         tokio::pin!(grace);
         loop {

@@ -28,9 +28,17 @@ pub fn make_register(path: &Path, rows: usize) {
                 format!("EL{:05}", i % 100_000),
                 format!("WVWZZZ{:011X}", x >> 20),
                 ["TESLA", "VOLKSWAGEN", "TOYOTA", "VOLVO"][i % 4],
-                format!("MODEL {:016x} {:016x} {:016x}", x, x.rotate_left(17), x.rotate_left(33)),
+                format!(
+                    "MODEL {:016x} {:016x} {:016x}",
+                    x,
+                    x.rotate_left(17),
+                    x.rotate_left(33)
+                ),
                 format!("20{:02}{:02}{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28),
-                format!("REGISTRERT {:032x}", (x as u128) << 64 | x.rotate_left(7) as u128),
+                format!(
+                    "REGISTRERT {:032x}",
+                    (x as u128) << 64 | x.rotate_left(7) as u128
+                ),
             ))
             .unwrap();
         }
@@ -45,7 +53,10 @@ pub struct Env {
 
 impl Env {
     pub fn new(rows: usize, extra_daemon: &str) -> Env {
-        let dir = tempfile::Builder::new().prefix("regdrop-daemon-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("regdrop-daemon-")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("subs")).unwrap();
         make_register(&d.join("register.sqlite"), rows);
@@ -82,19 +93,42 @@ impl Env {
         std::fs::create_dir_all(self.path().join("state")).unwrap();
         let s = self.store();
         let r = s
-            .create_run(&regdrop::store::NewRun { subscription: sub.into(), scheduled_at: at })
+            .create_run(&regdrop::store::NewRun {
+                subscription: sub.into(),
+                scheduled_at: at,
+            })
             .unwrap()
             .into_run();
-        s.set_state(&r.id, regdrop::store::RunState::Failed, Some("seeded by the test")).unwrap();
+        s.set_state(
+            &r.id,
+            regdrop::store::RunState::Failed,
+            Some("seeded by the test"),
+        )
+        .unwrap();
     }
 
     pub fn runs(&self, sub: &str) -> Vec<regdrop::store::Run> {
-        self.store().list_runs(&RunFilter { subscription: Some(sub.into()), ..Default::default() }).unwrap()
+        self.store()
+            .list_runs(&RunFilter {
+                subscription: Some(sub.into()),
+                ..Default::default()
+            })
+            .unwrap()
     }
 }
 
 /// A subscription delivering `technical` as dsv to `127.0.0.1:port`.
-pub fn sub_toml(id: &str, cron: &str, catch_up: &str, port: u16, host_key: &str, key_file: &Path, remote_dir: &Path, retry: &str) -> String {
+#[allow(clippy::too_many_arguments)]
+pub fn sub_toml(
+    id: &str,
+    cron: &str,
+    catch_up: &str,
+    port: u16,
+    host_key: &str,
+    key_file: &Path,
+    remote_dir: &Path,
+    retry: &str,
+) -> String {
     format!(
         "id = \"{id}\"\ncustomer = \"Test {id} AS\"\n[schedule]\ncron = \"{cron}\"\ncatch_up = \"{catch_up}\"\n\
          [target]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"{user}\"\nhost_keys = [\"{host_key}\"]\n\
@@ -109,13 +143,20 @@ pub fn sub_toml(id: &str, cron: &str, catch_up: &str, port: u16, host_key: &str,
 }
 
 pub fn current_user() -> String {
-    let out = std::process::Command::new("id").arg("-un").output().unwrap();
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A loopback proxy to `127.0.0.1:upstream` that counts connections; while `down` it
@@ -142,14 +183,18 @@ impl Proxy {
         let (c2, d2) = (connections.clone(), down.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = l.accept().await else { return };
+                let Ok((client, _)) = l.accept().await else {
+                    return;
+                };
                 c2.fetch_add(1, Ordering::SeqCst);
                 if d2.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
                 }
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                        return;
+                    };
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     let up = async {
@@ -163,7 +208,8 @@ impl Proxy {
                                 return;
                             }
                             if let Some(rate) = rate {
-                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64))
+                                    .await;
                             }
                         }
                     };
@@ -177,7 +223,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { port, connections, down, task }
+        Proxy {
+            port,
+            connections,
+            down,
+            task,
+        }
     }
 
     pub fn connections(&self) -> u64 {
@@ -187,7 +238,10 @@ impl Proxy {
 
 /// Names in a folder, sorted.
 pub fn ls(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
