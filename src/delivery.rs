@@ -362,7 +362,7 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
 /// upload and receipt), else upload.
 async fn attempt(target: &sftp::Target, up: &sftp::Upload, look_first: bool, total: u64, obs: &dyn Observer) -> Result<sftp::Delivered, DeliveryError> {
     if look_first {
-        if let Some(d) = sftp::find_delivered(target, &up.final_name, total, &up.sha256_hex).await? {
+        if let Some(d) = sftp::complete_delivered(target, up, total).await? {
             info!(remote = %d.remote_path, "Found this run's file already delivered; recording the receipt.");
             return Ok(d);
         }

@@ -235,3 +235,57 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
         1
     );
 }
+
+/// A crash after the final rename but before the sidecars: the restart must recognise the
+/// file by its content, add the missing sidecars and record the receipt (not stop at its
+/// own file with `if_exists = "fail"`). Deterministic stand-in for the racy kill -9 point
+/// in tests/daemon_process.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
+    let sshd = Sshd::start();
+    let env = Env::new(200, "");
+    let remote = sshd.remote_dir("no-sidecars");
+    let port = free_port();
+    env.write_sub(
+        "side",
+        &sub_toml("side", "0 6 * * *", "once", port, &sshd.host_pub, &sshd.user_key, &remote, FAST_RETRY),
+    );
+    env.seed_old_run("side", Utc::now() - chrono::Duration::days(3));
+    // First life: sealed, but the server is unreachable; then shut down.
+    let (stop, daemon) = start_daemon(&env);
+    let run = wait_for(60, "a sealed run with a failed attempt", || {
+        let r = caught_up_run(&env, "side")?;
+        let failed = env.store().attempts(&r.id).ok()?.iter().any(|a| a.ended_at.is_some());
+        (r.state == RunState::Uploading && r.artifact.is_some() && failed).then_some(r)
+    })
+    .await;
+    let _ = stop.send(());
+    daemon.await.unwrap();
+    // What the dead process left on the server: the final file, renamed, no sidecars.
+    let art = run.artifact.clone().unwrap();
+    std::fs::copy(&art.path, remote.join(&art.file_name)).unwrap();
+    assert_eq!(ls(&remote), vec![art.file_name.clone()]);
+
+    // Second life: the server is up.
+    let _proxy = Proxy::start(port, sshd.port, None).await;
+    let (stop, daemon) = start_daemon(&env);
+    let receipt = wait_for(60, "the receipt", || env.store().receipt_for_run(&run.id).ok().flatten()).await;
+    let _ = stop.send(());
+    daemon.await.unwrap();
+    assert_eq!(
+        ls(&remote),
+        vec![
+            art.file_name.clone(),
+            format!("{}.manifest.json", art.file_name),
+            format!("{}.sha256", art.file_name)
+        ]
+    );
+    assert!(receipt.remote_path.ends_with(&art.file_name));
+    let st = Command::new("sha256sum")
+        .args(["-c", &format!("{}.sha256", art.file_name)])
+        .current_dir(&remote)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(env.store().receipts(&ReceiptFilter::default()).unwrap().len(), 1);
+}

@@ -246,6 +246,84 @@ pub async fn find_delivered(
     res
 }
 
+/// Crash recovery that also finishes the commit (DESIGN §6, step 6): like
+/// [`find_delivered`], but a file of `bytes` bytes under the final (or a versioned) name
+/// whose `.sha256` sidecar is *missing* is accepted when its content hashes to
+/// `up.sha256_hex` (the process died between the rename and the sidecars), and every
+/// missing sidecar (checksum, manifest, done marker last) is uploaded before it returns.
+/// Without this a restart after such a crash would try the upload again and, with
+/// `if_exists = "fail"`, stop at the file it had delivered itself.
+pub async fn complete_delivered(target: &Target, up: &Upload, bytes: u64) -> Result<Option<Delivered>, SftpError> {
+    let final_name = up.final_name.as_str();
+    upload::check_name(final_name)?;
+    let conn = connect::connect(target).await?;
+    let res = conn
+        .guard(async {
+            let s = conn.open_sftp(target.io_timeout).await?;
+            let dir = target.remote_dir.as_str();
+            if !s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
+                let _ = s.raw.close_session();
+                return Ok(None);
+            }
+            let mut names = s.list(dir).await?;
+            names.sort();
+            let mut candidates = vec![final_name.to_string()];
+            candidates.extend(names.into_iter().filter(|n| upload::version_of(final_name, n).is_some()));
+            let sha = up.sha256_hex.to_ascii_lowercase();
+            let mut found = None;
+            for name in candidates {
+                let path = join(dir, &name);
+                let Some(a) = s.stat(&path).await? else { continue };
+                if a.size != Some(bytes) {
+                    continue;
+                }
+                let line = format!("{sha}  {name}");
+                match s.read_small(&join(dir, &format!("{name}.sha256")), 4096).await? {
+                    Some(side) if String::from_utf8_lossy(&side).lines().any(|l| l.trim_end() == line) => {}
+                    Some(_) => continue, // another file's checksum: not ours
+                    None => {
+                        let (sum, n) = s.hash_remote(&path, bytes).await?;
+                        if n != bytes || !sum.eq_ignore_ascii_case(&sha) {
+                            continue;
+                        }
+                        info!(remote_path = %path, "Found this run's file without its sidecars; completing them.");
+                    }
+                }
+                let mut sidecars = Vec::new();
+                let wanted: [(&str, Option<Vec<u8>>); 3] = [
+                    (upload::SIDECARS[0], Some(format!("{line}\n").into_bytes())),
+                    (upload::SIDECARS[1], up.manifest.clone()),
+                    (upload::SIDECARS[2], up.done_marker.then(Vec::new)),
+                ];
+                for (suffix, data) in wanted {
+                    let Some(data) = data else { continue };
+                    let side = format!("{name}{suffix}");
+                    if !s.exists(&join(dir, &side)).await? {
+                        let tmp = join(dir, &format!(".{name}{suffix}.{}.part", up.run_id));
+                        s.put_small(&join(dir, &side), &tmp, &data).await?;
+                    }
+                    sidecars.push(side);
+                }
+                found = Some(Delivered {
+                    remote_path: path,
+                    final_name: name,
+                    bytes,
+                    host_key_sha256: conn.host_key_sha256.clone(),
+                    fsync: false,
+                    posix_rename: false,
+                    verified: Verify::Size,
+                    sidecars,
+                });
+                break;
+            }
+            let _ = s.raw.close_session();
+            Ok(found)
+        })
+        .await;
+    conn.close().await;
+    res
+}
+
 /// Connects, checks the host key, logs in, checks that `remote_dir` exists and is writable
 /// (with a temp file it removes) and lists the server's SFTP extensions. Uploads no data.
 pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
