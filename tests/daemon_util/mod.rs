@@ -247,14 +247,19 @@ pub fn ls(dir: &Path) -> Vec<String> {
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `secs`.
-pub async fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub async fn wait_for<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(secs, what, f, String::new).await
+}
+
+/// [`wait_for`] that adds `context()` (e.g. the daemon's logs) to the panic.
+pub async fn wait_for_or<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>, context: impl Fn() -> String) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f() {
             return v;
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {secs} s waiting for {what}");
+            panic!("timed out after {secs} s waiting for {what}\n{}", context());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
