@@ -32,11 +32,17 @@ pub struct TelemetryError {
     pub message: String,
 }
 
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Installs the global recorder and returns the HTTP listener's future (serve it on the
-/// runtime; it ends only with an error). Call once per process.
+/// runtime; it ends only with an error). Only the first call in a process installs; later
+/// ones (a second daemon run in the same process) return `None` and keep the first endpoint.
 pub fn install(
     addr: SocketAddr,
-) -> Result<impl std::future::Future<Output = ()> + Send, TelemetryError> {
+) -> Result<Option<impl std::future::Future<Output = ()> + Send>, TelemetryError> {
+    if INSTALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
     let err = |e: &dyn std::fmt::Display| TelemetryError {
         addr,
         message: e.to_string(),
@@ -52,11 +58,11 @@ pub fn install(
         .map_err(|e| err(&e))?;
     metrics::set_global_recorder(recorder).map_err(|e| err(&e))?;
     describe();
-    Ok(async move {
+    Ok(Some(async move {
         if let Err(e) = exporter.await {
             tracing::error!(error = ?e, "Metrics endpoint stopped.");
         }
-    })
+    }))
 }
 
 fn describe() {

@@ -101,9 +101,13 @@ pub async fn run_with(
 
     if opts.metrics {
         if let Some(addr) = daemon.metrics_listen {
-            let serve = crate::telemetry::install(addr)?;
-            tokio::spawn(serve);
-            tracing::info!(listen = %addr, "Metrics endpoint listening.");
+            match crate::telemetry::install(addr)? {
+                Some(serve) => {
+                    tokio::spawn(serve);
+                    tracing::info!(listen = %addr, "Metrics endpoint listening.");
+                }
+                None => tracing::info!("Metrics endpoint already running in this process."),
+            }
         }
     }
     seed_last_success(&store);
