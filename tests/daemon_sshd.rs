@@ -29,9 +29,9 @@ fn start_daemon(
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let cfg = env.config();
     let h = tokio::spawn(async move {
+        // Metrics only where the config sets metrics_listen (one test per process).
         let opts = Options {
             signals: false,
-            metrics: false,
             ..Options::default()
         };
         daemon::run_with(
@@ -57,7 +57,8 @@ fn caught_up_run(env: &Env, sub: &str) -> Option<regdrop::store::Run> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_down_then_up_is_delivered_after_retries() {
     let sshd = Sshd::start();
-    let env = Env::new(200, "");
+    let metrics = free_port();
+    let env = Env::new(200, &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
     let remote = sshd.remote_dir("down-up");
     let port = free_port();
     env.write_sub(
@@ -125,6 +126,30 @@ async fn server_down_then_up_is_delivered_after_retries() {
             .len(),
         1
     );
+    // The metrics saw it: one delivery, the retries, the duration, the last success.
+    let body = http_get(metrics, "/metrics");
+    assert!(
+        body.contains("regdrop_deliveries_total{subscription=\"downup\",outcome=\"delivered\"} 1"),
+        "{body}"
+    );
+    let retries: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("regdrop_retries_total{subscription=\"downup\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no retries series:\n{body}"));
+    assert!(retries >= 2.0, "{body}");
+    assert!(
+        body.contains("regdrop_run_duration_seconds_bucket{le=\"+Inf\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "regdrop_last_success_timestamp_seconds{{subscription=\"downup\"}} {}",
+            receipt.delivered_at.timestamp()
+        )),
+        "{body}"
+    );
+    assert!(body.contains("regdrop_queue_depth 0"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,14 +273,28 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
     let port = free_port();
     env.write_sub(
         "side",
-        &sub_toml("side", "0 6 * * *", "once", port, &sshd.host_pub, &sshd.user_key, &remote, FAST_RETRY),
+        &sub_toml(
+            "side",
+            "0 6 * * *",
+            "once",
+            port,
+            &sshd.host_pub,
+            &sshd.user_key,
+            &remote,
+            FAST_RETRY,
+        ),
     );
     env.seed_old_run("side", Utc::now() - chrono::Duration::days(3));
     // First life: sealed, but the server is unreachable; then shut down.
     let (stop, daemon) = start_daemon(&env);
     let run = wait_for(60, "a sealed run with a failed attempt", || {
         let r = caught_up_run(&env, "side")?;
-        let failed = env.store().attempts(&r.id).ok()?.iter().any(|a| a.ended_at.is_some());
+        let failed = env
+            .store()
+            .attempts(&r.id)
+            .ok()?
+            .iter()
+            .any(|a| a.ended_at.is_some());
         (r.state == RunState::Uploading && r.artifact.is_some() && failed).then_some(r)
     })
     .await;
@@ -269,7 +308,10 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
     // Second life: the server is up.
     let _proxy = Proxy::start(port, sshd.port, None).await;
     let (stop, daemon) = start_daemon(&env);
-    let receipt = wait_for(60, "the receipt", || env.store().receipt_for_run(&run.id).ok().flatten()).await;
+    let receipt = wait_for(60, "the receipt", || {
+        env.store().receipt_for_run(&run.id).ok().flatten()
+    })
+    .await;
     let _ = stop.send(());
     daemon.await.unwrap();
     assert_eq!(
@@ -287,5 +329,25 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
         .status()
         .unwrap();
     assert!(st.success());
-    assert_eq!(env.store().receipts(&ReceiptFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        env.store()
+            .receipts(&ReceiptFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

@@ -474,3 +474,39 @@ async fn shutdown_lets_short_runs_finish_and_cancels_the_rest_after_the_grace_pe
         "no new runs after shutdown"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn reload_with_an_invalid_daemon_config_keeps_the_running_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    config(&d, 4, 4);
+    write_sub(&d, "a", "A", "*/10 * * * *", "h", "skip");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let d2 = d.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5 * 60 + 30)).await;
+        std::fs::write(d2.join("regdrop.toml"), "[daemon]\nmax_concurrent = 0\n").unwrap();
+        write_sub(&d2, "b", "B", "*/10 * * * *", "h", "skip");
+        tx.send(Intent::Reload).unwrap();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(tx);
+    });
+    let log = run_daemon_with(
+        &d,
+        utc("2026-11-25T05:59:30Z"),
+        Duration::from_secs(25 * 60),
+        |_| Duration::from_secs(1),
+        Some(rx),
+    )
+    .await;
+    let log = log.lock().unwrap();
+    assert_eq!(
+        starts_of(&log, "a").len(),
+        3,
+        "a keeps running: 06:00, 06:10, 06:20"
+    );
+    assert!(
+        starts_of(&log, "b").is_empty(),
+        "nothing of the rejected reload was applied"
+    );
+}

@@ -252,7 +252,12 @@ pub async fn wait_for<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) ->
 }
 
 /// [`wait_for`] that adds `context()` (e.g. the daemon's logs) to the panic.
-pub async fn wait_for_or<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>, context: impl Fn() -> String) -> T {
+pub async fn wait_for_or<T>(
+    secs: u64,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f() {
