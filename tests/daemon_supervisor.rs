@@ -510,3 +510,68 @@ async fn reload_with_an_invalid_daemon_config_keeps_the_running_configuration() 
         "nothing of the rejected reload was applied"
     );
 }
+
+/// A run that ends in an error outside the protocol (store, task) and stays active is
+/// resumed after the retry base, not at once in a loop, and a fire time that comes
+/// meanwhile waits for it.
+#[tokio::test(start_paused = true)]
+async fn an_erroring_active_run_is_resumed_with_backoff_not_in_a_hot_loop() {
+    use regdrop::daemon::Clock;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    config(&d, 4, 4);
+    // retry base 60 s
+    let text = sub_text("e", "E", "*/10 * * * *", "h", "skip") + "[retry]\nbase_secs = 60\n";
+    std::fs::write(d.join("subs/e.toml"), text).unwrap();
+    let clock = Arc::new(TokioClock::starting_at(utc("2026-11-25T05:59:30Z")));
+    let starts = Arc::new(Mutex::new(Vec::<(String, DateTime<Utc>)>::new()));
+    let (c2, s2, d2) = (clock.clone(), starts.clone(), d.clone());
+    let work: Arc<dyn Work> = Arc::new(move |job: Job, _cancel: CancellationToken| {
+        let now = c2.now();
+        s2.lock().unwrap().push((job.run_id(), now));
+        let d2 = d2.clone();
+        async move {
+            // Record the run (it stays pending, as after a failed generation), then fail.
+            let store = Store::open(d2.join("state/regdrop.sqlite")).unwrap();
+            if let regdrop::daemon::JobKind::Fire { scheduled_at } = job.kind {
+                let _ = store.create_run(&NewRun {
+                    subscription: job.sub.id.clone(),
+                    scheduled_at,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err::<Outcome, String>("register unreadable".into())
+        }
+    });
+    let opts = Options {
+        work: Some(work),
+        clock,
+        intents: None,
+        signals: false,
+        metrics: false,
+    };
+    daemon::run_with(
+        d.join("regdrop.toml"),
+        tokio::time::sleep(Duration::from_secs(25 * 60)),
+        opts,
+    )
+    .await
+    .unwrap();
+    let starts = starts.lock().unwrap();
+    // 06:00 fire, then a resume about every 61 s (+ one extra at each fire time) for 25 min.
+    assert!(
+        starts.len() >= 20 && starts.len() <= 30,
+        "{} starts: {starts:?}",
+        starts.len()
+    );
+    assert!(
+        starts.iter().all(|(run, _)| run == "e-20261125T060000Z"),
+        "only the active run: {starts:?}"
+    );
+    for w in starts.windows(2) {
+        assert!(
+            w[1].1 - w[0].1 >= chrono::Duration::seconds(1),
+            "no hot loop: {starts:?}"
+        );
+    }
+}

@@ -460,8 +460,13 @@ impl Supervisor {
             if resume {
                 let e = self.entries.get_mut(&id).expect("listed");
                 e.resume_at = None;
-                if !e.busy {
-                    if let Ok(Some(run)) = lock(&self.store).active_run(&id) {
+                let active = if e.busy {
+                    None
+                } else {
+                    Some(lock(&self.store).active_run(&id))
+                };
+                if let Some(active) = active {
+                    if let Ok(Some(run)) = active {
                         e.busy = true;
                         info!(subscription = %id, run = %run.id, "Resuming a run after an error.");
                         self.queue.push_back(Job {
@@ -469,6 +474,8 @@ impl Supervisor {
                             daemon: self.daemon.clone(),
                             kind: JobKind::Resume { run: Box::new(run) },
                         });
+                    } else if let Some(t) = e.pending.take() {
+                        self.fire(&id, t);
                     }
                 }
             }
@@ -561,9 +568,12 @@ impl Supervisor {
             return;
         }
         if d.result.is_err() {
-            // The run may still be active in the store: resume it after the retry base.
+            // The run may still be active in the store: resume it after the retry base. A
+            // waiting fire waits for that (firing it now would resume the same run at once,
+            // again and again while the error lasts).
             let wait = e.sub.retry.base.max(Duration::from_secs(1));
             e.resume_at = Some(now + chrono::Duration::from_std(wait).unwrap_or_default());
+            return;
         }
         if let Some(t) = e.pending.take() {
             self.fire(&d.sub, t);
