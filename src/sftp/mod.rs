@@ -253,7 +253,11 @@ pub async fn find_delivered(
 /// missing sidecar (checksum, manifest, done marker last) is uploaded before it returns.
 /// Without this a restart after such a crash would try the upload again and, with
 /// `if_exists = "fail"`, stop at the file it had delivered itself.
-pub async fn complete_delivered(target: &Target, up: &Upload, bytes: u64) -> Result<Option<Delivered>, SftpError> {
+pub async fn complete_delivered(
+    target: &Target,
+    up: &Upload,
+    bytes: u64,
+) -> Result<Option<Delivered>, SftpError> {
     let final_name = up.final_name.as_str();
     upload::check_name(final_name)?;
     let conn = connect::connect(target).await?;
