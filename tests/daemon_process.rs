@@ -356,6 +356,18 @@ async fn sighup_with_an_invalid_file_keeps_its_last_good_version_and_applies_the
     );
     assert!(log.contains("last good version keeps running"), "{log}");
 
+    // A second daemon on the same state store refuses to start.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(env.config())
+        .arg("run")
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("another regdrop daemon (pid {})", d.id())), "{err}");
+
     // The operator's view.
     let out = Command::new(BIN)
         .arg("--config")

@@ -41,6 +41,9 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+    /// Two daemons on one state store would deliver every run twice.
+    #[error("another regdrop daemon (pid {pid}) is running on {state_db}; stop it first")]
+    AlreadyRunning { pid: u64, state_db: String },
 }
 
 /// What [`run_with`] can be given instead of the production defaults.
@@ -96,6 +99,7 @@ pub async fn run_with(
 ) -> Result<(), DaemonError> {
     let loaded = config::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
+    refuse_second_daemon(&daemon.state_db)?;
     let store = open_store(&daemon.state_db)?;
     let store = Arc::new(Mutex::new(store));
 
@@ -148,6 +152,29 @@ pub async fn run_with(
 /// The status file the daemon keeps beside its state store (read by `regdrop status`).
 pub fn status_file_of(state_db: &Path) -> PathBuf {
     state_db.with_file_name("daemon-status.json")
+}
+
+/// Refuses to start when the status file names a live `regdrop` process other than this
+/// one that has not stopped (a best-effort guard; the state store is not locked).
+fn refuse_second_daemon(state_db: &Path) -> Result<(), DaemonError> {
+    let Ok(bytes) = std::fs::read(status_file_of(state_db)) else {
+        return Ok(());
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Ok(());
+    };
+    let Some(pid) = doc["pid"].as_u64() else {
+        return Ok(());
+    };
+    let stopped = doc["stopped"].as_bool() == Some(true);
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if !stopped && pid != u64::from(std::process::id()) && comm.trim() == "regdrop" {
+        return Err(DaemonError::AlreadyRunning {
+            pid,
+            state_db: state_db.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn open_store(path: &Path) -> Result<Store, DaemonError> {
