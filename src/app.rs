@@ -1,7 +1,11 @@
 //! The commands: each takes parsed arguments, wires config and adapters, prints for a
 //! person, and returns an exit code. `main` only parses, sets up logging and calls `run`.
 
-use crate::cli::{Cli, Command, RegisterCmd};
+use crate::cli::{Cli, Command, ExportFormat, HostkeyCmd, ReceiptsCmd, RegisterCmd};
+use crate::delivery::{self, Ctx, Observer, Outcome};
+use crate::store::{ReceiptFilter, Store};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use crate::config::{self, Loaded};
 use crate::progress::Progress;
 use anyhow::{anyhow, bail, Context, Result};
@@ -31,7 +35,231 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview { sub, rows, at, sql } => preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql),
         Command::Extract { sub, out, at } => extract(cli.config.as_deref(), &sub, &out, at.as_deref()),
         Command::Register(cmd) => register(cli.config.as_deref(), cmd),
+        Command::Deliver { sub, at } => deliver(cli.config.as_deref(), &sub, at.as_deref()),
+        Command::Probe { sub } => probe(cli.config.as_deref(), &sub),
+        Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => hostkey_scan(&addr, timeout_secs),
+        Command::Receipts(cmd) => receipts(cli.config.as_deref(), cmd),
+        Command::DemoServer { root, listen, user, authorized_key, password_file, host_key } => {
+            demo_server(root, listen, user, authorized_key, password_file, host_key)
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Opens the state store (creating its folder).
+pub fn open_store(loaded: &Loaded) -> Result<Store> {
+    let path = &loaded.daemon.state_db;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Store::open(path).with_context(|| format!("opening the state store {}", path.display()))
+}
+
+/// Prints a delivery's progress for a person at a terminal.
+struct Terminal {
+    rows: Progress,
+    bytes: Progress,
+}
+
+impl Observer for Terminal {
+    fn stage(&self, run: &str, what: &str) {
+        self.rows.finish();
+        eprintln!("{run}: {what}");
+    }
+    fn rows(&self, done: u64, total: u64) {
+        self.rows.update(done, total)
+    }
+    fn bytes(&self, done: u64, total: u64) {
+        self.bytes.update(done, total)
+    }
+    fn retry(&self, run: &str, attempt: u32, wait: Duration, error: &str) {
+        self.bytes.finish();
+        eprintln!("{run}: attempt {attempt} failed: {error}\n{run}: retrying in {:.0} s", wait.as_secs_f64());
+    }
+}
+
+fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result<ExitCode> {
+    let loaded = load(flag)?;
+    let sub = subscription(&loaded, id)?.clone();
+    let at = parse_time(at)?;
+    let store = open_store(&loaded)?;
+    let rt = runtime()?;
+    let ctx = Ctx {
+        daemon: Arc::new(loaded.daemon.clone()),
+        store: Arc::new(Mutex::new(store)),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        xlsx_row_limit: None,
+    };
+    let obs = Terminal { rows: Progress::rows("extract"), bytes: Progress::bytes("upload") };
+    let outcome = rt.block_on(async {
+        let cancel = ctx.cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        });
+        delivery::deliver(&ctx, &sub, at, &obs).await
+    })?;
+    obs.bytes.finish();
+    match outcome {
+        Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
+            println!("delivered: {} ({} bytes, {} rows) to {}:{}", r.remote_path, r.bytes, r.rows, r.remote_host, r.remote_port);
+            println!("receipt {} for run {}: sha256 {}, host key {}, {} attempt(s)", r.id, r.run_id, r.ciphertext_sha256, r.host_key_fingerprint, r.attempts);
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::NeedsAttention { run, reason } => {
+            eprintln!("run {run} needs attention: {reason}\nFix the cause, then run `regdrop deliver {id}` again (or `regdrop retry {run}`).");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Failed { run, reason } => {
+            eprintln!("run {run} failed: {reason}\nThe artifact is kept; `regdrop retry {run}` tries again.");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Interrupted { run } => {
+            eprintln!("run {run} interrupted; it resumes with `regdrop retry {run}` or when the daemon starts.");
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
+    let loaded = load(flag)?;
+    let sub = subscription(&loaded, id)?;
+    let target = delivery::target_of(sub)?;
+    let report = runtime()?.block_on(crate::sftp::probe(&target))?;
+    println!("host:        {}:{} (key {} pinned and matching)", sub.target.host, sub.target.port, report.host_key_sha256);
+    println!("login:       {} ok", sub.target.username);
+    println!(
+        "folder:      {} {}",
+        report.remote_dir,
+        match (report.remote_dir_exists, report.writable) {
+            (true, true) => "exists, writable (temp file created and removed)",
+            (true, false) => "exists, NOT writable",
+            (false, _) => "missing (create_dirs = true will create it)",
+        }
+    );
+    println!("extensions:  {}", report.extensions.iter().map(|(n, v)| format!("{n} ({v})")).collect::<Vec<_>>().join(", "));
+    Ok(if report.remote_dir_exists && !report.writable { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`.
+fn split_host_port(addr: &str) -> Result<(String, u16)> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (h, p) = rest.split_once(']').ok_or_else(|| anyhow!("`{addr}`: missing `]`"))?;
+        let port = p.strip_prefix(':').map(|p| p.parse()).transpose()?.unwrap_or(22);
+        return Ok((h.to_string(), port));
+    }
+    match addr.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Ok((h.to_string(), p.parse().with_context(|| format!("`{p}` is not a port"))?)),
+        _ => Ok((addr.to_string(), 22)),
+    }
+}
+
+fn hostkey_scan(addr: &str, timeout_secs: u64) -> Result<ExitCode> {
+    let (host, port) = split_host_port(addr)?;
+    let keys = runtime()?.block_on(crate::sftp::scan_host_keys(&host, port, Duration::from_secs(timeout_secs)))?;
+    println!("# {host}:{port}: check these fingerprints with the customer before pinning them");
+    for k in keys {
+        println!("# {}", k.fingerprint);
+        println!("{}", k.line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
+    let loaded = load(flag)?;
+    let store = open_store(&loaded)?;
+    match cmd {
+        ReceiptsCmd::List { subscription, since } => {
+            let since = since
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+                        .with_context(|| format!("`{d}` is not a date like 2026-11-01"))
+                })
+                .transpose()?;
+            let list = store.receipts(&ReceiptFilter { subscription, since, until: None })?;
+            println!("{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  remote path", "id", "delivered (UTC)", "subscription", "rows", "bytes");
+            for r in &list {
+                println!(
+                    "{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  {}:{}",
+                    r.id,
+                    r.delivered_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.subscription,
+                    r.rows,
+                    r.bytes,
+                    r.remote_host,
+                    r.remote_path
+                );
+            }
+            println!("{} receipt(s)", list.len());
+        }
+        ReceiptsCmd::Show { id } => {
+            let r = store.receipt(id)?.ok_or_else(|| anyhow!("no receipt {id}; `regdrop receipts list` shows the ids"))?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        }
+        ReceiptsCmd::Verify => {
+            let report = store.verify_chain()?;
+            println!("{report}");
+            if !report.is_intact() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        ReceiptsCmd::Export { format, month, subscription } => {
+            let mut filter = match month {
+                Some(m) => {
+                    let (y, mo) = crate::store::model::parse_month(&m)?;
+                    let tz = crate::schedule::parse_tz(&loaded.daemon.inherited.timezone).map_err(|e| anyhow!(e))?;
+                    ReceiptFilter::month(y, mo, &tz)?
+                }
+                None => ReceiptFilter::default(),
+            };
+            filter.subscription = subscription;
+            let out = std::io::stdout().lock();
+            match format {
+                ExportFormat::Csv => store.export_csv(out, &filter)?,
+                ExportFormat::Json => store.export_json(out, &filter)?,
+            };
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_server(
+    root: PathBuf,
+    listen: std::net::SocketAddr,
+    user: String,
+    authorized_key: Option<String>,
+    password_file: Option<PathBuf>,
+    host_key: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use crate::demo_server::{self as ds, DemoAuth};
+    std::fs::create_dir_all(&root)?;
+    let key_line = authorized_key
+        .map(|k| if Path::new(&k).exists() { std::fs::read_to_string(&k).map(|s| s.trim().to_string()) } else { Ok(k) })
+        .transpose()?;
+    let password = password_file
+        .map(|p| std::fs::read_to_string(&p).map(|s| s.trim_end_matches(['\n', '\r']).to_string()))
+        .transpose()?;
+    let auth = match (key_line, password) {
+        (Some(k), Some(p)) => DemoAuth::public_key(&user, k).with_password(p),
+        (Some(k), None) => DemoAuth::public_key(&user, k),
+        (None, Some(p)) => DemoAuth::password(&user, p),
+        (None, None) => bail!("give --authorized-key and/or --password-file: the demo server does not allow anonymous logins"),
+    };
+    runtime()?.block_on(async {
+        let h = ds::start(root.clone(), auth, host_key, listen).await?;
+        println!("demo SFTP server on {} serving {} for user {user}", h.addr(), root.display());
+        println!("pin this host key: {}", h.host_key_line());
+        println!("(Ctrl-C stops it)");
+        tokio::signal::ctrl_c().await?;
+        h.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads the config; a broken daemon file is a config error (exit 78).
