@@ -415,17 +415,17 @@ enum Kind {
 
 /// Share of each kind in the whole register (registered, deregistered and scrapped).
 const KINDS: [(Kind, u32); 11] = [
-    (Kind::Car, 630),
-    (Kind::Van, 100),
+    (Kind::Car, 560),
+    (Kind::Van, 95),
     (Kind::Camper, 15),
     (Kind::Truck, 20),
     (Kind::Bus, 5),
-    (Kind::Trailer, 105),
-    (Kind::Caravan, 20),
-    (Kind::HeavyTrailer, 5),
-    (Kind::Motorcycle, 50),
-    (Kind::Moped, 20),
-    (Kind::Tractor, 30),
+    (Kind::Trailer, 150),
+    (Kind::Caravan, 25),
+    (Kind::HeavyTrailer, 10),
+    (Kind::Motorcycle, 55),
+    (Kind::Moped, 25),
+    (Kind::Tractor, 40),
 ];
 
 /// A make with its weight, VIN manufacturer prefix and models:
@@ -478,7 +478,7 @@ const CAR_MAKES: &[Make] = &[
 ];
 /// Electric-car make weights (code, weight); models come from `CAR_MAKES`.
 const EV_MAKES: &[(&str, u32)] = &[
-    ("4360", 200), ("5750", 150), ("5480", 40), ("2000", 60), ("3390", 45), ("3450", 45),
+    ("4360", 300), ("5750", 150), ("5480", 40), ("2000", 60), ("3390", 45), ("3450", 45),
     ("1230", 45), ("1400", 40), ("0945", 35), ("5150", 40), ("5800", 40), ("4000", 25),
     ("0628", 15), ("2600", 20), ("3900", 20), ("4800", 15), ("4500", 10), ("4350", 5),
     ("4700", 6), ("4010", 3), ("3400", 3), ("7740", 1), ("5090", 2), ("1750", 3),
@@ -1087,13 +1087,15 @@ impl Maker {
             }
         };
         f[KJM_FARGE] = b.put(plate_type);
-        let vin_p = match (kind, model_year) {
-            (_, ..=1980) => 0.0,
-            (Kind::Trailer | Kind::Tractor, 1981..=1999) => 0.15,
-            (Kind::Trailer | Kind::Tractor, _) => 0.55,
-            (_, 1981..=1989) => 0.6,
-            _ => 0.97,
-        };
+        // VINs became the rule in the 1980s; trailers and tractors often keep short numbers.
+        // Tuned so that about 63 % of the register has a 17-character VIN.
+        let vin_p = match model_year {
+            ..=1980 => 0.0,
+            1981..=1989 => 0.3,
+            1990..=1999 => 0.55,
+            2000..=2009 => 0.8,
+            _ => 0.93,
+        } * if matches!(kind, Kind::Trailer | Kind::Tractor | Kind::Caravan) { 0.5 } else { 1.0 };
         let unr = if self.chance(vin_p) { self.vin(wmi, model_year) } else { self.legacy_chassis() };
         f[UNR] = b.put(&unr);
 
@@ -1442,8 +1444,8 @@ impl Maker {
 
         // Ownerships: history, current owner, co-owner, lessee.
         let lessee_p = match (status, today - first_no) {
-            ("REGISTRERT", a) if a < 4 * 365 && matches!(kind, Kind::Car | Kind::Van) => 0.3,
-            ("REGISTRERT", a) if a < 8 * 365 => 0.04,
+            ("REGISTRERT", a) if a < 4 * 365 && matches!(kind, Kind::Car | Kind::Van) => 0.55,
+            ("REGISTRERT", a) if a < 8 * 365 => 0.18,
             _ => 0.0,
         };
         let leased = self.chance(lessee_p);
@@ -1506,7 +1508,7 @@ impl Maker {
             } else {
                 self.owner_person(b, id, "eier", from, to, None)
             };
-            if current && !owner_is_org && self.chance(0.12) {
+            if current && !owner_is_org && self.chance(0.17) {
                 self.owner_person(b, id, "medeier", from, to, Some(addr));
             } else if !current && !owner_is_org && self.chance(0.08) {
                 self.owner_person(b, id, "medeier", from, to, Some(addr));
