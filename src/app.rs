@@ -426,21 +426,60 @@ fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf>
 }
 
 fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
+    use crate::register;
     match cmd {
         RegisterCmd::Generate(a) => {
             let db = register_path(flag, a.db.register)?;
-            let _ = (db, a.vehicles, a.seed);
-            bail!("not merged yet")
+            if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let bar = Progress::rows("generate");
+            let s = register::generate(&db, &register::GenerateOptions { vehicles: a.vehicles, seed: a.seed }, &mut |n| {
+                bar.update(n, a.vehicles)
+            })?;
+            bar.finish();
+            println!(
+                "generated {} vehicles, {} ownerships into {} in {:.1} s ({:.0} vehicles/s; load {:.1} s, indexes {:.1} s)",
+                s.vehicles,
+                s.ownerships,
+                db.display(),
+                s.total_seconds,
+                s.vehicles as f64 / s.total_seconds.max(1e-9),
+                s.load_seconds,
+                s.index_seconds
+            );
         }
         RegisterCmd::Import { file, encoding, db } => {
             let db = register_path(flag, db.register)?;
-            let _ = (db, file, encoding);
-            bail!("not merged yet")
+            let encoding = encoding
+                .map(|e| crate::format::Encoding::parse(&e).ok_or_else(|| anyhow!("`{e}` is not an encoding; use utf-8 or iso-8859-1")))
+                .transpose()?;
+            let size = std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?.len();
+            let bar = Progress::bytes("import");
+            let s = register::import(&db, &file, &register::ImportOptions { encoding }, &mut |b| bar.update(b, size))?;
+            bar.finish();
+            for w in &s.warnings {
+                eprintln!("warning: {w}");
+            }
+            for r in &s.rejected {
+                eprintln!("{}:{}: rejected: {}", file.display(), r.line, r.reason);
+            }
+            println!(
+                "imported {} rows from {} ({}); {} rejected",
+                s.rows,
+                file.display(),
+                s.encoding.as_str(),
+                s.rejected.len()
+            );
+            if !s.rejected.is_empty() {
+                println!("Fix the rejected lines above (or ask the authority for a clean dump) and import again.");
+                return Ok(ExitCode::FAILURE);
+            }
         }
         RegisterCmd::Stats { db } => {
             let db = register_path(flag, db.register)?;
-            let _ = db;
-            bail!("not merged yet")
+            print!("{}", register::stats(&db)?);
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

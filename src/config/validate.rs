@@ -288,7 +288,7 @@ pub fn validate_subscription(
         p.push(Problem::new("customer", "the customer's name is empty; write the name that goes into receipts"));
     }
     if let Some(org) = &raw.customer_org_number {
-        if !crate::register::ids::valid_org_number(org) {
+        if !crate::register::ids::is_valid_org_number(org) {
             p.push(Problem::new(
                 "customer_org_number",
                 format!("`{org}` is not a valid organisation number (9 digits, mod-11 check digit); copy it from Brønnøysundregistrene"),
@@ -761,7 +761,7 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
     digits(&f.municipality, "municipality", Some(4), p);
     digits(&f.county, "county", Some(2), p);
     for (i, o) in f.org_number.iter().enumerate() {
-        if !crate::register::ids::valid_org_number(o) {
+        if !crate::register::ids::is_valid_org_number(o) {
             p.push(Problem::new(format!("extract.filter.org_number[{i}]"), format!("`{o}` is not a valid organisation number (9 digits, mod-11)")));
         }
     }
