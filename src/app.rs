@@ -39,6 +39,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Probe { sub } => probe(cli.config.as_deref(), &sub),
         Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => hostkey_scan(&addr, timeout_secs),
         Command::Receipts(cmd) => receipts(cli.config.as_deref(), cmd),
+        Command::Demo { dir, vehicles, cycles } => {
+            crate::demo::run(&crate::demo::DemoOptions { dir, vehicles, cycles })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DemoServer { root, listen, user, authorized_key, password_file, host_key } => {
             demo_server(root, listen, user, authorized_key, password_file, host_key)
         }

@@ -79,6 +79,18 @@ pub enum Command {
     /// Delivery receipts: list, show, verify the hash chain, export for billing.
     #[command(subcommand)]
     Receipts(ReceiptsCmd),
+    /// See the main job on this machine: a small register, a loopback SFTP target, one
+    /// subscription per report, scheduled deliveries, receipts, a decrypted sample.
+    Demo {
+        /// The demo's folder (replaced when it holds an earlier demo).
+        #[arg(long, default_value = "regdrop-demo")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 50_000)]
+        vehicles: u64,
+        /// Scheduled fire times delivered per subscription.
+        #[arg(long, default_value_t = 2)]
+        cycles: usize,
+    },
     /// Serve one folder over SFTP on loopback (the demo target; not for production).
     DemoServer {
         #[arg(long)]

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod demo_server;
 pub mod extract;
 pub mod format;
