@@ -8,6 +8,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    use regdrop::cli::Command as C;
+    if matches!(cli.command, C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_)) {
+        // Printing commands end quietly when the reader goes away (`| head`), as Unix
+        // tools do; network commands keep Rust's ignored SIGPIPE.
+        // SAFETY: called before any thread is started; resets one signal to its default.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // The demo talks to a person; its log lines would only interleave with its story.
     let quiet = matches!(cli.command, regdrop::cli::Command::Demo { .. });
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
