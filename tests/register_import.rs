@@ -25,15 +25,30 @@ fn db_rows(db: &Path) -> Vec<Vec<String>> {
         .map(|f| format!("coalesce({}, '')", column_of(f.0)))
         .collect();
     let mut st = conn
-        .prepare(&format!("SELECT {} FROM vehicle ORDER BY id", cols.join(", ")))
+        .prepare(&format!(
+            "SELECT {} FROM vehicle ORDER BY id",
+            cols.join(", ")
+        ))
         .unwrap();
     let rows = st
-        .query_map([], |r| (0..85).map(|i| r.get::<_, String>(i)).collect::<Result<Vec<_>, _>>())
+        .query_map([], |r| {
+            (0..85)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .unwrap();
     rows.map(Result::unwrap).collect()
 }
 
-fn run(dir: &Path, name: &str, bytes: &[u8], encoding: Option<Encoding>) -> (PathBuf, Result<regdrop::register::ImportSummary, RegisterError>) {
+fn run(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    encoding: Option<Encoding>,
+) -> (
+    PathBuf,
+    Result<regdrop::register::ImportSummary, RegisterError>,
+) {
     let file = dir.join(format!("{name}.txt"));
     std::fs::write(&file, bytes).unwrap();
     let db = dir.join(format!("{name}.sqlite"));
@@ -63,15 +78,27 @@ fn sample_imports_with_every_value_exact() {
     // Empty values are NULL, not empty strings.
     let conn = schema::open_ro(&db).unwrap();
     let empties: i64 = conn
-        .query_row("SELECT count(*) FROM vehicle WHERE tekn_kjm_persj = ''", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM vehicle WHERE tekn_kjm_persj = ''",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(empties, 0);
     let nulls: i64 = conn
-        .query_row("SELECT count(*) FROM vehicle WHERE tekn_kjm_persj IS NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM vehicle WHERE tekn_kjm_persj IS NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(nulls, 19);
     let meta: String = conn
-        .query_row("SELECT value FROM register_meta WHERE key = 'source'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM register_meta WHERE key = 'source'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(meta, "import");
 }
@@ -109,7 +136,12 @@ fn latin1_with_crlf_gives_the_same_values() {
     assert_eq!((s.encoding, s.rows), (Encoding::Utf8, 19));
     assert_eq!(db_rows(&db)[0][14], "MJØRUD");
     // An explicit encoding overrides detection.
-    let (_, r) = run(dir.path(), "forced", SAMPLE.as_bytes(), Some(Encoding::Utf8));
+    let (_, r) = run(
+        dir.path(),
+        "forced",
+        SAMPLE.as_bytes(),
+        Some(Encoding::Utf8),
+    );
     assert_eq!(r.unwrap().rows, 19);
 }
 
@@ -143,12 +175,31 @@ fn bad_rows_are_reported_with_line_numbers_and_the_rest_imported() {
     let s = r.unwrap();
     let lines_rejected: Vec<u64> = s.rejected.iter().map(|r| r.line).collect();
     assert_eq!(lines_rejected, vec![3, 6, 8, 10], "{:?}", s.rejected);
-    assert!(s.rejected[0].reason.contains("84 fields"), "{}", s.rejected[0].reason);
-    assert!(s.rejected[1].reason.contains("TEKN_REG_F_G") && s.rejected[1].reason.contains("1984-06-15"));
-    assert!(s.rejected[2].reason.contains("UTF-8"), "{}", s.rejected[2].reason);
-    assert!(s.rejected[3].reason.contains("TEKN_SISTE_PKK"), "{}", s.rejected[3].reason);
+    assert!(
+        s.rejected[0].reason.contains("84 fields"),
+        "{}",
+        s.rejected[0].reason
+    );
+    assert!(
+        s.rejected[1].reason.contains("TEKN_REG_F_G")
+            && s.rejected[1].reason.contains("1984-06-15")
+    );
+    assert!(
+        s.rejected[2].reason.contains("UTF-8"),
+        "{}",
+        s.rejected[2].reason
+    );
+    assert!(
+        s.rejected[3].reason.contains("TEKN_SISTE_PKK"),
+        "{}",
+        s.rejected[3].reason
+    );
     assert_eq!(s.rows, 15);
-    assert!(s.warnings.iter().any(|w| w.contains("blank")), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.contains("blank")),
+        "{:?}",
+        s.warnings
+    );
     let imported: Vec<String> = db_rows(&db).into_iter().map(|r| r[0].clone()).collect();
     let expected: Vec<String> = sample_rows()
         .into_iter()
@@ -175,7 +226,15 @@ fn columns_are_mapped_by_name() {
     let (db, r) = run(dir.path(), "mapped", text.as_bytes(), None);
     let s = r.unwrap();
     assert_eq!(s.rows, 19);
-    assert_eq!(s.warnings.iter().filter(|w| w.contains("TEKN_EXTRA")).count(), 1, "{:?}", s.warnings);
+    assert_eq!(
+        s.warnings
+            .iter()
+            .filter(|w| w.contains("TEKN_EXTRA"))
+            .count(),
+        1,
+        "{:?}",
+        s.warnings
+    );
     let mut expected = sample_rows();
     for r in &mut expected {
         r[15] = String::new();
@@ -183,9 +242,15 @@ fn columns_are_mapped_by_name() {
     assert_eq!(db_rows(&db), expected);
 
     // Without TEKN_KJM the file is refused.
-    let no_kjm: String = SAMPLE.lines().map(|l| l.split_once('¤').unwrap().1.to_string() + "\n").collect();
+    let no_kjm: String = SAMPLE
+        .lines()
+        .map(|l| l.split_once('¤').unwrap().1.to_string() + "\n")
+        .collect();
     let (_, r) = run(dir.path(), "nokjm", no_kjm.as_bytes(), None);
-    assert!(matches!(r, Err(RegisterError::MissingColumn { ref column, .. }) if column == "TEKN_KJM"), "{r:?}");
+    assert!(
+        matches!(r, Err(RegisterError::MissingColumn { ref column, .. }) if column == "TEKN_KJM"),
+        "{r:?}"
+    );
     let (_, r) = run(dir.path(), "empty", b"", None);
     assert!(matches!(r, Err(RegisterError::EmptyFile { .. })), "{r:?}");
 }
