@@ -62,8 +62,9 @@ const BATCH: usize = 4096;
 const BATCHES_PER_TX: usize = 64;
 
 /// Generates a synthetic register into `db` (created if missing). Existing vehicles and
-/// ownerships in `db` are replaced. `progress` is called with the number of vehicles
-/// written so far.
+/// ownerships in `db` are replaced (no other connection may hold the database). The load
+/// runs without a journal: an interrupted run leaves a partial register, so run it again.
+/// `progress` is called with the number of vehicles written so far.
 pub fn generate(
     db: &Path,
     opts: &GenerateOptions,
