@@ -28,7 +28,10 @@ fn make(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
 /// Hash of every value of both tables, in id order.
 fn checksum(conn: &Connection) -> u64 {
     let mut h = DefaultHasher::new();
-    for sql in ["SELECT * FROM vehicle ORDER BY id", "SELECT * FROM ownership ORDER BY id"] {
+    for sql in [
+        "SELECT * FROM vehicle ORDER BY id",
+        "SELECT * FROM ownership ORDER BY id",
+    ] {
         let mut st = conn.prepare(sql).unwrap();
         let cols = st.column_count();
         let mut rows = st.query([]).unwrap();
@@ -60,30 +63,48 @@ fn same_seed_same_register_and_everything_valid() {
     let c = make(dir.path(), "c.sqlite", 43);
     let ca = schema::open_ro(&a).unwrap();
     let sum = checksum(&ca);
-    assert_eq!(sum, checksum(&schema::open_ro(&b).unwrap()), "same seed, same content");
-    assert_ne!(sum, checksum(&schema::open_ro(&c).unwrap()), "another seed, other content");
+    assert_eq!(
+        sum,
+        checksum(&schema::open_ro(&b).unwrap()),
+        "same seed, same content"
+    );
+    assert_ne!(
+        sum,
+        checksum(&schema::open_ro(&c).unwrap()),
+        "another seed, other content"
+    );
     // Generating again into the same file replaces the content.
     drop(ca);
     let again = make(dir.path(), "a.sqlite", 42);
     let conn = schema::open_ro(&again).unwrap();
     assert_eq!(sum, checksum(&conn));
 
-    let meta: Vec<String> = strings(&conn, "SELECT key || '=' || value FROM register_meta ORDER BY key");
+    let meta: Vec<String> = strings(
+        &conn,
+        "SELECT key || '=' || value FROM register_meta ORDER BY key",
+    );
     for want in ["source=generated", "seed=42", "vehicles=2000"] {
         assert!(meta.iter().any(|m| m == want), "{meta:?}");
     }
     assert!(meta.iter().any(|m| m.starts_with("generated_at=")));
-    let jm: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let jm: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(jm, "wal");
 
     // Organisation numbers and national identity numbers are valid.
-    let orgs = strings(&conn, "SELECT org_number FROM ownership WHERE org_number IS NOT NULL");
+    let orgs = strings(
+        &conn,
+        "SELECT org_number FROM ownership WHERE org_number IS NOT NULL",
+    );
     assert!(!orgs.is_empty());
     for o in &orgs {
         assert!(ids::is_valid_org_number(o), "{o}");
     }
     let mut st = conn
-        .prepare("SELECT national_id, birth_date, from_date FROM ownership WHERE org_number IS NULL")
+        .prepare(
+            "SELECT national_id, birth_date, from_date FROM ownership WHERE org_number IS NULL",
+        )
         .unwrap();
     let people: Vec<(String, String, String)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -93,7 +114,11 @@ fn same_seed_same_register_and_everything_valid() {
     assert!(people.len() > 1000);
     for (nid, birth, from) in &people {
         assert!(ids::is_valid_fnr(nid), "{nid}");
-        assert_eq!(ids::birth_date(nid).as_deref(), Some(birth.as_str()), "{nid}");
+        assert_eq!(
+            ids::birth_date(nid).as_deref(),
+            Some(birth.as_str()),
+            "{nid}"
+        );
         assert!(birth < from, "born {birth}, owner from {from}");
     }
     // Every value of every table is free of the separator and line breaks.
@@ -151,7 +176,10 @@ fn plates_dates_and_ownerships_are_consistent() {
         for i in [4, 5, 6, 7, 8, 9, 14, 15] {
             if let Some(d) = g(i) {
                 assert!(ids::is_date(&d), "{plate}: {d}");
-                assert!(i == 15 || d.as_str() <= "20250630", "{plate}: {d} after the as-of date");
+                assert!(
+                    i == 15 || d.as_str() <= "20250630",
+                    "{plate}: {d} after the as-of date"
+                );
             }
         }
         let (fg, fgn) = (g(4).unwrap(), g(5).unwrap());
@@ -226,7 +254,11 @@ fn plates_dates_and_ownerships_are_consistent() {
         .unwrap();
     assert_eq!(bad, 0);
     let bad: i64 = conn
-        .query_row("SELECT count(*) FROM ownership WHERE to_date IS NOT NULL AND to_date < from_date", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM ownership WHERE to_date IS NOT NULL AND to_date < from_date",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(bad, 0);
     // Lessors are organisations.
@@ -254,7 +286,11 @@ fn plates_dates_and_ownerships_are_consistent() {
     assert!((0.05..0.16).contains(&co), "co-owners {co}");
     assert!((0.04..0.13).contains(&lessee), "lessees {lessee}");
     let history: i64 = conn
-        .query_row("SELECT count(*) FROM ownership WHERE to_date IS NOT NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM ownership WHERE to_date IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(history > 200, "{history}");
 
@@ -262,5 +298,8 @@ fn plates_dates_and_ownerships_are_consistent() {
     assert_eq!(s.vehicles, N);
     assert_eq!(s.top_makes.len(), 10);
     let text = s.to_string();
-    assert!(text.contains("REGISTRERT") && text.contains("eier"), "{text}");
+    assert!(
+        text.contains("REGISTRERT") && text.contains("eier"),
+        "{text}"
+    );
 }

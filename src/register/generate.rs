@@ -34,7 +34,10 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { vehicles: 10_000, seed: 1 }
+        GenerateOptions {
+            vehicles: 10_000,
+            seed: 1,
+        }
     }
 }
 
@@ -59,8 +62,9 @@ const BATCH: usize = 4096;
 const BATCHES_PER_TX: usize = 64;
 
 /// Generates a synthetic register into `db` (created if missing). Existing vehicles and
-/// ownerships in `db` are replaced. `progress` is called with the number of vehicles
-/// written so far.
+/// ownerships in `db` are replaced (no other connection may hold the database). The load
+/// runs without a journal: an interrupted run leaves a partial register, so run it again.
+/// `progress` is called with the number of vehicles written so far.
 pub fn generate(
     db: &Path,
     opts: &GenerateOptions,
@@ -81,8 +85,7 @@ pub fn generate(
     conn.execute_batch(&schema::ddl())?;
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "cache_size", -262_144i64)?; // 256 MiB
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -65_536i64)?; // 64 MiB
 
     let (tx, rx) = mpsc::sync_channel::<Batch>(4);
     let total = opts.vehicles;
@@ -119,7 +122,10 @@ pub fn generate(
         let osql = format!(
             "INSERT INTO ownership (vehicle_id, role, {}) VALUES ({})",
             OWNER_COLS.join(", "),
-            (1..=OWNER_COLS.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+            (1..=OWNER_COLS.len() + 2)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let (mut vehicles, mut owners) = (0u64, 0u64);
         let mut in_tx = 0usize;
@@ -165,10 +171,14 @@ pub fn generate(
         Ok((vehicles, owners))
     })();
     // Dropping the receiver (on error) makes the maker stop.
-    let orgs = maker.join().map_err(|_| RegisterError::Worker("panicked".into()))?;
+    let orgs = maker
+        .join()
+        .map_err(|_| RegisterError::Worker("panicked".into()))?;
     let (vehicles, ownerships) = write?;
     if vehicles != total {
-        return Err(RegisterError::Worker(format!("made {vehicles} of {total} vehicles")));
+        return Err(RegisterError::Worker(format!(
+            "made {vehicles} of {total} vehicles"
+        )));
     }
     let load_seconds = started.elapsed().as_secs_f64();
 
@@ -178,7 +188,8 @@ pub fn generate(
     let generated_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let as_of = format!("{:04}{:02}{:02}", AS_OF.0, AS_OF.1, AS_OF.2);
     {
-        let mut st = conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
+        let mut st =
+            conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
         for (k, v) in [
             ("source", "generated".to_string()),
             ("seed", opts.seed.to_string()),
@@ -190,7 +201,7 @@ pub fn generate(
             st.execute([k, v.as_str()])?;
         }
     }
-    conn.execute_batch("ANALYZE")?;
+    conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(GenerateSummary {
@@ -430,125 +441,703 @@ const KINDS: [(Kind, u32); 11] = [
 
 /// A make with its weight, VIN manufacturer prefix and models:
 /// (code, name, weight, WMI, models, electric models).
-type Make = (&'static str, &'static str, u32, &'static str, &'static [&'static str], &'static [&'static str]);
+type Make = (
+    &'static str,
+    &'static str,
+    u32,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 const CAR_MAKES: &[Make] = &[
-    ("5480", "TOYOTA", 140, "JTD", &["COROLLA", "YARIS", "RAV4", "AVENSIS", "AURIS", "PRIUS", "LAND CRUISER", "C-HR", "CARINA II DX", "HIACE"], &["BZ4X", "PROACE CITY VERSO EV"]),
-    ("5750", "VOLKSWAGEN", 130, "WVW", &["GOLF", "PASSAT", "POLO", "TIGUAN", "TOURAN", "SHARAN", "T-ROC", "UP!"], &["ID.3", "ID.4", "E-GOLF", "ID.5", "ID.BUZZ", "E-UP!"]),
-    ("5800", "VOLVO", 85, "YV1", &["V70", "V60", "XC60", "XC90", "V90", "S60", "V40", "240", "740", "XC40"], &["XC40 RECHARGE", "EX30", "C40 RECHARGE", "EX90"]),
-    ("4360", "TESLA", 0, "5YJ", &[], &["MODEL 3", "MODEL Y", "MODEL S", "MODEL X"]),
-    ("1400", "BMW", 35, "WBA", &["320D", "520D", "X5", "X3", "118I", "330E"], &["I3", "IX3", "IX", "I4", "IX1"]),
-    ("1230", "AUDI", 35, "WAU", &["A4", "A6", "A3", "Q5", "Q7", "A4 AVANT"], &["E-TRON", "Q4 E-TRON", "Q8 E-TRON", "E-TRON GT"]),
-    ("3900", "MERCEDES-BENZ", 40, "WDD", &["E 220 D", "C 200", "A 180", "GLC 300 E", "E200T", "280 SE 4,5"], &["EQC", "EQA", "EQB", "EQE", "EQS"]),
-    ("2000", "NISSAN", 35, "SJN", &["QASHQAI", "X-TRAIL", "MICRA", "PRIMERA", "ALMERA", "NOTE"], &["LEAF", "ARIYA", "E-NV200 EVALIA"]),
-    ("2600", "FORD", 45, "WF0", &["FOCUS", "MONDEO", "FIESTA", "S-MAX", "KUGA", "ESCORT", "SIERRA"], &["MUSTANG MACH-E", "EXPLORER"]),
-    ("5150", "SKODA", 40, "TMB", &["OCTAVIA", "SUPERB", "FABIA", "KODIAQ", "KAROQ"], &["ENYAQ", "ENYAQ COUPE", "ELROQ"]),
-    ("4500", "PEUGEOT", 30, "VF3", &["208", "308", "3008", "307", "206", "5008"], &["E-208", "E-2008", "E-308"]),
-    ("3390", "HYUNDAI", 25, "KMH", &["I30", "TUCSON", "SANTA FE", "I20", "GALLOPER"], &["KONA ELECTRIC", "IONIQ 5", "IONIQ ELECTRIC", "IONIQ 6"]),
-    ("3450", "KIA", 25, "KNA", &["CEED", "SPORTAGE", "SORENTO", "RIO", "PICANTO"], &["E-NIRO", "EV6", "E-SOUL", "EV9", "EV3"]),
-    ("3930", "MAZDA", 25, "JMZ", &["6", "3", "CX-5", "323 LX", "626"], &["MX-30"]),
-    ("4010", "MITSUBISHI", 25, "JMB", &["OUTLANDER", "SPACE STAR", "LANCER", "PAJERO", "ASX", "COLT"], &["I-MIEV"]),
-    ("5260", "SUBARU", 15, "JF1", &["FORESTER", "OUTBACK", "LEGACY", "XV", "IMPREZA"], &["SOLTERRA"]),
-    ("4800", "RENAULT", 20, "VF1", &["CLIO", "MEGANE", "SCENIC", "LAGUNA", "CAPTUR"], &["ZOE", "MEGANE E-TECH", "SCENIC E-TECH"]),
-    ("4350", "OPEL", 30, "W0L", &["ASTRA", "CORSA", "ZAFIRA", "VECTRA", "ASTRA-G-CARAVAN", "INSIGNIA"], &["AMPERA-E", "CORSA-E", "MOKKA-E"]),
-    ("1750", "CITROEN", 20, "VF7", &["C4", "C3", "C5", "XSARA PICASSO", "BERLINGO"], &["E-C4", "E-BERLINGO"]),
-    ("7740", "HONDA", 12, "SHH", &["CIVIC", "ACCORD", "CR-V", "JAZZ"], &["E", "E:NY1"]),
-    ("8380", "SUZUKI", 10, "TSM", &["SWIFT", "VITARA", "SX4", "IGNIS"], &[]),
-    ("0945", "POLESTAR", 0, "LPS", &[], &["POLESTAR 2", "POLESTAR 3", "POLESTAR 4"]),
-    ("0628", "BYD", 0, "LC0", &[], &["ATTO 3", "TANG", "HAN", "DOLPHIN", "SEAL"]),
-    ("4000", "MG", 0, "LSJ", &[], &["ZS EV", "MG4", "MARVEL R", "MG5"]),
-    ("4700", "PORSCHE", 4, "WP0", &["CAYENNE", "911", "MACAN", "PANAMERA"], &["TAYCAN", "MACAN ELECTRIC"]),
-    ("4953", "LAND ROVER", 5, "SAL", &["RANGE ROVER", "DISCOVERY", "DEFENDER", "FREELANDER"], &[]),
-    ("3400", "JAGUAR", 2, "SAJ", &["XF", "XE", "F-PACE"], &["I-PACE"]),
-    ("5090", "SEAT", 8, "VSS", &["LEON", "IBIZA", "ALHAMBRA", "ATECA"], &["MII ELECTRIC"]),
-    ("2450", "FIAT", 8, "ZFA", &["PUNTO", "500", "TIPO", "DOBLO"], &["500E"]),
-    ("3290", "DACIA", 4, "UU1", &["DUSTER", "SANDERO", "LOGAN"], &["SPRING"]),
-    ("5481", "LEXUS", 4, "JTH", &["RX 450H", "NX 300H", "IS 300H", "CT 200H"], &["UX 300E", "RZ 450E"]),
-    ("3690", "MINI", 3, "WMW", &["COOPER", "COUNTRYMAN"], &["COOPER SE"]),
-    ("3510", "JEEP", 3, "1J4", &["GRAND CHEROKEE", "WRANGLER", "CHEROKEE"], &["AVENGER"]),
-    ("5000", "SAAB", 10, "YS3", &["9-3", "9-5", "900", "SAAB 99"], &[]),
+    (
+        "5480",
+        "TOYOTA",
+        140,
+        "JTD",
+        &[
+            "COROLLA",
+            "YARIS",
+            "RAV4",
+            "AVENSIS",
+            "AURIS",
+            "PRIUS",
+            "LAND CRUISER",
+            "C-HR",
+            "CARINA II DX",
+            "HIACE",
+        ],
+        &["BZ4X", "PROACE CITY VERSO EV"],
+    ),
+    (
+        "5750",
+        "VOLKSWAGEN",
+        130,
+        "WVW",
+        &[
+            "GOLF", "PASSAT", "POLO", "TIGUAN", "TOURAN", "SHARAN", "T-ROC", "UP!",
+        ],
+        &["ID.3", "ID.4", "E-GOLF", "ID.5", "ID.BUZZ", "E-UP!"],
+    ),
+    (
+        "5800",
+        "VOLVO",
+        85,
+        "YV1",
+        &[
+            "V70", "V60", "XC60", "XC90", "V90", "S60", "V40", "240", "740", "XC40",
+        ],
+        &["XC40 RECHARGE", "EX30", "C40 RECHARGE", "EX90"],
+    ),
+    (
+        "4360",
+        "TESLA",
+        0,
+        "5YJ",
+        &[],
+        &["MODEL 3", "MODEL Y", "MODEL S", "MODEL X"],
+    ),
+    (
+        "1400",
+        "BMW",
+        35,
+        "WBA",
+        &["320D", "520D", "X5", "X3", "118I", "330E"],
+        &["I3", "IX3", "IX", "I4", "IX1"],
+    ),
+    (
+        "1230",
+        "AUDI",
+        35,
+        "WAU",
+        &["A4", "A6", "A3", "Q5", "Q7", "A4 AVANT"],
+        &["E-TRON", "Q4 E-TRON", "Q8 E-TRON", "E-TRON GT"],
+    ),
+    (
+        "3900",
+        "MERCEDES-BENZ",
+        40,
+        "WDD",
+        &[
+            "E 220 D",
+            "C 200",
+            "A 180",
+            "GLC 300 E",
+            "E200T",
+            "280 SE 4,5",
+        ],
+        &["EQC", "EQA", "EQB", "EQE", "EQS"],
+    ),
+    (
+        "2000",
+        "NISSAN",
+        35,
+        "SJN",
+        &["QASHQAI", "X-TRAIL", "MICRA", "PRIMERA", "ALMERA", "NOTE"],
+        &["LEAF", "ARIYA", "E-NV200 EVALIA"],
+    ),
+    (
+        "2600",
+        "FORD",
+        45,
+        "WF0",
+        &[
+            "FOCUS", "MONDEO", "FIESTA", "S-MAX", "KUGA", "ESCORT", "SIERRA",
+        ],
+        &["MUSTANG MACH-E", "EXPLORER"],
+    ),
+    (
+        "5150",
+        "SKODA",
+        40,
+        "TMB",
+        &["OCTAVIA", "SUPERB", "FABIA", "KODIAQ", "KAROQ"],
+        &["ENYAQ", "ENYAQ COUPE", "ELROQ"],
+    ),
+    (
+        "4500",
+        "PEUGEOT",
+        30,
+        "VF3",
+        &["208", "308", "3008", "307", "206", "5008"],
+        &["E-208", "E-2008", "E-308"],
+    ),
+    (
+        "3390",
+        "HYUNDAI",
+        25,
+        "KMH",
+        &["I30", "TUCSON", "SANTA FE", "I20", "GALLOPER"],
+        &["KONA ELECTRIC", "IONIQ 5", "IONIQ ELECTRIC", "IONIQ 6"],
+    ),
+    (
+        "3450",
+        "KIA",
+        25,
+        "KNA",
+        &["CEED", "SPORTAGE", "SORENTO", "RIO", "PICANTO"],
+        &["E-NIRO", "EV6", "E-SOUL", "EV9", "EV3"],
+    ),
+    (
+        "3930",
+        "MAZDA",
+        25,
+        "JMZ",
+        &["6", "3", "CX-5", "323 LX", "626"],
+        &["MX-30"],
+    ),
+    (
+        "4010",
+        "MITSUBISHI",
+        25,
+        "JMB",
+        &["OUTLANDER", "SPACE STAR", "LANCER", "PAJERO", "ASX", "COLT"],
+        &["I-MIEV"],
+    ),
+    (
+        "5260",
+        "SUBARU",
+        15,
+        "JF1",
+        &["FORESTER", "OUTBACK", "LEGACY", "XV", "IMPREZA"],
+        &["SOLTERRA"],
+    ),
+    (
+        "4800",
+        "RENAULT",
+        20,
+        "VF1",
+        &["CLIO", "MEGANE", "SCENIC", "LAGUNA", "CAPTUR"],
+        &["ZOE", "MEGANE E-TECH", "SCENIC E-TECH"],
+    ),
+    (
+        "4350",
+        "OPEL",
+        30,
+        "W0L",
+        &[
+            "ASTRA",
+            "CORSA",
+            "ZAFIRA",
+            "VECTRA",
+            "ASTRA-G-CARAVAN",
+            "INSIGNIA",
+        ],
+        &["AMPERA-E", "CORSA-E", "MOKKA-E"],
+    ),
+    (
+        "1750",
+        "CITROEN",
+        20,
+        "VF7",
+        &["C4", "C3", "C5", "XSARA PICASSO", "BERLINGO"],
+        &["E-C4", "E-BERLINGO"],
+    ),
+    (
+        "7740",
+        "HONDA",
+        12,
+        "SHH",
+        &["CIVIC", "ACCORD", "CR-V", "JAZZ"],
+        &["E", "E:NY1"],
+    ),
+    (
+        "8380",
+        "SUZUKI",
+        10,
+        "TSM",
+        &["SWIFT", "VITARA", "SX4", "IGNIS"],
+        &[],
+    ),
+    (
+        "0945",
+        "POLESTAR",
+        0,
+        "LPS",
+        &[],
+        &["POLESTAR 2", "POLESTAR 3", "POLESTAR 4"],
+    ),
+    (
+        "0628",
+        "BYD",
+        0,
+        "LC0",
+        &[],
+        &["ATTO 3", "TANG", "HAN", "DOLPHIN", "SEAL"],
+    ),
+    (
+        "4000",
+        "MG",
+        0,
+        "LSJ",
+        &[],
+        &["ZS EV", "MG4", "MARVEL R", "MG5"],
+    ),
+    (
+        "4700",
+        "PORSCHE",
+        4,
+        "WP0",
+        &["CAYENNE", "911", "MACAN", "PANAMERA"],
+        &["TAYCAN", "MACAN ELECTRIC"],
+    ),
+    (
+        "4953",
+        "LAND ROVER",
+        5,
+        "SAL",
+        &["RANGE ROVER", "DISCOVERY", "DEFENDER", "FREELANDER"],
+        &[],
+    ),
+    (
+        "3400",
+        "JAGUAR",
+        2,
+        "SAJ",
+        &["XF", "XE", "F-PACE"],
+        &["I-PACE"],
+    ),
+    (
+        "5090",
+        "SEAT",
+        8,
+        "VSS",
+        &["LEON", "IBIZA", "ALHAMBRA", "ATECA"],
+        &["MII ELECTRIC"],
+    ),
+    (
+        "2450",
+        "FIAT",
+        8,
+        "ZFA",
+        &["PUNTO", "500", "TIPO", "DOBLO"],
+        &["500E"],
+    ),
+    (
+        "3290",
+        "DACIA",
+        4,
+        "UU1",
+        &["DUSTER", "SANDERO", "LOGAN"],
+        &["SPRING"],
+    ),
+    (
+        "5481",
+        "LEXUS",
+        4,
+        "JTH",
+        &["RX 450H", "NX 300H", "IS 300H", "CT 200H"],
+        &["UX 300E", "RZ 450E"],
+    ),
+    (
+        "3690",
+        "MINI",
+        3,
+        "WMW",
+        &["COOPER", "COUNTRYMAN"],
+        &["COOPER SE"],
+    ),
+    (
+        "3510",
+        "JEEP",
+        3,
+        "1J4",
+        &["GRAND CHEROKEE", "WRANGLER", "CHEROKEE"],
+        &["AVENGER"],
+    ),
+    (
+        "5000",
+        "SAAB",
+        10,
+        "YS3",
+        &["9-3", "9-5", "900", "SAAB 99"],
+        &[],
+    ),
     ("3910", "SMART", 1, "WME", &["FORTWO"], &["FORTWO EQ", "#1"]),
-    ("1650", "CHEVROLET", 4, "1G1", &["CAMARO", "MATIZ", "LACETTI"], &["BOLT"]),
+    (
+        "1650",
+        "CHEVROLET",
+        4,
+        "1G1",
+        &["CAMARO", "MATIZ", "LACETTI"],
+        &["BOLT"],
+    ),
     ("4070", "LADA", 2, "XTA", &["NIVA", "2107", "SAMARA"], &[]),
     ("5610", "VAZ", 1, "XTA", &["SAMARA 1300", "2101"], &[]),
-    ("2002", "DATSUN", 2, "JN1", &["120Y", "SUNNY", "CHERRY"], &[]),
-    ("1100", "ALFA ROMEO", 2, "ZAR", &["156", "159", "GIULIETTA"], &[]),
-    ("0483", "GENESIS", 0, "KMT", &[], &["GV60", "GV70 ELECTRIFIED"]),
+    (
+        "2002",
+        "DATSUN",
+        2,
+        "JN1",
+        &["120Y", "SUNNY", "CHERRY"],
+        &[],
+    ),
+    (
+        "1100",
+        "ALFA ROMEO",
+        2,
+        "ZAR",
+        &["156", "159", "GIULIETTA"],
+        &[],
+    ),
+    (
+        "0483",
+        "GENESIS",
+        0,
+        "KMT",
+        &[],
+        &["GV60", "GV70 ELECTRIFIED"],
+    ),
     ("0256", "DS", 0, "VR1", &[], &["DS 3 E-TENSE"]),
 ];
 /// Electric-car make weights (code, weight); models come from `CAR_MAKES`.
 const EV_MAKES: &[(&str, u32)] = &[
-    ("4360", 300), ("5750", 150), ("5480", 40), ("2000", 60), ("3390", 45), ("3450", 45),
-    ("1230", 45), ("1400", 40), ("0945", 35), ("5150", 40), ("5800", 40), ("4000", 25),
-    ("0628", 15), ("2600", 20), ("3900", 20), ("4800", 15), ("4500", 10), ("4350", 5),
-    ("4700", 6), ("4010", 3), ("3400", 3), ("7740", 1), ("5090", 2), ("1750", 3),
-    ("3290", 2), ("5481", 2), ("3690", 2), ("3910", 1), ("1650", 1), ("0483", 2),
-    ("0256", 1), ("2450", 2), ("5260", 1), ("3510", 1), ("3930", 1),
+    ("4360", 300),
+    ("5750", 150),
+    ("5480", 40),
+    ("2000", 60),
+    ("3390", 45),
+    ("3450", 45),
+    ("1230", 45),
+    ("1400", 40),
+    ("0945", 35),
+    ("5150", 40),
+    ("5800", 40),
+    ("4000", 25),
+    ("0628", 15),
+    ("2600", 20),
+    ("3900", 20),
+    ("4800", 15),
+    ("4500", 10),
+    ("4350", 5),
+    ("4700", 6),
+    ("4010", 3),
+    ("3400", 3),
+    ("7740", 1),
+    ("5090", 2),
+    ("1750", 3),
+    ("3290", 2),
+    ("5481", 2),
+    ("3690", 2),
+    ("3910", 1),
+    ("1650", 1),
+    ("0483", 2),
+    ("0256", 1),
+    ("2450", 2),
+    ("5260", 1),
+    ("3510", 1),
+    ("3930", 1),
 ];
 const VAN_MAKES: &[Make] = &[
-    ("5750", "VOLKSWAGEN", 40, "WV1", &["TRANSPORTER", "CADDY", "CRAFTER", "AMAROK"], &["ID.BUZZ CARGO", "E-CRAFTER"]),
-    ("5480", "TOYOTA", 30, "JTF", &["HIACE", "PROACE", "HILUX", "LAND CRUISER"], &["PROACE ELECTRIC"]),
-    ("2600", "FORD", 20, "WF0", &["TRANSIT", "TRANSIT CUSTOM", "RANGER", "TRANSIT CONNECT"], &["E-TRANSIT"]),
-    ("3900", "MERCEDES-BENZ", 15, "WDB", &["SPRINTER", "VITO"], &["EVITO", "ESPRINTER"]),
-    ("4500", "PEUGEOT", 10, "VF3", &["PARTNER", "EXPERT", "BOXER"], &["E-EXPERT", "E-PARTNER"]),
-    ("1750", "CITROEN", 8, "VF7", &["BERLINGO", "JUMPY", "JUMPER"], &["E-BERLINGO VAN", "E-JUMPY"]),
-    ("4800", "RENAULT", 8, "VF1", &["KANGOO", "TRAFIC", "MASTER"], &["KANGOO Z.E.", "MASTER Z.E."]),
-    ("2000", "NISSAN", 6, "VSK", &["NAVARA", "NV200", "PRIMASTAR"], &["E-NV200"]),
-    ("4350", "OPEL", 5, "W0L", &["VIVARO", "COMBO", "MOVANO"], &["VIVARO-E"]),
-    ("0747", "MAXUS", 0, "LSF", &[], &["E DELIVER 3", "E DELIVER 9"]),
+    (
+        "5750",
+        "VOLKSWAGEN",
+        40,
+        "WV1",
+        &["TRANSPORTER", "CADDY", "CRAFTER", "AMAROK"],
+        &["ID.BUZZ CARGO", "E-CRAFTER"],
+    ),
+    (
+        "5480",
+        "TOYOTA",
+        30,
+        "JTF",
+        &["HIACE", "PROACE", "HILUX", "LAND CRUISER"],
+        &["PROACE ELECTRIC"],
+    ),
+    (
+        "2600",
+        "FORD",
+        20,
+        "WF0",
+        &["TRANSIT", "TRANSIT CUSTOM", "RANGER", "TRANSIT CONNECT"],
+        &["E-TRANSIT"],
+    ),
+    (
+        "3900",
+        "MERCEDES-BENZ",
+        15,
+        "WDB",
+        &["SPRINTER", "VITO"],
+        &["EVITO", "ESPRINTER"],
+    ),
+    (
+        "4500",
+        "PEUGEOT",
+        10,
+        "VF3",
+        &["PARTNER", "EXPERT", "BOXER"],
+        &["E-EXPERT", "E-PARTNER"],
+    ),
+    (
+        "1750",
+        "CITROEN",
+        8,
+        "VF7",
+        &["BERLINGO", "JUMPY", "JUMPER"],
+        &["E-BERLINGO VAN", "E-JUMPY"],
+    ),
+    (
+        "4800",
+        "RENAULT",
+        8,
+        "VF1",
+        &["KANGOO", "TRAFIC", "MASTER"],
+        &["KANGOO Z.E.", "MASTER Z.E."],
+    ),
+    (
+        "2000",
+        "NISSAN",
+        6,
+        "VSK",
+        &["NAVARA", "NV200", "PRIMASTAR"],
+        &["E-NV200"],
+    ),
+    (
+        "4350",
+        "OPEL",
+        5,
+        "W0L",
+        &["VIVARO", "COMBO", "MOVANO"],
+        &["VIVARO-E"],
+    ),
+    (
+        "0747",
+        "MAXUS",
+        0,
+        "LSF",
+        &[],
+        &["E DELIVER 3", "E DELIVER 9"],
+    ),
     ("4010", "MITSUBISHI", 6, "MMB", &["L200"], &[]),
     ("3240", "ISUZU", 3, "MPA", &["D-MAX"], &[]),
     ("3310", "IVECO", 4, "ZCF", &["DAILY"], &["EDAILY"]),
-    ("2450", "FIAT", 4, "ZFA", &["DOBLO", "DUCATO", "SCUDO"], &["E-DUCATO"]),
+    (
+        "2450",
+        "FIAT",
+        4,
+        "ZFA",
+        &["DOBLO", "DUCATO", "SCUDO"],
+        &["E-DUCATO"],
+    ),
 ];
 const TRUCK_MAKES: &[Make] = &[
-    ("5800", "VOLVO", 35, "YV2", &["FH", "FM", "FL", "FMX"], &["FH ELECTRIC", "FL ELECTRIC"]),
-    ("5040", "SCANIA", 30, "YS2", &["R 450", "G 410", "P 280", "S 500"], &["25 P BEV"]),
-    ("3900", "MERCEDES-BENZ", 12, "WDB", &["ACTROS", "AROCS", "ATEGO"], &["EACTROS"]),
+    (
+        "5800",
+        "VOLVO",
+        35,
+        "YV2",
+        &["FH", "FM", "FL", "FMX"],
+        &["FH ELECTRIC", "FL ELECTRIC"],
+    ),
+    (
+        "5040",
+        "SCANIA",
+        30,
+        "YS2",
+        &["R 450", "G 410", "P 280", "S 500"],
+        &["25 P BEV"],
+    ),
+    (
+        "3900",
+        "MERCEDES-BENZ",
+        12,
+        "WDB",
+        &["ACTROS", "AROCS", "ATEGO"],
+        &["EACTROS"],
+    ),
     ("3870", "MAN", 10, "WMA", &["TGX", "TGS", "TGL"], &["ETGM"]),
     ("1850", "DAF", 6, "XLR", &["XF", "CF", "LF"], &[]),
     ("3310", "IVECO", 4, "WJM", &["STRALIS", "EUROCARGO"], &[]),
 ];
 const BUS_MAKES: &[Make] = &[
-    ("5800", "VOLVO", 40, "YV3", &["B8R", "B12B", "8900"], &["BZL ELECTRIC", "7900 ELECTRIC"]),
-    ("5040", "SCANIA", 30, "YS4", &["K 360", "CITYWIDE", "TOURING"], &["CITYWIDE BEV"]),
-    ("3900", "MERCEDES-BENZ", 20, "WEB", &["CITARO", "TOURISMO", "SPRINTER"], &["ECITARO"]),
-    ("3870", "MAN", 10, "WMA", &["LIONS CITY", "LIONS COACH"], &["LIONS CITY E"]),
+    (
+        "5800",
+        "VOLVO",
+        40,
+        "YV3",
+        &["B8R", "B12B", "8900"],
+        &["BZL ELECTRIC", "7900 ELECTRIC"],
+    ),
+    (
+        "5040",
+        "SCANIA",
+        30,
+        "YS4",
+        &["K 360", "CITYWIDE", "TOURING"],
+        &["CITYWIDE BEV"],
+    ),
+    (
+        "3900",
+        "MERCEDES-BENZ",
+        20,
+        "WEB",
+        &["CITARO", "TOURISMO", "SPRINTER"],
+        &["ECITARO"],
+    ),
+    (
+        "3870",
+        "MAN",
+        10,
+        "WMA",
+        &["LIONS CITY", "LIONS COACH"],
+        &["LIONS CITY E"],
+    ),
 ];
 const CAMPER_MAKES: &[Make] = &[
-    ("3520", "HYMER", 20, "ZFA", &["B-KLASSE", "EXSIS", "ML-T"], &[]),
-    ("0870", "DETHLEFFS", 15, "ZFA", &["TREND", "GLOBEBUS", "PULSE"], &[]),
-    ("0460", "KNAUS", 15, "ZFA", &["SUN TI", "VAN TI", "BOXSTAR"], &[]),
-    ("0320", "ADRIA", 15, "ZFA", &["CORAL", "MATRIX", "TWIN"], &[]),
+    (
+        "3520",
+        "HYMER",
+        20,
+        "ZFA",
+        &["B-KLASSE", "EXSIS", "ML-T"],
+        &[],
+    ),
+    (
+        "0870",
+        "DETHLEFFS",
+        15,
+        "ZFA",
+        &["TREND", "GLOBEBUS", "PULSE"],
+        &[],
+    ),
+    (
+        "0460",
+        "KNAUS",
+        15,
+        "ZFA",
+        &["SUN TI", "VAN TI", "BOXSTAR"],
+        &[],
+    ),
+    (
+        "0320",
+        "ADRIA",
+        15,
+        "ZFA",
+        &["CORAL", "MATRIX", "TWIN"],
+        &[],
+    ),
     ("1970", "FRANKIA", 5, "ZFA", &["I 7400", "T 7400"], &[]),
     ("2450", "FIAT", 20, "ZFA", &["DUCATO"], &[]),
-    ("1410", "KABE", 10, "WDB", &["TRAVEL MASTER", "IMPERIAL"], &[]),
+    (
+        "1410",
+        "KABE",
+        10,
+        "WDB",
+        &["TRAVEL MASTER", "IMPERIAL"],
+        &[],
+    ),
 ];
 const TRAILER_MAKES: &[Make] = &[
-    ("0490", "BRENDERUP", 30, "UH2", &["1205 S", "2260 S", "3205 S", "4310 S", "-"], &[]),
+    (
+        "0490",
+        "BRENDERUP",
+        30,
+        "UH2",
+        &["1205 S", "2260 S", "3205 S", "4310 S", "-"],
+        &[],
+    ),
     ("1140", "TYSSE", 15, "YT1", &["-"], &[]),
     ("1190", "GAUPEN", 15, "YXA", &["-"], &[]),
-    ("1115", "ANSSEMS", 12, "XLT", &["GT 750", "BSX 750", "PSX 1350", "-"], &[]),
+    (
+        "1115",
+        "ANSSEMS",
+        12,
+        "XLT",
+        &["GT 750", "BSX 750", "PSX 1350", "-"],
+        &[],
+    ),
     ("1760", "VARIANT", 8, "YT5", &["-"], &[]),
     ("1204", "HAPERT", 6, "XLH", &["AZURE", "COBALT", "-"], &[]),
-    ("3090", "HUMBAUR", 6, "WHD", &["HA 752513", "STEELY", "-"], &[]),
-    ("2620", "IFOR WILLIAMS", 4, "SCK", &["LM105", "TT3621", "-"], &[]),
+    (
+        "3090",
+        "HUMBAUR",
+        6,
+        "WHD",
+        &["HA 752513", "STEELY", "-"],
+        &[],
+    ),
+    (
+        "2620",
+        "IFOR WILLIAMS",
+        4,
+        "SCK",
+        &["LM105", "TT3621", "-"],
+        &[],
+    ),
     ("3110", "RESPO", 4, "XMR", &["-"], &[]),
     ("0507", "STEMA", 4, "WST", &["OPT 750", "-"], &[]),
     ("2710", "NIEWIADOW", 3, "SWN", &["B750", "-"], &[]),
 ];
 const CARAVAN_MAKES: &[Make] = &[
-    ("1020", "HOBBY", 25, "WHB", &["560 UL", "495 UL", "650 UMFE", "DE LUXE"], &[]),
-    ("5390", "TABBERT", 15, "WTA", &["DA VINCI", "ROSSINI", "PUCCINI"], &[]),
+    (
+        "1020",
+        "HOBBY",
+        25,
+        "WHB",
+        &["560 UL", "495 UL", "650 UMFE", "DE LUXE"],
+        &[],
+    ),
+    (
+        "5390",
+        "TABBERT",
+        15,
+        "WTA",
+        &["DA VINCI", "ROSSINI", "PUCCINI"],
+        &[],
+    ),
     ("0460", "KNAUS", 10, "WKN", &["SPORT 500", "SUDWIND"], &[]),
-    ("0320", "ADRIA", 15, "VLU", &["ALTEA", "ADORA", "ALPINA"], &[]),
-    ("1410", "KABE", 15, "YV9", &["ROYAL 560", "SMARAGD", "BRILLIANT"], &[]),
-    ("5190", "SOLIFER", 10, "YSF", &["5502 I", "ARTIC", "POLAR"], &[]),
-    ("0780", "POLAR", 8, "YT5", &["520 CTH", "590 TR", "630"], &[]),
-    ("0870", "DETHLEFFS", 10, "WDF", &["CAMPER", "NOMAD", "BEDUIN"], &[]),
+    (
+        "0320",
+        "ADRIA",
+        15,
+        "VLU",
+        &["ALTEA", "ADORA", "ALPINA"],
+        &[],
+    ),
+    (
+        "1410",
+        "KABE",
+        15,
+        "YV9",
+        &["ROYAL 560", "SMARAGD", "BRILLIANT"],
+        &[],
+    ),
+    (
+        "5190",
+        "SOLIFER",
+        10,
+        "YSF",
+        &["5502 I", "ARTIC", "POLAR"],
+        &[],
+    ),
+    (
+        "0780",
+        "POLAR",
+        8,
+        "YT5",
+        &["520 CTH", "590 TR", "630"],
+        &[],
+    ),
+    (
+        "0870",
+        "DETHLEFFS",
+        10,
+        "WDF",
+        &["CAMPER", "NOMAD", "BEDUIN"],
+        &[],
+    ),
 ];
 const HEAVY_TRAILER_MAKES: &[Make] = &[
-    ("3140", "SCHMITZ CARGOBULL", 30, "WSM", &["SKO 24", "S.KO", "SCS 24"], &[]),
+    (
+        "3140",
+        "SCHMITZ CARGOBULL",
+        30,
+        "WSM",
+        &["SKO 24", "S.KO", "SCS 24"],
+        &[],
+    ),
     ("1810", "KRONE", 20, "WKE", &["SD", "PROFI LINER"], &[]),
     ("1560", "NARKO", 20, "YN1", &["3TH", "4DT"], &[]),
     ("0140", "KILAFORS", 10, "YK1", &["SKAPHENGER", "-"], &[]),
@@ -556,36 +1145,162 @@ const HEAVY_TRAILER_MAKES: &[Make] = &[
     ("0667", "FLIEGL", 10, "WF9", &["DTS", "ASW"], &[]),
 ];
 const MC_MAKES: &[Make] = &[
-    ("7660", "HARLEY-DAVIDSON", 20, "1HD", &["SPORTSTER", "ELECTRA GLIDE", "FAT BOY", "ROAD KING"], &["LIVEWIRE"]),
-    ("8550", "YAMAHA", 20, "JYA", &["MT-07", "XJ 900", "TENERE 700", "R1"], &[]),
-    ("7740", "HONDA", 20, "JH2", &["CBR 600", "AFRICA TWIN", "GOLD WING", "CB 500"], &[]),
-    ("7970", "KAWASAKI", 12, "JKA", &["Z900", "VERSYS 650", "NINJA"], &[]),
-    ("8380", "SUZUKI", 10, "JS1", &["V-STROM 650", "GSX-R", "BANDIT"], &[]),
-    ("1400", "BMW", 15, "WB1", &["R 1250 GS", "R 1200 RT", "F 800 GS"], &["CE 04"]),
-    ("6350", "KTM", 8, "VBK", &["390 DUKE", "1290 SUPER ADVENTURE", "EXC 300"], &[]),
-    ("7440", "DUCATI", 6, "ZDM", &["MONSTER", "MULTISTRADA", "PANIGALE"], &[]),
-    ("5500", "TRIUMPH", 6, "SMT", &["BONNEVILLE", "TIGER 800", "STREET TRIPLE"], &[]),
-    ("7780", "HUSQVARNA", 3, "VBK", &["701 ENDURO", "SVARTPILEN"], &[]),
+    (
+        "7660",
+        "HARLEY-DAVIDSON",
+        20,
+        "1HD",
+        &["SPORTSTER", "ELECTRA GLIDE", "FAT BOY", "ROAD KING"],
+        &["LIVEWIRE"],
+    ),
+    (
+        "8550",
+        "YAMAHA",
+        20,
+        "JYA",
+        &["MT-07", "XJ 900", "TENERE 700", "R1"],
+        &[],
+    ),
+    (
+        "7740",
+        "HONDA",
+        20,
+        "JH2",
+        &["CBR 600", "AFRICA TWIN", "GOLD WING", "CB 500"],
+        &[],
+    ),
+    (
+        "7970",
+        "KAWASAKI",
+        12,
+        "JKA",
+        &["Z900", "VERSYS 650", "NINJA"],
+        &[],
+    ),
+    (
+        "8380",
+        "SUZUKI",
+        10,
+        "JS1",
+        &["V-STROM 650", "GSX-R", "BANDIT"],
+        &[],
+    ),
+    (
+        "1400",
+        "BMW",
+        15,
+        "WB1",
+        &["R 1250 GS", "R 1200 RT", "F 800 GS"],
+        &["CE 04"],
+    ),
+    (
+        "6350",
+        "KTM",
+        8,
+        "VBK",
+        &["390 DUKE", "1290 SUPER ADVENTURE", "EXC 300"],
+        &[],
+    ),
+    (
+        "7440",
+        "DUCATI",
+        6,
+        "ZDM",
+        &["MONSTER", "MULTISTRADA", "PANIGALE"],
+        &[],
+    ),
+    (
+        "5500",
+        "TRIUMPH",
+        6,
+        "SMT",
+        &["BONNEVILLE", "TIGER 800", "STREET TRIPLE"],
+        &[],
+    ),
+    (
+        "7780",
+        "HUSQVARNA",
+        3,
+        "VBK",
+        &["701 ENDURO", "SVARTPILEN"],
+        &[],
+    ),
     ("6520", "APRILIA", 2, "ZD4", &["TUONO", "RS 660"], &[]),
-    ("8320", "ROYAL ENFIELD", 2, "ME3", &["BULLET 500", "HIMALAYAN"], &[]),
+    (
+        "8320",
+        "ROYAL ENFIELD",
+        2,
+        "ME3",
+        &["BULLET 500", "HIMALAYAN"],
+        &[],
+    ),
     ("6980", "DAELIM", 1, "KMY", &["VJ125", "DAYSTAR"], &[]),
 ];
 const MOPED_MAKES: &[Make] = &[
-    ("8522", "PIAGGIO", 20, "ZAP", &["ZIP", "TYPHOON", "LIBERTY"], &["1"]),
-    ("8523", "VESPA", 15, "ZAP", &["PRIMAVERA", "SPRINT", "LX 50"], &["ELETTRICA"]),
-    ("8550", "YAMAHA", 15, "VG5", &["AEROX", "NEOS", "BWS"], &["NEO'S"]),
-    ("4500", "PEUGEOT", 10, "VGA", &["KISBEE", "SPEEDFIGHT", "VIVACITY"], &[]),
+    (
+        "8522",
+        "PIAGGIO",
+        20,
+        "ZAP",
+        &["ZIP", "TYPHOON", "LIBERTY"],
+        &["1"],
+    ),
+    (
+        "8523",
+        "VESPA",
+        15,
+        "ZAP",
+        &["PRIMAVERA", "SPRINT", "LX 50"],
+        &["ELETTRICA"],
+    ),
+    (
+        "8550",
+        "YAMAHA",
+        15,
+        "VG5",
+        &["AEROX", "NEOS", "BWS"],
+        &["NEO'S"],
+    ),
+    (
+        "4500",
+        "PEUGEOT",
+        10,
+        "VGA",
+        &["KISBEE", "SPEEDFIGHT", "VIVACITY"],
+        &[],
+    ),
     ("6730", "KYMCO", 10, "RFB", &["AGILITY", "SUPER 8"], &[]),
     ("6710", "SYM", 8, "RFG", &["ORBIT", "JET 4"], &[]),
     ("6930", "BETA", 5, "ZD3", &["RR 50"], &[]),
     ("6520", "APRILIA", 5, "ZD4", &["SR 50", "RS 50"], &[]),
 ];
 const TRACTOR_MAKES: &[Make] = &[
-    ("9240", "MASSEY-FERGUSON", 25, "", &["35", "135", "240", "5713", "6713"], &[]),
-    ("9380", "JOHN DEERE", 15, "", &["6120M", "6R 150", "2140"], &[]),
+    (
+        "9240",
+        "MASSEY-FERGUSON",
+        25,
+        "",
+        &["35", "135", "240", "5713", "6713"],
+        &[],
+    ),
+    (
+        "9380",
+        "JOHN DEERE",
+        15,
+        "",
+        &["6120M", "6R 150", "2140"],
+        &[],
+    ),
     ("8670", "VALTRA", 15, "", &["N174", "T234", "A95"], &[]),
     ("1050", "FENDT", 8, "", &["516", "724 VARIO", "311"], &[]),
-    ("8630", "NEW HOLLAND", 8, "", &["T6.175", "T5.120", "TD5"], &[]),
+    (
+        "8630",
+        "NEW HOLLAND",
+        8,
+        "",
+        &["T6.175", "T5.120", "TD5"],
+        &[],
+    ),
     ("9103", "CASE IH", 5, "", &["PUMA 165", "MAXXUM"], &[]),
     ("9161", "DEUTZ-FAHR", 5, "", &["AGROTRON 6190", "5110"], &[]),
     ("9150", "KUBOTA", 5, "", &["M7060", "L2501"], &[]),
@@ -595,10 +1310,292 @@ const TRACTOR_MAKES: &[Make] = &[
     ("5240", "STEYR", 1, "", &["PROFI 4130"], &[]),
 ];
 
+/// Years a model was sold (first, last); models not listed fit any year.
+const MODEL_YEARS: &[(&str, i32, i32)] = &[
+    ("GOLF", 1974, 9999),
+    ("PASSAT", 1973, 9999),
+    ("POLO", 1975, 9999),
+    ("TIGUAN", 2007, 9999),
+    ("TOURAN", 2003, 9999),
+    ("SHARAN", 1995, 2022),
+    ("T-ROC", 2017, 9999),
+    ("UP!", 2011, 2023),
+    ("E-GOLF", 2014, 2020),
+    ("ID.3", 2020, 9999),
+    ("ID.4", 2021, 9999),
+    ("ID.5", 2022, 9999),
+    ("ID.BUZZ", 2022, 9999),
+    ("E-UP!", 2013, 2023),
+    ("COROLLA", 1966, 9999),
+    ("YARIS", 1999, 9999),
+    ("RAV4", 1994, 9999),
+    ("AVENSIS", 1997, 2018),
+    ("AURIS", 2006, 2018),
+    ("PRIUS", 1997, 9999),
+    ("C-HR", 2016, 9999),
+    ("CARINA II DX", 1984, 1992),
+    ("BZ4X", 2022, 9999),
+    ("PROACE CITY VERSO EV", 2021, 9999),
+    ("V70", 1996, 2016),
+    ("V60", 2010, 9999),
+    ("XC60", 2008, 9999),
+    ("XC90", 2002, 9999),
+    ("V90", 2016, 9999),
+    ("S60", 2000, 9999),
+    ("V40", 1995, 2019),
+    ("240", 1974, 1993),
+    ("740", 1984, 1992),
+    ("XC40", 2017, 9999),
+    ("XC40 RECHARGE", 2020, 9999),
+    ("EX30", 2023, 9999),
+    ("C40 RECHARGE", 2021, 9999),
+    ("EX90", 2024, 9999),
+    ("MODEL S", 2013, 9999),
+    ("MODEL X", 2016, 9999),
+    ("MODEL 3", 2019, 9999),
+    ("MODEL Y", 2021, 9999),
+    ("320D", 1985, 9999),
+    ("520D", 1990, 9999),
+    ("X5", 1999, 9999),
+    ("X3", 2003, 9999),
+    ("118I", 2004, 9999),
+    ("330E", 2016, 9999),
+    ("I3", 2013, 2022),
+    ("IX3", 2021, 9999),
+    ("IX", 2021, 9999),
+    ("I4", 2021, 9999),
+    ("IX1", 2022, 9999),
+    ("A4", 1994, 9999),
+    ("A6", 1994, 9999),
+    ("A3", 1996, 9999),
+    ("Q5", 2008, 9999),
+    ("Q7", 2006, 9999),
+    ("A4 AVANT", 1994, 9999),
+    ("E-TRON", 2019, 9999),
+    ("Q4 E-TRON", 2021, 9999),
+    ("Q8 E-TRON", 2023, 9999),
+    ("E-TRON GT", 2021, 9999),
+    ("E 220 D", 1993, 9999),
+    ("C 200", 1993, 9999),
+    ("A 180", 1997, 9999),
+    ("GLC 300 E", 2016, 9999),
+    ("E200T", 1993, 2016),
+    ("280 SE 4,5", 1968, 1973),
+    ("EQC", 2019, 2023),
+    ("EQA", 2021, 9999),
+    ("EQB", 2022, 9999),
+    ("EQE", 2022, 9999),
+    ("EQS", 2021, 9999),
+    ("QASHQAI", 2007, 9999),
+    ("X-TRAIL", 2001, 9999),
+    ("MICRA", 1982, 9999),
+    ("PRIMERA", 1990, 2007),
+    ("ALMERA", 1995, 2006),
+    ("NOTE", 2006, 2017),
+    ("LEAF", 2011, 9999),
+    ("ARIYA", 2022, 9999),
+    ("E-NV200 EVALIA", 2014, 2021),
+    ("FOCUS", 1998, 9999),
+    ("MONDEO", 1993, 2022),
+    ("FIESTA", 1976, 2023),
+    ("S-MAX", 2006, 2023),
+    ("KUGA", 2008, 9999),
+    ("ESCORT", 1968, 2000),
+    ("SIERRA", 1982, 1993),
+    ("MUSTANG MACH-E", 2021, 9999),
+    ("EXPLORER", 2024, 9999),
+    ("OCTAVIA", 1996, 9999),
+    ("SUPERB", 2001, 9999),
+    ("FABIA", 1999, 9999),
+    ("KODIAQ", 2016, 9999),
+    ("KAROQ", 2017, 9999),
+    ("ENYAQ", 2021, 9999),
+    ("ENYAQ COUPE", 2022, 9999),
+    ("ELROQ", 2025, 9999),
+    ("208", 2012, 9999),
+    ("308", 2007, 9999),
+    ("3008", 2009, 9999),
+    ("307", 2001, 2008),
+    ("206", 1998, 2012),
+    ("5008", 2009, 9999),
+    ("E-208", 2020, 9999),
+    ("E-2008", 2020, 9999),
+    ("E-308", 2023, 9999),
+    ("I30", 2007, 9999),
+    ("TUCSON", 2004, 9999),
+    ("SANTA FE", 2000, 9999),
+    ("I20", 2008, 9999),
+    ("GALLOPER", 1991, 2003),
+    ("KONA ELECTRIC", 2018, 9999),
+    ("IONIQ 5", 2021, 9999),
+    ("IONIQ ELECTRIC", 2016, 2022),
+    ("IONIQ 6", 2022, 9999),
+    ("CEED", 2006, 9999),
+    ("SPORTAGE", 1993, 9999),
+    ("SORENTO", 2002, 9999),
+    ("RIO", 2000, 9999),
+    ("PICANTO", 2004, 9999),
+    ("E-NIRO", 2018, 9999),
+    ("EV6", 2021, 9999),
+    ("E-SOUL", 2014, 2022),
+    ("EV9", 2023, 9999),
+    ("EV3", 2024, 9999),
+    ("6", 2002, 9999),
+    ("3", 2003, 9999),
+    ("CX-5", 2012, 9999),
+    ("323 LX", 1977, 2003),
+    ("626", 1979, 2002),
+    ("MX-30", 2020, 9999),
+    ("OUTLANDER", 2001, 9999),
+    ("SPACE STAR", 1998, 9999),
+    ("LANCER", 1973, 2017),
+    ("PAJERO", 1982, 2021),
+    ("ASX", 2010, 9999),
+    ("COLT", 1962, 2012),
+    ("I-MIEV", 2010, 2020),
+    ("FORESTER", 1997, 9999),
+    ("OUTBACK", 1994, 9999),
+    ("LEGACY", 1989, 2020),
+    ("XV", 2012, 9999),
+    ("IMPREZA", 1992, 9999),
+    ("SOLTERRA", 2022, 9999),
+    ("CLIO", 1990, 9999),
+    ("MEGANE", 1995, 2022),
+    ("SCENIC", 1996, 2022),
+    ("LAGUNA", 1994, 2015),
+    ("CAPTUR", 2013, 9999),
+    ("ZOE", 2013, 2024),
+    ("MEGANE E-TECH", 2022, 9999),
+    ("SCENIC E-TECH", 2024, 9999),
+    ("ASTRA", 1991, 9999),
+    ("CORSA", 1982, 9999),
+    ("ZAFIRA", 1999, 2019),
+    ("VECTRA", 1988, 2008),
+    ("ASTRA-G-CARAVAN", 1998, 2004),
+    ("INSIGNIA", 2008, 2022),
+    ("AMPERA-E", 2017, 2020),
+    ("CORSA-E", 2020, 9999),
+    ("MOKKA-E", 2021, 9999),
+    ("C4", 2004, 9999),
+    ("C3", 2002, 9999),
+    ("C5", 2001, 2017),
+    ("XSARA PICASSO", 1999, 2010),
+    ("BERLINGO", 1996, 9999),
+    ("E-C4", 2021, 9999),
+    ("E-BERLINGO", 2021, 9999),
+    ("CIVIC", 1972, 9999),
+    ("ACCORD", 1976, 2015),
+    ("CR-V", 1995, 9999),
+    ("JAZZ", 2001, 9999),
+    ("E", 2020, 2024),
+    ("E:NY1", 2023, 9999),
+    ("SWIFT", 1983, 9999),
+    ("VITARA", 1988, 9999),
+    ("SX4", 2006, 2021),
+    ("IGNIS", 2000, 9999),
+    ("POLESTAR 2", 2020, 9999),
+    ("POLESTAR 3", 2024, 9999),
+    ("POLESTAR 4", 2024, 9999),
+    ("ATTO 3", 2022, 9999),
+    ("TANG", 2021, 9999),
+    ("HAN", 2022, 9999),
+    ("DOLPHIN", 2023, 9999),
+    ("SEAL", 2023, 9999),
+    ("ZS EV", 2019, 9999),
+    ("MG4", 2022, 9999),
+    ("MARVEL R", 2021, 2023),
+    ("MG5", 2021, 9999),
+    ("CAYENNE", 2002, 9999),
+    ("MACAN", 2014, 9999),
+    ("PANAMERA", 2009, 9999),
+    ("TAYCAN", 2020, 9999),
+    ("MACAN ELECTRIC", 2024, 9999),
+    ("DEFENDER", 1983, 9999),
+    ("DISCOVERY", 1989, 9999),
+    ("FREELANDER", 1997, 2014),
+    ("XF", 2008, 9999),
+    ("XE", 2015, 9999),
+    ("F-PACE", 2016, 9999),
+    ("I-PACE", 2018, 9999),
+    ("LEON", 1999, 9999),
+    ("IBIZA", 1984, 9999),
+    ("ALHAMBRA", 1996, 2020),
+    ("ATECA", 2016, 9999),
+    ("MII ELECTRIC", 2020, 2022),
+    ("PUNTO", 1993, 2018),
+    ("500", 2007, 9999),
+    ("DOBLO", 2000, 9999),
+    ("500E", 2021, 9999),
+    ("DUSTER", 2010, 9999),
+    ("SANDERO", 2008, 9999),
+    ("LOGAN", 2004, 9999),
+    ("SPRING", 2021, 9999),
+    ("RX 450H", 2009, 9999),
+    ("NX 300H", 2014, 2021),
+    ("IS 300H", 2013, 9999),
+    ("CT 200H", 2011, 2022),
+    ("UX 300E", 2021, 9999),
+    ("RZ 450E", 2023, 9999),
+    ("COOPER", 2001, 9999),
+    ("COUNTRYMAN", 2010, 9999),
+    ("COOPER SE", 2020, 9999),
+    ("GRAND CHEROKEE", 1992, 9999),
+    ("WRANGLER", 1986, 9999),
+    ("CHEROKEE", 1984, 9999),
+    ("AVENGER", 2023, 9999),
+    ("9-3", 1998, 2012),
+    ("9-5", 1997, 2011),
+    ("900", 1978, 1998),
+    ("SAAB 99", 1968, 1984),
+    ("FORTWO", 1998, 9999),
+    ("FORTWO EQ", 2017, 2024),
+    ("#1", 2023, 9999),
+    ("MATIZ", 1998, 2010),
+    ("LACETTI", 2003, 2009),
+    ("BOLT", 2017, 2023),
+    ("NIVA", 1977, 9999),
+    ("2107", 1982, 2012),
+    ("SAMARA", 1984, 2013),
+    ("SAMARA 1300", 1984, 1997),
+    ("2101", 1970, 1988),
+    ("120Y", 1973, 1979),
+    ("SUNNY", 1966, 1994),
+    ("CHERRY", 1970, 1986),
+    ("156", 1997, 2007),
+    ("159", 2005, 2011),
+    ("GIULIETTA", 2010, 2020),
+    ("GV60", 2022, 9999),
+    ("GV70 ELECTRIFIED", 2022, 9999),
+    ("DS 3 E-TENSE", 2020, 9999),
+];
+
+/// Electric cars before the modern ones: (make code, make name, model).
+const EARLY_EVS: [(&str, &str, &str); 2] =
+    [("3560", "THINK", "CITY"), ("1184", "BUDDY", "CITY EL")];
+
+/// Whether `model` was sold in `year` (unknown models always were).
+fn model_sold(model: &str, year: i32) -> bool {
+    MODEL_YEARS
+        .iter()
+        .find(|m| m.0 == model)
+        .is_none_or(|&(_, from, to)| (from..=to).contains(&year))
+}
+
 /// Common colours: (code, weight).
 const COLOURS: [(&str, u32); 13] = [
-    ("01", 24), ("06", 19), ("05", 18), ("11", 10), ("03", 10), ("02", 7), ("04", 3),
-    ("08", 2), ("07", 2), ("09", 1), ("10", 1), ("14", 1), ("99", 2),
+    ("01", 24),
+    ("06", 19),
+    ("05", 18),
+    ("11", 10),
+    ("03", 10),
+    ("02", 7),
+    ("04", 3),
+    ("08", 2),
+    ("07", 2),
+    ("09", 1),
+    ("10", 1),
+    ("14", 1),
+    ("99", 2),
 ];
 
 /// Tyre sizes for cars: (tyre, rim, load index, speed index, press-in).
@@ -619,8 +1616,8 @@ const PLATE_LETTERS: &[u8] = b"ABCDEFGHJKLNPRSTUVXYZ";
 const VIN_CHARS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ0123456789";
 const VIN_YEARS: &[u8] = b"ABCDEFGHJKLMNPRSTVWXY123456789";
 const PERSONAL_PLATES: [&str; 16] = [
-    "TESLA", "BESTE", "MAMMA", "PAPPA", "OLA", "KARI", "RASK", "LYN", "VIKING", "NORGE",
-    "FJORD", "ELBIL", "BOSS", "TROLL", "OLDEFAR", "BLUES",
+    "TESLA", "BESTE", "MAMMA", "PAPPA", "OLA", "KARI", "RASK", "LYN", "VIKING", "NORGE", "FJORD",
+    "ELBIL", "BOSS", "TROLL", "OLDEFAR", "BLUES",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -787,9 +1784,13 @@ impl Maker {
 
     fn street_address(&mut self) -> String {
         let street = *pick(&mut self.rng, &self.refd.streets);
-        let n = if self.chance(0.7) { self.rng.gen_range(1..60) } else { self.rng.gen_range(1..250) };
+        let n = if self.chance(0.7) {
+            self.rng.gen_range(1..60)
+        } else {
+            self.rng.gen_range(1..250)
+        };
         if self.chance(0.15) {
-            let l = *pick(&mut self.rng, &[b'A', b'B', b'C', b'D']) as char;
+            let l = *pick(&mut self.rng, b"ABCD") as char;
             format!("{street} {n}{l}")
         } else {
             format!("{street} {n}")
@@ -829,9 +1830,22 @@ impl Maker {
             }
         } else {
             const TRADES: [&str; 16] = [
-                "Transport", "Bygg", "Elektro", "Rør", "Eiendom", "Maskin", "Entreprenør",
-                "Holding", "Regnskap", "Anlegg", "Tak", "Maler", "Service", "Handel",
-                "Logistikk", "Snekkerverksted",
+                "Transport",
+                "Bygg",
+                "Elektro",
+                "Rør",
+                "Eiendom",
+                "Maskin",
+                "Entreprenør",
+                "Holding",
+                "Regnskap",
+                "Anlegg",
+                "Tak",
+                "Maler",
+                "Service",
+                "Handel",
+                "Logistikk",
+                "Snekkerverksted",
             ];
             let trade = *pick(&mut self.rng, &TRADES);
             match self.rng.gen_range(0..10) {
@@ -844,7 +1858,12 @@ impl Maker {
             }
         };
         let address = self.street_address();
-        Org { number, name, address, place }
+        Org {
+            number,
+            name,
+            address,
+            place,
+        }
     }
 
     /// A plate of a shape; unique within this register.
@@ -857,10 +1876,16 @@ impl Maker {
                 let l = letters[self.rng.gen_range(0..letters.len())];
                 let (key, s) = if r < 6 {
                     let n = self.rng.gen_range(1000..10_000);
-                    ((l - b'A') as usize * 10_000 + n, format!("{}{n}", l as char))
+                    (
+                        (l - b'A') as usize * 10_000 + n,
+                        format!("{}{n}", l as char),
+                    )
                 } else if r < 8 {
                     let n = self.rng.gen_range(100..1000);
-                    (260_000 + (l - b'A') as usize * 1_000 + n, format!("{}{n}", l as char))
+                    (
+                        260_000 + (l - b'A') as usize * 1_000 + n,
+                        format!("{}{n}", l as char),
+                    )
                 } else {
                     let n = self.rng.gen_range(100_000..1_000_000);
                     (286_000 + n, format!("{n}"))
@@ -921,7 +1946,11 @@ impl Maker {
     fn legacy_chassis(&mut self) -> String {
         let len = self.rng.gen_range(5..=11);
         let mut s = String::with_capacity(len);
-        let letters = if self.chance(0.3) { self.rng.gen_range(1..4) } else { 0 };
+        let letters = if self.chance(0.3) {
+            self.rng.gen_range(1..4)
+        } else {
+            0
+        };
         for i in 0..len {
             if i < letters {
                 s.push(PLATE_LETTERS[self.rng.gen_range(0..PLATE_LETTERS.len())] as char);
@@ -970,8 +1999,14 @@ impl Maker {
         };
         let first_no = today - age_days(&mut self.rng, status).max(1);
         let year = year_of(first_no);
-        let used_import = kind != Kind::Trailer && year >= 1960 && self.chance(if kind == Kind::Car { 0.14 } else { 0.06 });
-        let first = if used_import { first_no - self.rng.gen_range(200..4000) } else { first_no };
+        let used_import = kind != Kind::Trailer
+            && year >= 1960
+            && self.chance(if kind == Kind::Car { 0.14 } else { 0.06 });
+        let first = if used_import {
+            first_no - self.rng.gen_range(200..4000)
+        } else {
+            first_no
+        };
         let model_year = year_of(first);
 
         // Fuel.
@@ -986,9 +2021,9 @@ impl Maker {
                     Fuel::PluginHybrid
                 } else if model_year >= 2005 && r < ev + 0.28 {
                     Fuel::Hybrid
-                } else if (2000..=2018).contains(&model_year) && self.chance(0.55) {
-                    Fuel::Diesel
-                } else if model_year < 2000 && self.chance(0.12) {
+                } else if ((2000..=2018).contains(&model_year) && self.chance(0.55))
+                    || (model_year < 2000 && self.chance(0.12))
+                {
                     Fuel::Diesel
                 } else {
                     Fuel::Petrol
@@ -1011,7 +2046,8 @@ impl Maker {
             }
             Kind::Camper | Kind::Tractor => Fuel::Diesel,
             Kind::Motorcycle | Kind::Moped => {
-                if model_year >= 2018 && self.chance(if kind == Kind::Moped { 0.25 } else { 0.03 }) {
+                if model_year >= 2018 && self.chance(if kind == Kind::Moped { 0.25 } else { 0.03 })
+                {
                     Fuel::Electric
                 } else {
                     Fuel::Petrol
@@ -1039,36 +2075,76 @@ impl Maker {
             if kind == Kind::Car && !electric && self.chance(0.015) {
                 // The long tail: any make of the authority's table.
                 let (c, n) = self.all_makes[self.rng.gen_range(0..self.all_makes.len())].clone();
-                let model = format!("{}{}", PLATE_LETTERS[self.rng.gen_range(0..PLATE_LETTERS.len())] as char, self.rng.gen_range(1..999));
+                let model = format!(
+                    "{}{}",
+                    PLATE_LETTERS[self.rng.gen_range(0..PLATE_LETTERS.len())] as char,
+                    self.rng.gen_range(1..999)
+                );
                 (c, n, model, "")
             } else {
                 let m = if kind == Kind::Car && electric {
                     let code = pick_weighted(&mut self.rng, EV_MAKES);
-                    CAR_MAKES.iter().find(|m| m.0 == code).unwrap_or(&CAR_MAKES[0])
+                    CAR_MAKES
+                        .iter()
+                        .find(|m| m.0 == code)
+                        .unwrap_or(&CAR_MAKES[0])
                 } else if electric {
-                    let evs: Vec<Make> = table.iter().filter(|m| !m.5.is_empty()).copied().collect();
-                    if evs.is_empty() { pick_make(&mut self.rng, table) } else {
+                    let evs: Vec<Make> =
+                        table.iter().filter(|m| !m.5.is_empty()).copied().collect();
+                    if evs.is_empty() {
+                        pick_make(&mut self.rng, table)
+                    } else {
                         let i = self.rng.gen_range(0..evs.len());
                         table.iter().find(|m| m.0 == evs[i].0).unwrap_or(&table[0])
                     }
                 } else {
                     pick_make(&mut self.rng, table)
                 };
-                let models = if electric && !m.5.is_empty() { m.5 } else if !m.4.is_empty() { m.4 } else { m.5 };
-                let model = models[self.rng.gen_range(0..models.len())].to_string();
-                (m.0.to_string(), m.1.to_string(), model, m.3)
+                let models = if electric && !m.5.is_empty() {
+                    m.5
+                } else if !m.4.is_empty() {
+                    m.4
+                } else {
+                    m.5
+                };
+                // A few tries for a model sold in that year; early electric cars that no
+                // listed model fits become the Norwegian THINK or BUDDY.
+                let mut model = models[self.rng.gen_range(0..models.len())];
+                for _ in 0..5 {
+                    if model_sold(model, model_year) {
+                        break;
+                    }
+                    model = models[self.rng.gen_range(0..models.len())];
+                }
+                if electric && kind == Kind::Car && !model_sold(model, model_year) {
+                    let (c, n, mo) = if model_year >= 1999 {
+                        EARLY_EVS[0]
+                    } else {
+                        EARLY_EVS[1]
+                    };
+                    (c.to_string(), n.to_string(), mo.to_string(), "")
+                } else {
+                    (m.0.to_string(), m.1.to_string(), model.to_string(), m.3)
+                }
             }
         };
 
         // Identity: plate, personal plate, chassis number.
-        let five = matches!(kind, Kind::Car | Kind::Van | Kind::Camper | Kind::Truck | Kind::Bus);
+        let five = matches!(
+            kind,
+            Kind::Car | Kind::Van | Kind::Camper | Kind::Truck | Kind::Bus
+        );
         let old_plate = model_year < 1972 && self.chance(0.5);
         let e_series = electric && kind == Kind::Car && self.chance(0.93);
         let plate = self.plate(five, e_series, old_plate);
         f[KJM] = b.put(&plate);
         if status == "REGISTRERT" && kind == Kind::Car && year >= 2017 && self.chance(0.004) {
             let w = *pick(&mut self.rng, &PERSONAL_PLATES);
-            let s = if w.len() < 6 && self.chance(0.5) { format!("{w}{}", self.rng.gen_range(1..10)) } else { w.to_string() };
+            let s = if w.len() < 6 && self.chance(0.5) {
+                format!("{w}{}", self.rng.gen_range(1..10))
+            } else {
+                w.to_string()
+            };
             f[KJM_PERSJ] = b.put(&s);
         }
         let veteran = status == "REGISTRERT" && today - first > 30 * 365 && self.chance(0.4);
@@ -1095,8 +2171,16 @@ impl Maker {
             1990..=1999 => 0.55,
             2000..=2009 => 0.8,
             _ => 0.93,
-        } * if matches!(kind, Kind::Trailer | Kind::Tractor | Kind::Caravan) { 0.5 } else { 1.0 };
-        let unr = if self.chance(vin_p) { self.vin(wmi, model_year) } else { self.legacy_chassis() };
+        } * if matches!(kind, Kind::Trailer | Kind::Tractor | Kind::Caravan) {
+            0.5
+        } else {
+            1.0
+        };
+        let unr = if self.chance(vin_p) {
+            self.vin(wmi, model_year)
+        } else {
+            self.legacy_chassis()
+        };
         f[UNR] = b.put(&unr);
 
         // Registration dates and status.
@@ -1106,7 +2190,11 @@ impl Maker {
             "REGISTRERT" => today,
             _ => {
                 let lo = first_no + 365.min((today - first_no) / 2);
-                let hi = if status == "VRAKET" { (first_no + 28 * 365).min(today) } else { today };
+                let hi = if status == "VRAKET" {
+                    (first_no + 28 * 365).min(today)
+                } else {
+                    today
+                };
                 let min_life = if status == "VRAKET" { 8 * 365 } else { 0 };
                 self.date_between((first_no + min_life).min(hi).max(lo), hi)
             }
@@ -1156,7 +2244,9 @@ impl Maker {
             let heavy = matches!(kind, Kind::Truck | Kind::Bus);
             let kw: f64 = match (kind, fuel) {
                 (Kind::Car, Fuel::Electric) => self.rng.gen_range(60.0..390.0),
-                (Kind::Car, _) => self.rng.gen_range(45.0..140.0) + (model_year - 1970).max(0) as f64 * 0.8,
+                (Kind::Car, _) => {
+                    self.rng.gen_range(45.0..140.0) + (model_year - 1970).max(0) as f64 * 0.8
+                }
                 (Kind::Van | Kind::Camper, _) => self.rng.gen_range(60.0..150.0),
                 (Kind::Truck | Kind::Bus, _) => self.rng.gen_range(150.0..480.0),
                 (Kind::Motorcycle, _) => self.rng.gen_range(10.0..150.0),
@@ -1175,10 +2265,16 @@ impl Maker {
                 }
             }
             if !electric {
-                const CC: [u32; 14] = [998, 1197, 1390, 1498, 1560, 1598, 1798, 1968, 1984, 1995, 1998, 2198, 2487, 2993];
+                const CC: [u32; 14] = [
+                    998, 1197, 1390, 1498, 1560, 1598, 1798, 1968, 1984, 1995, 1998, 2198, 2487,
+                    2993,
+                ];
                 let cc = match kind {
                     Kind::Moped => 49,
-                    Kind::Motorcycle => *pick(&mut self.rng, &[124, 249, 599, 689, 898, 1170, 1254, 1584, 1868]),
+                    Kind::Motorcycle => *pick(
+                        &mut self.rng,
+                        &[124, 249, 599, 689, 898, 1170, 1254, 1584, 1868],
+                    ),
                     _ if heavy => *pick(&mut self.rng, &[7698, 10_837, 12_777, 12_742, 16_120]),
                     _ => *pick(&mut self.rng, &CC),
                 };
@@ -1188,10 +2284,20 @@ impl Maker {
                 Fuel::Petrol => "1",
                 Fuel::Diesel => "2",
                 Fuel::Electric => {
-                    if kind == Kind::Car && self.chance(0.35) { "5,5" } else { "5" }
+                    if kind == Kind::Car && self.chance(0.35) {
+                        "5,5"
+                    } else {
+                        "5"
+                    }
                 }
                 Fuel::PluginHybrid => {
-                    if self.chance(0.25) { "1,5,5" } else if self.chance(0.1) { "2,5" } else { "1,5" }
+                    if self.chance(0.25) {
+                        "1,5,5"
+                    } else if self.chance(0.1) {
+                        "2,5"
+                    } else {
+                        "1,5"
+                    }
                 }
                 Fuel::Hybrid => "1,5",
                 Fuel::None => "",
@@ -1226,32 +2332,96 @@ impl Maker {
         // Weights and dimensions.
         let (tot, own, len, width): (u32, u32, u32, u32) = match kind {
             Kind::Car => {
-                let own = if electric { self.rng.gen_range(1500..2500) } else { self.rng.gen_range(850..1900) };
-                (own + self.rng.gen_range(400..600), own, self.rng.gen_range(3600..5100), self.rng.gen_range(1600..2000))
+                let own = if electric {
+                    self.rng.gen_range(1500..2500)
+                } else {
+                    self.rng.gen_range(850..1900)
+                };
+                (
+                    own + self.rng.gen_range(400..600),
+                    own,
+                    self.rng.gen_range(3600..5100),
+                    self.rng.gen_range(1600..2000),
+                )
             }
             Kind::Van => {
                 let own = self.rng.gen_range(1300..2500);
-                (if self.chance(0.7) { 3500 } else { own + 800 }, own, self.rng.gen_range(4300..6900), self.rng.gen_range(1750..2100))
+                (
+                    if self.chance(0.7) { 3500 } else { own + 800 },
+                    own,
+                    self.rng.gen_range(4300..6900),
+                    self.rng.gen_range(1750..2100),
+                )
             }
-            Kind::Camper => (self.rng.gen_range(3300..4500), self.rng.gen_range(2800..3400), self.rng.gen_range(5900..7600), self.rng.gen_range(2200..2350)),
+            Kind::Camper => (
+                self.rng.gen_range(3300..4500),
+                self.rng.gen_range(2800..3400),
+                self.rng.gen_range(5900..7600),
+                self.rng.gen_range(2200..2350),
+            ),
             Kind::Truck => {
                 let tot = self.rng.gen_range(7500..32_000);
-                (tot, tot / 2 - self.rng.gen_range(0..2000), self.rng.gen_range(6500..12_000), 2550)
+                (
+                    tot,
+                    tot / 2 - self.rng.gen_range(0..2000),
+                    self.rng.gen_range(6500..12_000),
+                    2550,
+                )
             }
-            Kind::Bus => (self.rng.gen_range(5000..19_500), self.rng.gen_range(4000..12_500), self.rng.gen_range(7000..13_800), 2550),
+            Kind::Bus => (
+                self.rng.gen_range(5000..19_500),
+                self.rng.gen_range(4000..12_500),
+                self.rng.gen_range(7000..13_800),
+                2550,
+            ),
             Kind::Trailer => {
                 if tk == "O1" {
-                    (self.rng.gen_range(500..751), self.rng.gen_range(90..260), self.rng.gen_range(3000..4500), self.rng.gen_range(1300..1800))
+                    (
+                        self.rng.gen_range(500..751),
+                        self.rng.gen_range(90..260),
+                        self.rng.gen_range(3000..4500),
+                        self.rng.gen_range(1300..1800),
+                    )
                 } else {
                     let tot = self.rng.gen_range(1000..3501);
-                    (tot, self.rng.gen_range(280..800), self.rng.gen_range(3500..6800), self.rng.gen_range(1500..2300))
+                    (
+                        tot,
+                        self.rng.gen_range(280..800),
+                        self.rng.gen_range(3500..6800),
+                        self.rng.gen_range(1500..2300),
+                    )
                 }
             }
-            Kind::Caravan => (self.rng.gen_range(1200..2500), self.rng.gen_range(900..1800), self.rng.gen_range(5500..8500), self.rng.gen_range(2100..2550)),
-            Kind::HeavyTrailer => (self.rng.gen_range(10_000..39_000), self.rng.gen_range(4000..9000), self.rng.gen_range(7000..13_600), 2550),
-            Kind::Motorcycle => (self.rng.gen_range(300..560), self.rng.gen_range(130..380), self.rng.gen_range(1900..2600), self.rng.gen_range(700..1000)),
-            Kind::Moped => (self.rng.gen_range(180..280), self.rng.gen_range(70..120), self.rng.gen_range(1600..2000), self.rng.gen_range(600..750)),
-            Kind::Tractor => (self.rng.gen_range(3000..14_000), self.rng.gen_range(1500..8000), self.rng.gen_range(3000..5500), self.rng.gen_range(1600..2600)),
+            Kind::Caravan => (
+                self.rng.gen_range(1200..2500),
+                self.rng.gen_range(900..1800),
+                self.rng.gen_range(5500..8500),
+                self.rng.gen_range(2100..2550),
+            ),
+            Kind::HeavyTrailer => (
+                self.rng.gen_range(10_000..39_000),
+                self.rng.gen_range(4000..9000),
+                self.rng.gen_range(7000..13_600),
+                2550,
+            ),
+            Kind::Motorcycle => (
+                self.rng.gen_range(300..560),
+                self.rng.gen_range(130..380),
+                self.rng.gen_range(1900..2600),
+                self.rng.gen_range(700..1000),
+            ),
+            Kind::Moped => (
+                self.rng.gen_range(180..280),
+                self.rng.gen_range(70..120),
+                self.rng.gen_range(1600..2000),
+                self.rng.gen_range(600..750),
+            ),
+            Kind::Tractor => (
+                self.rng.gen_range(3000..14_000),
+                self.rng.gen_range(1500..8000),
+                self.rng.gen_range(3000..5500),
+                self.rng.gen_range(1600..2600),
+            ),
         };
         let own = own.min(tot.saturating_sub(50)).max(50);
         if detailed || kind == Kind::Trailer {
@@ -1260,11 +2430,20 @@ impl Maker {
         }
         let towing = matches!(kind, Kind::Car | Kind::Van | Kind::Camper) && detailed;
         if towing && self.chance(0.8) {
-            let with_brake = *pick(&mut self.rng, &[750u32, 1200, 1300, 1500, 1600, 1800, 2000, 2100, 2500]);
+            let with_brake = *pick(
+                &mut self.rng,
+                &[750u32, 1200, 1300, 1500, 1600, 1800, 2000, 2100, 2500],
+            );
             f[THV_M] = b.put_fmt(format_args!("{with_brake}"));
-            f[THV_U] = b.put_fmt(format_args!("{}", *pick(&mut self.rng, &[400u32, 500, 600, 650, 750])));
+            f[THV_U] = b.put_fmt(format_args!(
+                "{}",
+                *pick(&mut self.rng, &[400u32, 500, 600, 650, 750])
+            ));
             f[VOGNTOGVEKT] = b.put_fmt(format_args!("{}", tot + with_brake));
-            f[BEL_H] = b.put_fmt(format_args!("{}", *pick(&mut self.rng, &[50u32, 75, 80, 90, 100])));
+            f[BEL_H] = b.put_fmt(format_args!(
+                "{}",
+                *pick(&mut self.rng, &[50u32, 75, 80, 90, 100])
+            ));
             if kind == Kind::Car {
                 f[TAKLAST] = b.put_fmt(format_args!("{}", *pick(&mut self.rng, &[75u32, 80, 100])));
             }
@@ -1274,7 +2453,11 @@ impl Maker {
             f[BREDDE] = b.put_fmt(format_args!("{width}"));
         }
         if matches!(kind, Kind::Car | Kind::Van) && model_year >= 2000 && self.chance(0.5) {
-            let doors = if kind == Kind::Van { 4 } else { *pick(&mut self.rng, &[3u32, 4, 5, 5, 5]) };
+            let doors = if kind == Kind::Van {
+                4
+            } else {
+                *pick(&mut self.rng, &[3u32, 4, 5, 5, 5])
+            };
             f[DORER] = b.put_fmt(format_args!("{doors}"));
         }
         if motorised && (model_year >= 1990 || self.chance(0.4)) {
@@ -1285,14 +2468,29 @@ impl Maker {
                 f[FARGE] = b.put(c);
             }
         } else if !motorised && self.chance(0.3) {
-            f[FARGE] = b.put(*pick(&mut self.rng, &["05", "11", "01"]));
+            f[FARGE] = b.put(pick::<&str>(&mut self.rng, &["05", "11", "01"]));
         }
         if matches!(kind, Kind::Truck | Kind::Van) && self.chance(0.2) {
-            f[PABYGG] = b.put(*pick(&mut self.rng, &["SKAP", "LASTEPLAN", "TIPP", "KRANBIL"]));
+            f[PABYGG] = b.put(pick::<&str>(
+                &mut self.rng,
+                &["SKAP", "LASTEPLAN", "TIPP", "KRANBIL"],
+            ));
         }
         let (front, total): (u32, u32) = match kind {
-            Kind::Car => (2, if self.chance(0.08) { 7 } else if self.chance(0.03) { 4 } else { 5 }),
-            Kind::Van => (if self.chance(0.6) { 2 } else { 3 }, if self.chance(0.2) { 5 } else { 2 }),
+            Kind::Car => (
+                2,
+                if self.chance(0.08) {
+                    7
+                } else if self.chance(0.03) {
+                    4
+                } else {
+                    5
+                },
+            ),
+            Kind::Van => (
+                if self.chance(0.6) { 2 } else { 3 },
+                if self.chance(0.2) { 5 } else { 2 },
+            ),
             Kind::Camper => (2, 4),
             Kind::Truck => (2, 2),
             Kind::Bus => (2, self.rng.gen_range(17..70)),
@@ -1308,12 +2506,24 @@ impl Maker {
         let axles = match kind {
             Kind::Truck | Kind::HeavyTrailer => self.rng.gen_range(2..5),
             Kind::Bus => self.rng.gen_range(2..4),
-            Kind::Trailer | Kind::Caravan => if tot > 1500 && self.chance(0.5) { 2 } else { 1 },
+            Kind::Trailer | Kind::Caravan => {
+                if tot > 1500 && self.chance(0.5) {
+                    2
+                } else {
+                    1
+                }
+            }
             _ => 2,
         };
         f[AKSLER] = b.put_fmt(format_args!("{axles}"));
         if motorised && detailed {
-            let driven = if kind == Kind::Car && (tk == "M1G" || drivst_is_dual(&b.text, f[DRIVST]) || self.chance(0.15)) { 2 } else { 1 };
+            let driven = if kind == Kind::Car
+                && (tk == "M1G" || drivst_is_dual(&b.text, f[DRIVST]) || self.chance(0.15))
+            {
+                2
+            } else {
+                1
+            };
             f[AKSLER_DRIFT] = b.put_fmt(format_args!("{driven}"));
         }
 
@@ -1338,7 +2548,16 @@ impl Maker {
             f[LAST_1] = b.put_fmt(format_args!("{}", tot / 2 + self.rng.gen_range(0..100)));
             f[LAST_2] = b.put_fmt(format_args!("{}", tot / 2 + self.rng.gen_range(0..150)));
         } else if !motorised {
-            f[DEKK_1] = b.put(*pick(&mut self.rng, &["155R13", "165/70 R 13", "185 R 14 C", "195/50R13C", "4.00 X 8\""]));
+            f[DEKK_1] = b.put(pick::<&str>(
+                &mut self.rng,
+                &[
+                    "155R13",
+                    "165/70 R 13",
+                    "185 R 14 C",
+                    "195/50R13C",
+                    "4.00 X 8\"",
+                ],
+            ));
         }
 
         // Approval numbers.
@@ -1363,14 +2582,19 @@ impl Maker {
                     self.rng.gen_range(0..60)
                 ));
             } else {
-                f[EU_HOVED] = b.put_fmt(format_args!("e16*NOR{model_year}*{:04}*00", self.rng.gen_range(1..1000)));
+                f[EU_HOVED] = b.put_fmt(format_args!(
+                    "e16*NOR{model_year}*{:04}*00",
+                    self.rng.gen_range(1..1000)
+                ));
             }
             let t: String = unr.chars().skip(3).take(6).collect();
             f[EU_TYPE] = b.put(&t);
             f[EU_VARIANT] = b.put_fmt(format_args!("{}", self.rng.gen_range(1..40)));
         }
         if motorised && model_year >= 2005 && detailed && self.chance(0.7) {
-            let v: String = (0..12).map(|_| VIN_CHARS[self.rng.gen_range(0..VIN_CHARS.len())] as char).collect();
+            let v: String = (0..12)
+                .map(|_| VIN_CHARS[self.rng.gen_range(0..VIN_CHARS.len())] as char)
+                .collect();
             f[EU_VERSJON] = b.put(&v);
         }
 
@@ -1425,8 +2649,10 @@ impl Maker {
                     Fuel::Electric => 0,
                     Fuel::PluginHybrid => self.rng.gen_range(18..60),
                     Fuel::Hybrid => self.rng.gen_range(85..125),
-                    _ => (self.rng.gen_range(110..230) as i32 - (model_year - 2000) * 3).max(90) as u32
-                        + if kind == Kind::Car { 0 } else { 40 },
+                    _ => {
+                        (self.rng.gen_range(110..230) - (model_year - 2000) * 3).max(90) as u32
+                            + if kind == Kind::Car { 0 } else { 40 }
+                    }
                 };
                 f[CO2] = b.put_fmt(format_args!("{co2}"));
                 if co2 > 0 {
@@ -1458,13 +2684,16 @@ impl Maker {
         let span_end = if status == "REGISTRERT" { today } else { end };
         let mut previous = 0;
         if span_end - first_no > 2 * 365 && self.chance(0.45) {
-            previous = self.rng.gen_range(1..=((span_end - first_no) / (3 * 365)).clamp(1, 4));
+            previous = self
+                .rng
+                .gen_range(1..=((span_end - first_no) / (3 * 365)).clamp(1, 4));
         }
         // Change dates: strictly increasing between first registration and span end.
         let mut starts = vec![first_no];
         for k in 0..previous {
             let lo = *starts.last().unwrap_or(&first_no) + 30;
-            let hi = first_no + ((span_end - first_no) as i64 * (k as i64 + 1) / (previous as i64 + 1)) as i32;
+            let hi = first_no
+                + ((span_end - first_no) as i64 * (k as i64 + 1) / (previous as i64 + 1)) as i32;
             let d = self.date_between(lo.min(span_end - 1), hi.max(lo).min(span_end - 1));
             starts.push(d.max(lo.min(span_end)));
         }
@@ -1477,7 +2706,12 @@ impl Maker {
             f[REG_EIER] = b.put_date(current_from);
         }
         // PKK (periodic inspection): cars and light vans after 4 years, then every 2.
-        if status == "REGISTRERT" && matches!(kind, Kind::Car | Kind::Van | Kind::Camper | Kind::Motorcycle) {
+        if status == "REGISTRERT"
+            && matches!(
+                kind,
+                Kind::Car | Kind::Van | Kind::Camper | Kind::Motorcycle
+            )
+        {
             let first_pkk = first + 4 * 365;
             if first_pkk > today {
                 f[NESTE_PKK] = b.put_date(first_pkk);
@@ -1486,13 +2720,22 @@ impl Maker {
                 f[SISTE_PKK] = b.put_date(last);
                 f[NESTE_PKK] = b.put_date(last + 730 + self.rng.gen_range(0..30));
             }
-        } else if status != "REGISTRERT" && motorised && kind == Kind::Car && today - first > 5 * 365 && self.chance(0.5) {
+        } else if status != "REGISTRERT"
+            && motorised
+            && kind == Kind::Car
+            && today - first > 5 * 365
+            && self.chance(0.5)
+        {
             let last = self.date_between(first + 4 * 365, end.max(first + 4 * 365));
             f[SISTE_PKK] = b.put_date(last.min(end));
         }
 
         for (k, &start) in starts.iter().enumerate() {
-            let from = if k + 1 == starts.len() { current_from } else { start + self.rng.gen_range(0..5) };
+            let from = if k + 1 == starts.len() {
+                current_from
+            } else {
+                start + self.rng.gen_range(0..5)
+            };
             let to = if k + 1 < starts.len() {
                 Some(starts[k + 1])
             } else if status == "REGISTRERT" || status == "AVREGISTRERT" {
@@ -1508,9 +2751,8 @@ impl Maker {
             } else {
                 self.owner_person(b, id, "eier", from, to, None)
             };
-            if current && !owner_is_org && self.chance(0.17) {
-                self.owner_person(b, id, "medeier", from, to, Some(addr));
-            } else if !current && !owner_is_org && self.chance(0.08) {
+            let co_owner_p = if current { 0.17 } else { 0.08 };
+            if !owner_is_org && self.chance(co_owner_p) {
                 self.owner_person(b, id, "medeier", from, to, Some(addr));
             }
             if current && leased {
@@ -1527,7 +2769,15 @@ impl Maker {
     }
 
     /// Appends an organisation ownership row; returns the index of the address place.
-    fn owner_org(&mut self, b: &mut Batch, vehicle: u64, role: &'static str, from: i32, to: Option<i32>, lessor: bool) -> (usize, usize) {
+    fn owner_org(
+        &mut self,
+        b: &mut Batch,
+        vehicle: u64,
+        role: &'static str,
+        from: i32,
+        to: Option<i32>,
+        lessor: bool,
+    ) -> (usize, usize) {
         // Fleet owners are skewed: a few organisations own many vehicles.
         let pool = if lessor { &self.lessors } else { &self.orgs };
         let u: f64 = self.rng.gen();
@@ -1547,19 +2797,32 @@ impl Maker {
         if let Some(t) = to {
             fields[O_TO] = b.put_date(t);
         }
-        b.owners.push(OwnerRow { vehicle, role, fields });
+        b.owners.push(OwnerRow {
+            vehicle,
+            role,
+            fields,
+        });
         org.place
     }
 
     /// Appends a person ownership row (living at `at`, or somewhere else); returns the
     /// address's place.
-    fn owner_person(&mut self, b: &mut Batch, vehicle: u64, role: &'static str, from: i32, to: Option<i32>, at: Option<(usize, usize)>) -> (usize, usize) {
+    fn owner_person(
+        &mut self,
+        b: &mut Batch,
+        vehicle: u64,
+        role: &'static str,
+        from: i32,
+        to: Option<i32>,
+        at: Option<(usize, usize)>,
+    ) -> (usize, usize) {
         // Born 18-88 years before the ownership starts, most often 30-60.
-        let age_years = 18.0 + 70.0 * {
-            let a: f64 = self.rng.gen();
-            let c: f64 = self.rng.gen();
-            (a + c) / 2.0
-        };
+        let age_years = 18.0
+            + 70.0 * {
+                let a: f64 = self.rng.gen();
+                let c: f64 = self.rng.gen();
+                (a + c) / 2.0
+            };
         let mut birth = from - (age_years * 365.25) as i32;
         let min_birth = days(1855, 1, 1);
         if birth < min_birth {
@@ -1574,9 +2837,17 @@ impl Maker {
                 break (n, ind % 2 == 1);
             }
         };
-        let first = if male { *pick(&mut self.rng, &self.refd.male_names) } else { *pick(&mut self.rng, &self.refd.female_names) };
+        let first = if male {
+            *pick(&mut self.rng, &self.refd.male_names)
+        } else {
+            *pick(&mut self.rng, &self.refd.female_names)
+        };
         let last = *pick(&mut self.rng, &self.refd.surnames);
-        let middle = if self.chance(0.15) { Some(*pick(&mut self.rng, &self.refd.surnames)) } else { None };
+        let middle = if self.chance(0.15) {
+            Some(*pick(&mut self.rng, &self.refd.surnames))
+        } else {
+            None
+        };
         let place = match at {
             Some(p) => p,
             None => self.place(),
@@ -1601,7 +2872,11 @@ impl Maker {
         if let Some(t) = to {
             fields[O_TO] = b.put_date(t);
         }
-        b.owners.push(OwnerRow { vehicle, role, fields });
+        b.owners.push(OwnerRow {
+            vehicle,
+            role,
+            fields,
+        });
         place
     }
 }
@@ -1617,36 +2892,83 @@ mod tests {
     #[test]
     fn field_indexes_match_the_catalog() {
         let pairs: [(usize, &str); 34] = [
-            (KJM, "TEKN_KJM"), (KJM_PERSJ, "TEKN_KJM_PERSJ"), (UNR, "TEKN_UNR"),
-            (REG_EIERSKIFTE, "TEKN_REG_EIERSKIFTE_DATO"), (REG_EIER, "TEKN_REG_EIER_DATO"),
-            (UTFORT, "TEKN_UTFORT_DATO"), (REG_STATUS, "TEKN_REG_STATUS"), (TUK, "TEKN_TUK_VERDI"),
-            (KJTGRP, "TEKN_KJTGRP"), (DRIVST, "TEKN_DRIVST"), (HYBRID_KAT, "TEKN_HYBRID_KATEGORI"),
-            (TAKLAST, "TEKN_MAKS_TAKLAST"), (BEL_H, "TEKN_BEL_H_FESTE"), (DORER, "TEKN_ANTALL_DORER"),
-            (FARGE, "TEKN_FARGE"), (AKSLER_DRIFT, "TEKN_AKSLER_DRIFT"), (DEKK_1, "TEKN_DEKK_1"),
-            (DEKK_2, "TEKN_DEKK_2"), (FELG_2, "TEKN_FELG_2"), (MILI_1, "TEKN_MILI_1"),
-            (HAST_2, "TEKN_HAST_2"), (INNP_1, "TEKN_INNP_1"), (SPOR_2, "TEKN_SPOR_2"),
-            (LAST_1, "TEKN_LAST_1"), (LAST_2, "TEKN_LAST_2"), (NGN, "TEKN_NGN"),
-            (EU_VERSJON, "TEKN_EU_VERSJON"), (SISTE_PKK, "TEKN_SISTE_PKK"), (NESTE_PKK, "TEKN_NESTE_PKK"),
-            (STANDSTOY, "TEKN_STANDSTOY"), (NOX_G, "TEKN_NOX_UTSLIPP_GPRKWH"), (MAALEMETODE, "TEKN_MAALEMETODE"),
-            (CO2, "TEKN_CO2_UTSLIPP"), (FORBRUK, "TEKN_DRIVSTOFF_FORBRUK"),
+            (KJM, "TEKN_KJM"),
+            (KJM_PERSJ, "TEKN_KJM_PERSJ"),
+            (UNR, "TEKN_UNR"),
+            (REG_EIERSKIFTE, "TEKN_REG_EIERSKIFTE_DATO"),
+            (REG_EIER, "TEKN_REG_EIER_DATO"),
+            (UTFORT, "TEKN_UTFORT_DATO"),
+            (REG_STATUS, "TEKN_REG_STATUS"),
+            (TUK, "TEKN_TUK_VERDI"),
+            (KJTGRP, "TEKN_KJTGRP"),
+            (DRIVST, "TEKN_DRIVST"),
+            (HYBRID_KAT, "TEKN_HYBRID_KATEGORI"),
+            (TAKLAST, "TEKN_MAKS_TAKLAST"),
+            (BEL_H, "TEKN_BEL_H_FESTE"),
+            (DORER, "TEKN_ANTALL_DORER"),
+            (FARGE, "TEKN_FARGE"),
+            (AKSLER_DRIFT, "TEKN_AKSLER_DRIFT"),
+            (DEKK_1, "TEKN_DEKK_1"),
+            (DEKK_2, "TEKN_DEKK_2"),
+            (FELG_2, "TEKN_FELG_2"),
+            (MILI_1, "TEKN_MILI_1"),
+            (HAST_2, "TEKN_HAST_2"),
+            (INNP_1, "TEKN_INNP_1"),
+            (SPOR_2, "TEKN_SPOR_2"),
+            (LAST_1, "TEKN_LAST_1"),
+            (LAST_2, "TEKN_LAST_2"),
+            (NGN, "TEKN_NGN"),
+            (EU_VERSJON, "TEKN_EU_VERSJON"),
+            (SISTE_PKK, "TEKN_SISTE_PKK"),
+            (NESTE_PKK, "TEKN_NESTE_PKK"),
+            (STANDSTOY, "TEKN_STANDSTOY"),
+            (NOX_G, "TEKN_NOX_UTSLIPP_GPRKWH"),
+            (MAALEMETODE, "TEKN_MAALEMETODE"),
+            (CO2, "TEKN_CO2_UTSLIPP"),
+            (FORBRUK, "TEKN_DRIVSTOFF_FORBRUK"),
         ];
         for (i, name) in pairs {
             assert_eq!(TECHNICAL[i].0, name);
         }
         for (i, name) in [
-            (KJM_FARGE, "TEKN_KJM_FARGE"), (REG_F_G, "TEKN_REG_F_G"), (REG_F_G_N, "TEKN_REG_F_G_N"),
-            (AVREG, "TEKN_AVREG_DATO"), (VRAKET, "TEKN_VRAKET_DATO"), (BRUKTIMP, "TEKN_BRUKTIMP"),
-            (MERKE, "TEKN_MERKE"), (MERKENAVN, "TEKN_MERKENAVN"), (MODELL, "TEKN_MODELL"),
-            (TKNAVN, "TEKN_TKNAVN"), (MOTORKODE, "TEKN_MOTORKODE"), (MOTORYTELSE, "TEKN_MOTORYTELSE"),
-            (SLAGVOLUM, "TEKN_SLAGVOLUM"), (GIRKASSE, "TEKN_GIRKASSE"), (HYBRID, "TEKN_HYBRID"),
-            (TOTVEKT, "TEKN_TOTVEKT"), (EGENVEKT, "TEKN_EGENVEKT"), (VOGNTOGVEKT, "TEKN_VOGNTOGVEKT"),
-            (THV_M, "TEKN_THV_M_BREMS"), (THV_U, "TEKN_THV_U_BREMS"), (LENGDE, "TEKN_LENGDE"),
-            (BREDDE, "TEKN_BREDDE"), (PABYGG, "TEKN_PABYGG"), (SETER_FORAN, "TEKN_SITTEPLASSERFORAN"),
-            (SETER_TOT, "TEKN_SITTEPLASSER_TOTALT"), (AKSLER, "TEKN_AKSLER"), (FELG_1, "TEKN_FELG_1"),
-            (MILI_2, "TEKN_MILI_2"), (HAST_1, "TEKN_HAST_1"), (INNP_2, "TEKN_INNP_2"),
-            (SPOR_1, "TEKN_SPOR_1"), (EU_HOVED, "TEKN_EU_HOVED"), (EURONORM, "TEKN_EURONORM_NY"),
-            (EU_TYPE, "TEKN_EU_TYPE"), (EU_VARIANT, "TEKN_EU_VARIANT"), (PARTIKKELFILTER, "TEKN_PARTIKKELFILTER"),
-            (NOX_MG, "TEKN_NOX_UTSLIPP_MGPRKM"), (PARTIKKEL, "TEKN_PARTIKKELUTSLIPP"),
+            (KJM_FARGE, "TEKN_KJM_FARGE"),
+            (REG_F_G, "TEKN_REG_F_G"),
+            (REG_F_G_N, "TEKN_REG_F_G_N"),
+            (AVREG, "TEKN_AVREG_DATO"),
+            (VRAKET, "TEKN_VRAKET_DATO"),
+            (BRUKTIMP, "TEKN_BRUKTIMP"),
+            (MERKE, "TEKN_MERKE"),
+            (MERKENAVN, "TEKN_MERKENAVN"),
+            (MODELL, "TEKN_MODELL"),
+            (TKNAVN, "TEKN_TKNAVN"),
+            (MOTORKODE, "TEKN_MOTORKODE"),
+            (MOTORYTELSE, "TEKN_MOTORYTELSE"),
+            (SLAGVOLUM, "TEKN_SLAGVOLUM"),
+            (GIRKASSE, "TEKN_GIRKASSE"),
+            (HYBRID, "TEKN_HYBRID"),
+            (TOTVEKT, "TEKN_TOTVEKT"),
+            (EGENVEKT, "TEKN_EGENVEKT"),
+            (VOGNTOGVEKT, "TEKN_VOGNTOGVEKT"),
+            (THV_M, "TEKN_THV_M_BREMS"),
+            (THV_U, "TEKN_THV_U_BREMS"),
+            (LENGDE, "TEKN_LENGDE"),
+            (BREDDE, "TEKN_BREDDE"),
+            (PABYGG, "TEKN_PABYGG"),
+            (SETER_FORAN, "TEKN_SITTEPLASSERFORAN"),
+            (SETER_TOT, "TEKN_SITTEPLASSER_TOTALT"),
+            (AKSLER, "TEKN_AKSLER"),
+            (FELG_1, "TEKN_FELG_1"),
+            (MILI_2, "TEKN_MILI_2"),
+            (HAST_1, "TEKN_HAST_1"),
+            (INNP_2, "TEKN_INNP_2"),
+            (SPOR_1, "TEKN_SPOR_1"),
+            (EU_HOVED, "TEKN_EU_HOVED"),
+            (EURONORM, "TEKN_EURONORM_NY"),
+            (EU_TYPE, "TEKN_EU_TYPE"),
+            (EU_VARIANT, "TEKN_EU_VARIANT"),
+            (PARTIKKELFILTER, "TEKN_PARTIKKELFILTER"),
+            (NOX_MG, "TEKN_NOX_UTSLIPP_MGPRKM"),
+            (PARTIKKEL, "TEKN_PARTIKKELUTSLIPP"),
         ] {
             assert_eq!(TECHNICAL[i].0, name);
         }
@@ -1667,13 +2989,36 @@ mod tests {
 
     #[test]
     fn makes_exist_in_the_code_table() {
-        let codes: HashSet<(String, String)> = schema::parse_code_csv(schema::CODE_TABLES[0].1).into_iter().collect();
-        for table in [CAR_MAKES, VAN_MAKES, TRUCK_MAKES, BUS_MAKES, CAMPER_MAKES, TRAILER_MAKES, CARAVAN_MAKES, HEAVY_TRAILER_MAKES, MC_MAKES, MOPED_MAKES, TRACTOR_MAKES] {
+        let codes: HashSet<(String, String)> = schema::parse_code_csv(schema::CODE_TABLES[0].1)
+            .into_iter()
+            .collect();
+        for table in [
+            CAR_MAKES,
+            VAN_MAKES,
+            TRUCK_MAKES,
+            BUS_MAKES,
+            CAMPER_MAKES,
+            TRAILER_MAKES,
+            CARAVAN_MAKES,
+            HEAVY_TRAILER_MAKES,
+            MC_MAKES,
+            MOPED_MAKES,
+            TRACTOR_MAKES,
+        ] {
             for m in table {
-                assert!(codes.contains(&(m.0.to_string(), m.1.to_string())), "{} {}", m.0, m.1);
+                assert!(
+                    codes.contains(&(m.0.to_string(), m.1.to_string())),
+                    "{} {}",
+                    m.0,
+                    m.1
+                );
                 assert!(!m.4.is_empty() || !m.5.is_empty(), "{}", m.1);
             }
         }
+        for (c, n, _) in EARLY_EVS {
+            assert!(codes.contains(&(c.to_string(), n.to_string())), "{c} {n}");
+        }
+        assert!(model_sold("GOLF", 1990) && !model_sold("ID.3", 2015) && model_sold("NOPE", 1900));
         for (code, _) in EV_MAKES {
             let m = CAR_MAKES.iter().find(|m| m.0 == *code).expect(code);
             assert!(!m.5.is_empty(), "{code} has no electric models");

@@ -48,7 +48,9 @@ pub fn org_number_from(first8: &[u8; 8]) -> Option<String> {
 
 /// A valid organisation number: 9 digits with the right mod-11 check digit.
 pub fn is_valid_org_number(s: &str) -> bool {
-    let Some(d) = digits_of(s, 9) else { return false };
+    let Some(d) = digits_of(s, 9) else {
+        return false;
+    };
     mod11(&d[..8], &ORG_WEIGHTS) == Some(d[8])
 }
 
@@ -106,7 +108,9 @@ pub fn birth_date(fnr: &str) -> Option<String> {
 /// A valid fødselsnummer or D-number: 11 digits, a real birth date under the century rule,
 /// and both check digits right.
 pub fn is_valid_fnr(s: &str) -> bool {
-    let Some(d) = digits_of(s, 11) else { return false };
+    let Some(d) = digits_of(s, 11) else {
+        return false;
+    };
     let first9: [u8; 9] = d[..9].try_into().expect("9 digits");
     birth_date(s).is_some() && fnr_check_digits(&first9) == Some((d[9], d[10]))
 }
@@ -114,7 +118,13 @@ pub fn is_valid_fnr(s: &str) -> bool {
 /// Makes a fødselsnummer (or D-number) for a birth date and an individual number, if the
 /// combination is issuable and has check digits. `individual` must suit the year's century
 /// (see [`century_year`]); callers retry with another individual number on `None`.
-pub fn make_fnr(year: u32, month: u32, day: u32, individual: u32, d_number: bool) -> Option<String> {
+pub fn make_fnr(
+    year: u32,
+    month: u32,
+    day: u32,
+    individual: u32,
+    d_number: bool,
+) -> Option<String> {
     if individual > 999 || !(1..=12).contains(&month) || day == 0 {
         return None;
     }
@@ -240,7 +250,9 @@ pub fn vin_check_digit(vin: &[u8; 17]) -> Option<u8> {
 
 /// True for a `YYYYMMDD` date that exists in the calendar.
 pub fn is_date(s: &str) -> bool {
-    let Some(d) = digits_of(s, 8) else { return false };
+    let Some(d) = digits_of(s, 8) else {
+        return false;
+    };
     let n = |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
     let (y, m, day) = (n(0..4), n(4..6), n(6..8));
     (1..=12).contains(&m) && day >= 1 && day <= days_in_month(y, m)
@@ -260,11 +272,23 @@ mod tests {
         assert!(!is_valid_org_number("97476067"));
         assert!(!is_valid_org_number("97476067a"));
         assert!(!is_valid_org_number(""));
-        assert_eq!(org_number_from(&[9, 7, 4, 7, 6, 0, 6, 7]).as_deref(), Some("974760673"));
+        assert_eq!(
+            org_number_from(&[9, 7, 4, 7, 6, 0, 6, 7]).as_deref(),
+            Some("974760673")
+        );
         // Every 8-digit prefix either completes to a valid number or has no check digit.
         let mut none = 0;
         for i in 0..1000u32 {
-            let p = [9, 1, 0, 0, 0, (i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8];
+            let p = [
+                9,
+                1,
+                0,
+                0,
+                0,
+                (i / 100) as u8,
+                (i / 10 % 10) as u8,
+                (i % 10) as u8,
+            ];
             match org_number_from(&p) {
                 Some(s) => assert!(is_valid_org_number(&s), "{s}"),
                 None => none += 1,
@@ -307,7 +331,13 @@ mod tests {
     #[test]
     fn generated_numbers_round_trip() {
         let mut made = 0;
-        for (year, month, day) in [(1938, 2, 28), (1965, 12, 31), (2004, 2, 29), (1880, 7, 4), (1999, 6, 15)] {
+        for (year, month, day) in [
+            (1938, 2, 28),
+            (1965, 12, 31),
+            (2004, 2, 29),
+            (1880, 7, 4),
+            (1999, 6, 15),
+        ] {
             let (lo, hi) = individual_range(year).unwrap();
             for ind in lo..=hi {
                 for d_number in [false, true] {
@@ -324,7 +354,11 @@ mod tests {
         }
         assert!(made > 3000, "{made}");
         assert_eq!(make_fnr(2003, 2, 29, 600, false), None);
-        assert_eq!(make_fnr(1985, 1, 1, 600, false), None, "wrong century for 600");
+        assert_eq!(
+            make_fnr(1985, 1, 1, 600, false),
+            None,
+            "wrong century for 600"
+        );
         assert!(birth_date("31029912345").is_none(), "31 February");
         assert!(birth_date("01130012345").is_none(), "month 13");
     }
@@ -338,7 +372,16 @@ mod tests {
         assert_eq!(plate_shape("A1234"), Some(LetterFourDigits));
         assert_eq!(plate_shape("A123"), Some(LetterThreeDigits));
         assert_eq!(plate_shape("123456"), Some(SixDigits));
-        for bad in ["", "ND0247", "ND524711", "ØK12345", "nd52471", "ND 52 471", "ABC1234", "AB"] {
+        for bad in [
+            "",
+            "ND0247",
+            "ND524711",
+            "ØK12345",
+            "nd52471",
+            "ND 52 471",
+            "ABC1234",
+            "AB",
+        ] {
             assert_eq!(plate_shape(bad), None, "{bad}");
         }
         assert!(is_electric_series("EL12345"));
@@ -349,7 +392,7 @@ mod tests {
 
     #[test]
     fn vins_and_dates() {
-        assert!(is_vin("WOLOTGF35Y2259530") == false, "O is not allowed");
+        assert!(!is_vin("WOLOTGF35Y2259530"), "O is not allowed");
         assert!(is_vin("TMBGJ61Z8A2027688"));
         assert!(is_vin("JMZBA125200180687"));
         assert!(!is_vin("JMZBA12520018068"));

@@ -84,7 +84,9 @@ fn decode(bytes: &[u8], enc: Encoding) -> Result<std::borrow::Cow<'_, str>, Stri
         Encoding::Latin1 => {
             if bytes.is_ascii() {
                 // ASCII is the same in both; avoids a copy.
-                Ok(std::borrow::Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default()))
+                Ok(std::borrow::Cow::Borrowed(
+                    std::str::from_utf8(bytes).unwrap_or_default(),
+                ))
             } else {
                 Ok(std::borrow::Cow::Owned(decode_latin1(bytes)))
             }
@@ -100,7 +102,10 @@ pub fn import(
     opts: &ImportOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImportSummary, RegisterError> {
-    let io_err = |source| RegisterError::Io { path: file.to_path_buf(), source };
+    let io_err = |source| RegisterError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
     let f = File::open(file).map_err(io_err)?;
     let mut reader = BufReader::with_capacity(1 << 20, f);
 
@@ -108,19 +113,26 @@ pub fn import(
     let mut line: Vec<u8> = Vec::with_capacity(4096);
     let mut bytes_read = reader.read_until(b'\n', &mut line).map_err(io_err)? as u64;
     if bytes_read == 0 {
-        return Err(RegisterError::EmptyFile { path: file.to_path_buf() });
+        return Err(RegisterError::EmptyFile {
+            path: file.to_path_buf(),
+        });
     }
     let had_bom = line.starts_with(&[0xef, 0xbb, 0xbf]);
     if had_bom {
         line.drain(..3);
     }
     trim_eol(&mut line);
-    let encoding = opts.encoding.unwrap_or_else(|| detect_encoding(&line, had_bom));
+    let encoding = opts
+        .encoding
+        .unwrap_or_else(|| detect_encoding(&line, had_bom));
     let header = decode(&line, encoding).map_err(|reason| RegisterError::BadHeader {
         path: file.to_path_buf(),
         reason,
     })?;
-    let names: Vec<String> = header.split('\u{a4}').map(|s| s.trim().to_string()).collect();
+    let names: Vec<String> = header
+        .split('\u{a4}')
+        .map(|s| s.trim().to_string())
+        .collect();
     let mut warnings = Vec::new();
     // For each file column: the catalog index it fills, if known.
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(names.len());
@@ -135,7 +147,11 @@ pub fn import(
                 });
             }
         } else {
-            unknown.push(if name.is_empty() { format!("(empty name, column {})", i + 1) } else { name.clone() });
+            unknown.push(if name.is_empty() {
+                format!("(empty name, column {})", i + 1)
+            } else {
+                name.clone()
+            });
         }
         targets.push(t);
     }
@@ -146,11 +162,17 @@ pub fn import(
         });
     }
     if !unknown.is_empty() {
-        warnings.push(format!("ignored {} unknown column(s): {}", unknown.len(), unknown.join(", ")));
+        warnings.push(format!(
+            "ignored {} unknown column(s): {}",
+            unknown.len(),
+            unknown.join(", ")
+        ));
     }
     let missing = TECHNICAL.len() - targets.iter().flatten().count();
     if missing > 0 {
-        warnings.push(format!("{missing} of the 85 technical columns are missing; they stay empty"));
+        warnings.push(format!(
+            "{missing} of the 85 technical columns are missing; they stay empty"
+        ));
     }
     // File columns that are inserted, in order, with whether they are dates.
     let used: Vec<(usize, usize, bool)> = targets
@@ -160,8 +182,14 @@ pub fn import(
         .collect();
     let sql = format!(
         "INSERT INTO vehicle ({}) VALUES ({})",
-        used.iter().map(|&(_, t, _)| column_of(TECHNICAL[t].0)).collect::<Vec<_>>().join(", "),
-        (1..=used.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+        used.iter()
+            .map(|&(_, t, _)| column_of(TECHNICAL[t].0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (1..=used.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     let conn = schema::open_rw(db)?;
@@ -193,7 +221,10 @@ pub fn import(
             let mut reject = |reason: String| {
                 rejected_total += 1;
                 if rejected.len() < MAX_REJECTED_LISTED {
-                    rejected.push(Rejected { line: line_no, reason });
+                    rejected.push(Rejected {
+                        line: line_no,
+                        reason,
+                    });
                 }
             };
             let text = match decode(&line, encoding) {
@@ -205,14 +236,21 @@ pub fn import(
             };
             let values: Vec<&str> = text.split('\u{a4}').collect();
             if values.len() != names.len() {
-                reject(format!("{} fields, the header has {}", values.len(), names.len()));
+                reject(format!(
+                    "{} fields, the header has {}",
+                    values.len(),
+                    names.len()
+                ));
                 continue;
             }
             if let Some(&(i, t, _)) = used
                 .iter()
                 .find(|&&(i, _, date)| date && !values[i].is_empty() && !ids::is_date(values[i]))
             {
-                reject(format!("{} is not a YYYYMMDD date: {:?}", TECHNICAL[t].0, values[i]));
+                reject(format!(
+                    "{} is not a YYYYMMDD date: {:?}",
+                    TECHNICAL[t].0, values[i]
+                ));
                 continue;
             }
             for (k, &(i, _, _)) in used.iter().enumerate() {
@@ -247,9 +285,13 @@ pub fn import(
     }
     conn.execute_batch(schema::INDEXES)?;
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     {
-        let mut st = conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
+        let mut st =
+            conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
         for (k, v) in [
             ("source", "import".to_string()),
             ("imported_file", file_name),
@@ -262,7 +304,12 @@ pub fn import(
         }
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(ImportSummary { rows, rejected, warnings, encoding })
+    Ok(ImportSummary {
+        rows,
+        rejected,
+        warnings,
+        encoding,
+    })
 }
 
 #[cfg(test)]
@@ -276,7 +323,10 @@ mod tests {
         assert_eq!(detect_encoding(b"TEKN_KJM", false), Encoding::Utf8);
         assert_eq!(detect_encoding(b"TEKN_KJM", true), Encoding::Utf8);
         // Latin-1 text that happens to contain C2 A4 but is not valid UTF-8 elsewhere.
-        assert_eq!(detect_encoding(b"\xc2\xa4\xe6\xa4", false), Encoding::Latin1);
+        assert_eq!(
+            detect_encoding(b"\xc2\xa4\xe6\xa4", false),
+            Encoding::Latin1
+        );
     }
 
     #[test]

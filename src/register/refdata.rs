@@ -71,12 +71,22 @@ impl RefData {
         let name_of = |n: &str| municipalities.iter().find(|m| m.0 == n).map(|m| m.1);
         let mut places: Vec<Municipality> = Vec::new();
         for r in csv_rows(INNBYGGERE_CSV).filter(|r| r.len() == 2) {
-            let (Some(name), Ok(weight)) = (name_of(r[0]), r[1].parse::<u32>()) else { continue };
-            places.push(Municipality { number: r[0], name, weight, postal: Vec::new() });
+            let (Some(name), Ok(weight)) = (name_of(r[0]), r[1].parse::<u32>()) else {
+                continue;
+            };
+            places.push(Municipality {
+                number: r[0],
+                name,
+                weight,
+                postal: Vec::new(),
+            });
         }
         for r in csv_rows(POSTNUMMER_CSV).filter(|r| r.len() == 3) {
             if let Some(m) = places.iter_mut().find(|m| m.number == r[2]) {
-                m.postal.push(PostalCode { code: r[0], place: r[1] });
+                m.postal.push(PostalCode {
+                    code: r[0],
+                    place: r[1],
+                });
             }
         }
         places.retain(|m| !m.postal.is_empty() && m.weight > 0);
@@ -114,26 +124,43 @@ mod tests {
     fn municipalities_cover_every_county() {
         let r = refdata();
         assert_eq!(r.municipalities.len(), 357);
-        let counties: Vec<&str> = crate::register::schema::parse_code_csv(include_str!(
-            "../../data/fylke.csv"
-        ))
-        .into_iter()
-        .map(|(c, _)| Box::leak(c.into_boxed_str()) as &str)
-        .collect();
+        let counties: Vec<&str> =
+            crate::register::schema::parse_code_csv(include_str!("../../data/fylke.csv"))
+                .into_iter()
+                .map(|(c, _)| Box::leak(c.into_boxed_str()) as &str)
+                .collect();
         for c in &counties {
-            assert!(r.municipalities.iter().any(|m| m.0.starts_with(c)), "county {c}");
-            assert!(r.places.iter().any(|m| m.number.starts_with(c)), "places in {c}");
+            assert!(
+                r.municipalities.iter().any(|m| m.0.starts_with(c)),
+                "county {c}"
+            );
+            assert!(
+                r.places.iter().any(|m| m.number.starts_with(c)),
+                "places in {c}"
+            );
         }
         for m in &r.municipalities {
-            assert!(m.0.len() == 4 && m.0.bytes().all(|b| b.is_ascii_digit()), "{m:?}");
+            assert!(
+                m.0.len() == 4 && m.0.bytes().all(|b| b.is_ascii_digit()),
+                "{m:?}"
+            );
             assert!(counties.contains(&&m.0[..2]), "{m:?}");
         }
-        assert_eq!(r.municipalities.iter().find(|m| m.0 == "0301").unwrap().1, "Oslo");
-        assert_eq!(r.municipalities.iter().find(|m| m.0 == "4601").unwrap().1, "Bergen");
+        assert_eq!(
+            r.municipalities.iter().find(|m| m.0 == "0301").unwrap().1,
+            "Oslo"
+        );
+        assert_eq!(
+            r.municipalities.iter().find(|m| m.0 == "4601").unwrap().1,
+            "Bergen"
+        );
         assert!(r.places.len() >= 60, "{}", r.places.len());
         for m in &r.places {
             for p in &m.postal {
-                assert!(p.code.len() == 4 && p.code.bytes().all(|b| b.is_ascii_digit()), "{p:?}");
+                assert!(
+                    p.code.len() == 4 && p.code.bytes().all(|b| b.is_ascii_digit()),
+                    "{p:?}"
+                );
                 assert!(!p.place.is_empty());
             }
         }
@@ -144,7 +171,13 @@ mod tests {
         let r = refdata();
         assert!(r.male_names.len() > 50 && r.female_names.len() > 50);
         assert!(r.surnames.len() > 100 && r.streets.len() > 80);
-        for s in r.male_names.iter().chain(&r.female_names).chain(&r.surnames).chain(&r.streets) {
+        for s in r
+            .male_names
+            .iter()
+            .chain(&r.female_names)
+            .chain(&r.surnames)
+            .chain(&r.streets)
+        {
             assert!(!s.contains(['¤', ';', '\r', '\n']), "{s}");
         }
     }

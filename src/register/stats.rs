@@ -42,7 +42,12 @@ pub fn stats(db: &Path) -> Result<RegisterStats, RegisterError> {
     };
     let pairs = |sql: &str| -> Result<Vec<(String, u64)>, RegisterError> {
         let mut st = conn.prepare(sql)?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get::<_, i64>(1)? as u64)))?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<_, i64>(1)? as u64,
+            ))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     };
     let vehicles = count("SELECT count(*) FROM vehicle")?;
@@ -80,7 +85,12 @@ pub fn stats(db: &Path) -> Result<RegisterStats, RegisterError> {
         "SELECT min(substr(tekn_reg_f_g, 1, 4)), max(substr(tekn_reg_f_g, 1, 4)) FROM vehicle
          WHERE tekn_reg_f_g IS NOT NULL",
         [],
-        |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
+        |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+            ))
+        },
     )?;
     let first_reg_years = match first_reg_years {
         (Some(a), Some(b)) => Some((a, b)),
@@ -141,7 +151,13 @@ impl fmt::Display for RegisterStats {
             writeln!(f, "  {:<32} {:>12}", r, n(*c))?;
         }
         let cur = self.current_persons + self.current_organisations;
-        writeln!(f, "  {:<32} {:>12} {:>8}", "held by persons", n(self.current_persons), pct(self.current_persons, cur))?;
+        writeln!(
+            f,
+            "  {:<32} {:>12} {:>8}",
+            "held by persons",
+            n(self.current_persons),
+            pct(self.current_persons, cur)
+        )?;
         writeln!(
             f,
             "  {:<32} {:>12} {:>8}",
@@ -149,10 +165,22 @@ impl fmt::Display for RegisterStats {
             n(self.current_organisations),
             pct(self.current_organisations, cur)
         )?;
-        writeln!(f, "  {:<32} {:>12}", "history rows (ended)", n(self.history_rows))?;
+        writeln!(
+            f,
+            "  {:<32} {:>12}",
+            "history rows (ended)",
+            n(self.history_rows)
+        )?;
         writeln!(f, "\nTop makes")?;
         for (code, name, c) in &self.top_makes {
-            writeln!(f, "  {:<6}{:<26} {:>12} {:>8}", code, name, n(*c), pct(*c, self.vehicles))?;
+            writeln!(
+                f,
+                "  {:<6}{:<26} {:>12} {:>8}",
+                code,
+                name,
+                n(*c),
+                pct(*c, self.vehicles)
+            )?;
         }
         if !self.meta.is_empty() {
             writeln!(f, "\nMeta")?;
