@@ -207,26 +207,22 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
     info!(subscription = %sub.id, run = %id, state = %run.state, "Run started.");
 
     // 1. Generate + seal once; retries and restarts reuse the artifact.
-    let spool_ok = run.artifact.as_ref().is_some_and(|a| std::path::Path::new(&a.path).exists());
     let columns: Vec<String> = sub.extract.columns.iter().map(|f| f.name.clone()).collect();
-    if !spool_ok {
-        if run.artifact.is_some() {
-            // The state says sealed but the spool lost the file: only safe if nothing was
-            // uploaded under this artifact's name; the remote check below still runs.
-            warn!(subscription = %sub.id, run = %id, "Sealed artifact missing from the spool; generating it again.");
-        }
+    if let Some(lost) = run.artifact.clone().filter(|a| !std::path::Path::new(&a.path).exists()) {
+        return lost_artifact(ctx, sub, &run, &lost).await;
+    }
+    if run.artifact.is_none() {
         obs.stage(&id, "generating");
         let last_to = last_delivered_to(&lock(&ctx.store), &sub.id)?;
         let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
         let (sub2, name, limit) = (sub.clone(), format!("{id}.artifact"), ctx.xlsx_row_limit);
         let scheduled_at = run.scheduled_at;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
-        let task = tokio::task::spawn_blocking(move || {
+        let mut task = tokio::task::spawn_blocking(move || {
             job::generate_and_seal(&register, &spool, &name, &sub2, scheduled_at, last_to, limit, &mut |d, t| {
                 let _ = tx.send((d, t));
             })
         });
-        let mut task = task;
         let art = loop {
             tokio::select! {
                 Some((d, t)) = rx.recv() => obs.rows(d, t),
@@ -301,28 +297,7 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
         match result {
             Ok(d) => {
                 lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
-                let receipt = lock(&ctx.store).commit_receipt(&NewReceipt {
-                    run_id: id.clone(),
-                    subscription: sub.id.clone(),
-                    customer: sub.customer.clone(),
-                    customer_org_number: sub.customer_org_number.clone(),
-                    case_number: sub.case_number.clone(),
-                    invoice_reference: sub.invoice_reference.clone(),
-                    report: sub.extract.report.as_str().to_string(),
-                    remote_host: sub.target.host.clone(),
-                    remote_port: sub.target.port,
-                    host_key_fingerprint: d.host_key_sha256.clone(),
-                    remote_path: d.remote_path.clone(),
-                    bytes: d.bytes,
-                    rows: artifact.rows,
-                    plaintext_sha256: artifact.plaintext_sha256.clone(),
-                    ciphertext_sha256: artifact.ciphertext_sha256.clone(),
-                    personal_fields: sub.personal_fields(),
-                    legal_basis: sub.legal_basis.clone(),
-                    recipients: sub.encryption.recipients.clone(),
-                    started_at,
-                    delivered_at: Utc::now(),
-                })?;
+                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, started_at)?;
                 info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
                       sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
                 return Ok(Outcome::Delivered(receipt));
@@ -354,6 +329,73 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
                     }
                 }
             }
+        }
+    }
+}
+
+/// Commits the receipt of a delivered file (idempotent per run).
+fn record_receipt(
+    ctx: &Ctx,
+    sub: &Subscription,
+    id: &str,
+    artifact: &store::Artifact,
+    d: &sftp::Delivered,
+    started_at: DateTime<Utc>,
+) -> Result<Receipt, DeliveryError> {
+    Ok(lock(&ctx.store).commit_receipt(&NewReceipt {
+        run_id: id.to_string(),
+        subscription: sub.id.clone(),
+        customer: sub.customer.clone(),
+        customer_org_number: sub.customer_org_number.clone(),
+        case_number: sub.case_number.clone(),
+        invoice_reference: sub.invoice_reference.clone(),
+        report: sub.extract.report.as_str().to_string(),
+        remote_host: sub.target.host.clone(),
+        remote_port: sub.target.port,
+        host_key_fingerprint: d.host_key_sha256.clone(),
+        remote_path: d.remote_path.clone(),
+        bytes: d.bytes,
+        rows: artifact.rows,
+        plaintext_sha256: artifact.plaintext_sha256.clone(),
+        ciphertext_sha256: artifact.ciphertext_sha256.clone(),
+        personal_fields: sub.personal_fields(),
+        legal_basis: sub.legal_basis.clone(),
+        recipients: sub.encryption.recipients.clone(),
+        started_at,
+        delivered_at: Utc::now(),
+    })?)
+}
+
+/// The run was sealed but its spool file is gone (deleted by hand, disk replaced). The
+/// artifact cannot be regenerated byte for byte (age output differs every time), so: if
+/// the server already has it, record the receipt; otherwise an operator decides.
+async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Artifact) -> Result<Outcome, DeliveryError> {
+    let id = run.id.clone();
+    let started_at = Utc::now();
+    let target = match target_of(sub) {
+        Ok(t) => t,
+        Err(e) => return fail_without_attempt(ctx, sub, &id, e),
+    };
+    let n = lock(&ctx.store).begin_attempt(&id)?;
+    match sftp::find_delivered(&target, &a.file_name, a.ciphertext_bytes, &a.ciphertext_sha256).await {
+        Ok(Some(d)) => {
+            lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
+            let r = record_receipt(ctx, sub, &id, a, &d, started_at)?;
+            Ok(Outcome::Delivered(r))
+        }
+        Ok(None) => {
+            let reason = format!(
+                "the sealed artifact {} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {}`",
+                a.path, sub.id
+            );
+            lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Permanent, Some("spool"), Some(&reason))?;
+            lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
+            Ok(Outcome::NeedsAttention { run: id, reason })
+        }
+        Err(e) => {
+            let e = DeliveryError::Sftp(e);
+            lock(&ctx.store).finish_attempt(&id, n, e.class().into(), Some(e.label()), Some(&e.to_string()))?;
+            Err(e)
         }
     }
 }
