@@ -413,7 +413,9 @@ async fn upload_part(
     }
     let sessions = used;
 
+    let t0 = std::time::Instant::now();
     let written = write_all(&sessions, &handles, part, up, size, tuning, progress).await;
+    let t1 = std::time::Instant::now();
     let mut fsync = false;
     let mut res = written.map(|_| ());
     if res.is_ok() {
@@ -422,6 +424,13 @@ async fn upload_part(
             Err(e) => res = Err(e),
         }
     }
+    debug!(
+        path = part,
+        channels = sessions.len(),
+        write_secs = (t1 - t0).as_secs_f64(),
+        fsync_secs = t1.elapsed().as_secs_f64(),
+        "Data written."
+    );
     // Close every handle and check it: a close can report a late write error.
     for (s, h) in sessions.iter().zip(handles) {
         let closed = s.raw.close(h).await;
