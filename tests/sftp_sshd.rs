@@ -181,13 +181,20 @@ async fn read_back_verification_and_versioned_names() {
         .unwrap();
     assert_eq!(f.final_name, "r.csv.age");
 
-    // Read-back of a wrong checksum is detected (the file under the final name is
-    // complete, the mismatch is reported as retryable).
+    // Read-back of a wrong checksum is detected before the commit: retryable, nothing
+    // under the final name, no temp file left.
     let mut bad = upload(&local, "s.bin", "run-3", &"ab".repeat(32));
     bad.verify = Verify::ReadBack;
     let e = deliver(&t, &bad).await.unwrap_err();
     assert!(matches!(e, SftpError::ChecksumMismatch { .. }), "{e}");
     assert!(e.is_retryable());
+    assert!(!dir.join("s.bin").exists());
+    no_parts(&dir);
+    // A malformed checksum is refused before connecting.
+    let e = deliver(&t, &upload(&local, "s.bin", "run-4", "xyz"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,6 +275,25 @@ async fn wrong_user_key_is_permanent_and_writes_nothing() {
     assert!(!e.to_string().contains("SECRET"));
     assert_eq!(e.class(), ErrorClass::Permanent);
 
+    // An RSA key works (rsa-sha2-512/256 chosen via best_supported_rsa_hash; OpenSSH 9
+    // refuses SHA-1 ssh-rsa signatures).
+    let rsa = work.path().join("rsa_key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&rsa));
+    let ak = sshd.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&ak).unwrap();
+    keys.push_str(&std::fs::read_to_string(rsa.with_extension("pub")).unwrap());
+    std::fs::write(&ak, keys).unwrap();
+    t.auth = Auth::KeyFile {
+        path: rsa,
+        passphrase_file: None,
+    };
+    deliver(&t, &upload(&local, "rsa.age", "r1", &sum))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
+    assert!(dir.join("rsa.age").exists());
+
     // An encrypted key with its passphrase file works.
     let enc = work.path().join("enc_key");
     run(Command::new("ssh-keygen")
@@ -314,6 +340,22 @@ async fn password_from_0600_file_works_and_0644_is_refused_before_connecting() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
     assert_eq!(std::fs::read(dir.join("p.age")).unwrap(), data);
+
+    // A folder the user may not write to: permission denied is permanent.
+    let root_dir = sshd.remote_dir("root-owned");
+    std::fs::set_permissions(&root_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut t_ro = t.clone();
+    t_ro.remote_dir = root_dir.to_str().unwrap().into();
+    let e = deliver(&t_ro, &upload(&local, "p.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.status_code(),
+        Some(russh_sftp::protocol::StatusCode::PermissionDenied),
+        "{e}"
+    );
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+    assert!(ls(&root_dir).is_empty());
 
     // Wrong password: permanent, nothing new written.
     let bad = work.path().join("bad");

@@ -21,7 +21,10 @@
 //!    aside copy deleted (the name is briefly absent, never partial); `Version` picks the
 //!    first free name `STEM.vN.EXT...` (N = 2, 3, ...; `a.dsv.age` -> `a.v2.dsv.age`,
 //!    `a` -> `a.v2`).
-//! 6. Verify: `Size` (stat) always; `ReadBack` downloads the final file and compares SHA-256.
+//!    Step 6 runs before this commit.
+//! 6. Verify: `Size` (stat of the temp file, and of the final file after the rename) always;
+//!    `ReadBack` downloads the complete temp file before the rename and compares its SHA-256,
+//!    so a mismatch never shows under the final name (a rename does not change bytes).
 //! 7. Sidecars, each via temp + rename: `NAME.sha256` (`sha256sum -c` format), the optional
 //!    `NAME.manifest.json`, and the optional `NAME.done` marker last.
 //! 8. Close the SFTP sessions and disconnect.

@@ -146,6 +146,12 @@ pub async fn deliver_with(
 ) -> Result<Delivered, SftpError> {
     check_name(&up.final_name)?;
     check_run_id(&up.run_id)?;
+    if up.sha256_hex.len() != 64 || !up.sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SftpError::InvalidName {
+            name: "sha256_hex".into(),
+            reason: "the local file's SHA-256 must be 64 hex digits",
+        });
+    }
     let local_meta = std::fs::metadata(&up.local).map_err(|e| SftpError::Local {
         path: up.local.clone(),
         source: e,
@@ -254,6 +260,20 @@ async fn run(
             actual,
         });
     }
+    // Read-back on the complete temp file, before the commit: a mismatch then leaves
+    // nothing under the final name (the rename does not change the bytes).
+    if up.verify == Verify::ReadBack {
+        let (sum, n) = s.hash_remote(&part, size).await?;
+        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+            let _ = s.remove_if_exists(&part).await;
+            return Err(SftpError::ChecksumMismatch {
+                path: part,
+                expected: up.sha256_hex.to_ascii_lowercase(),
+                actual: sum,
+            });
+        }
+        debug!(path = %part, sha256 = %sum, "Read-back verified.");
+    }
 
     // Commit.
     let (final_name, posix_rename) = match up.if_exists {
@@ -325,17 +345,6 @@ async fn run(
             expected: size,
             actual,
         });
-    }
-    if up.verify == Verify::ReadBack {
-        let (sum, n) = s.hash_remote(&remote_path, size).await?;
-        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
-            return Err(SftpError::ChecksumMismatch {
-                path: remote_path,
-                expected: up.sha256_hex.to_ascii_lowercase(),
-                actual: sum,
-            });
-        }
-        debug!(path = %remote_path, sha256 = %sum, "Read-back verified.");
     }
 
     // Sidecars: checksum, manifest, done-marker last.
