@@ -65,12 +65,14 @@ sum_big=$(sha256sum "$work/big" | cut -d' ' -f1)
 sum_small=$(sha256sum "$work/small" | cut -d' ' -f1)
 
 rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+# client CPU seconds (user + system)
+cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 
 run_regdrop() { # port file sum -> "MiB/s RSS_MiB"
   local p=$1 f=$2 s=$3 out
   out=$(/usr/bin/time -v -o "$work/time.txt" "$bench" 127.0.0.1 "$p" "$user" "$work/user" "$work/host.pub" "$work/remote" "$f" "$s")
   rm -f "$work/remote/"*
-  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt")"
+  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt") $(cpu "$work/time.txt")"
 }
 
 run_sftp() { # port file -> "MiB/s RSS_MiB"
@@ -84,14 +86,14 @@ run_sftp() { # port file -> "MiB/s RSS_MiB"
   t1=$(date +%s.%N)
   cmp -s "$f" "$work/remote/openssh.bin" || { echo "sftp upload differs" >&2; exit 1; }
   rm -f "$work/remote/"*
-  echo "$(python3 -c "print(f'{$bytes/1048576/($t1-$t0):.1f}')") $(rss "$work/time.txt")"
+  echo "$(python3 -c "print(f'{$bytes/1048576/($t1-$t0):.1f}')") $(rss "$work/time.txt") $(cpu "$work/time.txt")"
 }
 
 report() { # label size regdrop_line sftp_line
-  local r s
-  read -r r rr <<<"$3"; read -r s sr <<<"$4"
-  printf "%-26s %6s MiB  regdrop %7s MiB/s (RSS %6s MiB)  openssh sftp %7s MiB/s (RSS %6s MiB)  ratio %s\n" \
-    "$1" "$2" "$r" "$rr" "$s" "$sr" "$(python3 -c "print(f'{$r/$s:.2f}')")"
+  local r rr rc s sr sc
+  read -r r rr rc <<<"$3"; read -r s sr sc <<<"$4"
+  printf "%-22s %5s MiB  regdrop %6s MiB/s (RSS %5s MiB, CPU %5s s)  openssh sftp %6s MiB/s (RSS %5s MiB, CPU %5s s)  ratio %s\n" \
+    "$1" "$2" "$r" "$rr" "$rc" "$s" "$sr" "$sc" "$(python3 -c "print(f'{$r/$s:.2f}')")"
 }
 
 echo "regdrop tuning: ${REGDROP_CHANNELS:-default} channels, ${REGDROP_IN_FLIGHT:-default} in flight, chunk ${REGDROP_CHUNK:-default}"
