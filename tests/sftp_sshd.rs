@@ -232,7 +232,23 @@ async fn wrong_pinned_host_key_is_permanent_and_writes_nothing() {
     deliver(&t, &upload(&local, "f.age", "r2", &sum))
         .await
         .unwrap();
-    // ... and one for another port does not.
+    // A @revoked line vetoes the key even when it is also pinned.
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {m}\n@revoked * {m}\n",
+            sshd.port,
+            m = material.join(" ")
+        ),
+    )
+    .unwrap();
+    t.host_keys = vec![sshd.host_pub.clone()];
+    let e = deliver(&t, &upload(&local, "g.age", "r3", &sum))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+    t.host_keys = vec![];
+    // ... and an entry for another port does not match.
     std::fs::write(&kh, format!("[127.0.0.1]:1 {}\n", material.join(" "))).unwrap();
     let e = deliver(&t, &upload(&local, "g.age", "r3", &sum))
         .await
@@ -491,6 +507,25 @@ async fn existing_final_with_fail_and_overwrite() {
     assert!(d.posix_rename);
     assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), new);
     assert_eq!(ls(&dir), vec!["w.age", "w.age.sha256"]);
+
+    // The fallback for servers without posix-rename: rename aside, rename in, delete aside.
+    let local2 = work.path().join("newer");
+    let (newer, sum2) = random_file(&local2, 100_000);
+    let mut up2 = upload(&local2, "w.age", "r4", &sum2);
+    up2.if_exists = IfExists::Overwrite;
+    let tuning = sftp::Tuning {
+        posix_rename: false,
+        ..Default::default()
+    };
+    let d = sftp::deliver_with(&t, &up2, &tuning, &|_| {})
+        .await
+        .unwrap();
+    assert!(!d.posix_rename);
+    assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), newer);
+    assert_eq!(ls(&dir), vec!["w.age", "w.age.sha256"]);
+    run(Command::new("sha256sum")
+        .args(["-c", "w.age.sha256"])
+        .current_dir(&dir));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

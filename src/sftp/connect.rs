@@ -78,6 +78,18 @@ fn accepted_keys(t: &Target) -> Result<Vec<PublicKey>, SftpError> {
                 SftpError::HostKeyConfig(format!("known_hosts file {}: {e}", path.display()))
             })?;
         keys.extend(found.into_iter().map(|(_, k)| k));
+        // `@revoked` lines (whatever their host pattern) veto a key, even a pinned one.
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SftpError::HostKeyConfig(format!("known_hosts file {}: {e}", path.display()))
+        })?;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 4 && f[0] == "@revoked" {
+                if let Ok(k) = russh::keys::parse_public_key_base64(f[3]) {
+                    keys.retain(|x| x.key_data() != k.key_data());
+                }
+            }
+        }
     }
     if keys.is_empty() {
         return Err(SftpError::HostKeyConfig(format!(

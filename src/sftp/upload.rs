@@ -31,6 +31,9 @@ pub struct Tuning {
     /// Bytes per WRITE request; 0 = the server's `limits@openssh.com` maximum (<= 256 KiB),
     /// or 32 KiB when the server does not say.
     pub chunk: usize,
+    /// Use `posix-rename@openssh.com` when offered. Off only for servers whose extension
+    /// misbehaves (and to test the rename-aside fallback).
+    pub posix_rename: bool,
 }
 
 impl Default for Tuning {
@@ -40,6 +43,7 @@ impl Default for Tuning {
             in_flight: MAX_IN_FLIGHT,
             in_flight_bytes: 4 << 20,
             chunk: 0,
+            posix_rename: true,
         }
     }
 }
@@ -165,7 +169,11 @@ pub async fn deliver_with(
     let mut sessions = Vec::with_capacity(channels);
     let res = conn
         .guard(async {
-            sessions.push(conn.open_sftp(target.io_timeout).await?);
+            let mut s = conn.open_sftp(target.io_timeout).await?;
+            if !tuning.posix_rename {
+                s.extensions.remove(super::remote::POSIX_RENAME);
+            }
+            sessions.push(s);
             run(&conn, &mut sessions, target, up, size, tuning, progress).await
         })
         .await;
