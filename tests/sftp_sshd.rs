@@ -165,21 +165,83 @@ async fn read_back_verification_and_versioned_names() {
     let d = deliver(&t, &up).await.unwrap();
     assert_eq!(d.verified, Verify::ReadBack);
     assert_eq!(d.final_name, "r.csv.age");
-    let d2 = deliver(&t, &up).await.unwrap();
-    assert_eq!(d2.final_name, "r.v2.csv.age");
-    let d3 = deliver(&t, &up).await.unwrap();
-    assert_eq!(d3.final_name, "r.v3.csv.age");
-    assert_eq!(std::fs::read(dir.join("r.v3.csv.age")).unwrap(), data);
+    // Other artifacts (same size, other bytes) under the same name get versions.
+    let local_b = work.path().join("b");
+    let (data_b, sum_b) = random_file(&local_b, data.len());
+    let local_c = work.path().join("c");
+    let (data_c, sum_c) = random_file(&local_c, data.len());
+    let up_b = Upload {
+        local: local_b.clone(),
+        sha256_hex: sum_b.clone(),
+        ..up.clone()
+    };
+    let up_c = Upload {
+        local: local_c.clone(),
+        sha256_hex: sum_c.clone(),
+        ..up.clone()
+    };
+    assert_eq!(deliver(&t, &up_b).await.unwrap().final_name, "r.v2.csv.age");
+    assert_eq!(deliver(&t, &up_c).await.unwrap().final_name, "r.v3.csv.age");
+    assert_eq!(std::fs::read(dir.join("r.csv.age")).unwrap(), data);
+    assert_eq!(std::fs::read(dir.join("r.v2.csv.age")).unwrap(), data_b);
+    assert_eq!(std::fs::read(dir.join("r.v3.csv.age")).unwrap(), data_c);
     run(Command::new("sha256sum")
         .args(["-c", "r.v2.csv.age.sha256"])
         .current_dir(&dir));
     no_parts(&dir);
-    // Recovery finds the first matching (unversioned) delivery.
-    let f = sftp::find_delivered(&t, "r.csv.age", data.len() as u64, &sum)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(f.final_name, "r.csv.age");
+    // Recovery finds each artifact under its own name.
+    for (name, sum) in [
+        ("r.csv.age", &sum),
+        ("r.v2.csv.age", &sum_b),
+        ("r.v3.csv.age", &sum_c),
+    ] {
+        let f = sftp::find_delivered(&t, "r.csv.age", data.len() as u64, sum)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.final_name, name);
+    }
+
+    // The same artifact again (a retry after a crash that hit after the commit, before
+    // the sidecar): `version` recognises its own file by read-back, writes only the
+    // sidecar and makes no new version; `fail` raises no conflict for it.
+    std::fs::remove_file(dir.join("r.v2.csv.age.sha256")).unwrap();
+    let mut again = up_b.clone();
+    again.verify = Verify::Size;
+    let d4 = deliver(&t, &again).await.unwrap();
+    assert_eq!(d4.final_name, "r.v2.csv.age");
+    assert_eq!(d4.verified, Verify::ReadBack);
+    run(Command::new("sha256sum")
+        .args(["-c", "r.v2.csv.age.sha256"])
+        .current_dir(&dir));
+    std::fs::remove_file(dir.join("r.csv.age.sha256")).unwrap();
+    let mut again_a = up.clone();
+    again_a.verify = Verify::Size;
+    again_a.if_exists = IfExists::Fail;
+    let d5 = deliver(&t, &again_a).await.unwrap();
+    assert_eq!(
+        (d5.final_name.as_str(), d5.verified),
+        ("r.csv.age", Verify::ReadBack)
+    );
+    let d6 = deliver(&t, &again_a).await.unwrap();
+    assert_eq!(
+        d6.verified,
+        Verify::Size,
+        "the sidecar is back: no read-back needed"
+    );
+    assert!(!dir.join("r.v4.csv.age").exists());
+    // ... but another artifact under a taken name with `fail` is a conflict.
+    let e = deliver(
+        &t,
+        &Upload {
+            if_exists: IfExists::Fail,
+            ..up_b.clone()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, SftpError::FinalExists { .. }), "{e}");
+    assert_eq!(std::fs::read(dir.join("r.csv.age")).unwrap(), data);
 
     // Read-back of a wrong checksum is detected before the commit: retryable, nothing
     // under the final name, no temp file left.

@@ -215,11 +215,42 @@ async fn run(
         s.ensure_dir(dir, target.create_dirs).await?;
 
         // Stale temp files of earlier attempts (any run id), before we write anything.
-        for name in s.list(dir).await? {
-            if is_stale_part(fin, &name) {
-                let p = join(dir, &name);
+        let names = s.list(dir).await?;
+        for name in &names {
+            if is_stale_part(fin, name) {
+                let p = join(dir, name);
                 s.remove_if_exists(&p).await?;
                 info!(path = %p, "Removed a stale temp file of an earlier attempt.");
+            }
+        }
+        // An earlier attempt of this artifact may have committed and then died before its
+        // sidecars: with `fail` or `version`, the identical file counts as delivered (no
+        // conflict, no duplicate version); only the sidecars are (re)written.
+        if up.if_exists != IfExists::Overwrite {
+            let mut candidates = vec![fin.to_string()];
+            if up.if_exists == IfExists::Version {
+                let mut v: Vec<(u32, &String)> = names
+                    .iter()
+                    .filter_map(|n| version_of(fin, n).map(|k| (k, n)))
+                    .collect();
+                v.sort();
+                candidates.extend(v.into_iter().map(|(_, n)| n.clone()));
+            }
+            for name in candidates {
+                if let Some(verified) = same_file(s, dir, &name, size, up).await? {
+                    info!(path = %join(dir, &name), "The artifact is already there from an earlier attempt; completing its sidecars.");
+                    let sidecars = put_sidecars(s, dir, &name, up).await?;
+                    return Ok(Delivered {
+                        remote_path: join(dir, &name),
+                        final_name: name,
+                        bytes: size,
+                        host_key_sha256: conn.host_key_sha256.clone(),
+                        fsync: false,
+                        posix_rename: false,
+                        verified,
+                        sidecars,
+                    });
+                }
             }
         }
         if up.if_exists == IfExists::Fail && s.exists(&join(dir, fin)).await? {
@@ -355,24 +386,7 @@ async fn run(
         });
     }
 
-    // Sidecars: checksum, manifest, done-marker last.
-    let mut sidecars = Vec::new();
-    let mut put = |suffix: &'static str, data: Vec<u8>| {
-        let name = format!("{final_name}{suffix}");
-        let tmp = join(dir, &format!(".{fin}{suffix}.{}.part", up.run_id));
-        let path = join(dir, &name);
-        sidecars.push(name);
-        async move { s.put_small(&path, &tmp, &data).await }
-    };
-    let line = format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name);
-    put(SIDECARS[0], line.into_bytes()).await?;
-    if let Some(m) = &up.manifest {
-        put(SIDECARS[1], m.clone()).await?;
-    }
-    if up.done_marker {
-        put(SIDECARS[2], Vec::new()).await?;
-    }
-
+    let sidecars = put_sidecars(s, dir, &final_name, up).await?;
     Ok(Delivered {
         remote_path,
         final_name,
@@ -383,6 +397,64 @@ async fn run(
         verified: up.verify,
         sidecars,
     })
+}
+
+/// Is `dir/name` this artifact? `Some(how it was verified)` when its size matches and either
+/// its `.sha256` sidecar names this checksum (and `up.verify` is `Size`) or a read-back
+/// hash matches.
+async fn same_file(
+    s: &Sftp,
+    dir: &str,
+    name: &str,
+    size: u64,
+    up: &Upload,
+) -> Result<Option<Verify>, SftpError> {
+    let path = join(dir, name);
+    match s.stat(&path).await? {
+        Some(a) if a.is_regular() && a.size == Some(size) => {}
+        _ => return Ok(None),
+    }
+    if up.verify == Verify::Size {
+        let want = format!("{}  {}", up.sha256_hex.to_ascii_lowercase(), name);
+        if let Some(side) = s.read_small(&format!("{path}.sha256"), 4096).await? {
+            if String::from_utf8_lossy(&side)
+                .lines()
+                .any(|l| l.trim_end() == want)
+            {
+                return Ok(Some(Verify::Size));
+            }
+        }
+    }
+    let (sum, n) = s.hash_remote(&path, size).await?;
+    Ok((n == size && sum.eq_ignore_ascii_case(&up.sha256_hex)).then_some(Verify::ReadBack))
+}
+
+/// Sidecars of `final_name`, each via temp + rename: checksum, manifest, done-marker last.
+async fn put_sidecars(
+    s: &Sftp,
+    dir: &str,
+    final_name: &str,
+    up: &Upload,
+) -> Result<Vec<String>, SftpError> {
+    let fin = up.final_name.as_str();
+    let mut files: Vec<(&str, Vec<u8>)> = vec![(
+        SIDECARS[0],
+        format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name).into_bytes(),
+    )];
+    if let Some(m) = &up.manifest {
+        files.push((SIDECARS[1], m.clone()));
+    }
+    if up.done_marker {
+        files.push((SIDECARS[2], Vec::new()));
+    }
+    let mut sidecars = Vec::new();
+    for (suffix, data) in files {
+        let name = format!("{final_name}{suffix}");
+        let tmp = join(dir, &format!(".{fin}{suffix}.{}.part", up.run_id));
+        s.put_small(&join(dir, &name), &tmp, &data).await?;
+        sidecars.push(name);
+    }
+    Ok(sidecars)
 }
 
 impl SftpError {
