@@ -224,6 +224,12 @@ pub(crate) fn ssh_config(preferred_keys: Option<Vec<russh::keys::Algorithm>>) ->
 
 /// Maps a russh error after the TCP connect to our error.
 fn transport(addr: &str, e: russh::Error) -> SftpError {
+    if matches!(e, russh::Error::NoCommonAlgo { .. }) {
+        return SftpError::Negotiation {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        };
+    }
     SftpError::Transport {
         addr: addr.to_string(),
         message: e.to_string(),

@@ -362,7 +362,10 @@ pub async fn scan_host_keys(
                     }
                 }
                 // The server has no key of this type: next.
-                None if matches!(e, SftpError::Transport { .. }) => {}
+                None if matches!(
+                    e,
+                    SftpError::Negotiation { .. } | SftpError::Transport { .. }
+                ) => {}
                 None => return Err(e),
             },
         }
