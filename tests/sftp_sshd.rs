@@ -419,6 +419,22 @@ async fn password_from_0600_file_works_and_0644_is_refused_before_connecting() {
         .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
     assert_eq!(std::fs::read(dir.join("p.age")).unwrap(), data);
 
+    // A write-only drop folder (no listing allowed): delivery still works.
+    let drop_dir = sshd.remote_dir("drop");
+    run(Command::new("chown").arg(sshd::PW_USER).arg(&drop_dir));
+    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o300)).unwrap();
+    let mut t_drop = t.clone();
+    t_drop.remote_dir = drop_dir.to_str().unwrap().into();
+    let mut up_drop = upload(&local, "d.age", "r1", &sum);
+    up_drop.if_exists = IfExists::Overwrite;
+    deliver(&t_drop, &up_drop)
+        .await
+        .unwrap_or_else(|e| panic!("write-only folder: {e}"));
+    assert_eq!(std::fs::read(drop_dir.join("d.age")).unwrap(), data);
+    up_drop.if_exists = IfExists::Fail;
+    up_drop.run_id = "r2".into();
+    deliver(&t_drop, &up_drop).await.unwrap(); // the same artifact: recognised, no conflict
+
     // A folder the user may not write to: permission denied is permanent.
     let root_dir = sshd.remote_dir("root-owned");
     std::fs::set_permissions(&root_dir, std::fs::Permissions::from_mode(0o755)).unwrap();

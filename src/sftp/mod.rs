@@ -19,7 +19,7 @@
 //!    in flight, optionally spread over several SFTP channels of the one SSH connection
 //!    ([`Tuning`]); `fsync@openssh.com` when offered; close and check every handle; `stat`
 //!    and compare the size.
-//! 5. Verify before the commit: `Size` compares the stat size (again after the rename);
+//! 5. Verify before the commit: `Size` compares the size the server reports (fstat);
 //!    `ReadBack` downloads the complete temp file and compares its SHA-256, so a mismatch
 //!    never shows under the final name (a rename does not change bytes). Any failure up to
 //!    here leaves the final name untouched.

@@ -6,7 +6,7 @@ use super::connect::{self, Conn, Sftp};
 use super::remote::{attrs_0600, join};
 use super::{Delivered, IfExists, SftpError, Target, Upload, Verify};
 use futures::stream::{FuturesUnordered, StreamExt};
-use russh_sftp::protocol::OpenFlags;
+use russh_sftp::protocol::{OpenFlags, StatusCode};
 use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
 
@@ -165,16 +165,39 @@ pub async fn deliver_with(
     info!(host = %target.host, port = target.port, remote_dir = %target.remote_dir,
           file = %up.final_name, run = %up.run_id, bytes = size, "Delivery starting.");
     let conn = connect::connect(target).await?;
-    let channels = tuning.channels.max(1);
-    let mut sessions = Vec::with_capacity(channels);
+    // Extra channels only for files big enough to benefit (> 8 MiB). All channels open at
+    // once: at high RTT every sequential round trip counts.
+    let want = if size > 8 << 20 {
+        tuning.channels.max(1)
+    } else {
+        1
+    };
+    let mut sessions = Vec::with_capacity(want);
     let res = conn
         .guard(async {
-            let mut s = conn.open_sftp(target.io_timeout).await?;
-            if !tuning.posix_rename {
-                s.extensions.remove(super::remote::POSIX_RENAME);
+            let opened =
+                futures::future::join_all((0..want).map(|_| conn.open_sftp(target.io_timeout)))
+                    .await;
+            let mut first_err = None;
+            for s in opened {
+                match s {
+                    Ok(mut s) => {
+                        if !tuning.posix_rename {
+                            s.extensions.remove(super::remote::POSIX_RENAME);
+                        }
+                        sessions.push(s);
+                    }
+                    // The server may limit sessions per connection (MaxSessions): use fewer.
+                    Err(e) => {
+                        debug!(error = %e, "Could not open an SFTP channel.");
+                        first_err.get_or_insert(e);
+                    }
+                }
             }
-            sessions.push(s);
-            run(&conn, &mut sessions, target, up, size, tuning, progress).await
+            if sessions.is_empty() {
+                return Err(first_err.expect("at least one channel was tried"));
+            }
+            run(&conn, &sessions, target, up, size, tuning, progress).await
         })
         .await;
     for s in &sessions {
@@ -200,7 +223,7 @@ pub async fn deliver_with(
 
 async fn run(
     conn: &Conn,
-    sessions: &mut Vec<Sftp>,
+    sessions: &[Sftp],
     target: &Target,
     up: &Upload,
     size: u64,
@@ -212,10 +235,42 @@ async fn run(
     let part = join(dir, &part_name(fin, &up.run_id));
     {
         let s = &sessions[0];
-        s.ensure_dir(dir, target.create_dirs).await?;
+        // The listing also proves the folder exists (one round trip less than stat first).
+        // Write-only drop folders refuse listing: then check names one by one.
+        let listing = match s.list(dir).await {
+            Ok(names) => Some(names),
+            Err(e) => match e.status_code() {
+                Some(StatusCode::NoSuchFile) => {
+                    let created = s.ensure_dir(dir, target.create_dirs).await?;
+                    if created {
+                        Some(Vec::new())
+                    } else {
+                        s.list(dir).await.ok()
+                    }
+                }
+                Some(StatusCode::PermissionDenied) => {
+                    s.ensure_dir(dir, false).await?;
+                    warn!(
+                        dir,
+                        "The remote folder cannot be listed; stale temp files stay."
+                    );
+                    None
+                }
+                _ => return Err(e),
+            },
+        };
+        let present = |name: String| {
+            let listed = listing.as_ref().map(|n| n.contains(&name));
+            async move {
+                match listed {
+                    Some(b) => Ok(b),
+                    None => s.exists(&join(dir, &name)).await,
+                }
+            }
+        };
+        let names = listing.clone().unwrap_or_default();
 
         // Stale temp files of earlier attempts (any run id), before we write anything.
-        let names = s.list(dir).await?;
         for name in &names {
             if is_stale_part(fin, name) {
                 let p = join(dir, name);
@@ -237,6 +292,9 @@ async fn run(
                 candidates.extend(v.into_iter().map(|(_, n)| n.clone()));
             }
             for name in candidates {
+                if !present(name.clone()).await? {
+                    continue;
+                }
                 if let Some(verified) = same_file(s, dir, &name, size, up).await? {
                     info!(path = %join(dir, &name), "The artifact is already there from an earlier attempt; completing its sidecars.");
                     let sidecars = put_sidecars(s, dir, &name, up).await?;
@@ -253,34 +311,16 @@ async fn run(
                 }
             }
         }
-        if up.if_exists == IfExists::Fail && s.exists(&join(dir, fin)).await? {
+        if up.if_exists == IfExists::Fail && present(fin.to_string()).await? {
             return Err(SftpError::FinalExists {
                 path: join(dir, fin),
             });
         }
     }
 
-    // Extra channels only for files big enough to benefit (> 8 MiB).
-    let want = if size > 8 << 20 {
-        tuning.channels.max(1)
-    } else {
-        1
-    };
-    if want > 1 {
-        let extra =
-            futures::future::join_all((1..want).map(|_| conn.open_sftp(target.io_timeout))).await;
-        for s in extra {
-            match s {
-                Ok(s) => sessions.push(s),
-                // The server may limit sessions per connection (MaxSessions): use fewer.
-                Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
-            }
-        }
-    }
-
-    let fsync = upload_part(sessions, &part, up, size, tuning, progress).await;
-    let fsync = match fsync {
-        Ok(f) => f,
+    let written = upload_part(sessions, &part, up, size, tuning, progress).await;
+    let (fsync, actual) = match written {
+        Ok(x) => x,
         Err(e) => {
             // Best effort: the next attempt removes it anyway.
             if e.class_is_connection_alive() {
@@ -290,7 +330,6 @@ async fn run(
         }
     };
     let s = &sessions[0];
-    let actual = s.stat(&part).await?.and_then(|a| a.size).unwrap_or(0);
     if actual != size {
         let _ = s.remove_if_exists(&part).await;
         return Err(SftpError::SizeMismatch {
@@ -371,20 +410,6 @@ async fn run(
     };
     let remote_path = join(dir, &final_name);
     debug!(path = %remote_path, posix_rename, "Committed.");
-
-    // Verify the final file.
-    let actual = s
-        .stat(&remote_path)
-        .await?
-        .and_then(|a| a.size)
-        .unwrap_or(0);
-    if actual != size {
-        return Err(SftpError::SizeMismatch {
-            path: remote_path,
-            expected: size,
-            actual,
-        });
-    }
 
     let sidecars = put_sidecars(s, dir, &final_name, up).await?;
     Ok(Delivered {
@@ -467,7 +492,8 @@ impl SftpError {
     }
 }
 
-/// Uploads the local file to `part` over all `sessions`; returns whether fsync was done.
+/// Uploads the local file to `part` over all `sessions`; returns whether fsync was done and
+/// the size the server reports for the file.
 async fn upload_part(
     sessions: &[Sftp],
     part: &str,
@@ -475,30 +501,37 @@ async fn upload_part(
     size: u64,
     tuning: &Tuning,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<bool, SftpError> {
-    // The first handle creates and truncates; the others open the same file for writing.
-    let mut handles = Vec::with_capacity(sessions.len());
-    let first = sessions[0]
-        .raw
-        .open(
-            part,
-            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
-            attrs_0600(),
-        )
-        .await
-        .map_err(|e| SftpError::remote("open", part, e))?
-        .handle;
-    handles.push(first);
-    let mut used = vec![&sessions[0]];
-    for s in &sessions[1..] {
-        // A server that refuses a second handle on the file (locking) gets fewer channels.
-        match s.raw.open(part, OpenFlags::WRITE, attrs_0600()).await {
+) -> Result<(bool, u64), SftpError> {
+    // All handles open at once: the first creates and truncates, the others only create
+    // (no truncate), so their order does not matter; no write starts before all are open.
+    let opens = futures::future::join_all(sessions.iter().enumerate().map(|(i, s)| {
+        let flags = if i == 0 {
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
+        } else {
+            OpenFlags::CREATE | OpenFlags::WRITE
+        };
+        s.raw.open(part, flags, attrs_0600())
+    }))
+    .await;
+    let mut used = Vec::new();
+    let mut handles = Vec::new();
+    let mut first_err = None;
+    for (i, (s, r)) in sessions.iter().zip(opens).enumerate() {
+        match r {
             Ok(h) => {
-                handles.push(h.handle);
                 used.push(s);
+                handles.push(h.handle);
             }
+            Err(e) if i == 0 => first_err = Some(SftpError::remote("open", part, e)),
+            // A server that refuses a second handle on the file (locking) gets fewer channels.
             Err(e) => debug!(error = %e, "Extra channel cannot open the temp file; not used."),
         }
+    }
+    if let Some(e) = first_err {
+        for (s, h) in used.iter().zip(handles) {
+            let _ = s.raw.close(h).await;
+        }
+        return Err(e);
     }
     let sessions = used;
 
@@ -506,11 +539,22 @@ async fn upload_part(
     let written = write_all(&sessions, &handles, part, up, size, tuning, progress).await;
     let t1 = std::time::Instant::now();
     let mut fsync = false;
+    let mut actual = 0;
     let mut res = written.map(|_| ());
     if res.is_ok() {
-        match sessions[0].fsync(&handles[0], part).await {
-            Ok(f) => fsync = f,
-            Err(e) => res = Err(e),
+        // Every write is acknowledged: fsync and fstat in the same round trip.
+        let (f, st) = futures::future::join(
+            sessions[0].fsync(&handles[0], part),
+            sessions[0].raw.fstat(handles[0].as_str()),
+        )
+        .await;
+        match (f, st) {
+            (Ok(f), Ok(a)) => {
+                fsync = f;
+                actual = a.attrs.size.unwrap_or(0);
+            }
+            (Err(e), _) => res = Err(e),
+            (_, Err(e)) => res = Err(SftpError::remote("fstat", part, e)),
         }
     }
     debug!(
@@ -521,15 +565,16 @@ async fn upload_part(
         "Data written."
     );
     // Close every handle and check it: a close can report a late write error.
-    for (s, h) in sessions.iter().zip(handles) {
-        let closed = s.raw.close(h).await;
+    let closes =
+        futures::future::join_all(sessions.iter().zip(handles).map(|(s, h)| s.raw.close(h))).await;
+    for closed in closes {
         if res.is_ok() {
             if let Err(e) = closed {
                 res = Err(SftpError::remote("close", part, e));
             }
         }
     }
-    res.map(|_| fsync)
+    res.map(|_| (fsync, actual))
 }
 
 async fn write_all(
