@@ -71,9 +71,11 @@ cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$
 run_regdrop() { # port file sum -> "MiB/s RSS_MiB CPU_s"
   local p=$1 f=$2 s=$3 out
   sync # start with no dirty pages: earlier writes must not slow this run's disk
-  out=$(/usr/bin/time -v -o "$work/time.txt" "$bench" 127.0.0.1 "$p" "$user" "$work/user" "$work/host.pub" "$work/remote" "$f" "$s")
+  out=$(RUST_LOG=regdrop::sftp::upload=debug NO_COLOR=1 /usr/bin/time -v -o "$work/time.txt" "$bench" 127.0.0.1 "$p" "$user" "$work/user" "$work/host.pub" "$work/remote" "$f" "$s" 2>"$work/bench.log")
   rm -f "$work/remote/"*
-  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt") $(cpu "$work/time.txt")"
+  # the fsync@openssh.com share of the time (OpenSSH's put does none)
+  sed -E -n 's/.*fsync_secs=([0-9.]+).*/\1/p' "$work/bench.log" | head -1 | xargs printf "%.2f\n" > "$work/fsync.txt"
+  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt") $(cpu "$work/time.txt") $(cat "$work/fsync.txt")"
 }
 
 run_sftp() { # port file -> "MiB/s RSS_MiB CPU_s"
@@ -93,11 +95,11 @@ run_sftp() { # port file -> "MiB/s RSS_MiB CPU_s"
 
 declare -A results=()
 report() { # label size regdrop_line sftp_line
-  local r rr rc s sr sc
-  read -r r rr rc <<<"$3"; read -r s sr sc <<<"$4"
+  local r rr rc rf s sr sc
+  read -r r rr rc rf <<<"$3"; read -r s sr sc <<<"$4"
   results[$5]+="$r/$s "
-  printf "%-22s %5s MiB  regdrop %6s MiB/s (RSS %5s MiB, CPU %5s s)  openssh sftp %6s MiB/s (RSS %5s MiB, CPU %5s s)  ratio %s\n" \
-    "$1" "$2" "$r" "$rr" "$rc" "$s" "$sr" "$sc" "$(python3 -c "print(f'{$r/$s:.2f}')")"
+  printf "%-20s %5s MiB  regdrop %6s MiB/s (RSS %5s MiB, CPU %5s s, fsync %5s s)  openssh sftp %6s MiB/s (RSS %5s MiB, CPU %5s s)  ratio %s\n" \
+    "$1" "$2" "$r" "$rr" "$rc" "$rf" "$s" "$sr" "$sc" "$(python3 -c "print(f'{$r/$s:.2f}')")"
 }
 
 echo "regdrop tuning: ${REGDROP_CHANNELS:-default} channels, ${REGDROP_IN_FLIGHT:-default} in flight, chunk ${REGDROP_CHUNK:-default}"
