@@ -474,3 +474,52 @@ impl Conn {
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::{Classify, ErrorClass};
+    use std::os::unix::fs::PermissionsExt;
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+    #[test]
+    fn pinned_lines() {
+        let k = parse_key_line(&format!("{ED} some comment")).unwrap();
+        assert_eq!(key_line(&k), ED);
+        assert!(fingerprint(&k).starts_with("SHA256:"));
+        for bad in [
+            "ssh-ed25519",
+            "ssh-ed25519 AAAAnotbase64!!",
+            &ED.replace("ssh-ed25519", "ssh-rsa"),
+        ] {
+            let e = parse_key_line(bad).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Permanent, "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        let write = |text: &str, mode: u32| {
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("s3cret\n", 0o600);
+        assert_eq!(read_secret_file(&p).unwrap(), "s3cret");
+        write("s3cret\r\n", 0o400);
+        assert_eq!(read_secret_file(&p).unwrap(), "s3cret");
+        write("two\nlines\n", 0o600);
+        assert_eq!(read_secret_file(&p).unwrap(), "two\nlines");
+        write("\n", 0o600);
+        assert!(read_secret_file(&p).is_err());
+        write("s3cret\n", 0o640);
+        let e = read_secret_file(&p).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert!(!e.to_string().contains("s3cret"));
+        let e = read_secret_file(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Permanent);
+    }
+}
