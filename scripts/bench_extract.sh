@@ -39,7 +39,7 @@ remote_dir = "/in"
 [extract]
 report = "$2"
 format = "$3"
-$4
+${4:-}
 [encryption]
 recipients = ["$REC"]
 TOML

@@ -58,7 +58,7 @@ fn sftp_label(e: &SftpError) -> &'static str {
         SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => "connect",
         SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => "host_key",
         SftpError::AuthRefused { .. } | SftpError::SecretFile { .. } | SftpError::BadKeyFile { .. } => "auth",
-        SftpError::NoSftpSubsystem { .. } | SftpError::Transport { .. } => "transport",
+        SftpError::NoSftpSubsystem { .. } | SftpError::Transport { .. } | SftpError::Negotiation { .. } => "transport",
         SftpError::Remote { .. } => "remote",
         SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => "remote_dir",
         SftpError::FinalExists { .. } | SftpError::NoFreeVersion { .. } | SftpError::InvalidName { .. } => "final_name",
