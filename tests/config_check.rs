@@ -43,7 +43,7 @@ fn examples_are_valid() {
     let dir = setup();
     let (code, out) = regdrop(&dir.path().join("regdrop.toml"), &["check"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("5 subscriptions valid"), "{out}");
+    assert!(out.contains("7 subscriptions valid"), "{out}");
 }
 
 #[test]

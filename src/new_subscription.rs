@@ -1,0 +1,1 @@
+//! `regdrop new-subscription` (see below).
