@@ -77,7 +77,7 @@ fn every_problem_of_every_file_is_reported_with_its_place() {
     has("subs/custom.toml:12:12: string values must be quoted");
     has("subs/zz_dup.toml:2:6: id: id `bompenger-owners` is already used");
     // The valid one still loads.
-    has("1 subscription(s) valid");
+    has("3 subscription(s) valid");
 }
 
 #[test]
