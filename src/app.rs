@@ -409,6 +409,12 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     println!("plaintext sha256:   {}", art.sealed.plaintext_sha256);
     println!("ciphertext bytes:   {}", art.sealed.ciphertext_bytes);
     println!("ciphertext sha256:  {}", art.sealed.ciphertext_sha256);
+    // Code tables sealed beside it go next to --out under their remote names.
+    for e in &art.extras {
+        let to = out.with_file_name(&e.file_name);
+        move_file(&e.sealed.path, &to)?;
+        println!("code table {:<15} {} ({} rows, sha256 {})", e.table.as_str(), to.display(), e.rows, e.sealed.ciphertext_sha256);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
