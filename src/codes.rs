@@ -77,8 +77,12 @@ impl CodeTable {
             CodeTable::Fuel => "drivstoffkoder",
             CodeTable::Colour => "fargekoder, 2-sifret kode",
             CodeTable::Euronorm => "Euronorm, utslippsklassifisering for lette og tunge kjøretøy",
-            CodeTable::LoadIndex => "belastningstabell: belastningsindeks for dekk -> største last per dekk",
-            CodeTable::SpeedIndex => "hastighetstabell: hastighetsindeks for dekk -> største hastighet",
+            CodeTable::LoadIndex => {
+                "belastningstabell: belastningsindeks for dekk -> største last per dekk"
+            }
+            CodeTable::SpeedIndex => {
+                "hastighetstabell: hastighetsindeks for dekk -> største hastighet"
+            }
             CodeTable::TechnicalCode => "teknisk kode (EU-klasse)",
             CodeTable::Status => "registreringsstatus",
         }
@@ -127,8 +131,15 @@ mod tests {
             let mut codes: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
             codes.sort();
             codes.dedup();
-            assert_eq!(codes.len(), rows.len(), "{} has duplicate codes", t.as_str());
-            assert!(rows.iter().all(|(k, n)| !k.is_empty() && !n.is_empty() && !k.starts_with('#')));
+            assert_eq!(
+                codes.len(),
+                rows.len(),
+                "{} has duplicate codes",
+                t.as_str()
+            );
+            assert!(rows
+                .iter()
+                .all(|(k, n)| !k.is_empty() && !n.is_empty() && !k.starts_with('#')));
             assert_eq!(CodeTable::parse(t.as_str()), Some(t));
         }
     }
@@ -136,7 +147,9 @@ mod tests {
     #[test]
     fn tyre_tables_hold_the_standard_values() {
         let li = CodeTable::LoadIndex.rows();
-        let get = |rows: &[(String, String)], k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1.clone());
+        let get = |rows: &[(String, String)], k: &str| {
+            rows.iter().find(|r| r.0 == k).map(|r| r.1.clone())
+        };
         assert_eq!(li.len(), 200);
         assert_eq!(get(&li, "0").unwrap(), "45 kg");
         assert_eq!(get(&li, "91").unwrap(), "615 kg");

@@ -412,7 +412,8 @@ async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Arti
         Ok(Some(d)) => {
             // The code tables uploaded before the main file are on the server too.
             let mut files = Vec::new();
-            for f in lock(&ctx.store).run_files(&id)? {
+            let run_files = lock(&ctx.store).run_files(&id)?;
+            for f in run_files {
                 if let Ok(Some(fd)) = sftp::find_delivered(&target, &f.file_name, f.ciphertext_bytes, &f.ciphertext_sha256).await {
                     files.push(delivered_file(&f, &fd));
                 }

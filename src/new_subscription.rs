@@ -138,7 +138,10 @@ fn q(s: &str) -> String {
 }
 
 fn list(v: &[String]) -> String {
-    format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// `MIN..MAX`, `MIN..`, `..MAX` or `N` -> `{ min = .., max = .. }`.
@@ -151,7 +154,9 @@ fn range(flag: &str, s: &str) -> Result<String> {
         if v.is_empty() {
             Ok(None)
         } else {
-            v.parse().map(Some).map_err(|_| anyhow!("--{flag} `{s}`: write MIN..MAX, MIN.. or ..MAX with whole numbers"))
+            v.parse().map(Some).map_err(|_| {
+                anyhow!("--{flag} `{s}`: write MIN..MAX, MIN.. or ..MAX with whole numbers")
+            })
         }
     };
     let parts: Vec<String> = [("min", num(lo)?), ("max", num(hi)?)]
@@ -172,7 +177,8 @@ fn period(s: &str) -> Result<String> {
                 .split_once("..")
                 .ok_or_else(|| anyhow!("--period `{s}`: use previous_day, previous_week, previous_month, since_last_delivery or FROM..TO"))?;
             for d in [a, b] {
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").with_context(|| format!("--period: `{d}` is not a date like 2026-01-31"))?;
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .with_context(|| format!("--period: `{d}` is not a date like 2026-01-31"))?;
             }
             Ok(format!("{{ from = {a}, to = {b} }}"))
         }
@@ -180,21 +186,33 @@ fn period(s: &str) -> Result<String> {
 }
 
 fn valid_email(s: &str) -> bool {
-    let Some((user, domain)) = s.split_once('@') else { return false };
-    !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !s.contains(char::is_whitespace)
+    let Some((user, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !user.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
 }
 
 /// `+47 912 34 567` -> `+4791234567`; `None` unless 8-15 digits with an optional `+`.
 fn normal_mobile(s: &str) -> Option<String> {
-    let t: String = s.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let t: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     let digits = t.strip_prefix('+').unwrap_or(&t);
-    (digits.len() >= 8 && digits.len() <= 15 && digits.chars().all(|c| c.is_ascii_digit())).then_some(t)
+    (digits.len() >= 8 && digits.len() <= 15 && digits.chars().all(|c| c.is_ascii_digit()))
+        .then_some(t)
 }
 
 /// Whether the chosen data holds personal fields (then a legal basis is needed).
 fn is_personal(report: Option<ReportKind>, columns: &[String]) -> bool {
     match report {
-        Some(ReportKind::Custom) => columns.iter().any(|c| catalog::field(c).is_some_and(|f| f.personal)),
+        Some(ReportKind::Custom) => columns
+            .iter()
+            .any(|c| catalog::field(c).is_some_and(|f| f.personal)),
         Some(k) => k.columns().unwrap_or_default().iter().any(|f| f.personal),
         None => false,
     }
@@ -245,7 +263,13 @@ fn complete(a: &mut Args, asker: &Asker) -> Result<()> {
     let report = a.report.as_deref().and_then(ReportKind::parse);
     if report == Some(ReportKind::Custom) && a.columns.is_empty() {
         match asker.ask("Columns (comma-separated; `regdrop fields` lists them)")? {
-            Some(c) => a.columns = c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            Some(c) => {
+                a.columns = c
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
             None => missing.push("--columns"),
         }
     }
@@ -256,11 +280,19 @@ fn complete(a: &mut Args, asker: &Asker) -> Result<()> {
         }
     }
     if is_personal(report, &a.columns) {
-        need!(legal_basis, "--legal-basis", "Legal basis for the personal data (law and agreement)");
+        need!(
+            legal_basis,
+            "--legal-basis",
+            "Legal basis for the personal data (law and agreement)"
+        );
     }
     need!(email, "--email", "Contact e-mail");
     need!(mobile, "--mobile", "Contact mobile number");
-    need!(host, "--host", "SFTP server (DNS name or IP, optionally :PORT)");
+    need!(
+        host,
+        "--host",
+        "SFTP server (DNS name or IP, optionally :PORT)"
+    );
     need!(username, "--username", "SFTP user name");
     if !a.no_encryption && a.recipient.is_empty() {
         match asker.ask("Customer's age recipient (age1... or ssh-ed25519 ...)")? {
@@ -280,7 +312,9 @@ fn complete(a: &mut Args, asker: &Asker) -> Result<()> {
         }
     }
     if let Some(m) = &a.mobile {
-        a.mobile = Some(normal_mobile(m).ok_or_else(|| anyhow!("--mobile `{m}` is not a phone number (8-15 digits, optional +)"))?);
+        a.mobile = Some(normal_mobile(m).ok_or_else(|| {
+            anyhow!("--mobile `{m}` is not a phone number (8-15 digits, optional +)")
+        })?);
     }
     Ok(())
 }
@@ -288,11 +322,22 @@ fn complete(a: &mut Args, asker: &Asker) -> Result<()> {
 /// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`; `--port` wins.
 fn host_port(host: &str, port: Option<u16>) -> Result<(String, u16)> {
     let (h, p) = if let Some(rest) = host.strip_prefix('[') {
-        let (h, p) = rest.split_once(']').ok_or_else(|| anyhow!("--host `{host}`: missing `]`"))?;
-        (h.to_string(), p.strip_prefix(':').map(str::parse::<u16>).transpose()?)
+        let (h, p) = rest
+            .split_once(']')
+            .ok_or_else(|| anyhow!("--host `{host}`: missing `]`"))?;
+        (
+            h.to_string(),
+            p.strip_prefix(':').map(str::parse::<u16>).transpose()?,
+        )
     } else {
         match host.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p.parse::<u16>().with_context(|| format!("`{p}` is not a port"))?)),
+            Some((h, p)) if !h.contains(':') => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .with_context(|| format!("`{p}` is not a port"))?,
+                ),
+            ),
             _ => (host.to_string(), None),
         }
     };
@@ -311,32 +356,47 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
         o.push_str(&s);
         o.push('\n');
     };
-    line(format!("# Subscription `{id}`, written by `regdrop new-subscription` from the customer's request."));
+    line(format!(
+        "# Subscription `{id}`, written by `regdrop new-subscription` from the customer's request."
+    ));
     line("# Check it with `regdrop check`; every line can be edited by hand.".into());
     line("# Unique id: used in file names, receipts and `regdrop deliver ID`.".into());
     line(format!("id = {}", q(id)));
     line("# The customer's name as it goes into receipts and the billing export.".into());
-    line(format!("customer = {}", q(a.customer.as_deref().unwrap_or_default())));
+    line(format!(
+        "customer = {}",
+        q(a.customer.as_deref().unwrap_or_default())
+    ));
     match &a.org_number {
         Some(o) => {
             line("# The customer's organisation number (mod-11 checked).".into());
             line(format!("customer_org_number = {}", q(o)));
         }
-        None => line("# customer_org_number = \"\"   # not given: the customer's organisation number".into()),
+        None => line(
+            "# customer_org_number = \"\"   # not given: the customer's organisation number".into(),
+        ),
     }
     match &a.case_number {
         Some(c) => {
-            line("# The authority's case number (saksnummer): on every receipt and billing line.".into());
+            line(
+                "# The authority's case number (saksnummer): on every receipt and billing line."
+                    .into(),
+            );
             line(format!("case_number = {}", q(c)));
         }
-        None => line("# case_number = \"\"   # not given yet: the authority's case number, for billing".into()),
+        None => line(
+            "# case_number = \"\"   # not given yet: the authority's case number, for billing"
+                .into(),
+        ),
     }
     match &a.invoice_reference {
         Some(r) => {
             line("# The customer's invoice reference.".into());
             line(format!("invoice_reference = {}", q(r)));
         }
-        None => line("# invoice_reference = \"\"   # not given: the customer's invoice reference".into()),
+        None => line(
+            "# invoice_reference = \"\"   # not given: the customer's invoice reference".into(),
+        ),
     }
     if let Some(l) = &a.legal_basis {
         line("# The legal basis for releasing personal data (law and agreement).".into());
@@ -345,8 +405,14 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
     line(String::new());
     line("# The customer's person responsible, as given in the request.".into());
     line("[contact]".into());
-    line(format!("email = {}", q(a.email.as_deref().unwrap_or_default())));
-    line(format!("mobile = {}", q(a.mobile.as_deref().unwrap_or_default())));
+    line(format!(
+        "email = {}",
+        q(a.email.as_deref().unwrap_or_default())
+    ));
+    line(format!(
+        "mobile = {}",
+        q(a.mobile.as_deref().unwrap_or_default())
+    ));
     line(String::new());
     line("[schedule]".into());
     line("# When to deliver (5-field cron, in the default time zone of regdrop.toml).".into());
@@ -357,12 +423,18 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
     line(format!("host = {}", q(host)));
     line(format!("port = {port}"));
     line("# The SFTP user name the customer gave.".into());
-    line(format!("username = {}", q(a.username.as_deref().unwrap_or_default())));
+    line(format!(
+        "username = {}",
+        q(a.username.as_deref().unwrap_or_default())
+    ));
     line(format!("# Pinned host keys, scanned from {host}:{port}; check these fingerprints with the customer:"));
     for (_, fp) in keys {
         line(format!("#   {fp}"));
     }
-    line(format!("host_keys = {}", list(&keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>())));
+    line(format!(
+        "host_keys = {}",
+        list(&keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>())
+    ));
     match &a.key_file {
         Some(k) => {
             line(format!("# Log in with the private key in {k} (secrets folder, mode 0600; never in this file)."));
@@ -372,7 +444,10 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
             line(format!(
                 "# The password the customer sends by SMS goes into {id}.password (secrets folder, mode 0600; never in this file)."
             ));
-            line(format!("auth = {{ password_file = {} }}", q(&format!("{id}.password"))));
+            line(format!(
+                "auth = {{ password_file = {} }}",
+                q(&format!("{id}.password"))
+            ));
         }
     }
     line("# Folder on the server the files go into (\".\" = the login folder).".into());
@@ -405,7 +480,11 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
         ("vehicle_group", &a.vehicle_group, "vehicle groups"),
         ("fuel", &a.fuel, "fuel codes"),
         ("hybrid_category", &a.hybrid_category, "hybrid categories"),
-        ("org_number", &a.owner_org_number, "owners' organisation numbers"),
+        (
+            "org_number",
+            &a.owner_org_number,
+            "owners' organisation numbers",
+        ),
         ("municipality", &a.municipality, "owners' municipalities"),
         ("county", &a.county, "owners' counties"),
     ] {
@@ -414,7 +493,11 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
         }
     }
     if let Some(y) = &a.first_registration_year {
-        filters.push(("first_registration_year", range("first-registration-year", y)?, "first-registration years"));
+        filters.push((
+            "first_registration_year",
+            range("first-registration-year", y)?,
+            "first-registration years",
+        ));
     }
     if let Some(s) = &a.seats {
         filters.push(("seats", range("seats", s)?, "total seats"));
@@ -443,26 +526,47 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
 
 /// The command.
 pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
-    let asker = Asker { terminal: std::io::stdin().is_terminal() };
+    let asker = Asker {
+        terminal: std::io::stdin().is_terminal(),
+    };
     complete(&mut a, &asker)?;
     // The daemon config gives the subscriptions folder, the secrets folder, the default
     // time zone and the ids in use; without one (`--out` given) the defaults apply.
     let loaded = match (crate::app::load(config), &a.out) {
         (Ok(l), _) => Some(l),
         (Err(_), Some(_)) => None,
-        (Err(e), None) => return Err(e.context("no --out given, so the subscriptions folder of the config is needed")),
+        (Err(e), None) => {
+            return Err(
+                e.context("no --out given, so the subscriptions folder of the config is needed")
+            )
+        }
     };
     let id = a.id.clone().unwrap_or_default();
     let out = match &a.out {
         Some(o) => o.clone(),
-        None => loaded.as_ref().expect("loaded above").daemon.subscriptions_dir.join(format!("{id}.toml")),
+        None => loaded
+            .as_ref()
+            .expect("loaded above")
+            .daemon
+            .subscriptions_dir
+            .join(format!("{id}.toml")),
     };
     if out.exists() && !a.force {
-        bail!("{} exists; choose another --id or --out, or pass --force to replace it", out.display());
+        bail!(
+            "{} exists; choose another --id or --out, or pass --force to replace it",
+            out.display()
+        );
     }
     if let Some(l) = &loaded {
-        if let Some(other) = l.subscriptions.iter().find(|s| s.id == id && s.source != out) {
-            bail!("id `{id}` is already used by {}; choose another --id", other.source.display());
+        if let Some(other) = l
+            .subscriptions
+            .iter()
+            .find(|s| s.id == id && s.source != out)
+        {
+            bail!(
+                "id `{id}` is already used by {}; choose another --id",
+                other.source.display()
+            );
         }
     }
 
@@ -478,28 +582,41 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
     // Renders and validates as `regdrop check` does; problems are config errors (78).
     let checked = |keys: &Pinned| -> Result<String> {
         let text = render(&a, &host, port, keys)?;
-        let raw: RawSubscription = toml::from_str(&text).map_err(|e| anyhow!("internal: the written file does not parse: {e}"))?;
+        let raw: RawSubscription = toml::from_str(&text)
+            .map_err(|e| anyhow!("internal: the written file does not parse: {e}"))?;
         match validate::validate_subscription(&raw, &inherited, &out) {
             Ok(_) => Ok(text),
             Err(problems) => {
-                let lines: Vec<String> =
-                    problems.into_iter().map(|p| crate::config::load::locate(&out, &text, p).to_string()).collect();
+                let lines: Vec<String> = problems
+                    .into_iter()
+                    .map(|p| crate::config::load::locate(&out, &text, p).to_string())
+                    .collect();
                 Err(anyhow::Error::new(Exit {
                     code: EXIT_CONFIG,
-                    message: format!("the subscription would be invalid, nothing written:\n{}", lines.join("\n")),
+                    message: format!(
+                        "the subscription would be invalid, nothing written:\n{}",
+                        lines.join("\n")
+                    ),
                 }))
             }
         }
     };
     // The request itself first (with a stand-in key), so a wrong request never contacts
     // the customer's server.
-    const STAND_IN: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
+    const STAND_IN: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
     checked(&vec![(STAND_IN.to_string(), String::new())])?;
 
     eprintln!("Scanning the host keys of {host}:{port} ...");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let keys: Pinned = rt
-        .block_on(crate::sftp::scan_host_keys(&host, port, Duration::from_secs(a.timeout_secs)))
+        .block_on(crate::sftp::scan_host_keys(
+            &host,
+            port,
+            Duration::from_secs(a.timeout_secs),
+        ))
         .with_context(|| format!("scanning the host keys of {host}:{port}"))?
         .into_iter()
         .map(|k| (k.line, k.fingerprint))
@@ -545,22 +662,46 @@ mod tests {
         assert_eq!(range("seats", "7").unwrap(), "{ min = 7, max = 7 }");
         assert!(range("seats", "..").is_err() && range("seats", "a..b").is_err());
         assert_eq!(period("previous_week").unwrap(), "\"previous_week\"");
-        assert_eq!(period("2026-01-01..2026-01-31").unwrap(), "{ from = 2026-01-01, to = 2026-01-31 }");
+        assert_eq!(
+            period("2026-01-01..2026-01-31").unwrap(),
+            "{ from = 2026-01-01, to = 2026-01-31 }"
+        );
         assert!(period("last_year").is_err());
-        assert!(valid_email("ola@kunde.no") && !valid_email("ola@kunde") && !valid_email("ola kunde.no"));
-        assert_eq!(normal_mobile("+47 912 34 567").as_deref(), Some("+4791234567"));
+        assert!(
+            valid_email("ola@kunde.no")
+                && !valid_email("ola@kunde")
+                && !valid_email("ola kunde.no")
+        );
+        assert_eq!(
+            normal_mobile("+47 912 34 567").as_deref(),
+            Some("+4791234567")
+        );
         assert_eq!(normal_mobile("12ab"), None);
-        assert_eq!(host_port("sftp.kunde.no:2222", None).unwrap(), ("sftp.kunde.no".into(), 2222));
+        assert_eq!(
+            host_port("sftp.kunde.no:2222", None).unwrap(),
+            ("sftp.kunde.no".into(), 2222)
+        );
         assert_eq!(host_port("1.2.3.4", None).unwrap(), ("1.2.3.4".into(), 22));
-        assert_eq!(host_port("[::1]:2200", Some(22)).unwrap(), ("::1".into(), 22));
+        assert_eq!(
+            host_port("[::1]:2200", Some(22)).unwrap(),
+            ("::1".into(), 22)
+        );
     }
 
     #[test]
     fn missing_flags_are_listed_without_a_terminal() {
-        let mut a = Args { id: Some("x".into()), report: Some("owners".into()), ..Default::default() };
-        let e = complete(&mut a, &Asker { terminal: false }).unwrap_err().to_string();
+        let mut a = Args {
+            id: Some("x".into()),
+            report: Some("owners".into()),
+            ..Default::default()
+        };
+        let e = complete(&mut a, &Asker { terminal: false })
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("--customer, --legal-basis, --email, --mobile, --host, --username, --recipient"),
+            e.contains(
+                "--customer, --legal-basis, --email, --mobile, --host, --username, --recipient"
+            ),
             "{e}"
         );
     }

@@ -39,11 +39,16 @@ fn ts(s: &str) -> DateTime<Utc> {
 /// A delivered run of `sub`, its receipt built from the subscription as delivery does.
 fn deliver(store: &Store, sub: &Subscription, delivered_at: DateTime<Utc>, rows: u64, bytes: u64) {
     let run = store
-        .create_run(&NewRun { subscription: sub.id.clone(), scheduled_at: delivered_at - chrono::Duration::minutes(5) })
+        .create_run(&NewRun {
+            subscription: sub.id.clone(),
+            scheduled_at: delivered_at - chrono::Duration::minutes(5),
+        })
         .unwrap()
         .into_run();
     let n = store.begin_attempt(&run.id).unwrap();
-    store.finish_attempt(&run.id, n, regdrop::store::AttemptOutcome::Ok, None, None).unwrap();
+    store
+        .finish_attempt(&run.id, n, regdrop::store::AttemptOutcome::Ok, None, None)
+        .unwrap();
     store
         .commit_receipt(&NewReceipt {
             run_id: run.id.clone(),
@@ -80,8 +85,16 @@ fn monthly_export_lists_exactly_that_months_deliveries_with_case_numbers() {
         "state_db = \"state.sqlite\"\nsubscriptions_dir = \"subs\"\n[defaults]\ntimezone = \"Europe/Oslo\"\n",
     )
     .unwrap();
-    std::fs::write(d.join("subs/a.toml"), sub_file("forsikring", "Forsikring ASA", "26/123456", "PO-4411")).unwrap();
-    std::fs::write(d.join("subs/b.toml"), sub_file("bompenger", "Bom, Vei & Co AS", "26/654321", "")).unwrap();
+    std::fs::write(
+        d.join("subs/a.toml"),
+        sub_file("forsikring", "Forsikring ASA", "26/123456", "PO-4411"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("subs/b.toml"),
+        sub_file("bompenger", "Bom, Vei & Co AS", "26/654321", ""),
+    )
+    .unwrap();
     let loaded = regdrop::config::load(&d.join("regdrop.toml")).unwrap();
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     let a = loaded.subscription("forsikring").unwrap();
@@ -100,14 +113,29 @@ fn monthly_export_lists_exactly_that_months_deliveries_with_case_numbers() {
     let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
         .arg("--config")
         .arg(d.join("regdrop.toml"))
-        .args(["receipts", "export", "--format", "csv", "--month", "2026-10"])
+        .args([
+            "receipts", "export", "--format", "csv", "--month", "2026-10",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut rd = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
-    for c in ["case_number", "customer", "report", "rows", "bytes", "delivered_at", "invoice_reference", "customer_org_number"] {
+    for c in [
+        "case_number",
+        "customer",
+        "report",
+        "rows",
+        "bytes",
+        "delivered_at",
+        "invoice_reference",
+        "customer_org_number",
+    ] {
         assert!(header.iter().any(|h| h == c), "no column {c} in {header:?}");
     }
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -129,16 +157,45 @@ fn monthly_export_lists_exactly_that_months_deliveries_with_case_numbers() {
     assert_eq!(
         got,
         [
-            ("2026-09-30T22:00:00Z", "26/654321", "Bom, Vei & Co AS", "bompenger", "technical", "2", "20"),
-            ("2026-10-15T04:01:00Z", "26/123456", "Forsikring ASA", "forsikring", "technical", "3", "30"),
-            ("2026-10-31T22:59:59Z", "26/654321", "Bom, Vei & Co AS", "bompenger", "technical", "4", "40"),
+            (
+                "2026-09-30T22:00:00Z",
+                "26/654321",
+                "Bom, Vei & Co AS",
+                "bompenger",
+                "technical",
+                "2",
+                "20"
+            ),
+            (
+                "2026-10-15T04:01:00Z",
+                "26/123456",
+                "Forsikring ASA",
+                "forsikring",
+                "technical",
+                "3",
+                "30"
+            ),
+            (
+                "2026-10-31T22:59:59Z",
+                "26/654321",
+                "Bom, Vei & Co AS",
+                "bompenger",
+                "technical",
+                "4",
+                "40"
+            ),
         ]
     );
     assert_eq!(&lines[1][col("invoice_reference")], "PO-4411");
     assert_eq!(&lines[1][col("customer_org_number")], "923609016");
     // CRLF line ends and RFC 4180 quoting of the customer name with a comma.
     assert!(text.contains("\"Bom, Vei & Co AS\""), "{text}");
-    assert!(text.split('\n').filter(|l| !l.is_empty()).all(|l| l.ends_with('\r')), "CRLF");
+    assert!(
+        text.split('\n')
+            .filter(|l| !l.is_empty())
+            .all(|l| l.ends_with('\r')),
+        "CRLF"
+    );
 
     // The months around it hold the other deliveries, and nothing is counted twice.
     let count = |month: &str| {
@@ -151,7 +208,15 @@ fn monthly_export_lists_exactly_that_months_deliveries_with_case_numbers() {
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap().lines().count() - 1
     };
-    assert_eq!((count("2026-09"), count("2026-10"), count("2026-11"), count("2026-12")), (1, 3, 2, 0));
+    assert_eq!(
+        (
+            count("2026-09"),
+            count("2026-10"),
+            count("2026-11"),
+            count("2026-12")
+        ),
+        (1, 3, 2, 0)
+    );
 }
 
 /// A state file from before code tables (schema v2) migrates to v3 with its receipts
@@ -212,7 +277,10 @@ fn v2_state_files_migrate_and_receipts_with_files_chain_after_old_ones() {
     assert_eq!(store.schema_version().unwrap(), migrations::LATEST_VERSION);
     assert!(store.verify_chain().unwrap().is_intact());
     let run = store
-        .create_run(&NewRun { subscription: "new".into(), scheduled_at: ts("2026-10-02T04:00:00Z") })
+        .create_run(&NewRun {
+            subscription: "new".into(),
+            scheduled_at: ts("2026-10-02T04:00:00Z"),
+        })
         .unwrap()
         .into_run();
     store.begin_attempt(&run.id).unwrap();
@@ -247,13 +315,26 @@ fn v2_state_files_migrate_and_receipts_with_files_chain_after_old_ones() {
         started_at: ts("2026-10-02T04:00:00Z"),
         delivered_at: ts("2026-10-02T04:01:00Z"),
     };
-    let r = store.commit_receipt_with_files(&new, std::slice::from_ref(&file)).unwrap();
+    let r = store
+        .commit_receipt_with_files(&new, std::slice::from_ref(&file))
+        .unwrap();
     assert_eq!(store.receipt(r.id).unwrap().unwrap().files, vec![file]);
-    assert_eq!((r.file_count(), r.total_rows(), r.total_bytes()), (2, 2150, 30_100));
-    assert_eq!(store.get_run(&run.id).unwrap().unwrap().state, RunState::Delivered);
+    assert_eq!(
+        (r.file_count(), r.total_rows(), r.total_bytes()),
+        (2, 2150, 30_100)
+    );
+    assert_eq!(
+        store.get_run(&run.id).unwrap().unwrap().state,
+        RunState::Delivered
+    );
     assert!(store.verify_chain().unwrap().is_intact());
     // Dropping the file list from the receipt is caught.
-    store.connection().execute_batch("DROP TRIGGER receipts_append_only; UPDATE receipts SET files = NULL WHERE id = 2").unwrap();
+    store
+        .connection()
+        .execute_batch(
+            "DROP TRIGGER receipts_append_only; UPDATE receipts SET files = NULL WHERE id = 2",
+        )
+        .unwrap();
     let rep = store.verify_chain().unwrap();
     assert_eq!(rep.broken.unwrap().receipt_id, 2);
 }
