@@ -360,6 +360,17 @@ fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bo
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let at = parse_time(at)?;
+    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+        // No register query: the tables come from the binary.
+        for t in &sub.extract.code_tables {
+            let all = t.rows();
+            println!("{} ({}): {} rows", t.as_str(), t.file_stem(), all.len());
+            for (code, name) in all.iter().take(rows) {
+                println!("  {code} | {name}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if sql {
         let period = crate::job::run_period(sub, at, None);
         println!("{};", crate::extract::query::build(&sub.extract, period.as_ref()).inline());
