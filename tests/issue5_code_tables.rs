@@ -202,3 +202,102 @@ fn code_tables_round_trip_beside_a_report_and_alone() {
     assert_eq!(&lines[1][col("files")], CodeTable::ALL.len().to_string().as_str());
     assert_eq!(&lines[1][col("case_number")], "26/700002");
 }
+
+/// Forwards to `upstream`; connection number `victim` (0-based) is cut after `cut` bytes
+/// client -> server, the others pass untouched.
+async fn cut_connection(upstream: u16, victim: u64, cut: u64) -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let conns = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = l.accept().await {
+            let n = conns.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 4096];
+                    let mut sent = 0u64;
+                    while let Ok(k) = cr.read(&mut buf).await {
+                        if k == 0 || (n == victim && sent + k as u64 > cut) {
+                            return;
+                        }
+                        sent += k as u64;
+                        if sw.write_all(&buf[..k]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut sr, &mut cw);
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    port
+}
+
+/// A connection cut while the second code table uploads: the retry finds the first table
+/// already delivered (not uploaded again, no `.v2`), finishes the rest, one receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_during_a_code_table_is_resumed_without_duplicates() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("in");
+    let port = cut_connection(sshd.port, 1, 24 * 1024).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    std::fs::create_dir(d.join("subs")).unwrap();
+    std::fs::write(
+        d.join("regdrop.toml"),
+        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("subs/open.toml"),
+        format!(
+            "id = \"open\"\ncustomer = \"Analyse AS\"\n[schedule]\ncron = \"0 4 * * MON\"\n\
+             [target]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"{}\"\nhost_keys = [\"{}\"]\nauth = {{ key_file = \"{}\" }}\nremote_dir = \"{}\"\n\
+             [extract]\nreport = \"technical_open\"\ncode_tables = [\"fuel\", \"make\"]\n\
+             [encryption]\nmode = \"none\"\n[delivery]\nfile_name = \"open.{{ext}}\"\nif_exists = \"fail\"\n\
+             [retry]\nbase_secs = 1\ncap_secs = 1\nmax_attempts = 4\n",
+            common::sshd::current_user(),
+            sshd.host_pub,
+            sshd.user_key.display(),
+            remote.display()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let (ok, out) = regdrop(&d, &["register", "generate", "--vehicles", "300", "--seed", "2"]);
+        assert!(ok, "{out}");
+        regdrop(&d, &["deliver", "open", "--at", "2026-11-23T04:00:00+01:00"])
+    })
+    .await
+    .unwrap();
+    assert!(out.0, "{}", out.1);
+    assert!(out.1.contains("attempt 1 failed"), "the make table's upload was cut: {}", out.1);
+    let mut names = common::sshd::ls(&remote);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "open.dsv",
+            "open.dsv.manifest.json",
+            "open.dsv.sha256",
+            "open_drivstoff.dsv",
+            "open_drivstoff.dsv.sha256",
+            "open_merkekode.dsv",
+            "open_merkekode.dsv.sha256"
+        ]
+    );
+    for f in ["open.dsv", "open_drivstoff.dsv", "open_merkekode.dsv"] {
+        sha256sum_c(&remote, f);
+    }
+    let r = receipt(dir.path(), 1);
+    assert_eq!(r["attempts"], 2);
+    assert_eq!(r["files"].as_array().unwrap().len(), 2);
+    assert_eq!(data_file("merkekode").len() + 1, std::fs::read_to_string(remote.join("open_merkekode.dsv")).unwrap().lines().count());
+}
