@@ -27,6 +27,7 @@ pub struct Exit {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check => check(cli.config.as_deref()),
+        Command::NewSubscription(args) => crate::new_subscription::run(cli.config.as_deref(), *args),
         Command::Fields => {
             fields();
             Ok(ExitCode::SUCCESS)
@@ -43,7 +44,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::demo::run(&crate::demo::DemoOptions { dir, vehicles, cycles })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::NewSubscription(args) => crate::new_subscription::run(cli.config.as_deref(), *args),
         Command::DemoServer { root, listen, user, authorized_key, password_file, host_key } => {
             demo_server(root, listen, user, authorized_key, password_file, host_key)
         }

@@ -6,8 +6,7 @@
 //! Adapters: [`register`] (SQLite source), [`extract`] (queries + writers), [`seal`] (age +
 //! SHA-256), [`sftp`] (client), [`store`] (runs, attempts, hash-chained receipts),
 //! [`demo_server`] (embedded loopback SFTP target for demos and fault injection).
-//! Wiring: [`job`] (generate + seal), [`delivery`] (one run to its receipt), [`app`] (commands), [`cli`], [`progress`],
-//! [`new_subscription`] (a customer's request -> a subscription file).
+//! Wiring: [`job`] (generate + seal), [`delivery`] (one run to its receipt), [`app`] (commands), [`cli`], [`progress`].
 
 pub mod app;
 pub mod catalog;

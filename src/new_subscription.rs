@@ -1,4 +1,5 @@
-//! `regdrop new-subscription`: turns a customer's request into a subscription file.
+//! `regdrop new-subscription` (wiring, like [`app`](crate::app)): turns a customer's
+//! request into a subscription file.
 //!
 //! The seed (000) says what a customer sends: which data, an e-mail address and a mobile
 //! number, the SFTP server's DNS name or IP, the SFTP user name (the password comes by
