@@ -27,6 +27,7 @@ pub struct Exit {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check => check(cli.config.as_deref()),
+        Command::NewSubscription(args) => crate::new_subscription::run(cli.config.as_deref(), *args),
         Command::Fields => {
             fields();
             Ok(ExitCode::SUCCESS)
@@ -359,6 +360,17 @@ fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bo
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let at = parse_time(at)?;
+    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+        // No register query: the tables come from the binary.
+        for t in &sub.extract.code_tables {
+            let all = t.rows();
+            println!("{} ({}): {} rows", t.as_str(), t.file_stem(), all.len());
+            for (code, name) in all.iter().take(rows) {
+                println!("  {code} | {name}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if sql {
         let period = crate::job::run_period(sub, at, None);
         println!("{};", crate::extract::query::build(&sub.extract, period.as_ref()).inline());
@@ -409,6 +421,12 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     println!("plaintext sha256:   {}", art.sealed.plaintext_sha256);
     println!("ciphertext bytes:   {}", art.sealed.ciphertext_bytes);
     println!("ciphertext sha256:  {}", art.sealed.ciphertext_sha256);
+    // Code tables sealed beside it go next to --out under their remote names.
+    for e in &art.extras {
+        let to = out.with_file_name(&e.file_name);
+        move_file(&e.sealed.path, &to)?;
+        println!("code table {:<15} {} ({} rows, sha256 {})", e.table.as_str(), to.display(), e.rows, e.sealed.ciphertext_sha256);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,9 @@ use crate::config::{AuthSpec, DaemonConfig, IfExists, Subscription, VerifyLevel}
 use crate::job::{self, JobError};
 use crate::retry::{Classify, ErrorClass, GiveUp, Next};
 use crate::sftp::{self, SftpError};
-use crate::store::{self, AttemptOutcome, NewReceipt, NewRun, Receipt, Run, RunFilter, RunState, Store, StoreError};
+use crate::store::{
+    self, AttemptOutcome, DeliveredFile, NewReceipt, NewRun, Receipt, Run, RunFile, RunFilter, RunState, Store, StoreError,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -153,8 +155,8 @@ fn last_delivered_to(store: &Store, sub: &str) -> Result<Option<NaiveDate>, Stor
 }
 
 /// The manifest uploaded beside the file.
-fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[String]) -> Vec<u8> {
-    let m = serde_json::json!({
+fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[String], files: &[DeliveredFile]) -> Vec<u8> {
+    let mut m = serde_json::json!({
         "file": a.file_name,
         "bytes": a.ciphertext_bytes,
         "rows": a.rows,
@@ -175,6 +177,15 @@ fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[Strin
         "generated_at": store::model::fmt_ts(run.updated_at),
         "case_number": sub.case_number,
     });
+    // Code tables delivered in the same run (uploaded before this file), and for report
+    // `code_tables` which table the main file holds.
+    if !files.is_empty() {
+        m["files"] = serde_json::to_value(files).expect("json");
+    }
+    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+        m["code_table"] = sub.extract.code_tables.first().map(|t| t.as_str()).into();
+        m["columns"] = serde_json::json!(["kode", "navn"]);
+    }
     let mut v = serde_json::to_vec_pretty(&m).expect("json");
     v.push(b'\n');
     v
@@ -247,6 +258,21 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             format: art.format.as_str().to_string(),
             fallback_note: art.fallback_note.clone(),
         };
+        let files: Vec<RunFile> = art
+            .extras
+            .iter()
+            .map(|e| RunFile {
+                code_table: e.table.as_str().to_string(),
+                path: e.sealed.path.display().to_string(),
+                file_name: e.file_name.clone(),
+                rows: e.rows,
+                plaintext_sha256: e.sealed.plaintext_sha256.clone(),
+                ciphertext_sha256: e.sealed.ciphertext_sha256.clone(),
+                plaintext_bytes: e.sealed.plaintext_bytes,
+                ciphertext_bytes: e.sealed.ciphertext_bytes,
+            })
+            .collect();
+        lock(&ctx.store).record_run_files(&id, &files)?;
         run = lock(&ctx.store).record_artifact(&id, &record)?;
         info!(subscription = %sub.id, run = %id, rows = art.rows, bytes = art.sealed.ciphertext_bytes,
               sha256 = %art.sealed.ciphertext_sha256, "Extract sealed.");
@@ -255,6 +281,7 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
         }
     }
     let artifact = run.artifact.clone().expect("sealed above");
+    let extras = lock(&ctx.store).run_files(&id)?;
     if run.state != RunState::Uploading {
         run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
     }
@@ -278,7 +305,8 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             VerifyLevel::ReadBack => sftp::Verify::ReadBack,
         },
         sha256_hex: artifact.ciphertext_sha256.clone(),
-        manifest: sub.delivery.manifest.then(|| manifest(sub, &run, &artifact, &columns)),
+        // Built per attempt, once the code tables' final names are known.
+        manifest: None,
         done_marker: sub.delivery.done_marker,
     };
     let first_start = Instant::now();
@@ -292,12 +320,14 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
                 lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Retryable, Some("shutdown"), Some("stopped by shutdown"))?;
                 return Ok(Outcome::Interrupted { run: id });
             }
-            r = attempt(&target, &upload, n > 1 || resumed, total, obs) => r,
+            r = attempt_all(&target, &extras, &upload, n > 1 || resumed, total, obs, |files| {
+                sub.delivery.manifest.then(|| manifest(sub, &run, &artifact, &columns, files))
+            }) => r,
         };
         match result {
-            Ok(d) => {
+            Ok((d, files)) => {
                 lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
-                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, started_at)?;
+                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, &files, started_at)?;
                 info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
                       sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
                 return Ok(Outcome::Delivered(receipt));
@@ -340,9 +370,10 @@ fn record_receipt(
     id: &str,
     artifact: &store::Artifact,
     d: &sftp::Delivered,
+    files: &[DeliveredFile],
     started_at: DateTime<Utc>,
 ) -> Result<Receipt, DeliveryError> {
-    Ok(lock(&ctx.store).commit_receipt(&NewReceipt {
+    Ok(lock(&ctx.store).commit_receipt_with_files(&NewReceipt {
         run_id: id.to_string(),
         subscription: sub.id.clone(),
         customer: sub.customer.clone(),
@@ -363,7 +394,7 @@ fn record_receipt(
         recipients: sub.encryption.recipients.clone(),
         started_at,
         delivered_at: Utc::now(),
-    })?)
+    }, files)?)
 }
 
 /// The run was sealed but its spool file is gone (deleted by hand, disk replaced). The
@@ -379,8 +410,16 @@ async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Arti
     let n = lock(&ctx.store).begin_attempt(&id)?;
     match sftp::find_delivered(&target, &a.file_name, a.ciphertext_bytes, &a.ciphertext_sha256).await {
         Ok(Some(d)) => {
+            // The code tables uploaded before the main file are on the server too.
+            let mut files = Vec::new();
+            let run_files = lock(&ctx.store).run_files(&id)?;
+            for f in run_files {
+                if let Ok(Some(fd)) = sftp::find_delivered(&target, &f.file_name, f.ciphertext_bytes, &f.ciphertext_sha256).await {
+                    files.push(delivered_file(&f, &fd));
+                }
+            }
             lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
-            let r = record_receipt(ctx, sub, &id, a, &d, started_at)?;
+            let r = record_receipt(ctx, sub, &id, a, &d, &files, started_at)?;
             Ok(Outcome::Delivered(r))
         }
         Ok(None) => {
@@ -398,6 +437,50 @@ async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Arti
             Err(e)
         }
     }
+}
+
+/// What a receipt records of a code table delivered beside the main file.
+fn delivered_file(f: &RunFile, d: &sftp::Delivered) -> DeliveredFile {
+    DeliveredFile {
+        name: d.final_name.clone(),
+        remote_path: d.remote_path.clone(),
+        code_table: f.code_table.clone(),
+        rows: f.rows,
+        bytes: d.bytes,
+        sha256: f.ciphertext_sha256.clone(),
+        plaintext_sha256: f.plaintext_sha256.clone(),
+    }
+}
+
+/// One attempt of a run with further files: the code tables first (each with its own
+/// `.sha256` sidecar; an earlier attempt's finished upload is found, not repeated), then
+/// the main file, whose manifest lists them and whose done marker (if any) comes last.
+#[allow(clippy::too_many_arguments)]
+async fn attempt_all(
+    target: &sftp::Target,
+    extras: &[RunFile],
+    main: &sftp::Upload,
+    look_first: bool,
+    total: u64,
+    obs: &dyn Observer,
+    manifest: impl Fn(&[DeliveredFile]) -> Option<Vec<u8>>,
+) -> Result<(sftp::Delivered, Vec<DeliveredFile>), DeliveryError> {
+    let mut files = Vec::with_capacity(extras.len());
+    for f in extras {
+        let up = sftp::Upload {
+            local: PathBuf::from(&f.path),
+            final_name: f.file_name.clone(),
+            sha256_hex: f.ciphertext_sha256.clone(),
+            manifest: None,
+            done_marker: false,
+            ..main.clone()
+        };
+        let d = attempt(target, &up, look_first, f.ciphertext_bytes, obs).await?;
+        files.push(delivered_file(f, &d));
+    }
+    let up = sftp::Upload { manifest: manifest(&files), ..main.clone() };
+    let d = attempt(target, &up, look_first, total, obs).await?;
+    Ok((d, files))
 }
 
 /// One attempt: first look whether an earlier attempt already finished (crash between

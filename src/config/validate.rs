@@ -144,6 +144,8 @@ impl Filter {
 #[derive(Debug, Clone)]
 pub struct ExtractSpec {
     pub report: ReportKind,
+    /// Code tables delivered beside the report (or alone, for report `code_tables`).
+    pub code_tables: Vec<crate::codes::CodeTable>,
     pub columns: Vec<Field>,
     pub format: Format,
     pub encoding: Encoding,
@@ -685,6 +687,36 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
         p.push(Problem::new("extract.period_field", "period_field has no effect without a period"));
     }
     let filter = validate_filter(&x.filter, p);
+    let mut code_tables = Vec::new();
+    for (i, name) in x.code_tables.iter().enumerate() {
+        match crate::codes::CodeTable::parse(name) {
+            Some(t) if code_tables.contains(&t) => {
+                p.push(Problem::new(format!("extract.code_tables[{i}]"), format!("`{name}` is listed twice")))
+            }
+            Some(t) => code_tables.push(t),
+            None => p.push(Problem::new(
+                format!("extract.code_tables[{i}]"),
+                format!(
+                    "`{name}` is not a code table; use one of {}",
+                    crate::codes::CodeTable::ALL.map(|t| t.as_str()).join(", ")
+                ),
+            )),
+        }
+    }
+    if report == Some(ReportKind::CodeTables) {
+        if x.code_tables.is_empty() {
+            p.push(Problem::new(
+                "extract.code_tables",
+                "report code_tables needs the tables to deliver, e.g. code_tables = [\"make\", \"fuel\"]",
+            ));
+        }
+        if filter != Filter::default() {
+            p.push(Problem::new("extract.filter", "code tables are delivered whole; remove the filter"));
+        }
+        if x.period.is_some() {
+            p.push(Problem::new("extract.period", "code tables have no period; remove it"));
+        }
+    }
     let has_owner_cols = columns.iter().any(|f| matches!(f.source, catalog::Source::Owner(_)));
     if filter.has_owner_filter() && !has_owner_cols && report.is_some() {
         p.push(Problem::new(
@@ -697,6 +729,7 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
     }
     Some(ExtractSpec {
         report: report?,
+        code_tables,
         columns,
         format,
         encoding: x.encoding,
