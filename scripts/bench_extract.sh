@@ -13,6 +13,7 @@ BIN="$ROOT/target/release/regdrop"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -q)
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)"; exit 1; }
 mkdir -p "$W/subs"
+rm -f "$W/id.txt" "$W/hk" "$W/hk.pub"
 age-keygen -o "$W/id.txt" 2>/dev/null
 REC=$(age-keygen -y "$W/id.txt")
 HOSTKEY=$(ssh-keygen -q -t ed25519 -N '' -f "$W/hk" <<<y >/dev/null 2>&1; cut -d' ' -f1,2 "$W/hk.pub")
