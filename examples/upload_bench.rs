@@ -13,6 +13,12 @@ fn env_usize(name: &str) -> Option<usize> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 9 {
         eprintln!("usage: upload_bench HOST PORT USER KEY_FILE HOST_PUB_FILE REMOTE_DIR LOCAL_FILE SHA256");

@@ -65,16 +65,22 @@ sum_big=$(sha256sum "$work/big" | cut -d' ' -f1)
 sum_small=$(sha256sum "$work/small" | cut -d' ' -f1)
 
 rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+# client CPU seconds (user + system)
+cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 
-run_regdrop() { # port file sum -> "MiB/s RSS_MiB"
+run_regdrop() { # port file sum -> "MiB/s RSS_MiB CPU_s"
   local p=$1 f=$2 s=$3 out
-  out=$(/usr/bin/time -v -o "$work/time.txt" "$bench" 127.0.0.1 "$p" "$user" "$work/user" "$work/host.pub" "$work/remote" "$f" "$s")
+  sync # start with no dirty pages: earlier writes must not slow this run's disk
+  out=$(RUST_LOG=regdrop::sftp::upload=debug NO_COLOR=1 /usr/bin/time -v -o "$work/time.txt" "$bench" 127.0.0.1 "$p" "$user" "$work/user" "$work/host.pub" "$work/remote" "$f" "$s" 2>"$work/bench.log")
   rm -f "$work/remote/"*
-  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt")"
+  # the fsync@openssh.com share of the time (OpenSSH's put does none)
+  sed -E -n 's/.*fsync_secs=([0-9.]+).*/\1/p' "$work/bench.log" | head -1 | xargs printf "%.2f\n" > "$work/fsync.txt"
+  echo "$(sed -E 's/.*MiB\/s=([0-9.]+).*/\1/' <<<"$out") $(rss "$work/time.txt") $(cpu "$work/time.txt") $(cat "$work/fsync.txt")"
 }
 
-run_sftp() { # port file -> "MiB/s RSS_MiB"
+run_sftp() { # port file -> "MiB/s RSS_MiB CPU_s"
   local p=$1 f=$2 t0 t1 bytes
+  sync
   echo "put $f $work/remote/openssh.bin" > "$work/batch"
   bytes=$(stat -c %s "$f")
   t0=$(date +%s.%N)
@@ -84,18 +90,36 @@ run_sftp() { # port file -> "MiB/s RSS_MiB"
   t1=$(date +%s.%N)
   cmp -s "$f" "$work/remote/openssh.bin" || { echo "sftp upload differs" >&2; exit 1; }
   rm -f "$work/remote/"*
-  echo "$(python3 -c "print(f'{$bytes/1048576/($t1-$t0):.1f}')") $(rss "$work/time.txt")"
+  echo "$(python3 -c "print(f'{$bytes/1048576/($t1-$t0):.1f}')") $(rss "$work/time.txt") $(cpu "$work/time.txt")"
 }
 
+declare -A results=()
 report() { # label size regdrop_line sftp_line
-  local r s
-  read -r r rr <<<"$3"; read -r s sr <<<"$4"
-  printf "%-26s %6s MiB  regdrop %7s MiB/s (RSS %6s MiB)  openssh sftp %7s MiB/s (RSS %6s MiB)  ratio %s\n" \
-    "$1" "$2" "$r" "$rr" "$s" "$sr" "$(python3 -c "print(f'{$r/$s:.2f}')")"
+  local r rr rc rf s sr sc
+  read -r r rr rc rf <<<"$3"; read -r s sr sc <<<"$4"
+  results[$5]+="$r/$s "
+  printf "%-20s %5s MiB  regdrop %6s MiB/s (RSS %5s MiB, CPU %5s s, fsync %5s s)  openssh sftp %6s MiB/s (RSS %5s MiB, CPU %5s s)  ratio %s\n" \
+    "$1" "$2" "$r" "$rr" "$rc" "$rf" "$s" "$sr" "$sc" "$(python3 -c "print(f'{$r/$s:.2f}')")"
 }
 
 echo "regdrop tuning: ${REGDROP_CHANNELS:-default} channels, ${REGDROP_IN_FLIGHT:-default} in flight, chunk ${REGDROP_CHUNK:-default}"
+sync
 for i in $(seq 1 "$REPEAT"); do
-  report "loopback #$i" "$SIZE_MIB" "$(run_regdrop "$port" "$work/big" "$sum_big")" "$(run_sftp "$port" "$work/big")"
-  report "50 ms RTT proxy #$i" "$DELAY_MIB" "$(run_regdrop "$dport" "$work/small" "$sum_small")" "$(run_sftp "$dport" "$work/small")"
+  # Alternate who goes first: page-cache writeback of the previous run can linger.
+  if (( i % 2 )); then
+    r=$(run_regdrop "$port" "$work/big" "$sum_big"); s=$(run_sftp "$port" "$work/big")
+  else
+    s=$(run_sftp "$port" "$work/big"); r=$(run_regdrop "$port" "$work/big" "$sum_big")
+  fi
+  report "loopback #$i" "$SIZE_MIB" "$r" "$s" loopback
+  report "50 ms RTT proxy #$i" "$DELAY_MIB" "$(run_regdrop "$dport" "$work/small" "$sum_small")" "$(run_sftp "$dport" "$work/small")" delayed
 done
+for k in loopback delayed; do
+  python3 - "$k" ${results[$k]} <<'PY'
+import statistics, sys
+pairs = [tuple(map(float, p.split("/"))) for p in sys.argv[2:]]
+r = statistics.median(p[0] for p in pairs); s = statistics.median(p[1] for p in pairs)
+print(f"median {sys.argv[1]:9} regdrop {r:6.1f} MiB/s  openssh sftp {s:6.1f} MiB/s  ratio {r/s:.2f}  (n={len(pairs)})")
+PY
+done
+echo "note: regdrop's time includes fsync@openssh.com of the remote file and its sidecar; sftp put does no fsync."

@@ -1,7 +1,11 @@
 //! The commands: each takes parsed arguments, wires config and adapters, prints for a
 //! person, and returns an exit code. `main` only parses, sets up logging and calls `run`.
 
-use crate::cli::{Cli, Command, RegisterCmd};
+use crate::cli::{Cli, Command, ExportFormat, HostkeyCmd, ReceiptsCmd, RegisterCmd};
+use crate::delivery::{self, Ctx, Observer, Outcome};
+use crate::store::{ReceiptFilter, Store};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use crate::config::{self, Loaded};
 use crate::progress::Progress;
 use anyhow::{anyhow, bail, Context, Result};
@@ -23,6 +27,7 @@ pub struct Exit {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check => check(cli.config.as_deref()),
+        Command::NewSubscription(args) => crate::new_subscription::run(cli.config.as_deref(), *args),
         Command::Fields => {
             fields();
             Ok(ExitCode::SUCCESS)
@@ -34,7 +39,235 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run => crate::daemon::commands::run(cli.config.as_deref()),
         Command::Retry { run } => crate::daemon::commands::retry(cli.config.as_deref(), &run),
         Command::Status => crate::daemon::commands::status(cli.config.as_deref()),
+        Command::Deliver { sub, at } => deliver(cli.config.as_deref(), &sub, at.as_deref()),
+        Command::Probe { sub } => probe(cli.config.as_deref(), &sub),
+        Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => hostkey_scan(&addr, timeout_secs),
+        Command::Receipts(cmd) => receipts(cli.config.as_deref(), cmd),
+        Command::Demo { dir, vehicles, cycles } => {
+            crate::demo::run(&crate::demo::DemoOptions { dir, vehicles, cycles })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DemoServer { root, listen, user, authorized_key, password_file, host_key } => {
+            demo_server(root, listen, user, authorized_key, password_file, host_key)
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Opens the state store (creating its folder).
+pub fn open_store(loaded: &Loaded) -> Result<Store> {
+    let path = &loaded.daemon.state_db;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Store::open(path).with_context(|| format!("opening the state store {}", path.display()))
+}
+
+/// Prints a delivery's progress for a person at a terminal.
+struct Terminal {
+    rows: Progress,
+    bytes: Progress,
+}
+
+impl Observer for Terminal {
+    fn stage(&self, run: &str, what: &str) {
+        self.rows.finish();
+        eprintln!("{run}: {what}");
+    }
+    fn rows(&self, done: u64, total: u64) {
+        self.rows.update(done, total)
+    }
+    fn bytes(&self, done: u64, total: u64) {
+        self.bytes.update(done, total)
+    }
+    fn retry(&self, run: &str, attempt: u32, wait: Duration, error: &str) {
+        self.bytes.finish();
+        eprintln!("{run}: attempt {attempt} failed: {error}\n{run}: retrying in {:.0} s", wait.as_secs_f64());
+    }
+}
+
+fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result<ExitCode> {
+    let loaded = load(flag)?;
+    let sub = subscription(&loaded, id)?.clone();
+    let at = parse_time(at)?;
+    let store = open_store(&loaded)?;
+    let rt = runtime()?;
+    let ctx = Ctx {
+        daemon: Arc::new(loaded.daemon.clone()),
+        store: Arc::new(Mutex::new(store)),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        xlsx_row_limit: None,
+    };
+    let obs = Terminal { rows: Progress::rows("extract"), bytes: Progress::bytes("upload") };
+    let outcome = rt.block_on(async {
+        let cancel = ctx.cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        });
+        delivery::deliver(&ctx, &sub, at, &obs).await
+    })?;
+    obs.bytes.finish();
+    match outcome {
+        Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
+            println!("delivered: {} ({} bytes, {} rows) to {}:{}", r.remote_path, r.bytes, r.rows, r.remote_host, r.remote_port);
+            println!("receipt {} for run {}: sha256 {}, host key {}, {} attempt(s)", r.id, r.run_id, r.ciphertext_sha256, r.host_key_fingerprint, r.attempts);
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::NeedsAttention { run, reason } => {
+            eprintln!("run {run} needs attention: {reason}\nFix the cause, then run `regdrop deliver {id}` again (or `regdrop retry {run}`).");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Failed { run, reason } => {
+            eprintln!("run {run} failed: {reason}\nThe artifact is kept; `regdrop retry {run}` tries again.");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Interrupted { run } => {
+            eprintln!("run {run} interrupted; it resumes with `regdrop retry {run}` or when the daemon starts.");
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
+    let loaded = load(flag)?;
+    let sub = subscription(&loaded, id)?;
+    let target = delivery::target_of(sub)?;
+    let report = runtime()?.block_on(crate::sftp::probe(&target))?;
+    println!("host:        {}:{} (key {} pinned and matching)", sub.target.host, sub.target.port, report.host_key_sha256);
+    println!("login:       {} ok", sub.target.username);
+    println!(
+        "folder:      {} {}",
+        report.remote_dir,
+        match (report.remote_dir_exists, report.writable) {
+            (true, true) => "exists, writable (temp file created and removed)",
+            (true, false) => "exists, NOT writable",
+            (false, _) => "missing (create_dirs = true will create it)",
+        }
+    );
+    println!("extensions:  {}", report.extensions.iter().map(|(n, v)| format!("{n} ({v})")).collect::<Vec<_>>().join(", "));
+    Ok(if report.remote_dir_exists && !report.writable { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`.
+fn split_host_port(addr: &str) -> Result<(String, u16)> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (h, p) = rest.split_once(']').ok_or_else(|| anyhow!("`{addr}`: missing `]`"))?;
+        let port = p.strip_prefix(':').map(|p| p.parse()).transpose()?.unwrap_or(22);
+        return Ok((h.to_string(), port));
+    }
+    match addr.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Ok((h.to_string(), p.parse().with_context(|| format!("`{p}` is not a port"))?)),
+        _ => Ok((addr.to_string(), 22)),
+    }
+}
+
+fn hostkey_scan(addr: &str, timeout_secs: u64) -> Result<ExitCode> {
+    let (host, port) = split_host_port(addr)?;
+    let keys = runtime()?.block_on(crate::sftp::scan_host_keys(&host, port, Duration::from_secs(timeout_secs)))?;
+    println!("# {host}:{port}: check these fingerprints with the customer before pinning them");
+    for k in keys {
+        println!("# {}", k.fingerprint);
+        println!("{}", k.line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
+    let loaded = load(flag)?;
+    let store = open_store(&loaded)?;
+    match cmd {
+        ReceiptsCmd::List { subscription, since } => {
+            let since = since
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+                        .with_context(|| format!("`{d}` is not a date like 2026-11-01"))
+                })
+                .transpose()?;
+            let list = store.receipts(&ReceiptFilter { subscription, since, until: None })?;
+            println!("{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  remote path", "id", "delivered (UTC)", "subscription", "rows", "bytes");
+            for r in &list {
+                println!(
+                    "{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  {}:{}",
+                    r.id,
+                    r.delivered_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.subscription,
+                    r.rows,
+                    r.bytes,
+                    r.remote_host,
+                    r.remote_path
+                );
+            }
+            println!("{} receipt(s)", list.len());
+        }
+        ReceiptsCmd::Show { id } => {
+            let r = store.receipt(id)?.ok_or_else(|| anyhow!("no receipt {id}; `regdrop receipts list` shows the ids"))?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        }
+        ReceiptsCmd::Verify => {
+            let report = store.verify_chain()?;
+            println!("{report}");
+            if !report.is_intact() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        ReceiptsCmd::Export { format, month, subscription } => {
+            let mut filter = match month {
+                Some(m) => {
+                    let (y, mo) = crate::store::model::parse_month(&m)?;
+                    let tz = crate::schedule::parse_tz(&loaded.daemon.inherited.timezone).map_err(|e| anyhow!(e))?;
+                    ReceiptFilter::month(y, mo, &tz)?
+                }
+                None => ReceiptFilter::default(),
+            };
+            filter.subscription = subscription;
+            let out = std::io::stdout().lock();
+            match format {
+                ExportFormat::Csv => store.export_csv(out, &filter)?,
+                ExportFormat::Json => store.export_json(out, &filter)?,
+            };
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_server(
+    root: PathBuf,
+    listen: std::net::SocketAddr,
+    user: String,
+    authorized_key: Option<String>,
+    password_file: Option<PathBuf>,
+    host_key: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use crate::demo_server::{self as ds, DemoAuth};
+    std::fs::create_dir_all(&root)?;
+    let key_line = authorized_key
+        .map(|k| if Path::new(&k).exists() { std::fs::read_to_string(&k).map(|s| s.trim().to_string()) } else { Ok(k) })
+        .transpose()?;
+    let password = password_file
+        .map(|p| std::fs::read_to_string(&p).map(|s| s.trim_end_matches(['\n', '\r']).to_string()))
+        .transpose()?;
+    let auth = match (key_line, password) {
+        (Some(k), Some(p)) => DemoAuth::public_key(&user, k).with_password(p),
+        (Some(k), None) => DemoAuth::public_key(&user, k),
+        (None, Some(p)) => DemoAuth::password(&user, p),
+        (None, None) => bail!("give --authorized-key and/or --password-file: the demo server does not allow anonymous logins"),
+    };
+    runtime()?.block_on(async {
+        let h = ds::start(root.clone(), auth, host_key, listen).await?;
+        println!("demo SFTP server on {} serving {} for user {user}", h.addr(), root.display());
+        println!("pin this host key: {}", h.host_key_line());
+        println!("(Ctrl-C stops it)");
+        tokio::signal::ctrl_c().await?;
+        h.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads the config; a broken daemon file is a config error (exit 78).
@@ -130,6 +363,17 @@ fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bo
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let at = parse_time(at)?;
+    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+        // No register query: the tables come from the binary.
+        for t in &sub.extract.code_tables {
+            let all = t.rows();
+            println!("{} ({}): {} rows", t.as_str(), t.file_stem(), all.len());
+            for (code, name) in all.iter().take(rows) {
+                println!("  {code} | {name}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if sql {
         let period = crate::job::run_period(sub, at, None);
         println!("{};", crate::extract::query::build(&sub.extract, period.as_ref()).inline());
@@ -180,6 +424,12 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     println!("plaintext sha256:   {}", art.sealed.plaintext_sha256);
     println!("ciphertext bytes:   {}", art.sealed.ciphertext_bytes);
     println!("ciphertext sha256:  {}", art.sealed.ciphertext_sha256);
+    // Code tables sealed beside it go next to --out under their remote names.
+    for e in &art.extras {
+        let to = out.with_file_name(&e.file_name);
+        move_file(&e.sealed.path, &to)?;
+        println!("code table {:<15} {} ({} rows, sha256 {})", e.table.as_str(), to.display(), e.rows, e.sealed.ciphertext_sha256);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -201,21 +451,60 @@ fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf>
 }
 
 fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
+    use crate::register;
     match cmd {
         RegisterCmd::Generate(a) => {
             let db = register_path(flag, a.db.register)?;
-            let _ = (db, a.vehicles, a.seed);
-            bail!("not merged yet")
+            if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let bar = Progress::rows("generate");
+            let s = register::generate(&db, &register::GenerateOptions { vehicles: a.vehicles, seed: a.seed }, &mut |n| {
+                bar.update(n, a.vehicles)
+            })?;
+            bar.finish();
+            println!(
+                "generated {} vehicles, {} ownerships into {} in {:.1} s ({:.0} vehicles/s; load {:.1} s, indexes {:.1} s)",
+                s.vehicles,
+                s.ownerships,
+                db.display(),
+                s.total_seconds,
+                s.vehicles as f64 / s.total_seconds.max(1e-9),
+                s.load_seconds,
+                s.index_seconds
+            );
         }
         RegisterCmd::Import { file, encoding, db } => {
             let db = register_path(flag, db.register)?;
-            let _ = (db, file, encoding);
-            bail!("not merged yet")
+            let encoding = encoding
+                .map(|e| crate::format::Encoding::parse(&e).ok_or_else(|| anyhow!("`{e}` is not an encoding; use utf-8 or iso-8859-1")))
+                .transpose()?;
+            let size = std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?.len();
+            let bar = Progress::bytes("import");
+            let s = register::import(&db, &file, &register::ImportOptions { encoding }, &mut |b| bar.update(b, size))?;
+            bar.finish();
+            for w in &s.warnings {
+                eprintln!("warning: {w}");
+            }
+            for r in &s.rejected {
+                eprintln!("{}:{}: rejected: {}", file.display(), r.line, r.reason);
+            }
+            println!(
+                "imported {} rows from {} ({}); {} rejected",
+                s.rows,
+                file.display(),
+                s.encoding.as_str(),
+                s.rejected.len()
+            );
+            if !s.rejected.is_empty() {
+                println!("Fix the rejected lines above (or ask the authority for a clean dump) and import again.");
+                return Ok(ExitCode::FAILURE);
+            }
         }
         RegisterCmd::Stats { db } => {
             let db = register_path(flag, db.register)?;
-            let _ = db;
-            bail!("not merged yet")
+            print!("{}", register::stats(&db)?);
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -259,15 +259,23 @@ pub enum ReportKind {
     Owners,
     /// A column list chosen by the subscription.
     Custom,
+    /// The open-data technical extract (data.norge.no): the technical report without
+    /// anything that identifies one vehicle ([`IDENTIFYING`]: plate, personal plate,
+    /// chassis number). Never personal data, so it may go out unencrypted.
+    TechnicalOpen,
+    /// Only code tables (`extract.code_tables`), no register rows.
+    CodeTables,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 5] = [
+    pub const ALL: [ReportKind; 7] = [
         ReportKind::Technical,
         ReportKind::TechnicalOwners,
         ReportKind::FirstRegistrations,
         ReportKind::Owners,
         ReportKind::Custom,
+        ReportKind::TechnicalOpen,
+        ReportKind::CodeTables,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -277,6 +285,8 @@ impl ReportKind {
             ReportKind::FirstRegistrations => "first_registrations",
             ReportKind::Owners => "owners",
             ReportKind::Custom => "custom",
+            ReportKind::TechnicalOpen => "technical_open",
+            ReportKind::CodeTables => "code_tables",
         }
     }
 
@@ -292,10 +302,18 @@ impl ReportKind {
         }
     }
 
-    /// The fixed columns of the report (`None` for `custom`).
+    /// The fixed columns of the report (`None` for `custom`; empty for `code_tables`, whose
+    /// files have their own `kode`/`navn` columns).
     pub fn columns(self) -> Option<Vec<Field>> {
         let names: Vec<String> = match self {
             ReportKind::Technical => TECHNICAL.iter().map(|f| f.0.to_string()).collect(),
+            ReportKind::TechnicalOpen => TECHNICAL
+                .iter()
+                .map(|f| f.0)
+                .filter(|n| !IDENTIFYING.contains(n))
+                .map(String::from)
+                .collect(),
+            ReportKind::CodeTables => vec![],
             ReportKind::TechnicalOwners => {
                 let mut v: Vec<String> = TECHNICAL.iter().map(|f| f.0.to_string()).collect();
                 for role in Role::ALL {
@@ -381,6 +399,28 @@ impl PeriodField {
 mod tests {
     use super::*;
 
+    /// Issue 5: the open-data report is the technical report minus plate, personal plate
+    /// and chassis number, in the authority's order, and holds no personal field.
+    #[test]
+    fn technical_open_has_no_plate_chassis_or_personal_field() {
+        let open = ReportKind::TechnicalOpen.columns().unwrap();
+        assert_eq!(open.len(), 85 - IDENTIFYING.len());
+        for f in &open {
+            assert!(!f.identifying && !f.personal, "{} in open data", f.name);
+            assert!(!["TEKN_KJM", "TEKN_KJM_PERSJ", "TEKN_UNR"].contains(&f.name.as_str()));
+        }
+        let technical: Vec<String> = ReportKind::Technical
+            .columns()
+            .unwrap()
+            .into_iter()
+            .filter(|f| !f.identifying)
+            .map(|f| f.name)
+            .collect();
+        let names: Vec<String> = open.into_iter().map(|f| f.name).collect();
+        assert_eq!(names, technical);
+        assert_eq!(ReportKind::parse("technical_open"), Some(ReportKind::TechnicalOpen));
+    }
+
     #[test]
     fn technical_matches_the_authority_header() {
         let header = include_str!("../tests/data/MVR_TECH_DATA.sample.txt")
@@ -415,6 +455,7 @@ mod tests {
         assert!(first.iter().all(|f| !f.personal));
         assert!(ReportKind::Owners.columns().unwrap().iter().any(|f| f.personal));
         assert!(ReportKind::Custom.columns().is_none());
+        assert!(ReportKind::CodeTables.columns().unwrap().is_empty());
         for k in ReportKind::ALL {
             assert_eq!(ReportKind::parse(k.as_str()), Some(k));
         }

@@ -73,6 +73,100 @@ pub enum Command {
     /// The register: generate a synthetic one, import the authority's DSV dump, stats.
     #[command(subcommand)]
     Register(RegisterCmd),
+    /// Deliver a subscription now: generate, seal, upload, verify, receipt (retries per its
+    /// policy). The run is for --at (default: now).
+    Deliver {
+        sub: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Connect, check the host key, log in, check the folder is writable (a temp file that
+    /// is removed), list the server's SFTP extensions. Uploads no data.
+    Probe { sub: String },
+    /// Host keys.
+    #[command(subcommand)]
+    Hostkey(HostkeyCmd),
+    /// Delivery receipts: list, show, verify the hash chain, export for billing.
+    #[command(subcommand)]
+    Receipts(ReceiptsCmd),
+    /// See the main job on this machine: a small register, a loopback SFTP target, one
+    /// subscription per report, scheduled deliveries, receipts, a decrypted sample.
+    Demo {
+        /// The demo's folder (replaced when it holds an earlier demo).
+        #[arg(long, default_value = "regdrop-demo")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 50_000)]
+        vehicles: u64,
+        /// Scheduled fire times delivered per subscription.
+        #[arg(long, default_value_t = 2)]
+        cycles: usize,
+    },
+    /// Turn a customer's request into a subscription file: which data, contact e-mail and
+    /// mobile, SFTP host/port and user, age recipient (flags; asked on a terminal when
+    /// missing). Scans and pins the host key; never asks for secrets.
+    NewSubscription(Box<crate::new_subscription::Args>),
+    /// Serve one folder over SFTP on loopback (the demo target; not for production).
+    DemoServer {
+        #[arg(long)]
+        root: PathBuf,
+        /// 127.0.0.1:PORT (0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:2222")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value = "demo")]
+        user: String,
+        /// An OpenSSH public-key line (or a .pub file) allowed to log in.
+        #[arg(long)]
+        authorized_key: Option<String>,
+        /// A file holding a password that is allowed to log in.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Where the server's host key is kept (created when missing).
+        #[arg(long)]
+        host_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostkeyCmd {
+    /// Print the server's keys as lines to paste into `host_keys`, with fingerprints.
+    Scan {
+        /// HOST or HOST:PORT (default port 22).
+        addr: String,
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptsCmd {
+    /// One line per receipt.
+    List {
+        #[arg(long)]
+        subscription: Option<String>,
+        /// Only receipts delivered on or after this date (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Everything one receipt records.
+    Show { id: i64 },
+    /// Walk the hash chain; exit 1 and name the first broken link.
+    Verify,
+    /// Export for billing and for the customer.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// A calendar month (YYYY-MM) in the default time zone.
+        #[arg(long)]
+        month: Option<String>,
+        #[arg(long)]
+        subscription: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,9 @@ use crate::config::{AuthSpec, DaemonConfig, IfExists, Subscription, VerifyLevel}
 use crate::job::{self, JobError};
 use crate::retry::{Classify, ErrorClass, GiveUp, Next};
 use crate::sftp::{self, SftpError};
-use crate::store::{self, AttemptOutcome, NewReceipt, NewRun, Receipt, Run, RunFilter, RunState, Store, StoreError};
+use crate::store::{
+    self, AttemptOutcome, DeliveredFile, NewReceipt, NewRun, Receipt, Run, RunFile, RunFilter, RunState, Store, StoreError,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -58,7 +60,7 @@ fn sftp_label(e: &SftpError) -> &'static str {
         SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => "connect",
         SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => "host_key",
         SftpError::AuthRefused { .. } | SftpError::SecretFile { .. } | SftpError::BadKeyFile { .. } => "auth",
-        SftpError::NoSftpSubsystem { .. } | SftpError::Transport { .. } => "transport",
+        SftpError::NoSftpSubsystem { .. } | SftpError::Transport { .. } | SftpError::Negotiation { .. } => "transport",
         SftpError::Remote { .. } => "remote",
         SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => "remote_dir",
         SftpError::FinalExists { .. } | SftpError::NoFreeVersion { .. } | SftpError::InvalidName { .. } => "final_name",
@@ -153,8 +155,8 @@ fn last_delivered_to(store: &Store, sub: &str) -> Result<Option<NaiveDate>, Stor
 }
 
 /// The manifest uploaded beside the file.
-fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[String]) -> Vec<u8> {
-    let m = serde_json::json!({
+fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[String], files: &[DeliveredFile]) -> Vec<u8> {
+    let mut m = serde_json::json!({
         "file": a.file_name,
         "bytes": a.ciphertext_bytes,
         "rows": a.rows,
@@ -175,6 +177,15 @@ fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[Strin
         "generated_at": store::model::fmt_ts(run.updated_at),
         "case_number": sub.case_number,
     });
+    // Code tables delivered in the same run (uploaded before this file), and for report
+    // `code_tables` which table the main file holds.
+    if !files.is_empty() {
+        m["files"] = serde_json::to_value(files).expect("json");
+    }
+    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+        m["code_table"] = sub.extract.code_tables.first().map(|t| t.as_str()).into();
+        m["columns"] = serde_json::json!(["kode", "navn"]);
+    }
     let mut v = serde_json::to_vec_pretty(&m).expect("json");
     v.push(b'\n');
     v
@@ -207,26 +218,22 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
     info!(subscription = %sub.id, run = %id, state = %run.state, "Run started.");
 
     // 1. Generate + seal once; retries and restarts reuse the artifact.
-    let spool_ok = run.artifact.as_ref().is_some_and(|a| std::path::Path::new(&a.path).exists());
     let columns: Vec<String> = sub.extract.columns.iter().map(|f| f.name.clone()).collect();
-    if !spool_ok {
-        if run.artifact.is_some() {
-            // The state says sealed but the spool lost the file: only safe if nothing was
-            // uploaded under this artifact's name; the remote check below still runs.
-            warn!(subscription = %sub.id, run = %id, "Sealed artifact missing from the spool; generating it again.");
-        }
+    if let Some(lost) = run.artifact.clone().filter(|a| !std::path::Path::new(&a.path).exists()) {
+        return lost_artifact(ctx, sub, &run, &lost).await;
+    }
+    if run.artifact.is_none() {
         obs.stage(&id, "generating");
         let last_to = last_delivered_to(&lock(&ctx.store), &sub.id)?;
         let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
         let (sub2, name, limit) = (sub.clone(), format!("{id}.artifact"), ctx.xlsx_row_limit);
         let scheduled_at = run.scheduled_at;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
-        let task = tokio::task::spawn_blocking(move || {
+        let mut task = tokio::task::spawn_blocking(move || {
             job::generate_and_seal(&register, &spool, &name, &sub2, scheduled_at, last_to, limit, &mut |d, t| {
                 let _ = tx.send((d, t));
             })
         });
-        let mut task = task;
         let art = loop {
             tokio::select! {
                 Some((d, t)) = rx.recv() => obs.rows(d, t),
@@ -251,6 +258,21 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             format: art.format.as_str().to_string(),
             fallback_note: art.fallback_note.clone(),
         };
+        let files: Vec<RunFile> = art
+            .extras
+            .iter()
+            .map(|e| RunFile {
+                code_table: e.table.as_str().to_string(),
+                path: e.sealed.path.display().to_string(),
+                file_name: e.file_name.clone(),
+                rows: e.rows,
+                plaintext_sha256: e.sealed.plaintext_sha256.clone(),
+                ciphertext_sha256: e.sealed.ciphertext_sha256.clone(),
+                plaintext_bytes: e.sealed.plaintext_bytes,
+                ciphertext_bytes: e.sealed.ciphertext_bytes,
+            })
+            .collect();
+        lock(&ctx.store).record_run_files(&id, &files)?;
         run = lock(&ctx.store).record_artifact(&id, &record)?;
         info!(subscription = %sub.id, run = %id, rows = art.rows, bytes = art.sealed.ciphertext_bytes,
               sha256 = %art.sealed.ciphertext_sha256, "Extract sealed.");
@@ -259,6 +281,7 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
         }
     }
     let artifact = run.artifact.clone().expect("sealed above");
+    let extras = lock(&ctx.store).run_files(&id)?;
     if run.state != RunState::Uploading {
         run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
     }
@@ -282,7 +305,8 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             VerifyLevel::ReadBack => sftp::Verify::ReadBack,
         },
         sha256_hex: artifact.ciphertext_sha256.clone(),
-        manifest: sub.delivery.manifest.then(|| manifest(sub, &run, &artifact, &columns)),
+        // Built per attempt, once the code tables' final names are known.
+        manifest: None,
         done_marker: sub.delivery.done_marker,
     };
     let first_start = Instant::now();
@@ -296,33 +320,14 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
                 lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Retryable, Some("shutdown"), Some("stopped by shutdown"))?;
                 return Ok(Outcome::Interrupted { run: id });
             }
-            r = attempt(&target, &upload, n > 1 || resumed, total, obs) => r,
+            r = attempt_all(&target, &extras, &upload, n > 1 || resumed, total, obs, |files| {
+                sub.delivery.manifest.then(|| manifest(sub, &run, &artifact, &columns, files))
+            }) => r,
         };
         match result {
-            Ok(d) => {
+            Ok((d, files)) => {
                 lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
-                let receipt = lock(&ctx.store).commit_receipt(&NewReceipt {
-                    run_id: id.clone(),
-                    subscription: sub.id.clone(),
-                    customer: sub.customer.clone(),
-                    customer_org_number: sub.customer_org_number.clone(),
-                    case_number: sub.case_number.clone(),
-                    invoice_reference: sub.invoice_reference.clone(),
-                    report: sub.extract.report.as_str().to_string(),
-                    remote_host: sub.target.host.clone(),
-                    remote_port: sub.target.port,
-                    host_key_fingerprint: d.host_key_sha256.clone(),
-                    remote_path: d.remote_path.clone(),
-                    bytes: d.bytes,
-                    rows: artifact.rows,
-                    plaintext_sha256: artifact.plaintext_sha256.clone(),
-                    ciphertext_sha256: artifact.ciphertext_sha256.clone(),
-                    personal_fields: sub.personal_fields(),
-                    legal_basis: sub.legal_basis.clone(),
-                    recipients: sub.encryption.recipients.clone(),
-                    started_at,
-                    delivered_at: Utc::now(),
-                })?;
+                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, &files, started_at)?;
                 info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
                       sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
                 return Ok(Outcome::Delivered(receipt));
@@ -356,6 +361,126 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             }
         }
     }
+}
+
+/// Commits the receipt of a delivered file (idempotent per run).
+fn record_receipt(
+    ctx: &Ctx,
+    sub: &Subscription,
+    id: &str,
+    artifact: &store::Artifact,
+    d: &sftp::Delivered,
+    files: &[DeliveredFile],
+    started_at: DateTime<Utc>,
+) -> Result<Receipt, DeliveryError> {
+    Ok(lock(&ctx.store).commit_receipt_with_files(&NewReceipt {
+        run_id: id.to_string(),
+        subscription: sub.id.clone(),
+        customer: sub.customer.clone(),
+        customer_org_number: sub.customer_org_number.clone(),
+        case_number: sub.case_number.clone(),
+        invoice_reference: sub.invoice_reference.clone(),
+        report: sub.extract.report.as_str().to_string(),
+        remote_host: sub.target.host.clone(),
+        remote_port: sub.target.port,
+        host_key_fingerprint: d.host_key_sha256.clone(),
+        remote_path: d.remote_path.clone(),
+        bytes: d.bytes,
+        rows: artifact.rows,
+        plaintext_sha256: artifact.plaintext_sha256.clone(),
+        ciphertext_sha256: artifact.ciphertext_sha256.clone(),
+        personal_fields: sub.personal_fields(),
+        legal_basis: sub.legal_basis.clone(),
+        recipients: sub.encryption.recipients.clone(),
+        started_at,
+        delivered_at: Utc::now(),
+    }, files)?)
+}
+
+/// The run was sealed but its spool file is gone (deleted by hand, disk replaced). The
+/// artifact cannot be regenerated byte for byte (age output differs every time), so: if
+/// the server already has it, record the receipt; otherwise an operator decides.
+async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Artifact) -> Result<Outcome, DeliveryError> {
+    let id = run.id.clone();
+    let started_at = Utc::now();
+    let target = match target_of(sub) {
+        Ok(t) => t,
+        Err(e) => return fail_without_attempt(ctx, sub, &id, e),
+    };
+    let n = lock(&ctx.store).begin_attempt(&id)?;
+    match sftp::find_delivered(&target, &a.file_name, a.ciphertext_bytes, &a.ciphertext_sha256).await {
+        Ok(Some(d)) => {
+            // The code tables uploaded before the main file are on the server too.
+            let mut files = Vec::new();
+            let run_files = lock(&ctx.store).run_files(&id)?;
+            for f in run_files {
+                if let Ok(Some(fd)) = sftp::find_delivered(&target, &f.file_name, f.ciphertext_bytes, &f.ciphertext_sha256).await {
+                    files.push(delivered_file(&f, &fd));
+                }
+            }
+            lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
+            let r = record_receipt(ctx, sub, &id, a, &d, &files, started_at)?;
+            Ok(Outcome::Delivered(r))
+        }
+        Ok(None) => {
+            let reason = format!(
+                "the sealed artifact {} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {}`",
+                a.path, sub.id
+            );
+            lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Permanent, Some("spool"), Some(&reason))?;
+            lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
+            Ok(Outcome::NeedsAttention { run: id, reason })
+        }
+        Err(e) => {
+            let e = DeliveryError::Sftp(e);
+            lock(&ctx.store).finish_attempt(&id, n, e.class().into(), Some(e.label()), Some(&e.to_string()))?;
+            Err(e)
+        }
+    }
+}
+
+/// What a receipt records of a code table delivered beside the main file.
+fn delivered_file(f: &RunFile, d: &sftp::Delivered) -> DeliveredFile {
+    DeliveredFile {
+        name: d.final_name.clone(),
+        remote_path: d.remote_path.clone(),
+        code_table: f.code_table.clone(),
+        rows: f.rows,
+        bytes: d.bytes,
+        sha256: f.ciphertext_sha256.clone(),
+        plaintext_sha256: f.plaintext_sha256.clone(),
+    }
+}
+
+/// One attempt of a run with further files: the code tables first (each with its own
+/// `.sha256` sidecar; an earlier attempt's finished upload is found, not repeated), then
+/// the main file, whose manifest lists them and whose done marker (if any) comes last.
+#[allow(clippy::too_many_arguments)]
+async fn attempt_all(
+    target: &sftp::Target,
+    extras: &[RunFile],
+    main: &sftp::Upload,
+    look_first: bool,
+    total: u64,
+    obs: &dyn Observer,
+    manifest: impl Fn(&[DeliveredFile]) -> Option<Vec<u8>>,
+) -> Result<(sftp::Delivered, Vec<DeliveredFile>), DeliveryError> {
+    let mut files = Vec::with_capacity(extras.len());
+    for f in extras {
+        let up = sftp::Upload {
+            local: PathBuf::from(&f.path),
+            final_name: f.file_name.clone(),
+            sha256_hex: f.ciphertext_sha256.clone(),
+            manifest: None,
+            done_marker: false,
+            ..main.clone()
+        };
+        let d = attempt(target, &up, look_first, f.ciphertext_bytes, obs).await?;
+        files.push(delivered_file(f, &d));
+    }
+    let up = sftp::Upload { manifest: manifest(&files), ..main.clone() };
+    let d = attempt(target, &up, look_first, total, obs).await?;
+    Ok((d, files))
 }
 
 /// One attempt: first look whether an earlier attempt already finished (crash between

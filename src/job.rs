@@ -3,6 +3,8 @@
 //! `extract`, `deliver` and the daemon alike, so all of them produce the same artifact.
 
 use crate::config::template::{self, NameContext};
+use crate::catalog::ReportKind;
+use crate::codes::CodeTable;
 use crate::config::{Format, Subscription};
 use crate::extract::{self, ExtractError, Options};
 use crate::period::{self, Period};
@@ -45,6 +47,62 @@ pub struct Artifact {
     pub columns: Vec<String>,
     /// The remote file name the template gives for this run.
     pub file_name: String,
+    /// Code tables sealed beside the report (for report `code_tables`: every table after
+    /// the first, which is the main artifact). Uploaded before the main file.
+    pub extras: Vec<ExtraArtifact>,
+}
+
+/// One code table sealed into the spool beside the main artifact.
+#[derive(Debug, Clone)]
+pub struct ExtraArtifact {
+    pub table: CodeTable,
+    pub sealed: Sealed,
+    pub rows: u64,
+    /// The remote file name: the main file's name with `_<table>` before the extension.
+    pub file_name: String,
+}
+
+/// The extension of a delivered file: the format's, plus `.age` when encrypted.
+fn extension_of(sub: &Subscription, format: Format) -> String {
+    if sub.encryption.encrypt {
+        format!("{}.age", format.as_str())
+    } else {
+        format.as_str().to_string()
+    }
+}
+
+/// The remote name of a code table delivered beside `main_name` (whose extension is
+/// `main_ext`): `MVR_20261125.dsv.age` -> `MVR_20261125_merkekode.dsv.age`.
+pub fn code_table_file_name(main_name: &str, main_ext: &str, table: CodeTable, ext: &str) -> String {
+    let stem = main_name.strip_suffix(&format!(".{main_ext}")).unwrap_or(main_name);
+    format!("{stem}_{}.{ext}", table.file_stem())
+}
+
+/// Seals one code table into `spool/<artifact_name>`.
+fn seal_code_table(spool: &Path, artifact_name: &str, sub: &Subscription, table: CodeTable, opts: &Options) -> Result<(Sealed, u64), JobError> {
+    let mut w = SealWriter::create(spool, artifact_name, &sub.encryption.recipients, sub.encryption.encrypt)?;
+    let outcome = extract::write_code_table(table, &sub.extract, &mut w, opts)?;
+    Ok((w.finish()?, outcome.rows))
+}
+
+/// Seals every table of `tables` as `spool/<artifact_name>.<table>`, named after `main_name`.
+fn seal_extras(
+    spool: &Path,
+    artifact_name: &str,
+    sub: &Subscription,
+    tables: &[CodeTable],
+    main_name: &str,
+    main_ext: &str,
+    opts: &Options,
+) -> Result<Vec<ExtraArtifact>, JobError> {
+    let ext = extension_of(sub, sub.extract.format);
+    tables
+        .iter()
+        .map(|&table| {
+            let (sealed, rows) = seal_code_table(spool, &format!("{artifact_name}.{}", table.as_str()), sub, table, opts)?;
+            Ok(ExtraArtifact { table, sealed, rows, file_name: code_table_file_name(main_name, main_ext, table, &ext) })
+        })
+        .collect()
 }
 
 /// The period a run covers: the subscription's period evaluated on the run's scheduled
@@ -56,7 +114,7 @@ pub fn run_period(sub: &Subscription, scheduled_at: DateTime<Utc>, last_delivere
 
 /// The remote file name for a run.
 pub fn file_name(sub: &Subscription, scheduled_at: DateTime<Utc>, period: Option<&Period>, format: Format) -> Result<String, JobError> {
-    let ext = if sub.encryption.encrypt { format!("{}.age", format.as_str()) } else { format.as_str().to_string() };
+    let ext = extension_of(sub, format);
     let ctx = NameContext {
         id: &sub.id,
         report: sub.extract.report.as_str(),
@@ -80,6 +138,9 @@ pub fn generate_and_seal(
     xlsx_row_limit: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Artifact, JobError> {
+    if sub.extract.report == ReportKind::CodeTables {
+        return seal_code_tables_only(spool, artifact_name, sub, scheduled_at, last_delivered_to);
+    }
     if !register.exists() {
         return Err(JobError::Register {
             path: register.display().to_string(),
@@ -103,6 +164,7 @@ pub fn generate_and_seal(
     let outcome = extract::run(&conn, &sub.extract, period.as_ref(), planned, &mut w, &opts, progress)?;
     let sealed = w.finish()?;
     conn.execute_batch("COMMIT")?;
+    let extras = seal_extras(spool, artifact_name, sub, &sub.extract.code_tables, &name, &extension_of(sub, format), &opts)?;
     Ok(Artifact {
         sealed,
         rows: outcome.rows,
@@ -111,6 +173,41 @@ pub fn generate_and_seal(
         period,
         columns: outcome.columns,
         file_name: name,
+        extras,
+    })
+}
+
+/// Report `code_tables`: no register read; the first table is the main artifact (named
+/// like any code table, after the file-name template), the others are extras.
+fn seal_code_tables_only(
+    spool: &Path,
+    artifact_name: &str,
+    sub: &Subscription,
+    scheduled_at: DateTime<Utc>,
+    last_delivered_to: Option<NaiveDate>,
+) -> Result<Artifact, JobError> {
+    let (first, rest) = sub
+        .extract
+        .code_tables
+        .split_first()
+        .ok_or_else(|| JobError::Name("report code_tables lists no code table".into()))?;
+    crate::seal::ensure_spool(spool)?;
+    let opts = Options::new(spool);
+    let period = run_period(sub, scheduled_at, last_delivered_to);
+    let format = sub.extract.format;
+    let base = file_name(sub, scheduled_at, period.as_ref(), format)?;
+    let ext = extension_of(sub, format);
+    let (sealed, rows) = seal_code_table(spool, artifact_name, sub, *first, &opts)?;
+    let extras = seal_extras(spool, artifact_name, sub, rest, &base, &ext, &opts)?;
+    Ok(Artifact {
+        sealed,
+        rows,
+        format,
+        fallback_note: None,
+        period,
+        columns: extract::code_table_fields().into_iter().map(|f| f.name).collect(),
+        file_name: code_table_file_name(&base, &ext, *first, &ext),
+        extras,
     })
 }
 

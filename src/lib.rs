@@ -1,7 +1,7 @@
 //! regdrop: standing, encrypted register extracts delivered over SFTP.
 //!
 //! # Layout
-//! Pure core: [`catalog`] (fields, reports), [`config`] (raw -> validated), [`schedule`]
+//! Pure core: [`catalog`] (fields, reports), [`codes`] (deliverable code tables), [`config`] (raw -> validated), [`schedule`]
 //! (cron + time zone), [`period`], [`retry`] (error classes, backoff), [`format`].
 //! Adapters: [`register`] (SQLite source), [`extract`] (queries + writers), [`seal`] (age +
 //! SHA-256), [`sftp`] (client), [`store`] (runs, attempts, hash-chained receipts),
@@ -11,14 +11,17 @@
 
 pub mod app;
 pub mod catalog;
+pub mod codes;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod demo;
 pub mod demo_server;
 pub mod extract;
 pub mod format;
 pub mod job;
+pub mod new_subscription;
 pub mod period;
 pub mod progress;
 pub mod register;

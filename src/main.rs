@@ -8,7 +8,18 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    use regdrop::cli::Command as C;
+    if matches!(cli.command, C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_)) {
+        // Printing commands end quietly when the reader goes away (`| head`), as Unix
+        // tools do; network commands keep Rust's ignored SIGPIPE.
+        // SAFETY: called before any thread is started; resets one signal to its default.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    // The demo talks to a person; its log lines would only interleave with its story.
+    let quiet = matches!(cli.command, regdrop::cli::Command::Demo { .. });
+    init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match app::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -22,9 +33,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REGDROP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -165,29 +165,98 @@ async fn read_back_verification_and_versioned_names() {
     let d = deliver(&t, &up).await.unwrap();
     assert_eq!(d.verified, Verify::ReadBack);
     assert_eq!(d.final_name, "r.csv.age");
-    let d2 = deliver(&t, &up).await.unwrap();
-    assert_eq!(d2.final_name, "r.v2.csv.age");
-    let d3 = deliver(&t, &up).await.unwrap();
-    assert_eq!(d3.final_name, "r.v3.csv.age");
-    assert_eq!(std::fs::read(dir.join("r.v3.csv.age")).unwrap(), data);
+    // Other artifacts (same size, other bytes) under the same name get versions.
+    let local_b = work.path().join("b");
+    let (data_b, sum_b) = random_file(&local_b, data.len());
+    let local_c = work.path().join("c");
+    let (data_c, sum_c) = random_file(&local_c, data.len());
+    let up_b = Upload {
+        local: local_b.clone(),
+        sha256_hex: sum_b.clone(),
+        ..up.clone()
+    };
+    let up_c = Upload {
+        local: local_c.clone(),
+        sha256_hex: sum_c.clone(),
+        ..up.clone()
+    };
+    assert_eq!(deliver(&t, &up_b).await.unwrap().final_name, "r.v2.csv.age");
+    assert_eq!(deliver(&t, &up_c).await.unwrap().final_name, "r.v3.csv.age");
+    assert_eq!(std::fs::read(dir.join("r.csv.age")).unwrap(), data);
+    assert_eq!(std::fs::read(dir.join("r.v2.csv.age")).unwrap(), data_b);
+    assert_eq!(std::fs::read(dir.join("r.v3.csv.age")).unwrap(), data_c);
     run(Command::new("sha256sum")
         .args(["-c", "r.v2.csv.age.sha256"])
         .current_dir(&dir));
     no_parts(&dir);
-    // Recovery finds the first matching (unversioned) delivery.
-    let f = sftp::find_delivered(&t, "r.csv.age", data.len() as u64, &sum)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(f.final_name, "r.csv.age");
+    // Recovery finds each artifact under its own name.
+    for (name, sum) in [
+        ("r.csv.age", &sum),
+        ("r.v2.csv.age", &sum_b),
+        ("r.v3.csv.age", &sum_c),
+    ] {
+        let f = sftp::find_delivered(&t, "r.csv.age", data.len() as u64, sum)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.final_name, name);
+    }
 
-    // Read-back of a wrong checksum is detected (the file under the final name is
-    // complete, the mismatch is reported as retryable).
+    // The same artifact again (a retry after a crash that hit after the commit, before
+    // the sidecar): `version` recognises its own file by read-back, writes only the
+    // sidecar and makes no new version; `fail` raises no conflict for it.
+    std::fs::remove_file(dir.join("r.v2.csv.age.sha256")).unwrap();
+    let mut again = up_b.clone();
+    again.verify = Verify::Size;
+    let d4 = deliver(&t, &again).await.unwrap();
+    assert_eq!(d4.final_name, "r.v2.csv.age");
+    assert_eq!(d4.verified, Verify::ReadBack);
+    run(Command::new("sha256sum")
+        .args(["-c", "r.v2.csv.age.sha256"])
+        .current_dir(&dir));
+    std::fs::remove_file(dir.join("r.csv.age.sha256")).unwrap();
+    let mut again_a = up.clone();
+    again_a.verify = Verify::Size;
+    again_a.if_exists = IfExists::Fail;
+    let d5 = deliver(&t, &again_a).await.unwrap();
+    assert_eq!(
+        (d5.final_name.as_str(), d5.verified),
+        ("r.csv.age", Verify::ReadBack)
+    );
+    let d6 = deliver(&t, &again_a).await.unwrap();
+    assert_eq!(
+        d6.verified,
+        Verify::Size,
+        "the sidecar is back: no read-back needed"
+    );
+    assert!(!dir.join("r.v4.csv.age").exists());
+    // ... but another artifact under a taken name with `fail` is a conflict.
+    let e = deliver(
+        &t,
+        &Upload {
+            if_exists: IfExists::Fail,
+            ..up_b.clone()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, SftpError::FinalExists { .. }), "{e}");
+    assert_eq!(std::fs::read(dir.join("r.csv.age")).unwrap(), data);
+
+    // Read-back of a wrong checksum is detected before the commit: retryable, nothing
+    // under the final name, no temp file left.
     let mut bad = upload(&local, "s.bin", "run-3", &"ab".repeat(32));
     bad.verify = Verify::ReadBack;
     let e = deliver(&t, &bad).await.unwrap_err();
     assert!(matches!(e, SftpError::ChecksumMismatch { .. }), "{e}");
     assert!(e.is_retryable());
+    assert!(!dir.join("s.bin").exists());
+    no_parts(&dir);
+    // A malformed checksum is refused before connecting.
+    let e = deliver(&t, &upload(&local, "s.bin", "run-4", "xyz"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +294,23 @@ async fn wrong_pinned_host_key_is_permanent_and_writes_nothing() {
     deliver(&t, &upload(&local, "f.age", "r2", &sum))
         .await
         .unwrap();
-    // ... and one for another port does not.
+    // A @revoked line vetoes the key even when it is also pinned.
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {m}\n@revoked * {m}\n",
+            sshd.port,
+            m = material.join(" ")
+        ),
+    )
+    .unwrap();
+    t.host_keys = vec![sshd.host_pub.clone()];
+    let e = deliver(&t, &upload(&local, "g.age", "r3", &sum))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+    t.host_keys = vec![];
+    // ... and an entry for another port does not match.
     std::fs::write(&kh, format!("[127.0.0.1]:1 {}\n", material.join(" "))).unwrap();
     let e = deliver(&t, &upload(&local, "g.age", "r3", &sum))
         .await
@@ -267,6 +352,25 @@ async fn wrong_user_key_is_permanent_and_writes_nothing() {
     assert!(matches!(e, SftpError::BadKeyFile { .. }), "{e}");
     assert!(!e.to_string().contains("SECRET"));
     assert_eq!(e.class(), ErrorClass::Permanent);
+
+    // An RSA key works (rsa-sha2-512/256 chosen via best_supported_rsa_hash; OpenSSH 9
+    // refuses SHA-1 ssh-rsa signatures).
+    let rsa = work.path().join("rsa_key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&rsa));
+    let ak = sshd.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&ak).unwrap();
+    keys.push_str(&std::fs::read_to_string(rsa.with_extension("pub")).unwrap());
+    std::fs::write(&ak, keys).unwrap();
+    t.auth = Auth::KeyFile {
+        path: rsa,
+        passphrase_file: None,
+    };
+    deliver(&t, &upload(&local, "rsa.age", "r1", &sum))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
+    assert!(dir.join("rsa.age").exists());
 
     // An encrypted key with its passphrase file works.
     let enc = work.path().join("enc_key");
@@ -314,6 +418,38 @@ async fn password_from_0600_file_works_and_0644_is_refused_before_connecting() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log_text()));
     assert_eq!(std::fs::read(dir.join("p.age")).unwrap(), data);
+
+    // A write-only drop folder (no listing allowed): delivery still works.
+    let drop_dir = sshd.remote_dir("drop");
+    run(Command::new("chown").arg(sshd::PW_USER).arg(&drop_dir));
+    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o300)).unwrap();
+    let mut t_drop = t.clone();
+    t_drop.remote_dir = drop_dir.to_str().unwrap().into();
+    let mut up_drop = upload(&local, "d.age", "r1", &sum);
+    up_drop.if_exists = IfExists::Overwrite;
+    deliver(&t_drop, &up_drop)
+        .await
+        .unwrap_or_else(|e| panic!("write-only folder: {e}"));
+    assert_eq!(std::fs::read(drop_dir.join("d.age")).unwrap(), data);
+    up_drop.if_exists = IfExists::Fail;
+    up_drop.run_id = "r2".into();
+    deliver(&t_drop, &up_drop).await.unwrap(); // the same artifact: recognised, no conflict
+
+    // A folder the user may not write to: permission denied is permanent.
+    let root_dir = sshd.remote_dir("root-owned");
+    std::fs::set_permissions(&root_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut t_ro = t.clone();
+    t_ro.remote_dir = root_dir.to_str().unwrap().into();
+    let e = deliver(&t_ro, &upload(&local, "p.age", "r1", &sum))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.status_code(),
+        Some(russh_sftp::protocol::StatusCode::PermissionDenied),
+        "{e}"
+    );
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+    assert!(ls(&root_dir).is_empty());
 
     // Wrong password: permanent, nothing new written.
     let bad = work.path().join("bad");
@@ -449,6 +585,25 @@ async fn existing_final_with_fail_and_overwrite() {
     assert!(d.posix_rename);
     assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), new);
     assert_eq!(ls(&dir), vec!["w.age", "w.age.sha256"]);
+
+    // The fallback for servers without posix-rename: rename aside, rename in, delete aside.
+    let local2 = work.path().join("newer");
+    let (newer, sum2) = random_file(&local2, 100_000);
+    let mut up2 = upload(&local2, "w.age", "r4", &sum2);
+    up2.if_exists = IfExists::Overwrite;
+    let tuning = sftp::Tuning {
+        posix_rename: false,
+        ..Default::default()
+    };
+    let d = sftp::deliver_with(&t, &up2, &tuning, &|_| {})
+        .await
+        .unwrap();
+    assert!(!d.posix_rename);
+    assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), newer);
+    assert_eq!(ls(&dir), vec!["w.age", "w.age.sha256"]);
+    run(Command::new("sha256sum")
+        .args(["-c", "w.age.sha256"])
+        .current_dir(&dir));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,8 +172,16 @@ pub struct RawAuth {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExtract {
-    /// `technical`, `technical_owners`, `first_registrations`, `owners` or `custom`.
+    /// `technical`, `technical_owners`, `first_registrations`, `owners`, `custom`,
+    /// `technical_open` (open data: no plate, personal plate or chassis number) or
+    /// `code_tables` (only the tables listed in `code_tables`).
     pub report: String,
+    /// Code tables delivered beside the report in the same run, each as a file of its own
+    /// (`kode`/`navn`, same format, encoding and encryption as the report): `make`,
+    /// `vehicle_group`, `fuel`, `colour`, `euronorm`, `load_index`, `speed_index`,
+    /// `technical_code`, `status`. Required (non-empty) for report `code_tables`.
+    #[serde(default)]
+    pub code_tables: Vec<String>,
     /// The columns of a `custom` report (catalog names, e.g. `TEKN_KJM`, `EIER_NAVN`).
     pub columns: Option<Vec<String>>,
     /// `dsv` (¤-separated, the authority's format), `csv` (RFC 4180) or `xlsx`.

@@ -144,6 +144,8 @@ impl Filter {
 #[derive(Debug, Clone)]
 pub struct ExtractSpec {
     pub report: ReportKind,
+    /// Code tables delivered beside the report (or alone, for report `code_tables`).
+    pub code_tables: Vec<crate::codes::CodeTable>,
     pub columns: Vec<Field>,
     pub format: Format,
     pub encoding: Encoding,
@@ -288,7 +290,7 @@ pub fn validate_subscription(
         p.push(Problem::new("customer", "the customer's name is empty; write the name that goes into receipts"));
     }
     if let Some(org) = &raw.customer_org_number {
-        if !crate::register::ids::valid_org_number(org) {
+        if !crate::register::ids::is_valid_org_number(org) {
             p.push(Problem::new(
                 "customer_org_number",
                 format!("`{org}` is not a valid organisation number (9 digits, mod-11 check digit); copy it from Brønnøysundregistrene"),
@@ -685,6 +687,36 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
         p.push(Problem::new("extract.period_field", "period_field has no effect without a period"));
     }
     let filter = validate_filter(&x.filter, p);
+    let mut code_tables = Vec::new();
+    for (i, name) in x.code_tables.iter().enumerate() {
+        match crate::codes::CodeTable::parse(name) {
+            Some(t) if code_tables.contains(&t) => {
+                p.push(Problem::new(format!("extract.code_tables[{i}]"), format!("`{name}` is listed twice")))
+            }
+            Some(t) => code_tables.push(t),
+            None => p.push(Problem::new(
+                format!("extract.code_tables[{i}]"),
+                format!(
+                    "`{name}` is not a code table; use one of {}",
+                    crate::codes::CodeTable::ALL.map(|t| t.as_str()).join(", ")
+                ),
+            )),
+        }
+    }
+    if report == Some(ReportKind::CodeTables) {
+        if x.code_tables.is_empty() {
+            p.push(Problem::new(
+                "extract.code_tables",
+                "report code_tables needs the tables to deliver, e.g. code_tables = [\"make\", \"fuel\"]",
+            ));
+        }
+        if filter != Filter::default() {
+            p.push(Problem::new("extract.filter", "code tables are delivered whole; remove the filter"));
+        }
+        if x.period.is_some() {
+            p.push(Problem::new("extract.period", "code tables have no period; remove it"));
+        }
+    }
     let has_owner_cols = columns.iter().any(|f| matches!(f.source, catalog::Source::Owner(_)));
     if filter.has_owner_filter() && !has_owner_cols && report.is_some() {
         p.push(Problem::new(
@@ -697,6 +729,7 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
     }
     Some(ExtractSpec {
         report: report?,
+        code_tables,
         columns,
         format,
         encoding: x.encoding,
@@ -761,7 +794,7 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
     digits(&f.municipality, "municipality", Some(4), p);
     digits(&f.county, "county", Some(2), p);
     for (i, o) in f.org_number.iter().enumerate() {
-        if !crate::register::ids::valid_org_number(o) {
+        if !crate::register::ids::is_valid_org_number(o) {
             p.push(Problem::new(format!("extract.filter.org_number[{i}]"), format!("`{o}` is not a valid organisation number (9 digits, mod-11)")));
         }
     }

@@ -110,6 +110,46 @@ pub fn run<W: Write + Send>(
     Ok(Outcome { rows, format, fallback_note, columns: spec.columns.iter().map(|f| f.name.clone()).collect() })
 }
 
+/// The two columns of a delivered code table.
+pub fn code_table_fields() -> Vec<Field> {
+    [("kode", "Kode"), ("navn", "Navn")]
+        .into_iter()
+        .map(|(name, title)| Field {
+            name: name.to_string(),
+            title,
+            kind: crate::catalog::FieldKind::Text,
+            source: crate::catalog::Source::Code,
+            personal: false,
+            identifying: false,
+            sql: String::new(),
+        })
+        .collect()
+}
+
+/// Writes one code table (`kode`, `navn`) in the subscription's format, encoding and line
+/// ending into `out`. xlsx keeps codes as text (leading zeros).
+pub fn write_code_table<W: Write + Send>(
+    table: crate::codes::CodeTable,
+    spec: &ExtractSpec,
+    out: W,
+    opts: &Options,
+) -> Result<Outcome, ExtractError> {
+    let fields = code_table_fields();
+    let mut writer: Box<dyn RowWriter + '_> = match spec.format {
+        Format::Dsv => Box::new(DsvWriter::new(out, spec.encoding, spec.line_ending)),
+        Format::Csv => Box::new(CsvWriter::new(out, spec.encoding, spec.line_ending)),
+        Format::Xlsx => Box::new(XlsxWriter::new(out, opts.tempdir)?),
+    };
+    writer.header(&fields)?;
+    let mut rows = 0;
+    for (code, name) in table.rows() {
+        rows += 1;
+        writer.row(rows, &[Some(&code), Some(&name)])?;
+    }
+    writer.finish()?;
+    Ok(Outcome { rows, format: spec.format, fallback_note: None, columns: fields.into_iter().map(|f| f.name).collect() })
+}
+
 /// Runs `q` and hands each row's values (as text) to `each`.
 pub fn stream_rows(
     conn: &Connection,

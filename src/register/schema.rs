@@ -10,7 +10,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 /// The code tables: (table, embedded `kode;navn` CSV). The CSVs are copies of the
 /// authority's published tables (see `data/README.md`).
-pub const CODE_TABLES: [(&str, &str); 8] = [
+pub const CODE_TABLES: [(&str, &str); 9] = [
     ("code_make", include_str!("../../data/merkekode.csv")),
     ("code_fuel", include_str!("../../data/drivstoff.csv")),
     ("code_colour", include_str!("../../data/farge.csv")),
@@ -19,6 +19,9 @@ pub const CODE_TABLES: [(&str, &str); 8] = [
     ("code_euronorm", include_str!("../../data/euronorm.csv")),
     ("code_status", include_str!("../../data/registreringsstatus.csv")),
     ("code_county", include_str!("../../data/fylke.csv")),
+    // Municipalities valid from 1 January 2024 (SSB classification 131 after the county
+    // reform); county = the first two digits.
+    ("code_municipality", include_str!("../../data/kommune.csv")),
 ];
 
 /// Parses a `kode;navn` table (UTF-8, optional BOM, header line) into pairs.
@@ -142,5 +145,13 @@ mod tests {
             .query_row("SELECT count(*) FROM pragma_table_info('vehicle')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(cols, 86);
+        let (n, oslo): (i64, String) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM code_municipality), name FROM code_municipality WHERE code = '0301'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((n, oslo.as_str()), (357, "Oslo"));
     }
 }

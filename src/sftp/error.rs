@@ -48,6 +48,10 @@ pub enum SftpError {
     /// The server refused the `sftp` subsystem. Permanent.
     #[error("the server at {addr} refused the sftp subsystem")]
     NoSftpSubsystem { addr: String },
+    /// No common algorithm (key exchange, host key, cipher, MAC) with the server. Permanent:
+    /// the server's configuration must change (or ours).
+    #[error("ssh negotiation with {addr} failed: {message}")]
+    Negotiation { addr: String, message: String },
     /// SSH transport failure after connecting (disconnect, reset, keepalive timeout). Retryable.
     #[error("ssh connection to {addr} failed: {message}")]
     Transport { addr: String, message: String },
@@ -149,6 +153,7 @@ impl Classify for SftpError {
             | SftpError::SecretFile { .. }
             | SftpError::BadKeyFile { .. }
             | SftpError::NoSftpSubsystem { .. }
+            | SftpError::Negotiation { .. }
             | SftpError::RemoteDirMissing { .. }
             | SftpError::RemoteNotDir { .. }
             | SftpError::FinalExists { .. }

@@ -10,18 +10,25 @@
 //!    `host` / `[host]:port`; otherwise [`SftpError::HostKeyMismatch`] (permanent) before
 //!    anything is sent.
 //! 3. Make sure `remote_dir` is a folder (created recursively only with `create_dirs`).
-//!    Delete stale `.NAME.<run>.part` files of earlier attempts.
+//!    Delete stale `.NAME.<run>.part` files of earlier attempts. With `Fail`/`Version`, a
+//!    file already under the name (or a versioned name) with this size and this checksum
+//!    (its sidecar names it, or a read-back hash matches) is an earlier attempt of this very
+//!    artifact that died before its sidecars: only the sidecars are written, no conflict,
+//!    no duplicate version.
 //! 4. Upload to `.NAME.<run-id>.part` (0600, created and truncated) with many WRITE requests
 //!    in flight, optionally spread over several SFTP channels of the one SSH connection
 //!    ([`Tuning`]); `fsync@openssh.com` when offered; close and check every handle; `stat`
 //!    and compare the size.
-//! 5. Commit per [`IfExists`]: `Fail` renames only when the final name is free (OpenSSH's
+//! 5. Verify before the commit: `Size` compares the size the server reports (fstat);
+//!    `ReadBack` downloads the complete temp file and compares its SHA-256, so a mismatch
+//!    never shows under the final name (a rename does not change bytes). Any failure up to
+//!    here leaves the final name untouched.
+//! 6. Commit per [`IfExists`]: `Fail` renames only when the final name is free (OpenSSH's
 //!    plain rename never replaces); `Overwrite` uses `posix-rename@openssh.com` (atomic
 //!    replace); without it the old file is renamed aside, the new one renamed in and the
 //!    aside copy deleted (the name is briefly absent, never partial); `Version` picks the
 //!    first free name `STEM.vN.EXT...` (N = 2, 3, ...; `a.dsv.age` -> `a.v2.dsv.age`,
 //!    `a` -> `a.v2`).
-//! 6. Verify: `Size` (stat) always; `ReadBack` downloads the final file and compares SHA-256.
 //! 7. Sidecars, each via temp + rename: `NAME.sha256` (`sha256sum -c` format), the optional
 //!    `NAME.manifest.json`, and the optional `NAME.done` marker last.
 //! 8. Close the SFTP sessions and disconnect.
@@ -437,7 +444,10 @@ pub async fn scan_host_keys(
                     }
                 }
                 // The server has no key of this type: next.
-                None if matches!(e, SftpError::Transport { .. }) => {}
+                None if matches!(
+                    e,
+                    SftpError::Negotiation { .. } | SftpError::Transport { .. }
+                ) => {}
                 None => return Err(e),
             },
         }

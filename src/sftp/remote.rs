@@ -219,20 +219,19 @@ impl Sftp {
             .await
             .map_err(|e| SftpError::remote("open", tmp, e))?
             .handle;
+        // Writes and the fsync go out together (one round trip): OpenSSH handles the
+        // requests of a session in order.
         let chunk = self.write_chunk();
+        let writes = futures::future::join_all(data.chunks(chunk).enumerate().map(|(i, piece)| {
+            self.raw
+                .write(h.as_str(), (i * chunk) as u64, piece.to_vec())
+        }));
+        let (writes, synced) = futures::future::join(writes, self.fsync(&h, tmp)).await;
         let mut res = Ok(());
-        for (i, piece) in data.chunks(chunk).enumerate() {
-            if let Err(e) = self
-                .raw
-                .write(h.clone(), (i * chunk) as u64, piece.to_vec())
-                .await
-            {
-                res = Err(SftpError::remote("write", tmp, e));
-                break;
-            }
-        }
-        if res.is_ok() {
-            res = self.fsync(&h, tmp).await.map(|_| ());
+        if let Some(Err(e)) = writes.into_iter().find(|r| r.is_err()) {
+            res = Err(SftpError::remote("write", tmp, e));
+        } else if let Err(e) = synced {
+            res = Err(e);
         }
         let closed = self
             .raw

@@ -6,7 +6,7 @@ use super::connect::{self, Conn, Sftp};
 use super::remote::{attrs_0600, join};
 use super::{Delivered, IfExists, SftpError, Target, Upload, Verify};
 use futures::stream::{FuturesUnordered, StreamExt};
-use russh_sftp::protocol::OpenFlags;
+use russh_sftp::protocol::{OpenFlags, StatusCode};
 use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
 
@@ -31,6 +31,9 @@ pub struct Tuning {
     /// Bytes per WRITE request; 0 = the server's `limits@openssh.com` maximum (<= 256 KiB),
     /// or 32 KiB when the server does not say.
     pub chunk: usize,
+    /// Use `posix-rename@openssh.com` when offered. Off only for servers whose extension
+    /// misbehaves (and to test the rename-aside fallback).
+    pub posix_rename: bool,
 }
 
 impl Default for Tuning {
@@ -40,6 +43,7 @@ impl Default for Tuning {
             in_flight: MAX_IN_FLIGHT,
             in_flight_bytes: 4 << 20,
             chunk: 0,
+            posix_rename: true,
         }
     }
 }
@@ -146,6 +150,12 @@ pub async fn deliver_with(
 ) -> Result<Delivered, SftpError> {
     check_name(&up.final_name)?;
     check_run_id(&up.run_id)?;
+    if up.sha256_hex.len() != 64 || !up.sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SftpError::InvalidName {
+            name: "sha256_hex".into(),
+            reason: "the local file's SHA-256 must be 64 hex digits",
+        });
+    }
     let local_meta = std::fs::metadata(&up.local).map_err(|e| SftpError::Local {
         path: up.local.clone(),
         source: e,
@@ -155,12 +165,39 @@ pub async fn deliver_with(
     info!(host = %target.host, port = target.port, remote_dir = %target.remote_dir,
           file = %up.final_name, run = %up.run_id, bytes = size, "Delivery starting.");
     let conn = connect::connect(target).await?;
-    let channels = tuning.channels.max(1);
-    let mut sessions = Vec::with_capacity(channels);
+    // Extra channels only for files big enough to benefit (> 8 MiB). All channels open at
+    // once: at high RTT every sequential round trip counts.
+    let want = if size > 8 << 20 {
+        tuning.channels.max(1)
+    } else {
+        1
+    };
+    let mut sessions = Vec::with_capacity(want);
     let res = conn
         .guard(async {
-            sessions.push(conn.open_sftp(target.io_timeout).await?);
-            run(&conn, &mut sessions, target, up, size, tuning, progress).await
+            let opened =
+                futures::future::join_all((0..want).map(|_| conn.open_sftp(target.io_timeout)))
+                    .await;
+            let mut first_err = None;
+            for s in opened {
+                match s {
+                    Ok(mut s) => {
+                        if !tuning.posix_rename {
+                            s.extensions.remove(super::remote::POSIX_RENAME);
+                        }
+                        sessions.push(s);
+                    }
+                    // The server may limit sessions per connection (MaxSessions): use fewer.
+                    Err(e) => {
+                        debug!(error = %e, "Could not open an SFTP channel.");
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if sessions.is_empty() {
+                return Err(first_err.expect("at least one channel was tried"));
+            }
+            run(&conn, &sessions, target, up, size, tuning, progress).await
         })
         .await;
     for s in &sessions {
@@ -186,7 +223,7 @@ pub async fn deliver_with(
 
 async fn run(
     conn: &Conn,
-    sessions: &mut Vec<Sftp>,
+    sessions: &[Sftp],
     target: &Target,
     up: &Upload,
     size: u64,
@@ -198,44 +235,92 @@ async fn run(
     let part = join(dir, &part_name(fin, &up.run_id));
     {
         let s = &sessions[0];
-        s.ensure_dir(dir, target.create_dirs).await?;
+        // The listing also proves the folder exists (one round trip less than stat first).
+        // Write-only drop folders refuse listing: then check names one by one.
+        let listing = match s.list(dir).await {
+            Ok(names) => Some(names),
+            Err(e) => match e.status_code() {
+                Some(StatusCode::NoSuchFile) => {
+                    let created = s.ensure_dir(dir, target.create_dirs).await?;
+                    if created {
+                        Some(Vec::new())
+                    } else {
+                        s.list(dir).await.ok()
+                    }
+                }
+                Some(StatusCode::PermissionDenied) => {
+                    s.ensure_dir(dir, false).await?;
+                    warn!(
+                        dir,
+                        "The remote folder cannot be listed; stale temp files stay."
+                    );
+                    None
+                }
+                _ => return Err(e),
+            },
+        };
+        let present = |name: String| {
+            let listed = listing.as_ref().map(|n| n.contains(&name));
+            async move {
+                match listed {
+                    Some(b) => Ok(b),
+                    None => s.exists(&join(dir, &name)).await,
+                }
+            }
+        };
+        let names = listing.clone().unwrap_or_default();
 
         // Stale temp files of earlier attempts (any run id), before we write anything.
-        for name in s.list(dir).await? {
-            if is_stale_part(fin, &name) {
-                let p = join(dir, &name);
+        for name in &names {
+            if is_stale_part(fin, name) {
+                let p = join(dir, name);
                 s.remove_if_exists(&p).await?;
                 info!(path = %p, "Removed a stale temp file of an earlier attempt.");
             }
         }
-        if up.if_exists == IfExists::Fail && s.exists(&join(dir, fin)).await? {
+        // An earlier attempt of this artifact may have committed and then died before its
+        // sidecars: with `fail` or `version`, the identical file counts as delivered (no
+        // conflict, no duplicate version); only the sidecars are (re)written.
+        if up.if_exists != IfExists::Overwrite {
+            let mut candidates = vec![fin.to_string()];
+            if up.if_exists == IfExists::Version {
+                let mut v: Vec<(u32, &String)> = names
+                    .iter()
+                    .filter_map(|n| version_of(fin, n).map(|k| (k, n)))
+                    .collect();
+                v.sort();
+                candidates.extend(v.into_iter().map(|(_, n)| n.clone()));
+            }
+            for name in candidates {
+                if !present(name.clone()).await? {
+                    continue;
+                }
+                if let Some(verified) = same_file(s, dir, &name, size, up).await? {
+                    info!(path = %join(dir, &name), "The artifact is already there from an earlier attempt; completing its sidecars.");
+                    let sidecars = put_sidecars(s, dir, &name, up).await?;
+                    return Ok(Delivered {
+                        remote_path: join(dir, &name),
+                        final_name: name,
+                        bytes: size,
+                        host_key_sha256: conn.host_key_sha256.clone(),
+                        fsync: false,
+                        posix_rename: false,
+                        verified,
+                        sidecars,
+                    });
+                }
+            }
+        }
+        if up.if_exists == IfExists::Fail && present(fin.to_string()).await? {
             return Err(SftpError::FinalExists {
                 path: join(dir, fin),
             });
         }
     }
 
-    // Extra channels only for files big enough to benefit (> 8 MiB).
-    let want = if size > 8 << 20 {
-        tuning.channels.max(1)
-    } else {
-        1
-    };
-    if want > 1 {
-        let extra =
-            futures::future::join_all((1..want).map(|_| conn.open_sftp(target.io_timeout))).await;
-        for s in extra {
-            match s {
-                Ok(s) => sessions.push(s),
-                // The server may limit sessions per connection (MaxSessions): use fewer.
-                Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
-            }
-        }
-    }
-
-    let fsync = upload_part(sessions, &part, up, size, tuning, progress).await;
-    let fsync = match fsync {
-        Ok(f) => f,
+    let written = upload_part(sessions, &part, up, size, tuning, progress).await;
+    let (fsync, actual) = match written {
+        Ok(x) => x,
         Err(e) => {
             // Best effort: the next attempt removes it anyway.
             if e.class_is_connection_alive() {
@@ -245,7 +330,6 @@ async fn run(
         }
     };
     let s = &sessions[0];
-    let actual = s.stat(&part).await?.and_then(|a| a.size).unwrap_or(0);
     if actual != size {
         let _ = s.remove_if_exists(&part).await;
         return Err(SftpError::SizeMismatch {
@@ -253,6 +337,20 @@ async fn run(
             expected: size,
             actual,
         });
+    }
+    // Read-back on the complete temp file, before the commit: a mismatch then leaves
+    // nothing under the final name (the rename does not change the bytes).
+    if up.verify == Verify::ReadBack {
+        let (sum, n) = s.hash_remote(&part, size).await?;
+        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+            let _ = s.remove_if_exists(&part).await;
+            return Err(SftpError::ChecksumMismatch {
+                path: part,
+                expected: up.sha256_hex.to_ascii_lowercase(),
+                actual: sum,
+            });
+        }
+        debug!(path = %part, sha256 = %sum, "Read-back verified.");
     }
 
     // Commit.
@@ -313,49 +411,7 @@ async fn run(
     let remote_path = join(dir, &final_name);
     debug!(path = %remote_path, posix_rename, "Committed.");
 
-    // Verify the final file.
-    let actual = s
-        .stat(&remote_path)
-        .await?
-        .and_then(|a| a.size)
-        .unwrap_or(0);
-    if actual != size {
-        return Err(SftpError::SizeMismatch {
-            path: remote_path,
-            expected: size,
-            actual,
-        });
-    }
-    if up.verify == Verify::ReadBack {
-        let (sum, n) = s.hash_remote(&remote_path, size).await?;
-        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
-            return Err(SftpError::ChecksumMismatch {
-                path: remote_path,
-                expected: up.sha256_hex.to_ascii_lowercase(),
-                actual: sum,
-            });
-        }
-        debug!(path = %remote_path, sha256 = %sum, "Read-back verified.");
-    }
-
-    // Sidecars: checksum, manifest, done-marker last.
-    let mut sidecars = Vec::new();
-    let mut put = |suffix: &'static str, data: Vec<u8>| {
-        let name = format!("{final_name}{suffix}");
-        let tmp = join(dir, &format!(".{fin}{suffix}.{}.part", up.run_id));
-        let path = join(dir, &name);
-        sidecars.push(name);
-        async move { s.put_small(&path, &tmp, &data).await }
-    };
-    let line = format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name);
-    put(SIDECARS[0], line.into_bytes()).await?;
-    if let Some(m) = &up.manifest {
-        put(SIDECARS[1], m.clone()).await?;
-    }
-    if up.done_marker {
-        put(SIDECARS[2], Vec::new()).await?;
-    }
-
+    let sidecars = put_sidecars(s, dir, &final_name, up).await?;
     Ok(Delivered {
         remote_path,
         final_name,
@@ -368,6 +424,64 @@ async fn run(
     })
 }
 
+/// Is `dir/name` this artifact? `Some(how it was verified)` when its size matches and either
+/// its `.sha256` sidecar names this checksum (and `up.verify` is `Size`) or a read-back
+/// hash matches.
+async fn same_file(
+    s: &Sftp,
+    dir: &str,
+    name: &str,
+    size: u64,
+    up: &Upload,
+) -> Result<Option<Verify>, SftpError> {
+    let path = join(dir, name);
+    match s.stat(&path).await? {
+        Some(a) if a.is_regular() && a.size == Some(size) => {}
+        _ => return Ok(None),
+    }
+    if up.verify == Verify::Size {
+        let want = format!("{}  {}", up.sha256_hex.to_ascii_lowercase(), name);
+        if let Some(side) = s.read_small(&format!("{path}.sha256"), 4096).await? {
+            if String::from_utf8_lossy(&side)
+                .lines()
+                .any(|l| l.trim_end() == want)
+            {
+                return Ok(Some(Verify::Size));
+            }
+        }
+    }
+    let (sum, n) = s.hash_remote(&path, size).await?;
+    Ok((n == size && sum.eq_ignore_ascii_case(&up.sha256_hex)).then_some(Verify::ReadBack))
+}
+
+/// Sidecars of `final_name`, each via temp + rename: checksum, manifest, done-marker last.
+async fn put_sidecars(
+    s: &Sftp,
+    dir: &str,
+    final_name: &str,
+    up: &Upload,
+) -> Result<Vec<String>, SftpError> {
+    let fin = up.final_name.as_str();
+    let mut files: Vec<(&str, Vec<u8>)> = vec![(
+        SIDECARS[0],
+        format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name).into_bytes(),
+    )];
+    if let Some(m) = &up.manifest {
+        files.push((SIDECARS[1], m.clone()));
+    }
+    if up.done_marker {
+        files.push((SIDECARS[2], Vec::new()));
+    }
+    let mut sidecars = Vec::new();
+    for (suffix, data) in files {
+        let name = format!("{final_name}{suffix}");
+        let tmp = join(dir, &format!(".{fin}{suffix}.{}.part", up.run_id));
+        s.put_small(&join(dir, &name), &tmp, &data).await?;
+        sidecars.push(name);
+    }
+    Ok(sidecars)
+}
+
 impl SftpError {
     /// Whether the SSH/SFTP session is probably still usable after this error.
     fn class_is_connection_alive(&self) -> bool {
@@ -378,7 +492,8 @@ impl SftpError {
     }
 }
 
-/// Uploads the local file to `part` over all `sessions`; returns whether fsync was done.
+/// Uploads the local file to `part` over all `sessions`; returns whether fsync was done and
+/// the size the server reports for the file.
 async fn upload_part(
     sessions: &[Sftp],
     part: &str,
@@ -386,52 +501,80 @@ async fn upload_part(
     size: u64,
     tuning: &Tuning,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<bool, SftpError> {
-    // The first handle creates and truncates; the others open the same file for writing.
-    let mut handles = Vec::with_capacity(sessions.len());
-    let first = sessions[0]
-        .raw
-        .open(
-            part,
-            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
-            attrs_0600(),
-        )
-        .await
-        .map_err(|e| SftpError::remote("open", part, e))?
-        .handle;
-    handles.push(first);
-    let mut used = vec![&sessions[0]];
-    for s in &sessions[1..] {
-        // A server that refuses a second handle on the file (locking) gets fewer channels.
-        match s.raw.open(part, OpenFlags::WRITE, attrs_0600()).await {
+) -> Result<(bool, u64), SftpError> {
+    // All handles open at once: the first creates and truncates, the others only create
+    // (no truncate), so their order does not matter; no write starts before all are open.
+    let opens = futures::future::join_all(sessions.iter().enumerate().map(|(i, s)| {
+        let flags = if i == 0 {
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
+        } else {
+            OpenFlags::CREATE | OpenFlags::WRITE
+        };
+        s.raw.open(part, flags, attrs_0600())
+    }))
+    .await;
+    let mut used = Vec::new();
+    let mut handles = Vec::new();
+    let mut first_err = None;
+    for (i, (s, r)) in sessions.iter().zip(opens).enumerate() {
+        match r {
             Ok(h) => {
-                handles.push(h.handle);
                 used.push(s);
+                handles.push(h.handle);
             }
+            Err(e) if i == 0 => first_err = Some(SftpError::remote("open", part, e)),
+            // A server that refuses a second handle on the file (locking) gets fewer channels.
             Err(e) => debug!(error = %e, "Extra channel cannot open the temp file; not used."),
         }
     }
+    if let Some(e) = first_err {
+        for (s, h) in used.iter().zip(handles) {
+            let _ = s.raw.close(h).await;
+        }
+        return Err(e);
+    }
     let sessions = used;
 
+    let t0 = std::time::Instant::now();
     let written = write_all(&sessions, &handles, part, up, size, tuning, progress).await;
+    let t1 = std::time::Instant::now();
     let mut fsync = false;
+    let mut actual = 0;
     let mut res = written.map(|_| ());
     if res.is_ok() {
-        match sessions[0].fsync(&handles[0], part).await {
-            Ok(f) => fsync = f,
-            Err(e) => res = Err(e),
+        // Every write is acknowledged: fsync and fstat in the same round trip.
+        let (f, st) = futures::future::join(
+            sessions[0].fsync(&handles[0], part),
+            sessions[0].raw.fstat(handles[0].as_str()),
+        )
+        .await;
+        match (f, st) {
+            (Ok(f), Ok(a)) => {
+                fsync = f;
+                actual = a.attrs.size.unwrap_or(0);
+            }
+            (Err(e), _) => res = Err(e),
+            (_, Err(e)) => res = Err(SftpError::remote("fstat", part, e)),
         }
     }
+    debug!(
+        path = part,
+        channels = sessions.len(),
+        write_secs = (t1 - t0).as_secs_f64(),
+        fsync_secs = t1.elapsed().as_secs_f64(),
+        "Data written."
+    );
     // Close every handle and check it: a close can report a late write error.
-    for (s, h) in sessions.iter().zip(handles) {
-        let closed = s.raw.close(h).await;
+    let closes =
+        futures::future::join_all(sessions.iter().zip(handles).map(|(s, h)| s.raw.close(h))).await;
+    for closed in closes {
         if res.is_ok() {
             if let Err(e) = closed {
                 res = Err(SftpError::remote("close", part, e));
             }
         }
     }
-    res.map(|_| fsync)
+    res.map(|_| (fsync, actual))
 }
 
 async fn write_all(

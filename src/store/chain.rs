@@ -16,6 +16,14 @@
 //!   text        'S' + u64 big-endian byte length + UTF-8 bytes
 //!   text list   'L' + u64 big-endian count + each item as a text ('S' ...)
 //! ```
+//! A receipt with further files (code tables delivered in the same run) is hashed in
+//! form v2: the magic is `"regdrop-receipt-v2\n"`, the same fields follow, and after
+//! `prev_hash` comes `files`: `'F'` + u64 big-endian count, then per file the fields
+//! name, remote_path, code_table, rows, bytes, sha256, plaintext_sha256 (name + value as
+//! above). A receipt without further files keeps form v1, so every receipt written before
+//! v2 existed still verifies; the form follows from the content, and adding, removing or
+//! editing a file entry changes the hash either way.
+//!
 //! Timestamps are their stored text (`YYYY-MM-DDTHH:MM:SSZ`). Every field except `hash`
 //! is covered, `prev_hash` included, so editing any column of a receipt changes its hash,
 //! and deleting or reordering receipts breaks the next one's link. The first receipt's
@@ -35,6 +43,7 @@ use super::model::{fmt_ts, Receipt};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const MAGIC: &[u8] = b"regdrop-receipt-v1\n";
+const MAGIC_V2: &[u8] = b"regdrop-receipt-v2\n";
 
 enum V<'a> {
     Null,
@@ -75,7 +84,7 @@ fn opt(s: &Option<String>) -> V<'_> {
 /// The canonical bytes of a receipt (everything but `hash`; see the module docs).
 pub fn canonical(r: &Receipt) -> Vec<u8> {
     let mut o = Vec::with_capacity(1024);
-    o.extend_from_slice(MAGIC);
+    o.extend_from_slice(if r.files.is_empty() { MAGIC } else { MAGIC_V2 });
     put(&mut o, "id", V::Int(r.id));
     put(&mut o, "run_id", V::Text(&r.run_id));
     put(&mut o, "subscription", V::Text(&r.subscription));
@@ -104,6 +113,21 @@ pub fn canonical(r: &Receipt) -> Vec<u8> {
     put(&mut o, "started_at", V::Text(&fmt_ts(r.started_at)));
     put(&mut o, "delivered_at", V::Text(&fmt_ts(r.delivered_at)));
     put(&mut o, "prev_hash", V::Text(&r.prev_hash));
+    if !r.files.is_empty() {
+        o.push(5);
+        o.extend_from_slice(b"files");
+        o.push(b'F');
+        o.extend_from_slice(&(r.files.len() as u64).to_be_bytes());
+        for f in &r.files {
+            put(&mut o, "name", V::Text(&f.name));
+            put(&mut o, "remote_path", V::Text(&f.remote_path));
+            put(&mut o, "code_table", V::Text(&f.code_table));
+            put(&mut o, "rows", V::Int(f.rows as i64));
+            put(&mut o, "bytes", V::Int(f.bytes as i64));
+            put(&mut o, "sha256", V::Text(&f.sha256));
+            put(&mut o, "plaintext_sha256", V::Text(&f.plaintext_sha256));
+        }
+    }
     o
 }
 
@@ -303,6 +327,7 @@ pub(crate) mod tests {
             attempts: 1,
             started_at: Utc.with_ymd_and_hms(2026, 1, id as u32, 6, 0, 0).unwrap(),
             delivered_at: Utc.with_ymd_and_hms(2026, 1, id as u32, 6, 1, 0).unwrap(),
+            files: vec![],
             prev_hash: prev.into(),
             hash: String::new(),
         };
@@ -341,6 +366,47 @@ pub(crate) mod tests {
             let mut r = base.clone();
             edit(&mut r);
             assert_ne!(receipt_hash(&r), h, "edit {i} not covered");
+        }
+    }
+
+    /// A one-file receipt hashes exactly as before v2 (this hash was computed by the v1
+    /// code); further files switch to v2 and every part of them is covered.
+    #[test]
+    fn v1_receipts_keep_their_hash_and_files_are_covered() {
+        let base = sample(1, GENESIS);
+        assert!(canonical(&base).starts_with(b"regdrop-receipt-v1\n"));
+        assert_eq!(receipt_hash(&base), "ef2103ea5d5529064184e57e2f8e0f9c07f172df8f99bfb4366ad38019fd77cc");
+        let mut with = base.clone();
+        with.files.push(super::super::model::DeliveredFile {
+            name: "a_merkekode.dsv.age".into(),
+            remote_path: "/incoming/a_merkekode.dsv.age".into(),
+            code_table: "make".into(),
+            rows: 2147,
+            bytes: 40_000,
+            sha256: "c".repeat(64),
+            plaintext_sha256: "d".repeat(64),
+        });
+        assert!(canonical(&with).starts_with(b"regdrop-receipt-v2\n"));
+        let h = receipt_hash(&with);
+        assert_ne!(h, receipt_hash(&base));
+        type Edit = Box<dyn Fn(&mut Receipt)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|r| r.files[0].name.push('x')),
+            Box::new(|r| r.files[0].remote_path.push('x')),
+            Box::new(|r| r.files[0].code_table = "fuel".into()),
+            Box::new(|r| r.files[0].rows += 1),
+            Box::new(|r| r.files[0].bytes += 1),
+            Box::new(|r| r.files[0].sha256 = "e".repeat(64)),
+            Box::new(|r| r.files[0].plaintext_sha256 = "e".repeat(64)),
+            Box::new(|r| {
+                let f = r.files[0].clone();
+                r.files.push(f)
+            }),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut r = with.clone();
+            edit(&mut r);
+            assert_ne!(receipt_hash(&r), h, "file edit {i} not covered");
         }
     }
 

@@ -19,6 +19,9 @@
 //! | `plaintext_sha256` | SHA-256 of the extract before encryption |
 //! | `ciphertext_sha256` | SHA-256 of the delivered file (what the `.sha256` sidecar says) |
 //! | `receipt_hash` | the receipt's chain hash, to quote in a dispute |
+//! | `files` | files delivered by the run: 1, plus one per code table delivered beside it |
+//! | `total_rows` | data rows of every file of the run (`rows` plus the code tables') |
+//! | `total_bytes` | bytes of every file of the run (sidecars not counted) |
 //!
 //! CSV: comma separated, CRLF line ends, a header line, fields quoted when they hold a
 //! comma, quote, CR or LF. JSON: an array with one object per line; absent values are
@@ -49,10 +52,13 @@ pub struct BillingLine {
     pub plaintext_sha256: String,
     pub ciphertext_sha256: String,
     pub receipt_hash: String,
+    pub files: u64,
+    pub total_rows: u64,
+    pub total_bytes: u64,
 }
 
 /// The CSV header, in column order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 19] = [
     "receipt_id",
     "delivered_at",
     "case_number",
@@ -69,6 +75,9 @@ pub const COLUMNS: [&str; 16] = [
     "plaintext_sha256",
     "ciphertext_sha256",
     "receipt_hash",
+    "files",
+    "total_rows",
+    "total_bytes",
 ];
 
 impl From<&Receipt> for BillingLine {
@@ -90,12 +99,15 @@ impl From<&Receipt> for BillingLine {
             plaintext_sha256: r.plaintext_sha256.clone(),
             ciphertext_sha256: r.ciphertext_sha256.clone(),
             receipt_hash: r.hash.clone(),
+            files: r.file_count(),
+            total_rows: r.total_rows(),
+            total_bytes: r.total_bytes(),
         }
     }
 }
 
 impl BillingLine {
-    fn fields(&self) -> [String; 16] {
+    fn fields(&self) -> [String; 19] {
         let o = |s: &Option<String>| s.clone().unwrap_or_default();
         [
             self.receipt_id.to_string(),
@@ -114,6 +126,9 @@ impl BillingLine {
             self.plaintext_sha256.clone(),
             self.ciphertext_sha256.clone(),
             self.receipt_hash.clone(),
+            self.files.to_string(),
+            self.total_rows.to_string(),
+            self.total_bytes.to_string(),
         ]
     }
 }

@@ -114,6 +114,31 @@ CREATE INDEX receipts_subscription ON receipts(subscription, delivered_at);
 CREATE INDEX runs_state ON runs(state);
 "#,
     },
+    Migration {
+        version: 3,
+        description: "further files per run and per receipt (code tables)",
+        sql: r#"
+-- Files sealed for a run beside its artifact (code tables), in upload order.
+CREATE TABLE run_files (
+    run_id            TEXT NOT NULL,
+    seq               INTEGER NOT NULL CHECK (seq >= 1),
+    code_table        TEXT NOT NULL,
+    path              TEXT NOT NULL,
+    file_name         TEXT NOT NULL,
+    rows              INTEGER NOT NULL,
+    plaintext_sha256  TEXT NOT NULL,
+    ciphertext_sha256 TEXT NOT NULL,
+    plaintext_bytes   INTEGER NOT NULL,
+    ciphertext_bytes  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT;
+
+-- The further files a receipt records (JSON array; NULL for one-file deliveries, which
+-- keeps every receipt written before this version byte-for-byte as it was).
+ALTER TABLE receipts ADD COLUMN files TEXT
+    CHECK (files IS NULL OR (json_valid(files) AND json_type(files) = 'array'));
+"#,
+    },
 ];
 
 /// The schema version this build writes.

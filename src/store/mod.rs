@@ -25,7 +25,8 @@ pub use chain::{BreakKind, BrokenLink, ChainReport, GENESIS};
 pub use error::{Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
-    NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFilter, RunState,
+    DeliveredFile, NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFile, RunFilter,
+    RunState,
 };
 
 use chrono::{DateTime, Utc};
@@ -72,7 +73,7 @@ const RUN_COLS: &str = "id, subscription, scheduled_at, created_at, state, state
 const RECEIPT_COLS: &str = "id, run_id, subscription, customer, customer_org_number, \
     case_number, invoice_reference, report, remote_host, remote_port, host_key_fingerprint, \
     remote_path, bytes, rows, plaintext_sha256, ciphertext_sha256, personal_fields, \
-    legal_basis, recipients, attempts, started_at, delivered_at, prev_hash, hash";
+    legal_basis, recipients, attempts, started_at, delivered_at, prev_hash, hash, files";
 
 fn to_u64(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
@@ -148,6 +149,10 @@ fn read_receipt(row: &Row<'_>) -> Result<Receipt> {
         delivered_at: parse_ts(&row.get::<_, String>(21)?)?,
         prev_hash: row.get(22)?,
         hash: row.get(23)?,
+        files: match row.get::<_, Option<String>>(24)? {
+            Some(json) => serde_json::from_str(&json)?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -564,6 +569,13 @@ impl Store {
     /// is written. Refuses a receipt whose file does not match the run's sealed artifact.
     /// The attempt count is taken from the attempts table (at least 1).
     pub fn commit_receipt(&self, new: &NewReceipt) -> Result<Receipt> {
+        self.commit_receipt_with_files(new, &[])
+    }
+
+    /// [`commit_receipt`](Store::commit_receipt) for a run that delivered further files
+    /// (code tables) beside its main file; the receipt records them under `files`, and the
+    /// chain hash covers them.
+    pub fn commit_receipt_with_files(&self, new: &NewReceipt, files: &[DeliveredFile]) -> Result<Receipt> {
         let tx = self.write_tx()?;
         if let Some(existing) = receipt_for_run_in(&tx, &new.run_id)? {
             if existing.ciphertext_sha256 != new.ciphertext_sha256
@@ -637,15 +649,20 @@ impl Store {
             attempts: attempts.max(1) as u32,
             started_at: trunc_ts(new.started_at),
             delivered_at: trunc_ts(new.delivered_at),
+            files: files.to_vec(),
             prev_hash,
             hash: String::new(),
         };
+        for f in files {
+            to_i64(f.bytes, "bytes")?;
+            to_i64(f.rows, "rows")?;
+        }
         r.hash = chain::receipt_hash(&r);
         tx.execute(
             &format!(
                 "INSERT INTO receipts ({RECEIPT_COLS}) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                  ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
             ),
             params![
                 r.id,
@@ -672,6 +689,7 @@ impl Store {
                 fmt_ts(r.delivered_at),
                 r.prev_hash,
                 r.hash,
+                if r.files.is_empty() { None } else { Some(serde_json::to_string(&r.files)?) },
             ],
         )?;
         tx.execute(
@@ -723,6 +741,60 @@ impl Store {
     /// purged receipt) and reports the first broken link. `Err` only for database errors.
     pub fn verify_chain(&self) -> Result<ChainReport> {
         verify_in(&self.conn)
+    }
+
+    // ---- further files of a run (code tables) -------------------------------------------
+
+    /// Records the further files sealed for a run (replacing any recorded before), in
+    /// upload order. Call it before [`record_artifact`](Store::record_artifact) so a run
+    /// is never `sealed` without them.
+    pub fn record_run_files(&self, run: &str, files: &[RunFile]) -> Result<()> {
+        let tx = self.write_tx()?;
+        get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        tx.execute("DELETE FROM run_files WHERE run_id = ?1", [run])?;
+        for (i, f) in files.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO run_files (run_id, seq, code_table, path, file_name, rows, plaintext_sha256, \
+                 ciphertext_sha256, plaintext_bytes, ciphertext_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    run,
+                    i as i64 + 1,
+                    f.code_table,
+                    f.path,
+                    f.file_name,
+                    to_i64(f.rows, "rows")?,
+                    f.plaintext_sha256,
+                    f.ciphertext_sha256,
+                    to_i64(f.plaintext_bytes, "plaintext_bytes")?,
+                    to_i64(f.ciphertext_bytes, "ciphertext_bytes")?,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The further files of a run, in upload order (empty for one-file runs).
+    pub fn run_files(&self, run: &str) -> Result<Vec<RunFile>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT code_table, path, file_name, rows, plaintext_sha256, ciphertext_sha256, \
+             plaintext_bytes, ciphertext_bytes FROM run_files WHERE run_id = ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([run])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(RunFile {
+                code_table: r.get(0)?,
+                path: r.get(1)?,
+                file_name: r.get(2)?,
+                rows: to_u64(r.get(3)?, "rows")?,
+                plaintext_sha256: r.get(4)?,
+                ciphertext_sha256: r.get(5)?,
+                plaintext_bytes: to_u64(r.get(6)?, "plaintext_bytes")?,
+                ciphertext_bytes: to_u64(r.get(7)?, "ciphertext_bytes")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Billing export as CSV (see [`export`] for the columns); returns the line count.
@@ -796,6 +868,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM attempts WHERE attempts.run_id = runs.id)",
             [&cut],
         )? as u64;
+        tx.execute("DELETE FROM run_files WHERE run_id NOT IN (SELECT id FROM runs)", [])?;
         tx.commit()?;
         tracing::info!(cutoff = %cut, receipts = counts.receipts, attempts = counts.attempts,
             runs = counts.runs, "Retention purge done.");

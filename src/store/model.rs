@@ -2,7 +2,7 @@
 //! Pure: no SQL here.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
@@ -146,6 +146,40 @@ pub struct Artifact {
     pub format: String,
     /// Set when the format fell back (e.g. xlsx over 1,048,575 rows went out as dsv).
     pub fallback_note: Option<String>,
+}
+
+/// A further file sealed for a run beside its artifact (a code table), kept in the store so
+/// that retries and restarts upload exactly these files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunFile {
+    /// What the file holds (`make`, `load_index`, ...).
+    pub code_table: String,
+    /// The ciphertext in the spool folder.
+    pub path: String,
+    /// The remote file name requested.
+    pub file_name: String,
+    pub rows: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_sha256: String,
+    pub plaintext_bytes: u64,
+    pub ciphertext_bytes: u64,
+}
+
+/// A further file delivered in a run beside the main one (a code table), as its receipt
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveredFile {
+    /// The final remote file name.
+    pub name: String,
+    pub remote_path: String,
+    /// What the file holds (`make`, `load_index`, ...).
+    pub code_table: String,
+    pub rows: u64,
+    /// Bytes delivered (the encrypted file).
+    pub bytes: u64,
+    /// SHA-256 of the delivered file (what its `.sha256` sidecar says).
+    pub sha256: String,
+    pub plaintext_sha256: String,
 }
 
 /// A run as stored.
@@ -314,8 +348,26 @@ pub struct Receipt {
     pub started_at: DateTime<Utc>,
     #[serde(serialize_with = "ser_ts")]
     pub delivered_at: DateTime<Utc>,
+    /// Further files delivered in the same run (code tables); empty for one-file runs.
+    /// Covered by the chain hash (canonical form v2, see [`chain`](super::chain)).
+    pub files: Vec<DeliveredFile>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+impl Receipt {
+    /// Files delivered by this run, the main one included.
+    pub fn file_count(&self) -> u64 {
+        1 + self.files.len() as u64
+    }
+    /// Rows of every file of the run.
+    pub fn total_rows(&self) -> u64 {
+        self.rows + self.files.iter().map(|f| f.rows).sum::<u64>()
+    }
+    /// Bytes of every file of the run (sidecars not counted).
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes + self.files.iter().map(|f| f.bytes).sum::<u64>()
+    }
 }
 
 fn ser_ts<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

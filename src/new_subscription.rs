@@ -1,0 +1,709 @@
+//! `regdrop new-subscription` (wiring, like [`app`](crate::app)): turns a customer's
+//! request into a subscription file.
+//!
+//! The seed (000) says what a customer sends: which data, an e-mail address and a mobile
+//! number, the SFTP server's DNS name or IP, the SFTP user name (the password comes by
+//! SMS); for encrypted extracts the customer's age recipient. Each of these is a flag;
+//! on a terminal, a missing one is asked for, otherwise the command fails and lists every
+//! missing flag. The server's host keys are scanned and pinned (check the printed
+//! fingerprints with the customer). Secrets are never asked for: the file names a password
+//! (or key) file, which the operator creates with mode 0600.
+//!
+//! The file is validated exactly as `regdrop check` validates it before it is written, and
+//! every choice in it carries a comment.
+
+use crate::app::{Exit, EXIT_CONFIG};
+use crate::catalog::{self, ReportKind};
+use crate::config::raw::RawSubscription;
+use crate::config::validate::{self, Inherited};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Flags of `regdrop new-subscription`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// Subscription id: lowercase letters, digits and `-` (also the file name).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The customer's name, as it goes into receipts.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// The customer's organisation number (9 digits).
+    #[arg(long)]
+    pub org_number: Option<String>,
+    /// The authority's case number (saksnummer) for this release.
+    #[arg(long)]
+    pub case_number: Option<String>,
+    /// The customer's invoice reference.
+    #[arg(long)]
+    pub invoice_reference: Option<String>,
+    /// Contact e-mail of the customer's person responsible.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Contact mobile number (the SFTP password comes by SMS from/to this number).
+    #[arg(long)]
+    pub mobile: Option<String>,
+    /// Which data: technical, technical_owners, first_registrations, owners, custom,
+    /// technical_open, code_tables.
+    #[arg(long)]
+    pub report: Option<String>,
+    /// Columns of a custom report (comma-separated catalog names; `regdrop fields`).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Code tables to deliver beside the report, or alone with --report code_tables
+    /// (make, vehicle_group, fuel, colour, euronorm, load_index, speed_index, ...).
+    #[arg(long, value_delimiter = ',')]
+    pub code_tables: Vec<String>,
+    /// Filter: make codes or names (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub make: Vec<String>,
+    /// Filter: models / trade names.
+    #[arg(long, value_delimiter = ',')]
+    pub model: Vec<String>,
+    /// Filter: vehicle groups (tax codes, e.g. 101).
+    #[arg(long, value_delimiter = ',')]
+    pub vehicle_group: Vec<String>,
+    /// Filter: fuel codes (e.g. 5 = electric).
+    #[arg(long, value_delimiter = ',')]
+    pub fuel: Vec<String>,
+    /// Filter: hybrid categories.
+    #[arg(long, value_delimiter = ',')]
+    pub hybrid_category: Vec<String>,
+    /// Filter: first-registration years, `MIN..MAX`, `MIN..` or `..MAX`.
+    #[arg(long)]
+    pub first_registration_year: Option<String>,
+    /// Filter: total seats, `MIN..MAX`, `MIN..` or `..MAX`.
+    #[arg(long)]
+    pub seats: Option<String>,
+    /// Filter (owner reports): owners' organisation numbers.
+    #[arg(long, value_delimiter = ',')]
+    pub owner_org_number: Vec<String>,
+    /// Filter (owner reports): owners' municipality numbers (4 digits).
+    #[arg(long, value_delimiter = ',')]
+    pub municipality: Vec<String>,
+    /// Filter (owner reports): owners' county numbers (2 digits).
+    #[arg(long, value_delimiter = ',')]
+    pub county: Vec<String>,
+    /// previous_day, previous_week, previous_month, since_last_delivery or FROM..TO
+    /// (dates). Default: the whole register each run.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// dsv (the authority's ¤ format), csv or xlsx.
+    #[arg(long, default_value = "dsv")]
+    pub format: String,
+    /// The legal basis for personal data (required for reports with personal fields).
+    #[arg(long)]
+    pub legal_basis: Option<String>,
+    /// When to deliver: a 5-field cron line.
+    #[arg(long, default_value = "0 6 * * MON")]
+    pub cron: String,
+    /// The customer's SFTP server: DNS name or IP (HOST or HOST:PORT).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// SFTP port (default 22, or the port in --host).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The SFTP user name on the customer's server.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Folder on the server the files go into (default: the login folder).
+    #[arg(long, default_value = ".")]
+    pub remote_dir: String,
+    /// The customer's age recipient(s): `age1...` or an `ssh-ed25519 ...` line. Repeatable.
+    #[arg(long)]
+    pub recipient: Vec<String>,
+    /// Deliver unencrypted (only reports without identifying or personal fields).
+    #[arg(long)]
+    pub no_encryption: bool,
+    /// Log in with this private key file (relative to the secrets folder) instead of a
+    /// password file `<id>.password`.
+    #[arg(long)]
+    pub key_file: Option<String>,
+    /// Where to write the file [default: `<subscriptions folder>/<id>.toml`].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for the server during the host-key scan.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+}
+
+/// TOML string literal.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn list(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// `MIN..MAX`, `MIN..`, `..MAX` or `N` -> `{ min = .., max = .. }`.
+fn range(flag: &str, s: &str) -> Result<String> {
+    let (lo, hi) = match s.split_once("..") {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (s.trim(), s.trim()),
+    };
+    let num = |v: &str| -> Result<Option<i64>> {
+        if v.is_empty() {
+            Ok(None)
+        } else {
+            v.parse().map(Some).map_err(|_| {
+                anyhow!("--{flag} `{s}`: write MIN..MAX, MIN.. or ..MAX with whole numbers")
+            })
+        }
+    };
+    let parts: Vec<String> = [("min", num(lo)?), ("max", num(hi)?)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} = {v}")))
+        .collect();
+    if parts.is_empty() {
+        bail!("--{flag} `{s}` has neither a minimum nor a maximum");
+    }
+    Ok(format!("{{ {} }}", parts.join(", ")))
+}
+
+fn period(s: &str) -> Result<String> {
+    match s {
+        "previous_day" | "previous_week" | "previous_month" | "since_last_delivery" => Ok(q(s)),
+        _ => {
+            let (a, b) = s
+                .split_once("..")
+                .ok_or_else(|| anyhow!("--period `{s}`: use previous_day, previous_week, previous_month, since_last_delivery or FROM..TO"))?;
+            for d in [a, b] {
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .with_context(|| format!("--period: `{d}` is not a date like 2026-01-31"))?;
+            }
+            Ok(format!("{{ from = {a}, to = {b} }}"))
+        }
+    }
+}
+
+fn valid_email(s: &str) -> bool {
+    let Some((user, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !user.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+}
+
+/// `+47 912 34 567` -> `+4791234567`; `None` unless 8-15 digits with an optional `+`.
+fn normal_mobile(s: &str) -> Option<String> {
+    let t: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    let digits = t.strip_prefix('+').unwrap_or(&t);
+    (digits.len() >= 8 && digits.len() <= 15 && digits.chars().all(|c| c.is_ascii_digit()))
+        .then_some(t)
+}
+
+/// Whether the chosen data holds personal fields (then a legal basis is needed).
+fn is_personal(report: Option<ReportKind>, columns: &[String]) -> bool {
+    match report {
+        Some(ReportKind::Custom) => columns
+            .iter()
+            .any(|c| catalog::field(c).is_some_and(|f| f.personal)),
+        Some(k) => k.columns().unwrap_or_default().iter().any(|f| f.personal),
+        None => false,
+    }
+}
+
+/// Asks on the terminal; `None` when there is no terminal.
+struct Asker {
+    terminal: bool,
+}
+
+impl Asker {
+    fn ask(&self, label: &str) -> Result<Option<String>> {
+        if !self.terminal {
+            return Ok(None);
+        }
+        loop {
+            eprint!("{label}: ");
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line)? == 0 {
+                bail!("input ended before {label} was given");
+            }
+            let v = line.trim().to_string();
+            if !v.is_empty() {
+                return Ok(Some(v));
+            }
+        }
+    }
+}
+
+/// Fills the missing required values (asking on a terminal) and checks the contact
+/// details; errors name every missing flag at once.
+fn complete(a: &mut Args, asker: &Asker) -> Result<()> {
+    let mut missing: Vec<&str> = Vec::new();
+    macro_rules! need {
+        ($field:ident, $flag:literal, $label:literal) => {
+            if a.$field.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                a.$field = asker.ask($label)?;
+                if a.$field.is_none() {
+                    missing.push($flag);
+                }
+            }
+        };
+    }
+    need!(id, "--id", "Subscription id (lowercase letters, digits, -)");
+    need!(customer, "--customer", "Customer name");
+    need!(report, "--report", "Which data (technical, technical_owners, first_registrations, owners, custom, technical_open, code_tables)");
+    let report = a.report.as_deref().and_then(ReportKind::parse);
+    if report == Some(ReportKind::Custom) && a.columns.is_empty() {
+        match asker.ask("Columns (comma-separated; `regdrop fields` lists them)")? {
+            Some(c) => {
+                a.columns = c
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
+            None => missing.push("--columns"),
+        }
+    }
+    if report == Some(ReportKind::CodeTables) && a.code_tables.is_empty() {
+        match asker.ask("Code tables (comma-separated: make, vehicle_group, fuel, colour, euronorm, load_index, speed_index)")? {
+            Some(c) => a.code_tables = c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            None => missing.push("--code-tables"),
+        }
+    }
+    if is_personal(report, &a.columns) {
+        need!(
+            legal_basis,
+            "--legal-basis",
+            "Legal basis for the personal data (law and agreement)"
+        );
+    }
+    need!(email, "--email", "Contact e-mail");
+    need!(mobile, "--mobile", "Contact mobile number");
+    need!(
+        host,
+        "--host",
+        "SFTP server (DNS name or IP, optionally :PORT)"
+    );
+    need!(username, "--username", "SFTP user name");
+    if !a.no_encryption && a.recipient.is_empty() {
+        match asker.ask("Customer's age recipient (age1... or ssh-ed25519 ...)")? {
+            Some(r) => a.recipient.push(r),
+            None => missing.push("--recipient"),
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "missing {}; give them as flags (stdin is not a terminal, so nothing can be asked)",
+            missing.join(", ")
+        );
+    }
+    if let Some(e) = &a.email {
+        if !valid_email(e) {
+            bail!("--email `{e}` is not an e-mail address");
+        }
+    }
+    if let Some(m) = &a.mobile {
+        a.mobile = Some(normal_mobile(m).ok_or_else(|| {
+            anyhow!("--mobile `{m}` is not a phone number (8-15 digits, optional +)")
+        })?);
+    }
+    Ok(())
+}
+
+/// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`; `--port` wins.
+fn host_port(host: &str, port: Option<u16>) -> Result<(String, u16)> {
+    let (h, p) = if let Some(rest) = host.strip_prefix('[') {
+        let (h, p) = rest
+            .split_once(']')
+            .ok_or_else(|| anyhow!("--host `{host}`: missing `]`"))?;
+        (
+            h.to_string(),
+            p.strip_prefix(':').map(str::parse::<u16>).transpose()?,
+        )
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .with_context(|| format!("`{p}` is not a port"))?,
+                ),
+            ),
+            _ => (host.to_string(), None),
+        }
+    };
+    Ok((h, port.or(p).unwrap_or(22)))
+}
+
+/// The scanned keys to pin: (line, fingerprint).
+pub type Pinned = Vec<(String, String)>;
+
+/// Writes the subscription file text (pure). `a` must be complete.
+pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> {
+    let id = a.id.as_deref().unwrap_or_default();
+    let report = a.report.as_deref().unwrap_or_default();
+    let mut o = String::new();
+    let mut line = |s: String| {
+        o.push_str(&s);
+        o.push('\n');
+    };
+    line(format!(
+        "# Subscription `{id}`, written by `regdrop new-subscription` from the customer's request."
+    ));
+    line("# Check it with `regdrop check`; every line can be edited by hand.".into());
+    line("# Unique id: used in file names, receipts and `regdrop deliver ID`.".into());
+    line(format!("id = {}", q(id)));
+    line("# The customer's name as it goes into receipts and the billing export.".into());
+    line(format!(
+        "customer = {}",
+        q(a.customer.as_deref().unwrap_or_default())
+    ));
+    match &a.org_number {
+        Some(o) => {
+            line("# The customer's organisation number (mod-11 checked).".into());
+            line(format!("customer_org_number = {}", q(o)));
+        }
+        None => line(
+            "# customer_org_number = \"\"   # not given: the customer's organisation number".into(),
+        ),
+    }
+    match &a.case_number {
+        Some(c) => {
+            line(
+                "# The authority's case number (saksnummer): on every receipt and billing line."
+                    .into(),
+            );
+            line(format!("case_number = {}", q(c)));
+        }
+        None => line(
+            "# case_number = \"\"   # not given yet: the authority's case number, for billing"
+                .into(),
+        ),
+    }
+    match &a.invoice_reference {
+        Some(r) => {
+            line("# The customer's invoice reference.".into());
+            line(format!("invoice_reference = {}", q(r)));
+        }
+        None => line(
+            "# invoice_reference = \"\"   # not given: the customer's invoice reference".into(),
+        ),
+    }
+    if let Some(l) = &a.legal_basis {
+        line("# The legal basis for releasing personal data (law and agreement).".into());
+        line(format!("legal_basis = {}", q(l)));
+    }
+    line(String::new());
+    line("# The customer's person responsible, as given in the request.".into());
+    line("[contact]".into());
+    line(format!(
+        "email = {}",
+        q(a.email.as_deref().unwrap_or_default())
+    ));
+    line(format!(
+        "mobile = {}",
+        q(a.mobile.as_deref().unwrap_or_default())
+    ));
+    line(String::new());
+    line("[schedule]".into());
+    line("# When to deliver (5-field cron, in the default time zone of regdrop.toml).".into());
+    line(format!("cron = {}", q(&a.cron)));
+    line(String::new());
+    line("[target]".into());
+    line("# The customer's SFTP server and port.".into());
+    line(format!("host = {}", q(host)));
+    line(format!("port = {port}"));
+    line("# The SFTP user name the customer gave.".into());
+    line(format!(
+        "username = {}",
+        q(a.username.as_deref().unwrap_or_default())
+    ));
+    line(format!("# Pinned host keys, scanned from {host}:{port}; check these fingerprints with the customer:"));
+    for (_, fp) in keys {
+        line(format!("#   {fp}"));
+    }
+    line(format!(
+        "host_keys = {}",
+        list(&keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>())
+    ));
+    match &a.key_file {
+        Some(k) => {
+            line(format!("# Log in with the private key in {k} (secrets folder, mode 0600; never in this file)."));
+            line(format!("auth = {{ key_file = {} }}", q(k)));
+        }
+        None => {
+            line(format!(
+                "# The password the customer sends by SMS goes into {id}.password (secrets folder, mode 0600; never in this file)."
+            ));
+            line(format!(
+                "auth = {{ password_file = {} }}",
+                q(&format!("{id}.password"))
+            ));
+        }
+    }
+    line("# Folder on the server the files go into (\".\" = the login folder).".into());
+    line(format!("remote_dir = {}", q(&a.remote_dir)));
+    line(String::new());
+    line("[extract]".into());
+    line("# Which data the customer asked for.".into());
+    line(format!("report = {}", q(report)));
+    if !a.columns.is_empty() {
+        line("# The columns of the custom report.".into());
+        line(format!("columns = {}", list(&a.columns)));
+    }
+    if !a.code_tables.is_empty() {
+        line("# Code tables delivered as files of their own in the same run.".into());
+        line(format!("code_tables = {}", list(&a.code_tables)));
+    }
+    line("# File format: dsv (the authority's ¤ format), csv or xlsx.".into());
+    line(format!("format = {}", q(&a.format)));
+    match &a.period {
+        Some(p) => {
+            line("# Which vehicles each run covers.".into());
+            line(format!("period = {}", period(p)?));
+        }
+        None => line("# No period: every run delivers the whole (filtered) register.".into()),
+    }
+    let mut filters: Vec<(&str, String, &str)> = Vec::new();
+    for (key, v, what) in [
+        ("make", &a.make, "makes (code or name)"),
+        ("model", &a.model, "models"),
+        ("vehicle_group", &a.vehicle_group, "vehicle groups"),
+        ("fuel", &a.fuel, "fuel codes"),
+        ("hybrid_category", &a.hybrid_category, "hybrid categories"),
+        (
+            "org_number",
+            &a.owner_org_number,
+            "owners' organisation numbers",
+        ),
+        ("municipality", &a.municipality, "owners' municipalities"),
+        ("county", &a.county, "owners' counties"),
+    ] {
+        if !v.is_empty() {
+            filters.push((key, list(v), what));
+        }
+    }
+    if let Some(y) = &a.first_registration_year {
+        filters.push((
+            "first_registration_year",
+            range("first-registration-year", y)?,
+            "first-registration years",
+        ));
+    }
+    if let Some(s) = &a.seats {
+        filters.push(("seats", range("seats", s)?, "total seats"));
+    }
+    if filters.is_empty() {
+        line("# No filter: every vehicle of the report.".into());
+    } else {
+        line(String::new());
+        line("[extract.filter]".into());
+        for (key, value, what) in filters {
+            line(format!("# Only these {what}."));
+            line(format!("{key} = {value}"));
+        }
+    }
+    line(String::new());
+    line("[encryption]".into());
+    if a.no_encryption {
+        line("# Unencrypted, as asked: allowed only for data without identifying or personal fields.".into());
+        line("mode = \"none\"".into());
+    } else {
+        line("# Encrypted with age to the customer's recipient(s).".into());
+        line(format!("recipients = {}", list(&a.recipient)));
+    }
+    Ok(o)
+}
+
+/// The command.
+pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
+    let asker = Asker {
+        terminal: std::io::stdin().is_terminal(),
+    };
+    complete(&mut a, &asker)?;
+    // The daemon config gives the subscriptions folder, the secrets folder, the default
+    // time zone and the ids in use; without one (`--out` given) the defaults apply.
+    let loaded = match (crate::app::load(config), &a.out) {
+        (Ok(l), _) => Some(l),
+        (Err(_), Some(_)) => None,
+        (Err(e), None) => {
+            return Err(
+                e.context("no --out given, so the subscriptions folder of the config is needed")
+            )
+        }
+    };
+    let id = a.id.clone().unwrap_or_default();
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => loaded
+            .as_ref()
+            .expect("loaded above")
+            .daemon
+            .subscriptions_dir
+            .join(format!("{id}.toml")),
+    };
+    if out.exists() && !a.force {
+        bail!(
+            "{} exists; choose another --id or --out, or pass --force to replace it",
+            out.display()
+        );
+    }
+    if let Some(l) = &loaded {
+        if let Some(other) = l
+            .subscriptions
+            .iter()
+            .find(|s| s.id == id && s.source != out)
+        {
+            bail!(
+                "id `{id}` is already used by {}; choose another --id",
+                other.source.display()
+            );
+        }
+    }
+
+    let (host, port) = host_port(a.host.as_deref().unwrap_or_default(), a.port)?;
+    let inherited = loaded
+        .as_ref()
+        .map(|l| l.daemon.inherited.clone())
+        .unwrap_or_else(|| Inherited {
+            timezone: "Europe/Oslo".into(),
+            retry: crate::retry::RetryPolicy::default(),
+            secrets_dir: PathBuf::from("."),
+        });
+    // Renders and validates as `regdrop check` does; problems are config errors (78).
+    let checked = |keys: &Pinned| -> Result<String> {
+        let text = render(&a, &host, port, keys)?;
+        let raw: RawSubscription = toml::from_str(&text)
+            .map_err(|e| anyhow!("internal: the written file does not parse: {e}"))?;
+        match validate::validate_subscription(&raw, &inherited, &out) {
+            Ok(_) => Ok(text),
+            Err(problems) => {
+                let lines: Vec<String> = problems
+                    .into_iter()
+                    .map(|p| crate::config::load::locate(&out, &text, p).to_string())
+                    .collect();
+                Err(anyhow::Error::new(Exit {
+                    code: EXIT_CONFIG,
+                    message: format!(
+                        "the subscription would be invalid, nothing written:\n{}",
+                        lines.join("\n")
+                    ),
+                }))
+            }
+        }
+    };
+    // The request itself first (with a stand-in key), so a wrong request never contacts
+    // the customer's server.
+    const STAND_IN: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
+    checked(&vec![(STAND_IN.to_string(), String::new())])?;
+
+    eprintln!("Scanning the host keys of {host}:{port} ...");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let keys: Pinned = rt
+        .block_on(crate::sftp::scan_host_keys(
+            &host,
+            port,
+            Duration::from_secs(a.timeout_secs),
+        ))
+        .with_context(|| format!("scanning the host keys of {host}:{port}"))?
+        .into_iter()
+        .map(|k| (k.line, k.fingerprint))
+        .collect();
+    if keys.is_empty() {
+        bail!("{host}:{port} offered no usable host key; check the address with the customer");
+    }
+    let text = checked(&keys)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+
+    println!("wrote {}", out.display());
+    println!("pinned host key(s) of {host}:{port}; check the fingerprints with the customer:");
+    for (_, fp) in &keys {
+        println!("  {fp}");
+    }
+    let secrets = inherited.secrets_dir.clone();
+    match &a.key_file {
+        Some(k) => println!(
+            "next: put the private key in {} (chmod 600); regdrop never asks for secrets",
+            secrets.join(k).display()
+        ),
+        None => println!(
+            "next: put the password the customer sends by SMS in {} (one line, chmod 600: `install -m 600 /dev/null FILE`, then edit); regdrop never asks for secrets",
+            secrets.join(format!("{id}.password")).display()
+        ),
+    }
+    println!("then: `regdrop check`, and `regdrop probe {id}` to test the login");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_periods_and_contacts() {
+        assert_eq!(range("seats", "2..5").unwrap(), "{ min = 2, max = 5 }");
+        assert_eq!(range("seats", "2..").unwrap(), "{ min = 2 }");
+        assert_eq!(range("seats", "..9").unwrap(), "{ max = 9 }");
+        assert_eq!(range("seats", "7").unwrap(), "{ min = 7, max = 7 }");
+        assert!(range("seats", "..").is_err() && range("seats", "a..b").is_err());
+        assert_eq!(period("previous_week").unwrap(), "\"previous_week\"");
+        assert_eq!(
+            period("2026-01-01..2026-01-31").unwrap(),
+            "{ from = 2026-01-01, to = 2026-01-31 }"
+        );
+        assert!(period("last_year").is_err());
+        assert!(
+            valid_email("ola@kunde.no")
+                && !valid_email("ola@kunde")
+                && !valid_email("ola kunde.no")
+        );
+        assert_eq!(
+            normal_mobile("+47 912 34 567").as_deref(),
+            Some("+4791234567")
+        );
+        assert_eq!(normal_mobile("12ab"), None);
+        assert_eq!(
+            host_port("sftp.kunde.no:2222", None).unwrap(),
+            ("sftp.kunde.no".into(), 2222)
+        );
+        assert_eq!(host_port("1.2.3.4", None).unwrap(), ("1.2.3.4".into(), 22));
+        assert_eq!(
+            host_port("[::1]:2200", Some(22)).unwrap(),
+            ("::1".into(), 22)
+        );
+    }
+
+    #[test]
+    fn missing_flags_are_listed_without_a_terminal() {
+        let mut a = Args {
+            id: Some("x".into()),
+            report: Some("owners".into()),
+            ..Default::default()
+        };
+        let e = complete(&mut a, &Asker { terminal: false })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "--customer, --legal-basis, --email, --mobile, --host, --username, --recipient"
+            ),
+            "{e}"
+        );
+    }
+}

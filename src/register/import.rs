@@ -1,0 +1,343 @@
+//! Import of the authority's technical DSV dump (`MVR_TECH_DATA`): a header line of `TEKN_*`
+//! names, `¤`-separated values without quoting, UTF-8 or ISO-8859-1, LF or CRLF.
+//!
+//! Streaming: one line at a time through a `BufRead`. Columns are mapped by name (any order,
+//! subset or superset of the 85 fields); unknown columns are reported once as a warning;
+//! `TEKN_KJM` is required. Rows that cannot be read (wrong field count, invalid UTF-8 in a
+//! UTF-8 file, a malformed date) are reported with their line number and reason; good rows
+//! are inserted with values exactly as written (empty -> NULL). Rows are appended to the
+//! `vehicle` table; import a full dump into a fresh database.
+
+use super::ids;
+use super::schema;
+use super::RegisterError;
+use crate::catalog::{column_of, FieldKind, TECHNICAL};
+use crate::format::{decode_latin1, Encoding};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+/// How to read the dump.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// `None` detects the encoding from the header line: valid UTF-8 with `C2 A4` (or a BOM)
+    /// is UTF-8, otherwise `A4` bytes mean ISO-8859-1.
+    pub encoding: Option<Encoding>,
+}
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Rows inserted.
+    pub rows: u64,
+    pub rejected: Vec<Rejected>,
+    /// Things that did not stop the import (unknown columns, skipped blank lines).
+    pub warnings: Vec<String>,
+    /// The encoding used (given or detected).
+    pub encoding: Encoding,
+}
+
+/// At most this many rejected rows are listed one by one; the rest are counted in a warning.
+pub const MAX_REJECTED_LISTED: usize = 10_000;
+/// Rows per transaction.
+const ROWS_PER_TX: u64 = 50_000;
+
+/// Decides the encoding from the header line's bytes (BOM already removed).
+pub fn detect_encoding(header: &[u8], had_bom: bool) -> Encoding {
+    if had_bom {
+        return Encoding::Utf8;
+    }
+    let utf8 = std::str::from_utf8(header).is_ok();
+    if utf8 && header.windows(2).any(|w| w == [0xc2, 0xa4]) {
+        Encoding::Utf8
+    } else if header.contains(&0xa4) {
+        Encoding::Latin1
+    } else {
+        Encoding::Utf8
+    }
+}
+
+/// Removes a trailing `\n` and then a trailing `\r`.
+fn trim_eol(line: &mut Vec<u8>) {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+}
+
+/// Decodes one line; `Err` names the problem.
+fn decode(bytes: &[u8], enc: Encoding) -> Result<std::borrow::Cow<'_, str>, String> {
+    match enc {
+        Encoding::Utf8 => std::str::from_utf8(bytes)
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1)),
+        Encoding::Latin1 => {
+            if bytes.is_ascii() {
+                // ASCII is the same in both; avoids a copy.
+                Ok(std::borrow::Cow::Borrowed(
+                    std::str::from_utf8(bytes).unwrap_or_default(),
+                ))
+            } else {
+                Ok(std::borrow::Cow::Owned(decode_latin1(bytes)))
+            }
+        }
+    }
+}
+
+/// Imports the dump at `file` into the register at `db` (created if missing). `progress` is
+/// called with the number of bytes read so far.
+pub fn import(
+    db: &Path,
+    file: &Path,
+    opts: &ImportOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ImportSummary, RegisterError> {
+    let io_err = |source| RegisterError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let f = File::open(file).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(1 << 20, f);
+
+    // Header.
+    let mut line: Vec<u8> = Vec::with_capacity(4096);
+    let mut bytes_read = reader.read_until(b'\n', &mut line).map_err(io_err)? as u64;
+    if bytes_read == 0 {
+        return Err(RegisterError::EmptyFile {
+            path: file.to_path_buf(),
+        });
+    }
+    let had_bom = line.starts_with(&[0xef, 0xbb, 0xbf]);
+    if had_bom {
+        line.drain(..3);
+    }
+    trim_eol(&mut line);
+    let encoding = opts
+        .encoding
+        .unwrap_or_else(|| detect_encoding(&line, had_bom));
+    let header = decode(&line, encoding).map_err(|reason| RegisterError::BadHeader {
+        path: file.to_path_buf(),
+        reason,
+    })?;
+    let names: Vec<String> = header
+        .split('\u{a4}')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let mut warnings = Vec::new();
+    // For each file column: the catalog index it fills, if known.
+    let mut targets: Vec<Option<usize>> = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let t = TECHNICAL.iter().position(|f| f.0 == name.as_str());
+        if let Some(t) = t {
+            if targets.contains(&Some(t)) {
+                return Err(RegisterError::BadHeader {
+                    path: file.to_path_buf(),
+                    reason: format!("column {name} appears twice (again as column {})", i + 1),
+                });
+            }
+        } else {
+            unknown.push(if name.is_empty() {
+                format!("(empty name, column {})", i + 1)
+            } else {
+                name.clone()
+            });
+        }
+        targets.push(t);
+    }
+    if !targets.contains(&Some(0)) {
+        return Err(RegisterError::MissingColumn {
+            path: file.to_path_buf(),
+            column: TECHNICAL[0].0.to_string(),
+        });
+    }
+    if !unknown.is_empty() {
+        warnings.push(format!(
+            "ignored {} unknown column(s): {}",
+            unknown.len(),
+            unknown.join(", ")
+        ));
+    }
+    let missing = TECHNICAL.len() - targets.iter().flatten().count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} of the 85 technical columns are missing; they stay empty"
+        ));
+    }
+    // File columns that are inserted, in order, with whether they are dates.
+    let used: Vec<(usize, usize, bool)> = targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.map(|t| (i, t, TECHNICAL[t].2 == FieldKind::Date)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO vehicle ({}) VALUES ({})",
+        used.iter()
+            .map(|&(_, t, _)| column_of(TECHNICAL[t].0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (1..=used.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let conn = schema::open_rw(db)?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -131_072i64)?;
+    let mut rows = 0u64;
+    let mut rejected = Vec::new();
+    let mut rejected_total = 0u64;
+    let mut blank = 0u64;
+    let mut line_no = 1u64;
+    let mut last_progress = 0u64;
+    progress(bytes_read);
+    conn.execute_batch("BEGIN")?;
+    {
+        let mut stmt = conn.prepare(&sql)?;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            bytes_read += n as u64;
+            line_no += 1;
+            trim_eol(&mut line);
+            if line.is_empty() {
+                blank += 1;
+                continue;
+            }
+            let mut reject = |reason: String| {
+                rejected_total += 1;
+                if rejected.len() < MAX_REJECTED_LISTED {
+                    rejected.push(Rejected {
+                        line: line_no,
+                        reason,
+                    });
+                }
+            };
+            let text = match decode(&line, encoding) {
+                Ok(t) => t,
+                Err(reason) => {
+                    reject(reason);
+                    continue;
+                }
+            };
+            let values: Vec<&str> = text.split('\u{a4}').collect();
+            if values.len() != names.len() {
+                reject(format!(
+                    "{} fields, the header has {}",
+                    values.len(),
+                    names.len()
+                ));
+                continue;
+            }
+            if let Some(&(i, t, _)) = used
+                .iter()
+                .find(|&&(i, _, date)| date && !values[i].is_empty() && !ids::is_date(values[i]))
+            {
+                reject(format!(
+                    "{} is not a YYYYMMDD date: {:?}",
+                    TECHNICAL[t].0, values[i]
+                ));
+                continue;
+            }
+            for (k, &(i, _, _)) in used.iter().enumerate() {
+                let v = values[i];
+                if v.is_empty() {
+                    stmt.raw_bind_parameter(k + 1, rusqlite::types::Null)?;
+                } else {
+                    stmt.raw_bind_parameter(k + 1, v)?;
+                }
+            }
+            stmt.raw_execute()?;
+            rows += 1;
+            if rows % ROWS_PER_TX == 0 {
+                conn.execute_batch("COMMIT; BEGIN")?;
+            }
+            if bytes_read - last_progress >= 1 << 20 {
+                progress(bytes_read);
+                last_progress = bytes_read;
+            }
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    progress(bytes_read);
+    if blank > 0 {
+        warnings.push(format!("skipped {blank} blank line(s)"));
+    }
+    if rejected_total > rejected.len() as u64 {
+        warnings.push(format!(
+            "{rejected_total} rows rejected; only the first {} are listed",
+            rejected.len()
+        ));
+    }
+    conn.execute_batch(schema::INDEXES)?;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    {
+        let mut st =
+            conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
+        for (k, v) in [
+            ("source", "import".to_string()),
+            ("imported_file", file_name),
+            ("imported_rows", rows.to_string()),
+            ("imported_rejected", rejected_total.to_string()),
+            ("imported_encoding", encoding.as_str().to_string()),
+            ("imported_at", now),
+        ] {
+            st.execute([k, v.as_str()])?;
+        }
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(ImportSummary {
+        rows,
+        rejected,
+        warnings,
+        encoding,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_encodings() {
+        assert_eq!(detect_encoding("A¤B".as_bytes(), false), Encoding::Utf8);
+        assert_eq!(detect_encoding(b"A\xa4B", false), Encoding::Latin1);
+        assert_eq!(detect_encoding(b"TEKN_KJM", false), Encoding::Utf8);
+        assert_eq!(detect_encoding(b"TEKN_KJM", true), Encoding::Utf8);
+        // Latin-1 text that happens to contain C2 A4 but is not valid UTF-8 elsewhere.
+        assert_eq!(
+            detect_encoding(b"\xc2\xa4\xe6\xa4", false),
+            Encoding::Latin1
+        );
+    }
+
+    #[test]
+    fn trims_line_endings() {
+        let mut l = b"a\xa4b\r\n".to_vec();
+        trim_eol(&mut l);
+        assert_eq!(l, b"a\xa4b");
+        let mut l = b"a\n".to_vec();
+        trim_eol(&mut l);
+        assert_eq!(l, b"a");
+        assert_eq!(decode(b"\xe6", Encoding::Latin1).unwrap(), "æ");
+        assert!(decode(b"\xe6", Encoding::Utf8).is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! `regdrop deliver` end to end against a real OpenSSH sshd: the delivered file decrypts
+//! with the `age` CLI, `sha256sum -c` accepts the sidecar, the receipt matches, the chain
+//! verifies and a tampered receipt is caught; a connection cut mid-upload is retried to
+//! exactly one receipt; a wrong host key needs an operator after one attempt.
+
+mod common;
+
+use common::sshd::Sshd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+struct Env {
+    dir: tempfile::TempDir,
+    age_identity: PathBuf,
+}
+
+/// A config folder with a register and one subscription `sub` delivering to `port` on
+/// loopback, pinned to `host_key`, into `remote`.
+fn setup(sshd: &Sshd, port: u16, host_key: &str, remote: &Path, extra: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let age_identity = d.join("age.key");
+    assert!(Command::new("age-keygen").arg("-o").arg(&age_identity).output().unwrap().status.success());
+    let rec = String::from_utf8(Command::new("age-keygen").arg("-y").arg(&age_identity).output().unwrap().stdout).unwrap();
+    std::fs::create_dir(d.join("subs")).unwrap();
+    std::fs::write(
+        d.join("regdrop.toml"),
+        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("subs/sub.toml"),
+        format!(
+            r#"id = "sub"
+customer = "Kunde AS"
+customer_org_number = "923609016"
+case_number = "26/4242"
+legal_basis = "test basis"
+[schedule]
+cron = "0 6 * * *"
+[target]
+host = "127.0.0.1"
+port = {port}
+username = "{user}"
+host_keys = ["{host_key}"]
+auth = {{ key_file = "{key}" }}
+remote_dir = "{remote}"
+connect_timeout_secs = 10
+[extract]
+report = "technical_owners"
+format = "dsv"
+[encryption]
+recipients = ["{rec}"]
+[delivery]
+file_name = "{{id}}_{{run:%Y%m%d}}.{{ext}}"
+[retry]
+base_secs = 1
+cap_secs = 1
+max_attempts = 4
+{extra}
+"#,
+            user = common::sshd::current_user(),
+            key = sshd.user_key.display(),
+            remote = remote.display(),
+            rec = rec.trim(),
+        ),
+    )
+    .unwrap();
+    let (ok, out) = regdrop(d, &["register", "generate", "--vehicles", "3000", "--seed", "9"]);
+    assert!(ok, "{out}");
+    Env { dir, age_identity }
+}
+
+fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
+        .arg("--config")
+        .arg(dir.join("regdrop.toml"))
+        .args(args)
+        .env("REGDROP_LOG", "warn")
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn receipt(dir: &Path, id: i64) -> serde_json::Value {
+    let (ok, out) = regdrop(dir, &["receipts", "show", &id.to_string()]);
+    assert!(ok, "{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn receipt_count(dir: &Path) -> usize {
+    let (ok, out) = regdrop(dir, &["receipts", "list"]);
+    assert!(ok, "{out}");
+    out.lines().last().unwrap().split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("in");
+    let env = setup(&sshd, sshd.port, &sshd.host_pub, &remote, "");
+    let d = env.dir.path();
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(ok, "{out}");
+    let file = "sub_20261125.dsv.age";
+    assert_eq!(names(&remote), [file.to_string(), format!("{file}.manifest.json"), format!("{file}.sha256")]);
+
+    // sha256sum -c accepts the sidecar, in the folder the customer sees.
+    let check = Command::new("sha256sum").arg("-c").arg(format!("{file}.sha256")).current_dir(&remote).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+
+    // The reference age CLI decrypts it; the receipt records what was sent.
+    let plain = Command::new("age").arg("-d").arg("-i").arg(&env.age_identity).arg(remote.join(file)).output().unwrap();
+    assert!(plain.status.success());
+    use sha2::Digest;
+    let r = receipt(d, 1);
+    assert_eq!(r["plaintext_sha256"], hex::encode(sha2::Sha256::digest(&plain.stdout)));
+    let cipher = std::fs::read(remote.join(file)).unwrap();
+    assert_eq!(r["ciphertext_sha256"], hex::encode(sha2::Sha256::digest(&cipher)));
+    assert_eq!(r["bytes"], cipher.len() as u64);
+    assert_eq!(r["rows"], String::from_utf8(plain.stdout).unwrap().lines().count() as u64 - 1);
+    assert_eq!(r["remote_path"], remote.join(file).display().to_string());
+    assert_eq!(r["host_key_fingerprint"], sshd.host_fingerprint());
+    assert_eq!(r["remote_port"], sshd.port);
+    assert_eq!(r["case_number"], "26/4242");
+    assert_eq!(r["legal_basis"], "test basis");
+    assert!(r["personal_fields"].as_array().unwrap().iter().any(|f| f == "EIER_FODSELSDATO"));
+    assert_eq!(r["attempts"], 1);
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(remote.join(format!("{file}.manifest.json"))).unwrap()).unwrap();
+    assert_eq!(manifest["ciphertext_sha256"], r["ciphertext_sha256"]);
+    assert_eq!(manifest["rows"], r["rows"]);
+
+    // Delivering the same run again gives the same receipt, not a second one.
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(ok, "{out}");
+    assert_eq!(receipt_count(d), 1);
+
+    // A second run chains to the first; verify walks the chain.
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-26T06:00:00+01:00"]);
+    assert!(ok, "{out}");
+    assert_eq!(receipt(d, 2)["prev_hash"], receipt(d, 1)["hash"]);
+    let (ok, out) = regdrop(d, &["receipts", "verify"]);
+    assert!(ok && out.contains("chain intact: 2 verified"), "{out}");
+
+    // Tamper with the first receipt as someone with the sqlite3 shell could.
+    let db = rusqlite::Connection::open(d.join("state/regdrop.sqlite")).unwrap();
+    let triggers: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for t in triggers {
+        db.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+    }
+    db.execute("UPDATE receipts SET rows = rows + 1 WHERE id = 1", []).unwrap();
+    drop(db);
+    let (ok, out) = regdrop(d, &["receipts", "verify"]);
+    assert!(!ok, "verify must fail: {out}");
+    assert!(out.contains("receipt 1"), "names the first broken link: {out}");
+}
+
+#[test]
+fn wrong_host_key_needs_an_operator_after_one_attempt_and_writes_nothing() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("in");
+    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
+    let env = setup(&sshd, sshd.port, other, &remote, "");
+    let d = env.dir.path();
+    let (ok, out) = regdrop(d, &["deliver", "sub"]);
+    assert!(!ok);
+    assert!(out.contains("needs attention") && out.contains("does not match the pinned keys"), "{out}");
+    assert!(names(&remote).is_empty());
+    assert_eq!(receipt_count(d), 0);
+    let db = rusqlite::Connection::open(d.join("state/regdrop.sqlite")).unwrap();
+    let (attempts, state): (i64, String) = db
+        .query_row("SELECT (SELECT count(*) FROM attempts), (SELECT state FROM runs)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((attempts, state.as_str()), (1, "needs_attention"), "no retry storm");
+}
+
+/// Forwards to `upstream`; the FIRST connection is cut after `cut` bytes client -> server,
+/// later ones pass untouched.
+async fn cut_first_connection(upstream: u16, cut: u64) -> (u16, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let conns = Arc::new(AtomicU64::new(0));
+    let c2 = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = l.accept().await {
+            let n = c2.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 32 * 1024];
+                    let mut sent = 0u64;
+                    while let Ok(k) = cr.read(&mut buf).await {
+                        if k == 0 || (n == 0 && sent + k as u64 > cut) {
+                            return;
+                        }
+                        sent += k as u64;
+                        if sw.write_all(&buf[..k]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut sr, &mut cw);
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    (port, conns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("in");
+    let (port, conns) = cut_first_connection(sshd.port, 600 * 1024).await;
+    let env = setup(&sshd, port, &sshd.host_pub, &remote, "");
+    let d = env.dir.path().to_path_buf();
+    let (ok, out) = tokio::task::spawn_blocking(move || regdrop(&d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"])).await.unwrap();
+    assert!(ok, "{out}");
+    assert!(out.contains("attempt 1 failed"), "the first attempt was cut: {out}");
+    assert!(conns.load(Ordering::SeqCst) >= 2);
+    let d = env.dir.path();
+    assert_eq!(receipt_count(d), 1);
+    assert_eq!(receipt(d, 1)["attempts"], 2);
+    // Only the final file and its sidecars: the cut attempt's temp file is gone.
+    let file = "sub_20261125.dsv.age";
+    assert_eq!(names(&remote), [file.to_string(), format!("{file}.manifest.json"), format!("{file}.sha256")]);
+    let check = Command::new("sha256sum").arg("-c").arg(format!("{file}.sha256")).current_dir(&remote).output().unwrap();
+    assert!(check.status.success());
+}

@@ -1,0 +1,36 @@
+//! The README's main command, `regdrop demo`, runs to the end on a fresh folder and again
+//! over its own previous run; it never deletes a folder that is not a demo.
+
+use std::process::Command;
+
+fn demo(dir: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
+        .args(["demo", "--vehicles", "4000", "--cycles", "2", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn demo_delivers_every_subscription_and_verifies_the_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    for _ in 0..2 {
+        let (ok, out) = demo(&dir);
+        assert!(ok, "{out}");
+        assert!(out.contains("4 subscriptions valid"), "{out}");
+        assert!(out.contains("receipts: 8"), "{out}");
+        assert!(out.contains("chain intact: 8 verified"), "{out}");
+        assert!(out.contains("TEKN_KJM¤TEKN_KJM_PERSJ"), "decrypted sample shown: {out}");
+        let files = std::fs::read_dir(dir.join("sftp-root/incoming")).unwrap().count();
+        assert_eq!(files, 8 * 3, "each delivery: file, .sha256, .manifest.json");
+        assert!(std::fs::read_dir(dir.join("spool")).map(|d| d.count()).unwrap_or(0) <= 8);
+    }
+    let other = tmp.path().join("not-a-demo");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("precious.txt"), "keep").unwrap();
+    let (ok, out) = demo(&other);
+    assert!(!ok && out.contains("not a regdrop demo folder"), "{out}");
+    assert!(other.join("precious.txt").exists());
+}
