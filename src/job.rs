@@ -9,7 +9,7 @@ use crate::config::{Format, Subscription};
 use crate::extract::{self, ExtractError, Options};
 use crate::period::{self, Period};
 use crate::retry::{Classify, ErrorClass};
-use crate::seal::{SealError, SealWriter, Sealed};
+use crate::seal::{Piped, SealError, SealWriter, Sealed};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::path::Path;
 
@@ -160,8 +160,13 @@ pub fn generate_and_seal(
     let planned = extract::plan(&conn, &sub.extract, period.as_ref(), opts.xlsx_row_limit).map_err(JobError::from)?;
     let format = planned.1;
     let name = file_name(sub, scheduled_at, period.as_ref(), format)?;
-    let mut w = SealWriter::create(spool, artifact_name, &sub.encryption.recipients, sub.encryption.encrypt)?;
-    let outcome = extract::run(&conn, &sub.extract, period.as_ref(), planned, &mut w, &opts, progress)?;
+    // Rows are produced on this thread and sealed on another (both cores busy).
+    let mut w = Piped::new(SealWriter::create(spool, artifact_name, &sub.encryption.recipients, sub.encryption.encrypt)?);
+    let outcome = match extract::run(&conn, &sub.extract, period.as_ref(), planned, &mut w, &opts, progress) {
+        Ok(o) => o,
+        // A sealing failure (full disk) shows upstream as a broken pipe: report the cause.
+        Err(e) => return Err(w.abandon().map(JobError::Seal).unwrap_or(JobError::Extract(e))),
+    };
     let sealed = w.finish()?;
     conn.execute_batch("COMMIT")?;
     let extras = seal_extras(spool, artifact_name, sub, &sub.extract.code_tables, &name, &extension_of(sub, format), &opts)?;

@@ -199,6 +199,103 @@ impl Write for SealWriter {
     }
 }
 
+enum Msg {
+    Data(Vec<u8>),
+    Done,
+}
+
+/// A [`SealWriter`] on its own thread: the caller's thread produces rows while this one
+/// hashes, encrypts and writes, so a large extract uses both cores. Bytes travel in 1 MiB
+/// chunks through a bounded channel (at most 4 in flight, so memory stays flat). Dropping
+/// it without [`Piped::finish`] abandons the artifact (nothing is left in the spool).
+pub struct Piped {
+    tx: Option<std::sync::mpsc::SyncSender<Msg>>,
+    buf: Vec<u8>,
+    handle: Option<std::thread::JoinHandle<Result<Sealed, SealError>>>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Piped {
+    pub fn new(mut w: SealWriter) -> Piped {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+        let handle = std::thread::Builder::new()
+            .name("regdrop-seal".into())
+            .spawn(move || {
+                let path = w.tmp.clone();
+                for msg in rx {
+                    match msg {
+                        Msg::Data(chunk) => w.write_all(&chunk).map_err(|source| SealError::Write { path: path.clone(), source })?,
+                        Msg::Done => return w.finish(),
+                    }
+                }
+                // The producer went away without finishing: abandon (Drop removes the file).
+                Err(SealError::Write { path, source: io::Error::other("extract abandoned") })
+            })
+            .expect("spawn the sealing thread");
+        Piped { tx: Some(tx), buf: Vec::with_capacity(CHUNK), handle: Some(handle) }
+    }
+
+    fn send(&mut self, msg: Msg) -> io::Result<()> {
+        let tx = self.tx.as_ref().expect("not finished");
+        if tx.send(msg).is_err() {
+            // The sealing thread stopped on an error: report it in finish(); here say why
+            // the write failed.
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the sealing thread stopped"));
+        }
+        Ok(())
+    }
+
+    /// Sends what is left, waits for the sealing thread and returns the artifact. A sealing
+    /// error (full disk, ...) wins over the write error it caused upstream.
+    pub fn finish(mut self) -> Result<Sealed, SealError> {
+        let rest = std::mem::take(&mut self.buf);
+        let sent = (if rest.is_empty() { Ok(()) } else { self.send(Msg::Data(rest)) }).and_then(|_| self.send(Msg::Done));
+        self.tx = None;
+        let result = self.handle.take().expect("finish once").join().unwrap_or_else(|_| {
+            Err(SealError::Write { path: PathBuf::from("(sealing thread)"), source: io::Error::other("the sealing thread panicked") })
+        });
+        match (result, sent) {
+            (Ok(s), Ok(())) => Ok(s),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(SealError::Write { path: PathBuf::from("(sealing thread)"), source: e }),
+        }
+    }
+
+    /// The sealing thread's error, if it stopped on one (to report instead of the broken
+    /// pipe it caused upstream).
+    pub fn abandon(mut self) -> Option<SealError> {
+        self.tx = None;
+        self.handle.take().and_then(|h| h.join().ok()).and_then(|r| r.err()).filter(|e| {
+            !matches!(e, SealError::Write { source, .. } if source.to_string() == "extract abandoned")
+        })
+    }
+}
+
+impl Write for Piped {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.send(Msg::Data(chunk))?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        // Closing the channel without `Done` makes the thread abandon the artifact.
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// SHA-256 (hex) and size of a file, read in 1 MiB blocks.
 pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
     let mut f = File::open(path)?;
@@ -235,6 +332,34 @@ mod tests {
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello\xc2\xa4world\n");
         assert!(!spool.join(".a.age.tmp").exists());
+    }
+
+    #[test]
+    fn piped_equals_direct_and_abandon_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = age::x25519::Identity::generate();
+        let rec = vec![id.to_public().to_string()];
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut p = Piped::new(SealWriter::create(dir.path(), "p.age", &rec, true).unwrap());
+        for c in data.chunks(70_001) {
+            p.write_all(c).unwrap();
+        }
+        let s = p.finish().unwrap();
+        assert_eq!(s.plaintext_sha256, hex::encode(Sha256::digest(&data)));
+        assert_eq!(s.plaintext_bytes, data.len() as u64);
+        let mut out = Vec::new();
+        age::Decryptor::new(File::open(&s.path).unwrap())
+            .unwrap()
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        let mut p = Piped::new(SealWriter::create(dir.path(), "q.age", &rec, true).unwrap());
+        p.write_all(&data).unwrap();
+        assert!(p.abandon().is_none());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("p.age")]);
     }
 
     #[test]

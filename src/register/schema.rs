@@ -106,9 +106,10 @@ pub fn open_ro(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // Reports scan large ranges: a bigger page cache and memory-mapped reads help.
+    // Reports scan large ranges: a moderate page cache. No memory-mapped I/O: mapped pages
+    // count as the process's resident memory, and extracts must stay small whatever the
+    // register's size.
     conn.pragma_update(None, "cache_size", -16_000)?;
-    conn.pragma_update(None, "mmap_size", 268_435_456i64)?;
     Ok(conn)
 }
 
