@@ -1,11 +1,11 @@
 //! `regdrop demo`: the main job on a fresh machine, with nothing but this binary. Builds a
 //! small synthetic register, starts the embedded loopback SFTP target, writes a config and
 //! one subscription per standard report (pinned host key, key login, age recipients), runs
-//! each subscription for its next scheduled fire times through the same delivery code the
-//! daemon uses, then shows the receipts, verifies their chain and decrypts a sample.
+//! the daemon on a fast clock until each subscription has delivered a few scheduled runs,
+//! then shows the receipts, verifies their chain and decrypts a sample.
 
 use crate::config;
-use crate::delivery::{self, Ctx, Outcome, Quiet};
+use crate::daemon::{self, supervisor::Clock};
 use crate::demo_server::{self, DemoAuth};
 use crate::store::{ReceiptFilter, Store};
 use anyhow::{bail, Context, Result};
@@ -13,9 +13,27 @@ use chrono::Utc;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const MARKER: &str = ".regdrop-demo";
+/// How much faster than real time the demo's clock runs (one hour in three seconds).
+const SPEED: f64 = 1200.0;
+
+/// A clock starting now and running [`SPEED`] times faster than real time.
+struct FastClock {
+    base: chrono::DateTime<Utc>,
+    started: std::time::Instant,
+}
+
+impl Clock for FastClock {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        let ms = self.started.elapsed().as_secs_f64() * SPEED * 1000.0;
+        self.base + chrono::Duration::milliseconds(ms as i64)
+    }
+    fn real(&self, span: chrono::Duration) -> std::time::Duration {
+        span.to_std().unwrap_or_default().div_f64(SPEED)
+    }
+}
 
 pub struct DemoOptions {
     pub dir: PathBuf,
@@ -76,28 +94,44 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         }
         step(3, format!("config: {} subscriptions valid (`regdrop --config {} check`)", loaded.subscriptions.len(), dir.join("regdrop.toml").display()));
 
-        // 4. Deliveries at the schedules' next fire times.
-        std::fs::create_dir_all(loaded.daemon.state_db.parent().context("state path")?)?;
-        let store = Store::open(&loaded.daemon.state_db)?;
-        let ctx = Ctx {
-            daemon: Arc::new(loaded.daemon.clone()),
-            store: Arc::new(Mutex::new(store)),
-            cancel: tokio_util::sync::CancellationToken::new(),
-            xlsx_row_limit: None,
-        };
-        step(4, format!("deliveries: each subscription for its next {} fire times (clock simulated; `regdrop run` waits for them)", opts.cycles));
-        let now = Utc::now();
-        for sub in &loaded.subscriptions {
-            for at in sub.schedule.upcoming(now, opts.cycles) {
-                let local = sub.schedule.local(at).format("%a %Y-%m-%d %H:%M %Z");
-                match delivery::deliver(&ctx, sub, at, &Quiet).await? {
-                    Outcome::Delivered(r) => println!(
-                        "   {:<18} {local:<28} -> {} ({} rows, {} bytes, receipt {})",
-                        sub.id, r.remote_path, r.rows, r.bytes, r.id
-                    ),
-                    other => bail!("{}: {other:?}", sub.id),
+        // 4. The daemon itself, on a clock that runs SPEED times faster than real time.
+        step(4, format!(
+            "the daemon (`regdrop run`) on a clock running {SPEED}x (one hour in {:.0} s) until every subscription has delivered {} scheduled runs:",
+            3600.0 / SPEED,
+            opts.cycles
+        ));
+        let clock = Arc::new(FastClock { base: Utc::now(), started: std::time::Instant::now() });
+        let state_db = loaded.daemon.state_db.clone();
+        let ids: Vec<String> = loaded.subscriptions.iter().map(|s| s.id.clone()).collect();
+        let cycles = opts.cycles;
+        let done = async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30 + 10 * cycles as u64);
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let enough = Store::open(&state_db)
+                    .and_then(|st| st.receipts(&ReceiptFilter::default()))
+                    .map(|rs| ids.iter().all(|id| rs.iter().filter(|r| &r.subscription == id).count() >= cycles))
+                    .unwrap_or(false);
+                if enough || std::time::Instant::now() > deadline {
+                    return;
                 }
             }
+        };
+        let options = daemon::Options { clock: clock.clone(), signals: false, metrics: false, ..daemon::Options::default() };
+        daemon::run_with(dir.join("regdrop.toml"), done, options).await?;
+        let store = Store::open(dir.join("state/regdrop.sqlite"))?;
+        for r in store.receipts(&ReceiptFilter::default())? {
+            let run = store.get_run(&r.run_id)?.context("run of a receipt")?;
+            let sub = loaded.subscription(&r.subscription).context("subscription")?;
+            println!(
+                "   {:<16} scheduled {:<20} -> {} ({} rows, {} bytes, receipt {})",
+                r.subscription,
+                sub.schedule.local(run.scheduled_at).format("%a %H:%M %Z"),
+                r.remote_path,
+                r.rows,
+                r.bytes,
+                r.id
+            );
         }
         server.shutdown().await;
         Ok::<_, anyhow::Error>(())
@@ -134,16 +168,16 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
 fn write_config(dir: &Path, port: u16, host_key: &str, recipient: &str) -> Result<()> {
     std::fs::write(
         dir.join("regdrop.toml"),
-        "# Written by `regdrop demo`.\nregister = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subscriptions\"\nsecrets_dir = \"secrets\"\n[defaults]\ntimezone = \"Europe/Oslo\"\n",
+        "# Written by `regdrop demo`.\nregister = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subscriptions\"\nsecrets_dir = \"secrets\"\n[defaults]\ntimezone = \"Europe/Oslo\"\n[daemon]\nshutdown_grace_secs = 10\n",
     )?;
     let target = format!(
         "[target]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"kunde\"\nhost_keys = [\"{host_key}\"]\nauth = {{ key_file = \"regdrop_ed25519\" }}\nremote_dir = \"/incoming\"\n"
     );
     let subs = [
-        ("demo-technical", "Demo Forsikring ASA", "0 5 * * MON", "report = \"technical\"\nformat = \"dsv\"\nencoding = \"iso-8859-1\"\nline_ending = \"crlf\"\nfilter = { vehicle_group = [\"101\"], make = [\"TESLA\"] }", ""),
-        ("demo-owners-csv", "Demo Bompenger AS", "30 2 * * *", "report = \"technical_owners\"\nformat = \"csv\"\nfilter = { county = [\"03\"], status = [\"REGISTRERT\"] }", "legal_basis = \"Demo: bompengeforskriften, avtale 2026-1\"\n"),
-        ("demo-first-reg", "Demo Import AS", "0 7 1 * *", "report = \"first_registrations\"\nformat = \"xlsx\"\nperiod = { from = 2024-01-01, to = 2024-12-31 }", ""),
-        ("demo-owners", "Demo Parkering AS", "0 6 * * *", "report = \"owners\"\nformat = \"dsv\"\nfilter = { make = [\"VOLVO\"], county = [\"46\"] }", "legal_basis = \"Demo: parkeringsforskriften § 33\"\n"),
+        ("demo-technical", "Demo Forsikring ASA", "5 * * * *", "report = \"technical\"\nformat = \"dsv\"\nencoding = \"iso-8859-1\"\nline_ending = \"crlf\"\nfilter = { vehicle_group = [\"101\"], make = [\"TESLA\"] }", ""),
+        ("demo-owners-csv", "Demo Bompenger AS", "20 * * * *", "report = \"technical_owners\"\nformat = \"csv\"\nfilter = { county = [\"03\"], status = [\"REGISTRERT\"] }", "legal_basis = \"Demo: bompengeforskriften, avtale 2026-1\"\n"),
+        ("demo-first-reg", "Demo Import AS", "35 * * * *", "report = \"first_registrations\"\nformat = \"xlsx\"\nperiod = { from = 2024-01-01, to = 2024-12-31 }", ""),
+        ("demo-owners", "Demo Parkering AS", "50 * * * *", "report = \"owners\"\nformat = \"dsv\"\nfilter = { make = [\"VOLVO\"], county = [\"46\"] }", "legal_basis = \"Demo: parkeringsforskriften § 33\"\n"),
     ];
     for (id, customer, cron, extract, legal) in subs {
         std::fs::write(

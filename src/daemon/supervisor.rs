@@ -43,6 +43,11 @@ pub const CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// Where "now" comes from. The schedule works in UTC wall-clock time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+    /// How long to really sleep for `span` of this clock's time (a demo clock may run
+    /// faster than real time).
+    fn real(&self, span: chrono::Duration) -> Duration {
+        span.to_std().unwrap_or_default()
+    }
 }
 
 /// The system's wall clock.
@@ -691,7 +696,7 @@ impl Supervisor {
             self.dispatch();
             self.publish();
             let wake = self.next_wake(now);
-            let nap = (wake - now).to_std().unwrap_or_default().min(MAX_NAP);
+            let nap = self.clock.real(wake - now).min(MAX_NAP);
             let deadline = Instant::now() + nap;
             tokio::select! {
                 _ = &mut shutdown => {
