@@ -408,7 +408,8 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     let spool = &loaded.daemon.spool_dir;
     let name = format!("extract-{}-{}.part", sub.id, std::process::id());
     let bar = Progress::rows("extract");
-    let art = crate::job::generate_and_seal(&loaded.daemon.register, spool, &name, sub, at, None, None, &mut |done, total| {
+    let shop = crate::job::Workshop { register: &loaded.daemon.register, spool, xlsx_row_limit: None };
+    let art = crate::job::generate_and_seal(shop, &name, sub, at, None, &mut |done, total| {
         bar.update(done, total)
     })?;
     bar.finish();

@@ -230,7 +230,8 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
         let scheduled_at = run.scheduled_at;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
         let mut task = tokio::task::spawn_blocking(move || {
-            job::generate_and_seal(&register, &spool, &name, &sub2, scheduled_at, last_to, limit, &mut |d, t| {
+            let shop = job::Workshop { register: &register, spool: &spool, xlsx_row_limit: limit };
+            job::generate_and_seal(shop, &name, &sub2, scheduled_at, last_to, &mut |d, t| {
                 let _ = tx.send((d, t));
             })
         });

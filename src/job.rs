@@ -126,18 +126,26 @@ pub fn file_name(sub: &Subscription, scheduled_at: DateTime<Utc>, period: Option
     template::render(&sub.delivery.file_name, &ctx).map_err(JobError::Name)
 }
 
-/// Generates and seals the extract of `sub` for the run at `scheduled_at` into `spool`,
-/// as `spool/<artifact_name>`.
+/// Where artifacts are made: the register they read and the spool they are sealed into.
+#[derive(Debug, Clone, Copy)]
+pub struct Workshop<'a> {
+    pub register: &'a Path,
+    pub spool: &'a Path,
+    /// Above this many rows xlsx falls back to dsv (Excel's limit unless lowered in tests).
+    pub xlsx_row_limit: Option<u64>,
+}
+
+/// Generates and seals the extract of `sub` for the run at `scheduled_at` into the
+/// workshop's spool, as `spool/<artifact_name>`.
 pub fn generate_and_seal(
-    register: &Path,
-    spool: &Path,
+    at: Workshop,
     artifact_name: &str,
     sub: &Subscription,
     scheduled_at: DateTime<Utc>,
     last_delivered_to: Option<NaiveDate>,
-    xlsx_row_limit: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Artifact, JobError> {
+    let Workshop { register, spool, xlsx_row_limit } = at;
     if sub.extract.report == ReportKind::CodeTables {
         return seal_code_tables_only(spool, artifact_name, sub, scheduled_at, last_delivered_to);
     }

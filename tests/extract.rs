@@ -243,7 +243,14 @@ fn xlsx_falls_back_to_dsv_above_the_row_limit() {
     assert_eq!((format, note), (regdrop::config::Format::Xlsx, None));
     // Through the whole pipeline, the artifact is then really a DSV.
     let dir = tempfile::tempdir().unwrap();
-    let art = regdrop::job::generate_and_seal(generated(), dir.path(), "a", &s, "2026-11-25T05:00:00Z".parse().unwrap(), None, Some(100), &mut |_, _| {}).unwrap();
+    let art = regdrop::job::generate_and_seal(
+        regdrop::job::Workshop { register: generated(), spool: dir.path(), xlsx_row_limit: Some(100) },
+        "a",
+        &s,
+        "2026-11-25T05:00:00Z".parse().unwrap(),
+        None,
+        &mut |_, _| {},
+    ).unwrap();
     assert_eq!(art.format, regdrop::config::Format::Dsv);
     assert!(art.file_name.ends_with(".dsv.age"), "{}", art.file_name);
     assert_eq!(art.rows, total);

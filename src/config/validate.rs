@@ -219,7 +219,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
     }
     let retry = RetryPolicy::default().with(&raw.retry);
     if let Some(p) = retry.problem() {
-        problems.push(Problem::new("retry", format!("{p}")));
+        problems.push(Problem::new("retry", p));
     }
     let metrics_listen = match &raw.daemon.metrics_listen {
         None => None,
@@ -383,17 +383,15 @@ pub fn validate_subscription(
     if let Some(x) = &extract {
         let personal: Vec<&str> = x.columns.iter().filter(|f| f.personal).map(|f| f.name.as_str()).collect();
         let identifying = x.columns.iter().any(|f| f.identifying);
-        if !personal.is_empty() {
-            if raw.legal_basis.as_deref().map(str::trim).unwrap_or("").is_empty() {
-                p.push(Problem::new(
-                    "legal_basis",
-                    format!(
-                        "this extract discloses personal data ({}{}); write the customer's legal basis (law and agreement) in legal_basis, or drop the personal columns",
-                        personal.iter().take(3).copied().collect::<Vec<_>>().join(", "),
-                        if personal.len() > 3 { ", ..." } else { "" }
-                    ),
-                ));
-            }
+        if !personal.is_empty() && raw.legal_basis.as_deref().map(str::trim).unwrap_or("").is_empty() {
+            p.push(Problem::new(
+                "legal_basis",
+                format!(
+                    "this extract discloses personal data ({}{}); write the customer's legal basis (law and agreement) in legal_basis, or drop the personal columns",
+                    personal.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                    if personal.len() > 3 { ", ..." } else { "" }
+                ),
+            ));
         }
         if !encrypt && (identifying || !personal.is_empty()) {
             p.push(Problem::new(
