@@ -172,6 +172,64 @@ pub async fn deliver(
     deliver_with(target, up, &Tuning::default(), progress).await
 }
 
+/// What the server holds under a final name (or a versioned name of it) with the
+/// artifact's size, as crash recovery needs to know it.
+enum Holding {
+    /// Its `.sha256` sidecar names this artifact's checksum.
+    Receipted(String),
+    /// No sidecar, but the content hashes to the artifact's checksum.
+    Unreceipted(String),
+}
+
+/// Looks for this artifact (size `bytes`, SHA-256 `sha`) under `final_name` or a versioned
+/// name of it; a file without a sidecar is hashed on the server only when `hash_bare`.
+async fn find_holding(s: &connect::Sftp, dir: &str, final_name: &str, bytes: u64, sha: &str, hash_bare: bool) -> Result<Option<Holding>, SftpError> {
+    if !s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
+        return Ok(None);
+    }
+    let mut names = s.list(dir).await?;
+    names.sort();
+    let mut candidates = vec![final_name.to_string()];
+    candidates.extend(names.into_iter().filter(|n| upload::version_of(final_name, n).is_some()));
+    let sha = sha.to_ascii_lowercase();
+    for name in candidates {
+        let path = join(dir, &name);
+        let Some(a) = s.stat(&path).await? else { continue };
+        if a.size != Some(bytes) {
+            continue;
+        }
+        let line = format!("{sha}  {name}");
+        match s.read_small(&join(dir, &format!("{name}.sha256")), 4096).await? {
+            Some(side) if String::from_utf8_lossy(&side).lines().any(|l| l.trim_end() == line) => {
+                return Ok(Some(Holding::Receipted(name)))
+            }
+            Some(_) => continue, // another file's checksum: not ours
+            None if hash_bare => {
+                let (sum, n) = s.hash_remote(&path, bytes).await?;
+                if n == bytes && sum.eq_ignore_ascii_case(&sha) {
+                    return Ok(Some(Holding::Unreceipted(name)));
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(None)
+}
+
+/// A delivery found on the server: `fsync` and `posix_rename` are unknown (`false`).
+fn recovered(dir: &str, name: String, bytes: u64, host_key_sha256: String, sidecars: Vec<String>) -> Delivered {
+    Delivered {
+        remote_path: join(dir, &name),
+        final_name: name,
+        bytes,
+        host_key_sha256,
+        fsync: false,
+        posix_rename: false,
+        verified: Verify::Size,
+        sidecars,
+    }
+}
+
 /// Crash recovery: is a file of `bytes` bytes already under `final_name` (or a versioned
 /// name of it) with a `.sha256` sidecar naming `sha256_hex`? `fsync` and `posix_rename` are
 /// reported `false` (unknown). Missing manifest/done sidecars show in `sidecars`.
@@ -187,41 +245,8 @@ pub async fn find_delivered(
         .guard(async {
             let s = conn.open_sftp(target.io_timeout).await?;
             let dir = target.remote_dir.as_str();
-            let mut candidates = vec![final_name.to_string()];
-            if s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
-                let mut names = s.list(dir).await?;
-                names.sort();
-                candidates.extend(
-                    names
-                        .into_iter()
-                        .filter(|n| upload::version_of(final_name, n).is_some()),
-                );
-            } else {
-                let _ = s.raw.close_session();
-                return Ok(None);
-            }
             let mut found = None;
-            for name in candidates {
-                let path = join(dir, &name);
-                let Some(a) = s.stat(&path).await? else {
-                    continue;
-                };
-                if a.size != Some(bytes) {
-                    continue;
-                }
-                let Some(side) = s
-                    .read_small(&join(dir, &format!("{name}.sha256")), 4096)
-                    .await?
-                else {
-                    continue;
-                };
-                let want = format!("{}  {}", sha256_hex.to_ascii_lowercase(), name);
-                if !String::from_utf8_lossy(&side)
-                    .lines()
-                    .any(|l| l.trim_end() == want)
-                {
-                    continue;
-                }
+            if let Some(Holding::Receipted(name)) = find_holding(&s, dir, final_name, bytes, sha256_hex, false).await? {
                 let mut sidecars = Vec::new();
                 for suffix in upload::SIDECARS {
                     let side = format!("{name}{suffix}");
@@ -229,17 +254,7 @@ pub async fn find_delivered(
                         sidecars.push(side);
                     }
                 }
-                found = Some(Delivered {
-                    remote_path: path,
-                    final_name: name,
-                    bytes,
-                    host_key_sha256: conn.host_key_sha256.clone(),
-                    fsync: false,
-                    posix_rename: false,
-                    verified: Verify::Size,
-                    sidecars,
-                });
-                break;
+                found = Some(recovered(dir, name, bytes, conn.host_key_sha256.clone(), sidecars));
             }
             let _ = s.raw.close_session();
             Ok(found)
@@ -272,34 +287,17 @@ pub async fn complete_delivered(
         .guard(async {
             let s = conn.open_sftp(target.io_timeout).await?;
             let dir = target.remote_dir.as_str();
-            if !s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
-                let _ = s.raw.close_session();
-                return Ok(None);
-            }
-            let mut names = s.list(dir).await?;
-            names.sort();
-            let mut candidates = vec![final_name.to_string()];
-            candidates.extend(names.into_iter().filter(|n| upload::version_of(final_name, n).is_some()));
-            let sha = up.sha256_hex.to_ascii_lowercase();
             let mut found = None;
-            for name in candidates {
-                let path = join(dir, &name);
-                let Some(a) = s.stat(&path).await? else { continue };
-                if a.size != Some(bytes) {
-                    continue;
+            let name = match find_holding(&s, dir, final_name, bytes, &up.sha256_hex, true).await? {
+                Some(Holding::Receipted(name)) => Some(name),
+                Some(Holding::Unreceipted(name)) => {
+                    info!(remote_path = %join(dir, &name), "Found this run's file without its sidecars; completing them.");
+                    Some(name)
                 }
-                let line = format!("{sha}  {name}");
-                match s.read_small(&join(dir, &format!("{name}.sha256")), 4096).await? {
-                    Some(side) if String::from_utf8_lossy(&side).lines().any(|l| l.trim_end() == line) => {}
-                    Some(_) => continue, // another file's checksum: not ours
-                    None => {
-                        let (sum, n) = s.hash_remote(&path, bytes).await?;
-                        if n != bytes || !sum.eq_ignore_ascii_case(&sha) {
-                            continue;
-                        }
-                        info!(remote_path = %path, "Found this run's file without its sidecars; completing them.");
-                    }
-                }
+                None => None,
+            };
+            if let Some(name) = name {
+                let line = format!("{}  {name}", up.sha256_hex.to_ascii_lowercase());
                 let mut sidecars = Vec::new();
                 let wanted: [(&str, Option<Vec<u8>>); 3] = [
                     (upload::SIDECARS[0], Some(format!("{line}\n").into_bytes())),
@@ -315,17 +313,7 @@ pub async fn complete_delivered(
                     }
                     sidecars.push(side);
                 }
-                found = Some(Delivered {
-                    remote_path: path,
-                    final_name: name,
-                    bytes,
-                    host_key_sha256: conn.host_key_sha256.clone(),
-                    fsync: false,
-                    posix_rename: false,
-                    verified: Verify::Size,
-                    sidecars,
-                });
-                break;
+                found = Some(recovered(dir, name, bytes, conn.host_key_sha256.clone(), sidecars));
             }
             let _ = s.raw.close_session();
             Ok(found)
