@@ -2,16 +2,16 @@
 //! person, and returns an exit code. `main` only parses, sets up logging and calls `run`.
 
 use crate::cli::{Cli, Command, ExportFormat, HostkeyCmd, ReceiptsCmd, RegisterCmd};
-use crate::delivery::{self, Ctx, Observer, Outcome};
-use crate::store::{ReceiptFilter, Store};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use crate::config::{self, Loaded};
+use crate::delivery::{self, Ctx, Observer, Outcome};
 use crate::progress::Progress;
+use crate::store::{ReceiptFilter, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Exit code for configuration errors: systemd's `RestartPreventExitStatus=78` (EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -27,34 +27,62 @@ pub struct Exit {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check => check(cli.config.as_deref()),
-        Command::NewSubscription(args) => crate::new_subscription::run(cli.config.as_deref(), *args),
+        Command::NewSubscription(args) => {
+            crate::new_subscription::run(cli.config.as_deref(), *args)
+        }
         Command::Fields => {
             fields();
             Ok(ExitCode::SUCCESS)
         }
-        Command::Next { sub, count, after } => next(cli.config.as_deref(), sub.as_deref(), count, after.as_deref()),
-        Command::Preview { sub, rows, at, sql } => preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql),
-        Command::Extract { sub, out, at } => extract(cli.config.as_deref(), &sub, &out, at.as_deref()),
+        Command::Next { sub, count, after } => next(
+            cli.config.as_deref(),
+            sub.as_deref(),
+            count,
+            after.as_deref(),
+        ),
+        Command::Preview { sub, rows, at, sql } => {
+            preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql)
+        }
+        Command::Extract { sub, out, at } => {
+            extract(cli.config.as_deref(), &sub, &out, at.as_deref())
+        }
         Command::Register(cmd) => register(cli.config.as_deref(), cmd),
         Command::Run => crate::daemon::commands::run(cli.config.as_deref()),
         Command::Retry { run } => crate::daemon::commands::retry(cli.config.as_deref(), &run),
         Command::Status => crate::daemon::commands::status(cli.config.as_deref()),
         Command::Deliver { sub, at } => deliver(cli.config.as_deref(), &sub, at.as_deref()),
         Command::Probe { sub } => probe(cli.config.as_deref(), &sub),
-        Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => hostkey_scan(&addr, timeout_secs),
+        Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => {
+            hostkey_scan(&addr, timeout_secs)
+        }
         Command::Receipts(cmd) => receipts(cli.config.as_deref(), cmd),
-        Command::Demo { dir, vehicles, cycles } => {
-            crate::demo::run(&crate::demo::DemoOptions { dir, vehicles, cycles })?;
+        Command::Demo {
+            dir,
+            vehicles,
+            cycles,
+        } => {
+            crate::demo::run(&crate::demo::DemoOptions {
+                dir,
+                vehicles,
+                cycles,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::DemoServer { root, listen, user, authorized_key, password_file, host_key } => {
-            demo_server(root, listen, user, authorized_key, password_file, host_key)
-        }
+        Command::DemoServer {
+            root,
+            listen,
+            user,
+            authorized_key,
+            password_file,
+            host_key,
+        } => demo_server(root, listen, user, authorized_key, password_file, host_key),
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Opens the state store (creating its folder).
@@ -85,7 +113,10 @@ impl Observer for Terminal {
     }
     fn retry(&self, run: &str, attempt: u32, wait: Duration, error: &str) {
         self.bytes.finish();
-        eprintln!("{run}: attempt {attempt} failed: {error}\n{run}: retrying in {:.0} s", wait.as_secs_f64());
+        eprintln!(
+            "{run}: attempt {attempt} failed: {error}\n{run}: retrying in {:.0} s",
+            wait.as_secs_f64()
+        );
     }
 }
 
@@ -101,7 +132,10 @@ fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result<ExitCode> 
         cancel: tokio_util::sync::CancellationToken::new(),
         xlsx_row_limit: None,
     };
-    let obs = Terminal { rows: Progress::rows("extract"), bytes: Progress::bytes("upload") };
+    let obs = Terminal {
+        rows: Progress::rows("extract"),
+        bytes: Progress::bytes("upload"),
+    };
     let outcome = rt.block_on(async {
         let cancel = ctx.cancel.clone();
         tokio::spawn(async move {
@@ -114,8 +148,14 @@ fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result<ExitCode> 
     obs.bytes.finish();
     match outcome {
         Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
-            println!("delivered: {} ({} bytes, {} rows) to {}:{}", r.remote_path, r.bytes, r.rows, r.remote_host, r.remote_port);
-            println!("receipt {} for run {}: sha256 {}, host key {}, {} attempt(s)", r.id, r.run_id, r.ciphertext_sha256, r.host_key_fingerprint, r.attempts);
+            println!(
+                "delivered: {} ({} bytes, {} rows) to {}:{}",
+                r.remote_path, r.bytes, r.rows, r.remote_host, r.remote_port
+            );
+            println!(
+                "receipt {} for run {}: sha256 {}, host key {}, {} attempt(s)",
+                r.id, r.run_id, r.ciphertext_sha256, r.host_key_fingerprint, r.attempts
+            );
             Ok(ExitCode::SUCCESS)
         }
         Outcome::NeedsAttention { run, reason } => {
@@ -138,7 +178,10 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
     let sub = subscription(&loaded, id)?;
     let target = delivery::target_of(sub)?;
     let report = runtime()?.block_on(crate::sftp::probe(&target))?;
-    println!("host:        {}:{} (key {} pinned and matching)", sub.target.host, sub.target.port, report.host_key_sha256);
+    println!(
+        "host:        {}:{} (key {} pinned and matching)",
+        sub.target.host, sub.target.port, report.host_key_sha256
+    );
     println!("login:       {} ok", sub.target.username);
     println!(
         "folder:      {} {}",
@@ -149,26 +192,51 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             (false, _) => "missing (create_dirs = true will create it)",
         }
     );
-    println!("extensions:  {}", report.extensions.iter().map(|(n, v)| format!("{n} ({v})")).collect::<Vec<_>>().join(", "));
-    Ok(if report.remote_dir_exists && !report.writable { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    println!(
+        "extensions:  {}",
+        report
+            .extensions
+            .iter()
+            .map(|(n, v)| format!("{n} ({v})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(if report.remote_dir_exists && !report.writable {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`.
 fn split_host_port(addr: &str) -> Result<(String, u16)> {
     if let Some(rest) = addr.strip_prefix('[') {
-        let (h, p) = rest.split_once(']').ok_or_else(|| anyhow!("`{addr}`: missing `]`"))?;
-        let port = p.strip_prefix(':').map(|p| p.parse()).transpose()?.unwrap_or(22);
+        let (h, p) = rest
+            .split_once(']')
+            .ok_or_else(|| anyhow!("`{addr}`: missing `]`"))?;
+        let port = p
+            .strip_prefix(':')
+            .map(|p| p.parse())
+            .transpose()?
+            .unwrap_or(22);
         return Ok((h.to_string(), port));
     }
     match addr.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Ok((h.to_string(), p.parse().with_context(|| format!("`{p}` is not a port"))?)),
+        Some((h, p)) if !h.contains(':') => Ok((
+            h.to_string(),
+            p.parse().with_context(|| format!("`{p}` is not a port"))?,
+        )),
         _ => Ok((addr.to_string(), 22)),
     }
 }
 
 fn hostkey_scan(addr: &str, timeout_secs: u64) -> Result<ExitCode> {
     let (host, port) = split_host_port(addr)?;
-    let keys = runtime()?.block_on(crate::sftp::scan_host_keys(&host, port, Duration::from_secs(timeout_secs)))?;
+    let keys = runtime()?.block_on(crate::sftp::scan_host_keys(
+        &host,
+        port,
+        Duration::from_secs(timeout_secs),
+    ))?;
     println!("# {host}:{port}: check these fingerprints with the customer before pinning them");
     for k in keys {
         println!("# {}", k.fingerprint);
@@ -181,7 +249,10 @@ fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let store = open_store(&loaded)?;
     match cmd {
-        ReceiptsCmd::List { subscription, since } => {
+        ReceiptsCmd::List {
+            subscription,
+            since,
+        } => {
             let since = since
                 .map(|d| {
                     chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
@@ -189,8 +260,15 @@ fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
                         .with_context(|| format!("`{d}` is not a date like 2026-11-01"))
                 })
                 .transpose()?;
-            let list = store.receipts(&ReceiptFilter { subscription, since, until: None })?;
-            println!("{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  remote path", "id", "delivered (UTC)", "subscription", "rows", "bytes");
+            let list = store.receipts(&ReceiptFilter {
+                subscription,
+                since,
+                until: None,
+            })?;
+            println!(
+                "{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  remote path",
+                "id", "delivered (UTC)", "subscription", "rows", "bytes"
+            );
             for r in &list {
                 println!(
                     "{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  {}:{}",
@@ -206,7 +284,9 @@ fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
             println!("{} receipt(s)", list.len());
         }
         ReceiptsCmd::Show { id } => {
-            let r = store.receipt(id)?.ok_or_else(|| anyhow!("no receipt {id}; `regdrop receipts list` shows the ids"))?;
+            let r = store
+                .receipt(id)?
+                .ok_or_else(|| anyhow!("no receipt {id}; `regdrop receipts list` shows the ids"))?;
             println!("{}", serde_json::to_string_pretty(&r)?);
         }
         ReceiptsCmd::Verify => {
@@ -216,11 +296,16 @@ fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        ReceiptsCmd::Export { format, month, subscription } => {
+        ReceiptsCmd::Export {
+            format,
+            month,
+            subscription,
+        } => {
             let mut filter = match month {
                 Some(m) => {
                     let (y, mo) = crate::store::model::parse_month(&m)?;
-                    let tz = crate::schedule::parse_tz(&loaded.daemon.inherited.timezone).map_err(|e| anyhow!(e))?;
+                    let tz = crate::schedule::parse_tz(&loaded.daemon.inherited.timezone)
+                        .map_err(|e| anyhow!(e))?;
                     ReceiptFilter::month(y, mo, &tz)?
                 }
                 None => ReceiptFilter::default(),
@@ -247,7 +332,13 @@ fn demo_server(
     use crate::demo_server::{self as ds, DemoAuth};
     std::fs::create_dir_all(&root)?;
     let key_line = authorized_key
-        .map(|k| if Path::new(&k).exists() { std::fs::read_to_string(&k).map(|s| s.trim().to_string()) } else { Ok(k) })
+        .map(|k| {
+            if Path::new(&k).exists() {
+                std::fs::read_to_string(&k).map(|s| s.trim().to_string())
+            } else {
+                Ok(k)
+            }
+        })
         .transpose()?;
     let password = password_file
         .map(|p| std::fs::read_to_string(&p).map(|s| s.trim_end_matches(['\n', '\r']).to_string()))
@@ -260,7 +351,11 @@ fn demo_server(
     };
     runtime()?.block_on(async {
         let h = ds::start(root.clone(), auth, host_key, listen).await?;
-        println!("demo SFTP server on {} serving {} for user {user}", h.addr(), root.display());
+        println!(
+            "demo SFTP server on {} serving {} for user {user}",
+            h.addr(),
+            root.display()
+        );
         println!("pin this host key: {}", h.host_key_line());
         println!("(Ctrl-C stops it)");
         tokio::signal::ctrl_c().await?;
@@ -273,7 +368,12 @@ fn demo_server(
 /// Loads the config; a broken daemon file is a config error (exit 78).
 pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     let path = config::load::default_path(flag);
-    config::load(&path).map_err(|e| anyhow::Error::new(Exit { code: EXIT_CONFIG, message: e.to_string() }))
+    config::load(&path).map_err(|e| {
+        anyhow::Error::new(Exit {
+            code: EXIT_CONFIG,
+            message: e.to_string(),
+        })
+    })
 }
 
 /// Loads the config and finds one valid subscription; its problems are printed when it is
@@ -285,7 +385,9 @@ fn subscription<'a>(loaded: &'a Loaded, id: &str) -> Result<&'a config::Subscrip
     let own: Vec<String> = loaded
         .problems
         .iter()
-        .filter(|p| std::fs::read_to_string(&p.file).is_ok_and(|t| t.contains(&format!("\"{id}\""))))
+        .filter(|p| {
+            std::fs::read_to_string(&p.file).is_ok_and(|t| t.contains(&format!("\"{id}\"")))
+        })
         .map(|p| p.to_string())
         .collect();
     if !own.is_empty() {
@@ -298,7 +400,11 @@ fn subscription<'a>(loaded: &'a Loaded, id: &str) -> Result<&'a config::Subscrip
     bail!(
         "no subscription `{id}` in {}; known: {}",
         loaded.daemon.subscriptions_dir.display(),
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
     )
 }
 
@@ -310,7 +416,10 @@ fn check(flag: Option<&Path>) -> Result<ExitCode> {
     let n_ok = loaded.subscriptions.len();
     let n_bad = loaded.failed_files.len();
     if loaded.problems.is_empty() {
-        println!("ok: {} ({n_ok} subscriptions valid)", loaded.config_path.display());
+        println!(
+            "ok: {} ({n_ok} subscriptions valid)",
+            loaded.config_path.display()
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         println!(
@@ -339,11 +448,18 @@ fn parse_time(s: Option<&str>) -> Result<DateTime<Utc>> {
         None => Ok(Utc::now()),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
-            .with_context(|| format!("`{s}` is not an RFC 3339 time like 2026-11-23T06:00:00+01:00")),
+            .with_context(|| {
+                format!("`{s}` is not an RFC 3339 time like 2026-11-23T06:00:00+01:00")
+            }),
     }
 }
 
-fn next(flag: Option<&Path>, sub: Option<&str>, count: usize, after: Option<&str>) -> Result<ExitCode> {
+fn next(
+    flag: Option<&Path>,
+    sub: Option<&str>,
+    count: usize,
+    after: Option<&str>,
+) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let after = parse_time(after)?;
     let subs: Vec<&config::Subscription> = match sub {
@@ -353,13 +469,23 @@ fn next(flag: Option<&Path>, sub: Option<&str>, count: usize, after: Option<&str
     for s in subs {
         println!("{} ({}, {}):", s.id, s.schedule.line, s.schedule.tz);
         for t in s.schedule.upcoming(after, count) {
-            println!("  {}   {}", s.schedule.local(t).format("%Y-%m-%d %H:%M %Z"), t.format("%Y-%m-%dT%H:%M:%SZ"));
+            println!(
+                "  {}   {}",
+                s.schedule.local(t).format("%Y-%m-%d %H:%M %Z"),
+                t.format("%Y-%m-%dT%H:%M:%SZ")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bool) -> Result<ExitCode> {
+fn preview(
+    flag: Option<&Path>,
+    id: &str,
+    rows: usize,
+    at: Option<&str>,
+    sql: bool,
+) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let at = parse_time(at)?;
@@ -376,7 +502,10 @@ fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bo
     }
     if sql {
         let period = crate::job::run_period(sub, at, None);
-        println!("{};", crate::extract::query::build(&sub.extract, period.as_ref()).inline());
+        println!(
+            "{};",
+            crate::extract::query::build(&sub.extract, period.as_ref()).inline()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let conn = crate::register::schema::open_ro(&loaded.daemon.register)
@@ -388,15 +517,29 @@ fn preview(flag: Option<&Path>, id: &str, rows: usize, at: Option<&str>, sql: bo
         sub.id,
         sub.extract.report.as_str(),
         total,
-        period.map(|p| format!(", period {}..{}", p.from.map(|d| d.to_string()).unwrap_or_default(), p.to)).unwrap_or_default()
+        period
+            .map(|p| format!(
+                ", period {}..{}",
+                p.from.map(|d| d.to_string()).unwrap_or_default(),
+                p.to
+            ))
+            .unwrap_or_default()
     );
-    let names: Vec<&str> = sub.extract.columns.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = sub
+        .extract
+        .columns
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     println!("{}", names.join(" | "));
     for r in sample {
         println!("{}", r.join(" | "));
     }
     if !sub.personal_fields().is_empty() {
-        println!("(personal fields are masked: {})", sub.personal_fields().join(", "));
+        println!(
+            "(personal fields are masked: {})",
+            sub.personal_fields().join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -408,7 +551,11 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     let spool = &loaded.daemon.spool_dir;
     let name = format!("extract-{}-{}.part", sub.id, std::process::id());
     let bar = Progress::rows("extract");
-    let shop = crate::job::Workshop { register: &loaded.daemon.register, spool, xlsx_row_limit: None };
+    let shop = crate::job::Workshop {
+        register: &loaded.daemon.register,
+        spool,
+        xlsx_row_limit: None,
+    };
     let art = crate::job::generate_and_seal(shop, &name, sub, at, None, &mut |done, total| {
         bar.update(done, total)
     })?;
@@ -420,7 +567,11 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     println!("file:               {}", out.display());
     println!("remote name:        {}", art.file_name);
     println!("rows:               {}", art.rows);
-    println!("format:             {}{}", art.format.as_str(), if art.sealed.encrypted { " + age" } else { "" });
+    println!(
+        "format:             {}{}",
+        art.format.as_str(),
+        if art.sealed.encrypted { " + age" } else { "" }
+    );
     println!("plaintext bytes:    {}", art.sealed.plaintext_bytes);
     println!("plaintext sha256:   {}", art.sealed.plaintext_sha256);
     println!("ciphertext bytes:   {}", art.sealed.ciphertext_bytes);
@@ -429,7 +580,13 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     for e in &art.extras {
         let to = out.with_file_name(&e.file_name);
         move_file(&e.sealed.path, &to)?;
-        println!("code table {:<15} {} ({} rows, sha256 {})", e.table.as_str(), to.display(), e.rows, e.sealed.ciphertext_sha256);
+        println!(
+            "code table {:<15} {} ({} rows, sha256 {})",
+            e.table.as_str(),
+            to.display(),
+            e.rows,
+            e.sealed.ciphertext_sha256
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -448,7 +605,10 @@ fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf>
     if let Some(p) = given {
         return Ok(p);
     }
-    Ok(load(flag).map_err(|e| anyhow!("{e}\n(or pass --register FILE)"))?.daemon.register)
+    Ok(load(flag)
+        .map_err(|e| anyhow!("{e}\n(or pass --register FILE)"))?
+        .daemon
+        .register)
 }
 
 fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
@@ -460,9 +620,14 @@ fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
                 std::fs::create_dir_all(dir)?;
             }
             let bar = Progress::rows("generate");
-            let s = register::generate(&db, &register::GenerateOptions { vehicles: a.vehicles, seed: a.seed }, &mut |n| {
-                bar.update(n, a.vehicles)
-            })?;
+            let s = register::generate(
+                &db,
+                &register::GenerateOptions {
+                    vehicles: a.vehicles,
+                    seed: a.seed,
+                },
+                &mut |n| bar.update(n, a.vehicles),
+            )?;
             bar.finish();
             println!(
                 "generated {} vehicles, {} ownerships into {} in {:.1} s ({:.0} vehicles/s; load {:.1} s, indexes {:.1} s)",
@@ -478,11 +643,21 @@ fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
         RegisterCmd::Import { file, encoding, db } => {
             let db = register_path(flag, db.register)?;
             let encoding = encoding
-                .map(|e| crate::format::Encoding::parse(&e).ok_or_else(|| anyhow!("`{e}` is not an encoding; use utf-8 or iso-8859-1")))
+                .map(|e| {
+                    crate::format::Encoding::parse(&e)
+                        .ok_or_else(|| anyhow!("`{e}` is not an encoding; use utf-8 or iso-8859-1"))
+                })
                 .transpose()?;
-            let size = std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?.len();
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
             let bar = Progress::bytes("import");
-            let s = register::import(&db, &file, &register::ImportOptions { encoding }, &mut |b| bar.update(b, size))?;
+            let s = register::import(
+                &db,
+                &file,
+                &register::ImportOptions { encoding },
+                &mut |b| bar.update(b, size),
+            )?;
             bar.finish();
             for w in &s.warnings {
                 eprintln!("warning: {w}");

@@ -318,8 +318,14 @@ impl ReportKind {
                 let mut v: Vec<String> = TECHNICAL.iter().map(|f| f.0.to_string()).collect();
                 for role in Role::ALL {
                     for suffix in [
-                        "NAVN", "ETTERNAVN", "ADRESSE", "POSTNR", "POSTSTED", "KOMMUNENR",
-                        "FODSELSDATO", "ORGNR",
+                        "NAVN",
+                        "ETTERNAVN",
+                        "ADRESSE",
+                        "POSTNR",
+                        "POSTSTED",
+                        "KOMMUNENR",
+                        "FODSELSDATO",
+                        "ORGNR",
                     ] {
                         v.push(format!("{}_{suffix}", role.prefix()));
                     }
@@ -327,16 +333,35 @@ impl ReportKind {
                 v
             }
             ReportKind::FirstRegistrations => [
-                "TEKN_KJM", "TEKN_REG_F_G_N", "KJTGRP_NAVN", "TEKN_KJTGRP", "TEKN_MERKENAVN",
-                "TEKN_MERKE", "TEKN_MODELL", "TEKN_UNR",
+                "TEKN_KJM",
+                "TEKN_REG_F_G_N",
+                "KJTGRP_NAVN",
+                "TEKN_KJTGRP",
+                "TEKN_MERKENAVN",
+                "TEKN_MERKE",
+                "TEKN_MODELL",
+                "TEKN_UNR",
             ]
             .map(String::from)
             .to_vec(),
             ReportKind::Owners => [
-                "TEKN_KJM", "EIER_NAVN", "EIER_ETTERNAVN", "EIER_POSTNR", "EIER_ADRESSE",
-                "EIER_POSTSTED", "EIER_FODSELSDATO", "EIER_ORGNR", "TEKN_KJTGRP",
-                "TEKN_MERKENAVN", "TEKN_REG_F_G", "TEKN_REG_F_G_N", "EIER_FRA_DATO",
-                "TEKN_REG_STATUS", "TEKN_AVREG_DATO", "TEKN_VRAKET_DATO", "TEKN_NESTE_PKK",
+                "TEKN_KJM",
+                "EIER_NAVN",
+                "EIER_ETTERNAVN",
+                "EIER_POSTNR",
+                "EIER_ADRESSE",
+                "EIER_POSTSTED",
+                "EIER_FODSELSDATO",
+                "EIER_ORGNR",
+                "TEKN_KJTGRP",
+                "TEKN_MERKENAVN",
+                "TEKN_REG_F_G",
+                "TEKN_REG_F_G_N",
+                "EIER_FRA_DATO",
+                "TEKN_REG_STATUS",
+                "TEKN_AVREG_DATO",
+                "TEKN_VRAKET_DATO",
+                "TEKN_NESTE_PKK",
                 "TEKN_SISTE_PKK",
             ]
             .map(String::from)
@@ -347,7 +372,12 @@ impl ReportKind {
         Some(
             names
                 .iter()
-                .map(|n| all.iter().find(|f| &f.name == n).expect("report column in catalog").clone())
+                .map(|n| {
+                    all.iter()
+                        .find(|f| &f.name == n)
+                        .expect("report column in catalog")
+                        .clone()
+                })
                 .collect(),
         )
     }
@@ -418,7 +448,10 @@ mod tests {
             .collect();
         let names: Vec<String> = open.into_iter().map(|f| f.name).collect();
         assert_eq!(names, technical);
-        assert_eq!(ReportKind::parse("technical_open"), Some(ReportKind::TechnicalOpen));
+        assert_eq!(
+            ReportKind::parse("technical_open"),
+            Some(ReportKind::TechnicalOpen)
+        );
     }
 
     #[test]
@@ -450,10 +483,17 @@ mod tests {
     #[test]
     fn report_columns() {
         assert_eq!(ReportKind::Technical.columns().unwrap().len(), 85);
-        assert_eq!(ReportKind::TechnicalOwners.columns().unwrap().len(), 85 + 24);
+        assert_eq!(
+            ReportKind::TechnicalOwners.columns().unwrap().len(),
+            85 + 24
+        );
         let first = ReportKind::FirstRegistrations.columns().unwrap();
         assert!(first.iter().all(|f| !f.personal));
-        assert!(ReportKind::Owners.columns().unwrap().iter().any(|f| f.personal));
+        assert!(ReportKind::Owners
+            .columns()
+            .unwrap()
+            .iter()
+            .any(|f| f.personal));
         assert!(ReportKind::Custom.columns().is_none());
         assert!(ReportKind::CodeTables.columns().unwrap().is_empty());
         for k in ReportKind::ALL {

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "regdrop", version, about = "Delivers standing, encrypted vehicle-register extracts to customers' SFTP servers.")]
+#[command(
+    name = "regdrop",
+    version,
+    about = "Delivers standing, encrypted vehicle-register extracts to customers' SFTP servers."
+)]
 pub struct Cli {
     /// The daemon config file [default: $REGDROP_CONFIG, ./regdrop.toml, /etc/regdrop/regdrop.toml]
     #[arg(long, global = true, env = "REGDROP_CONFIG")]

@@ -7,7 +7,8 @@ use crate::job::{self, JobError};
 use crate::retry::{Classify, ErrorClass, GiveUp, Next};
 use crate::sftp::{self, SftpError};
 use crate::store::{
-    self, AttemptOutcome, DeliveredFile, NewReceipt, NewRun, Receipt, Run, RunFile, RunFilter, RunState, Store, StoreError,
+    self, AttemptOutcome, DeliveredFile, NewReceipt, NewRun, Receipt, Run, RunFile, RunFilter,
+    RunState, Store, StoreError,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::path::PathBuf;
@@ -59,11 +60,17 @@ fn sftp_label(e: &SftpError) -> &'static str {
     match e {
         SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => "connect",
         SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => "host_key",
-        SftpError::AuthRefused { .. } | SftpError::SecretFile { .. } | SftpError::BadKeyFile { .. } => "auth",
-        SftpError::NoSftpSubsystem { .. } | SftpError::Transport { .. } | SftpError::Negotiation { .. } => "transport",
+        SftpError::AuthRefused { .. }
+        | SftpError::SecretFile { .. }
+        | SftpError::BadKeyFile { .. } => "auth",
+        SftpError::NoSftpSubsystem { .. }
+        | SftpError::Transport { .. }
+        | SftpError::Negotiation { .. } => "transport",
         SftpError::Remote { .. } => "remote",
         SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => "remote_dir",
-        SftpError::FinalExists { .. } | SftpError::NoFreeVersion { .. } | SftpError::InvalidName { .. } => "final_name",
+        SftpError::FinalExists { .. }
+        | SftpError::NoFreeVersion { .. }
+        | SftpError::InvalidName { .. } => "final_name",
         SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => "verify",
         SftpError::Local { .. } => "spool",
     }
@@ -123,12 +130,22 @@ pub fn target_of(sub: &Subscription) -> Result<sftp::Target, DeliveryError> {
     };
     let t = &sub.target;
     let auth = match &t.auth {
-        AuthSpec::KeyFile { path, passphrase_file } => sftp::Auth::KeyFile { path: path.clone(), passphrase_file: passphrase_file.clone() },
+        AuthSpec::KeyFile {
+            path,
+            passphrase_file,
+        } => sftp::Auth::KeyFile {
+            path: path.clone(),
+            passphrase_file: passphrase_file.clone(),
+        },
         AuthSpec::PasswordFile(p) => sftp::Auth::PasswordFile(p.clone()),
         AuthSpec::PasswordCredential(n) => sftp::Auth::PasswordFile(cred(n)?),
-        AuthSpec::KeyCredential { name, passphrase_file } => {
-            sftp::Auth::KeyFile { path: cred(name)?, passphrase_file: passphrase_file.clone() }
-        }
+        AuthSpec::KeyCredential {
+            name,
+            passphrase_file,
+        } => sftp::Auth::KeyFile {
+            path: cred(name)?,
+            passphrase_file: passphrase_file.clone(),
+        },
     };
     Ok(sftp::Target {
         host: t.host.clone(),
@@ -147,15 +164,32 @@ pub fn target_of(sub: &Subscription) -> Result<sftp::Target, DeliveryError> {
 /// The end of the period of the subscription's last delivered run (for
 /// `since_last_delivery`).
 fn last_delivered_to(store: &Store, sub: &str) -> Result<Option<NaiveDate>, StoreError> {
-    let runs = store.list_runs(&RunFilter { subscription: Some(sub.into()), states: vec![RunState::Delivered], ..Default::default() })?;
+    let runs = store.list_runs(&RunFilter {
+        subscription: Some(sub.into()),
+        states: vec![RunState::Delivered],
+        ..Default::default()
+    })?;
     Ok(runs
         .iter()
-        .filter_map(|r| r.artifact.as_ref()?.period_to.as_deref()?.parse::<NaiveDate>().ok())
+        .filter_map(|r| {
+            r.artifact
+                .as_ref()?
+                .period_to
+                .as_deref()?
+                .parse::<NaiveDate>()
+                .ok()
+        })
         .max())
 }
 
 /// The manifest uploaded beside the file.
-fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[String], files: &[DeliveredFile]) -> Vec<u8> {
+fn manifest(
+    sub: &Subscription,
+    run: &Run,
+    a: &store::Artifact,
+    columns: &[String],
+    files: &[DeliveredFile],
+) -> Vec<u8> {
     let mut m = serde_json::json!({
         "file": a.file_name,
         "bytes": a.ciphertext_bytes,
@@ -194,14 +228,27 @@ fn manifest(sub: &Subscription, run: &Run, a: &store::Artifact, columns: &[Strin
 /// Drives the run of `sub` for `scheduled_at` to an end: delivered (one receipt), needs
 /// attention, failed, or interrupted by shutdown. Safe to call again for the same run at
 /// any time (after a crash, by an operator): it resumes where the store says it stopped.
-pub async fn deliver(ctx: &Ctx, sub: &Subscription, scheduled_at: DateTime<Utc>, obs: &dyn Observer) -> Result<Outcome, DeliveryError> {
-    let created = lock(&ctx.store).create_run(&NewRun { subscription: sub.id.clone(), scheduled_at })?;
+pub async fn deliver(
+    ctx: &Ctx,
+    sub: &Subscription,
+    scheduled_at: DateTime<Utc>,
+    obs: &dyn Observer,
+) -> Result<Outcome, DeliveryError> {
+    let created = lock(&ctx.store).create_run(&NewRun {
+        subscription: sub.id.clone(),
+        scheduled_at,
+    })?;
     let run = created.into_run();
     deliver_run(ctx, sub, run, obs).await
 }
 
 /// Continues an existing run (crash recovery, operator retry).
-pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn Observer) -> Result<Outcome, DeliveryError> {
+pub async fn deliver_run(
+    ctx: &Ctx,
+    sub: &Subscription,
+    mut run: Run,
+    obs: &dyn Observer,
+) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
     if run.state == RunState::Delivered {
         if let Some(r) = lock(&ctx.store).receipt_for_run(&id)? {
@@ -210,7 +257,11 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
     }
     if matches!(run.state, RunState::NeedsAttention | RunState::Failed) {
         // An operator asked to go again: back to where the artifact allows.
-        let to = if run.artifact.is_some() { RunState::Sealed } else { RunState::Pending };
+        let to = if run.artifact.is_some() {
+            RunState::Sealed
+        } else {
+            RunState::Pending
+        };
         run = lock(&ctx.store).set_state(&id, to, Some("retried by operator"))?;
     }
     // A run found mid-upload may have finished on the server before the process died.
@@ -219,7 +270,11 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
 
     // 1. Generate + seal once; retries and restarts reuse the artifact.
     let columns: Vec<String> = sub.extract.columns.iter().map(|f| f.name.clone()).collect();
-    if let Some(lost) = run.artifact.clone().filter(|a| !std::path::Path::new(&a.path).exists()) {
+    if let Some(lost) = run
+        .artifact
+        .clone()
+        .filter(|a| !std::path::Path::new(&a.path).exists())
+    {
         return lost_artifact(ctx, sub, &run, &lost).await;
     }
     if run.artifact.is_none() {
@@ -230,7 +285,11 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
         let scheduled_at = run.scheduled_at;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
         let mut task = tokio::task::spawn_blocking(move || {
-            let shop = job::Workshop { register: &register, spool: &spool, xlsx_row_limit: limit };
+            let shop = job::Workshop {
+                register: &register,
+                spool: &spool,
+                xlsx_row_limit: limit,
+            };
             job::generate_and_seal(shop, &name, &sub2, scheduled_at, last_to, &mut |d, t| {
                 let _ = tx.send((d, t));
             })
@@ -245,7 +304,10 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             Ok(a) => a,
             Err(e) => return fail_without_attempt(ctx, sub, &id, DeliveryError::Job(e)),
         };
-        let (from, to) = art.period.map(|p| (p.from.map(|d| d.to_string()), Some(p.to.to_string()))).unwrap_or((None, None));
+        let (from, to) = art
+            .period
+            .map(|p| (p.from.map(|d| d.to_string()), Some(p.to.to_string())))
+            .unwrap_or((None, None));
         let record = store::Artifact {
             path: art.sealed.path.display().to_string(),
             file_name: art.file_name.clone(),
@@ -336,8 +398,17 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
             Err(e) => {
                 let class = e.class();
                 let msg = e.to_string();
-                lock(&ctx.store).finish_attempt(&id, n, class.into(), Some(e.label()), Some(&msg))?;
-                match sub.retry.next(class, n, first_start.elapsed(), rand::random::<f64>()) {
+                lock(&ctx.store).finish_attempt(
+                    &id,
+                    n,
+                    class.into(),
+                    Some(e.label()),
+                    Some(&msg),
+                )?;
+                match sub
+                    .retry
+                    .next(class, n, first_start.elapsed(), rand::random::<f64>())
+                {
                     Next::RetryAfter(wait) => {
                         warn!(subscription = %sub.id, run = %id, attempt = n, error = %msg, wait_secs = wait.as_secs_f64(), "Delivery attempt failed; will retry.");
                         obs.retry(&id, n, wait, &msg);
@@ -353,7 +424,14 @@ pub async fn deliver_run(ctx: &Ctx, sub: &Subscription, mut run: Run, obs: &dyn 
                         return Ok(Outcome::NeedsAttention { run: id, reason });
                     }
                     Next::GiveUp(why) => {
-                        let reason = format!("gave up after attempt {n} ({}): {msg}", if why == GiveUp::Attempts { "max attempts" } else { "deadline" });
+                        let reason = format!(
+                            "gave up after attempt {n} ({}): {msg}",
+                            if why == GiveUp::Attempts {
+                                "max attempts"
+                            } else {
+                                "deadline"
+                            }
+                        );
                         lock(&ctx.store).set_state(&id, RunState::Failed, Some(&reason))?;
                         warn!(subscription = %sub.id, run = %id, error = %msg, "Delivery failed; retries exhausted.");
                         return Ok(Outcome::Failed { run: id, reason });
@@ -374,34 +452,42 @@ fn record_receipt(
     files: &[DeliveredFile],
     started_at: DateTime<Utc>,
 ) -> Result<Receipt, DeliveryError> {
-    Ok(lock(&ctx.store).commit_receipt_with_files(&NewReceipt {
-        run_id: id.to_string(),
-        subscription: sub.id.clone(),
-        customer: sub.customer.clone(),
-        customer_org_number: sub.customer_org_number.clone(),
-        case_number: sub.case_number.clone(),
-        invoice_reference: sub.invoice_reference.clone(),
-        report: sub.extract.report.as_str().to_string(),
-        remote_host: sub.target.host.clone(),
-        remote_port: sub.target.port,
-        host_key_fingerprint: d.host_key_sha256.clone(),
-        remote_path: d.remote_path.clone(),
-        bytes: d.bytes,
-        rows: artifact.rows,
-        plaintext_sha256: artifact.plaintext_sha256.clone(),
-        ciphertext_sha256: artifact.ciphertext_sha256.clone(),
-        personal_fields: sub.personal_fields(),
-        legal_basis: sub.legal_basis.clone(),
-        recipients: sub.encryption.recipients.clone(),
-        started_at,
-        delivered_at: Utc::now(),
-    }, files)?)
+    Ok(lock(&ctx.store).commit_receipt_with_files(
+        &NewReceipt {
+            run_id: id.to_string(),
+            subscription: sub.id.clone(),
+            customer: sub.customer.clone(),
+            customer_org_number: sub.customer_org_number.clone(),
+            case_number: sub.case_number.clone(),
+            invoice_reference: sub.invoice_reference.clone(),
+            report: sub.extract.report.as_str().to_string(),
+            remote_host: sub.target.host.clone(),
+            remote_port: sub.target.port,
+            host_key_fingerprint: d.host_key_sha256.clone(),
+            remote_path: d.remote_path.clone(),
+            bytes: d.bytes,
+            rows: artifact.rows,
+            plaintext_sha256: artifact.plaintext_sha256.clone(),
+            ciphertext_sha256: artifact.ciphertext_sha256.clone(),
+            personal_fields: sub.personal_fields(),
+            legal_basis: sub.legal_basis.clone(),
+            recipients: sub.encryption.recipients.clone(),
+            started_at,
+            delivered_at: Utc::now(),
+        },
+        files,
+    )?)
 }
 
 /// The run was sealed but its spool file is gone (deleted by hand, disk replaced). The
 /// artifact cannot be regenerated byte for byte (age output differs every time), so: if
 /// the server already has it, record the receipt; otherwise an operator decides.
-async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Artifact) -> Result<Outcome, DeliveryError> {
+async fn lost_artifact(
+    ctx: &Ctx,
+    sub: &Subscription,
+    run: &Run,
+    a: &store::Artifact,
+) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
     let started_at = Utc::now();
     let target = match target_of(sub) {
@@ -409,13 +495,27 @@ async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Arti
         Err(e) => return fail_without_attempt(ctx, sub, &id, e),
     };
     let n = lock(&ctx.store).begin_attempt(&id)?;
-    match sftp::find_delivered(&target, &a.file_name, a.ciphertext_bytes, &a.ciphertext_sha256).await {
+    match sftp::find_delivered(
+        &target,
+        &a.file_name,
+        a.ciphertext_bytes,
+        &a.ciphertext_sha256,
+    )
+    .await
+    {
         Ok(Some(d)) => {
             // The code tables uploaded before the main file are on the server too.
             let mut files = Vec::new();
             let run_files = lock(&ctx.store).run_files(&id)?;
             for f in run_files {
-                if let Ok(Some(fd)) = sftp::find_delivered(&target, &f.file_name, f.ciphertext_bytes, &f.ciphertext_sha256).await {
+                if let Ok(Some(fd)) = sftp::find_delivered(
+                    &target,
+                    &f.file_name,
+                    f.ciphertext_bytes,
+                    &f.ciphertext_sha256,
+                )
+                .await
+                {
                     files.push(delivered_file(&f, &fd));
                 }
             }
@@ -428,13 +528,25 @@ async fn lost_artifact(ctx: &Ctx, sub: &Subscription, run: &Run, a: &store::Arti
                 "the sealed artifact {} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {}`",
                 a.path, sub.id
             );
-            lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Permanent, Some("spool"), Some(&reason))?;
+            lock(&ctx.store).finish_attempt(
+                &id,
+                n,
+                AttemptOutcome::Permanent,
+                Some("spool"),
+                Some(&reason),
+            )?;
             lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
             Ok(Outcome::NeedsAttention { run: id, reason })
         }
         Err(e) => {
             let e = DeliveryError::Sftp(e);
-            lock(&ctx.store).finish_attempt(&id, n, e.class().into(), Some(e.label()), Some(&e.to_string()))?;
+            lock(&ctx.store).finish_attempt(
+                &id,
+                n,
+                e.class().into(),
+                Some(e.label()),
+                Some(&e.to_string()),
+            )?;
             Err(e)
         }
     }
@@ -479,14 +591,23 @@ async fn attempt_all(
         let d = attempt(target, &up, look_first, f.ciphertext_bytes, obs).await?;
         files.push(delivered_file(f, &d));
     }
-    let up = sftp::Upload { manifest: manifest(&files), ..main.clone() };
+    let up = sftp::Upload {
+        manifest: manifest(&files),
+        ..main.clone()
+    };
     let d = attempt(target, &up, look_first, total, obs).await?;
     Ok((d, files))
 }
 
 /// One attempt: first look whether an earlier attempt already finished (crash between
 /// upload and receipt), else upload.
-async fn attempt(target: &sftp::Target, up: &sftp::Upload, look_first: bool, total: u64, obs: &dyn Observer) -> Result<sftp::Delivered, DeliveryError> {
+async fn attempt(
+    target: &sftp::Target,
+    up: &sftp::Upload,
+    look_first: bool,
+    total: u64,
+    obs: &dyn Observer,
+) -> Result<sftp::Delivered, DeliveryError> {
     if look_first {
         if let Some(d) = sftp::complete_delivered(target, up, total).await? {
             info!(remote = %d.remote_path, "Found this run's file already delivered; recording the receipt.");
@@ -498,12 +619,20 @@ async fn attempt(target: &sftp::Target, up: &sftp::Upload, look_first: bool, tot
 
 /// A failure before any upload attempt (generation, setup): permanent ones need an
 /// operator; retryable ones leave the run to be resumed.
-fn fail_without_attempt(ctx: &Ctx, sub: &Subscription, id: &str, e: DeliveryError) -> Result<Outcome, DeliveryError> {
+fn fail_without_attempt(
+    ctx: &Ctx,
+    sub: &Subscription,
+    id: &str,
+    e: DeliveryError,
+) -> Result<Outcome, DeliveryError> {
     let reason = e.to_string();
     if e.class() == ErrorClass::Permanent {
         lock(&ctx.store).set_state(id, RunState::NeedsAttention, Some(&reason))?;
         warn!(subscription = %sub.id, run = %id, error = %reason, "Run needs an operator.");
-        Ok(Outcome::NeedsAttention { run: id.to_string(), reason })
+        Ok(Outcome::NeedsAttention {
+            run: id.to_string(),
+            reason,
+        })
     } else {
         Err(e)
     }

@@ -50,31 +50,62 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     let dir = &opts.dir;
     if dir.exists() {
         if !dir.join(MARKER).exists() {
-            bail!("{} exists and is not a regdrop demo folder; pick another --dir", dir.display());
+            bail!(
+                "{} exists and is not a regdrop demo folder; pick another --dir",
+                dir.display()
+            );
         }
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing the old demo in {}", dir.display()))?;
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("removing the old demo in {}", dir.display()))?;
     }
     for sub in ["subscriptions", "secrets", "sftp-root/incoming"] {
         std::fs::create_dir_all(dir.join(sub))?;
     }
-    std::fs::write(dir.join(MARKER), "made by `regdrop demo`; removed by the next one\n")?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `regdrop demo`; removed by the next one\n",
+    )?;
     std::fs::set_permissions(dir.join("secrets"), std::fs::Permissions::from_mode(0o700))?;
     println!("regdrop demo in {}", dir.display());
 
     // 1. The register.
     let register = dir.join("register.sqlite");
-    let s = crate::register::generate(&register, &crate::register::GenerateOptions { vehicles: opts.vehicles, seed: 1 }, &mut |_| {})?;
-    step(1, format!("register: {} synthetic vehicles, {} ownerships in {:.1} s ({})", s.vehicles, s.ownerships, s.total_seconds, register.display()));
+    let s = crate::register::generate(
+        &register,
+        &crate::register::GenerateOptions {
+            vehicles: opts.vehicles,
+            seed: 1,
+        },
+        &mut |_| {},
+    )?;
+    step(
+        1,
+        format!(
+            "register: {} synthetic vehicles, {} ownerships in {:.1} s ({})",
+            s.vehicles,
+            s.ownerships,
+            s.total_seconds,
+            register.display()
+        ),
+    );
 
     // Keys: the customer's age identity, regdrop's SSH login key.
     let identity = age::x25519::Identity::generate();
     use age::secrecy::ExposeSecret;
-    std::fs::write(dir.join("secrets/customer-age-identity.txt"), format!("{}\n", identity.to_string().expose_secret()))?;
+    std::fs::write(
+        dir.join("secrets/customer-age-identity.txt"),
+        format!("{}\n", identity.to_string().expose_secret()),
+    )?;
     let user_key_path = dir.join("secrets/regdrop_ed25519");
     let user_key = demo_server::load_or_create_host_key(Some(&user_key_path))?;
-    let user_pub = user_key.public_key().to_openssh().context("encoding the login key")?;
+    let user_pub = user_key
+        .public_key()
+        .to_openssh()
+        .context("encoding the login key")?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         // 2. The customer's SFTP server, on loopback.
         let server = demo_server::start(
@@ -140,28 +171,52 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     // 5. Receipts and their chain.
     let store = Store::open(dir.join("state/regdrop.sqlite"))?;
     let receipts = store.receipts(&ReceiptFilter::default())?;
-    step(5, format!("receipts: {} (`regdrop receipts list`); {}", receipts.len(), store.verify_chain()?));
+    step(
+        5,
+        format!(
+            "receipts: {} (`regdrop receipts list`); {}",
+            receipts.len(),
+            store.verify_chain()?
+        ),
+    );
 
     // 6. What the customer got.
     let root = dir.join("sftp-root/incoming");
-    let mut files: Vec<String> = std::fs::read_dir(&root)?.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<_, _>>()?;
+    let mut files: Vec<String> = std::fs::read_dir(&root)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
     files.sort();
     step(6, format!("the customer's folder {}:", root.display()));
     for f in &files {
         println!("   {f}");
     }
-    let sample = receipts.iter().find(|r| r.subscription == "demo-technical").context("no technical delivery")?;
-    let path = root.join(Path::new(&sample.remote_path).file_name().context("remote name")?);
+    let sample = receipts
+        .iter()
+        .find(|r| r.subscription == "demo-technical")
+        .context("no technical delivery")?;
+    let path = root.join(
+        Path::new(&sample.remote_path)
+            .file_name()
+            .context("remote name")?,
+    );
     let dec = age::Decryptor::new(std::fs::File::open(&path)?)?;
     let mut plain = Vec::new();
-    dec.decrypt(std::iter::once(&identity as &dyn age::Identity))?.read_to_end(&mut plain)?;
+    dec.decrypt(std::iter::once(&identity as &dyn age::Identity))?
+        .read_to_end(&mut plain)?;
     let text = crate::format::decode_latin1(&plain);
-    println!("\n   decrypted with the customer's age identity: {} (ISO-8859-1, CRLF, ¤), first lines:", path.display());
+    println!(
+        "\n   decrypted with the customer's age identity: {} (ISO-8859-1, CRLF, ¤), first lines:",
+        path.display()
+    );
     for line in text.lines().take(3) {
         let cut: String = line.chars().take(150).collect();
         println!("   {cut}...");
     }
-    println!("\nDone. Everything is in {}; try `regdrop --config {} receipts list`.", dir.display(), dir.join("regdrop.toml").display());
+    println!(
+        "\nDone. Everything is in {}; try `regdrop --config {} receipts list`.",
+        dir.display(),
+        dir.join("regdrop.toml").display()
+    );
     Ok(())
 }
 

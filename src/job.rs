@@ -2,9 +2,9 @@
 //! register through the writer and age into the spool, and name the remote file. Used by
 //! `extract`, `deliver` and the daemon alike, so all of them produce the same artifact.
 
-use crate::config::template::{self, NameContext};
 use crate::catalog::ReportKind;
 use crate::codes::CodeTable;
+use crate::config::template::{self, NameContext};
 use crate::config::{Format, Subscription};
 use crate::extract::{self, ExtractError, Options};
 use crate::period::{self, Period};
@@ -16,7 +16,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("cannot open the register {path}: {source}; create it with `regdrop register generate` or `regdrop register import`")]
-    Register { path: String, source: rusqlite::Error },
+    Register {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error(transparent)]
     Extract(#[from] ExtractError),
     #[error(transparent)]
@@ -73,14 +76,32 @@ fn extension_of(sub: &Subscription, format: Format) -> String {
 
 /// The remote name of a code table delivered beside `main_name` (whose extension is
 /// `main_ext`): `MVR_20261125.dsv.age` -> `MVR_20261125_merkekode.dsv.age`.
-pub fn code_table_file_name(main_name: &str, main_ext: &str, table: CodeTable, ext: &str) -> String {
-    let stem = main_name.strip_suffix(&format!(".{main_ext}")).unwrap_or(main_name);
+pub fn code_table_file_name(
+    main_name: &str,
+    main_ext: &str,
+    table: CodeTable,
+    ext: &str,
+) -> String {
+    let stem = main_name
+        .strip_suffix(&format!(".{main_ext}"))
+        .unwrap_or(main_name);
     format!("{stem}_{}.{ext}", table.file_stem())
 }
 
 /// Seals one code table into `spool/<artifact_name>`.
-fn seal_code_table(spool: &Path, artifact_name: &str, sub: &Subscription, table: CodeTable, opts: &Options) -> Result<(Sealed, u64), JobError> {
-    let mut w = SealWriter::create(spool, artifact_name, &sub.encryption.recipients, sub.encryption.encrypt)?;
+fn seal_code_table(
+    spool: &Path,
+    artifact_name: &str,
+    sub: &Subscription,
+    table: CodeTable,
+    opts: &Options,
+) -> Result<(Sealed, u64), JobError> {
+    let mut w = SealWriter::create(
+        spool,
+        artifact_name,
+        &sub.encryption.recipients,
+        sub.encryption.encrypt,
+    )?;
     let outcome = extract::write_code_table(table, &sub.extract, &mut w, opts)?;
     Ok((w.finish()?, outcome.rows))
 }
@@ -99,28 +120,52 @@ fn seal_extras(
     tables
         .iter()
         .map(|&table| {
-            let (sealed, rows) = seal_code_table(spool, &format!("{artifact_name}.{}", table.as_str()), sub, table, opts)?;
-            Ok(ExtraArtifact { table, sealed, rows, file_name: code_table_file_name(main_name, main_ext, table, &ext) })
+            let (sealed, rows) = seal_code_table(
+                spool,
+                &format!("{artifact_name}.{}", table.as_str()),
+                sub,
+                table,
+                opts,
+            )?;
+            Ok(ExtraArtifact {
+                table,
+                sealed,
+                rows,
+                file_name: code_table_file_name(main_name, main_ext, table, &ext),
+            })
         })
         .collect()
 }
 
 /// The period a run covers: the subscription's period evaluated on the run's scheduled
 /// date in its time zone.
-pub fn run_period(sub: &Subscription, scheduled_at: DateTime<Utc>, last_delivered_to: Option<NaiveDate>) -> Option<Period> {
+pub fn run_period(
+    sub: &Subscription,
+    scheduled_at: DateTime<Utc>,
+    last_delivered_to: Option<NaiveDate>,
+) -> Option<Period> {
     let local = sub.schedule.local(scheduled_at).date_naive();
-    sub.extract.period.map(|p| period::resolve(p, local, last_delivered_to))
+    sub.extract
+        .period
+        .map(|p| period::resolve(p, local, last_delivered_to))
 }
 
 /// The remote file name for a run.
-pub fn file_name(sub: &Subscription, scheduled_at: DateTime<Utc>, period: Option<&Period>, format: Format) -> Result<String, JobError> {
+pub fn file_name(
+    sub: &Subscription,
+    scheduled_at: DateTime<Utc>,
+    period: Option<&Period>,
+    format: Format,
+) -> Result<String, JobError> {
     let ext = extension_of(sub, format);
     let ctx = NameContext {
         id: &sub.id,
         report: sub.extract.report.as_str(),
         ext: &ext,
         run: sub.schedule.local(scheduled_at).naive_local(),
-        period_start: period.and_then(|p| p.from).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")),
+        period_start: period
+            .and_then(|p| p.from)
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")),
         period_end: period.map(|p| p.to.and_hms_opt(0, 0, 0).expect("midnight")),
     };
     template::render(&sub.delivery.file_name, &ctx).map_err(JobError::Name)
@@ -145,7 +190,11 @@ pub fn generate_and_seal(
     last_delivered_to: Option<NaiveDate>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Artifact, JobError> {
-    let Workshop { register, spool, xlsx_row_limit } = at;
+    let Workshop {
+        register,
+        spool,
+        xlsx_row_limit,
+    } = at;
     if sub.extract.report == ReportKind::CodeTables {
         return seal_code_tables_only(spool, artifact_name, sub, scheduled_at, last_delivered_to);
     }
@@ -155,8 +204,10 @@ pub fn generate_and_seal(
             source: rusqlite::Error::InvalidPath(register.to_path_buf()),
         });
     }
-    let conn = crate::register::schema::open_ro(register)
-        .map_err(|source| JobError::Register { path: register.display().to_string(), source })?;
+    let conn = crate::register::schema::open_ro(register).map_err(|source| JobError::Register {
+        path: register.display().to_string(),
+        source,
+    })?;
     let period = run_period(sub, scheduled_at, last_delivered_to);
     crate::seal::ensure_spool(spool)?;
     let mut opts = Options::new(spool);
@@ -165,19 +216,46 @@ pub fn generate_and_seal(
     }
     // Count and stream in one read transaction: both see the same register state.
     conn.execute_batch("BEGIN")?;
-    let planned = extract::plan(&conn, &sub.extract, period.as_ref(), opts.xlsx_row_limit).map_err(JobError::from)?;
+    let planned = extract::plan(&conn, &sub.extract, period.as_ref(), opts.xlsx_row_limit)
+        .map_err(JobError::from)?;
     let format = planned.1;
     let name = file_name(sub, scheduled_at, period.as_ref(), format)?;
     // Rows are produced on this thread and sealed on another (both cores busy).
-    let mut w = Piped::new(SealWriter::create(spool, artifact_name, &sub.encryption.recipients, sub.encryption.encrypt)?);
-    let outcome = match extract::run(&conn, &sub.extract, period.as_ref(), planned, &mut w, &opts, progress) {
+    let mut w = Piped::new(SealWriter::create(
+        spool,
+        artifact_name,
+        &sub.encryption.recipients,
+        sub.encryption.encrypt,
+    )?);
+    let outcome = match extract::run(
+        &conn,
+        &sub.extract,
+        period.as_ref(),
+        planned,
+        &mut w,
+        &opts,
+        progress,
+    ) {
         Ok(o) => o,
         // A sealing failure (full disk) shows upstream as a broken pipe: report the cause.
-        Err(e) => return Err(w.abandon().map(JobError::Seal).unwrap_or(JobError::Extract(e))),
+        Err(e) => {
+            return Err(w
+                .abandon()
+                .map(JobError::Seal)
+                .unwrap_or(JobError::Extract(e)))
+        }
     };
     let sealed = w.finish()?;
     conn.execute_batch("COMMIT")?;
-    let extras = seal_extras(spool, artifact_name, sub, &sub.extract.code_tables, &name, &extension_of(sub, format), &opts)?;
+    let extras = seal_extras(
+        spool,
+        artifact_name,
+        sub,
+        &sub.extract.code_tables,
+        &name,
+        &extension_of(sub, format),
+        &opts,
+    )?;
     Ok(Artifact {
         sealed,
         rows: outcome.rows,
@@ -218,7 +296,10 @@ fn seal_code_tables_only(
         format,
         fallback_note: None,
         period,
-        columns: extract::code_table_fields().into_iter().map(|f| f.name).collect(),
+        columns: extract::code_table_fields()
+            .into_iter()
+            .map(|f| f.name)
+            .collect(),
         file_name: code_table_file_name(&base, &ext, *first, &ext),
         extras,
     })

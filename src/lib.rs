@@ -11,8 +11,8 @@
 
 pub mod app;
 pub mod catalog;
-pub mod codes;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod daemon;
 pub mod delivery;

@@ -9,7 +9,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     use regdrop::cli::Command as C;
-    if matches!(cli.command, C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_)) {
+    if matches!(
+        cli.command,
+        C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_)
+    ) {
         // Printing commands end quietly when the reader goes away (`| head`), as Unix
         // tools do; network commands keep Rust's ignored SIGPIPE.
         // SAFETY: called before any thread is started; resets one signal to its default.

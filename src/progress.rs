@@ -15,19 +15,29 @@ impl Progress {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new(0);
-        bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         bar.set_message(label.to_string());
         Progress { bar: Some(bar) }
     }
 
     /// A bar counting rows.
     pub fn rows(label: &str) -> Progress {
-        Progress::new(label, "{msg:>10} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta})")
+        Progress::new(
+            label,
+            "{msg:>10} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
+        )
     }
 
     /// A bar counting bytes.
     pub fn bytes(label: &str) -> Progress {
-        Progress::new(label, "{msg:>10} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+        Progress::new(
+            label,
+            "{msg:>10} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
     }
 
     pub fn update(&self, done: u64, total: u64) {

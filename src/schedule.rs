@@ -63,7 +63,13 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(line: &str, tz: Tz, catch_up: CatchUp, jitter_secs: u64) -> Result<Self, String> {
-        Ok(Schedule { line: line.to_string(), cron: parse_cron(line)?, tz, catch_up, jitter_secs })
+        Ok(Schedule {
+            line: line.to_string(),
+            cron: parse_cron(line)?,
+            tz,
+            catch_up,
+            jitter_secs,
+        })
     }
 
     /// The first fire time strictly after `after`.
@@ -84,7 +90,11 @@ impl Schedule {
         for _ in 0..4 {
             t += chrono::Duration::minutes(61);
             let local = t.with_timezone(&self.tz);
-            let n = self.cron.find_next_occurrence(&local, false).ok()?.with_timezone(&Utc);
+            let n = self
+                .cron
+                .find_next_occurrence(&local, false)
+                .ok()?
+                .with_timezone(&Utc);
             if n > after {
                 return Some(n);
             }
@@ -111,7 +121,11 @@ impl Schedule {
     /// The most recent fire time in `(since, now]`, if any: what catch-up `once` runs.
     pub fn last_missed(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = now.with_timezone(&self.tz);
-        let prev = self.cron.find_previous_occurrence(&local, true).ok()?.with_timezone(&Utc);
+        let prev = self
+            .cron
+            .find_previous_occurrence(&local, true)
+            .ok()?
+            .with_timezone(&Utc);
         (prev > since && prev <= now).then_some(prev)
     }
 
@@ -149,9 +163,15 @@ mod tests {
         assert_eq!(s0.next_after(after), Some(utc("2026-11-29T05:00:00Z")));
         assert_eq!(s7.next_after(after), Some(utc("2026-11-29T05:00:00Z")));
         // 1 = Monday.
-        assert_eq!(oslo("0 6 * * 1").next_after(after), Some(utc("2026-11-30T05:00:00Z")));
+        assert_eq!(
+            oslo("0 6 * * 1").next_after(after),
+            Some(utc("2026-11-30T05:00:00Z"))
+        );
         // dom OR dow: the 1st of the month or any Friday (2026-11-27 is a Friday).
-        assert_eq!(oslo("0 6 1 * 5").next_after(after), Some(utc("2026-11-27T05:00:00Z")));
+        assert_eq!(
+            oslo("0 6 1 * 5").next_after(after),
+            Some(utc("2026-11-27T05:00:00Z"))
+        );
     }
 
     #[test]
@@ -184,7 +204,13 @@ mod tests {
     fn next_is_strictly_after_and_monotonic() {
         // A deterministic sweep over many start times and lines (a property test without
         // a framework: every start minute of several days, several lines).
-        let lines = ["*/7 * * * *", "30 2 * * *", "0 6 * * MON", "15 1-3 * * *", "@hourly"];
+        let lines = [
+            "*/7 * * * *",
+            "30 2 * * *",
+            "0 6 * * MON",
+            "15 1-3 * * *",
+            "@hourly",
+        ];
         for line in lines {
             let s = oslo(line);
             let mut t = utc("2026-03-28T20:00:00Z");

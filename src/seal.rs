@@ -24,7 +24,9 @@ impl crate::retry::Classify for SealError {
     fn class(&self) -> crate::retry::ErrorClass {
         match self {
             // A full or failing disk may recover; a bad recipient will not.
-            SealError::Spool { .. } | SealError::Write { .. } => crate::retry::ErrorClass::Retryable,
+            SealError::Spool { .. } | SealError::Write { .. } => {
+                crate::retry::ErrorClass::Retryable
+            }
             _ => crate::retry::ErrorClass::Permanent,
         }
     }
@@ -39,7 +41,11 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), bytes: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
     }
     pub fn bytes(&self) -> u64 {
         self.bytes
@@ -104,7 +110,10 @@ impl Write for Stage {
 
 /// Makes the spool folder (0700) if needed.
 pub fn ensure_spool(dir: &Path) -> Result<(), SealError> {
-    let err = |source| SealError::Spool { path: dir.to_path_buf(), source };
+    let err = |source| SealError::Spool {
+        path: dir.to_path_buf(),
+        source,
+    };
     fs::create_dir_all(dir).map_err(err)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
     Ok(())
@@ -116,9 +125,15 @@ pub fn recipients(lines: &[String]) -> Result<Vec<Box<dyn age::Recipient + Send>
     for r in lines {
         let r = r.trim();
         if r.starts_with("age1") {
-            out.push(Box::new(r.parse::<age::x25519::Recipient>().map_err(|_| SealError::Recipient(r.into()))?));
+            out.push(Box::new(
+                r.parse::<age::x25519::Recipient>()
+                    .map_err(|_| SealError::Recipient(r.into()))?,
+            ));
         } else {
-            out.push(Box::new(r.parse::<age::ssh::Recipient>().map_err(|_| SealError::Recipient(r.into()))?));
+            out.push(Box::new(
+                r.parse::<age::ssh::Recipient>()
+                    .map_err(|_| SealError::Recipient(r.into()))?,
+            ));
         }
     }
     Ok(out)
@@ -128,11 +143,19 @@ impl SealWriter {
     /// Starts an artifact named `name` in `spool` (0700); encrypted to `recipient_lines`
     /// unless `encrypt` is false. The file is written under a hidden temporary name and
     /// renamed when finished.
-    pub fn create(spool: &Path, name: &str, recipient_lines: &[String], encrypt: bool) -> Result<SealWriter, SealError> {
+    pub fn create(
+        spool: &Path,
+        name: &str,
+        recipient_lines: &[String],
+        encrypt: bool,
+    ) -> Result<SealWriter, SealError> {
         ensure_spool(spool)?;
         let path = spool.join(name);
         let tmp = spool.join(format!(".{name}.tmp"));
-        let werr = |source| SealError::Write { path: tmp.clone(), source };
+        let werr = |source| SealError::Write {
+            path: tmp.clone(),
+            source,
+        };
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -146,13 +169,19 @@ impl SealWriter {
                 return Err(SealError::NoRecipients);
             }
             let rs = recipients(recipient_lines)?;
-            let enc = age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-                .map_err(|_| SealError::NoRecipients)?;
+            let enc = age::Encryptor::with_recipients(
+                rs.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+            )
+            .map_err(|_| SealError::NoRecipients)?;
             Stage::Age(enc.wrap_output(cipher).map_err(werr)?)
         } else {
             Stage::Plain(cipher)
         };
-        Ok(SealWriter { plain: Some(HashingWriter::new(stage)), tmp, path })
+        Ok(SealWriter {
+            plain: Some(HashingWriter::new(stage)),
+            tmp,
+            path,
+        })
     }
 
     /// Plaintext bytes written so far.
@@ -164,7 +193,10 @@ impl SealWriter {
     pub fn finish(mut self) -> Result<Sealed, SealError> {
         let plain = self.plain.take().expect("finish once");
         let (tmp, path) = (self.tmp.clone(), self.path.clone());
-        let werr = |source| SealError::Write { path: tmp.clone(), source };
+        let werr = |source| SealError::Write {
+            path: tmp.clone(),
+            source,
+        };
         let (stage, plaintext_sha256, plaintext_bytes) = plain.finish();
         let (cipher, encrypted) = match stage {
             Stage::Age(w) => (w.finish().map_err(werr)?, true),
@@ -178,7 +210,14 @@ impl SealWriter {
         if let Some(dir) = path.parent() {
             File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
         }
-        Ok(Sealed { path, plaintext_sha256, plaintext_bytes, ciphertext_sha256, ciphertext_bytes, encrypted })
+        Ok(Sealed {
+            path,
+            plaintext_sha256,
+            plaintext_bytes,
+            ciphertext_sha256,
+            ciphertext_bytes,
+            encrypted,
+        })
     }
 }
 
@@ -225,15 +264,27 @@ impl Piped {
                 let path = w.tmp.clone();
                 for msg in rx {
                     match msg {
-                        Msg::Data(chunk) => w.write_all(&chunk).map_err(|source| SealError::Write { path: path.clone(), source })?,
+                        Msg::Data(chunk) => {
+                            w.write_all(&chunk).map_err(|source| SealError::Write {
+                                path: path.clone(),
+                                source,
+                            })?
+                        }
                         Msg::Done => return w.finish(),
                     }
                 }
                 // The producer went away without finishing: abandon (Drop removes the file).
-                Err(SealError::Write { path, source: io::Error::other("extract abandoned") })
+                Err(SealError::Write {
+                    path,
+                    source: io::Error::other("extract abandoned"),
+                })
             })
             .expect("spawn the sealing thread");
-        Piped { tx: Some(tx), buf: Vec::with_capacity(CHUNK), handle: Some(handle) }
+        Piped {
+            tx: Some(tx),
+            buf: Vec::with_capacity(CHUNK),
+            handle: Some(handle),
+        }
     }
 
     fn send(&mut self, msg: Msg) -> io::Result<()> {
@@ -241,7 +292,10 @@ impl Piped {
         if tx.send(msg).is_err() {
             // The sealing thread stopped on an error: report it in finish(); here say why
             // the write failed.
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the sealing thread stopped"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the sealing thread stopped",
+            ));
         }
         Ok(())
     }
@@ -250,15 +304,31 @@ impl Piped {
     /// error (full disk, ...) wins over the write error it caused upstream.
     pub fn finish(mut self) -> Result<Sealed, SealError> {
         let rest = std::mem::take(&mut self.buf);
-        let sent = (if rest.is_empty() { Ok(()) } else { self.send(Msg::Data(rest)) }).and_then(|_| self.send(Msg::Done));
+        let sent = (if rest.is_empty() {
+            Ok(())
+        } else {
+            self.send(Msg::Data(rest))
+        })
+        .and_then(|_| self.send(Msg::Done));
         self.tx = None;
-        let result = self.handle.take().expect("finish once").join().unwrap_or_else(|_| {
-            Err(SealError::Write { path: PathBuf::from("(sealing thread)"), source: io::Error::other("the sealing thread panicked") })
-        });
+        let result = self
+            .handle
+            .take()
+            .expect("finish once")
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SealError::Write {
+                    path: PathBuf::from("(sealing thread)"),
+                    source: io::Error::other("the sealing thread panicked"),
+                })
+            });
         match (result, sent) {
             (Ok(s), Ok(())) => Ok(s),
             (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(SealError::Write { path: PathBuf::from("(sealing thread)"), source: e }),
+            (Ok(_), Err(e)) => Err(SealError::Write {
+                path: PathBuf::from("(sealing thread)"),
+                source: e,
+            }),
         }
     }
 
@@ -320,14 +390,22 @@ mod tests {
         w.write_all(b"hello\xc2\xa4world\n").unwrap();
         let s = w.finish().unwrap();
         assert_eq!(s.plaintext_bytes, 13);
-        assert_eq!(s.plaintext_sha256, hex::encode(Sha256::digest(b"hello\xc2\xa4world\n")));
+        assert_eq!(
+            s.plaintext_sha256,
+            hex::encode(Sha256::digest(b"hello\xc2\xa4world\n"))
+        );
         let (sum, n) = sha256_file(&s.path).unwrap();
         assert_eq!((sum, n), (s.ciphertext_sha256.clone(), s.ciphertext_bytes));
         let mode = fs::metadata(&s.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(fs::metadata(&spool).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&spool).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let dec = age::Decryptor::new(File::open(&s.path).unwrap()).unwrap();
-        let mut r = dec.decrypt(std::iter::once(&id as &dyn age::Identity)).unwrap();
+        let mut r = dec
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .unwrap();
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello\xc2\xa4world\n");
@@ -358,14 +436,23 @@ mod tests {
         let mut p = Piped::new(SealWriter::create(dir.path(), "q.age", &rec, true).unwrap());
         p.write_all(&data).unwrap();
         assert!(p.abandon().is_none());
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("p.age")]);
     }
 
     #[test]
     fn abandoned_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let w = SealWriter::create(dir.path(), "b.age", &[age::x25519::Identity::generate().to_public().to_string()], true).unwrap();
+        let w = SealWriter::create(
+            dir.path(),
+            "b.age",
+            &[age::x25519::Identity::generate().to_public().to_string()],
+            true,
+        )
+        .unwrap();
         drop(w);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }

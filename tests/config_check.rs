@@ -11,7 +11,11 @@ fn regdrop(config: &Path, args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -51,14 +55,44 @@ fn every_problem_of_every_file_is_reported_with_its_place() {
     let dir = setup();
     let d = dir.path();
     // owners.toml: no legal basis (line 6 is legal_basis in the example).
-    edit(d, "owners.toml", "legal_basis = \"Parkeringsforskriften § 33; avtale 2026-0099\"\n", "");
+    edit(
+        d,
+        "owners.toml",
+        "legal_basis = \"Parkeringsforskriften § 33; avtale 2026-0099\"\n",
+        "",
+    );
     // first_registrations.toml: a 4-field cron line AND an unknown make AND a bad recipient.
-    edit(d, "first_registrations.toml", "cron = \"0 7 1 * *\"", "cron = \"0 7 1 *\"");
-    edit(d, "first_registrations.toml", "make = [\"TESLA\"]", "make = [\"TESSLA\"]");
-    edit(d, "first_registrations.toml", "recipients = [\"ssh-ed25519", "recipients = [\"age1nope\", \"ssh-ed25519");
+    edit(
+        d,
+        "first_registrations.toml",
+        "cron = \"0 7 1 * *\"",
+        "cron = \"0 7 1 *\"",
+    );
+    edit(
+        d,
+        "first_registrations.toml",
+        "make = [\"TESLA\"]",
+        "make = [\"TESSLA\"]",
+    );
+    edit(
+        d,
+        "first_registrations.toml",
+        "recipients = [\"ssh-ed25519",
+        "recipients = [\"age1nope\", \"ssh-ed25519",
+    );
     // technical.toml: a file name template escaping the folder, and a wrong time zone.
-    edit(d, "technical.toml", "file_name = \"MVR_TECH_DATA_", "file_name = \"../MVR_TECH_DATA_");
-    edit(d, "technical.toml", "timezone = \"Europe/Oslo\"", "timezone = \"Europe/Olso\"");
+    edit(
+        d,
+        "technical.toml",
+        "file_name = \"MVR_TECH_DATA_",
+        "file_name = \"../MVR_TECH_DATA_",
+    );
+    edit(
+        d,
+        "technical.toml",
+        "timezone = \"Europe/Oslo\"",
+        "timezone = \"Europe/Olso\"",
+    );
     // custom.toml: a syntax error.
     edit(d, "custom.toml", "username = \"elbil\"", "username = elbil");
     // A new file duplicating an id.
@@ -84,13 +118,37 @@ fn every_problem_of_every_file_is_reported_with_its_place() {
 fn personal_data_needs_legal_basis_recipients_and_encryption() {
     let dir = setup();
     let d = dir.path();
-    edit(d, "owners.toml", "legal_basis = \"Parkeringsforskriften § 33; avtale 2026-0099\"", "legal_basis = \"  \"");
-    edit(d, "owners.toml", "recipients = [\"age1", "mode = \"none\"\nrecipients = [] # \"age1");
-    edit(d, "owners.toml", "auth = { password_file = \"parkering.password\" }", "auth = { password = \"hunter2\" }");
+    edit(
+        d,
+        "owners.toml",
+        "legal_basis = \"Parkeringsforskriften § 33; avtale 2026-0099\"",
+        "legal_basis = \"  \"",
+    );
+    edit(
+        d,
+        "owners.toml",
+        "recipients = [\"age1",
+        "mode = \"none\"\nrecipients = [] # \"age1",
+    );
+    edit(
+        d,
+        "owners.toml",
+        "auth = { password_file = \"parkering.password\" }",
+        "auth = { password = \"hunter2\" }",
+    );
     let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
     assert_eq!(code, 78, "{out}");
-    assert!(out.contains("owners.toml:6:15: legal_basis: this extract discloses personal data"), "{out}");
-    assert!(out.contains("encryption.mode: this report holds identifying or personal fields"), "{out}");
-    assert!(out.contains("target.auth.password: secrets never go into subscription files"), "{out}");
+    assert!(
+        out.contains("owners.toml:6:15: legal_basis: this extract discloses personal data"),
+        "{out}"
+    );
+    assert!(
+        out.contains("encryption.mode: this report holds identifying or personal fields"),
+        "{out}"
+    );
+    assert!(
+        out.contains("target.auth.password: secrets never go into subscription files"),
+        "{out}"
+    );
     assert!(!out.contains("hunter2"), "a secret was echoed:\n{out}");
 }

@@ -55,7 +55,8 @@ async fn wait_ready(env: &Env, child: &Child) {
         30,
         "the daemon to be ready",
         || {
-            let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+            let doc: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
             (doc["pid"].as_u64() == Some(pid)).then_some(())
         },
         || logs(env),
@@ -366,7 +367,10 @@ async fn sighup_with_an_invalid_file_keeps_its_last_good_version_and_applies_the
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("another regdrop daemon (pid {})", d.id())), "{err}");
+    assert!(
+        err.contains(&format!("another regdrop daemon (pid {})", d.id())),
+        "{err}"
+    );
 
     // The operator's view.
     let out = Command::new(BIN)

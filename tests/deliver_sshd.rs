@@ -22,8 +22,22 @@ fn setup(sshd: &Sshd, port: u16, host_key: &str, remote: &Path, extra: &str) -> 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let age_identity = d.join("age.key");
-    assert!(Command::new("age-keygen").arg("-o").arg(&age_identity).output().unwrap().status.success());
-    let rec = String::from_utf8(Command::new("age-keygen").arg("-y").arg(&age_identity).output().unwrap().stdout).unwrap();
+    assert!(Command::new("age-keygen")
+        .arg("-o")
+        .arg(&age_identity)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let rec = String::from_utf8(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg(&age_identity)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     std::fs::create_dir(d.join("subs")).unwrap();
     std::fs::write(
         d.join("regdrop.toml"),
@@ -68,7 +82,10 @@ max_attempts = 4
         ),
     )
     .unwrap();
-    let (ok, out) = regdrop(d, &["register", "generate", "--vehicles", "3000", "--seed", "9"]);
+    let (ok, out) = regdrop(
+        d,
+        &["register", "generate", "--vehicles", "3000", "--seed", "9"],
+    );
     assert!(ok, "{out}");
     Env { dir, age_identity }
 }
@@ -81,7 +98,14 @@ fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
         .env("REGDROP_LOG", "warn")
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn receipt(dir: &Path, id: i64) -> serde_json::Value {
@@ -93,11 +117,21 @@ fn receipt(dir: &Path, id: i64) -> serde_json::Value {
 fn receipt_count(dir: &Path) -> usize {
     let (ok, out) = regdrop(dir, &["receipts", "list"]);
     assert!(ok, "{out}");
-    out.lines().last().unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    out.lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -111,30 +145,68 @@ fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
     let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
     assert!(ok, "{out}");
     let file = "sub_20261125.dsv.age";
-    assert_eq!(names(&remote), [file.to_string(), format!("{file}.manifest.json"), format!("{file}.sha256")]);
+    assert_eq!(
+        names(&remote),
+        [
+            file.to_string(),
+            format!("{file}.manifest.json"),
+            format!("{file}.sha256")
+        ]
+    );
 
     // sha256sum -c accepts the sidecar, in the folder the customer sees.
-    let check = Command::new("sha256sum").arg("-c").arg(format!("{file}.sha256")).current_dir(&remote).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{file}.sha256"))
+        .current_dir(&remote)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 
     // The reference age CLI decrypts it; the receipt records what was sent.
-    let plain = Command::new("age").arg("-d").arg("-i").arg(&env.age_identity).arg(remote.join(file)).output().unwrap();
+    let plain = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&env.age_identity)
+        .arg(remote.join(file))
+        .output()
+        .unwrap();
     assert!(plain.status.success());
     use sha2::Digest;
     let r = receipt(d, 1);
-    assert_eq!(r["plaintext_sha256"], hex::encode(sha2::Sha256::digest(&plain.stdout)));
+    assert_eq!(
+        r["plaintext_sha256"],
+        hex::encode(sha2::Sha256::digest(&plain.stdout))
+    );
     let cipher = std::fs::read(remote.join(file)).unwrap();
-    assert_eq!(r["ciphertext_sha256"], hex::encode(sha2::Sha256::digest(&cipher)));
+    assert_eq!(
+        r["ciphertext_sha256"],
+        hex::encode(sha2::Sha256::digest(&cipher))
+    );
     assert_eq!(r["bytes"], cipher.len() as u64);
-    assert_eq!(r["rows"], String::from_utf8(plain.stdout).unwrap().lines().count() as u64 - 1);
+    assert_eq!(
+        r["rows"],
+        String::from_utf8(plain.stdout).unwrap().lines().count() as u64 - 1
+    );
     assert_eq!(r["remote_path"], remote.join(file).display().to_string());
     assert_eq!(r["host_key_fingerprint"], sshd.host_fingerprint());
     assert_eq!(r["remote_port"], sshd.port);
     assert_eq!(r["case_number"], "26/4242");
     assert_eq!(r["legal_basis"], "test basis");
-    assert!(r["personal_fields"].as_array().unwrap().iter().any(|f| f == "EIER_FODSELSDATO"));
+    assert!(r["personal_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "EIER_FODSELSDATO"));
     assert_eq!(r["attempts"], 1);
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(remote.join(format!("{file}.manifest.json"))).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(remote.join(format!("{file}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["ciphertext_sha256"], r["ciphertext_sha256"]);
     assert_eq!(manifest["rows"], r["rows"]);
 
@@ -162,11 +234,15 @@ fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
     for t in triggers {
         db.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
     }
-    db.execute("UPDATE receipts SET rows = rows + 1 WHERE id = 1", []).unwrap();
+    db.execute("UPDATE receipts SET rows = rows + 1 WHERE id = 1", [])
+        .unwrap();
     drop(db);
     let (ok, out) = regdrop(d, &["receipts", "verify"]);
     assert!(!ok, "verify must fail: {out}");
-    assert!(out.contains("receipt 1"), "names the first broken link: {out}");
+    assert!(
+        out.contains("receipt 1"),
+        "names the first broken link: {out}"
+    );
 }
 
 #[test]
@@ -178,14 +254,25 @@ fn wrong_host_key_needs_an_operator_after_one_attempt_and_writes_nothing() {
     let d = env.dir.path();
     let (ok, out) = regdrop(d, &["deliver", "sub"]);
     assert!(!ok);
-    assert!(out.contains("needs attention") && out.contains("does not match the pinned keys"), "{out}");
+    assert!(
+        out.contains("needs attention") && out.contains("does not match the pinned keys"),
+        "{out}"
+    );
     assert!(names(&remote).is_empty());
     assert_eq!(receipt_count(d), 0);
     let db = rusqlite::Connection::open(d.join("state/regdrop.sqlite")).unwrap();
     let (attempts, state): (i64, String) = db
-        .query_row("SELECT (SELECT count(*) FROM attempts), (SELECT state FROM runs)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT (SELECT count(*) FROM attempts), (SELECT state FROM runs)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!((attempts, state.as_str()), (1, "needs_attention"), "no retry storm");
+    assert_eq!(
+        (attempts, state.as_str()),
+        (1, "needs_attention"),
+        "no retry storm"
+    );
 }
 
 /// Forwards to `upstream`; the FIRST connection is cut after `cut` bytes client -> server,
@@ -200,7 +287,9 @@ async fn cut_first_connection(upstream: u16, cut: u64) -> (u16, Arc<AtomicU64>) 
         while let Ok((client, _)) = l.accept().await {
             let n = c2.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let up = async {
@@ -231,16 +320,35 @@ async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
     let (port, conns) = cut_first_connection(sshd.port, 600 * 1024).await;
     let env = setup(&sshd, port, &sshd.host_pub, &remote, "");
     let d = env.dir.path().to_path_buf();
-    let (ok, out) = tokio::task::spawn_blocking(move || regdrop(&d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"])).await.unwrap();
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        regdrop(&d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"])
+    })
+    .await
+    .unwrap();
     assert!(ok, "{out}");
-    assert!(out.contains("attempt 1 failed"), "the first attempt was cut: {out}");
+    assert!(
+        out.contains("attempt 1 failed"),
+        "the first attempt was cut: {out}"
+    );
     assert!(conns.load(Ordering::SeqCst) >= 2);
     let d = env.dir.path();
     assert_eq!(receipt_count(d), 1);
     assert_eq!(receipt(d, 1)["attempts"], 2);
     // Only the final file and its sidecars: the cut attempt's temp file is gone.
     let file = "sub_20261125.dsv.age";
-    assert_eq!(names(&remote), [file.to_string(), format!("{file}.manifest.json"), format!("{file}.sha256")]);
-    let check = Command::new("sha256sum").arg("-c").arg(format!("{file}.sha256")).current_dir(&remote).output().unwrap();
+    assert_eq!(
+        names(&remote),
+        [
+            file.to_string(),
+            format!("{file}.manifest.json"),
+            format!("{file}.sha256")
+        ]
+    );
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{file}.sha256"))
+        .current_dir(&remote)
+        .output()
+        .unwrap();
     assert!(check.status.success());
 }

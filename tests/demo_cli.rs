@@ -9,7 +9,14 @@ fn demo(dir: &std::path::Path) -> (bool, String) {
         .arg(dir)
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -22,14 +29,38 @@ fn demo_delivers_every_subscription_and_verifies_the_chain() {
         assert!(out.contains("4 subscriptions valid"), "{out}");
         // The daemon stops once every subscription delivered 2 runs (a 9th may finish
         // during shutdown).
-        let n: usize = out.split("receipts: ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        let n: usize = out
+            .split("receipts: ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((8..=12).contains(&n), "{out}");
-        assert!(out.contains(&format!("chain intact: {n} verified")), "{out}");
-        for id in ["demo-technical", "demo-owners-csv", "demo-first-reg", "demo-owners"] {
-            assert!(out.matches(&format!("   {id} ")).count() >= 2, "{id} delivered twice by the daemon: {out}");
+        assert!(
+            out.contains(&format!("chain intact: {n} verified")),
+            "{out}"
+        );
+        for id in [
+            "demo-technical",
+            "demo-owners-csv",
+            "demo-first-reg",
+            "demo-owners",
+        ] {
+            assert!(
+                out.matches(&format!("   {id} ")).count() >= 2,
+                "{id} delivered twice by the daemon: {out}"
+            );
         }
-        assert!(out.contains("TEKN_KJM¤TEKN_KJM_PERSJ"), "decrypted sample shown: {out}");
-        let files = std::fs::read_dir(dir.join("sftp-root/incoming")).unwrap().count();
+        assert!(
+            out.contains("TEKN_KJM¤TEKN_KJM_PERSJ"),
+            "decrypted sample shown: {out}"
+        );
+        let files = std::fs::read_dir(dir.join("sftp-root/incoming"))
+            .unwrap()
+            .count();
         assert_eq!(files, n * 3, "each delivery: file, .sha256, .manifest.json");
     }
     let other = tmp.path().join("not-a-demo");

@@ -6,8 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn tool(name: &str) -> String {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(found.status.success(), "`{name}` is missing: apt-get install -y age openssh-client (the CI script does)");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "`{name}` is missing: apt-get install -y age openssh-client (the CI script does)"
+    );
     String::from_utf8(found.stdout).unwrap().trim().to_string()
 }
 
@@ -23,8 +30,22 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let age_identity = d.join("age.key");
-    assert!(Command::new(tool("age-keygen")).arg("-o").arg(&age_identity).output().unwrap().status.success());
-    let age_rec = String::from_utf8(Command::new("age-keygen").arg("-y").arg(&age_identity).output().unwrap().stdout).unwrap();
+    assert!(Command::new(tool("age-keygen"))
+        .arg("-o")
+        .arg(&age_identity)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let age_rec = String::from_utf8(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg(&age_identity)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     let ssh_identity = d.join("id_ed25519");
     assert!(Command::new(tool("ssh-keygen"))
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "customer", "-f"])
@@ -54,9 +75,16 @@ fn setup() -> Setup {
         )
         .unwrap();
     }
-    let out = regdrop(d, &["register", "generate", "--vehicles", "3000", "--seed", "5"]);
+    let out = regdrop(
+        d,
+        &["register", "generate", "--vehicles", "3000", "--seed", "5"],
+    );
     assert!(out.0, "{}", out.1);
-    Setup { dir, age_identity, ssh_identity }
+    Setup {
+        dir,
+        age_identity,
+        ssh_identity,
+    }
 }
 
 fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
@@ -69,11 +97,21 @@ fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
         .env("TMPDIR", &tmp)
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn field<'a>(out: &'a str, name: &str) -> &'a str {
-    out.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_else(|| panic!("no `{name}` in {out}"))
+    out.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no `{name}` in {out}"))
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -82,8 +120,18 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 fn age_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
-    let out = Command::new(tool("age")).arg("-d").arg("-i").arg(identity).arg(file).output().unwrap();
-    assert!(out.status.success(), "age -d failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool("age"))
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -91,16 +139,26 @@ fn age_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
 fn artifacts_decrypt_with_the_reference_age_cli() {
     let s = setup();
     let d = s.dir.path();
-    for (id, identity) in [("owners-age", &s.age_identity), ("owners-ssh", &s.ssh_identity), ("owners-xlsx", &s.age_identity)] {
+    for (id, identity) in [
+        ("owners-age", &s.age_identity),
+        ("owners-ssh", &s.ssh_identity),
+        ("owners-xlsx", &s.age_identity),
+    ] {
         let file = d.join(format!("{id}.age"));
         let (ok, out) = regdrop(d, &["extract", id, "--out", file.to_str().unwrap()]);
         assert!(ok, "{out}");
         let cipher = std::fs::read(&file).unwrap();
         assert_eq!(field(&out, "ciphertext sha256:"), sha256(&cipher));
-        assert_eq!(field(&out, "ciphertext bytes:").parse::<usize>().unwrap(), cipher.len());
+        assert_eq!(
+            field(&out, "ciphertext bytes:").parse::<usize>().unwrap(),
+            cipher.len()
+        );
         let plain = age_decrypt(identity, &file);
         assert_eq!(field(&out, "plaintext sha256:"), sha256(&plain), "{id}");
-        assert_eq!(field(&out, "plaintext bytes:").parse::<usize>().unwrap(), plain.len());
+        assert_eq!(
+            field(&out, "plaintext bytes:").parse::<usize>().unwrap(),
+            plain.len()
+        );
         let rows: usize = field(&out, "rows:").parse().unwrap();
         assert!(rows > 100);
         match id {
@@ -109,7 +167,9 @@ fn artifacts_decrypt_with_the_reference_age_cli() {
                 assert_eq!(text.lines().count(), rows + 1);
                 assert!(text.starts_with("TEKN_KJM¤"));
             }
-            "owners-ssh" => assert!(String::from_utf8(plain).unwrap().starts_with("TEKN_KJM,EIER_NAVN,")),
+            "owners-ssh" => assert!(String::from_utf8(plain)
+                .unwrap()
+                .starts_with("TEKN_KJM,EIER_NAVN,")),
             _ => assert_eq!(&plain[..2], b"PK", "an xlsx is a zip"),
         }
     }
@@ -154,19 +214,41 @@ fn no_plaintext_touches_the_disk() {
         // The extract holds the name (so the scan below could find it) ...
         let plain = age_decrypt(&s.age_identity, &file);
         if id == "owners-age" {
-            assert!(String::from_utf8_lossy(&plain).contains(&last), "the owner is in the extract");
+            assert!(
+                String::from_utf8_lossy(&plain).contains(&last),
+                "the owner is in the extract"
+            );
         }
     }
     // ... but no file in the spool, the temp folder or the output folder does.
-    let scanned = [files(&d.join("spool")), files(&d.join("tmp")), files(&out_dir)].concat();
+    let scanned = [
+        files(&d.join("spool")),
+        files(&d.join("tmp")),
+        files(&out_dir),
+    ]
+    .concat();
     assert!(scanned.len() >= 2);
     for (path, bytes) in scanned {
         for needle in [last.as_bytes(), birth.as_bytes()] {
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{} holds plaintext", path.display());
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds plaintext",
+                path.display()
+            );
         }
     }
     // The spool folder is private and holds no leftovers.
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(d.join("spool")).unwrap().permissions().mode() & 0o777, 0o700);
-    assert!(files(&d.join("spool")).is_empty(), "extract leaves nothing in the spool");
+    assert_eq!(
+        std::fs::metadata(d.join("spool"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    assert!(
+        files(&d.join("spool")).is_empty(),
+        "extract leaves nothing in the spool"
+    );
 }

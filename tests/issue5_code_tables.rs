@@ -19,20 +19,36 @@ fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
         .env("REGDROP_LOG", "warn")
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// `data/<stem>.csv` read independently of the library: `#` lines are notes, then a
 /// `kode;navn` header.
 fn data_file(stem: &str) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(format!("{stem}.csv"))).unwrap();
-    let mut lines = text.trim_start_matches('\u{feff}').lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(format!("{stem}.csv")),
+    )
+    .unwrap();
+    let mut lines = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty());
     assert_eq!(lines.next().unwrap().trim(), "kode;navn");
-    lines.map(|l| {
-        let (k, v) = l.split_once(';').unwrap();
-        (k.trim().to_string(), v.trim().to_string())
-    })
-    .collect()
+    lines
+        .map(|l| {
+            let (k, v) = l.split_once(';').unwrap();
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -41,8 +57,17 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 fn sha256sum_c(dir: &Path, file: &str) {
-    let out = Command::new("sha256sum").arg("-c").arg(format!("{file}.sha256")).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{file}.sha256"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{file}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 struct Env {
@@ -54,8 +79,22 @@ fn setup(sshd: &Sshd, remote: &Path) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let identity = d.join("age.key");
-    assert!(Command::new("age-keygen").arg("-o").arg(&identity).output().unwrap().status.success());
-    let rec = String::from_utf8(Command::new("age-keygen").arg("-y").arg(&identity).output().unwrap().stdout).unwrap();
+    assert!(Command::new("age-keygen")
+        .arg("-o")
+        .arg(&identity)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let rec = String::from_utf8(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg(&identity)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     std::fs::create_dir(d.join("subs")).unwrap();
     std::fs::write(
         d.join("regdrop.toml"),
@@ -81,7 +120,10 @@ fn setup(sshd: &Sshd, remote: &Path) -> Env {
     )
     .unwrap();
     // Every code table alone, encrypted, in the authority's dsv, ISO-8859-1 and CRLF.
-    let all: Vec<String> = CodeTable::ALL.iter().map(|t| format!("\"{}\"", t.as_str())).collect();
+    let all: Vec<String> = CodeTable::ALL
+        .iter()
+        .map(|t| format!("\"{}\"", t.as_str()))
+        .collect();
     std::fs::write(
         d.join("subs/codes.toml"),
         format!(
@@ -95,7 +137,10 @@ fn setup(sshd: &Sshd, remote: &Path) -> Env {
     .unwrap();
     let (ok, out) = regdrop(d, &["check"]);
     assert!(ok, "{out}");
-    let (ok, out) = regdrop(d, &["register", "generate", "--vehicles", "2000", "--seed", "5"]);
+    let (ok, out) = regdrop(
+        d,
+        &["register", "generate", "--vehicles", "2000", "--seed", "5"],
+    );
     assert!(ok, "{out}");
     Env { dir, identity }
 }
@@ -117,7 +162,10 @@ fn code_tables_round_trip_beside_a_report_and_alone() {
     let (ok, out) = regdrop(d, &["deliver", "open", "--at", "2026-11-23T04:00:00+01:00"]);
     assert!(ok, "{out}");
     let main = "open_20261123.csv";
-    let tables = [(CodeTable::LoadIndex, "open_20261123_belastningsindeks.csv"), (CodeTable::SpeedIndex, "open_20261123_hastighetsindeks.csv")];
+    let tables = [
+        (CodeTable::LoadIndex, "open_20261123_belastningsindeks.csv"),
+        (CodeTable::SpeedIndex, "open_20261123_hastighetsindeks.csv"),
+    ];
     let plain = std::fs::read_to_string(remote.join(main)).unwrap();
     let header: Vec<&str> = plain.lines().next().unwrap().split(',').collect();
     assert_eq!(header.len(), 82);
@@ -132,12 +180,17 @@ fn code_tables_round_trip_beside_a_report_and_alone() {
         sha256sum_c(&remote, name);
         let bytes = std::fs::read(remote.join(name)).unwrap();
         let mut rd = csv::Reader::from_reader(bytes.as_slice());
-        assert_eq!(rd.headers().unwrap().iter().collect::<Vec<_>>(), ["kode", "navn"]);
-        let got: Vec<(String, String)> = rd.records().map(|r| {
-            let r = r.unwrap();
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+        assert_eq!(
+            rd.headers().unwrap().iter().collect::<Vec<_>>(),
+            ["kode", "navn"]
+        );
+        let got: Vec<(String, String)> = rd
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_string(), r[1].to_string())
+            })
+            .collect();
         assert_eq!(got, data_file(table.file_stem()), "{name}");
         let f = &r["files"][i];
         assert_eq!(f["name"], *name);
@@ -147,32 +200,55 @@ fn code_tables_round_trip_beside_a_report_and_alone() {
         assert_eq!(f["sha256"], sha256(&bytes));
         assert_eq!(f["remote_path"], remote.join(name).display().to_string());
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(remote.join(format!("{main}.manifest.json"))).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(remote.join(format!("{main}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["files"], r["files"]);
     assert_eq!(manifest["encrypted"], false);
 
     // --- every code table alone, encrypted dsv in ISO-8859-1 with CRLF ---
-    let (ok, out) = regdrop(d, &["deliver", "codes", "--at", "2026-12-01T06:00:00+01:00"]);
+    let (ok, out) = regdrop(
+        d,
+        &["deliver", "codes", "--at", "2026-12-01T06:00:00+01:00"],
+    );
     assert!(ok, "{out}");
     let r = receipt(d, 2);
     assert_eq!(r["report"], "code_tables");
-    assert_eq!(r["files"].as_array().unwrap().len(), CodeTable::ALL.len() - 1);
+    assert_eq!(
+        r["files"].as_array().unwrap().len(),
+        CodeTable::ALL.len() - 1
+    );
     for (i, table) in CodeTable::ALL.iter().enumerate() {
         let name = format!("kodeverk_20261201_{}.dsv.age", table.file_stem());
         sha256sum_c(&remote, &name);
         let cipher = std::fs::read(remote.join(&name)).unwrap();
-        let out = Command::new("age").arg("-d").arg("-i").arg(&env.identity).arg(remote.join(&name)).output().unwrap();
-        assert!(out.status.success(), "age -d {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&env.identity)
+            .arg(remote.join(&name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "age -d {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // ISO-8859-1: one byte per character.
         let text: String = out.stdout.iter().map(|&b| b as char).collect();
-        assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'), "{name}: CRLF lines");
+        assert!(
+            text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'),
+            "{name}: CRLF lines"
+        );
         let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
         assert_eq!(lines.next().unwrap(), "kode¤navn");
-        let got: Vec<(String, String)> = lines.map(|l| {
-            let (k, v) = l.split_once('¤').unwrap();
-            (k.to_string(), v.to_string())
-        })
-        .collect();
+        let got: Vec<(String, String)> = lines
+            .map(|l| {
+                let (k, v) = l.split_once('¤').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect();
         assert_eq!(got, data_file(table.file_stem()), "{name}");
         // The first table is the main file of the run; the others are its further files.
         if i == 0 {
@@ -199,7 +275,10 @@ fn code_tables_round_trip_beside_a_report_and_alone() {
     let lines: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(&lines[0][col("files")], "3");
-    assert_eq!(&lines[1][col("files")], CodeTable::ALL.len().to_string().as_str());
+    assert_eq!(
+        &lines[1][col("files")],
+        CodeTable::ALL.len().to_string().as_str()
+    );
     assert_eq!(&lines[1][col("case_number")], "26/700002");
 }
 
@@ -216,7 +295,9 @@ async fn cut_connection(upstream: u16, victim: u64, cut: u64) -> u16 {
         while let Ok((client, _)) = l.accept().await {
             let n = conns.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let up = async {
@@ -271,14 +352,24 @@ async fn cut_during_a_code_table_is_resumed_without_duplicates() {
     )
     .unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        let (ok, out) = regdrop(&d, &["register", "generate", "--vehicles", "300", "--seed", "2"]);
+        let (ok, out) = regdrop(
+            &d,
+            &["register", "generate", "--vehicles", "300", "--seed", "2"],
+        );
         assert!(ok, "{out}");
-        regdrop(&d, &["deliver", "open", "--at", "2026-11-23T04:00:00+01:00"])
+        regdrop(
+            &d,
+            &["deliver", "open", "--at", "2026-11-23T04:00:00+01:00"],
+        )
     })
     .await
     .unwrap();
     assert!(out.0, "{}", out.1);
-    assert!(out.1.contains("attempt 1 failed"), "the make table's upload was cut: {}", out.1);
+    assert!(
+        out.1.contains("attempt 1 failed"),
+        "the make table's upload was cut: {}",
+        out.1
+    );
     let mut names = common::sshd::ls(&remote);
     names.sort();
     assert_eq!(
@@ -299,5 +390,11 @@ async fn cut_during_a_code_table_is_resumed_without_duplicates() {
     let r = receipt(dir.path(), 1);
     assert_eq!(r["attempts"], 2);
     assert_eq!(r["files"].as_array().unwrap().len(), 2);
-    assert_eq!(data_file("merkekode").len() + 1, std::fs::read_to_string(remote.join("open_merkekode.dsv")).unwrap().lines().count());
+    assert_eq!(
+        data_file("merkekode").len() + 1,
+        std::fs::read_to_string(remote.join("open_merkekode.dsv"))
+            .unwrap()
+            .lines()
+            .count()
+    );
 }

@@ -72,39 +72,53 @@ pub fn load(path: &Path) -> Result<Loaded, FatalConfig> {
             line: 1,
             column: 1,
             key: String::new(),
-            message: format!("cannot read the config file: {e}; pass --config PATH or set REGDROP_CONFIG"),
+            message: format!(
+                "cannot read the config file: {e}; pass --config PATH or set REGDROP_CONFIG"
+            ),
         }])
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
     let raw: RawDaemon = parse(path, &text).map_err(|p| FatalConfig(vec![p]))?;
     let daemon = validate::validate_daemon(&raw, &base)
         .map_err(|ps| FatalConfig(ps.into_iter().map(|p| locate(path, &text, p)).collect()))?;
     let (subscriptions, problems, failed_files) = load_subscriptions(&daemon);
-    Ok(Loaded { config_path: path.to_path_buf(), daemon, subscriptions, problems, failed_files })
+    Ok(Loaded {
+        config_path: path.to_path_buf(),
+        daemon,
+        subscriptions,
+        problems,
+        failed_files,
+    })
 }
 
 /// Loads every `*.toml` of the daemon's subscriptions folder, sorted by file name.
-pub fn load_subscriptions(daemon: &DaemonConfig) -> (Vec<Subscription>, Vec<Located>, Vec<PathBuf>) {
+pub fn load_subscriptions(
+    daemon: &DaemonConfig,
+) -> (Vec<Subscription>, Vec<Located>, Vec<PathBuf>) {
     let dir = &daemon.subscriptions_dir;
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect(),
-        Err(e) => {
-            return (
-                vec![],
-                vec![Located {
-                    file: dir.clone(),
-                    line: 1,
-                    column: 1,
-                    key: String::new(),
-                    message: format!("cannot read the subscriptions folder: {e}; create it or set subscriptions_dir"),
-                }],
-                vec![],
-            )
-        }
+        Err(e) => return (
+            vec![],
+            vec![Located {
+                file: dir.clone(),
+                line: 1,
+                column: 1,
+                key: String::new(),
+                message: format!(
+                    "cannot read the subscriptions folder: {e}; create it or set subscriptions_dir"
+                ),
+            }],
+            vec![],
+        ),
     };
     files.sort();
     let mut subs: Vec<Subscription> = Vec::new();
@@ -190,7 +204,13 @@ fn tidy(msg: &str) -> String {
 pub fn locate(file: &Path, text: &str, p: Problem) -> Located {
     let offset = span_of(text, &p.key).unwrap_or(0);
     let (line, column) = line_col(text, offset);
-    Located { file: file.to_path_buf(), line, column, key: p.key, message: p.message }
+    Located {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key: p.key,
+        message: p.message,
+    }
 }
 
 fn span_of(text: &str, key: &str) -> Option<usize> {
@@ -231,7 +251,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 

@@ -210,7 +210,10 @@ fn dsv() -> String {
 #[serde(untagged)]
 pub enum RawPeriod {
     Relative(String),
-    Fixed { from: toml::value::Datetime, to: toml::value::Datetime },
+    Fixed {
+        from: toml::value::Datetime,
+        to: toml::value::Datetime,
+    },
 }
 
 /// Filters; every list means "any of". Empty or absent means no restriction.

@@ -79,16 +79,23 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("the file name is empty".into());
     }
     if name.contains('/') || name.contains('\\') {
-        return Err(format!("`{name}` contains a path separator; file names cannot leave the target folder"));
+        return Err(format!(
+            "`{name}` contains a path separator; file names cannot leave the target folder"
+        ));
     }
     if name == "." || name == ".." || name.starts_with('.') {
-        return Err(format!("`{name}` starts with `.`; hidden names are reserved for temporary files"));
+        return Err(format!(
+            "`{name}` starts with `.`; hidden names are reserved for temporary files"
+        ));
     }
     if name.chars().any(|c| c.is_control()) {
         return Err("the file name contains a control character".into());
     }
     if name.len() > 200 {
-        return Err(format!("the file name is {} bytes long; keep it under 200", name.len()));
+        return Err(format!(
+            "the file name is {} bytes long; keep it under 200",
+            name.len()
+        ));
     }
     Ok(())
 }
@@ -114,7 +121,10 @@ mod tests {
             render("{id}_{period_end:%Y%m%d}.{ext}", &ctx()).unwrap(),
             "acme_20261122.dsv.age"
         );
-        assert_eq!(render("{report}-{run:%Y-%m-%dT%H%M}", &ctx()).unwrap(), "owners-2026-11-23T0600");
+        assert_eq!(
+            render("{report}-{run:%Y-%m-%dT%H%M}", &ctx()).unwrap(),
+            "owners-2026-11-23T0600"
+        );
     }
 
     #[test]
@@ -123,7 +133,9 @@ mod tests {
         assert!(render("sub/{id}", &ctx()).is_err());
         assert!(render("{run:%Y/%m}", &ctx()).is_err());
         assert!(render(".{id}", &ctx()).is_err());
-        assert!(render("{customer}", &ctx()).unwrap_err().contains("unknown variable"));
+        assert!(render("{customer}", &ctx())
+            .unwrap_err()
+            .contains("unknown variable"));
         assert!(render("{id", &ctx()).is_err());
         let mut c = ctx();
         c.period_end = None;

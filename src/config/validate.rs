@@ -22,7 +22,10 @@ pub struct Problem {
 
 impl Problem {
     fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { key: key.into(), message: message.into() }
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -51,7 +54,12 @@ pub struct Subscription {
 impl Subscription {
     /// The personal-data fields this subscription discloses (for receipts).
     pub fn personal_fields(&self) -> Vec<String> {
-        self.extract.columns.iter().filter(|f| f.personal).map(|f| f.name.clone()).collect()
+        self.extract
+            .columns
+            .iter()
+            .filter(|f| f.personal)
+            .map(|f| f.name.clone())
+            .collect()
     }
 }
 
@@ -71,12 +79,18 @@ pub struct TargetSpec {
 /// Where the login secret lives; never the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthSpec {
-    KeyFile { path: PathBuf, passphrase_file: Option<PathBuf> },
+    KeyFile {
+        path: PathBuf,
+        passphrase_file: Option<PathBuf>,
+    },
     PasswordFile(PathBuf),
     /// A systemd credential name (`$CREDENTIALS_DIRECTORY/NAME`) holding the password.
     PasswordCredential(String),
     /// A systemd credential name holding the private key.
-    KeyCredential { name: String, passphrase_file: Option<PathBuf> },
+    KeyCredential {
+        name: String,
+        passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +227,11 @@ pub struct DaemonConfig {
 pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec<Problem>> {
     let mut problems = Vec::new();
     let rel = |v: &Option<String>, default: &str| base.join(v.as_deref().unwrap_or(default));
-    let timezone = raw.defaults.timezone.clone().unwrap_or_else(|| "Europe/Oslo".into());
+    let timezone = raw
+        .defaults
+        .timezone
+        .clone()
+        .unwrap_or_else(|| "Europe/Oslo".into());
     if let Err(e) = schedule::parse_tz(&timezone) {
         problems.push(Problem::new("defaults.timezone", e));
     }
@@ -260,14 +278,20 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         inherited: Inherited {
             timezone,
             retry,
-            secrets_dir: raw.secrets_dir.as_ref().map(|s| base.join(s)).unwrap_or_else(|| base.to_path_buf()),
+            secrets_dir: raw
+                .secrets_dir
+                .as_ref()
+                .map(|s| base.join(s))
+                .unwrap_or_else(|| base.to_path_buf()),
         },
         max_concurrent,
         max_per_host,
         metrics_listen,
         shutdown_grace: Duration::from_secs(raw.daemon.shutdown_grace_secs.unwrap_or(60)),
         spool_grace: Duration::from_secs(3600 * raw.retention.spool_grace_hours.unwrap_or(24)),
-        receipts_retention: Duration::from_secs(86_400 * raw.retention.receipts_days.unwrap_or(2557)),
+        receipts_retention: Duration::from_secs(
+            86_400 * raw.retention.receipts_days.unwrap_or(2557),
+        ),
     })
 }
 
@@ -287,7 +311,10 @@ pub fn validate_subscription(
         ));
     }
     if raw.customer.trim().is_empty() {
-        p.push(Problem::new("customer", "the customer's name is empty; write the name that goes into receipts"));
+        p.push(Problem::new(
+            "customer",
+            "the customer's name is empty; write the name that goes into receipts",
+        ));
     }
     if let Some(org) = &raw.customer_org_number {
         if !crate::register::ids::is_valid_org_number(org) {
@@ -299,7 +326,11 @@ pub fn validate_subscription(
     }
 
     // --- schedule ---
-    let tz_name = raw.schedule.timezone.clone().unwrap_or_else(|| inherited.timezone.clone());
+    let tz_name = raw
+        .schedule
+        .timezone
+        .clone()
+        .unwrap_or_else(|| inherited.timezone.clone());
     let tz = match schedule::parse_tz(&tz_name) {
         Ok(tz) => Some(tz),
         Err(e) => {
@@ -316,20 +347,35 @@ pub fn validate_subscription(
             None
         }
         Ok(_) => tz.and_then(|tz| {
-            Schedule::new(&raw.schedule.cron, tz, raw.schedule.catch_up, raw.schedule.jitter_secs).ok()
+            Schedule::new(
+                &raw.schedule.cron,
+                tz,
+                raw.schedule.catch_up,
+                raw.schedule.jitter_secs,
+            )
+            .ok()
         }),
     };
 
     // --- target ---
     let t = &raw.target;
     if t.host.trim().is_empty() || t.host.contains(char::is_whitespace) || t.host.contains('/') {
-        p.push(Problem::new("target.host", format!("`{}` is not a host name or IP address", t.host)));
+        p.push(Problem::new(
+            "target.host",
+            format!("`{}` is not a host name or IP address", t.host),
+        ));
     }
     if t.port == 0 {
-        p.push(Problem::new("target.port", "port 0 is not a port; the SFTP default is 22"));
+        p.push(Problem::new(
+            "target.port",
+            "port 0 is not a port; the SFTP default is 22",
+        ));
     }
     if t.username.trim().is_empty() {
-        p.push(Problem::new("target.username", "the SFTP user name is empty"));
+        p.push(Problem::new(
+            "target.username",
+            "the SFTP user name is empty",
+        ));
     }
     if t.host_keys.is_empty() && t.known_hosts.is_none() {
         p.push(Problem::new(
@@ -345,7 +391,10 @@ pub fn validate_subscription(
     if t.remote_dir.trim().is_empty() || t.remote_dir.split('/').any(|c| c == "..") {
         p.push(Problem::new(
             "target.remote_dir",
-            format!("`{}` is not a usable folder; give the folder on the server, without `..`", t.remote_dir),
+            format!(
+                "`{}` is not a usable folder; give the folder on the server, without `..`",
+                t.remote_dir
+            ),
         ));
     }
     let auth = validate_auth(&t.auth, inherited, &mut p);
@@ -354,7 +403,10 @@ pub fn validate_subscription(
         port: t.port,
         username: t.username.clone(),
         host_keys: t.host_keys.iter().map(|k| k.trim().to_string()).collect(),
-        known_hosts: t.known_hosts.as_ref().map(|k| inherited.secrets_dir.join(k)),
+        known_hosts: t
+            .known_hosts
+            .as_ref()
+            .map(|k| inherited.secrets_dir.join(k)),
         auth: auth.unwrap_or(AuthSpec::PasswordFile(PathBuf::new())),
         remote_dir: t.remote_dir.trim().to_string(),
         create_dirs: t.create_dirs,
@@ -369,7 +421,10 @@ pub fn validate_subscription(
         None | Some("age") => true,
         Some("none") => false,
         Some(other) => {
-            p.push(Problem::new("encryption.mode", format!("`{other}` is not a mode; use \"age\" (default) or \"none\"")));
+            p.push(Problem::new(
+                "encryption.mode",
+                format!("`{other}` is not a mode; use \"age\" (default) or \"none\""),
+            ));
             true
         }
     };
@@ -381,9 +436,21 @@ pub fn validate_subscription(
         }
     }
     if let Some(x) = &extract {
-        let personal: Vec<&str> = x.columns.iter().filter(|f| f.personal).map(|f| f.name.as_str()).collect();
+        let personal: Vec<&str> = x
+            .columns
+            .iter()
+            .filter(|f| f.personal)
+            .map(|f| f.name.as_str())
+            .collect();
         let identifying = x.columns.iter().any(|f| f.identifying);
-        if !personal.is_empty() && raw.legal_basis.as_deref().map(str::trim).unwrap_or("").is_empty() {
+        if !personal.is_empty()
+            && raw
+                .legal_basis
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or("")
+                .is_empty()
+        {
             p.push(Problem::new(
                 "legal_basis",
                 format!(
@@ -414,7 +481,10 @@ pub fn validate_subscription(
         "overwrite" => IfExists::Overwrite,
         "version" => IfExists::Version,
         other => {
-            p.push(Problem::new("delivery.if_exists", format!("`{other}` is not a choice; use \"fail\", \"overwrite\" or \"version\"")));
+            p.push(Problem::new(
+                "delivery.if_exists",
+                format!("`{other}` is not a choice; use \"fail\", \"overwrite\" or \"version\""),
+            ));
             IfExists::Fail
         }
     };
@@ -422,19 +492,38 @@ pub fn validate_subscription(
         "size" => VerifyLevel::Size,
         "read-back" => VerifyLevel::ReadBack,
         other => {
-            p.push(Problem::new("delivery.verify", format!("`{other}` is not a level; use \"size\" or \"read-back\"")));
+            p.push(Problem::new(
+                "delivery.verify",
+                format!("`{other}` is not a level; use \"size\" or \"read-back\""),
+            ));
             VerifyLevel::Size
         }
     };
-    let file_name = d.file_name.clone().unwrap_or_else(|| "{id}_{run:%Y%m%dT%H%M}.{ext}".into());
+    let file_name = d
+        .file_name
+        .clone()
+        .unwrap_or_else(|| "{id}_{run:%Y%m%dT%H%M}.{ext}".into());
     if let Some(x) = &extract {
         let sample = NameContext {
             id: &raw.id,
             report: x.report.as_str(),
             ext: "dsv.age",
-            run: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap().and_hms_opt(23, 59, 0).unwrap(),
-            period_start: x.period.map(|_| NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()),
-            period_end: x.period.map(|_| NaiveDate::from_ymd_opt(2026, 12, 30).unwrap().and_hms_opt(0, 0, 0).unwrap()),
+            run: NaiveDate::from_ymd_opt(2026, 12, 31)
+                .unwrap()
+                .and_hms_opt(23, 59, 0)
+                .unwrap(),
+            period_start: x.period.map(|_| {
+                NaiveDate::from_ymd_opt(2026, 12, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+            }),
+            period_end: x.period.map(|_| {
+                NaiveDate::from_ymd_opt(2026, 12, 30)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+            }),
         };
         if let Err(e) = template::render(&file_name, &sample) {
             p.push(Problem::new("delivery.file_name", e));
@@ -462,7 +551,10 @@ pub fn validate_subscription(
         schedule: sched.expect("validated"),
         target,
         extract: extract.expect("validated"),
-        encryption: EncryptionSpec { recipients, encrypt },
+        encryption: EncryptionSpec {
+            recipients,
+            encrypt,
+        },
         delivery: DeliverySpec {
             file_name,
             if_exists,
@@ -478,7 +570,9 @@ pub fn validate_subscription(
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 63
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-')
 }
 
@@ -515,7 +609,10 @@ pub fn parse_recipient(r: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{}` does not parse as an age recipient; check it was copied whole", short(r)))
+        Err(format!(
+            "`{}` does not parse as an age recipient; check it was copied whole",
+            short(r)
+        ))
     }
 }
 
@@ -559,7 +656,10 @@ fn validate_auth(a: &RawAuth, inh: &Inherited, p: &mut Vec<Problem>) -> Option<A
         }
         return None;
     }
-    for (name, cred) in [("password_credential", &a.password_credential), ("key_credential", &a.key_credential)] {
+    for (name, cred) in [
+        ("password_credential", &a.password_credential),
+        ("key_credential", &a.key_credential),
+    ] {
         if let Some(c) = cred {
             if c.is_empty() || c.contains('/') {
                 p.push(Problem::new(format!("target.auth.{name}"), format!("`{c}` is not a credential name (no `/`); it is the NAME of LoadCredential=NAME:PATH")));
@@ -567,17 +667,26 @@ fn validate_auth(a: &RawAuth, inh: &Inherited, p: &mut Vec<Problem>) -> Option<A
         }
     }
     if a.passphrase_file.is_some() && a.key_file.is_none() && a.key_credential.is_none() {
-        p.push(Problem::new("target.auth.passphrase_file", "a passphrase only makes sense with key_file or key_credential"));
+        p.push(Problem::new(
+            "target.auth.passphrase_file",
+            "a passphrase only makes sense with key_file or key_credential",
+        ));
     }
     let passphrase_file = a.passphrase_file.as_ref().map(path);
     Some(if let Some(k) = &a.key_file {
-        AuthSpec::KeyFile { path: path(k), passphrase_file }
+        AuthSpec::KeyFile {
+            path: path(k),
+            passphrase_file,
+        }
     } else if let Some(f) = &a.password_file {
         AuthSpec::PasswordFile(path(f))
     } else if let Some(c) = &a.password_credential {
         AuthSpec::PasswordCredential(c.clone())
     } else {
-        AuthSpec::KeyCredential { name: a.key_credential.clone().unwrap_or_default(), passphrase_file }
+        AuthSpec::KeyCredential {
+            name: a.key_credential.clone().unwrap_or_default(),
+            passphrase_file,
+        }
     })
 }
 
@@ -597,7 +706,10 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
     let all = catalog::all_fields();
     let columns: Vec<Field> = match (report, &x.columns) {
         (Some(ReportKind::Custom), None) => {
-            p.push(Problem::new("extract.columns", "a custom report needs a columns list (catalog names like \"TEKN_KJM\")"));
+            p.push(Problem::new(
+                "extract.columns",
+                "a custom report needs a columns list (catalog names like \"TEKN_KJM\")",
+            ));
             vec![]
         }
         (Some(ReportKind::Custom), Some(cols)) => {
@@ -608,12 +720,18 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
             for (i, c) in cols.iter().enumerate() {
                 match all.iter().find(|f| &f.name == c) {
                     Some(f) if out.iter().any(|o: &Field| o.name == f.name) => {
-                        p.push(Problem::new(format!("extract.columns[{i}]"), format!("`{c}` is listed twice")))
+                        p.push(Problem::new(
+                            format!("extract.columns[{i}]"),
+                            format!("`{c}` is listed twice"),
+                        ))
                     }
                     Some(f) => out.push(f.clone()),
                     None => p.push(Problem::new(
                         format!("extract.columns[{i}]"),
-                        format!("`{c}` is not a field of the catalog; `regdrop fields` lists them{}", suggest(c, &all)),
+                        format!(
+                            "`{c}` is not a field of the catalog; `regdrop fields` lists them{}",
+                            suggest(c, &all)
+                        ),
                     )),
                 }
             }
@@ -622,7 +740,10 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
         (Some(k), Some(_)) => {
             p.push(Problem::new(
                 "extract.columns",
-                format!("the `{}` report has fixed columns; use report = \"custom\" to choose columns", k.as_str()),
+                format!(
+                    "the `{}` report has fixed columns; use report = \"custom\" to choose columns",
+                    k.as_str()
+                ),
             ));
             vec![]
         }
@@ -634,7 +755,10 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
         "csv" => Format::Csv,
         "xlsx" => Format::Xlsx,
         other => {
-            p.push(Problem::new("extract.format", format!("`{other}` is not a format; use \"dsv\", \"csv\" or \"xlsx\"")));
+            p.push(Problem::new(
+                "extract.format",
+                format!("`{other}` is not a format; use \"dsv\", \"csv\" or \"xlsx\""),
+            ));
             Format::Dsv
         }
     };
@@ -654,17 +778,27 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
             }
         },
         Some(RawPeriod::Fixed { from, to }) => {
-            let d = |v: &toml::value::Datetime, key: &str, p: &mut Vec<Problem>| match (&v.date, &v.time) {
-                (Some(d), None) => NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32),
+            let d = |v: &toml::value::Datetime, key: &str, p: &mut Vec<Problem>| match (
+                &v.date, &v.time,
+            ) {
+                (Some(d), None) => {
+                    NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
+                }
                 _ => {
-                    p.push(Problem::new(format!("extract.period.{key}"), "write a plain date like 2026-01-31 (no time)"));
+                    p.push(Problem::new(
+                        format!("extract.period.{key}"),
+                        "write a plain date like 2026-01-31 (no time)",
+                    ));
                     None
                 }
             };
             match (d(from, "from", p), d(to, "to", p)) {
                 (Some(f), Some(t)) if f <= t => Some(PeriodSpec::Fixed { from: f, to: t }),
                 (Some(_), Some(_)) => {
-                    p.push(Problem::new("extract.period.to", "the period ends before it starts"));
+                    p.push(Problem::new(
+                        "extract.period.to",
+                        "the period ends before it starts",
+                    ));
                     None
                 }
                 _ => None,
@@ -672,25 +806,34 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
         }
     };
     let period_field = match &x.period_field {
-        None => report.map(|r| r.default_period_field()).unwrap_or(PeriodField::FirstRegistrationNorway),
+        None => report
+            .map(|r| r.default_period_field())
+            .unwrap_or(PeriodField::FirstRegistrationNorway),
         Some(s) => PeriodField::parse(s).unwrap_or_else(|| {
             p.push(Problem::new(
                 "extract.period_field",
-                format!("`{s}` is not a date field; use one of {}", PeriodField::ALL.map(|f| f.as_str()).join(", ")),
+                format!(
+                    "`{s}` is not a date field; use one of {}",
+                    PeriodField::ALL.map(|f| f.as_str()).join(", ")
+                ),
             ));
             PeriodField::FirstRegistrationNorway
         }),
     };
     if x.period_field.is_some() && x.period.is_none() {
-        p.push(Problem::new("extract.period_field", "period_field has no effect without a period"));
+        p.push(Problem::new(
+            "extract.period_field",
+            "period_field has no effect without a period",
+        ));
     }
     let filter = validate_filter(&x.filter, p);
     let mut code_tables = Vec::new();
     for (i, name) in x.code_tables.iter().enumerate() {
         match crate::codes::CodeTable::parse(name) {
-            Some(t) if code_tables.contains(&t) => {
-                p.push(Problem::new(format!("extract.code_tables[{i}]"), format!("`{name}` is listed twice")))
-            }
+            Some(t) if code_tables.contains(&t) => p.push(Problem::new(
+                format!("extract.code_tables[{i}]"),
+                format!("`{name}` is listed twice"),
+            )),
             Some(t) => code_tables.push(t),
             None => p.push(Problem::new(
                 format!("extract.code_tables[{i}]"),
@@ -709,13 +852,21 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
             ));
         }
         if filter != Filter::default() {
-            p.push(Problem::new("extract.filter", "code tables are delivered whole; remove the filter"));
+            p.push(Problem::new(
+                "extract.filter",
+                "code tables are delivered whole; remove the filter",
+            ));
         }
         if x.period.is_some() {
-            p.push(Problem::new("extract.period", "code tables have no period; remove it"));
+            p.push(Problem::new(
+                "extract.period",
+                "code tables have no period; remove it",
+            ));
         }
     }
-    let has_owner_cols = columns.iter().any(|f| matches!(f.source, catalog::Source::Owner(_)));
+    let has_owner_cols = columns
+        .iter()
+        .any(|f| matches!(f.source, catalog::Source::Owner(_)));
     if filter.has_owner_filter() && !has_owner_cols && report.is_some() {
         p.push(Problem::new(
             "extract.filter",
@@ -751,7 +902,10 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
         r.map(|r| {
             if let (Some(a), Some(b)) = (r.min, r.max) {
                 if a > b {
-                    p.push(Problem::new(format!("extract.filter.{key}"), format!("min {a} is above max {b}")));
+                    p.push(Problem::new(
+                        format!("extract.filter.{key}"),
+                        format!("min {a} is above max {b}"),
+                    ));
                 }
             }
             (r.min, r.max)
@@ -761,7 +915,10 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
     let mut make_codes = Vec::new();
     for (i, m) in f.make.iter().enumerate() {
         let m = m.trim();
-        if let Some((code, _)) = makes.iter().find(|(c, n)| c == m || n.eq_ignore_ascii_case(m)) {
+        if let Some((code, _)) = makes
+            .iter()
+            .find(|(c, n)| c == m || n.eq_ignore_ascii_case(m))
+        {
             make_codes.push(code.clone());
         } else {
             let hint = makes
@@ -777,13 +934,18 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
     }
     let digits = |list: &Vec<String>, key: &str, len: Option<usize>, p: &mut Vec<Problem>| {
         for (i, v) in list.iter().enumerate() {
-            let ok = !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) && len.is_none_or(|l| v.len() == l);
+            let ok = !v.is_empty()
+                && v.chars().all(|c| c.is_ascii_digit())
+                && len.is_none_or(|l| v.len() == l);
             if !ok {
                 let what = match len {
                     Some(l) => format!("{l} digits"),
                     None => "digits".into(),
                 };
-                p.push(Problem::new(format!("extract.filter.{key}[{i}]"), format!("`{v}` must be {what} (quote it to keep leading zeros)")));
+                p.push(Problem::new(
+                    format!("extract.filter.{key}[{i}]"),
+                    format!("`{v}` must be {what} (quote it to keep leading zeros)"),
+                ));
             }
         }
     };
@@ -793,7 +955,10 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
     digits(&f.county, "county", Some(2), p);
     for (i, o) in f.org_number.iter().enumerate() {
         if !crate::register::ids::is_valid_org_number(o) {
-            p.push(Problem::new(format!("extract.filter.org_number[{i}]"), format!("`{o}` is not a valid organisation number (9 digits, mod-11)")));
+            p.push(Problem::new(
+                format!("extract.filter.org_number[{i}]"),
+                format!("`{o}` is not a valid organisation number (9 digits, mod-11)"),
+            ));
         }
     }
     Filter {

@@ -19,7 +19,11 @@ pub enum ExtractError {
     #[error("register query failed: {0}; check that the register file is a regdrop register (`regdrop register stats`)")]
     Sql(#[from] rusqlite::Error),
     #[error("row {row}, field {field}: {problem}")]
-    Value { row: u64, field: String, problem: String },
+    Value {
+        row: u64,
+        field: String,
+        problem: String,
+    },
     #[error("writing the extract: {0}")]
     Io(#[from] std::io::Error),
     #[error("building the workbook: {0}")]
@@ -30,7 +34,10 @@ impl Classify for ExtractError {
     fn class(&self) -> ErrorClass {
         match self {
             ExtractError::Sql(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
             {
                 ErrorClass::Retryable
             }
@@ -52,7 +59,10 @@ pub struct Options<'a> {
 
 impl<'a> Options<'a> {
     pub fn new(tempdir: &'a Path) -> Self {
-        Options { xlsx_row_limit: XLSX_MAX_DATA_ROWS, tempdir }
+        Options {
+            xlsx_row_limit: XLSX_MAX_DATA_ROWS,
+            tempdir,
+        }
     }
 }
 
@@ -68,9 +78,17 @@ pub struct Outcome {
 }
 
 /// Counts the rows an extract will have, and decides the format.
-pub fn plan(conn: &Connection, spec: &ExtractSpec, period: Option<&Period>, limit: u64) -> Result<(u64, Format, Option<String>), ExtractError> {
+pub fn plan(
+    conn: &Connection,
+    spec: &ExtractSpec,
+    period: Option<&Period>,
+    limit: u64,
+) -> Result<(u64, Format, Option<String>), ExtractError> {
     let q = query::build(spec, period);
-    let total: i64 = conn.query_row(&q.count, rusqlite::params_from_iter(q.params.iter()), |r| r.get(0))?;
+    let total: i64 =
+        conn.query_row(&q.count, rusqlite::params_from_iter(q.params.iter()), |r| {
+            r.get(0)
+        })?;
     let total = total as u64;
     if spec.format == Format::Xlsx && total > limit {
         let note = format!(
@@ -104,10 +122,22 @@ pub fn run<W: Write + Send>(
         Format::Xlsx => Box::new(XlsxWriter::new(out, opts.tempdir)?),
     };
     writer.header(&spec.columns)?;
-    let rows = stream_rows(conn, &q, &spec.columns, |row, values| writer.row(row, values), total, progress)?;
+    let rows = stream_rows(
+        conn,
+        &q,
+        &spec.columns,
+        |row, values| writer.row(row, values),
+        total,
+        progress,
+    )?;
     writer.finish()?;
     progress(rows, total);
-    Ok(Outcome { rows, format, fallback_note, columns: spec.columns.iter().map(|f| f.name.clone()).collect() })
+    Ok(Outcome {
+        rows,
+        format,
+        fallback_note,
+        columns: spec.columns.iter().map(|f| f.name.clone()).collect(),
+    })
 }
 
 /// The two columns of a delivered code table.
@@ -147,7 +177,12 @@ pub fn write_code_table<W: Write + Send>(
         writer.row(rows, &[Some(&code), Some(&name)])?;
     }
     writer.finish()?;
-    Ok(Outcome { rows, format: spec.format, fallback_note: None, columns: fields.into_iter().map(|f| f.name).collect() })
+    Ok(Outcome {
+        rows,
+        format: spec.format,
+        fallback_note: None,
+        columns: fields.into_iter().map(|f| f.name).collect(),
+    })
 }
 
 /// Runs `q` and hands each row's values (as text) to `each`.
@@ -179,11 +214,14 @@ pub fn stream_rows(
         for (i, s) in scratch.iter().enumerate() {
             values.push(match r.get_ref(i)? {
                 ValueRef::Null => None,
-                ValueRef::Text(t) | ValueRef::Blob(t) => Some(std::str::from_utf8(t).map_err(|_| ExtractError::Value {
-                    row: count,
-                    field: columns[i].name.clone(),
-                    problem: "the register holds bytes that are not UTF-8; re-import the row".into(),
-                })?),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Some(std::str::from_utf8(t).map_err(|_| ExtractError::Value {
+                        row: count,
+                        field: columns[i].name.clone(),
+                        problem:
+                            "the register holds bytes that are not UTF-8; re-import the row".into(),
+                    })?)
+                }
                 ValueRef::Integer(_) | ValueRef::Real(_) => Some(s.as_str()),
             });
         }
@@ -196,7 +234,12 @@ pub fn stream_rows(
 }
 
 /// A preview: the row count and the first `limit` rows as text, personal fields masked.
-pub fn preview(conn: &Connection, spec: &ExtractSpec, period: Option<&Period>, limit: usize) -> Result<(u64, Vec<Vec<String>>), ExtractError> {
+pub fn preview(
+    conn: &Connection,
+    spec: &ExtractSpec,
+    period: Option<&Period>,
+    limit: usize,
+) -> Result<(u64, Vec<Vec<String>>), ExtractError> {
     let (total, _, _) = plan(conn, spec, period, u64::MAX)?;
     let mut q = query::build(spec, period);
     q.select.push_str(&format!(" LIMIT {limit}"));

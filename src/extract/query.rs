@@ -49,10 +49,20 @@ impl Query {
 
 /// Builds the query for `spec` over `period` (if any).
 pub fn build(spec: &ExtractSpec, period: Option<&Period>) -> Query {
-    build_for(spec.report, &spec.columns, &spec.filter, period.map(|p| (spec.period_field.column(), p)))
+    build_for(
+        spec.report,
+        &spec.columns,
+        &spec.filter,
+        period.map(|p| (spec.period_field.column(), p)),
+    )
 }
 
-fn build_for(report: ReportKind, columns: &[Field], filter: &Filter, period: Option<(&str, &Period)>) -> Query {
+fn build_for(
+    report: ReportKind,
+    columns: &[Field],
+    filter: &Filter,
+    period: Option<(&str, &Period)>,
+) -> Query {
     let mut params = Vec::new();
     let mut joins = String::new();
     let mut roles: Vec<Role> = Vec::new();
@@ -86,52 +96,102 @@ fn build_for(report: ReportKind, columns: &[Field], filter: &Filter, period: Opt
         params.push(v);
         format!("?{}", params.len())
     };
-    let any_of = |expr: &str, values: &[String], conds: &mut Vec<String>, push: &mut dyn FnMut(Param) -> String| {
+    let any_of = |expr: &str,
+                  values: &[String],
+                  conds: &mut Vec<String>,
+                  push: &mut dyn FnMut(Param) -> String| {
         if !values.is_empty() {
-            let ps: Vec<String> = values.iter().map(|v| push(Param::Text(v.clone()))).collect();
+            let ps: Vec<String> = values
+                .iter()
+                .map(|v| push(Param::Text(v.clone())))
+                .collect();
             conds.push(format!("{expr} IN ({})", ps.join(", ")));
         }
     };
     if let Some((lo, hi)) = filter.first_registration_year {
         if let Some(lo) = lo {
-            conds.push(format!("v.tekn_reg_f_g >= {}", push(Param::Text(format!("{lo:04}0101")))));
+            conds.push(format!(
+                "v.tekn_reg_f_g >= {}",
+                push(Param::Text(format!("{lo:04}0101")))
+            ));
         }
         if let Some(hi) = hi {
-            conds.push(format!("v.tekn_reg_f_g <= {}", push(Param::Text(format!("{hi:04}1231")))));
+            conds.push(format!(
+                "v.tekn_reg_f_g <= {}",
+                push(Param::Text(format!("{hi:04}1231")))
+            ));
         }
     }
     any_of("v.tekn_merke", &filter.make_codes, &mut conds, &mut push);
     let models: Vec<String> = filter.model.iter().map(|m| m.to_uppercase()).collect();
     any_of("upper(v.tekn_modell)", &models, &mut conds, &mut push);
-    any_of("v.tekn_kjtgrp", &filter.vehicle_group, &mut conds, &mut push);
-    any_of("v.tekn_hybrid_kategori", &filter.hybrid_category, &mut conds, &mut push);
+    any_of(
+        "v.tekn_kjtgrp",
+        &filter.vehicle_group,
+        &mut conds,
+        &mut push,
+    );
+    any_of(
+        "v.tekn_hybrid_kategori",
+        &filter.hybrid_category,
+        &mut conds,
+        &mut push,
+    );
     any_of("v.tekn_reg_status", &filter.status, &mut conds, &mut push);
     if !filter.fuel.is_empty() {
         // Multi-valued: "1,5,5" holds fuel 5 when ",1,5,5," contains ",5,".
         let ors: Vec<String> = filter
             .fuel
             .iter()
-            .map(|f| format!("instr(',' || v.tekn_drivst || ',', {}) > 0", push(Param::Text(format!(",{f},")))))
+            .map(|f| {
+                format!(
+                    "instr(',' || v.tekn_drivst || ',', {}) > 0",
+                    push(Param::Text(format!(",{f},")))
+                )
+            })
             .collect();
         conds.push(format!("({})", ors.join(" OR ")));
     }
     if let Some((lo, hi)) = filter.seats {
         conds.push("v.tekn_sitteplasser_totalt IS NOT NULL".into());
         if let Some(lo) = lo {
-            conds.push(format!("CAST(v.tekn_sitteplasser_totalt AS INTEGER) >= {}", push(Param::Int(lo))));
+            conds.push(format!(
+                "CAST(v.tekn_sitteplasser_totalt AS INTEGER) >= {}",
+                push(Param::Int(lo))
+            ));
         }
         if let Some(hi) = hi {
-            conds.push(format!("CAST(v.tekn_sitteplasser_totalt AS INTEGER) <= {}", push(Param::Int(hi))));
+            conds.push(format!(
+                "CAST(v.tekn_sitteplasser_totalt AS INTEGER) <= {}",
+                push(Param::Int(hi))
+            ));
         }
     }
     if filter.has_owner_filter() {
         // `owners` filters on the owner it shows; other reports on any current role.
-        let role = if report == ReportKind::Owners { " AND o.role = 'eier'" } else { "" };
+        let role = if report == ReportKind::Owners {
+            " AND o.role = 'eier'"
+        } else {
+            ""
+        };
         let mut inner = vec![format!("o.vehicle_id = v.id AND o.to_date IS NULL{role}")];
         any_of("o.org_number", &filter.org_number, &mut inner, &mut push);
-        any_of("o.municipality", &filter.municipality, &mut inner, &mut push);
-        any_of("substr(o.municipality, 1, 2)", &filter.county, &mut inner, &mut push);
-        conds.push(format!("EXISTS (SELECT 1 FROM ownership o WHERE {})", inner.join(" AND ")));
+        any_of(
+            "o.municipality",
+            &filter.municipality,
+            &mut inner,
+            &mut push,
+        );
+        any_of(
+            "substr(o.municipality, 1, 2)",
+            &filter.county,
+            &mut inner,
+            &mut push,
+        );
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM ownership o WHERE {})",
+            inner.join(" AND ")
+        ));
     }
     if let Some((col, p)) = period {
         let (from, to) = p.bounds();
@@ -142,10 +202,20 @@ fn build_for(report: ReportKind, columns: &[Field], filter: &Filter, period: Opt
     }
 
     // Aliased to the report names, so any SQLite client prints the same header.
-    let exprs: Vec<String> = columns.iter().map(|f| format!("{} AS \"{}\"", f.sql, f.name)).collect();
-    let wh = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    let exprs: Vec<String> = columns
+        .iter()
+        .map(|f| format!("{} AS \"{}\"", f.sql, f.name))
+        .collect();
+    let wh = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
     Query {
-        select: format!("SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id", exprs.join(", ")),
+        select: format!(
+            "SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id",
+            exprs.join(", ")
+        ),
         count: format!("SELECT count(*) FROM vehicle v{joins}{wh}"),
         params,
     }
@@ -164,7 +234,9 @@ mod tests {
     fn technical_without_filters_is_a_plain_scan() {
         let (r, c, f) = spec(ReportKind::Technical, Filter::default());
         let q = build_for(r, &c, &f, None);
-        assert!(q.select.starts_with("SELECT v.tekn_kjm AS \"TEKN_KJM\", v.tekn_kjm_persj AS \"TEKN_KJM_PERSJ\","));
+        assert!(q.select.starts_with(
+            "SELECT v.tekn_kjm AS \"TEKN_KJM\", v.tekn_kjm_persj AS \"TEKN_KJM_PERSJ\","
+        ));
         assert!(q.select.ends_with("FROM vehicle v ORDER BY v.id"));
         assert!(q.params.is_empty());
     }

@@ -19,7 +19,11 @@ pub trait RowWriter {
 }
 
 fn value_error(row: u64, field: &str, problem: impl Into<String>) -> ExtractError {
-    ExtractError::Value { row, field: field.to_string(), problem: problem.into() }
+    ExtractError::Value {
+        row,
+        field: field.to_string(),
+        problem: problem.into(),
+    }
 }
 
 /// Finds a character DSV cannot carry: `¤`, CR or LF.
@@ -38,14 +42,27 @@ fn dsv_forbidden(s: &str) -> Option<&'static str> {
     None
 }
 
-fn encode(enc: Encoding, s: &str, out: &mut Vec<u8>, row: u64, field: &str) -> Result<(), ExtractError> {
+fn encode(
+    enc: Encoding,
+    s: &str,
+    out: &mut Vec<u8>,
+    row: u64,
+    field: &str,
+) -> Result<(), ExtractError> {
     match enc {
         Encoding::Utf8 => {
             out.extend_from_slice(s.as_bytes());
             Ok(())
         }
         Encoding::Latin1 => encode_latin1(s, out).map_err(|c| {
-            value_error(row, field, format!("`{c}` (U+{:04X}) has no ISO-8859-1 form; deliver this subscription as utf-8", c as u32))
+            value_error(
+                row,
+                field,
+                format!(
+                    "`{c}` (U+{:04X}) has no ISO-8859-1 form; deliver this subscription as utf-8",
+                    c as u32
+                ),
+            )
         }),
     }
 }
@@ -67,7 +84,14 @@ impl<W: Write> DsvWriter<W> {
         if enc == Encoding::Utf8 {
             sep = SEPARATOR.to_string().into_bytes();
         }
-        DsvWriter { out, enc, eol, sep, names: Vec::new(), buf: Vec::with_capacity(4096) }
+        DsvWriter {
+            out,
+            enc,
+            eol,
+            sep,
+            names: Vec::new(),
+            buf: Vec::with_capacity(4096),
+        }
     }
 }
 
@@ -114,8 +138,16 @@ impl<W: Write> CsvWriter<W> {
             LineEnding::Lf => csv::Terminator::Any(b'\n'),
             LineEnding::Crlf => csv::Terminator::CRLF,
         };
-        let out = csv::WriterBuilder::new().terminator(term).flexible(false).from_writer(out);
-        CsvWriter { out, enc, names: Vec::new(), fields: Vec::new() }
+        let out = csv::WriterBuilder::new()
+            .terminator(term)
+            .flexible(false)
+            .from_writer(out);
+        CsvWriter {
+            out,
+            enc,
+            names: Vec::new(),
+            fields: Vec::new(),
+        }
     }
 }
 
@@ -134,7 +166,9 @@ impl<W: Write> RowWriter for CsvWriter<W> {
                 encode(self.enc, s, &mut self.fields[i], row, &self.names[i])?;
             }
         }
-        self.out.write_record(&self.fields).map_err(|e| ExtractError::Io(e.into()))
+        self.out
+            .write_record(&self.fields)
+            .map_err(|e| ExtractError::Io(e.into()))
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), ExtractError> {
@@ -161,8 +195,15 @@ impl<W: Write + Send> XlsxWriter<W> {
         wb.set_tempdir(tempdir).map_err(xlsx_err)?;
         wb.set_zip_compression_level(3);
         wb.use_zip_large_file(true);
-        wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name("Uttrekk").map_err(xlsx_err)?;
-        Ok(XlsxWriter { wb, out: Some(out), kinds: Vec::new() })
+        wb.add_worksheet_with_constant_memory()
+            .map_err(xlsx_err)?
+            .set_name("Uttrekk")
+            .map_err(xlsx_err)?;
+        Ok(XlsxWriter {
+            wb,
+            out: Some(out),
+            kinds: Vec::new(),
+        })
     }
 }
 
@@ -172,24 +213,31 @@ impl<W: Write + Send> RowWriter for XlsxWriter<W> {
         let bold = rust_xlsxwriter::Format::new().set_bold();
         let ws = self.wb.worksheet_from_index(0).map_err(xlsx_err)?;
         for (c, f) in fields.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, &f.name, &bold).map_err(xlsx_err)?;
+            ws.write_string_with_format(0, c as u16, &f.name, &bold)
+                .map_err(xlsx_err)?;
         }
         Ok(())
     }
 
     fn row(&mut self, row: u64, values: &[Option<&str>]) -> Result<(), ExtractError> {
         if row > XLSX_MAX_DATA_ROWS {
-            return Err(ExtractError::Xlsx(format!("row {row} is beyond Excel's {XLSX_MAX_DATA_ROWS} data rows")));
+            return Err(ExtractError::Xlsx(format!(
+                "row {row} is beyond Excel's {XLSX_MAX_DATA_ROWS} data rows"
+            )));
         }
         let ws = self.wb.worksheet_from_index(0).map_err(xlsx_err)?;
         for (c, v) in values.iter().enumerate() {
             let Some(s) = v else { continue };
             let number = match self.kinds[c] {
-                FieldKind::Integer | FieldKind::Decimal => s.parse::<f64>().ok().filter(|n| n.is_finite()),
+                FieldKind::Integer | FieldKind::Decimal => {
+                    s.parse::<f64>().ok().filter(|n| n.is_finite())
+                }
                 _ => None,
             };
             // Keep leading zeros and long digit strings as text.
-            let number = number.filter(|_| !(s.len() > 1 && s.starts_with('0') && !s.starts_with("0.")) && s.len() < 16);
+            let number = number.filter(|_| {
+                !(s.len() > 1 && s.starts_with('0') && !s.starts_with("0.")) && s.len() < 16
+            });
             match number {
                 Some(n) => ws.write_number(row as u32, c as u16, n).map(|_| ()),
                 None => ws.write_string(row as u32, c as u16, *s).map(|_| ()),
@@ -220,7 +268,8 @@ mod tests {
         let mut out = Vec::new();
         let mut w = Box::new(DsvWriter::new(&mut out, Encoding::Utf8, LineEnding::Lf));
         w.header(&f).unwrap();
-        w.row(1, &[Some("AB12345"), Some("CITROËN"), Some("4.00 X 8\"")]).unwrap();
+        w.row(1, &[Some("AB12345"), Some("CITROËN"), Some("4.00 X 8\"")])
+            .unwrap();
         w.row(2, &[Some("EL10000"), None, Some("")]).unwrap();
         w.finish().unwrap();
         assert_eq!(
@@ -242,7 +291,9 @@ mod tests {
             let mut w = Box::new(DsvWriter::new(Vec::new(), Encoding::Utf8, LineEnding::Lf));
             w.header(&f).unwrap();
             match w.row(7, &[Some("X"), Some(bad)]) {
-                Err(ExtractError::Value { row, field, .. }) => assert_eq!((row, field.as_str()), (7, "TEKN_MODELL")),
+                Err(ExtractError::Value { row, field, .. }) => {
+                    assert_eq!((row, field.as_str()), (7, "TEKN_MODELL"))
+                }
                 other => panic!("{other:?}"),
             }
         }
@@ -257,7 +308,10 @@ mod tests {
         let f = fields(&["TEKN_KJM"]);
         let mut w = Box::new(DsvWriter::new(Vec::new(), Encoding::Latin1, LineEnding::Lf));
         w.header(&f).unwrap();
-        assert!(matches!(w.row(3, &[Some("€")]), Err(ExtractError::Value { row: 3, .. })));
+        assert!(matches!(
+            w.row(3, &[Some("€")]),
+            Err(ExtractError::Value { row: 3, .. })
+        ));
     }
 
     #[test]
@@ -268,6 +322,9 @@ mod tests {
         w.header(&f).unwrap();
         w.row(1, &[Some("AB1"), Some("4.00 X 8\", 6,5J")]).unwrap();
         w.finish().unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "TEKN_KJM,TEKN_DEKK_1\r\nAB1,\"4.00 X 8\"\", 6,5J\"\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "TEKN_KJM,TEKN_DEKK_1\r\nAB1,\"4.00 X 8\"\", 6,5J\"\r\n"
+        );
     }
 }

@@ -14,10 +14,16 @@ pub const CODE_TABLES: [(&str, &str); 9] = [
     ("code_make", include_str!("../../data/merkekode.csv")),
     ("code_fuel", include_str!("../../data/drivstoff.csv")),
     ("code_colour", include_str!("../../data/farge.csv")),
-    ("code_vehicle_group", include_str!("../../data/kjoretoygruppe.csv")),
+    (
+        "code_vehicle_group",
+        include_str!("../../data/kjoretoygruppe.csv"),
+    ),
     ("code_technical", include_str!("../../data/tekniskkode.csv")),
     ("code_euronorm", include_str!("../../data/euronorm.csv")),
-    ("code_status", include_str!("../../data/registreringsstatus.csv")),
+    (
+        "code_status",
+        include_str!("../../data/registreringsstatus.csv"),
+    ),
     ("code_county", include_str!("../../data/fylke.csv")),
     // Municipalities valid from 1 January 2024 (SSB classification 131 after the county
     // reform); county = the first two digits.
@@ -117,8 +123,9 @@ pub fn open_ro(path: &Path) -> rusqlite::Result<Connection> {
 pub fn fill_code_tables(conn: &Connection) -> rusqlite::Result<()> {
     for (table, text) in CODE_TABLES {
         conn.execute(&format!("DELETE FROM {table}"), [])?;
-        let mut stmt =
-            conn.prepare(&format!("INSERT OR REPLACE INTO {table} (code, name) VALUES (?1, ?2)"))?;
+        let mut stmt = conn.prepare(&format!(
+            "INSERT OR REPLACE INTO {table} (code, name) VALUES (?1, ?2)"
+        ))?;
         for (code, name) in parse_code_csv(text) {
             stmt.execute([&code, &name])?;
         }
@@ -139,11 +146,17 @@ mod tests {
             .unwrap();
         assert!(makes > 2000, "{makes}");
         let tesla: String = conn
-            .query_row("SELECT name FROM code_make WHERE code = '4360'", [], |r| r.get(0))
+            .query_row("SELECT name FROM code_make WHERE code = '4360'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(tesla, "TESLA");
         let cols: i64 = conn
-            .query_row("SELECT count(*) FROM pragma_table_info('vehicle')", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('vehicle')",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(cols, 86);
         let (n, oslo): (i64, String) = conn

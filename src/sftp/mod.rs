@@ -183,24 +183,44 @@ enum Holding {
 
 /// Looks for this artifact (size `bytes`, SHA-256 `sha`) under `final_name` or a versioned
 /// name of it; a file without a sidecar is hashed on the server only when `hash_bare`.
-async fn find_holding(s: &connect::Sftp, dir: &str, final_name: &str, bytes: u64, sha: &str, hash_bare: bool) -> Result<Option<Holding>, SftpError> {
+async fn find_holding(
+    s: &connect::Sftp,
+    dir: &str,
+    final_name: &str,
+    bytes: u64,
+    sha: &str,
+    hash_bare: bool,
+) -> Result<Option<Holding>, SftpError> {
     if !s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
         return Ok(None);
     }
     let mut names = s.list(dir).await?;
     names.sort();
     let mut candidates = vec![final_name.to_string()];
-    candidates.extend(names.into_iter().filter(|n| upload::version_of(final_name, n).is_some()));
+    candidates.extend(
+        names
+            .into_iter()
+            .filter(|n| upload::version_of(final_name, n).is_some()),
+    );
     let sha = sha.to_ascii_lowercase();
     for name in candidates {
         let path = join(dir, &name);
-        let Some(a) = s.stat(&path).await? else { continue };
+        let Some(a) = s.stat(&path).await? else {
+            continue;
+        };
         if a.size != Some(bytes) {
             continue;
         }
         let line = format!("{sha}  {name}");
-        match s.read_small(&join(dir, &format!("{name}.sha256")), 4096).await? {
-            Some(side) if String::from_utf8_lossy(&side).lines().any(|l| l.trim_end() == line) => {
+        match s
+            .read_small(&join(dir, &format!("{name}.sha256")), 4096)
+            .await?
+        {
+            Some(side)
+                if String::from_utf8_lossy(&side)
+                    .lines()
+                    .any(|l| l.trim_end() == line) =>
+            {
                 return Ok(Some(Holding::Receipted(name)))
             }
             Some(_) => continue, // another file's checksum: not ours
@@ -217,7 +237,13 @@ async fn find_holding(s: &connect::Sftp, dir: &str, final_name: &str, bytes: u64
 }
 
 /// A delivery found on the server: `fsync` and `posix_rename` are unknown (`false`).
-fn recovered(dir: &str, name: String, bytes: u64, host_key_sha256: String, sidecars: Vec<String>) -> Delivered {
+fn recovered(
+    dir: &str,
+    name: String,
+    bytes: u64,
+    host_key_sha256: String,
+    sidecars: Vec<String>,
+) -> Delivered {
     Delivered {
         remote_path: join(dir, &name),
         final_name: name,
@@ -246,7 +272,9 @@ pub async fn find_delivered(
             let s = conn.open_sftp(target.io_timeout).await?;
             let dir = target.remote_dir.as_str();
             let mut found = None;
-            if let Some(Holding::Receipted(name)) = find_holding(&s, dir, final_name, bytes, sha256_hex, false).await? {
+            if let Some(Holding::Receipted(name)) =
+                find_holding(&s, dir, final_name, bytes, sha256_hex, false).await?
+            {
                 let mut sidecars = Vec::new();
                 for suffix in upload::SIDECARS {
                     let side = format!("{name}{suffix}");
@@ -254,7 +282,13 @@ pub async fn find_delivered(
                         sidecars.push(side);
                     }
                 }
-                found = Some(recovered(dir, name, bytes, conn.host_key_sha256.clone(), sidecars));
+                found = Some(recovered(
+                    dir,
+                    name,
+                    bytes,
+                    conn.host_key_sha256.clone(),
+                    sidecars,
+                ));
             }
             let _ = s.raw.close_session();
             Ok(found)

@@ -375,7 +375,10 @@ pub(crate) mod tests {
     fn v1_receipts_keep_their_hash_and_files_are_covered() {
         let base = sample(1, GENESIS);
         assert!(canonical(&base).starts_with(b"regdrop-receipt-v1\n"));
-        assert_eq!(receipt_hash(&base), "ef2103ea5d5529064184e57e2f8e0f9c07f172df8f99bfb4366ad38019fd77cc");
+        assert_eq!(
+            receipt_hash(&base),
+            "ef2103ea5d5529064184e57e2f8e0f9c07f172df8f99bfb4366ad38019fd77cc"
+        );
         let mut with = base.clone();
         with.files.push(super::super::model::DeliveredFile {
             name: "a_merkekode.dsv.age".into(),

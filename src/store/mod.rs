@@ -575,7 +575,11 @@ impl Store {
     /// [`commit_receipt`](Store::commit_receipt) for a run that delivered further files
     /// (code tables) beside its main file; the receipt records them under `files`, and the
     /// chain hash covers them.
-    pub fn commit_receipt_with_files(&self, new: &NewReceipt, files: &[DeliveredFile]) -> Result<Receipt> {
+    pub fn commit_receipt_with_files(
+        &self,
+        new: &NewReceipt,
+        files: &[DeliveredFile],
+    ) -> Result<Receipt> {
         let tx = self.write_tx()?;
         if let Some(existing) = receipt_for_run_in(&tx, &new.run_id)? {
             if existing.ciphertext_sha256 != new.ciphertext_sha256
@@ -689,7 +693,11 @@ impl Store {
                 fmt_ts(r.delivered_at),
                 r.prev_hash,
                 r.hash,
-                if r.files.is_empty() { None } else { Some(serde_json::to_string(&r.files)?) },
+                if r.files.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(&r.files)?)
+                },
             ],
         )?;
         tx.execute(
@@ -868,7 +876,10 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM attempts WHERE attempts.run_id = runs.id)",
             [&cut],
         )? as u64;
-        tx.execute("DELETE FROM run_files WHERE run_id NOT IN (SELECT id FROM runs)", [])?;
+        tx.execute(
+            "DELETE FROM run_files WHERE run_id NOT IN (SELECT id FROM runs)",
+            [],
+        )?;
         tx.commit()?;
         tracing::info!(cutoff = %cut, receipts = counts.receipts, attempts = counts.attempts,
             runs = counts.runs, "Retention purge done.");
