@@ -80,12 +80,20 @@ fn build_for(
     if columns.iter().any(|f| f.source == Source::Code) {
         joins.push_str(" LEFT JOIN code_vehicle_group kg ON kg.code = v.tekn_kjtgrp");
     }
+    // The count needs only the joins the conditions use (the owner join of `owners`):
+    // each other join would cost an index lookup per vehicle for nothing (at most one
+    // current row per vehicle and role).
+    let mut count_joins = String::new();
     for r in &roles {
         let a = format!("o_{}", r.as_str());
-        joins.push_str(&format!(
+        let join = format!(
             " LEFT JOIN ownership {a} ON {a}.vehicle_id = v.id AND {a}.role = '{}' AND {a}.to_date IS NULL",
             r.as_str()
-        ));
+        );
+        if report == ReportKind::Owners && *r == Role::Eier {
+            count_joins.push_str(&join);
+        }
+        joins.push_str(&join);
     }
 
     let mut conds: Vec<String> = Vec::new();
@@ -216,7 +224,7 @@ fn build_for(
             "SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id",
             exprs.join(", ")
         ),
-        count: format!("SELECT count(*) FROM vehicle v{joins}{wh}"),
+        count: format!("SELECT count(*) FROM vehicle v{count_joins}{wh}"),
         params,
     }
 }
@@ -260,5 +268,14 @@ mod tests {
         assert_eq!(q.params[1], Param::Text("20201231".into()));
         assert!(q.params.contains(&Param::Text(",5,".into())));
         assert!(q.params.contains(&Param::Int(2)));
+        assert!(q.count.contains("LEFT JOIN ownership o_eier"), "owners counts owned vehicles");
+    }
+
+    #[test]
+    fn counts_skip_joins_no_condition_uses() {
+        let (r, c, f) = spec(ReportKind::TechnicalOwners, Filter::default());
+        let q = build_for(r, &c, &f, None);
+        assert!(q.select.contains("LEFT JOIN ownership o_leasingtaker"));
+        assert_eq!(q.count, "SELECT count(*) FROM vehicle v");
     }
 }
