@@ -9,7 +9,7 @@ mod daemon_util;
 
 use chrono::Utc;
 use common::sshd::Sshd;
-use daemon_util::{free_port, ls, sub_toml, wait_for, wait_for_or, Env, Proxy};
+use daemon_util::{free_port, ls, sub_toml, wait_for, wait_for_or, Env, Faults, Proxy};
 use regdrop::store::{ReceiptFilter, RunState};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixDatagram;
@@ -106,7 +106,15 @@ async fn kill_9_at_several_points_then_restart_delivers_exactly_once() {
         &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"),
     );
     let remote = sshd.remote_dir("kill9");
-    let proxy = Proxy::start(0, sshd.port, Some(2_000_000)).await;
+    let proxy = Proxy::with(
+        0,
+        sshd.port,
+        Faults {
+            rate: Some(2_000_000),
+            ..Faults::default()
+        },
+    )
+    .await;
     let retry = "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 60";
     env.write_sub(
         "k9",

@@ -8,7 +8,7 @@ mod daemon_util;
 
 use chrono::Utc;
 use common::sshd::Sshd;
-use daemon_util::{free_port, ls, sub_toml, wait_for, Env, Proxy};
+use daemon_util::{free_port, ls, sub_toml, wait_for, Env, Faults, Proxy};
 use regdrop::daemon::{self, Options};
 use regdrop::store::{ReceiptFilter, RunState};
 use std::process::Command;
@@ -86,7 +86,7 @@ async fn server_down_then_up_is_delivered_after_retries() {
     .await;
     assert!(ls(&remote).is_empty());
     // The server comes up.
-    let proxy = Proxy::start(port, sshd.port, None).await;
+    let proxy = Proxy::with(port, sshd.port, Faults::default()).await;
     let receipt = wait_for(60, "the receipt", || {
         env.store().receipt_for_run(&run.id).ok().flatten()
     })
@@ -157,7 +157,7 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
     let sshd = Sshd::start();
     let env = Env::new(100, "");
     let remote = sshd.remote_dir("wrong-key");
-    let proxy = Proxy::start(0, sshd.port, None).await;
+    let proxy = Proxy::with(0, sshd.port, Faults::default()).await;
     let text = sub_toml(
         "pinned",
         "0 6 * * *",
@@ -306,7 +306,7 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
     assert_eq!(ls(&remote), vec![art.file_name.clone()]);
 
     // Second life: the server is up.
-    let _proxy = Proxy::start(port, sshd.port, None).await;
+    let _proxy = Proxy::with(port, sshd.port, Faults::default()).await;
     let (stop, daemon) = start_daemon(&env);
     let receipt = wait_for(60, "the receipt", || {
         env.store().receipt_for_run(&run.id).ok().flatten()

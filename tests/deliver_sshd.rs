@@ -5,11 +5,10 @@
 
 mod common;
 
+use common::proxy::{Faults, Proxy};
 use common::sshd::Sshd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -127,15 +126,6 @@ fn receipt_count(dir: &Path) -> usize {
         .unwrap()
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
     let sshd = Sshd::start();
@@ -146,7 +136,7 @@ fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
     assert!(ok, "{out}");
     let file = "sub_20261125.dsv.age";
     assert_eq!(
-        names(&remote),
+        common::sshd::ls(&remote),
         [
             file.to_string(),
             format!("{file}.manifest.json"),
@@ -258,7 +248,7 @@ fn wrong_host_key_needs_an_operator_after_one_attempt_and_writes_nothing() {
         out.contains("needs attention") && out.contains("does not match the pinned keys"),
         "{out}"
     );
-    assert!(names(&remote).is_empty());
+    assert!(common::sshd::ls(&remote).is_empty());
     assert_eq!(receipt_count(d), 0);
     let db = rusqlite::Connection::open(d.join("state/regdrop.sqlite")).unwrap();
     let (attempts, state): (i64, String) = db
@@ -275,50 +265,18 @@ fn wrong_host_key_needs_an_operator_after_one_attempt_and_writes_nothing() {
     );
 }
 
-/// Forwards to `upstream`; the FIRST connection is cut after `cut` bytes client -> server,
-/// later ones pass untouched.
-async fn cut_first_connection(upstream: u16, cut: u64) -> (u16, Arc<AtomicU64>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    let conns = Arc::new(AtomicU64::new(0));
-    let c2 = conns.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = l.accept().await {
-            let n = c2.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
-                    .await
-                    .unwrap();
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let up = async {
-                    let mut buf = vec![0u8; 32 * 1024];
-                    let mut sent = 0u64;
-                    while let Ok(k) = cr.read(&mut buf).await {
-                        if k == 0 || (n == 0 && sent + k as u64 > cut) {
-                            return;
-                        }
-                        sent += k as u64;
-                        if sw.write_all(&buf[..k]).await.is_err() {
-                            return;
-                        }
-                    }
-                };
-                let down = tokio::io::copy(&mut sr, &mut cw);
-                tokio::select! { _ = up => {}, _ = down => {} }
-            });
-        }
-    });
-    (port, conns)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
     let sshd = Sshd::start();
     let remote = sshd.remote_dir("in");
-    let (port, conns) = cut_first_connection(sshd.port, 600 * 1024).await;
-    let env = setup(&sshd, port, &sshd.host_pub, &remote, "");
+    // The first connection is cut after 600 KiB of the upload; later ones pass.
+    let faults = Faults {
+        cut_after: Some(600 * 1024),
+        cut_connections: Some(1),
+        ..Faults::default()
+    };
+    let proxy = Proxy::with(0, sshd.port, faults).await;
+    let env = setup(&sshd, proxy.port, &sshd.host_pub, &remote, "");
     let d = env.dir.path().to_path_buf();
     let (ok, out) = tokio::task::spawn_blocking(move || {
         regdrop(&d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"])
@@ -330,14 +288,14 @@ async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
         out.contains("attempt 1 failed"),
         "the first attempt was cut: {out}"
     );
-    assert!(conns.load(Ordering::SeqCst) >= 2);
+    assert!(proxy.connections() >= 2);
     let d = env.dir.path();
     assert_eq!(receipt_count(d), 1);
     assert_eq!(receipt(d, 1)["attempts"], 2);
     // Only the final file and its sidecars: the cut attempt's temp file is gone.
     let file = "sub_20261125.dsv.age";
     assert_eq!(
-        names(&remote),
+        common::sshd::ls(&remote),
         [
             file.to_string(),
             format!("{file}.manifest.json"),

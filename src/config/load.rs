@@ -106,19 +106,21 @@ pub fn load_subscriptions(
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect(),
-        Err(e) => return (
-            vec![],
-            vec![Located {
-                file: dir.clone(),
-                line: 1,
-                column: 1,
-                key: String::new(),
-                message: format!(
+        Err(e) => {
+            return (
+                vec![],
+                vec![Located {
+                    file: dir.clone(),
+                    line: 1,
+                    column: 1,
+                    key: String::new(),
+                    message: format!(
                     "cannot read the subscriptions folder: {e}; create it or set subscriptions_dir"
                 ),
-            }],
-            vec![],
-        ),
+                }],
+                vec![],
+            )
+        }
     };
     files.sort();
     let mut subs: Vec<Subscription> = Vec::new();

@@ -268,7 +268,10 @@ mod tests {
         assert_eq!(q.params[1], Param::Text("20201231".into()));
         assert!(q.params.contains(&Param::Text(",5,".into())));
         assert!(q.params.contains(&Param::Int(2)));
-        assert!(q.count.contains("LEFT JOIN ownership o_eier"), "owners counts owned vehicles");
+        assert!(
+            q.count.contains("LEFT JOIN ownership o_eier"),
+            "owners counts owned vehicles"
+        );
     }
 
     #[test]

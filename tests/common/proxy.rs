@@ -1,15 +1,32 @@
-//! A loopback TCP proxy for fault injection: forwards to an upstream port and, when a cut
-//! is set, drops both sides once that many bytes went client -> server.
+//! A loopback TCP proxy for fault injection: forwards to an upstream port, counts
+//! connections and bytes, and on request cuts connections after N bytes client -> server
+//! (all of them or only the first ones), throttles uploads, or refuses connections.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// What goes wrong on the way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Close both sides once this many bytes went client -> server on a connection.
+    pub cut_after: Option<u64>,
+    /// Cut only the first this many connections (all when `None`).
+    pub cut_connections: Option<u64>,
+    /// Throttle client -> server to this many bytes per second.
+    pub rate: Option<u64>,
+}
 
 pub struct Proxy {
     pub port: u16,
     /// Bytes forwarded client -> server so far (all connections).
     pub up_bytes: Arc<AtomicU64>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicU64>,
+    /// While set, every new connection is closed at once (the server "is down").
+    pub down: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -20,18 +37,41 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
-    /// Starts a proxy to 127.0.0.1:`upstream`; `cut_after` bytes client->server per
-    /// connection, then both sockets are closed.
+    /// A proxy on a free port to 127.0.0.1:`upstream` that cuts every connection after
+    /// `cut_after` bytes client -> server.
     pub async fn start(upstream: u16, cut_after: Option<u64>) -> Proxy {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Proxy::with(
+            0,
+            upstream,
+            Faults {
+                cut_after,
+                ..Faults::default()
+            },
+        )
+        .await
+    }
+
+    /// A proxy on 127.0.0.1:`port` (0: a free one) to 127.0.0.1:`upstream` with `faults`.
+    pub async fn with(port: u16, upstream: u16, faults: Faults) -> Proxy {
+        let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = l.local_addr().unwrap().port();
         let up_bytes = Arc::new(AtomicU64::new(0));
-        let counter = up_bytes.clone();
+        let connections = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicBool::new(false));
+        let (counter, conns, is_down) = (up_bytes.clone(), connections.clone(), down.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = l.accept().await else {
                     return;
                 };
+                let nth = conns.fetch_add(1, Ordering::SeqCst);
+                if is_down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let cut_after = faults
+                    .cut_after
+                    .filter(|_| faults.cut_connections.is_none_or(|k| nth < k));
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
@@ -61,6 +101,10 @@ impl Proxy {
                             }
                             sent += n as u64;
                             counter.fetch_add(n as u64, Ordering::Relaxed);
+                            if let Some(rate) = faults.rate {
+                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64))
+                                    .await;
+                            }
                         }
                     };
                     let down = async {
@@ -77,7 +121,13 @@ impl Proxy {
         Proxy {
             port,
             up_bytes,
+            connections,
+            down,
             task,
         }
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
     }
 }

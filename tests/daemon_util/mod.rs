@@ -1,15 +1,10 @@
 //! Helpers for the daemon tests that use the real binary or a real sshd: a small register,
-//! a config folder, and a loopback TCP proxy that counts connections, can refuse them
-//! ("server down") and can throttle uploads.
+//! a config folder, polling; the fault-injecting proxy is `common::proxy`.
 #![allow(dead_code)]
 
 use regdrop::store::{RunFilter, Store};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 /// Writes a register with `rows` vehicles (a few text columns filled with varied text).
 pub fn make_register(path: &Path, rows: usize) {
@@ -142,14 +137,6 @@ pub fn sub_toml(
     )
 }
 
-pub fn current_user() -> String {
-    let out = std::process::Command::new("id")
-        .arg("-un")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -159,92 +146,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A loopback proxy to `127.0.0.1:upstream` that counts connections; while `down` it
-/// closes every connection at once; `rate` (bytes/s, client -> server) throttles uploads.
-pub struct Proxy {
-    pub port: u16,
-    pub connections: Arc<AtomicU64>,
-    pub down: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Proxy {
-    pub async fn start(port: u16, upstream: u16, rate: Option<u64>) -> Proxy {
-        let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicU64::new(0));
-        let down = Arc::new(AtomicBool::new(false));
-        let (c2, d2) = (connections.clone(), down.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = l.accept().await else {
-                    return;
-                };
-                c2.fetch_add(1, Ordering::SeqCst);
-                if d2.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                        return;
-                    };
-                    let (mut cr, mut cw) = client.into_split();
-                    let (mut sr, mut sw) = server.into_split();
-                    let up = async {
-                        let mut buf = vec![0u8; 8 * 1024];
-                        loop {
-                            let n = match cr.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            if sw.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                            if let Some(rate) = rate {
-                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64))
-                                    .await;
-                            }
-                        }
-                    };
-                    let down = async {
-                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
-                    };
-                    tokio::select! {
-                        _ = up => {},
-                        _ = down => {},
-                    }
-                });
-            }
-        });
-        Proxy {
-            port,
-            connections,
-            down,
-            task,
-        }
-    }
-
-    pub fn connections(&self) -> u64 {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-/// Names in a folder, sorted.
-pub fn ls(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
+pub use crate::common::proxy::{Faults, Proxy};
+pub use crate::common::sshd::{current_user, ls};
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `secs`.
 pub async fn wait_for<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
