@@ -2,21 +2,16 @@
 //! and the personal-data rules.
 
 use std::path::Path;
-use std::process::Command;
+mod common;
 
 fn regdrop(config: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::cli::run(
+        common::cli::regdrop()
+            .arg("--config")
+            .arg(config)
+            .args(args),
     );
-    (out.status.code().unwrap_or(-1), text)
+    (out.code, out.text())
 }
 
 /// A config folder with the example subscriptions copied into `subs/`.

@@ -21,22 +21,7 @@ fn setup(sshd: &Sshd, port: u16, host_key: &str, remote: &Path, extra: &str) -> 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let age_identity = d.join("age.key");
-    assert!(Command::new("age-keygen")
-        .arg("-o")
-        .arg(&age_identity)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let rec = String::from_utf8(
-        Command::new("age-keygen")
-            .arg("-y")
-            .arg(&age_identity)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let rec = common::cli::age_keygen(&age_identity);
     std::fs::create_dir(d.join("subs")).unwrap();
     std::fs::write(
         d.join("regdrop.toml"),
@@ -90,21 +75,8 @@ max_attempts = 4
 }
 
 fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
-        .arg("--config")
-        .arg(dir.join("regdrop.toml"))
-        .args(args)
-        .env("REGDROP_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = common::cli::run(common::cli::regdrop_in(dir).args(args));
+    (out.ok(), out.text())
 }
 
 fn receipt(dir: &Path, id: i64) -> serde_json::Value {

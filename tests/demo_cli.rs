@@ -1,22 +1,15 @@
 //! The README's main command, `regdrop demo`, runs to the end on a fresh folder and again
 //! over its own previous run; it never deletes a folder that is not a demo.
 
-use std::process::Command;
+mod common;
 
 fn demo(dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
-        .args(["demo", "--vehicles", "4000", "--cycles", "2", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = common::cli::run(
+        common::cli::regdrop()
+            .args(["demo", "--vehicles", "4000", "--cycles", "2", "--dir"])
+            .arg(dir),
+    );
+    (out.ok(), out.text())
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! reference `age` CLI (X25519 and ssh-ed25519 identities) to the recorded plaintext sum,
 //! and no plaintext touches the disk on the way (spool, temp and output folders scanned).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,22 +32,7 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let age_identity = d.join("age.key");
-    assert!(Command::new(tool("age-keygen"))
-        .arg("-o")
-        .arg(&age_identity)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let age_rec = String::from_utf8(
-        Command::new("age-keygen")
-            .arg("-y")
-            .arg(&age_identity)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let age_rec = common::cli::age_keygen(&age_identity);
     let ssh_identity = d.join("id_ed25519");
     assert!(Command::new(tool("ssh-keygen"))
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "customer", "-f"])
@@ -90,21 +77,8 @@ fn setup() -> Setup {
 fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
-        .arg("--config")
-        .arg(dir.join("regdrop.toml"))
-        .args(args)
-        .env("TMPDIR", &tmp)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = common::cli::run(common::cli::regdrop_in(dir).args(args).env("TMPDIR", &tmp));
+    (out.ok(), out.text())
 }
 
 fn field<'a>(out: &'a str, name: &str) -> &'a str {

@@ -12,21 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn regdrop(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
-        .arg("--config")
-        .arg(dir.join("regdrop.toml"))
-        .args(args)
-        .env("REGDROP_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = common::cli::run(common::cli::regdrop_in(dir).args(args));
+    (out.ok(), out.text())
 }
 
 /// `data/<stem>.csv` read independently of the library: `#` lines are notes, then a
@@ -79,22 +66,7 @@ fn setup(sshd: &Sshd, remote: &Path) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let identity = d.join("age.key");
-    assert!(Command::new("age-keygen")
-        .arg("-o")
-        .arg(&identity)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let rec = String::from_utf8(
-        Command::new("age-keygen")
-            .arg("-y")
-            .arg(&identity)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let rec = common::cli::age_keygen(&identity);
     std::fs::create_dir(d.join("subs")).unwrap();
     std::fs::write(
         d.join("regdrop.toml"),

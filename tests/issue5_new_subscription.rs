@@ -7,22 +7,10 @@ mod common;
 
 use common::sshd::Sshd;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 fn regdrop(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_regdrop"))
-        .arg("--config")
-        .arg(dir.join("regdrop.toml"))
-        .args(args)
-        .env("REGDROP_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = common::cli::run(common::cli::regdrop_in(dir).args(args));
+    (out.code, out.stdout, out.stderr)
 }
 
 fn config(d: &Path) {
@@ -42,22 +30,7 @@ fn new_subscription_with_flags_passes_check_pins_the_servers_key_and_delivers() 
     let d = dir.path();
     config(d);
     let identity = d.join("age.key");
-    assert!(Command::new("age-keygen")
-        .arg("-o")
-        .arg(&identity)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let rec = String::from_utf8(
-        Command::new("age-keygen")
-            .arg("-y")
-            .arg(&identity)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let rec = common::cli::age_keygen(&identity);
     let host = format!("127.0.0.1:{}", sshd.port);
     let user = common::sshd::current_user();
     let (code, out, err) = regdrop(
