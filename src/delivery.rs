@@ -29,6 +29,9 @@ pub enum DeliveryError {
     Setup(String),
     #[error("generation task failed: {0}")]
     Task(String),
+    /// Another regdrop process (the daemon, or an operator's `retry`) works on this run.
+    #[error("run {run} is being delivered by another regdrop process (lock {lock}); wait for it, or check `regdrop status`")]
+    Busy { run: String, lock: String },
 }
 
 impl Classify for DeliveryError {
@@ -38,7 +41,7 @@ impl Classify for DeliveryError {
             DeliveryError::Job(e) => e.class(),
             DeliveryError::Sftp(e) => e.class(),
             DeliveryError::Setup(_) => ErrorClass::Permanent,
-            DeliveryError::Task(_) => ErrorClass::Retryable,
+            DeliveryError::Task(_) | DeliveryError::Busy { .. } => ErrorClass::Retryable,
         }
     }
 }
@@ -52,6 +55,7 @@ impl DeliveryError {
             DeliveryError::Sftp(e) => sftp_label(e),
             DeliveryError::Setup(_) => "config",
             DeliveryError::Task(_) => "internal",
+            DeliveryError::Busy { .. } => "busy",
         }
     }
 }
@@ -250,6 +254,9 @@ pub async fn deliver_run(
     obs: &dyn Observer,
 ) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
+    // One process per run: the lock is held until this function returns (released by the
+    // kernel if the process dies).
+    let _lock = lock_run(&ctx.daemon.spool_dir, &id)?;
     if run.state == RunState::Delivered {
         if let Some(r) = lock(&ctx.store).receipt_for_run(&id)? {
             return Ok(Outcome::AlreadyDelivered(r));
@@ -439,6 +446,35 @@ pub async fn deliver_run(
                 }
             }
         }
+    }
+}
+
+/// Takes the run's lock file (`SPOOL/locks/RUN.lock`) or says who has it. The daemon and
+/// an operator's `regdrop retry` share one machine and one spool (the state store is never
+/// shared between machines), so an OS file lock is enough to keep two processes from
+/// uploading the same run at once.
+fn lock_run(spool: &std::path::Path, run: &str) -> Result<std::fs::File, DeliveryError> {
+    let dir = spool.join("locks");
+    crate::seal::ensure_spool(spool).map_err(|e| DeliveryError::Setup(e.to_string()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| DeliveryError::Setup(format!("creating {}: {e}", dir.display())))?;
+    let path = dir.join(format!("{run}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| DeliveryError::Setup(format!("opening {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DeliveryError::Busy {
+            run: run.to_string(),
+            lock: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(DeliveryError::Setup(format!(
+            "locking {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -282,3 +282,28 @@ async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
         .unwrap();
     assert!(check.status.success());
 }
+
+#[test]
+fn a_run_held_by_another_process_is_not_uploaded_twice() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("in");
+    let env = setup(&sshd, sshd.port, &sshd.host_pub, &remote, "");
+    let d = env.dir.path();
+    // Another process (say the daemon) holds run sub-20261125T050000Z.
+    let locks = d.join("spool/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let held = std::fs::File::create(locks.join("sub-20261125T050000Z.lock")).unwrap();
+    held.try_lock().unwrap();
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("is being delivered by another regdrop process"),
+        "{out}"
+    );
+    assert!(common::sshd::ls(&remote).is_empty(), "nothing uploaded");
+    // Once the other process lets go, the same run delivers.
+    drop(held);
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(ok, "{out}");
+    assert_eq!(receipt_count(d), 1);
+}

@@ -35,15 +35,26 @@ pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> S
         Ok(runs) => {
             for r in runs.iter().filter(|r| r.updated_at < spool_cut) {
                 let Some(a) = &r.artifact else { continue };
-                let p = Path::new(&a.path);
-                match std::fs::remove_file(p) {
-                    Ok(()) => {
-                        swept.spool_files += 1;
-                        info!(subscription = %r.subscription, run = %r.id, file = %p.display(), "Delivered artifact removed from the spool.");
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        warn!(run = %r.id, file = %p.display(), error = %e, "Cannot remove a delivered artifact.")
+                // The artifact, the code tables delivered beside it, and the run's lock file.
+                let extras = lock(store).run_files(&r.id).unwrap_or_default();
+                let mut paths: Vec<std::path::PathBuf> = vec![Path::new(&a.path).to_path_buf()];
+                paths.extend(extras.iter().map(|f| Path::new(&f.path).to_path_buf()));
+                paths.push(
+                    daemon
+                        .spool_dir
+                        .join("locks")
+                        .join(format!("{}.lock", r.id)),
+                );
+                for p in &paths {
+                    match std::fs::remove_file(p) {
+                        Ok(()) => {
+                            swept.spool_files += 1;
+                            info!(subscription = %r.subscription, run = %r.id, file = %p.display(), "Delivered run's file removed from the spool.");
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            warn!(run = %r.id, file = %p.display(), error = %e, "Cannot remove a delivered run's spool file.")
+                        }
                     }
                 }
             }

@@ -226,7 +226,7 @@ pub fn stream_rows(
             });
         }
         each(count, &values)?;
-        if count % 16_384 == 0 {
+        if count.is_multiple_of(16_384) {
             progress(count, total);
         }
     }

@@ -263,7 +263,7 @@ pub fn import(
             }
             stmt.raw_execute()?;
             rows += 1;
-            if rows % ROWS_PER_TX == 0 {
+            if rows.is_multiple_of(ROWS_PER_TX) {
                 conn.execute_batch("COMMIT; BEGIN")?;
             }
             if bytes_read - last_progress >= 1 << 20 {

@@ -5,3 +5,32 @@
 pub mod cli;
 pub mod proxy;
 pub mod sshd;
+
+/// A free loopback port to bind *later* (a server that is "down" first, a metrics
+/// endpoint). It is taken below the kernel's ephemeral range, so no outgoing connection of
+/// a parallel test can occupy it in the meantime (a port from `bind(0)` could be reused as
+/// the local port of any connection before the test binds it again).
+pub fn free_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (from, span) = (
+        low.saturating_sub(12_000).max(1024),
+        12_000.min(low.saturating_sub(1024)).max(1),
+    );
+    // Spread over the span by process and time, then take the first port that binds.
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    for i in 0..span as u64 {
+        let port = from
+            + ((seed.wrapping_mul(2_654_435_761).wrapping_add(i * 7_919)) % span as u64) as u32;
+        if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range");
+}

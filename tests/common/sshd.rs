@@ -4,7 +4,7 @@
 
 use regdrop::sftp::{Auth, Target};
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,14 +45,6 @@ pub fn keygen(path: &Path) -> String {
 pub fn fingerprint(pub_path: &Path) -> String {
     let out = run(Command::new("ssh-keygen").arg("-lf").arg(pub_path));
     out.split_whitespace().nth(1).unwrap().to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn current_user() -> String {
@@ -135,7 +127,7 @@ impl Sshd {
         std::fs::write(&auth_keys, format!("{user_pub}\n")).unwrap();
         let log = dir.path().join("sshd.log");
         for attempt in 0..5 {
-            let port = free_port();
+            let port = super::free_port();
             let config = dir.path().join("sshd_config");
             std::fs::write(
                 &config,

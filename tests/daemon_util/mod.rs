@@ -137,14 +137,7 @@ pub fn sub_toml(
     )
 }
 
-/// A free loopback port (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::common::free_port;
 
 pub use crate::common::proxy::{Faults, Proxy};
 pub use crate::common::sshd::{current_user, ls};
