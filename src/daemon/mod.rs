@@ -99,8 +99,9 @@ pub async fn run_with(
 ) -> Result<(), DaemonError> {
     let loaded = config::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
-    refuse_second_daemon(&daemon.state_db)?;
     let store = open_store(&daemon.state_db)?;
+    // Held until this function returns; the kernel lets go if the process dies.
+    let _only_daemon = lock_state(&daemon.state_db)?;
     let store = Arc::new(Mutex::new(store));
 
     if opts.metrics {
@@ -154,27 +155,39 @@ pub fn status_file_of(state_db: &Path) -> PathBuf {
     state_db.with_file_name("daemon-status.json")
 }
 
-/// Refuses to start when the status file names a live `regdrop` process other than this
-/// one that has not stopped (a best-effort guard; the state store is not locked).
-fn refuse_second_daemon(state_db: &Path) -> Result<(), DaemonError> {
-    let Ok(bytes) = std::fs::read(status_file_of(state_db)) else {
-        return Ok(());
-    };
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Ok(());
-    };
-    let Some(pid) = doc["pid"].as_u64() else {
-        return Ok(());
-    };
-    let stopped = doc["stopped"].as_bool() == Some(true);
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if !stopped && pid != u64::from(std::process::id()) && comm.trim() == "regdrop" {
-        return Err(DaemonError::AlreadyRunning {
-            pid,
-            state_db: state_db.display().to_string(),
-        });
+/// Takes `daemon.lock` beside the state store, or names the daemon that holds it: two
+/// daemons on one state store would deliver every run twice. (The store is never shared
+/// between machines, so an OS file lock is enough.)
+fn lock_state(state_db: &Path) -> Result<std::fs::File, DaemonError> {
+    let path = state_db.with_file_name("daemon.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| DaemonError::Io {
+            what: format!("opening {}", path.display()),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            // The holder's pid, as its status file says (0 when unknown).
+            let pid = std::fs::read(status_file_of(state_db))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|doc| doc["pid"].as_u64())
+                .unwrap_or(0);
+            Err(DaemonError::AlreadyRunning {
+                pid,
+                state_db: state_db.display().to_string(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(DaemonError::Io {
+            what: format!("locking {}", path.display()),
+            source,
+        }),
     }
-    Ok(())
 }
 
 fn open_store(path: &Path) -> Result<Store, DaemonError> {
