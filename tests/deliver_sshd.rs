@@ -98,6 +98,30 @@ fn receipt_count(dir: &Path) -> usize {
         .unwrap()
 }
 
+/// `remote` holds exactly `file` and its sidecars (no temp files), and `sha256sum -c`
+/// accepts the sidecar in the folder the customer sees.
+fn assert_delivered_alone(remote: &Path, file: &str) {
+    assert_eq!(
+        common::sshd::ls(remote),
+        [
+            file.to_string(),
+            format!("{file}.manifest.json"),
+            format!("{file}.sha256")
+        ]
+    );
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{file}.sha256"))
+        .current_dir(remote)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
 #[test]
 fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
     let sshd = Sshd::start();
@@ -107,27 +131,7 @@ fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
     let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
     assert!(ok, "{out}");
     let file = "sub_20261125.dsv.age";
-    assert_eq!(
-        common::sshd::ls(&remote),
-        [
-            file.to_string(),
-            format!("{file}.manifest.json"),
-            format!("{file}.sha256")
-        ]
-    );
-
-    // sha256sum -c accepts the sidecar, in the folder the customer sees.
-    let check = Command::new("sha256sum")
-        .arg("-c")
-        .arg(format!("{file}.sha256"))
-        .current_dir(&remote)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_delivered_alone(&remote, file);
 
     // The reference age CLI decrypts it; the receipt records what was sent.
     let plain = Command::new("age")
@@ -265,22 +269,7 @@ async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
     assert_eq!(receipt_count(d), 1);
     assert_eq!(receipt(d, 1)["attempts"], 2);
     // Only the final file and its sidecars: the cut attempt's temp file is gone.
-    let file = "sub_20261125.dsv.age";
-    assert_eq!(
-        common::sshd::ls(&remote),
-        [
-            file.to_string(),
-            format!("{file}.manifest.json"),
-            format!("{file}.sha256")
-        ]
-    );
-    let check = Command::new("sha256sum")
-        .arg("-c")
-        .arg(format!("{file}.sha256"))
-        .current_dir(&remote)
-        .output()
-        .unwrap();
-    assert!(check.status.success());
+    assert_delivered_alone(&remote, "sub_20261125.dsv.age");
 }
 
 #[test]
