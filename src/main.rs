@@ -30,7 +30,16 @@ fn main() -> ExitCode {
                 eprintln!("error: {}", exit.message);
                 return ExitCode::from(exit.code);
             }
-            eprintln!("error: {e:#}");
+            // The cause chain, without repeating a cause its parent already quoted.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {msg}");
             ExitCode::FAILURE
         }
     }

@@ -16,7 +16,7 @@ pub enum SealError {
     NoRecipients,
     #[error("spool folder {path}: {source}; check that it exists, is on real disk and writable by regdrop")]
     Spool { path: PathBuf, source: io::Error },
-    #[error("writing the sealed artifact {path}: {source}")]
+    #[error("writing the sealed artifact {path}: {source}; check that the spool folder's disk has room (`df`) and is writable")]
     Write { path: PathBuf, source: io::Error },
 }
 

@@ -296,3 +296,47 @@ fn a_run_held_by_another_process_is_not_uploaded_twice() {
     assert!(ok, "{out}");
     assert_eq!(receipt_count(d), 1);
 }
+
+#[test]
+fn a_full_server_disk_is_retried_then_fails_without_a_file_or_receipt() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("small");
+    // The customer's disk holds 256 KiB; the artifact is megabytes.
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&remote)
+        .output()
+        .unwrap();
+    assert!(
+        mounted.status.success(),
+        "mount needs root: {}",
+        String::from_utf8_lossy(&mounted.stderr)
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&remote);
+    let env = setup(&sshd, sshd.port, &sshd.host_pub, &remote, "");
+    let d = env.dir.path();
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("attempt 1 failed"),
+        "a full disk is retried: {out}"
+    );
+    assert!(out.contains("failed: gave up after attempt 4"), "{out}");
+    assert!(
+        !remote.join("sub_20261125.dsv.age").exists(),
+        "no file under the final name"
+    );
+    assert!(
+        common::sshd::ls(&remote)
+            .iter()
+            .all(|n| !n.ends_with(".sha256")),
+        "no sidecar"
+    );
+    assert_eq!(receipt_count(d), 0, "no receipt for a failed delivery");
+}

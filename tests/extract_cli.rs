@@ -226,3 +226,55 @@ fn no_plaintext_touches_the_disk() {
         "extract leaves nothing in the spool"
     );
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root (the tests run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_spool_disk_fails_clearly_and_leaves_no_half_file() {
+    let s = setup();
+    let d = s.dir.path();
+    // The spool is a 256 KiB disk; the extract is megabytes.
+    let disk = SmallDisk::mount(&d.join("spool"), "256k");
+    for (id, ext) in [("owners-age", "dsv"), ("owners-xlsx", "xlsx")] {
+        let out_file = d.join(format!("{id}.{ext}.age"));
+        let (ok, out) = regdrop(d, &["extract", id, "--out", out_file.to_str().unwrap()]);
+        assert!(!ok, "{id}: {out}");
+        assert!(
+            out.contains("No space left on device"),
+            "{id}: the cause is named: {out}"
+        );
+        assert!(!out_file.exists(), "{id}: no output file");
+        let left: Vec<_> = files(&disk.0).into_iter().map(|(p, _)| p).collect();
+        assert!(left.is_empty(), "{id}: nothing left in the spool: {left:?}");
+    }
+}
