@@ -611,6 +611,32 @@ fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf>
         .register)
 }
 
+/// An import into a register that already holds vehicles must say whether to add to them
+/// or replace them: importing the same dump twice would otherwise double every vehicle.
+fn guard_existing_register(db: &Path, append: bool, replace: bool) -> Result<()> {
+    if !db.exists() {
+        return Ok(());
+    }
+    let conn = crate::register::schema::open_rw(db)
+        .with_context(|| format!("opening {}", db.display()))?;
+    let n: i64 = conn.query_row("SELECT count(*) FROM vehicle", [], |r| r.get(0))?;
+    if n == 0 || append {
+        return Ok(());
+    }
+    if !replace {
+        bail!(
+            "{} already holds {n} vehicles; pass --replace to remove them (and their ownerships) first, or --append to add to them",
+            db.display()
+        );
+    }
+    conn.execute_batch("BEGIN; DELETE FROM ownership; DELETE FROM vehicle; COMMIT;")?;
+    eprintln!(
+        "removed {n} vehicles and their ownerships from {}",
+        db.display()
+    );
+    Ok(())
+}
+
 fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
     use crate::register;
     match cmd {
@@ -640,8 +666,15 @@ fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
                 s.index_seconds
             );
         }
-        RegisterCmd::Import { file, encoding, db } => {
+        RegisterCmd::Import {
+            file,
+            encoding,
+            append,
+            replace,
+            db,
+        } => {
             let db = register_path(flag, db.register)?;
+            guard_existing_register(&db, append, replace)?;
             let encoding = encoding
                 .map(|e| {
                     crate::format::Encoding::parse(&e)

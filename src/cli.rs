@@ -183,6 +183,12 @@ pub enum RegisterCmd {
         /// `utf-8` or `iso-8859-1`; detected when omitted.
         #[arg(long)]
         encoding: Option<String>,
+        /// The register already holds vehicles: add these to them.
+        #[arg(long, conflicts_with = "replace")]
+        append: bool,
+        /// The register already holds vehicles: remove them (and their ownerships) first.
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         db: RegisterPath,
     },
