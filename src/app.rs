@@ -652,7 +652,13 @@ fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
                     vehicles: a.vehicles,
                     seed: a.seed,
                 },
-                &mut |n| bar.update(n, a.vehicles),
+                &mut |n| {
+                    bar.update(n, a.vehicles);
+                    if n >= a.vehicles {
+                        // The generator builds the indexes next, without progress calls.
+                        bar.message("indexing");
+                    }
+                },
             )?;
             bar.finish();
             println!(

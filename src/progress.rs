@@ -28,7 +28,7 @@ impl Progress {
     pub fn rows(label: &str) -> Progress {
         Progress::new(
             label,
-            "{msg:>10} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
+            "{msg:>10} [{bar:30}] {human_pos}/{human_len} rows ({elapsed}, eta {eta})",
         )
     }
 
@@ -46,6 +46,13 @@ impl Progress {
                 b.set_length(total);
             }
             b.set_position(done);
+        }
+    }
+
+    /// Changes the label (a new phase of the same work).
+    pub fn message(&self, label: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(label.to_string());
         }
     }
 
