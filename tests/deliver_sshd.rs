@@ -22,12 +22,7 @@ fn setup(sshd: &Sshd, port: u16, host_key: &str, remote: &Path, extra: &str) -> 
     let d = dir.path();
     let age_identity = d.join("age.key");
     let rec = common::cli::age_keygen(&age_identity);
-    std::fs::create_dir(d.join("subs")).unwrap();
-    std::fs::write(
-        d.join("regdrop.toml"),
-        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\n",
-    )
-    .unwrap();
+    common::cli::write_config(d, "");
     std::fs::write(
         d.join("subs/sub.toml"),
         format!(

@@ -42,12 +42,7 @@ fn setup() -> Setup {
         .success());
     let ssh_rec = std::fs::read_to_string(d.join("id_ed25519.pub")).unwrap();
     let host = std::fs::read_to_string(d.join("id_ed25519.pub")).unwrap();
-    std::fs::create_dir(d.join("subs")).unwrap();
-    std::fs::write(
-        d.join("regdrop.toml"),
-        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state.sqlite\"\nsubscriptions_dir = \"subs\"\n",
-    )
-    .unwrap();
+    common::cli::write_config(d, "");
     for (id, report, format, rec) in [
         ("owners-age", "technical_owners", "dsv", age_rec.trim()),
         ("owners-ssh", "owners", "csv", ssh_rec.trim()),

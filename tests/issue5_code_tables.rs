@@ -67,12 +67,7 @@ fn setup(sshd: &Sshd, remote: &Path) -> Env {
     let d = dir.path();
     let identity = d.join("age.key");
     let rec = common::cli::age_keygen(&identity);
-    std::fs::create_dir(d.join("subs")).unwrap();
-    std::fs::write(
-        d.join("regdrop.toml"),
-        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\n",
-    )
-    .unwrap();
+    common::cli::write_config(d, "");
     let target = format!(
         "[target]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{}\"\nhost_keys = [\"{}\"]\nauth = {{ key_file = \"{}\" }}\nremote_dir = \"{}\"\n",
         sshd.port,
@@ -302,12 +297,7 @@ async fn cut_during_a_code_table_is_resumed_without_duplicates() {
     let port = cut_connection(sshd.port, 1, 24 * 1024).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    std::fs::create_dir(d.join("subs")).unwrap();
-    std::fs::write(
-        d.join("regdrop.toml"),
-        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\n",
-    )
-    .unwrap();
+    common::cli::write_config(&d, "");
     std::fs::write(
         d.join("subs/open.toml"),
         format!(

@@ -14,12 +14,7 @@ fn regdrop(dir: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 fn config(d: &Path) {
-    std::fs::create_dir(d.join("subs")).unwrap();
-    std::fs::write(
-        d.join("regdrop.toml"),
-        "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\nsecrets_dir = \"secrets\"\n",
-    )
-    .unwrap();
+    common::cli::write_config(d, "secrets_dir = \"secrets\"\n");
 }
 
 #[test]

@@ -56,3 +56,16 @@ pub fn age_keygen(path: &Path) -> String {
     assert!(public.ok(), "{}", public.text());
     public.stdout.trim().to_string()
 }
+
+/// The daemon file every CLI test starts from: register, spool, state store and a `subs`
+/// folder inside `dir`. `extra` is appended (more daemon keys).
+pub fn write_config(dir: &Path, extra: &str) {
+    std::fs::create_dir_all(dir.join("subs")).unwrap();
+    std::fs::write(
+        dir.join("regdrop.toml"),
+        format!(
+            "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"state/regdrop.sqlite\"\nsubscriptions_dir = \"subs\"\n{extra}"
+        ),
+    )
+    .unwrap();
+}
