@@ -2,9 +2,9 @@
 //! `regdrop::sftp` and prints the elapsed time and throughput as one line.
 //!
 //! Usage: upload_bench HOST PORT USER KEY_FILE HOST_PUB_FILE REMOTE_DIR LOCAL_FILE SHA256
-//! Environment: REGDROP_CHANNELS, REGDROP_IN_FLIGHT, REGDROP_IN_FLIGHT_BYTES, REGDROP_CHUNK override the `Tuning`.
+//! Environment: REGDROP_CHANNELS, REGDROP_IN_FLIGHT, REGDROP_CHUNK override the per-server strategy (`Overrides`).
 
-use regdrop::sftp::{self, Auth, IfExists, Target, Tuning, Upload, Verify};
+use regdrop::sftp::{self, Auth, IfExists, Overrides, Target, Upload, Verify};
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -39,6 +39,12 @@ async fn main() {
         create_dirs: false,
         connect_timeout: Duration::from_secs(20),
         io_timeout: Duration::from_secs(120),
+        overrides: Overrides {
+            channels: env_usize("REGDROP_CHANNELS"),
+            in_flight: env_usize("REGDROP_IN_FLIGHT"),
+            max_write: env_usize("REGDROP_CHUNK"),
+            ..Overrides::default()
+        },
     };
     let up = Upload {
         local: a[7].clone().into(),
@@ -50,34 +56,21 @@ async fn main() {
         manifest: None,
         done_marker: false,
     };
-    let mut tuning = Tuning::default();
-    if let Some(v) = env_usize("REGDROP_CHANNELS") {
-        tuning.channels = v;
-    }
-    if let Some(v) = env_usize("REGDROP_IN_FLIGHT") {
-        tuning.in_flight = v;
-    }
-    if let Some(v) = env_usize("REGDROP_IN_FLIGHT_BYTES") {
-        tuning.in_flight_bytes = v;
-    }
-    if let Some(v) = env_usize("REGDROP_CHUNK") {
-        tuning.chunk = v;
-    }
     let t0 = Instant::now();
-    match sftp::deliver_with(&target, &up, &tuning, &|_| {}).await {
+    match sftp::deliver(&target, &up, &|_| {}).await {
         Ok(d) => {
             let s = t0.elapsed().as_secs_f64();
             println!(
-                "regdrop channels={} in_flight={} in_flight_bytes={} chunk={} bytes={} secs={:.2} MiB/s={:.1} fsync={} posix_rename={}",
-                tuning.channels,
-                tuning.in_flight,
-                tuning.in_flight_bytes,
-                tuning.chunk,
+                "regdrop server={:?} channels={:?} in_flight={:?} chunk={:?} bytes={} secs={:.2} MiB/s={:.1} fsync={} commit={}",
+                d.server,
+                target.overrides.channels,
+                target.overrides.in_flight,
+                target.overrides.max_write,
                 d.bytes,
                 s,
                 d.bytes as f64 / 1048576.0 / s,
                 d.fsync,
-                d.posix_rename
+                d.commit.map(|c| c.as_str()).unwrap_or("found")
             );
         }
         Err(e) => {

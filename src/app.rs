@@ -178,16 +178,25 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
     let sub = subscription(&loaded, id)?;
     let target = delivery::target_of(sub)?;
     let report = runtime()?.block_on(crate::sftp::probe(&target))?;
+    // Every server-provided string in the report is already cleaned (escapes, no control
+    // characters), so it is safe on a terminal.
+    let p = &report.profile;
     println!(
         "host:        {}:{} (key {} pinned and matching)",
         sub.target.host, sub.target.port, report.host_key_sha256
+    );
+    println!(
+        "server:      {} (treated as {}, SFTP version {})",
+        p.banner,
+        p.family.as_str(),
+        p.sftp_version
     );
     println!("login:       {} ok", sub.target.username);
     println!(
         "folder:      {} {}",
         report.remote_dir,
         match (report.remote_dir_exists, report.writable) {
-            (true, true) => "exists, writable (temp file created and removed)",
+            (true, true) => "exists, writable",
             (true, false) => "exists, NOT writable",
             (false, _) => "missing (create_dirs = true will create it)",
         }
@@ -201,10 +210,64 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(if report.remote_dir_exists && !report.writable {
-        ExitCode::FAILURE
-    } else {
+    if let Some(l) = p.limits {
+        println!(
+            "limits:      packet {} / read {} / write {} / handles {} (0 = not stated)",
+            l.packet_len, l.read_len, l.write_len, l.open_handles
+        );
+    }
+    let mut ok = !(report.remote_dir_exists && !report.writable);
+    if let Some(t) = &report.test {
+        println!(
+            "test upload: {} bytes on {} channel(s), {:.1} MiB/s, read back {}, fsync {}, mode {}",
+            t.bytes,
+            t.channels,
+            t.mib_per_s,
+            if t.read_back_ok { "identical" } else { "DIFFERENT" },
+            if t.fsync { "done" } else { "not offered" },
+            t.mode.map(|m| format!("{m:o}")).unwrap_or_else(|| "not reported".into()),
+        );
+        if let Some(why) = &t.parallel_failed {
+            println!("             writes on several channels failed ({why}); deliveries use one");
+        }
+        println!(
+            "rename:      a plain rename onto an existing file {}",
+            if t.rename_replaces { "REPLACES it" } else { "is refused" }
+        );
+        if let Some(refuses) = t.no_clobber_refuses {
+            println!(
+                "no-clobber:  committing onto a taken name {}",
+                if refuses { "was refused, as it must be" } else { "REPLACED the other file" }
+            );
+            ok &= refuses;
+        }
+        ok &= t.read_back_ok;
+    }
+    let st = &report.strategy;
+    println!(
+        "strategy:    {} channel(s), {} bytes per write, {} in flight per channel, fsync {}",
+        st.channels,
+        st.write_len,
+        st.in_flight,
+        if st.fsync { "yes" } else { "no" }
+    );
+    let wanted = sub.delivery.if_exists;
+    match &report.commit_no_clobber {
+        Ok(c) => println!("commit:      fail/version: {c} ({})", c.guarantee()),
+        Err(why) => {
+            println!("commit:      fail/version: NONE: {why}");
+            ok &= wanted == crate::config::IfExists::Overwrite;
+        }
+    }
+    println!(
+        "             overwrite: {} ({})",
+        report.commit_replace,
+        report.commit_replace.guarantee()
+    );
+    Ok(if ok {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

@@ -2,7 +2,7 @@
 //! before any work, generate and seal once, upload with retries that reuse the artifact,
 //! find an earlier attempt's finished upload after a crash, and commit exactly one receipt.
 
-use crate::config::{AuthSpec, DaemonConfig, IfExists, Subscription, VerifyLevel};
+use crate::config::{AuthSpec, CommitMode, DaemonConfig, IfExists, Subscription, VerifyLevel};
 use crate::job::{self, JobError};
 use crate::retry::{Classify, ErrorClass, GiveUp, Next};
 use crate::sftp::{self, SftpError};
@@ -75,6 +75,7 @@ fn sftp_label(e: &SftpError) -> &'static str {
         SftpError::FinalExists { .. }
         | SftpError::NoFreeVersion { .. }
         | SftpError::InvalidName { .. } => "final_name",
+        SftpError::NoSafeCommit { .. } => "commit",
         SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => "verify",
         SftpError::Local { .. } => "spool",
     }
@@ -161,7 +162,20 @@ pub fn target_of(sub: &Subscription) -> Result<sftp::Target, DeliveryError> {
         remote_dir: t.remote_dir.clone(),
         create_dirs: t.create_dirs,
         connect_timeout: t.connect_timeout,
-        io_timeout: Duration::from_secs(120),
+        io_timeout: t.io_timeout,
+        overrides: sftp::Overrides {
+            channels: t.tuning.channels,
+            max_write: t.tuning.max_write,
+            in_flight: t.tuning.in_flight,
+            commit: match t.tuning.commit {
+                CommitMode::Auto => sftp::CommitChoice::Auto,
+                CommitMode::Hardlink => sftp::CommitChoice::Hardlink,
+                CommitMode::Rename => sftp::CommitChoice::Rename,
+                CommitMode::CheckedRename => sftp::CommitChoice::CheckedRename,
+            },
+            fsync: t.tuning.fsync,
+            posix_rename: t.tuning.posix_rename,
+        },
     })
 }
 
@@ -282,7 +296,7 @@ pub async fn deliver_run(
         .clone()
         .filter(|a| !std::path::Path::new(&a.path).exists())
     {
-        return lost_artifact(ctx, sub, &run, &lost).await;
+        return lost_artifact(ctx, sub, &run, &lost, &columns).await;
     }
     if run.artifact.is_none() {
         obs.stage(&id, "generating");
@@ -523,6 +537,7 @@ async fn lost_artifact(
     sub: &Subscription,
     run: &Run,
     a: &store::Artifact,
+    columns: &[String],
 ) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
     let started_at = Utc::now();
@@ -531,30 +546,38 @@ async fn lost_artifact(
         Err(e) => return fail_without_attempt(ctx, sub, &id, e),
     };
     let n = lock(&ctx.store).begin_attempt(&id)?;
-    match sftp::find_delivered(
-        &target,
-        &a.file_name,
-        a.ciphertext_bytes,
-        &a.ciphertext_sha256,
-    )
-    .await
-    {
+    // The code tables went up before the main file: find them (and complete their
+    // sidecars) first, so the main file's manifest can list them.
+    let mut files = Vec::new();
+    let up_of = |name: &str, sha: &str| sftp::Upload {
+        local: PathBuf::from(&a.path),
+        final_name: name.to_string(),
+        run_id: id.clone(),
+        if_exists: sftp::IfExists::Fail,
+        verify: sftp::Verify::Size,
+        sha256_hex: sha.to_string(),
+        manifest: None,
+        done_marker: false,
+    };
+    let run_files = lock(&ctx.store).run_files(&id)?;
+    for f in run_files {
+        let up = up_of(&f.file_name, &f.ciphertext_sha256);
+        if let Ok(Some(fd)) = sftp::complete_delivered(&target, &up, f.ciphertext_bytes).await {
+            files.push(delivered_file(&f, &fd));
+        }
+    }
+    // The main file: every missing sidecar (checksum, manifest, done marker last) is
+    // written, as after any crash between the commit and the receipt.
+    let main = sftp::Upload {
+        manifest: sub
+            .delivery
+            .manifest
+            .then(|| manifest(sub, run, a, columns, &files)),
+        done_marker: sub.delivery.done_marker,
+        ..up_of(&a.file_name, &a.ciphertext_sha256)
+    };
+    match sftp::complete_delivered(&target, &main, a.ciphertext_bytes).await {
         Ok(Some(d)) => {
-            // The code tables uploaded before the main file are on the server too.
-            let mut files = Vec::new();
-            let run_files = lock(&ctx.store).run_files(&id)?;
-            for f in run_files {
-                if let Ok(Some(fd)) = sftp::find_delivered(
-                    &target,
-                    &f.file_name,
-                    f.ciphertext_bytes,
-                    &f.ciphertext_sha256,
-                )
-                .await
-                {
-                    files.push(delivered_file(&f, &fd));
-                }
-            }
             lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
             let r = record_receipt(ctx, sub, &id, a, &d, &files, started_at)?;
             Ok(Outcome::Delivered(r))

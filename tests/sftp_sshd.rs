@@ -112,6 +112,7 @@ async fn delivers_age_file_with_sidecars_and_sha256sum_passes() {
         .arg(&final_path));
     assert_eq!(std::fs::read(&out).unwrap(), plain_bytes);
 
+    assert!(d.server.starts_with("SSH-2.0-OpenSSH"), "{}", d.server);
     assert_eq!(
         d,
         Delivered {
@@ -121,6 +122,8 @@ async fn delivers_age_file_with_sidecars_and_sha256sum_passes() {
             host_key_sha256: sshd.host_fingerprint(),
             fsync: true,
             posix_rename: true,
+            commit: Some(sftp::CommitPath::PosixRename),
+            server: d.server.clone(),
             verified: Verify::Size,
             sidecars: vec![
                 "acme_20260105.dsv.age.sha256".into(),
@@ -591,13 +594,10 @@ async fn existing_final_with_fail_and_overwrite() {
     let (newer, sum2) = random_file(&local2, 100_000);
     let mut up2 = upload(&local2, "w.age", "r4", &sum2);
     up2.if_exists = IfExists::Overwrite;
-    let tuning = sftp::Tuning {
-        posix_rename: false,
-        ..Default::default()
-    };
-    let d = sftp::deliver_with(&t, &up2, &tuning, &|_| {})
-        .await
-        .unwrap();
+    let mut t2 = t.clone();
+    t2.overrides.posix_rename = false;
+    let d = sftp::deliver(&t2, &up2, &|_| {}).await.unwrap();
+    assert_eq!(d.commit, Some(sftp::CommitPath::RenameAside));
     assert!(!d.posix_rename);
     assert_eq!(std::fs::read(dir.join("w.age")).unwrap(), newer);
     assert_eq!(ls(&dir), vec!["w.age", "w.age.sha256"]);

@@ -9,5 +9,5 @@ pub mod validate;
 pub use load::{load, Loaded, Located};
 pub use validate::{
     AuthSpec, DaemonConfig, ExtractSpec, Filter, Format, IfExists, PeriodSpec, Subscription,
-    TargetSpec, VerifyLevel,
+    CommitMode, TargetSpec, TargetTuning, VerifyLevel,
 };

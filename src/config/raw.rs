@@ -142,6 +142,28 @@ pub struct RawTarget {
     pub create_dirs: bool,
     /// Seconds to wait for a connection. Default 20.
     pub connect_timeout_secs: Option<u64>,
+    /// Seconds one SFTP request may take (including its wait behind other in-flight
+    /// writes). Default 120.
+    pub io_timeout_secs: Option<u64>,
+    /// SFTP channels a large upload uses, 1-16. Default: chosen per server (4 where the
+    /// server is known to take parallel writes, else 1). Set 1 for servers that mishandle
+    /// several channels or take only sequential writes.
+    pub channels: Option<u64>,
+    /// Bytes per SFTP WRITE request, 1024-261120. Default: the server's
+    /// `limits@openssh.com`, else 32768.
+    pub max_write: Option<u64>,
+    /// WRITE requests in flight per channel, 1-1024. Default 64.
+    pub in_flight: Option<u64>,
+    /// How a file is committed without replacing an existing one (`if_exists` fail and
+    /// version): "auto" (default: hardlink@openssh.com, else a rename known to refuse),
+    /// "hardlink", "rename" (the server's rename is known to refuse an existing name), or
+    /// "checked-rename" (check, then rename: accepts a one-round-trip window in which
+    /// someone else's new file under the final name would be replaced).
+    pub commit: Option<String>,
+    /// Use fsync@openssh.com when the server offers it. Default true.
+    pub fsync: Option<bool>,
+    /// Use posix-rename@openssh.com when the server offers it. Default true.
+    pub posix_rename: Option<bool>,
 }
 
 fn port22() -> u16 {

@@ -74,6 +74,41 @@ pub struct TargetSpec {
     pub remote_dir: String,
     pub create_dirs: bool,
     pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    pub tuning: TargetTuning,
+}
+
+/// `[target]` overrides of the per-server upload strategy (`None`: chosen per server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetTuning {
+    pub channels: Option<usize>,
+    pub max_write: Option<usize>,
+    pub in_flight: Option<usize>,
+    pub commit: CommitMode,
+    pub fsync: bool,
+    pub posix_rename: bool,
+}
+
+impl Default for TargetTuning {
+    fn default() -> Self {
+        TargetTuning {
+            channels: None,
+            max_write: None,
+            in_flight: None,
+            commit: CommitMode::Auto,
+            fsync: true,
+            posix_rename: true,
+        }
+    }
+}
+
+/// `[target] commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    Auto,
+    Hardlink,
+    Rename,
+    CheckedRename,
 }
 
 /// Where the login secret lives; never the secret itself.
@@ -398,6 +433,7 @@ pub fn validate_subscription(
         ));
     }
     let auth = validate_auth(&t.auth, inherited, &mut p);
+    let tuning = validate_tuning(t, &mut p);
     let target = TargetSpec {
         host: t.host.trim().to_string(),
         port: t.port,
@@ -411,6 +447,12 @@ pub fn validate_subscription(
         remote_dir: t.remote_dir.trim().to_string(),
         create_dirs: t.create_dirs,
         connect_timeout: Duration::from_secs(t.connect_timeout_secs.unwrap_or(20)),
+        io_timeout: Duration::from_secs(
+            t.io_timeout_secs
+                .filter(|s| (1..=3600).contains(s))
+                .unwrap_or(120),
+        ),
+        tuning,
     };
 
     // --- extract ---
@@ -621,6 +663,50 @@ fn short(s: &str) -> String {
         format!("{}...", s.chars().take(40).collect::<String>())
     } else {
         s.to_string()
+    }
+}
+
+/// The `[target]` upload overrides: each within its bounds, `commit` one of its words.
+fn validate_tuning(t: &RawTarget, p: &mut Vec<Problem>) -> TargetTuning {
+    let mut bounded = |key: &str, v: Option<u64>, lo: u64, hi: u64, what: &str| -> Option<usize> {
+        match v {
+            Some(n) if (lo..=hi).contains(&n) => Some(n as usize),
+            Some(n) => {
+                p.push(Problem::new(
+                    format!("target.{key}"),
+                    format!("{n} is out of range; {what} must be {lo} to {hi}"),
+                ));
+                None
+            }
+            None => None,
+        }
+    };
+    let channels = bounded("channels", t.channels, 1, 16, "the number of SFTP channels");
+    let max_write = bounded("max_write", t.max_write, 1024, 261_120, "the bytes per WRITE request");
+    let in_flight = bounded("in_flight", t.in_flight, 1, 1024, "the WRITE requests in flight per channel");
+    bounded("io_timeout_secs", t.io_timeout_secs, 1, 3600, "the seconds one SFTP request may take");
+    let commit = match t.commit.as_deref() {
+        None | Some("auto") => CommitMode::Auto,
+        Some("hardlink") => CommitMode::Hardlink,
+        Some("rename") => CommitMode::Rename,
+        Some("checked-rename") => CommitMode::CheckedRename,
+        Some(other) => {
+            p.push(Problem::new(
+                "target.commit",
+                format!(
+                    "`{other}` is not a commit mode; use \"auto\", \"hardlink\", \"rename\" or \"checked-rename\""
+                ),
+            ));
+            CommitMode::Auto
+        }
+    };
+    TargetTuning {
+        channels,
+        max_write,
+        in_flight,
+        commit,
+        fsync: t.fsync.unwrap_or(true),
+        posix_rename: t.posix_rename.unwrap_or(true),
     }
 }
 

@@ -106,6 +106,86 @@ fn accepted_keys(t: &Target) -> Result<Vec<PublicKey>, SftpError> {
 pub(crate) struct Seen {
     pub key: Option<PublicKey>,
     pub accepted: bool,
+    /// The server's SSH identification line, cleaned (`SSH-2.0-OpenSSH_9.2p1 ...`).
+    pub banner: String,
+}
+
+/// Reads through to the TCP stream and keeps the server's identification line (the first
+/// line starting with `SSH-`, RFC 4253 section 4.2), which russh does not expose. Looks at
+/// no more than the first 8 KiB; after that it is a plain pass-through.
+struct BannerTap {
+    inner: tokio::net::TcpStream,
+    seen: Vec<u8>,
+    done: bool,
+    banner: Arc<Mutex<Option<String>>>,
+}
+
+impl BannerTap {
+    fn look(&mut self, new: &[u8]) {
+        let take = new.len().min(8192 - self.seen.len());
+        self.seen.extend_from_slice(&new[..take]);
+        let mut start = 0;
+        while let Some(i) = self.seen[start..].iter().position(|b| *b == b'\n') {
+            let line = &self.seen[start..start + i];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.starts_with(b"SSH-") {
+                *self.banner.lock().unwrap() = Some(super::profile::clean_bytes(line, 255));
+                self.seen = Vec::new();
+                self.done = true;
+                return;
+            }
+            start += i + 1;
+        }
+        self.done = self.seen.len() >= 8192;
+    }
+}
+
+impl tokio::io::AsyncRead for BannerTap {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if !self.done && r.is_ready() && buf.filled().len() > before {
+            let new = buf.filled()[before..].to_vec();
+            self.look(&new);
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for BannerTap {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 /// russh client handler that accepts only pinned keys (or, for scans, records and rejects).
@@ -241,6 +321,8 @@ pub(crate) struct Conn {
     pub handle: Handle<PinHandler>,
     pub addr: String,
     pub host_key_sha256: String,
+    /// The server's identification line, cleaned.
+    pub banner: String,
 }
 
 /// TCP connect + handshake, under one timeout. Returns the handle and what was seen.
@@ -257,7 +339,12 @@ pub(crate) async fn handshake(
         accepted,
         seen: seen.clone(),
     };
-    let snapshot = |s: &Arc<Mutex<Seen>>| s.lock().unwrap().clone();
+    let banner = Arc::new(Mutex::new(None::<String>));
+    let snapshot = |s: &Arc<Mutex<Seen>>| {
+        let mut seen = s.lock().unwrap().clone();
+        seen.banner = banner.lock().unwrap().clone().unwrap_or_default();
+        seen
+    };
     let fut = async {
         let tcp = tokio::net::TcpStream::connect((host, port))
             .await
@@ -266,7 +353,13 @@ pub(crate) async fn handshake(
                 source: e,
             })?;
         let _ = tcp.set_nodelay(true);
-        client::connect_stream(Arc::new(cfg), tcp, handler)
+        let tap = BannerTap {
+            inner: tcp,
+            seen: Vec::new(),
+            done: false,
+            banner: banner.clone(),
+        };
+        client::connect_stream(Arc::new(cfg), tap, handler)
             .await
             .map_err(|e| transport(&addr, e))
     };
@@ -367,6 +460,7 @@ pub(crate) async fn connect(t: &Target) -> Result<Conn, SftpError> {
         handle,
         addr,
         host_key_sha256,
+        banner: seen.banner.clone(),
     })
 }
 
@@ -374,9 +468,21 @@ pub(crate) async fn connect(t: &Target) -> Result<Conn, SftpError> {
 pub(crate) struct Sftp {
     pub raw: RawSftpSession,
     pub extensions: HashMap<String, String>,
+    /// The SFTP version the server answered with.
+    pub version: u32,
     /// Server limits from `limits@openssh.com`, when offered.
-    pub write_len: Option<u64>,
-    pub read_len: Option<u64>,
+    pub limits: Option<super::profile::Limits>,
+    /// Bytes per WRITE / READ request on this session (from the [`super::profile::Strategy`]).
+    pub write_len: usize,
+    pub read_len: usize,
+}
+
+/// Request size for a stated server limit (0 or none: the 32 KiB every server takes).
+fn io_len(stated: Option<u64>) -> usize {
+    match stated {
+        Some(l) if l > 0 => (l.min(super::profile::MAX_IO as u64) as usize).max(1024),
+        _ => super::profile::SAFE_IO,
+    }
 }
 
 impl Conn {
@@ -416,6 +522,9 @@ impl Conn {
         let cfg = russh_sftp::client::Config {
             max_concurrent_writes: super::upload::MAX_IN_FLIGHT,
             request_timeout_secs: request_timeout.as_secs().max(1),
+            // Replies to our largest READ (MAX_IO) fit with room to spare; a server that
+            // sends more ends the session at once (untrusted input, bounded memory).
+            max_packet_len: super::profile::MAX_PACKET,
             ..Default::default()
         };
         let mut raw = RawSftpSession::new_with_config(ch.into_stream(), cfg);
@@ -423,25 +532,43 @@ impl Conn {
             .init()
             .await
             .map_err(|e| SftpError::remote("init", "", e))?;
-        let (mut write_len, mut read_len) = (None, None);
+        let mut limits = None;
         if version
             .extensions
-            .get("limits@openssh.com")
+            .get(super::profile::LIMITS)
             .is_some_and(|v| v == "1")
         {
             if let Ok(l) = raw.limits().await {
-                let l: russh_sftp::client::rawsession::Limits = l.into();
-                write_len = l.write_len;
-                read_len = l.read_len;
-                raw.set_limits(l);
+                limits = Some(super::profile::Limits {
+                    packet_len: l.max_packet_len,
+                    read_len: l.max_read_len,
+                    write_len: l.max_write_len,
+                    open_handles: l.max_open_handles,
+                });
+                raw.set_limits(l.into());
             }
         }
         Ok(Sftp {
             raw,
             extensions: version.extensions,
-            write_len,
-            read_len,
+            version: version.version,
+            limits,
+            write_len: io_len(limits.map(|l| l.write_len)),
+            read_len: io_len(limits.map(|l| l.read_len)),
         })
+    }
+
+    /// The server's profile as seen on `s` (banner, version, extensions, limits) plus what
+    /// earlier connections to the same host and port learned by trying.
+    pub(crate) fn profile(&self, s: &Sftp) -> super::profile::ServerProfile {
+        let mut p = super::profile::ServerProfile::new(
+            &self.banner,
+            s.version,
+            s.extensions.iter().map(|(k, v)| (k.clone(), v.clone())),
+        );
+        p.limits = s.limits;
+        super::learned::apply(&self.addr, &mut p);
+        p
     }
 
     /// Resolves when the SSH connection is gone (reset, EOF, keepalive timeout). Pending

@@ -73,6 +73,10 @@ pub enum SftpError {
     /// `if_exists = fail` and the final name is taken. Permanent; the old file is untouched.
     #[error("remote file {path} already exists (if_exists = fail); it was left untouched")]
     FinalExists { path: String },
+    /// The server offers no race-free way to commit without replacing an existing file,
+    /// and the operator has not accepted a checked rename. Permanent; nothing was written.
+    #[error("cannot deliver to {addr} without risking to replace someone else's file: {reason}")]
+    NoSafeCommit { addr: String, reason: String },
     /// No free versioned name was found. Permanent.
     #[error("no free versioned name for {path} (tried {tried})")]
     NoFreeVersion { path: String, tried: u32 },
@@ -110,17 +114,28 @@ impl SftpError {
         e: russh_sftp::client::error::Error,
     ) -> SftpError {
         use russh_sftp::client::error::Error as E;
-        let (code, message) = match e {
+        // The server's words are untrusted: cleaned before they reach a log or terminal.
+        let (code, mut message) = match e {
             E::Status(s) => {
                 let msg = if s.error_message.is_empty() {
                     s.status_code.to_string()
                 } else {
-                    s.error_message
+                    format!(
+                        "{} ({})",
+                        super::profile::clean(&s.error_message, 200),
+                        s.status_code
+                    )
                 };
                 (Some(s.status_code), msg)
             }
-            other => (None, other.to_string()),
+            other => (None, super::profile::clean(&other.to_string(), 300)),
         };
+        if code.is_some() && cannot_seek(&message) {
+            message.push_str(
+                "; the server takes only sequential writes: set channels = 1 under [target] \
+                 (and in_flight = 1 if that is not enough)",
+            );
+        }
         SftpError::Remote {
             op,
             path: path.into(),
@@ -158,18 +173,54 @@ impl Classify for SftpError {
             | SftpError::RemoteNotDir { .. }
             | SftpError::FinalExists { .. }
             | SftpError::NoFreeVersion { .. }
+            | SftpError::NoSafeCommit { .. }
             | SftpError::InvalidName { .. }
             | SftpError::Local { .. } => Permanent,
-            SftpError::Remote { code, .. } => match code {
-                // Access rules and unsupported operations do not change by themselves.
-                Some(StatusCode::PermissionDenied) | Some(StatusCode::OpUnsupported) => Permanent,
-                // Generic failure (OpenSSH reports a full disk as plain "Failure"), missing
-                // files in the middle of our own protocol, lost connection, timeouts:
-                // try again.
-                _ => Retryable,
+            SftpError::Remote { code, message, .. } => match code {
+                Some(c) => status_class(*c, message),
+                // Lost session, timeouts: try again.
+                None => Retryable,
             },
         }
     }
+}
+
+/// The class of an SFTP status a server sent (codes 0-31 of the drafts, and unknown ones).
+fn status_class(code: StatusCode, message: &str) -> ErrorClass {
+    use ErrorClass::*;
+    use StatusCode as S;
+    match code {
+        // Access rules, unsupported operations, names and principals the server refuses,
+        // read-only media: these do not change by themselves.
+        S::PermissionDenied
+        | S::OpUnsupported
+        | S::WriteProtect
+        | S::NoMedia
+        | S::InvalidFilename
+        | S::UnknownPrincipal
+        | S::OwnerInvalid
+        | S::GroupInvalid
+        | S::NotADirectory
+        | S::FileIsADirectory
+        | S::LinkLoop
+        | S::InvalidParameter
+        | S::CannotDelete => Permanent,
+        // A back end that cannot write at an offset (sequential-only): the strategy must
+        // change, not the moment.
+        S::Failure | S::Unknown(_) if cannot_seek(message) => Permanent,
+        // Generic failure (OpenSSH reports a full disk as plain "Failure"), full disks and
+        // quotas (the customer may free space), locks, an invalid handle (a server mixing up
+        // channels; the next attempt uses one), missing files in the middle of our own
+        // protocol, codes nobody knows: try again.
+        _ => Retryable,
+    }
+}
+
+/// Whether a server's message says it cannot write at the requested offset.
+pub(crate) fn cannot_seek(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("illegal seek") || m.contains("can't seek") || m.contains("cannot seek")
+        || m.contains("non-sequential") || m.contains("out of order")
 }
 
 #[cfg(test)]
@@ -199,5 +250,102 @@ mod tests {
             SftpError::FinalExists { path: "/a".into() }.class(),
             ErrorClass::Permanent
         );
+        // Codes of the later drafts, sent by v3 servers anyway.
+        let e = SftpError::remote("write", "/x", status(StatusCode::InvalidHandle));
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("Invalid handle"), "{e}");
+        for c in [StatusCode::WriteProtect, StatusCode::InvalidFilename, StatusCode::OwnerInvalid] {
+            assert!(!SftpError::remote("open", "/x", status(c)).is_retryable(), "{c}");
+        }
+        for c in [StatusCode::NoSpaceOnFilesystem, StatusCode::QuotaExceeded, StatusCode::Unknown(77)] {
+            assert!(SftpError::remote("write", "/x", status(c)).is_retryable(), "{c}");
+        }
+        // "Illegal seek" (rclone without a VFS cache) is permanent and says what to set.
+        let mut st = status(StatusCode::Failure);
+        if let russh_sftp::client::error::Error::Status(s) = &mut st {
+            s.error_message = "write /x: illegal seek".into();
+        }
+        let e = SftpError::remote("write", "/x", st);
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert!(e.to_string().contains("channels = 1"), "{e}");
+        // Server text is cleaned.
+        let mut st = status(StatusCode::Failure);
+        if let russh_sftp::client::error::Error::Status(s) = &mut st {
+            s.error_message = "\u{1b}[2Jgone\0".into();
+        }
+        let e = SftpError::remote("write", "/x", st).to_string();
+        assert!(!e.contains('\u{1b}') && !e.contains('\0'), "{e:?}");
+    }
+
+    /// A STATUS packet on the wire: type 101, id, code, message, language.
+    fn status_packet(id: u32, code: u32, msg: &str) -> Vec<u8> {
+        let mut b = vec![101u8];
+        b.extend_from_slice(&id.to_be_bytes());
+        b.extend_from_slice(&code.to_be_bytes());
+        for s in [msg, "en"] {
+            b.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        b
+    }
+
+    /// The vendored russh-sftp parses every status code (upstream 3.0.1 fails on 9 and
+    /// above, which left the request waiting for its timeout).
+    #[test]
+    fn every_status_code_parses() {
+        use russh_sftp::protocol::Packet;
+        for (code, want) in [
+            (4, StatusCode::Failure),
+            (9, StatusCode::InvalidHandle),
+            (11, StatusCode::FileAlreadyExists),
+            (14, StatusCode::NoSpaceOnFilesystem),
+            (31, StatusCode::NoMatchingByteRangeLock),
+            (99, StatusCode::Unknown(99)),
+        ] {
+            let mut bytes = bytes::Bytes::from(status_packet(7, code, "m"));
+            match Packet::try_from(&mut bytes) {
+                Ok(Packet::Status(s)) => {
+                    assert_eq!((s.id, s.status_code), (7, want));
+                    assert_eq!(s.status_code.code(), code);
+                }
+                other => panic!("code {code}: {other:?}"),
+            }
+        }
+    }
+
+    /// A reply the client cannot accept (here: longer than the packet limit) fails the
+    /// pending request at once, with the reason (upstream 3.0.1 says only "sender dropped").
+    #[tokio::test]
+    async fn unacceptable_reply_fails_pending_requests_at_once() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let fake = tokio::spawn(async move {
+            // INIT -> VERSION 3
+            let n = server.read_u32().await.unwrap();
+            let mut buf = vec![0; n as usize];
+            server.read_exact(&mut buf).await.unwrap();
+            let version = [0u8, 0, 0, 5, 2, 0, 0, 0, 3];
+            server.write_all(&version).await.unwrap();
+            // STAT -> a packet header announcing 16 MiB.
+            let n = server.read_u32().await.unwrap();
+            let mut buf = vec![0; n as usize];
+            server.read_exact(&mut buf).await.unwrap();
+            server.write_all(&(16u32 << 20).to_be_bytes()).await.unwrap();
+            server.write_all(&[103u8; 64]).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            drop(server);
+        });
+        let cfg = russh_sftp::client::Config {
+            request_timeout_secs: 30,
+            max_packet_len: super::super::profile::MAX_PACKET,
+            ..Default::default()
+        };
+        let raw = russh_sftp::client::RawSftpSession::new_with_config(client, cfg);
+        raw.init().await.unwrap();
+        let e = raw.stat("/x").await.unwrap_err();
+        let e = SftpError::remote("stat", "/x", e);
+        assert!(e.to_string().contains("sftp session ended"), "{e}");
+        assert!(e.is_retryable());
+        fake.abort();
     }
 }

@@ -9,44 +9,58 @@
 //! 2. The server's host key must equal one of `host_keys` or a `known_hosts` entry for
 //!    `host` / `[host]:port`; otherwise [`SftpError::HostKeyMismatch`] (permanent) before
 //!    anything is sent.
-//! 3. Make sure `remote_dir` is a folder (created recursively only with `create_dirs`).
-//!    Delete stale `.NAME.<run>.part` files of earlier attempts. With `Fail`/`Version`, a
+//! 3. Learn the server ([`ServerProfile`]: identification line, SFTP version, extensions,
+//!    `limits@openssh.com`, what earlier deliveries learned by trying) and choose the
+//!    [`Strategy`] (channels, write size, requests in flight, fsync) and the
+//!    [`CommitPath`]; `[target]` overrides win ([`Overrides`]). A server with no race-free
+//!    no-clobber commit for `Fail`/`Version` stops here, permanently, with nothing written.
+//! 4. Make sure `remote_dir` is a folder (created recursively only with `create_dirs`).
+//!    Delete temp files of earlier attempts of this file or of any run of the same
+//!    subscription, and put back (or delete) an old file an interrupted overwrite had
+//!    renamed aside. With `Fail`/`Version`, a
 //!    file already under the name (or a versioned name) with this size and this checksum
 //!    (its sidecar names it, or a read-back hash matches) is an earlier attempt of this very
 //!    artifact that died before its sidecars: only the sidecars are written, no conflict,
 //!    no duplicate version.
-//! 4. Upload to `.NAME.<run-id>.part` (0600, created and truncated) with many WRITE requests
-//!    in flight, optionally spread over several SFTP channels of the one SSH connection
-//!    ([`Tuning`]); `fsync@openssh.com` when offered; close and check every handle; `stat`
-//!    and compare the size.
-//! 5. Verify before the commit: `Size` compares the size the server reports (fstat);
+//! 5. Upload to `.NAME.<run-id>.part` (0600, created and truncated) with many WRITE requests
+//!    in flight, spread over several SFTP channels of the one SSH connection where the
+//!    server is known to take that (else one); if writes on several channels fail with a
+//!    server error, the same attempt goes again on one channel and the host is remembered.
+//!    `fsync@openssh.com` when offered; close and check every handle; `fstat` and compare
+//!    the size. A failed attempt removes its temp file when the session still works.
+//! 6. Verify before the commit: `Size` compares the size the server reports (fstat);
 //!    `ReadBack` downloads the complete temp file and compares its SHA-256, so a mismatch
 //!    never shows under the final name (a rename does not change bytes). Any failure up to
 //!    here leaves the final name untouched.
-//! 6. Commit per [`IfExists`]: `Fail` renames only when the final name is free (OpenSSH's
-//!    plain rename never replaces); `Overwrite` uses `posix-rename@openssh.com` (atomic
-//!    replace); without it the old file is renamed aside, the new one renamed in and the
-//!    aside copy deleted (the name is briefly absent, never partial); `Version` picks the
-//!    first free name `STEM.vN.EXT...` (N = 2, 3, ...; `a.dsv.age` -> `a.v2.dsv.age`,
-//!    `a` -> `a.v2`).
-//! 7. Sidecars, each via temp + rename: `NAME.sha256` (`sha256sum -c` format), the optional
-//!    `NAME.manifest.json`, and the optional `NAME.done` marker last.
-//! 8. Close the SFTP sessions and disconnect.
+//! 7. Commit per [`IfExists`]: `Fail` moves the temp file to the final name without ever
+//!    replacing a file there (`hardlink@openssh.com` + remove, or a plain rename where it is
+//!    known to refuse an existing name, see [`CommitPath`]); `Overwrite` uses
+//!    `posix-rename@openssh.com` (atomic replace); without it the old file is renamed
+//!    aside, the new one renamed in and the aside copy deleted (the name is briefly absent,
+//!    never partial); `Version` picks the first free name `STEM.vN.EXT...` (N = 2, 3, ...;
+//!    `a.dsv.age` -> `a.v2.dsv.age`, `a` -> `a.v2`) with the same no-clobber commit.
+//! 8. Sidecars, each via temp + rename: `NAME.sha256` (`sha256sum -c` format), the optional
+//!    `NAME.manifest.json` (its `file` names the file actually written), and the optional
+//!    `NAME.done` marker last.
+//! 9. Close the SFTP sessions and disconnect.
 
 mod connect;
 mod error;
+mod learned;
+pub mod profile;
 mod remote;
 mod upload;
 
 pub use connect::read_secret_file;
 pub use error::SftpError;
-pub use upload::{deliver_with, Tuning};
+pub use profile::{CommitChoice, CommitPath, Family, Overrides, ServerProfile, Strategy};
+pub use upload::deliver;
 
 use connect::{fingerprint, key_line};
 use remote::join;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Where and how to deliver.
 #[derive(Debug, Clone)]
@@ -69,6 +83,8 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Per SFTP request (including the time it waits behind other in-flight writes).
     pub io_timeout: Duration,
+    /// Data-path and commit overrides for servers nobody can probe safely.
+    pub overrides: Overrides,
 }
 
 /// Credentials, always from files (0600) read at connect time.
@@ -103,6 +119,15 @@ pub enum Verify {
     ReadBack,
 }
 
+impl Verify {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verify::Size => "size",
+            Verify::ReadBack => "read-back",
+        }
+    }
+}
+
 /// One artifact to deliver.
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -135,22 +160,57 @@ pub struct Delivered {
     pub fsync: bool,
     /// Whether the final rename was a `posix-rename@openssh.com`.
     pub posix_rename: bool,
+    /// How the temp file became the final one; `None` when an earlier attempt's finished
+    /// file was found (crash recovery).
+    pub commit: Option<CommitPath>,
+    /// The server's identification line (cleaned), e.g. `SSH-2.0-OpenSSH_9.2p1`.
+    pub server: String,
     pub verified: Verify,
     /// Names of the sidecar files present, in upload order.
     pub sidecars: Vec<String>,
 }
 
-/// Result of [`probe`].
+/// Result of [`probe`]: what the server is, what it did when tried, and what a delivery
+/// would do there. Every string from the server is cleaned ([`profile::clean`]).
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
     pub host_key_sha256: String,
-    /// SFTP protocol extensions offered by the server, sorted: (name, version).
+    pub profile: ServerProfile,
+    /// SFTP protocol extensions offered by the server, sorted: (name, data).
     pub extensions: Vec<(String, String)>,
     pub remote_dir: String,
     /// False only when the folder is missing and `create_dirs` would create it.
     pub remote_dir_exists: bool,
     /// A temp file was created and removed in `remote_dir`.
     pub writable: bool,
+    /// The test upload (empty when the folder is missing): what was written and learned.
+    pub test: Option<ProbeTest>,
+    /// The strategy a large delivery would use (after what the test learned).
+    pub strategy: Strategy,
+    /// The commit path `fail` / `version` would use, or why there is none.
+    pub commit_no_clobber: Result<CommitPath, String>,
+    /// The commit path `overwrite` would use.
+    pub commit_replace: CommitPath,
+}
+
+/// What [`probe`]'s test upload found.
+#[derive(Debug, Clone)]
+pub struct ProbeTest {
+    pub bytes: u64,
+    /// Channels used by the upload that worked.
+    pub channels: usize,
+    /// Set when writes on several channels failed (and one channel was used instead).
+    pub parallel_failed: Option<String>,
+    pub mib_per_s: f64,
+    pub read_back_ok: bool,
+    pub fsync: bool,
+    /// Mode the server gave the temp file created with 0600 (None: not reported).
+    pub mode: Option<u32>,
+    /// Whether a plain rename onto an existing file replaced it.
+    pub rename_replaces: bool,
+    /// Whether the no-clobber commit refused an existing name, as it must (None: no
+    /// no-clobber path to test).
+    pub no_clobber_refuses: Option<bool>,
 }
 
 /// One host key offered by a server.
@@ -160,16 +220,6 @@ pub struct ScannedKey {
     pub line: String,
     /// `SHA256:...`.
     pub fingerprint: String,
-}
-
-/// Delivers `up` to `target` with the default [`Tuning`]. `progress` receives the number of
-/// bytes the server has acknowledged so far.
-pub async fn deliver(
-    target: &Target,
-    up: &Upload,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Delivered, SftpError> {
-    deliver_with(target, up, &Tuning::default(), progress).await
 }
 
 /// What the server holds under a final name (or a versioned name of it) with the
@@ -236,21 +286,23 @@ async fn find_holding(
     Ok(None)
 }
 
-/// A delivery found on the server: `fsync` and `posix_rename` are unknown (`false`).
+/// A delivery found on the server: `fsync`, `posix_rename` and the commit are unknown.
 fn recovered(
+    conn: &connect::Conn,
     dir: &str,
     name: String,
     bytes: u64,
-    host_key_sha256: String,
     sidecars: Vec<String>,
 ) -> Delivered {
     Delivered {
         remote_path: join(dir, &name),
         final_name: name,
         bytes,
-        host_key_sha256,
+        host_key_sha256: conn.host_key_sha256.clone(),
         fsync: false,
         posix_rename: false,
+        commit: None,
+        server: conn.banner.clone(),
         verified: Verify::Size,
         sidecars,
     }
@@ -282,13 +334,7 @@ pub async fn find_delivered(
                         sidecars.push(side);
                     }
                 }
-                found = Some(recovered(
-                    dir,
-                    name,
-                    bytes,
-                    conn.host_key_sha256.clone(),
-                    sidecars,
-                ));
+                found = Some(recovered(&conn, dir, name, bytes, sidecars));
             }
             let _ = s.raw.close_session();
             Ok(found)
@@ -303,7 +349,8 @@ pub async fn find_delivered(
 }
 
 /// Crash recovery that also finishes the commit (DESIGN §6, step 6): like
-/// [`find_delivered`], but a file of `bytes` bytes under the final (or a versioned) name
+/// [`find_delivered`], but every missing sidecar is written (`up.local` is not read, so
+/// this works when the spool copy is gone), temp files of the run are removed, and a file of `bytes` bytes under the final (or a versioned) name
 /// whose `.sha256` sidecar is *missing* is accepted when its content hashes to
 /// `up.sha256_hex` (the process died between the rename and the sidecars), and every
 /// missing sidecar (checksum, manifest, done marker last) is uploaded before it returns.
@@ -331,23 +378,25 @@ pub async fn complete_delivered(
                 None => None,
             };
             if let Some(name) = name {
-                let line = format!("{}  {name}", up.sha256_hex.to_ascii_lowercase());
                 let mut sidecars = Vec::new();
-                let wanted: [(&str, Option<Vec<u8>>); 3] = [
-                    (upload::SIDECARS[0], Some(format!("{line}\n").into_bytes())),
-                    (upload::SIDECARS[1], up.manifest.clone()),
-                    (upload::SIDECARS[2], up.done_marker.then(Vec::new)),
-                ];
-                for (suffix, data) in wanted {
-                    let Some(data) = data else { continue };
+                for (suffix, data) in upload::sidecar_files(up, &name) {
                     let side = format!("{name}{suffix}");
                     if !s.exists(&join(dir, &side)).await? {
-                        let tmp = join(dir, &format!(".{name}{suffix}.{}.part", up.run_id));
+                        let tmp = join(dir, &format!(".{}{suffix}.{}.part", up.final_name, up.run_id));
                         s.put_small(&join(dir, &side), &tmp, &data).await?;
+                        info!(path = %join(dir, &side), "Completed a missing sidecar.");
                     }
                     sidecars.push(side);
                 }
-                found = Some(recovered(dir, name, bytes, conn.host_key_sha256.clone(), sidecars));
+                // Temp files this run's cut attempts left (a sidecar cut in flight).
+                if let Ok(names) = s.list(dir).await {
+                    for n in names {
+                        if upload::is_litter_of(&up.final_name, &up.run_id, &n) {
+                            let _ = s.remove_if_exists(&join(dir, &n)).await;
+                        }
+                    }
+                }
+                found = Some(recovered(&conn, dir, name, bytes, sidecars));
             }
             let _ = s.raw.close_session();
             Ok(found)
@@ -357,61 +406,66 @@ pub async fn complete_delivered(
     res
 }
 
-/// Connects, checks the host key, logs in, checks that `remote_dir` exists and is writable
-/// (with a temp file it removes) and lists the server's SFTP extensions. Uploads no data.
+/// Bytes of [`probe`]'s test file: large enough to be written the way a large delivery is
+/// (several channels where the server takes them).
+pub const PROBE_BYTES: u64 = profile::MULTI_CHANNEL_FROM + (1 << 20);
+
+/// Connects, checks the host key, logs in, learns the server, and tests the path a large
+/// delivery takes: a temp file of [`PROBE_BYTES`] written with the delivery's strategy
+/// (falling back to one channel as a delivery would), read back and compared, its mode
+/// checked, a no-clobber commit tried onto a free and onto a taken name, a plain rename
+/// onto an existing file tried; everything it created is removed again.
 pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
     let conn = connect::connect(target).await?;
+    let mut sessions: Vec<connect::Sftp> = Vec::new();
     let res = conn
         .guard(async {
-            let s = conn.open_sftp(target.io_timeout).await?;
-            let mut extensions: Vec<(String, String)> = s
-                .extensions
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            extensions.sort();
+            sessions.push(conn.open_sftp(target.io_timeout).await?);
+            let mut prof = conn.profile(&sessions[0]);
             let dir = target.remote_dir.as_str();
-            let exists = match s.ensure_dir(dir, false).await {
+            let exists = match sessions[0].ensure_dir(dir, false).await {
                 Ok(_) => true,
                 Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => false,
                 Err(e) => return Err(e),
             };
-            let mut writable = false;
+            let mut test = None;
             if exists {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0);
-                let tmp = join(
-                    dir,
-                    &format!(".regdrop-probe.{}-{nanos}.tmp", std::process::id()),
-                );
-                use russh_sftp::protocol::OpenFlags;
-                let h = s
-                    .raw
-                    .open(
-                        tmp.clone(),
-                        OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
-                        remote::attrs_0600(),
-                    )
-                    .await
-                    .map_err(|e| SftpError::remote("open", tmp.clone(), e))?
-                    .handle;
-                let closed = s.raw.close(h).await;
-                s.remove(&tmp).await?;
-                closed.map_err(|e| SftpError::remote("close", tmp.clone(), e))?;
-                writable = true;
+                let strategy = profile::strategy(&prof, &target.overrides, PROBE_BYTES);
+                for _ in 1..strategy.channels {
+                    match conn.open_sftp(target.io_timeout).await {
+                        Ok(s) => sessions.push(s),
+                        Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
+                    }
+                }
+                for s in sessions.iter_mut() {
+                    s.write_len = strategy.write_len;
+                    s.read_len = strategy.read_len;
+                }
+                test = Some(upload::probe_test(&conn, &sessions, &mut prof, &strategy, target).await?);
             }
-            let _ = s.raw.close_session();
+            let extensions = prof
+                .extensions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             Ok(ProbeReport {
                 host_key_sha256: conn.host_key_sha256.clone(),
+                strategy: profile::strategy(&prof, &target.overrides, PROBE_BYTES),
+                commit_no_clobber: profile::commit_path(&prof, &target.overrides, profile::Want::NoClobber),
+                commit_replace: profile::commit_path(&prof, &target.overrides, profile::Want::Replace)
+                    .unwrap_or(CommitPath::RenameAside),
+                profile: prof,
                 extensions,
                 remote_dir: dir.to_string(),
                 remote_dir_exists: exists,
-                writable,
+                writable: test.is_some(),
+                test,
             })
         })
         .await;
+    for s in &sessions {
+        let _ = s.raw.close_session();
+    }
     conn.close().await;
     res
 }

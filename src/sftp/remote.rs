@@ -8,8 +8,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 use sha2::{Digest, Sha256};
 
-pub(crate) const POSIX_RENAME: &str = "posix-rename@openssh.com";
-pub(crate) const FSYNC: &str = "fsync@openssh.com";
+use super::profile::{FSYNC, HARDLINK, POSIX_RENAME};
 
 /// `dir/name` with exactly one slash.
 pub(crate) fn join(dir: &str, name: &str) -> String {
@@ -137,51 +136,63 @@ impl Sftp {
 
     /// `posix-rename@openssh.com`: rename(2), atomically replacing `new`.
     pub async fn posix_rename(&self, old: &str, new: &str) -> Result<(), SftpError> {
+        self.extended_pair(POSIX_RENAME, "posix-rename", old, new).await
+    }
+
+    /// `hardlink@openssh.com`: link(2) `new` to `old`, which fails when `new` exists.
+    pub async fn hardlink(&self, old: &str, new: &str) -> Result<(), SftpError> {
+        self.extended_pair(HARDLINK, "hardlink", old, new).await
+    }
+
+    /// An extension request whose data is two paths (posix-rename, hardlink).
+    async fn extended_pair(
+        &self,
+        ext: &'static str,
+        op: &'static str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), SftpError> {
         let data: Vec<u8> = russh_sftp::extensions::HardlinkExtension {
             oldpath: old.into(),
             newpath: new.into(),
         }
         .try_into()
         .map_err(|e| SftpError::Remote {
-            op: "posix-rename",
+            op,
             path: new.into(),
             code: None,
             message: format!("{e}"),
         })?;
-        match self.raw.extended(POSIX_RENAME, data).await {
+        match self.raw.extended(ext, data).await {
             Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
-            Ok(Packet::Status(s)) => Err(SftpError::remote(
-                "posix-rename",
-                format!("{old} -> {new}"),
-                s.into(),
-            )),
+            Ok(Packet::Status(s)) => Err(SftpError::remote(op, format!("{old} -> {new}"), s.into())),
             Ok(_) => Err(SftpError::Remote {
-                op: "posix-rename",
+                op,
                 path: new.into(),
                 code: None,
                 message: "unexpected reply".into(),
             }),
-            Err(e) => Err(SftpError::remote(
-                "posix-rename",
-                format!("{old} -> {new}"),
-                e,
-            )),
+            Err(e) => Err(SftpError::remote(op, format!("{old} -> {new}"), e)),
         }
     }
 
-    /// Replaces `new` by `old` as safely as the server allows; returns whether the rename was
-    /// atomic (posix-rename). Without posix-rename an existing `new` is first renamed aside
-    /// to `aside`, then `old` takes its name, then the aside copy is deleted: the final name
-    /// is briefly missing, but never holds partial data, and the old content survives a
-    /// failure of the second step (it is renamed back).
-    pub async fn replace(&self, old: &str, new: &str, aside: &str) -> Result<bool, SftpError> {
+    /// Replaces `new` by `old` as safely as the server allows: `posix-rename@openssh.com`
+    /// when offered, else [`Sftp::replace_aside`].
+    pub async fn replace(&self, old: &str, new: &str, aside: &str) -> Result<(), SftpError> {
         if self.has_ext(POSIX_RENAME) {
-            self.posix_rename(old, new).await?;
-            return Ok(true);
+            return self.posix_rename(old, new).await;
         }
+        self.replace_aside(old, new, aside).await
+    }
+
+    /// Without posix-rename: an existing `new` is first renamed aside to `aside`, then `old`
+    /// takes its name, then the aside copy is deleted. The final name is briefly missing,
+    /// but never holds partial data, and the old content survives a failure of the second
+    /// step (it is renamed back; a crash in between leaves `aside`, which the next delivery
+    /// puts back or removes).
+    pub async fn replace_aside(&self, old: &str, new: &str, aside: &str) -> Result<(), SftpError> {
         if !self.exists(new).await? {
-            self.rename(old, new).await?;
-            return Ok(false);
+            return self.rename(old, new).await;
         }
         self.remove_if_exists(aside).await?;
         self.rename(new, aside).await?;
@@ -192,7 +203,38 @@ impl Sftp {
         if let Err(e) = self.remove(aside).await {
             tracing::warn!(path = aside, error = %e, "Could not delete the replaced file.");
         }
-        Ok(false)
+        Ok(())
+    }
+
+    /// Creates (or truncates) a small file and writes `data`, without fsync or rename (for
+    /// probe and rename tests).
+    pub async fn put_plain(&self, path: &str, data: &[u8]) -> Result<(), SftpError> {
+        let h = self
+            .raw
+            .open(
+                path,
+                OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
+                attrs_0600(),
+            )
+            .await
+            .map_err(|e| SftpError::remote("open", path, e))?
+            .handle;
+        let written = if data.is_empty() {
+            Ok(())
+        } else {
+            self.raw
+                .write(h.as_str(), 0, data.to_vec())
+                .await
+                .map(|_| ())
+                .map_err(|e| SftpError::remote("write", path, e))
+        };
+        let closed = self
+            .raw
+            .close(h)
+            .await
+            .map(|_| ())
+            .map_err(|e| SftpError::remote("close", path, e));
+        written.and(closed)
     }
 
     /// fsync@openssh.com on an open handle; `false` when the server does not offer it.
@@ -240,23 +282,16 @@ impl Sftp {
             .map_err(|e| SftpError::remote("close", tmp, e));
         res.and(closed.map(|_| ()))?;
         let aside = format!("{tmp}.old");
-        self.replace(tmp, path, &aside).await?;
-        Ok(())
+        self.replace(tmp, path, &aside).await
     }
 
     /// Largest data size of one WRITE request we use.
     pub fn write_chunk(&self) -> usize {
-        // OpenSSH offers limits@openssh.com with max-write-length 261120; default to the
-        // 32 KiB every server must accept.
         self.write_len
-            .map(|l| l.min(256 * 1024) as usize)
-            .unwrap_or(32 * 1024)
     }
 
     fn read_chunk(&self) -> u32 {
-        self.read_len
-            .map(|l| l.min(256 * 1024) as u32)
-            .unwrap_or(32 * 1024)
+        self.read_len as u32
     }
 
     /// Downloads `path` (expected `size` bytes) with many reads in flight and returns its

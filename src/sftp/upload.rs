@@ -1,8 +1,11 @@
-//! The data path of [`super::deliver`]: name rules (temp, versioned, sidecar names), the
-//! pipelined upload of the artifact over one or more SFTP channels, and the commit,
-//! verify and sidecar steps of the protocol described in [`super`].
+//! The data path of [`deliver`]: name rules (temp, versioned, sidecar names, what counts as
+//! an earlier attempt's litter), the pipelined upload over the channels the
+//! [`Strategy`] allows, and the verify, commit and sidecar steps of the protocol described
+//! in [`super`].
 
 use super::connect::{self, Conn, Sftp};
+use super::learned;
+use super::profile::{self, CommitPath, ServerProfile, Strategy, Want, POSIX_RENAME};
 use super::remote::{attrs_0600, join};
 use super::{Delivered, IfExists, SftpError, Target, Upload, Verify};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -15,38 +18,6 @@ pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
 /// Sidecar suffixes, in upload order.
 pub(crate) const SIDECARS: [&str; 3] = [".sha256", ".manifest.json", ".done"];
-
-/// Knobs of the data path. The defaults are what measured best on loopback and at 50 ms RTT.
-#[derive(Debug, Clone)]
-pub struct Tuning {
-    /// SFTP channels (each its own `sftp-server` and its own 2 MiB SSH window at OpenSSH)
-    /// writing disjoint ranges of the temp file. More channels help at high RTT.
-    pub channels: usize,
-    /// WRITE requests in flight per channel at most.
-    pub in_flight: usize,
-    /// Bytes in flight per channel at most. OpenSSH's channel window is 2 MiB: more only
-    /// waits in queues, and a request's timer (`io_timeout`) runs while it waits, so keep
-    /// `channels * in_flight_bytes / slowest bandwidth` well below `io_timeout`.
-    pub in_flight_bytes: usize,
-    /// Bytes per WRITE request; 0 = the server's `limits@openssh.com` maximum (<= 256 KiB),
-    /// or 32 KiB when the server does not say.
-    pub chunk: usize,
-    /// Use `posix-rename@openssh.com` when offered. Off only for servers whose extension
-    /// misbehaves (and to test the rename-aside fallback).
-    pub posix_rename: bool,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            channels: 4,
-            in_flight: MAX_IN_FLIGHT,
-            in_flight_bytes: 4 << 20,
-            chunk: 0,
-            posix_rename: true,
-        }
-    }
-}
 
 /// A final file name must be one plain, visible path component.
 pub(crate) fn check_name(name: &str) -> Result<(), SftpError> {
@@ -94,27 +65,72 @@ pub(crate) fn part_name(final_name: &str, run: &str) -> String {
     format!(".{final_name}.{run}.part")
 }
 
-/// Whether `name` is a temp file of `final_name` from any run (with one of the suffixes).
-fn is_stale_part(final_name: &str, name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix('.')
-        .and_then(|r| r.strip_prefix(final_name))
-        .and_then(|r| r.strip_suffix(".part"))
-    else {
-        return false;
-    };
-    // rest = ".RUN" or ".sha256.RUN", ".manifest.json.RUN", ".done.RUN"
-    let mut r = rest;
-    for suffix in SIDECARS {
-        if let Some(x) = r.strip_prefix(suffix) {
-            r = x;
-            break;
+/// The subscription part of a run id `SUB-YYYYMMDDTHHMMSSZ` (how the store names runs).
+fn owner_of(run: &str) -> Option<&str> {
+    let (sub, ts) = run.rsplit_once('-')?;
+    let b = ts.as_bytes();
+    let shaped = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    (shaped && !sub.is_empty()).then_some(sub)
+}
+
+/// Whether `name` is a run id of subscription `owner`.
+fn is_run_of(owner: &str, run: &str) -> bool {
+    owner_of(run) == Some(owner)
+}
+
+/// What a folder entry left by an earlier attempt is, if it is ours to clean.
+#[derive(Debug, PartialEq, Eq)]
+enum Litter {
+    /// A temp file (data, sidecar or rename test) of an earlier attempt: delete it.
+    Part,
+    /// `.FINAL.RUN.old`, the old file renamed aside by an interrupted `overwrite`.
+    Aside,
+}
+
+/// Classifies `name`: temp files of `final_name` from any run, and temp files of any file
+/// of the same subscription (runs `SUB-...`: a failed run of yesterday leaves nothing
+/// behind once today's run has been there).
+fn litter(final_name: &str, run: &str, name: &str) -> Option<Litter> {
+    if name.starts_with(".regdrop-probe.") && name.ends_with(".tmp") {
+        return Some(Litter::Part);
+    }
+    let rest = name.strip_prefix('.')?;
+    if let Some(r) = rest
+        .strip_prefix(final_name)
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".old"))
+    {
+        if check_run_id(r).is_ok() {
+            return Some(Litter::Aside);
         }
     }
-    match r.strip_prefix('.') {
-        Some(run) => check_run_id(run).is_ok(),
-        None => false,
-    }
+    let body = rest.strip_suffix(".part")?;
+    let (_, their_run) = body.rsplit_once('.')?;
+    check_run_id(their_run).ok()?;
+    let same_final = rest.starts_with(final_name)
+        && rest[final_name.len()..].starts_with('.')
+        && {
+            // ".FINAL[SUFFIX].RUN.part"
+            let mut r = &body[final_name.len()..];
+            for suffix in SIDECARS.iter().chain(&[".rename-test-a", ".rename-test-b"]) {
+                if let Some(x) = r.strip_prefix(suffix) {
+                    r = x;
+                    break;
+                }
+            }
+            r.strip_prefix('.').is_some_and(|x| x == their_run)
+        };
+    let same_subscription = owner_of(run).is_some_and(|o| is_run_of(o, their_run));
+    (same_final || same_subscription).then_some(Litter::Part)
+}
+
+/// Whether a folder entry is a temp file or aside copy left by an earlier attempt of this
+/// file, of another run of the same subscription, or by an interrupted `probe`.
+pub(crate) fn is_litter_of(final_name: &str, run: &str, name: &str) -> bool {
+    litter(final_name, run, name) == Some(Litter::Part)
 }
 
 /// `a.dsv.age`, 3 -> `a.v3.dsv.age`; `a`, 2 -> `a.v2`.
@@ -141,13 +157,8 @@ pub(crate) fn version_of(final_name: &str, name: &str) -> Option<u32> {
     mid.parse().ok().filter(|n| *n >= 2)
 }
 
-/// Delivers with explicit [`Tuning`] (see [`super::deliver`]).
-pub async fn deliver_with(
-    target: &Target,
-    up: &Upload,
-    tuning: &Tuning,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Delivered, SftpError> {
+/// Checks the upload's names and checksum before anything is contacted.
+pub(crate) fn check_upload(up: &Upload) -> Result<(), SftpError> {
     check_name(&up.final_name)?;
     check_run_id(&up.run_id)?;
     if up.sha256_hex.len() != 64 || !up.sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -156,6 +167,17 @@ pub async fn deliver_with(
             reason: "the local file's SHA-256 must be 64 hex digits",
         });
     }
+    Ok(())
+}
+
+/// Delivers `up` to `target` (see [`super`] for the protocol). `progress` receives the
+/// number of bytes the server has acknowledged so far.
+pub async fn deliver(
+    target: &Target,
+    up: &Upload,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Delivered, SftpError> {
+    check_upload(up)?;
     let local_meta = std::fs::metadata(&up.local).map_err(|e| SftpError::Local {
         path: up.local.clone(),
         source: e,
@@ -165,39 +187,37 @@ pub async fn deliver_with(
     info!(host = %target.host, port = target.port, remote_dir = %target.remote_dir,
           file = %up.final_name, run = %up.run_id, bytes = size, "Delivery starting.");
     let conn = connect::connect(target).await?;
-    // Extra channels only for files big enough to benefit (> 8 MiB). All channels open at
-    // once: at high RTT every sequential round trip counts.
-    let want = if size > 8 << 20 {
-        tuning.channels.max(1)
-    } else {
-        1
-    };
-    let mut sessions = Vec::with_capacity(want);
+    let mut sessions: Vec<Sftp> = Vec::new();
     let res = conn
         .guard(async {
-            let opened =
-                futures::future::join_all((0..want).map(|_| conn.open_sftp(target.io_timeout)))
-                    .await;
-            let mut first_err = None;
-            for s in opened {
-                match s {
-                    Ok(mut s) => {
-                        if !tuning.posix_rename {
-                            s.extensions.remove(super::remote::POSIX_RENAME);
-                        }
-                        sessions.push(s);
-                    }
-                    // The server may limit sessions per connection (MaxSessions): use fewer.
-                    Err(e) => {
-                        debug!(error = %e, "Could not open an SFTP channel.");
-                        first_err.get_or_insert(e);
+            sessions.push(conn.open_sftp(target.io_timeout).await?);
+            let mut profile = conn.profile(&sessions[0]);
+            if !target.overrides.posix_rename {
+                profile.extensions.remove(POSIX_RENAME);
+            }
+            let strategy = profile::strategy(&profile, &target.overrides, size);
+            debug!(server = %profile.banner, family = profile.family.as_str(),
+                   channels = strategy.channels, write_len = strategy.write_len,
+                   in_flight = strategy.in_flight, fsync = strategy.fsync, "Upload strategy.");
+            // All extra channels open at once: at high RTT every sequential round trip counts.
+            if strategy.channels > 1 {
+                let opened = futures::future::join_all(
+                    (1..strategy.channels).map(|_| conn.open_sftp(target.io_timeout)),
+                )
+                .await;
+                for s in opened {
+                    match s {
+                        Ok(s) => sessions.push(s),
+                        // The server may limit sessions per connection (MaxSessions): use fewer.
+                        Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
                     }
                 }
             }
-            if sessions.is_empty() {
-                return Err(first_err.expect("at least one channel was tried"));
+            for s in sessions.iter_mut() {
+                s.write_len = strategy.write_len;
+                s.read_len = strategy.read_len;
             }
-            run(&conn, &sessions, target, up, size, tuning, progress).await
+            run(&conn, &sessions, &mut profile, &strategy, target, up, size, progress).await
         })
         .await;
     for s in &sessions {
@@ -208,7 +228,9 @@ pub async fn deliver_with(
         Ok(d) => {
             let secs = started.elapsed().as_secs_f64();
             info!(remote_path = %d.remote_path, bytes = d.bytes, host_key = %d.host_key_sha256,
-                  fsync = d.fsync, posix_rename = d.posix_rename, verified = ?d.verified,
+                  server = %d.server, fsync = d.fsync,
+                  commit = d.commit.map(|c| c.as_str()).unwrap_or("found"),
+                  verified = d.verified.as_str(),
                   secs, mib_per_s = (d.bytes as f64 / 1048576.0) / secs.max(1e-9),
                   "Delivery succeeded.")
         }
@@ -221,158 +243,227 @@ pub async fn deliver_with(
     res
 }
 
+/// Lists `dir`, creating it first when allowed. `None` when the folder cannot be listed
+/// (a write-only drop folder): names are then checked one by one.
+async fn listing(s: &Sftp, target: &Target) -> Result<Option<Vec<String>>, SftpError> {
+    let dir = target.remote_dir.as_str();
+    match s.list(dir).await {
+        Ok(names) => Ok(Some(names)),
+        Err(e) => match e.status_code() {
+            Some(StatusCode::NoSuchFile) | Some(StatusCode::NoSuchPath) => {
+                let created = s.ensure_dir(dir, target.create_dirs).await?;
+                if created {
+                    Ok(Some(Vec::new()))
+                } else {
+                    Ok(s.list(dir).await.ok())
+                }
+            }
+            Some(StatusCode::PermissionDenied) => {
+                s.ensure_dir(dir, false).await?;
+                warn!(
+                    dir,
+                    "The remote folder cannot be listed; temp files of earlier attempts cannot be found there."
+                );
+                Ok(None)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// Removes what earlier attempts of this subscription left in the folder: temp files,
+/// and an old file renamed aside by an interrupted overwrite (put back when the final name
+/// is empty, deleted when the new file made it). Before anything new is written.
+async fn clean_litter(s: &Sftp, dir: &str, up: &Upload, names: &[String]) -> Result<(), SftpError> {
+    let fin = up.final_name.as_str();
+    for name in names {
+        let p = join(dir, name);
+        match litter(fin, &up.run_id, name) {
+            Some(Litter::Part) => {
+                s.remove_if_exists(&p).await?;
+                info!(path = %p, "Removed a temp file of an earlier attempt.");
+            }
+            Some(Litter::Aside) => {
+                let dst = join(dir, fin);
+                if names.iter().any(|n| n == fin) {
+                    s.remove_if_exists(&p).await?;
+                    info!(path = %p, "Removed the old file an interrupted overwrite had renamed aside.");
+                } else {
+                    s.rename(&p, &dst).await?;
+                    warn!(path = %dst, "Put back the old file an interrupted overwrite had renamed aside.");
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     conn: &Conn,
     sessions: &[Sftp],
+    profile: &mut ServerProfile,
+    strategy: &Strategy,
     target: &Target,
     up: &Upload,
     size: u64,
-    tuning: &Tuning,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Delivered, SftpError> {
     let dir = target.remote_dir.as_str();
     let fin = up.final_name.as_str();
     let part = join(dir, &part_name(fin, &up.run_id));
-    {
-        let s = &sessions[0];
-        // The listing also proves the folder exists (one round trip less than stat first).
-        // Write-only drop folders refuse listing: then check names one by one.
-        let listing = match s.list(dir).await {
-            Ok(names) => Some(names),
-            Err(e) => match e.status_code() {
-                Some(StatusCode::NoSuchFile) => {
-                    let created = s.ensure_dir(dir, target.create_dirs).await?;
-                    if created {
-                        Some(Vec::new())
-                    } else {
-                        s.list(dir).await.ok()
-                    }
-                }
-                Some(StatusCode::PermissionDenied) => {
-                    s.ensure_dir(dir, false).await?;
-                    warn!(
-                        dir,
-                        "The remote folder cannot be listed; stale temp files stay."
-                    );
-                    None
-                }
-                _ => return Err(e),
-            },
-        };
-        let present = |name: String| {
-            let listed = listing.as_ref().map(|n| n.contains(&name));
-            async move {
-                match listed {
-                    Some(b) => Ok(b),
-                    None => s.exists(&join(dir, &name)).await,
-                }
+    let s = &sessions[0];
+    let listing = listing(s, target).await?;
+    let present = |name: String| {
+        let listed = listing.as_ref().map(|n| n.contains(&name));
+        async move {
+            match listed {
+                Some(b) => Ok(b),
+                None => s.exists(&join(dir, &name)).await,
             }
-        };
-        let names = listing.clone().unwrap_or_default();
-
-        // Stale temp files of earlier attempts (any run id), before we write anything.
-        for name in &names {
-            if is_stale_part(fin, name) {
-                let p = join(dir, name);
-                s.remove_if_exists(&p).await?;
-                info!(path = %p, "Removed a stale temp file of an earlier attempt.");
-            }
-        }
-        // An earlier attempt of this artifact may have committed and then died before its
-        // sidecars: with `fail` or `version`, the identical file counts as delivered (no
-        // conflict, no duplicate version); only the sidecars are (re)written.
-        if up.if_exists != IfExists::Overwrite {
-            let mut candidates = vec![fin.to_string()];
-            if up.if_exists == IfExists::Version {
-                let mut v: Vec<(u32, &String)> = names
-                    .iter()
-                    .filter_map(|n| version_of(fin, n).map(|k| (k, n)))
-                    .collect();
-                v.sort();
-                candidates.extend(v.into_iter().map(|(_, n)| n.clone()));
-            }
-            for name in candidates {
-                if !present(name.clone()).await? {
-                    continue;
-                }
-                if let Some(verified) = same_file(s, dir, &name, size, up).await? {
-                    info!(path = %join(dir, &name), "The artifact is already there from an earlier attempt; completing its sidecars.");
-                    let sidecars = put_sidecars(s, dir, &name, up).await?;
-                    return Ok(Delivered {
-                        remote_path: join(dir, &name),
-                        final_name: name,
-                        bytes: size,
-                        host_key_sha256: conn.host_key_sha256.clone(),
-                        fsync: false,
-                        posix_rename: false,
-                        verified,
-                        sidecars,
-                    });
-                }
-            }
-        }
-        if up.if_exists == IfExists::Fail && present(fin.to_string()).await? {
-            return Err(SftpError::FinalExists {
-                path: join(dir, fin),
-            });
-        }
-    }
-
-    let written = upload_part(sessions, &part, up, size, tuning, progress).await;
-    let (fsync, actual) = match written {
-        Ok(x) => x,
-        Err(e) => {
-            // Best effort: the next attempt removes it anyway.
-            if e.class_is_connection_alive() {
-                let _ = sessions[0].remove_if_exists(&part).await;
-            }
-            return Err(e);
         }
     };
-    let s = &sessions[0];
+    let names = listing.clone().unwrap_or_default();
+    clean_litter(s, dir, up, &names).await?;
+    let delivered = |final_name: String, commit: Option<CommitPath>, fsync: bool, verified: Verify, sidecars: Vec<String>| Delivered {
+        remote_path: join(dir, &final_name),
+        final_name,
+        bytes: size,
+        host_key_sha256: conn.host_key_sha256.clone(),
+        fsync,
+        posix_rename: commit == Some(CommitPath::PosixRename),
+        commit,
+        server: profile_banner(&conn.banner),
+        verified,
+        sidecars,
+    };
+
+    // An earlier attempt of this artifact may have committed and then died before its
+    // sidecars: with `fail` or `version`, the identical file counts as delivered (no
+    // conflict, no duplicate version); only the sidecars are (re)written.
+    if up.if_exists != IfExists::Overwrite {
+        let mut candidates = vec![fin.to_string()];
+        if up.if_exists == IfExists::Version {
+            let mut v: Vec<(u32, &String)> = names
+                .iter()
+                .filter_map(|n| version_of(fin, n).map(|k| (k, n)))
+                .collect();
+            v.sort();
+            candidates.extend(v.into_iter().map(|(_, n)| n.clone()));
+        }
+        for name in candidates {
+            if !present(name.clone()).await? {
+                continue;
+            }
+            if let Some(verified) = same_file(s, dir, &name, size, up).await? {
+                info!(path = %join(dir, &name), "The artifact is already there from an earlier attempt; completing its sidecars.");
+                let sidecars = put_sidecars(s, dir, &name, up).await?;
+                return Ok(delivered(name, None, false, verified, sidecars));
+            }
+        }
+    }
+    if up.if_exists == IfExists::Fail && present(fin.to_string()).await? {
+        return Err(SftpError::FinalExists {
+            path: join(dir, fin),
+        });
+    }
+    // How the temp file will become the final one, decided before any byte is sent: a
+    // server with no race-free no-clobber commit fails here, permanently, with nothing
+    // written (unless the operator accepted a checked rename).
+    let want = match up.if_exists {
+        IfExists::Overwrite => Want::Replace,
+        IfExists::Fail | IfExists::Version => Want::NoClobber,
+    };
+    let commit = match profile::commit_path(profile, &target.overrides, want) {
+        Ok(c) => c,
+        Err(_) if profile.rename_replaces.is_none() => {
+            // Find out by trying (two tiny temp files), then decide again.
+            let replaces = rename_replaces(s, dir, fin, &up.run_id).await?;
+            learned::rename_replaces(&conn.addr, replaces);
+            profile.rename_replaces = Some(replaces);
+            profile::commit_path(profile, &target.overrides, want).map_err(|reason| {
+                SftpError::NoSafeCommit {
+                    addr: conn.addr.clone(),
+                    reason,
+                }
+            })?
+        }
+        Err(reason) => {
+            return Err(SftpError::NoSafeCommit {
+                addr: conn.addr.clone(),
+                reason,
+            })
+        }
+    };
+
+    let written = upload_part(sessions, &part, up, size, strategy, progress).await;
+    let (fsync, actual) = match written {
+        Ok(x) => x,
+        Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
+            // The server mishandles writes on several channels (ProFTPD-like buffer mix-ups,
+            // sequential-only back ends): one channel, same attempt, and remember it.
+            warn!(host = %target.host, error = %e, "Writes on several channels failed; trying again on one channel.");
+            learned::parallel_writes_failed(&conn.addr);
+            profile.parallel_writes_ok = Some(false);
+            let _ = s.remove_if_exists(&part).await;
+            let one = Strategy {
+                channels: 1,
+                ..*strategy
+            };
+            match upload_part(&sessions[..1], &part, up, size, &one, progress).await {
+                Ok(x) => x,
+                Err(e) => return Err(cleanup_after(s, &part, e).await),
+            }
+        }
+        Err(e) => return Err(cleanup_after(s, &part, e).await),
+    };
     if actual != size {
-        let _ = s.remove_if_exists(&part).await;
-        return Err(SftpError::SizeMismatch {
-            path: part,
+        let e = SftpError::SizeMismatch {
+            path: part.clone(),
             expected: size,
             actual,
-        });
+        };
+        return Err(cleanup_after(s, &part, e).await);
     }
     // Read-back on the complete temp file, before the commit: a mismatch then leaves
     // nothing under the final name (the rename does not change the bytes).
     if up.verify == Verify::ReadBack {
-        let (sum, n) = s.hash_remote(&part, size).await?;
+        let (sum, n) = match s.hash_remote(&part, size).await {
+            Ok(x) => x,
+            Err(e) => return Err(cleanup_after(s, &part, e).await),
+        };
         if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
-            let _ = s.remove_if_exists(&part).await;
-            return Err(SftpError::ChecksumMismatch {
-                path: part,
+            let e = SftpError::ChecksumMismatch {
+                path: part.clone(),
                 expected: up.sha256_hex.to_ascii_lowercase(),
                 actual: sum,
-            });
+            };
+            return Err(cleanup_after(s, &part, e).await);
         }
         debug!(path = %part, sha256 = %sum, "Read-back verified.");
     }
 
     // Commit.
-    let (final_name, posix_rename) = match up.if_exists {
+    let final_name = match up.if_exists {
         IfExists::Fail => {
             let dst = join(dir, fin);
-            if let Err(e) = s.rename(&part, &dst).await {
-                let taken = s.exists(&dst).await.unwrap_or(false);
-                let _ = s.remove_if_exists(&part).await;
-                return Err(if taken {
-                    SftpError::FinalExists { path: dst }
-                } else {
-                    e
-                });
+            if let Err(e) = commit_no_clobber(s, commit, &part, &dst).await {
+                return Err(cleanup_after(s, &part, e).await);
             }
-            (fin.to_string(), false)
+            fin.to_string()
         }
         IfExists::Overwrite => {
             let dst = join(dir, fin);
             let aside = join(dir, &format!(".{fin}.{}.old", up.run_id));
-            let atomic = s.replace(&part, &dst, &aside).await?;
-            (fin.to_string(), atomic)
+            let r = match commit {
+                CommitPath::PosixRename => s.posix_rename(&part, &dst).await,
+                _ => s.replace_aside(&part, &dst, &aside).await,
+            };
+            if let Err(e) = r {
+                return Err(cleanup_after(s, &part, e).await);
+            }
+            fin.to_string()
         }
         IfExists::Version => {
             let mut chosen = None;
@@ -386,42 +477,214 @@ async fn run(
                 if s.exists(&dst).await? {
                     continue;
                 }
-                match s.rename(&part, &dst).await {
+                match commit_no_clobber(s, commit, &part, &dst).await {
                     Ok(()) => {
                         chosen = Some(name);
                         break;
                     }
                     // Lost a race for this name: try the next one.
-                    Err(_) if s.exists(&dst).await? => continue,
-                    Err(e) => return Err(e),
+                    Err(SftpError::FinalExists { .. }) => continue,
+                    Err(e) => return Err(cleanup_after(s, &part, e).await),
                 }
             }
             match chosen {
-                Some(n) => (n, false),
+                Some(n) => n,
                 None => {
-                    let _ = s.remove_if_exists(&part).await;
-                    return Err(SftpError::NoFreeVersion {
+                    let e = SftpError::NoFreeVersion {
                         path: join(dir, fin),
                         tried: 999,
-                    });
+                    };
+                    return Err(cleanup_after(s, &part, e).await);
                 }
             }
         }
     };
-    let remote_path = join(dir, &final_name);
-    debug!(path = %remote_path, posix_rename, "Committed.");
+    debug!(path = %join(dir, &final_name), commit = commit.as_str(), "Committed.");
 
     let sidecars = put_sidecars(s, dir, &final_name, up).await?;
-    Ok(Delivered {
-        remote_path,
-        final_name,
-        bytes: size,
-        host_key_sha256: conn.host_key_sha256.clone(),
-        fsync,
-        posix_rename,
-        verified: up.verify,
-        sidecars,
-    })
+    Ok(delivered(final_name, Some(commit), fsync, up.verify, sidecars))
+}
+
+fn profile_banner(banner: &str) -> String {
+    banner.to_string()
+}
+
+/// Moves the temp file to `dst` without ever replacing a file there. A taken name is
+/// [`SftpError::FinalExists`] with the other file untouched and the temp file still there.
+async fn commit_no_clobber(
+    s: &Sftp,
+    commit: CommitPath,
+    part: &str,
+    dst: &str,
+) -> Result<(), SftpError> {
+    let taken = |e: SftpError| async move {
+        if s.exists(dst).await.unwrap_or(false) {
+            SftpError::FinalExists { path: dst.into() }
+        } else {
+            e
+        }
+    };
+    match commit {
+        CommitPath::Hardlink => {
+            if let Err(e) = s.hardlink(part, dst).await {
+                return Err(taken(e).await);
+            }
+            // The final name now holds the file; the temp name is a second link to it.
+            if let Err(e) = s.remove(part).await {
+                warn!(path = part, error = %e, "Committed, but the temp name could not be removed; the next delivery removes it.");
+            }
+            Ok(())
+        }
+        CommitPath::CheckedRename => {
+            if s.exists(dst).await? {
+                return Err(SftpError::FinalExists { path: dst.into() });
+            }
+            match s.rename(part, dst).await {
+                Ok(()) => Ok(()),
+                Err(e) => Err(taken(e).await),
+            }
+        }
+        // Rename (known to refuse an existing name) and anything else asked for no-clobber.
+        _ => match s.rename(part, dst).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(taken(e).await),
+        },
+    }
+}
+
+/// After a failed step: remove the temp file when the session still works (the next
+/// attempt removes it otherwise) and hand back the error.
+async fn cleanup_after(s: &Sftp, part: &str, e: SftpError) -> SftpError {
+    if e.class_is_connection_alive() {
+        if let Err(rm) = s.remove_if_exists(part).await {
+            debug!(path = part, error = %rm, "Could not remove the temp file after a failure.");
+        }
+    }
+    e
+}
+
+/// The test upload of [`super::probe`] (see there). Every temp name it uses is removed at
+/// the end, whatever happened; an interrupted probe's names count as litter for deliveries.
+pub(crate) async fn probe_test(
+    conn: &Conn,
+    sessions: &[Sftp],
+    prof: &mut ServerProfile,
+    strategy: &Strategy,
+    target: &Target,
+) -> Result<super::ProbeTest, SftpError> {
+    use sha2::Digest;
+    let dir = target.remote_dir.as_str();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tag = format!("{}-{nanos}", std::process::id());
+    let name = |what: &str| join(dir, &format!(".regdrop-probe.{tag}.{what}.tmp"));
+    let (part, dst, other) = (name("data"), name("final"), name("other"));
+    // Random bytes (nothing from the register), in a local temp file like an artifact.
+    let size = super::PROBE_BYTES;
+    let mut data = vec![0u8; size as usize];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut data);
+    let sha = hex::encode(sha2::Sha256::digest(&data));
+    let local = tempfile::NamedTempFile::new().map_err(|e| SftpError::Local {
+        path: std::env::temp_dir(),
+        source: e,
+    })?;
+    std::fs::write(local.path(), &data).map_err(|e| SftpError::Local {
+        path: local.path().to_path_buf(),
+        source: e,
+    })?;
+    drop(data);
+    let up = Upload {
+        local: local.path().to_path_buf(),
+        final_name: "regdrop-probe".into(),
+        run_id: tag.clone(),
+        if_exists: IfExists::Fail,
+        verify: Verify::ReadBack,
+        sha256_hex: sha.clone(),
+        manifest: None,
+        done_marker: false,
+    };
+    let s = &sessions[0];
+    let result = async {
+        let t0 = std::time::Instant::now();
+        let mut parallel_failed = None;
+        let mut channels = sessions.len();
+        let (fsync, actual) = match upload_part(sessions, &part, &up, size, strategy, &|_| {}).await
+        {
+            Ok(x) => x,
+            Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
+                parallel_failed = Some(e.to_string());
+                learned::parallel_writes_failed(&conn.addr);
+                prof.parallel_writes_ok = Some(false);
+                let _ = s.remove_if_exists(&part).await;
+                channels = 1;
+                let one = Strategy {
+                    channels: 1,
+                    ..*strategy
+                };
+                upload_part(&sessions[..1], &part, &up, size, &one, &|_| {}).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        if actual != size {
+            return Err(SftpError::SizeMismatch {
+                path: part.clone(),
+                expected: size,
+                actual,
+            });
+        }
+        let (sum, n) = s.hash_remote(&part, size).await?;
+        let mode = s.stat(&part).await?.and_then(|a| a.permissions).map(|m| m & 0o7777);
+        let replaces = rename_replaces(s, dir, "regdrop-probe", &tag).await?;
+        learned::rename_replaces(&conn.addr, replaces);
+        prof.rename_replaces = Some(replaces);
+        let no_clobber_refuses = match profile::commit_path(prof, &target.overrides, Want::NoClobber) {
+            Ok(c) => {
+                commit_no_clobber(s, c, &part, &dst).await?;
+                s.put_plain(&other, b"someone else").await?;
+                Some(match commit_no_clobber(s, c, &other, &dst).await {
+                    Err(SftpError::FinalExists { .. }) => true,
+                    Ok(()) => false,
+                    Err(e) => return Err(e),
+                })
+            }
+            Err(_) => None,
+        };
+        Ok(super::ProbeTest {
+            bytes: size,
+            channels,
+            parallel_failed,
+            mib_per_s: size as f64 / 1048576.0 / secs.max(1e-9),
+            read_back_ok: n == size && sum.eq_ignore_ascii_case(&sha),
+            fsync,
+            mode,
+            rename_replaces: replaces,
+            no_clobber_refuses,
+        })
+    }
+    .await;
+    if !conn.handle.is_closed() {
+        for p in [&part, &dst, &other] {
+            let _ = s.remove_if_exists(p).await;
+        }
+    }
+    result
+}
+
+/// Tries whether a plain rename onto an existing file replaces it, with two tiny temp
+/// files that are removed again (and that the next attempt would remove as litter).
+async fn rename_replaces(s: &Sftp, dir: &str, fin: &str, run: &str) -> Result<bool, SftpError> {
+    let a = join(dir, &format!(".{fin}.rename-test-a.{run}.part"));
+    let b = join(dir, &format!(".{fin}.rename-test-b.{run}.part"));
+    s.put_plain(&a, b"a").await?;
+    s.put_plain(&b, b"b").await?;
+    let replaced = s.rename(&a, &b).await.is_ok();
+    let _ = s.remove_if_exists(&a).await;
+    let _ = s.remove_if_exists(&b).await;
+    info!(dir, replaced, "Tried whether the server's plain rename replaces an existing file.");
+    Ok(replaced)
 }
 
 /// Is `dir/name` this artifact? `Some(how it was verified)` when its size matches and either
@@ -454,6 +717,38 @@ async fn same_file(
     Ok((n == size && sum.eq_ignore_ascii_case(&up.sha256_hex)).then_some(Verify::ReadBack))
 }
 
+/// The manifest as uploaded beside `final_name`: its `file` names the file it describes
+/// (a versioned name when `if_exists = "version"` picked one).
+fn manifest_for(m: &[u8], final_name: &str, requested: &str) -> Vec<u8> {
+    if final_name == requested {
+        return m.to_vec();
+    }
+    match serde_json::from_slice::<serde_json::Value>(m) {
+        Ok(mut v) if v.get("file").is_some_and(|f| f.is_string()) => {
+            v["file"] = final_name.into();
+            let mut out = serde_json::to_vec_pretty(&v).expect("json");
+            out.push(b'\n');
+            out
+        }
+        _ => m.to_vec(),
+    }
+}
+
+/// The sidecar files of `final_name` and their content: checksum, manifest, done marker.
+pub(crate) fn sidecar_files(up: &Upload, final_name: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let mut files: Vec<(&str, Vec<u8>)> = vec![(
+        SIDECARS[0],
+        format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name).into_bytes(),
+    )];
+    if let Some(m) = &up.manifest {
+        files.push((SIDECARS[1], manifest_for(m, final_name, &up.final_name)));
+    }
+    if up.done_marker {
+        files.push((SIDECARS[2], Vec::new()));
+    }
+    files
+}
+
 /// Sidecars of `final_name`, each via temp + rename: checksum, manifest, done-marker last.
 async fn put_sidecars(
     s: &Sftp,
@@ -462,18 +757,8 @@ async fn put_sidecars(
     up: &Upload,
 ) -> Result<Vec<String>, SftpError> {
     let fin = up.final_name.as_str();
-    let mut files: Vec<(&str, Vec<u8>)> = vec![(
-        SIDECARS[0],
-        format!("{}  {}\n", up.sha256_hex.to_ascii_lowercase(), final_name).into_bytes(),
-    )];
-    if let Some(m) = &up.manifest {
-        files.push((SIDECARS[1], m.clone()));
-    }
-    if up.done_marker {
-        files.push((SIDECARS[2], Vec::new()));
-    }
     let mut sidecars = Vec::new();
-    for (suffix, data) in files {
+    for (suffix, data) in sidecar_files(up, final_name) {
         let name = format!("{final_name}{suffix}");
         let tmp = join(dir, &format!(".{fin}{suffix}.{}.part", up.run_id));
         s.put_small(&join(dir, &name), &tmp, &data).await?;
@@ -484,11 +769,23 @@ async fn put_sidecars(
 
 impl SftpError {
     /// Whether the SSH/SFTP session is probably still usable after this error.
-    fn class_is_connection_alive(&self) -> bool {
+    pub(crate) fn class_is_connection_alive(&self) -> bool {
         matches!(
             self,
-            SftpError::Remote { code: Some(_), .. } | SftpError::Local { .. }
+            SftpError::Remote { code: Some(_), .. }
+                | SftpError::Local { .. }
+                | SftpError::SizeMismatch { .. }
+                | SftpError::ChecksumMismatch { .. }
+                | SftpError::FinalExists { .. }
+                | SftpError::NoFreeVersion { .. }
         )
+    }
+
+    /// The server answered a request with an error (or its session ended on a packet
+    /// the client could not accept), as opposed to a lost connection or a local problem.
+    fn is_server_refusal(&self) -> bool {
+        matches!(self, SftpError::Remote { code: Some(_), .. })
+            || matches!(self, SftpError::Remote { code: None, message, .. } if message.contains("sftp session ended"))
     }
 }
 
@@ -499,7 +796,7 @@ async fn upload_part(
     part: &str,
     up: &Upload,
     size: u64,
-    tuning: &Tuning,
+    strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(bool, u64), SftpError> {
     // All handles open at once: the first creates and truncates, the others only create
@@ -536,7 +833,7 @@ async fn upload_part(
     let sessions = used;
 
     let t0 = std::time::Instant::now();
-    let written = write_all(&sessions, &handles, part, up, size, tuning, progress).await;
+    let written = write_all(&sessions, &handles, part, up, size, strategy, progress).await;
     let t1 = std::time::Instant::now();
     let mut fsync = false;
     let mut actual = 0;
@@ -544,7 +841,13 @@ async fn upload_part(
     if res.is_ok() {
         // Every write is acknowledged: fsync and fstat in the same round trip.
         let (f, st) = futures::future::join(
-            sessions[0].fsync(&handles[0], part),
+            async {
+                if strategy.fsync {
+                    sessions[0].fsync(&handles[0], part).await
+                } else {
+                    Ok(false)
+                }
+            },
             sessions[0].raw.fstat(handles[0].as_str()),
         )
         .await;
@@ -577,13 +880,16 @@ async fn upload_part(
     res.map(|_| (fsync, actual))
 }
 
+/// Sends the file as WRITE requests of `strategy.write_len` bytes, in file order, spread
+/// round-robin over the sessions, with at most `in_flight` requests and `in_flight_bytes`
+/// bytes outstanding per session.
 async fn write_all(
     sessions: &[&Sftp],
     handles: &[String],
     part: &str,
     up: &Upload,
     size: u64,
-    tuning: &Tuning,
+    strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), SftpError> {
     const BLOCK: usize = 1 << 20;
@@ -592,20 +898,15 @@ async fn write_all(
         source: e,
     };
     let mut file = tokio::fs::File::open(&up.local).await.map_err(local)?;
-    let chunk = if tuning.chunk > 0 {
-        sessions
-            .iter()
-            .filter_map(|s| s.write_len)
-            .fold(tuning.chunk, |c, l| c.min(l as usize))
-    } else {
-        sessions
-            .iter()
-            .map(|s| s.write_chunk())
-            .min()
-            .unwrap_or(32 * 1024)
-    };
-    let limit = tuning.in_flight.max(1) * sessions.len();
-    let byte_limit = (tuning.in_flight_bytes.max(chunk) * sessions.len()) as u64;
+    let chunk = sessions
+        .iter()
+        .map(|s| s.write_chunk())
+        .min()
+        .unwrap_or(profile::SAFE_IO)
+        .min(strategy.write_len)
+        .max(1);
+    let limit = strategy.in_flight.max(1) * sessions.len();
+    let byte_limit = (strategy.in_flight_bytes.max(chunk) * sessions.len()) as u64;
     let mut in_flight = 0u64;
     let n = sessions.len();
     let mut block = vec![0u8; BLOCK];
@@ -672,10 +973,43 @@ mod tests {
         assert_eq!(version_of("a.dsv.age", "a.v1.dsv.age"), None);
         assert_eq!(version_of("a.dsv.age", "a.dsv.age"), None);
         assert_eq!(version_of("a", "a.v2"), Some(2));
-        assert!(is_stale_part("a.age", ".a.age.r1.part"));
-        assert!(is_stale_part("a.age", ".a.age.sha256.r1.part"));
-        assert!(!is_stale_part("a", ".a.b.r1.part.x"));
-        assert!(!is_stale_part("a", ".a.b.c.part"));
-        assert!(!is_stale_part("a.age", "a.age"));
+        let part = Some(Litter::Part);
+        assert_eq!(litter("a.age", "r9", ".a.age.r1.part"), part);
+        assert_eq!(litter("a.age", "r9", ".a.age.sha256.r1.part"), part);
+        assert_eq!(litter("a.age", "r9", ".a.age.rename-test-b.r1.part"), part);
+        assert_eq!(litter("a", "r9", ".a.b.r1.part.x"), None);
+        assert_eq!(litter("a", "r9", ".a.b.c.part"), None);
+        assert_eq!(litter("a.age", "r9", "a.age"), None);
+        assert_eq!(litter("a.age", "r9", ".a.age.r1.old"), Some(Litter::Aside));
+        assert_eq!(litter("a.age", "r9", ".b.age.r1.old"), None);
+        assert_eq!(litter("a.age", "r9", ".regdrop-probe.12-34.data.tmp"), part);
+        // Temp files of other runs of the same subscription (yesterday's failed run).
+        let today = "parkering-20261201T050000Z";
+        assert_eq!(
+            litter("p_20261201.age", today, ".p_20261130.age.parkering-20261130T050000Z.part"),
+            part
+        );
+        assert_eq!(
+            litter("p_20261201.age", today, ".p_20261130.age.manifest.json.parkering-20261130T050000Z.part"),
+            part
+        );
+        // Not another subscription's, even with a shared prefix.
+        assert_eq!(
+            litter("p_20261201.age", today, ".x.age.parkering-nord-20261130T050000Z.part"),
+            None
+        );
+        assert_eq!(litter("p_20261201.age", today, ".x.age.other-20261130T050000Z.part"), None);
+        assert_eq!(owner_of("parkering-nord-20261130T050000Z"), Some("parkering-nord"));
+        assert_eq!(owner_of("r1"), None);
+    }
+
+    #[test]
+    fn versioned_manifest_names_its_file() {
+        let m = br#"{"file": "a.dsv.age", "bytes": 3}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&manifest_for(m, "a.v2.dsv.age", "a.dsv.age")).unwrap();
+        assert_eq!(v["file"], "a.v2.dsv.age");
+        assert_eq!(v["bytes"], 3);
+        assert_eq!(manifest_for(m, "a.dsv.age", "a.dsv.age"), m.to_vec());
     }
 }

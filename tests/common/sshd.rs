@@ -219,6 +219,7 @@ impl Sshd {
             create_dirs: false,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
+            overrides: Default::default(),
         }
     }
 

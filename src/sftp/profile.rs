@@ -1,0 +1,494 @@
+//! What a customer's SFTP server really does ([`ServerProfile`], learned at connect time and
+//! in `probe`), and the upload [`Strategy`] chosen from it and the target's overrides:
+//! channels, write size, requests in flight, and the commit path. Pure: no I/O here, so
+//! every server's choice is unit-tested below. Everything a server sends is untrusted and
+//! passes through [`clean`] before it reaches a log, a terminal or a receipt.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// SFTP extensions regdrop uses.
+pub const POSIX_RENAME: &str = "posix-rename@openssh.com";
+pub const HARDLINK: &str = "hardlink@openssh.com";
+pub const FSYNC: &str = "fsync@openssh.com";
+pub const LIMITS: &str = "limits@openssh.com";
+
+/// The server implementations whose behaviour is known (tested in `tests/interop.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// OpenSSH `sftp-server` / `internal-sftp`: plain rename never replaces (link +
+    /// unlink), writes at any offset on any number of channels.
+    OpenSsh,
+    /// ProFTPD `mod_sftp`: keeps one buffer of half-received requests across channels, so
+    /// writes on several channels get mixed up ("Invalid handle"): one channel only.
+    ProFtpd,
+    /// Go `golang.org/x/crypto/ssh` servers (rclone `serve sftp`, SFTPGo, ...): rclone
+    /// without a VFS cache takes only sequential writes ("Illegal seek"): one channel.
+    Go,
+    /// asyncssh's `SFTPServer`.
+    AsyncSsh,
+    /// Anything else: treated conservatively (one channel, 32 KiB writes).
+    Unknown,
+}
+
+impl Family {
+    /// From the server's SSH identification string (`SSH-2.0-OpenSSH_9.2p1 Debian-2`).
+    pub fn from_banner(banner: &str) -> Family {
+        let software = banner
+            .strip_prefix("SSH-2.0-")
+            .or_else(|| banner.strip_prefix("SSH-1.99-"))
+            .unwrap_or("");
+        let lower = software.to_ascii_lowercase();
+        if lower.starts_with("openssh") {
+            Family::OpenSsh
+        } else if lower.starts_with("mod_sftp") || lower.contains("proftpd") {
+            Family::ProFtpd
+        } else if lower.starts_with("go") {
+            Family::Go
+        } else if lower.starts_with("asyncssh") {
+            Family::AsyncSsh
+        } else {
+            Family::Unknown
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::OpenSsh => "openssh",
+            Family::ProFtpd => "proftpd",
+            Family::Go => "go",
+            Family::AsyncSsh => "asyncssh",
+            Family::Unknown => "unknown",
+        }
+    }
+
+    /// Whether writes on several channels (disjoint ranges, out of order) are known to work.
+    fn parallel_writes(self) -> bool {
+        matches!(self, Family::OpenSsh | Family::AsyncSsh)
+    }
+}
+
+/// `limits@openssh.com` as the server states it (0 = no limit stated).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub packet_len: u64,
+    pub read_len: u64,
+    pub write_len: u64,
+    pub open_handles: u64,
+}
+
+/// What one server does, as far as regdrop can tell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerProfile {
+    /// The SSH identification line, cleaned (see [`clean`]).
+    pub banner: String,
+    pub family: Family,
+    /// SFTP protocol version the server answered with.
+    pub sftp_version: u32,
+    /// Extensions offered (name -> data), both cleaned.
+    pub extensions: BTreeMap<String, String>,
+    pub limits: Option<Limits>,
+    /// Learned by trying (probe or an earlier delivery): does a plain SFTP rename onto an
+    /// existing file replace it? `None` = not tried.
+    pub rename_replaces: Option<bool>,
+    /// Learned by trying: do writes on several channels / out of order fail? `Some(false)`
+    /// once a multi-channel upload failed and one channel worked.
+    pub parallel_writes_ok: Option<bool>,
+}
+
+impl ServerProfile {
+    pub fn new(
+        banner: &str,
+        sftp_version: u32,
+        extensions: impl IntoIterator<Item = (String, String)>,
+    ) -> ServerProfile {
+        let banner = clean(banner, 200);
+        ServerProfile {
+            family: Family::from_banner(&banner),
+            banner,
+            sftp_version,
+            extensions: extensions
+                .into_iter()
+                .map(|(k, v)| (clean(&k, 100), clean(&v, 100)))
+                .collect(),
+            limits: None,
+            rename_replaces: None,
+            parallel_writes_ok: None,
+        }
+    }
+
+    pub fn has(&self, ext: &str) -> bool {
+        self.extensions.contains_key(ext)
+    }
+
+    /// Whether a plain rename is known never to replace an existing file: OpenSSH (link +
+    /// unlink, race-free), or a server that refused when tried.
+    pub fn rename_never_replaces(&self) -> bool {
+        match self.rename_replaces {
+            Some(r) => !r,
+            None => self.family == Family::OpenSsh,
+        }
+    }
+}
+
+/// How the temp file becomes the final file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitPath {
+    /// `posix-rename@openssh.com`: rename(2), atomically replacing the final name.
+    PosixRename,
+    /// `hardlink@openssh.com` (link(2), which refuses an existing name) then remove the
+    /// temp name: race-free no-clobber.
+    Hardlink,
+    /// Plain SFTP rename on a server known to refuse an existing target (OpenSSH links
+    /// then unlinks: race-free).
+    Rename,
+    /// Check that the final name is free, then a plain rename, on a server whose rename
+    /// may replace: a writer who creates the final name in between (one round trip) would
+    /// be replaced. Only with `[target] commit = "checked-rename"`.
+    CheckedRename,
+    /// Rename the old file aside, rename the new one in, delete the old one: the final name
+    /// is briefly absent, never partial (`overwrite` without posix-rename).
+    RenameAside,
+}
+
+impl CommitPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitPath::PosixRename => "posix-rename",
+            CommitPath::Hardlink => "hardlink",
+            CommitPath::Rename => "rename",
+            CommitPath::CheckedRename => "checked-rename",
+            CommitPath::RenameAside => "rename-aside",
+        }
+    }
+
+    /// What the path guarantees, for `probe` and the docs.
+    pub fn guarantee(self) -> &'static str {
+        match self {
+            CommitPath::PosixRename => "atomic replace: readers see the old file or the new one",
+            CommitPath::Hardlink => {
+                "no clobber, race-free: an existing file under the final name is never touched"
+            }
+            CommitPath::Rename => "no clobber, race-free (the server's rename refuses an existing name)",
+            CommitPath::CheckedRename => {
+                "no clobber except in a one-round-trip window: a file created in that window would be replaced"
+            }
+            CommitPath::RenameAside => {
+                "the final name is briefly absent during the swap, never partial; the old file survives a failure"
+            }
+        }
+    }
+}
+
+impl fmt::Display for CommitPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The commit path an operator may force in `[target] commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitChoice {
+    /// Choose from the server's profile (default).
+    Auto,
+    Hardlink,
+    Rename,
+    CheckedRename,
+}
+
+/// Per-target overrides (`[target]` keys), for servers nobody can probe safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overrides {
+    pub channels: Option<usize>,
+    pub max_write: Option<usize>,
+    pub in_flight: Option<usize>,
+    pub commit: CommitChoice,
+    /// Use `fsync@openssh.com` when offered (default true).
+    pub fsync: bool,
+    /// Use `posix-rename@openssh.com` when offered (default true); off for servers whose
+    /// extension misbehaves.
+    pub posix_rename: bool,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Overrides {
+            channels: None,
+            max_write: None,
+            in_flight: None,
+            commit: CommitChoice::Auto,
+            fsync: true,
+            posix_rename: true,
+        }
+    }
+}
+
+/// What `if_exists` asks of the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Never replace an existing file (`fail`, and each try of `version`).
+    NoClobber,
+    /// Replace the existing file once the new one is complete (`overwrite`).
+    Replace,
+}
+
+/// The data path and commit of one upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strategy {
+    pub channels: usize,
+    /// Bytes per WRITE request.
+    pub write_len: usize,
+    /// WRITE requests in flight per channel.
+    pub in_flight: usize,
+    /// Bytes in flight per channel.
+    pub in_flight_bytes: usize,
+    /// Bytes per READ request (read-back).
+    pub read_len: usize,
+    pub fsync: bool,
+}
+
+/// Largest WRITE/READ payload we send or ask for, whatever the server allows: keeps every
+/// reply well inside the client's packet limit ([`MAX_PACKET`]).
+pub const MAX_IO: usize = 255 * 1024;
+/// The client's packet limit: a reply larger than this ends the session (a hostile server
+/// cannot make us buffer more).
+pub const MAX_PACKET: u32 = 1 << 20;
+/// What every SFTP server must accept (draft-02 section 3: 34000-byte packets).
+pub const SAFE_IO: usize = 32 * 1024;
+/// Files up to this size go over one channel whatever the server.
+pub const MULTI_CHANNEL_FROM: u64 = 8 << 20;
+
+/// Chooses the data path for a file of `size` bytes.
+pub fn strategy(p: &ServerProfile, o: &Overrides, size: u64) -> Strategy {
+    let stated = |v: u64| (v > 0).then_some(v as usize);
+    let (limit_w, limit_r) = match p.limits {
+        Some(l) => (stated(l.write_len), stated(l.read_len)),
+        None => (None, None),
+    };
+    let write_len = o
+        .max_write
+        .or(limit_w)
+        .unwrap_or(SAFE_IO)
+        .clamp(1024, MAX_IO);
+    let write_len = match limit_w {
+        Some(l) => write_len.min(l.max(1)),
+        None => write_len,
+    };
+    let read_len = limit_r.unwrap_or(SAFE_IO).clamp(1024, MAX_IO);
+    let parallel = p
+        .parallel_writes_ok
+        .unwrap_or_else(|| p.family.parallel_writes());
+    let default_channels = if parallel && size > MULTI_CHANNEL_FROM {
+        4
+    } else {
+        1
+    };
+    let channels = o.channels.unwrap_or(default_channels).clamp(1, 16);
+    Strategy {
+        channels,
+        write_len,
+        in_flight: o.in_flight.unwrap_or(64).clamp(1, 1024),
+        in_flight_bytes: 4 << 20,
+        read_len,
+        fsync: o.fsync && p.has(FSYNC),
+    }
+}
+
+/// Chooses the commit path, or says why none is safe.
+pub fn commit_path(p: &ServerProfile, o: &Overrides, want: Want) -> Result<CommitPath, String> {
+    match want {
+        Want::Replace => Ok(if p.has(POSIX_RENAME) {
+            CommitPath::PosixRename
+        } else {
+            CommitPath::RenameAside
+        }),
+        Want::NoClobber => match o.commit {
+            CommitChoice::Hardlink if p.has(HARDLINK) => Ok(CommitPath::Hardlink),
+            CommitChoice::Hardlink => Err(format!(
+                "[target] commit = \"hardlink\" but the server ({}) does not offer {HARDLINK}",
+                p.banner
+            )),
+            CommitChoice::Rename => Ok(CommitPath::Rename),
+            CommitChoice::CheckedRename => Ok(CommitPath::CheckedRename),
+            CommitChoice::Auto if p.has(HARDLINK) => Ok(CommitPath::Hardlink),
+            CommitChoice::Auto if p.rename_never_replaces() => Ok(CommitPath::Rename),
+            CommitChoice::Auto => Err(format!(
+                "the server ({}) offers no race-free way to commit without replacing an existing \
+                 file: no {HARDLINK}, and its plain rename {}; set [target] commit = \
+                 \"checked-rename\" to accept a one-round-trip window in which a file created \
+                 by someone else under the final name would be replaced, or use \
+                 if_exists = \"overwrite\"",
+                p.banner,
+                match p.rename_replaces {
+                    Some(true) => "replaces existing files",
+                    _ => "may replace existing files (not known to refuse)",
+                }
+            )),
+        },
+    }
+}
+
+/// A server-provided string made safe to print: control characters, escape sequences and
+/// other non-printing characters become `\u{..}` escapes (NUL is `\0`), and the result is
+/// cut at `max` characters (marked with `...`).
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max + 8));
+    for (n, c) in s.chars().enumerate() {
+        if n >= max {
+            out.push_str("...");
+            break;
+        }
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || is_invisible(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Bytes from a server as text: invalid UTF-8 is replaced, then [`clean`].
+pub fn clean_bytes(b: &[u8], max: usize) -> String {
+    clean(&String::from_utf8_lossy(b), max)
+}
+
+/// Characters that print as nothing or reorder text (bidi controls, zero-width).
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2069 | 0xfeff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(banner: &str, exts: &[&str]) -> ServerProfile {
+        ServerProfile::new(
+            banner,
+            3,
+            exts.iter().map(|e| (e.to_string(), "1".to_string())),
+        )
+    }
+
+    #[test]
+    fn families_from_banners() {
+        assert_eq!(
+            Family::from_banner("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
+            Family::OpenSsh
+        );
+        assert_eq!(Family::from_banner("SSH-2.0-mod_sftp"), Family::ProFtpd);
+        assert_eq!(Family::from_banner("SSH-2.0-mod_sftp/1.1.1"), Family::ProFtpd);
+        assert_eq!(Family::from_banner("SSH-2.0-Go"), Family::Go);
+        assert_eq!(Family::from_banner("SSH-2.0-AsyncSSH_2.24.0"), Family::AsyncSsh);
+        assert_eq!(Family::from_banner("SSH-2.0-WeirdFTP 1.0"), Family::Unknown);
+        assert_eq!(Family::from_banner(""), Family::Unknown);
+        assert_eq!(Family::from_banner("OpenSSH"), Family::Unknown);
+    }
+
+    #[test]
+    fn strategies_per_server() {
+        let big = 20 << 20;
+        let o = Overrides::default();
+        let mut ossh = profile("SSH-2.0-OpenSSH_9.2p1", &[POSIX_RENAME, HARDLINK, FSYNC, LIMITS]);
+        ossh.limits = Some(Limits {
+            packet_len: 262144,
+            read_len: 261120,
+            write_len: 261120,
+            open_handles: 0,
+        });
+        let s = strategy(&ossh, &o, big);
+        assert_eq!((s.channels, s.write_len, s.read_len), (4, 261120, 261120));
+        assert!(s.fsync);
+        // Small files: one channel.
+        assert_eq!(strategy(&ossh, &o, 1 << 20).channels, 1);
+        // ProFTPD and Go servers: one channel whatever the size; unknown servers too.
+        for b in ["SSH-2.0-mod_sftp", "SSH-2.0-Go", "SSH-2.0-Other"] {
+            let s = strategy(&profile(b, &[]), &o, big);
+            assert_eq!((s.channels, s.write_len, s.fsync), (1, SAFE_IO, false), "{b}");
+        }
+        // asyncssh states 4 MiB limits: capped at MAX_IO so replies fit MAX_PACKET.
+        let mut a = profile("SSH-2.0-AsyncSSH_2.24.0", &[LIMITS]);
+        a.limits = Some(Limits {
+            packet_len: 4 << 20,
+            read_len: 4 << 20,
+            write_len: 4 << 20,
+            open_handles: 0,
+        });
+        let s = strategy(&a, &o, big);
+        assert_eq!((s.channels, s.write_len, s.read_len), (4, MAX_IO, MAX_IO));
+        assert!(MAX_IO + 1024 < MAX_PACKET as usize);
+        // Learned: a server whose parallel writes failed gets one channel.
+        a.parallel_writes_ok = Some(false);
+        assert_eq!(strategy(&a, &o, big).channels, 1);
+        // Overrides win, within bounds.
+        let o2 = Overrides {
+            channels: Some(2),
+            max_write: Some(16 * 1024),
+            in_flight: Some(8),
+            fsync: false,
+            ..Overrides::default()
+        };
+        let s = strategy(&ossh, &o2, big);
+        assert_eq!((s.channels, s.write_len, s.in_flight, s.fsync), (2, 16384, 8, false));
+        // A stated server limit below the override still holds.
+        let o3 = Overrides {
+            max_write: Some(MAX_IO),
+            ..Overrides::default()
+        };
+        ossh.limits.as_mut().unwrap().write_len = 65536;
+        assert_eq!(strategy(&ossh, &o3, big).write_len, 65536);
+    }
+
+    #[test]
+    fn commit_paths() {
+        let o = Overrides::default();
+        let ossh = profile("SSH-2.0-OpenSSH_9.2p1", &[POSIX_RENAME]);
+        assert_eq!(commit_path(&ossh, &o, Want::NoClobber), Ok(CommitPath::Rename));
+        assert_eq!(commit_path(&ossh, &o, Want::Replace), Ok(CommitPath::PosixRename));
+        let go = profile("SSH-2.0-Go", &[POSIX_RENAME, HARDLINK]);
+        assert_eq!(commit_path(&go, &o, Want::NoClobber), Ok(CommitPath::Hardlink));
+        // No hardlink, rename not known to refuse: no safe path unless the operator says so.
+        let mut other = profile("SSH-2.0-Other", &[]);
+        let e = commit_path(&other, &o, Want::NoClobber).unwrap_err();
+        assert!(e.contains("commit = \"checked-rename\""), "{e}");
+        assert_eq!(commit_path(&other, &o, Want::Replace), Ok(CommitPath::RenameAside));
+        let checked = Overrides {
+            commit: CommitChoice::CheckedRename,
+            ..o
+        };
+        assert_eq!(
+            commit_path(&other, &checked, Want::NoClobber),
+            Ok(CommitPath::CheckedRename)
+        );
+        // Learned that its rename refuses: race-free enough.
+        other.rename_replaces = Some(false);
+        assert_eq!(commit_path(&other, &o, Want::NoClobber), Ok(CommitPath::Rename));
+        // Forcing hardlink on a server without it is an error that says so.
+        let hl = Overrides {
+            commit: CommitChoice::Hardlink,
+            ..o
+        };
+        assert!(commit_path(&ossh, &hl, Want::NoClobber).is_err());
+    }
+
+    #[test]
+    fn server_strings_are_cleaned() {
+        assert_eq!(clean("plain 1.0", 50), "plain 1.0");
+        assert_eq!(clean("a\0b", 50), "a\\0b");
+        assert_eq!(clean("\u{1b}[31mred", 50), "\\u{1b}[31mred");
+        assert_eq!(clean("x\u{202e}y", 50), "x\\u{202e}y");
+        assert_eq!(clean("back\\slash", 50), "back\\\\slash");
+        assert_eq!(clean("abcdef", 3), "abc...");
+        assert_eq!(clean_bytes(b"\xff\x07", 10), "\u{fffd}\\u{7}");
+        let p = ServerProfile::new(
+            "SSH-2.0-Evil\u{1b}]0;pwned\u{7}",
+            3,
+            [("ext\0".to_string(), "\u{1b}[2J".to_string())],
+        );
+        assert!(!p.banner.contains('\u{1b}'));
+        assert!(p.extensions.keys().all(|k| !k.contains('\0')));
+        assert!(p.extensions.values().all(|v| !v.contains('\u{1b}')));
+    }
+}
