@@ -502,7 +502,14 @@ fn record_receipt(
     files: &[DeliveredFile],
     started_at: DateTime<Utc>,
 ) -> Result<Receipt, DeliveryError> {
-    Ok(lock(&ctx.store).commit_receipt_with_files(
+    let transport = store::Transport {
+        kind: "sftp".into(),
+        server: d.server.clone(),
+        commit: d.commit.map_or("found", |c| c.as_str()).into(),
+        fsync: d.fsync,
+        verify: d.verified.as_str().into(),
+    };
+    Ok(lock(&ctx.store).commit_delivery(
         &NewReceipt {
             run_id: id.to_string(),
             subscription: sub.id.clone(),
@@ -526,6 +533,7 @@ fn record_receipt(
             delivered_at: Utc::now(),
         },
         files,
+        Some(&transport),
     )?)
 }
 

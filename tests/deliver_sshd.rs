@@ -164,6 +164,17 @@ fn delivers_decryptable_file_with_sidecar_and_matching_receipt() {
         .iter()
         .any(|f| f == "EIER_FODSELSDATO"));
     assert_eq!(r["attempts"], 1);
+    // How it went out: `fail` commits with hardlink@openssh.com (race-free no-clobber).
+    assert_eq!(r["transport"]["kind"], "sftp");
+    assert_eq!(r["transport"]["commit"], "hardlink");
+    assert_eq!(r["transport"]["fsync"], true);
+    assert!(
+        r["transport"]["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("SSH-2.0-OpenSSH"),
+        "{r}"
+    );
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(remote.join(format!("{file}.manifest.json"))).unwrap(),
     )

@@ -259,6 +259,7 @@ fn v2_state_files_migrate_and_receipts_with_files_chain_after_old_ones() {
             started_at: ts("2026-10-01T04:00:00Z"),
             delivered_at: ts("2026-10-01T04:01:00Z"),
             files: vec![],
+            transport: None,
             prev_hash: chain::GENESIS.into(),
             hash: String::new(),
         };

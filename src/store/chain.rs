@@ -24,6 +24,11 @@
 //! v2 existed still verifies; the form follows from the content, and adding, removing or
 //! editing a file entry changes the hash either way.
 //!
+//! Form v3 (receipts from schema v4 on, which record how the delivery went out): magic
+//! `"regdrop-receipt-v3\n"`, the v1 fields, then `files` as in v2 (always, count 0 when
+//! none), then `transport`: `'T'` followed by kind, server, commit, fsync (integer 0/1)
+//! and verify (name + value as above).
+//!
 //! Timestamps are their stored text (`YYYY-MM-DDTHH:MM:SSZ`). Every field except `hash`
 //! is covered, `prev_hash` included, so editing any column of a receipt changes its hash,
 //! and deleting or reordering receipts breaks the next one's link. The first receipt's
@@ -44,6 +49,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 const MAGIC: &[u8] = b"regdrop-receipt-v1\n";
 const MAGIC_V2: &[u8] = b"regdrop-receipt-v2\n";
+const MAGIC_V3: &[u8] = b"regdrop-receipt-v3\n";
 
 enum V<'a> {
     Null,
@@ -84,7 +90,11 @@ fn opt(s: &Option<String>) -> V<'_> {
 /// The canonical bytes of a receipt (everything but `hash`; see the module docs).
 pub fn canonical(r: &Receipt) -> Vec<u8> {
     let mut o = Vec::with_capacity(1024);
-    o.extend_from_slice(if r.files.is_empty() { MAGIC } else { MAGIC_V2 });
+    o.extend_from_slice(match (&r.transport, r.files.is_empty()) {
+        (Some(_), _) => MAGIC_V3,
+        (None, true) => MAGIC,
+        (None, false) => MAGIC_V2,
+    });
     put(&mut o, "id", V::Int(r.id));
     put(&mut o, "run_id", V::Text(&r.run_id));
     put(&mut o, "subscription", V::Text(&r.subscription));
@@ -113,7 +123,7 @@ pub fn canonical(r: &Receipt) -> Vec<u8> {
     put(&mut o, "started_at", V::Text(&fmt_ts(r.started_at)));
     put(&mut o, "delivered_at", V::Text(&fmt_ts(r.delivered_at)));
     put(&mut o, "prev_hash", V::Text(&r.prev_hash));
-    if !r.files.is_empty() {
+    if !r.files.is_empty() || r.transport.is_some() {
         o.push(5);
         o.extend_from_slice(b"files");
         o.push(b'F');
@@ -127,6 +137,16 @@ pub fn canonical(r: &Receipt) -> Vec<u8> {
             put(&mut o, "sha256", V::Text(&f.sha256));
             put(&mut o, "plaintext_sha256", V::Text(&f.plaintext_sha256));
         }
+    }
+    if let Some(t) = &r.transport {
+        o.push(9);
+        o.extend_from_slice(b"transport");
+        o.push(b'T');
+        put(&mut o, "kind", V::Text(&t.kind));
+        put(&mut o, "server", V::Text(&t.server));
+        put(&mut o, "commit", V::Text(&t.commit));
+        put(&mut o, "fsync", V::Int(i64::from(t.fsync)));
+        put(&mut o, "verify", V::Text(&t.verify));
     }
     o
 }
@@ -328,6 +348,7 @@ pub(crate) mod tests {
             started_at: Utc.with_ymd_and_hms(2026, 1, id as u32, 6, 0, 0).unwrap(),
             delivered_at: Utc.with_ymd_and_hms(2026, 1, id as u32, 6, 1, 0).unwrap(),
             files: vec![],
+            transport: None,
             prev_hash: prev.into(),
             hash: String::new(),
         };
@@ -371,6 +392,35 @@ pub(crate) mod tests {
 
     /// A one-file receipt hashes exactly as before v2 (this hash was computed by the v1
     /// code); further files switch to v2 and every part of them is covered.
+    #[test]
+    fn transport_is_covered_and_switches_to_v3() {
+        let plain = sample(1, GENESIS);
+        let mut with = plain.clone();
+        with.transport = Some(super::super::model::Transport {
+            kind: "sftp".into(),
+            server: "SSH-2.0-OpenSSH_9.2p1".into(),
+            commit: "hardlink".into(),
+            fsync: true,
+            verify: "size".into(),
+        });
+        assert!(canonical(&with).starts_with(MAGIC_V3));
+        assert!(canonical(&plain).starts_with(MAGIC));
+        let h = receipt_hash(&with);
+        assert_ne!(h, receipt_hash(&plain));
+        let edits: Vec<Box<dyn Fn(&mut Receipt)>> = vec![
+            Box::new(|r| r.transport.as_mut().unwrap().server.push('x')),
+            Box::new(|r| r.transport.as_mut().unwrap().commit = "rename".into()),
+            Box::new(|r| r.transport.as_mut().unwrap().fsync = false),
+            Box::new(|r| r.transport.as_mut().unwrap().verify = "read-back".into()),
+            Box::new(|r| r.transport.as_mut().unwrap().kind = "email".into()),
+        ];
+        for edit in edits {
+            let mut r = with.clone();
+            edit(&mut r);
+            assert_ne!(receipt_hash(&r), h);
+        }
+    }
+
     #[test]
     fn v1_receipts_keep_their_hash_and_files_are_covered() {
         let base = sample(1, GENESIS);

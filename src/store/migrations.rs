@@ -139,6 +139,16 @@ ALTER TABLE receipts ADD COLUMN files TEXT
     CHECK (files IS NULL OR (json_valid(files) AND json_type(files) = 'array'));
 "#,
     },
+    Migration {
+        version: 4,
+        description: "how each delivery went out (transport, server, commit path)",
+        sql: r#"
+-- How the files reached the customer (JSON object: kind, server, commit, fsync, verify;
+-- NULL for receipts written before this version, which keep their hash).
+ALTER TABLE receipts ADD COLUMN transport TEXT
+    CHECK (transport IS NULL OR (json_valid(transport) AND json_type(transport) = 'object'));
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -26,7 +26,7 @@ pub use error::{Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
     DeliveredFile, NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFile, RunFilter,
-    RunState,
+    RunState, Transport,
 };
 
 use chrono::{DateTime, Utc};
@@ -73,7 +73,8 @@ const RUN_COLS: &str = "id, subscription, scheduled_at, created_at, state, state
 const RECEIPT_COLS: &str = "id, run_id, subscription, customer, customer_org_number, \
     case_number, invoice_reference, report, remote_host, remote_port, host_key_fingerprint, \
     remote_path, bytes, rows, plaintext_sha256, ciphertext_sha256, personal_fields, \
-    legal_basis, recipients, attempts, started_at, delivered_at, prev_hash, hash, files";
+    legal_basis, recipients, attempts, started_at, delivered_at, prev_hash, hash, files, \
+    transport";
 
 fn to_u64(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
@@ -152,6 +153,10 @@ fn read_receipt(row: &Row<'_>) -> Result<Receipt> {
         files: match row.get::<_, Option<String>>(24)? {
             Some(json) => serde_json::from_str(&json)?,
             None => Vec::new(),
+        },
+        transport: match row.get::<_, Option<String>>(25)? {
+            Some(json) => Some(serde_json::from_str(&json)?),
+            None => None,
         },
     })
 }
@@ -580,6 +585,17 @@ impl Store {
         new: &NewReceipt,
         files: &[DeliveredFile],
     ) -> Result<Receipt> {
+        self.commit_delivery(new, files, None)
+    }
+
+    /// [`commit_receipt_with_files`](Store::commit_receipt_with_files) that also records how
+    /// the delivery went out (server, commit path); the chain hash covers it (form v3).
+    pub fn commit_delivery(
+        &self,
+        new: &NewReceipt,
+        files: &[DeliveredFile],
+        transport: Option<&Transport>,
+    ) -> Result<Receipt> {
         let tx = self.write_tx()?;
         if let Some(existing) = receipt_for_run_in(&tx, &new.run_id)? {
             if existing.ciphertext_sha256 != new.ciphertext_sha256
@@ -654,6 +670,7 @@ impl Store {
             started_at: trunc_ts(new.started_at),
             delivered_at: trunc_ts(new.delivered_at),
             files: files.to_vec(),
+            transport: transport.cloned(),
             prev_hash,
             hash: String::new(),
         };
@@ -666,7 +683,7 @@ impl Store {
             &format!(
                 "INSERT INTO receipts ({RECEIPT_COLS}) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
             ),
             params![
                 r.id,
@@ -697,6 +714,10 @@ impl Store {
                     None
                 } else {
                     Some(serde_json::to_string(&r.files)?)
+                },
+                match &r.transport {
+                    Some(t) => Some(serde_json::to_string(t)?),
+                    None => None,
                 },
             ],
         )?;

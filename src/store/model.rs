@@ -351,8 +351,27 @@ pub struct Receipt {
     /// Further files delivered in the same run (code tables); empty for one-file runs.
     /// Covered by the chain hash (canonical form v2, see [`chain`](super::chain)).
     pub files: Vec<DeliveredFile>,
+    /// How the files went out (server, commit path); `None` for receipts written before
+    /// schema v4. Covered by the chain hash (canonical form v3).
+    pub transport: Option<Transport>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// How a delivery reached the customer, as the receipt records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Transport {
+    /// `sftp`.
+    pub kind: String,
+    /// The server's identification line (cleaned), e.g. `SSH-2.0-OpenSSH_9.2p1`.
+    pub server: String,
+    /// How the temp file became the final file: `posix-rename`, `hardlink`, `rename`,
+    /// `checked-rename`, `rename-aside`, or `found` (an earlier attempt's finished file).
+    pub commit: String,
+    /// Whether the data was fsync'ed on the server.
+    pub fsync: bool,
+    /// `size` or `read-back`.
+    pub verify: String,
 }
 
 impl Receipt {
