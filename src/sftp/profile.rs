@@ -22,8 +22,9 @@ pub enum Family {
     /// ProFTPD `mod_sftp`: keeps one buffer of half-received requests across channels, so
     /// writes on several channels get mixed up ("Invalid handle"): one channel only.
     ProFtpd,
-    /// Go `golang.org/x/crypto/ssh` servers (rclone `serve sftp`, SFTPGo, ...): rclone
-    /// without a VFS cache takes only sequential writes ("Illegal seek"): one channel.
+    /// Go `golang.org/x/crypto/ssh` servers (`SSH-2.0-Go`, rclone `serve sftp` says
+    /// `SSH-2.0-rclone/VERSION`, SFTPGo, ...): rclone without a VFS cache takes only
+    /// sequential writes ("Illegal seek"): one channel.
     Go,
     /// asyncssh's `SFTPServer`.
     AsyncSsh,
@@ -43,7 +44,7 @@ impl Family {
             Family::OpenSsh
         } else if lower.starts_with("mod_sftp") || lower.contains("proftpd") {
             Family::ProFtpd
-        } else if lower.starts_with("go") {
+        } else if lower.starts_with("go") || lower.starts_with("rclone") {
             Family::Go
         } else if lower.starts_with("asyncssh") {
             Family::AsyncSsh
@@ -381,6 +382,8 @@ mod tests {
         assert_eq!(Family::from_banner("SSH-2.0-mod_sftp"), Family::ProFtpd);
         assert_eq!(Family::from_banner("SSH-2.0-mod_sftp/1.1.1"), Family::ProFtpd);
         assert_eq!(Family::from_banner("SSH-2.0-Go"), Family::Go);
+        assert_eq!(Family::from_banner("SSH-2.0-rclone/"), Family::Go);
+        assert_eq!(Family::from_banner("SSH-2.0-rclone/v1.60.1-DEV"), Family::Go);
         assert_eq!(Family::from_banner("SSH-2.0-AsyncSSH_2.24.0"), Family::AsyncSsh);
         assert_eq!(Family::from_banner("SSH-2.0-WeirdFTP 1.0"), Family::Unknown);
         assert_eq!(Family::from_banner(""), Family::Unknown);
