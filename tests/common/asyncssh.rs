@@ -38,10 +38,7 @@ pub struct Asyncssh {
 
 impl Asyncssh {
     pub fn start() -> Asyncssh {
-        let dir = tempfile::Builder::new()
-            .prefix("regdrop-asyncssh-")
-            .tempdir()
-            .unwrap();
+        let dir = super::servers::server_dir("regdrop-asyncssh-");
         let d = dir.path();
         let host_key = d.join("host_ed25519");
         let host_pub = keygen(&host_key);

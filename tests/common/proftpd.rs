@@ -40,7 +40,8 @@ pub struct Proftpd {
     pub password: String,
     /// 0600 file holding [`PASSWORD`], for [`Auth::PasswordFile`](regdrop::sftp::Auth).
     pub password_file: PathBuf,
-    /// `proftpd`'s stderr, its SystemLog and its SFTPLog.
+    /// `proftpd`'s stderr, its SystemLog, its SFTPLog and its TraceLog (`sftp:8`:
+    /// every SFTP request and status reply).
     pub logs: Vec<PathBuf>,
 }
 
@@ -56,10 +57,7 @@ impl Proftpd {
             "{MOD_SFTP} not found (ProFTPD's SFTP module); \
              run `apt-get install -y proftpd-mod-crypto`"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("regdrop-proftpd-")
-            .tempdir()
-            .unwrap();
+        let dir = super::servers::server_dir("regdrop-proftpd-");
         let d = dir.path();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
         let host_key = d.join("host_ed25519");
@@ -90,9 +88,18 @@ impl Proftpd {
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         let password_file = password_file(d, PASSWORD);
-        let (stderr_log, system_log, sftp_log) =
-            (d.join("proftpd.stderr"), d.join("system.log"), d.join("sftp.log"));
-        let logs = vec![stderr_log.clone(), system_log.clone(), sftp_log.clone()];
+        let (stderr_log, system_log, sftp_log, trace_log) = (
+            d.join("proftpd.stderr"),
+            d.join("system.log"),
+            d.join("sftp.log"),
+            d.join("trace.log"),
+        );
+        let logs = vec![
+            stderr_log.clone(),
+            system_log.clone(),
+            sftp_log.clone(),
+            trace_log.clone(),
+        ];
         for attempt in 0..5 {
             let port = super::free_port();
             let config = d.join("proftpd.conf");
@@ -125,6 +132,8 @@ impl Proftpd {
                      AllowOverwrite on\n\
                      SFTPEngine on\n\
                      SFTPLog {sftp}\n\
+                     TraceLog {trace}\n\
+                     Trace sftp:8\n\
                      SFTPHostKey {hk}\n\
                      SFTPAuthorizedUserKeys file:{ak}\n\
                      SFTPAuthMethods publickey password\n",
@@ -133,6 +142,7 @@ impl Proftpd {
                     passwd = passwd.display(),
                     group = group.display(),
                     sftp = sftp_log.display(),
+                    trace = trace_log.display(),
                     hk = host_key.display(),
                     ak = auth_keys.display(),
                 ),

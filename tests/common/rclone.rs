@@ -51,10 +51,7 @@ impl Rclone {
             found,
             "`{RCLONE}` not found: these tests need rclone; run `apt-get install -y rclone`"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("regdrop-rclone-")
-            .tempdir()
-            .unwrap();
+        let dir = super::servers::server_dir("regdrop-rclone-");
         let d = dir.path();
         let host_key = d.join("host_ed25519");
         let host_pub = keygen(&host_key);

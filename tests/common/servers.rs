@@ -112,6 +112,17 @@ pub fn password_target(s: &(impl SftpServer + ?Sized), remote: &str, file: &Path
     }
 }
 
+/// The temp folder of one server (keys, config, logs, served files). Kept after the test
+/// (and its path printed) when `REGDROP_INTEROP_KEEP` is set, to read full logs.
+pub fn server_dir(prefix: &str) -> tempfile::TempDir {
+    let mut dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    if std::env::var_os("REGDROP_INTEROP_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("REGDROP_INTEROP_KEEP: keeping {}", dir.path().display());
+    }
+    dir
+}
+
 /// Writes `password` to `DIR/password` (0600, as regdrop demands); returns the path.
 pub fn password_file(dir: &Path, password: &str) -> PathBuf {
     let p = dir.join("password");
