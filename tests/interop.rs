@@ -180,6 +180,76 @@ fn assert_listing(s: &dyn SftpServer, local: &Path, expected: &[&str]) {
     );
 }
 
+/// What happened to the names in one folder (inotify, Linux): every event is queued by the
+/// kernel, so a window of microseconds is seen as surely as a long one.
+struct DirEvents {
+    fd: i32,
+}
+
+impl DirEvents {
+    fn watch(dir: &Path) -> DirEvents {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: plain syscalls on a fd we own; the path is NUL-terminated below.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            assert!(fd >= 0, "inotify_init1");
+            let mut p = dir.as_os_str().as_bytes().to_vec();
+            p.push(0);
+            let mask = libc::IN_CREATE
+                | libc::IN_DELETE
+                | libc::IN_MOVED_FROM
+                | libc::IN_MOVED_TO
+                | libc::IN_MODIFY;
+            let wd = libc::inotify_add_watch(fd, p.as_ptr().cast(), mask);
+            assert!(wd >= 0, "inotify_add_watch {}", dir.display());
+            DirEvents { fd }
+        }
+    }
+
+    /// The events so far: (name, what).
+    fn drain(&self) -> Vec<(String, &'static str)> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: reads into our buffer of the stated length.
+            let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return out;
+            }
+            let mut i = 0usize;
+            while i + 16 <= n as usize {
+                let mask = u32::from_ne_bytes(buf[i + 4..i + 8].try_into().unwrap());
+                let len = u32::from_ne_bytes(buf[i + 12..i + 16].try_into().unwrap()) as usize;
+                let raw = &buf[i + 16..i + 16 + len];
+                let name = String::from_utf8_lossy(raw.split(|&b| b == 0).next().unwrap_or(&[]))
+                    .into_owned();
+                let what = if mask & libc::IN_DELETE != 0 {
+                    "deleted"
+                } else if mask & libc::IN_MOVED_FROM != 0 {
+                    "moved away"
+                } else if mask & libc::IN_MOVED_TO != 0 {
+                    "moved in"
+                } else if mask & libc::IN_CREATE != 0 {
+                    "created"
+                } else {
+                    "written"
+                };
+                out.push((name, what));
+                i += 16 + len;
+            }
+        }
+    }
+}
+
+impl Drop for DirEvents {
+    fn drop(&mut self) {
+        // SAFETY: closes the fd we opened.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The cases.
 
@@ -261,7 +331,9 @@ fn if_exists_fail_leaves_the_existing_file(kind: Kind) {
 
 /// `if_exists = overwrite`: the new bytes replace the old ones; a reader of the final name
 /// on disk sees old then new, never a partial file (and never no file when regdrop says
-/// the replace was an atomic posix-rename).
+/// the replace was an atomic posix-rename). Besides readers polling the name, inotify
+/// on the folder proves it: no bytes are ever written under the final name (only renamed
+/// in), and with posix-rename the old file is never deleted or moved away first.
 fn if_exists_overwrite_replaces_never_partial(kind: Kind) {
     let s = kind.start();
     let s = s.as_ref();
@@ -298,23 +370,57 @@ fn if_exists_overwrite_replaces_never_partial(kind: Kind) {
             (polls, missing, bad)
         })
     };
+    // A second watcher only stats the name: many more polls, so a short window without
+    // the file (a delete-then-move on the server) is caught far more often.
+    let stat_watcher = {
+        let (stop, path) = (stop.clone(), final_path.clone());
+        std::thread::spawn(move || {
+            let mut missing = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if std::fs::symlink_metadata(&path).is_err() {
+                    missing += 1;
+                }
+            }
+            missing
+        })
+    };
+    let events = DirEvents::watch(&local);
     let mut up = upload(&file, "w.age", "run-o", &sum);
     up.if_exists = IfExists::Overwrite;
     let d = block_on(deliver_ok(s, &s.target(&remote), &up, &local));
     stop.store(true, Ordering::Relaxed);
     let (polls, missing, bad) = watcher.join().unwrap();
+    let missing = missing + stat_watcher.join().unwrap();
+    let on_final: Vec<&'static str> = events
+        .drain()
+        .into_iter()
+        .filter(|(n, _)| n == "w.age")
+        .map(|(_, what)| what)
+        .collect();
     eprintln!(
-        "[{}] overwrite: posix_rename {}, {polls} polls, missing {missing}, bad {bad:?}",
+        "[{}] overwrite: posix_rename {}, {polls} polls, missing {missing}, bad {bad:?}, \
+         events on the final name {on_final:?}",
         s.name(),
         d.posix_rename
     );
     assert!(polls > 0);
     assert_eq!(bad, None, "[{}] a reader saw a partial final file", s.name());
+    assert!(
+        !on_final.iter().any(|&w| w == "written" || w == "created"),
+        "[{}] bytes were written under the final name (not renamed in): {on_final:?}",
+        s.name()
+    );
     if d.posix_rename {
         assert_eq!(
             missing,
             0,
             "[{}] the final name was missing during an atomic posix-rename",
+            s.name()
+        );
+        assert!(
+            !on_final.iter().any(|&w| w == "deleted" || w == "moved away"),
+            "[{}] regdrop reports an atomic posix-rename, but the server vacated the final \
+             name first (events on it: {on_final:?})",
             s.name()
         );
     }
@@ -413,19 +519,22 @@ fn race_on_the_final_name_with_fail_keeps_the_other_file(kind: Kind) {
             s.name()
         );
         let ctx = context(s, Instant::now() - took, &local);
+        let survived = std::fs::read(local.join("race.age")).ok() == Some(other.clone());
+        let fate = if survived {
+            "the other writer's file survived"
+        } else {
+            "the other writer's file was CLOBBERED"
+        };
         match &r {
             Err(SftpError::FinalExists { .. }) => {}
             Ok(d) => panic!(
-                "regdrop reported success ({d:?}) although another writer took the name\n{ctx}"
+                "regdrop reported success ({d:?}) although another writer took the name; \
+                 {fate}\n{ctx}"
             ),
-            Err(e) => panic!("expected FinalExists, got {e}\n{e:?}\n{ctx}"),
+            Err(e) => panic!("expected FinalExists, got {e}\n{e:?}\n{fate}\n{ctx}"),
         }
         assert_eq!(r.as_ref().unwrap_err().class(), ErrorClass::Permanent);
-        assert!(
-            std::fs::read(local.join("race.age")).unwrap() == other,
-            "[{}] the other writer's file was clobbered\n{ctx}",
-            s.name()
-        );
+        assert!(survived, "[{}] {fate}\n{ctx}", s.name());
         assert_listing(s, &local, &["race.age"]);
     });
 }
