@@ -1,9 +1,15 @@
 //! Shared test helpers: a real OpenSSH sshd on loopback ([`sshd`]), a fault-injecting TCP
-//! proxy ([`proxy`]), and running the real binaries ([`cli`]).
+//! proxy ([`proxy`]), and running the real binaries ([`cli`]). For the interop suite, more
+//! real SFTP servers behind one trait ([`servers`]): ProFTPD mod_sftp ([`proftpd`]),
+//! `rclone serve sftp` ([`rclone`]) and an asyncssh SFTPServer ([`asyncssh`]).
 #![allow(dead_code)]
 
+pub mod asyncssh;
 pub mod cli;
+pub mod proftpd;
 pub mod proxy;
+pub mod rclone;
+pub mod servers;
 pub mod sshd;
 
 /// A free loopback port to bind *later* (a server that is "down" first, a metrics
