@@ -100,6 +100,7 @@ pub fn key_target(s: &(impl SftpServer + ?Sized), remote: &str) -> Target {
         create_dirs: false,
         connect_timeout: CONNECT_TIMEOUT,
         io_timeout: IO_TIMEOUT,
+        overrides: Default::default(),
     }
 }
 
