@@ -404,7 +404,12 @@ fn if_exists_overwrite_replaces_never_partial(kind: Kind) {
         d.posix_rename
     );
     assert!(polls > 0);
-    assert_eq!(bad, None, "[{}] a reader saw a partial final file", s.name());
+    assert_eq!(
+        bad,
+        None,
+        "[{}] a reader saw a partial final file",
+        s.name()
+    );
     assert!(
         !on_final.iter().any(|&w| w == "written" || w == "created"),
         "[{}] bytes were written under the final name (not renamed in): {on_final:?}",
@@ -418,7 +423,9 @@ fn if_exists_overwrite_replaces_never_partial(kind: Kind) {
             s.name()
         );
         assert!(
-            !on_final.iter().any(|&w| w == "deleted" || w == "moved away"),
+            !on_final
+                .iter()
+                .any(|&w| w == "deleted" || w == "moved away"),
             "[{}] regdrop reports an atomic posix-rename, but the server vacated the final \
              name first (events on it: {on_final:?})",
             s.name()
@@ -451,7 +458,11 @@ fn if_exists_version_takes_the_next_name(kind: Kind) {
     assert_eq!(std::fs::read(local.join("w.dsv.age")).unwrap(), old);
     assert!(std::fs::read(local.join("w.v2.dsv.age")).unwrap() == new);
     sha256sum_c(s, &local, "w.v2.dsv.age");
-    assert_listing(s, &local, &["w.dsv.age", "w.v2.dsv.age", "w.v2.dsv.age.sha256"]);
+    assert_listing(
+        s,
+        &local,
+        &["w.dsv.age", "w.v2.dsv.age", "w.v2.dsv.age.sha256"],
+    );
 }
 
 /// Another writer creates the final name while regdrop's upload (throttled through the
@@ -568,7 +579,12 @@ fn login_case(kind: Kind, password: bool) {
     } else {
         s.target(&remote)
     };
-    let d = block_on(deliver_ok(s, &t, &upload(&file, "l.age", "run-l", &sum), &local));
+    let d = block_on(deliver_ok(
+        s,
+        &t,
+        &upload(&file, "l.age", "run-l", &sum),
+        &local,
+    ));
     assert_eq!(d.host_key_sha256, s.host_fingerprint());
     assert!(std::fs::read(local.join("l.age")).unwrap() == data);
     sha256sum_c(s, &local, "l.age");
@@ -614,7 +630,11 @@ fn cut_mid_upload_then_retry_leaves_one_file(kind: Kind) {
             Err(e) => e,
             Ok(d) => panic!("a cut upload reported success: {d:?}\n{ctx}"),
         };
-        assert!(e.is_retryable(), "[{}] {e} should be retryable\n{ctx}", s.name());
+        assert!(
+            e.is_retryable(),
+            "[{}] {e} should be retryable\n{ctx}",
+            s.name()
+        );
         assert!(
             took < Duration::from_secs(10),
             "[{}] the cut took {took:?} to notice\n{ctx}",
@@ -769,9 +789,10 @@ max_attempts = 2
             assert_eq!(r["ciphertext_sha256"], sha256_file(&local.join(name)));
         }
     }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(local.join(format!("{main}.manifest.json"))).unwrap())
-            .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(local.join(format!("{main}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["ciphertext_sha256"], r["ciphertext_sha256"]);
 
     // The same run again: recognised on the server, no second receipt, nothing new.
@@ -781,5 +802,9 @@ max_attempts = 2
     assert_eq!(count(&receipts.stdout), 1, "{}", receipts.text());
     assert_listing(s, &local, &expected);
     let out = rd(&["receipts", "verify"]);
-    assert!(out.ok() && out.text().contains("chain intact: 1 verified"), "{}", out.text());
+    assert!(
+        out.ok() && out.text().contains("chain intact: 1 verified"),
+        "{}",
+        out.text()
+    );
 }

@@ -7,8 +7,8 @@
 //! own scoreboard, pid file and delay table. Killed on drop. Never skips: a missing
 //! server or module fails the test loudly with the `apt-get install` line.
 
-use super::sshd::{keygen, run};
 use super::servers::{key_target, password_file, SftpServer};
+use super::sshd::{keygen, run};
 use regdrop::sftp::Target;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;

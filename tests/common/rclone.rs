@@ -81,7 +81,11 @@ impl Rclone {
                 .arg(d.join("cache"))
                 .args([
                     "--vfs-cache-mode",
-                    if opts.vfs_cache_writes { "writes" } else { "off" },
+                    if opts.vfs_cache_writes {
+                        "writes"
+                    } else {
+                        "off"
+                    },
                 ])
                 // Cached writes go to the served folder right after close, not 5 s later
                 // (the default), so the tests can look at the folder; see `settle`.

@@ -197,7 +197,11 @@ impl SftpServer for Sshd {
     /// password-test user so both logins can write.
     fn remote_dir(&self, name: &str) -> (String, PathBuf) {
         let p = Sshd::remote_dir(self, name);
-        sshd::run(std::process::Command::new("chown").arg(sshd::PW_USER).arg(&p));
+        sshd::run(
+            std::process::Command::new("chown")
+                .arg(sshd::PW_USER)
+                .arg(&p),
+        );
         (p.to_str().unwrap().to_string(), p)
     }
     fn target(&self, remote: &str) -> Target {
