@@ -75,7 +75,7 @@ fn sftp_label(e: &SftpError) -> &'static str {
         SftpError::FinalExists { .. }
         | SftpError::NoFreeVersion { .. }
         | SftpError::InvalidName { .. } => "final_name",
-        SftpError::NoSafeCommit { .. } => "commit",
+        SftpError::NoSafeCommit { .. } | SftpError::HardlinkBroken { .. } => "commit",
         SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => "verify",
         SftpError::Local { .. } => "spool",
     }
@@ -169,6 +169,7 @@ pub fn target_of(sub: &Subscription) -> Result<sftp::Target, DeliveryError> {
             in_flight: t.tuning.in_flight,
             commit: match t.tuning.commit {
                 CommitMode::Auto => sftp::CommitChoice::Auto,
+                CommitMode::RaceFree => sftp::CommitChoice::RaceFree,
                 CommitMode::Hardlink => sftp::CommitChoice::Hardlink,
                 CommitMode::Rename => sftp::CommitChoice::Rename,
                 CommitMode::CheckedRename => sftp::CommitChoice::CheckedRename,

@@ -479,6 +479,35 @@ fn race_on_the_final_name_with_fail_keeps_the_other_file(kind: Kind) {
     let (other, _) = random_file(&other_path, 64 * 1024);
     let (remote, local) = s.remote_dir("race");
 
+    if matches!(kind, Kind::Rclone | Kind::RcloneVfsWrites) {
+        // rclone has no race-free no-clobber commit (its hardlink does nothing, its rename
+        // replaces, its directory cache does not see files created behind its back): the
+        // one server-side impossibility. With `commit = "race-free"` it is a permanent
+        // error naming the setting, with nothing written; by default the delivery goes
+        // out with a checked rename and says so.
+        block_on(async {
+            let mut t = s.target(&remote);
+            t.overrides.commit = regdrop::sftp::CommitChoice::RaceFree;
+            let (r, _) = deliver(&t, &upload(&file, "race.age", "run-r", &sum)).await;
+            match &r {
+                Err(e @ SftpError::NoSafeCommit { .. }) => {
+                    assert_eq!(e.class(), ErrorClass::Permanent);
+                    assert!(e.to_string().contains("race-free"), "{e}");
+                }
+                other => panic!("[{}] expected NoSafeCommit, got {other:?}", s.name()),
+            }
+            s.settle();
+            assert_listing(s, &local, &[]);
+            let t = s.target(&remote);
+            let (r, _) = deliver(&t, &upload(&file, "race.age", "run-r2", &sum)).await;
+            let d = r.expect("a checked-rename delivery");
+            assert_eq!(d.commit, Some(regdrop::sftp::CommitPath::CheckedRename));
+            s.settle();
+            assert_listing(s, &local, &["race.age", "race.age.sha256"]);
+        });
+        return;
+    }
+
     block_on(async {
         // 1 MiB/s client -> server: the 3 MiB upload takes about 3 s.
         let proxy = Proxy::with(

@@ -155,10 +155,12 @@ pub struct RawTarget {
     /// WRITE requests in flight per channel, 1-1024. Default 64.
     pub in_flight: Option<u64>,
     /// How a file is committed without replacing an existing one (`if_exists` fail and
-    /// version): "auto" (default: hardlink@openssh.com, else a rename known to refuse),
-    /// "hardlink", "rename" (the server's rename is known to refuse an existing name), or
-    /// "checked-rename" (check, then rename: accepts a one-round-trip window in which
-    /// someone else's new file under the final name would be replaced).
+    /// version): "auto" (default: hardlink@openssh.com, else a rename known to refuse, else
+    /// a checked rename, which the receipt records), "race-free" (like auto, but refuse where
+    /// only a checked rename is possible), "hardlink", "rename" (the server's rename is known
+    /// to refuse an existing name), or "checked-rename" (check, then rename: accepts a
+    /// one-round-trip window in which someone else's new file under the final name would
+    /// be replaced).
     pub commit: Option<String>,
     /// Use fsync@openssh.com when the server offers it. Default true.
     pub fsync: Option<bool>,

@@ -106,6 +106,7 @@ impl Default for TargetTuning {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitMode {
     Auto,
+    RaceFree,
     Hardlink,
     Rename,
     CheckedRename,
@@ -687,6 +688,7 @@ fn validate_tuning(t: &RawTarget, p: &mut Vec<Problem>) -> TargetTuning {
     bounded("io_timeout_secs", t.io_timeout_secs, 1, 3600, "the seconds one SFTP request may take");
     let commit = match t.commit.as_deref() {
         None | Some("auto") => CommitMode::Auto,
+        Some("race-free") => CommitMode::RaceFree,
         Some("hardlink") => CommitMode::Hardlink,
         Some("rename") => CommitMode::Rename,
         Some("checked-rename") => CommitMode::CheckedRename,
@@ -694,7 +696,7 @@ fn validate_tuning(t: &RawTarget, p: &mut Vec<Problem>) -> TargetTuning {
             p.push(Problem::new(
                 "target.commit",
                 format!(
-                    "`{other}` is not a commit mode; use \"auto\", \"hardlink\", \"rename\" or \"checked-rename\""
+                    "`{other}` is not a commit mode; use \"auto\", \"race-free\", \"hardlink\", \"rename\" or \"checked-rename\""
                 ),
             ));
             CommitMode::Auto

@@ -77,6 +77,10 @@ pub enum SftpError {
     /// and the operator has not accepted a checked rename. Permanent; nothing was written.
     #[error("cannot deliver to {addr} without risking to replace someone else's file: {reason}")]
     NoSafeCommit { addr: String, reason: String },
+    /// The server answered `hardlink@openssh.com` with OK but no file is under the new
+    /// name. Retryable (the next try does not use hardlink with this server).
+    #[error("the server answered the hardlink {path} with OK but created no link")]
+    HardlinkBroken { path: String },
     /// No free versioned name was found. Permanent.
     #[error("no free versioned name for {path} (tried {tried})")]
     NoFreeVersion { path: String, tried: u32 },
@@ -161,6 +165,7 @@ impl Classify for SftpError {
             | SftpError::ConnectTimeout { .. }
             | SftpError::Transport { .. }
             | SftpError::SizeMismatch { .. }
+            | SftpError::HardlinkBroken { .. }
             | SftpError::ChecksumMismatch { .. } => Retryable,
             SftpError::HostKeyMismatch { .. }
             | SftpError::HostKeyConfig(_)

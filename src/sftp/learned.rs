@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 struct Facts {
     rename_replaces: Option<bool>,
     parallel_writes_ok: Option<bool>,
+    hardlink_ok: Option<bool>,
 }
 
 static LEARNED: Mutex<Option<HashMap<String, (Instant, Facts)>>> = Mutex::new(None);
@@ -34,6 +35,7 @@ pub(crate) fn apply(addr: &str, p: &mut ServerProfile) {
     if let Some((_, f)) = map.get(addr) {
         p.rename_replaces = p.rename_replaces.or(f.rename_replaces);
         p.parallel_writes_ok = p.parallel_writes_ok.or(f.parallel_writes_ok);
+        p.hardlink_ok = p.hardlink_ok.or(f.hardlink_ok);
     }
 }
 
@@ -43,4 +45,8 @@ pub(crate) fn parallel_writes_failed(addr: &str) {
 
 pub(crate) fn rename_replaces(addr: &str, replaces: bool) {
     update(addr, |f| f.rename_replaces = Some(replaces));
+}
+
+pub(crate) fn hardlink_broken(addr: &str) {
+    update(addr, |f| f.hardlink_ok = Some(false));
 }

@@ -67,6 +67,18 @@ impl Family {
     fn parallel_writes(self) -> bool {
         matches!(self, Family::OpenSsh | Family::AsyncSsh)
     }
+
+    /// Whether an offered `hardlink@openssh.com` is known not to work: rclone answers OK
+    /// and creates no link (the temp file's removal then removes the data).
+    fn hardlink_broken(self) -> bool {
+        self == Family::Go
+    }
+
+    /// Whether an offered `posix-rename@openssh.com` is known not to be atomic: rclone
+    /// deletes the old file, then moves the new one in (the name is briefly absent).
+    fn posix_rename_not_atomic(self) -> bool {
+        self == Family::Go
+    }
 }
 
 /// `limits@openssh.com` as the server states it (0 = no limit stated).
@@ -95,6 +107,9 @@ pub struct ServerProfile {
     /// Learned by trying: do writes on several channels / out of order fail? `Some(false)`
     /// once a multi-channel upload failed and one channel worked.
     pub parallel_writes_ok: Option<bool>,
+    /// Learned by trying: did an offered hardlink create the link? `Some(false)` once a
+    /// link "succeeded" without a file under the new name.
+    pub hardlink_ok: Option<bool>,
 }
 
 impl ServerProfile {
@@ -115,11 +130,25 @@ impl ServerProfile {
             limits: None,
             rename_replaces: None,
             parallel_writes_ok: None,
+            hardlink_ok: None,
         }
     }
 
     pub fn has(&self, ext: &str) -> bool {
         self.extensions.contains_key(ext)
+    }
+
+    /// Whether `hardlink@openssh.com` is offered and not known to be broken.
+    pub fn hardlink_usable(&self) -> bool {
+        self.has(HARDLINK)
+            && self
+                .hardlink_ok
+                .unwrap_or_else(|| !self.family.hardlink_broken())
+    }
+
+    /// Whether `posix-rename@openssh.com` is offered and replaces atomically.
+    pub fn atomic_replace(&self) -> bool {
+        self.has(POSIX_RENAME) && !self.family.posix_rename_not_atomic()
     }
 
     /// Whether a plain rename is known never to replace an existing file: OpenSSH (link +
@@ -190,8 +219,12 @@ impl fmt::Display for CommitPath {
 /// The commit path an operator may force in `[target] commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitChoice {
-    /// Choose from the server's profile (default).
+    /// Choose from the server's profile (default): a race-free path where the server has
+    /// one, else a checked rename (and the receipt and `probe` say so).
     Auto,
+    /// Like `Auto`, but refuse (permanent error, nothing written) where no race-free path
+    /// exists.
+    RaceFree,
     Hardlink,
     Rename,
     CheckedRename,
@@ -297,36 +330,50 @@ pub fn strategy(p: &ServerProfile, o: &Overrides, size: u64) -> Strategy {
 
 /// Chooses the commit path, or says why none is safe.
 pub fn commit_path(p: &ServerProfile, o: &Overrides, want: Want) -> Result<CommitPath, String> {
+    let race_free = if p.hardlink_usable() {
+        Some(CommitPath::Hardlink)
+    } else if p.rename_never_replaces() {
+        Some(CommitPath::Rename)
+    } else {
+        None
+    };
     match want {
-        Want::Replace => Ok(if p.has(POSIX_RENAME) {
+        Want::Replace => Ok(if o.posix_rename && p.atomic_replace() {
             CommitPath::PosixRename
         } else {
             CommitPath::RenameAside
         }),
         Want::NoClobber => match o.commit {
-            CommitChoice::Hardlink if p.has(HARDLINK) => Ok(CommitPath::Hardlink),
+            CommitChoice::Hardlink if p.hardlink_usable() => Ok(CommitPath::Hardlink),
             CommitChoice::Hardlink => Err(format!(
-                "[target] commit = \"hardlink\" but the server ({}) does not offer {HARDLINK}",
+                "[target] commit = \"hardlink\" but the server ({}) offers no working {HARDLINK}",
                 p.banner
             )),
             CommitChoice::Rename => Ok(CommitPath::Rename),
             CommitChoice::CheckedRename => Ok(CommitPath::CheckedRename),
-            CommitChoice::Auto if p.has(HARDLINK) => Ok(CommitPath::Hardlink),
-            CommitChoice::Auto if p.rename_never_replaces() => Ok(CommitPath::Rename),
-            CommitChoice::Auto => Err(format!(
-                "the server ({}) offers no race-free way to commit without replacing an existing \
-                 file: no {HARDLINK}, and its plain rename {}; set [target] commit = \
-                 \"checked-rename\" to accept a one-round-trip window in which a file created \
-                 by someone else under the final name would be replaced, or use \
-                 if_exists = \"overwrite\"",
-                p.banner,
-                match p.rename_replaces {
-                    Some(true) => "replaces existing files",
-                    _ => "may replace existing files (not known to refuse)",
-                }
-            )),
+            CommitChoice::Auto => Ok(race_free.unwrap_or(CommitPath::CheckedRename)),
+            CommitChoice::RaceFree => race_free.ok_or_else(|| {
+                format!(
+                    "the server ({}) offers no race-free way to commit without replacing an \
+                     existing file: no working {HARDLINK}, and its plain rename {}; with \
+                     [target] commit = \"race-free\" nothing is delivered there: remove that \
+                     setting to accept a checked rename (a file someone else creates under \
+                     the final name in one round trip would be replaced), or use \
+                     if_exists = \"overwrite\"",
+                    p.banner,
+                    match p.rename_replaces {
+                        Some(true) => "replaces existing files",
+                        _ => "may replace existing files (not known to refuse)",
+                    }
+                )
+            }),
         },
     }
+}
+
+/// Whether a no-clobber commit path holds even against a concurrent writer.
+pub fn is_race_free(c: CommitPath) -> bool {
+    matches!(c, CommitPath::Hardlink | CommitPath::Rename)
 }
 
 /// A server-provided string made safe to print: control characters, escape sequences and
@@ -450,12 +497,30 @@ mod tests {
         let ossh = profile("SSH-2.0-OpenSSH_9.2p1", &[POSIX_RENAME]);
         assert_eq!(commit_path(&ossh, &o, Want::NoClobber), Ok(CommitPath::Rename));
         assert_eq!(commit_path(&ossh, &o, Want::Replace), Ok(CommitPath::PosixRename));
-        let go = profile("SSH-2.0-Go", &[POSIX_RENAME, HARDLINK]);
-        assert_eq!(commit_path(&go, &o, Want::NoClobber), Ok(CommitPath::Hardlink));
-        // No hardlink, rename not known to refuse: no safe path unless the operator says so.
+        let no_posix = Overrides {
+            posix_rename: false,
+            ..o
+        };
+        assert_eq!(commit_path(&ossh, &no_posix, Want::Replace), Ok(CommitPath::RenameAside));
+        let mut asy = profile("SSH-2.0-AsyncSSH_2.24.0", &[POSIX_RENAME, HARDLINK]);
+        assert_eq!(commit_path(&asy, &o, Want::NoClobber), Ok(CommitPath::Hardlink));
+        // A hardlink that "succeeded" without a link is not used again.
+        asy.hardlink_ok = Some(false);
+        assert_eq!(commit_path(&asy, &o, Want::NoClobber), Ok(CommitPath::CheckedRename));
+        // No hardlink, rename not known to refuse: a checked rename, or nothing when the
+        // operator asked for race-free only.
         let mut other = profile("SSH-2.0-Other", &[]);
-        let e = commit_path(&other, &o, Want::NoClobber).unwrap_err();
-        assert!(e.contains("commit = \"checked-rename\""), "{e}");
+        assert_eq!(commit_path(&other, &o, Want::NoClobber), Ok(CommitPath::CheckedRename));
+        let strict = Overrides {
+            commit: CommitChoice::RaceFree,
+            ..o
+        };
+        let e = commit_path(&other, &strict, Want::NoClobber).unwrap_err();
+        assert!(e.contains("race-free"), "{e}");
+        // rclone: hardlink answers OK without linking, posix-rename is not atomic.
+        let rclone = profile("SSH-2.0-rclone/", &[POSIX_RENAME, HARDLINK]);
+        assert_eq!(commit_path(&rclone, &o, Want::NoClobber), Ok(CommitPath::CheckedRename));
+        assert_eq!(commit_path(&rclone, &o, Want::Replace), Ok(CommitPath::RenameAside));
         assert_eq!(commit_path(&other, &o, Want::Replace), Ok(CommitPath::RenameAside));
         let checked = Overrides {
             commit: CommitChoice::CheckedRename,
@@ -468,6 +533,7 @@ mod tests {
         // Learned that its rename refuses: race-free enough.
         other.rename_replaces = Some(false);
         assert_eq!(commit_path(&other, &o, Want::NoClobber), Ok(CommitPath::Rename));
+        assert_eq!(commit_path(&other, &strict, Want::NoClobber), Ok(CommitPath::Rename));
         // Forcing hardlink on a server without it is an error that says so.
         let hl = Overrides {
             commit: CommitChoice::Hardlink,

@@ -44,6 +44,15 @@ impl Sftp {
         }
     }
 
+    /// `lstat` (does not follow symlinks); `None` when there is no such name.
+    pub async fn lstat(&self, path: &str) -> Result<Option<FileAttributes>, SftpError> {
+        match self.raw.lstat(path).await {
+            Ok(a) => Ok(Some(a.attrs)),
+            Err(e) if is_status(&e, StatusCode::NoSuchFile) => Ok(None),
+            Err(e) => Err(SftpError::remote("lstat", path, e)),
+        }
+    }
+
     /// `lstat`: does anything (file, dangling symlink, folder) hold this name?
     pub async fn exists(&self, path: &str) -> Result<bool, SftpError> {
         match self.raw.lstat(path).await {

@@ -375,27 +375,27 @@ async fn run(
         IfExists::Overwrite => Want::Replace,
         IfExists::Fail | IfExists::Version => Want::NoClobber,
     };
-    let commit = match profile::commit_path(profile, &target.overrides, want) {
-        Ok(c) => c,
-        Err(_) if profile.rename_replaces.is_none() => {
-            // Find out by trying (two tiny temp files), then decide again.
-            let replaces = rename_replaces(s, dir, fin, &up.run_id).await?;
-            learned::rename_replaces(&conn.addr, replaces);
-            profile.rename_replaces = Some(replaces);
-            profile::commit_path(profile, &target.overrides, want).map_err(|reason| {
-                SftpError::NoSafeCommit {
-                    addr: conn.addr.clone(),
-                    reason,
-                }
-            })?
-        }
-        Err(reason) => {
-            return Err(SftpError::NoSafeCommit {
-                addr: conn.addr.clone(),
-                reason,
-            })
-        }
-    };
+    let mut chosen = profile::commit_path(profile, &target.overrides, want);
+    let unsure = matches!(chosen, Err(_) | Ok(CommitPath::CheckedRename))
+        && want == Want::NoClobber
+        && profile.rename_replaces.is_none()
+        && target.overrides.commit != profile::CommitChoice::CheckedRename;
+    if unsure {
+        // Find out by trying (two tiny temp files) whether its rename refuses, then decide
+        // again: a refusing rename is a race-free commit.
+        let replaces = rename_replaces(s, dir, fin, &up.run_id).await?;
+        learned::rename_replaces(&conn.addr, replaces);
+        profile.rename_replaces = Some(replaces);
+        chosen = profile::commit_path(profile, &target.overrides, want);
+    }
+    let commit = chosen.map_err(|reason| SftpError::NoSafeCommit {
+        addr: conn.addr.clone(),
+        reason,
+    })?;
+    if commit == CommitPath::CheckedRename {
+        warn!(server = %profile.banner, file = fin,
+              "This server offers no race-free no-clobber commit: checking, then renaming (a file someone else creates under the final name in that round trip would be replaced). Set [target] commit = \"race-free\" to refuse instead.");
+    }
 
     let written = upload_part(sessions, &part, up, size, strategy, progress).await;
     let (fsync, actual) = match written {
@@ -448,7 +448,7 @@ async fn run(
     let final_name = match up.if_exists {
         IfExists::Fail => {
             let dst = join(dir, fin);
-            if let Err(e) = commit_no_clobber(s, commit, &part, &dst).await {
+            if let Err(e) = commit_no_clobber_learning(conn, s, profile, &target.overrides, commit, &part, &dst, size).await {
                 return Err(cleanup_after(s, &part, e).await);
             }
             fin.to_string()
@@ -477,7 +477,7 @@ async fn run(
                 if s.exists(&dst).await? {
                     continue;
                 }
-                match commit_no_clobber(s, commit, &part, &dst).await {
+                match commit_no_clobber_learning(conn, s, profile, &target.overrides, commit, &part, &dst, size).await {
                     Ok(()) => {
                         chosen = Some(name);
                         break;
@@ -516,6 +516,7 @@ async fn commit_no_clobber(
     commit: CommitPath,
     part: &str,
     dst: &str,
+    size: u64,
 ) -> Result<(), SftpError> {
     let taken = |e: SftpError| async move {
         if s.exists(dst).await.unwrap_or(false) {
@@ -528,6 +529,18 @@ async fn commit_no_clobber(
         CommitPath::Hardlink => {
             if let Err(e) = s.hardlink(part, dst).await {
                 return Err(taken(e).await);
+            }
+            // Trust, but verify before the temp name goes: a server may answer OK without
+            // linking (rclone), and removing the temp file would then remove the data.
+            match s.lstat(dst).await? {
+                Some(a) if a.is_regular() && a.size == Some(size) => {}
+                other => {
+                    if other.is_some_and(|a| a.is_symlink()) {
+                        // Made by the "link" just now (the name was free): take it back.
+                        let _ = s.remove_if_exists(dst).await;
+                    }
+                    return Err(SftpError::HardlinkBroken { path: dst.into() });
+                }
             }
             // The final name now holds the file; the temp name is a second link to it.
             if let Err(e) = s.remove(part).await {
@@ -549,6 +562,44 @@ async fn commit_no_clobber(
             Ok(()) => Ok(()),
             Err(e) => Err(taken(e).await),
         },
+    }
+}
+
+/// [`commit_no_clobber`], and when the server's hardlink turns out not to link: remember
+/// it, choose the next path and commit with that.
+#[allow(clippy::too_many_arguments)]
+async fn commit_no_clobber_learning(
+    conn: &Conn,
+    s: &Sftp,
+    profile: &mut ServerProfile,
+    overrides: &profile::Overrides,
+    commit: CommitPath,
+    part: &str,
+    dst: &str,
+    size: u64,
+) -> Result<(), SftpError> {
+    match commit_no_clobber(s, commit, part, dst, size).await {
+        Err(SftpError::HardlinkBroken { .. }) => {
+            warn!(server = %profile.banner, "The server answered a hardlink without linking; not using hardlink with it again.");
+            learned::hardlink_broken(&conn.addr);
+            profile.hardlink_ok = Some(false);
+            if profile.rename_replaces.is_none() {
+                let dir = dst.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+                let dir = if dir.is_empty() { "/" } else { dir };
+                let run = part.rsplit('.').nth(1).unwrap_or("probe");
+                let replaces = rename_replaces(s, dir, "regdrop-commit", run).await?;
+                learned::rename_replaces(&conn.addr, replaces);
+                profile.rename_replaces = Some(replaces);
+            }
+            let next = profile::commit_path(profile, overrides, Want::NoClobber).map_err(|reason| {
+                SftpError::NoSafeCommit {
+                    addr: conn.addr.clone(),
+                    reason,
+                }
+            })?;
+            commit_no_clobber(s, next, part, dst, size).await
+        }
+        other => other,
     }
 }
 
@@ -642,9 +693,9 @@ pub(crate) async fn probe_test(
         prof.rename_replaces = Some(replaces);
         let no_clobber_refuses = match profile::commit_path(prof, &target.overrides, Want::NoClobber) {
             Ok(c) => {
-                commit_no_clobber(s, c, &part, &dst).await?;
+                commit_no_clobber(s, c, &part, &dst, size).await?;
                 s.put_plain(&other, b"someone else").await?;
-                Some(match commit_no_clobber(s, c, &other, &dst).await {
+                Some(match commit_no_clobber(s, c, &other, &dst, 12).await {
                     Err(SftpError::FinalExists { .. }) => true,
                     Ok(()) => false,
                     Err(e) => return Err(e),
