@@ -447,11 +447,14 @@ async fn attempt_once(
             }
         }
     }
+    let mut look_first = look_first;
     if run.artifact.is_none() {
         // A permanent target error (host key, login, folder) must not cost an extract.
         obs.stage(&id, "checking the target");
         sftp::probe(&target).await?;
         generate(ctx, sub, run, obs).await?;
+        // A ciphertext made just now cannot be on the server yet.
+        look_first = false;
     }
     let artifact = run
         .artifact
