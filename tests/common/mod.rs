@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod mutate;
 pub mod proxy;
 pub mod sshd;
 
