@@ -1,6 +1,6 @@
 //! Mutation fuzzing of the example configuration files (tests/common/mutate.rs): `check`
 //! (in-process and the real binary) never panics, and for every file it accepts, the
-//! daemon's start, schedule and reload path never panics. `REGDROP_MUTATIONS` (default 300)
+//! daemon's start, schedule and reload path never panics. `REGDROP_MUTATIONS` (default 1500)
 //! and `REGDROP_MUTATION_SEED` (default 9) choose the size and the seed.
 
 mod common;
@@ -10,7 +10,7 @@ async fn mutated_config_files_never_panic_check_or_daemon_start() {
     let n: usize = std::env::var("REGDROP_MUTATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(1500);
     let seed: u64 = std::env::var("REGDROP_MUTATION_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
