@@ -165,7 +165,8 @@ pub fn mutate<R: Rng>(text: &str, rng: &mut R) -> String {
                 let chars: Vec<char> = lines[i].chars().collect();
                 if !chars.is_empty() {
                     let j = rng.gen_range(0..chars.len());
-                    let c = ['"', '[', ']', '=', '{', '}', '#', '\\', '\n', '0', ' '][rng.gen_range(0..11)];
+                    let c = ['"', '[', ']', '=', '{', '}', '#', '\\', '\n', '0', ' ']
+                        [rng.gen_range(0..11)];
                     let mut out: String = chars[..j].iter().collect();
                     out.push(c);
                     out.extend(&chars[j + 1..]);
@@ -222,9 +223,13 @@ pub async fn campaign(n: usize, seed: u64, work_dir: &Path) -> Figures {
     for i in 0..n.div_ceil(10) {
         let text = mutate(&daemon_text, &mut rng);
         f.mutations += 1;
-        match catch_unwind(AssertUnwindSafe(|| daemon_from_str(&cfg_path, &text, &base))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            daemon_from_str(&cfg_path, &text, &base)
+        })) {
             Ok(_) => {}
-            Err(_) => f.panics.push(format!("daemon file mutation {i} panicked in validation:\n{text}")),
+            Err(_) => f.panics.push(format!(
+                "daemon file mutation {i} panicked in validation:\n{text}"
+            )),
         }
     }
     // The subscription files, in batches through the CLI too.
@@ -238,28 +243,40 @@ pub async fn campaign(n: usize, seed: u64, work_dir: &Path) -> Figures {
         let text = mutate(&text, &mut rng);
         f.mutations += 1;
         let file = PathBuf::from(format!("m{i}-{name}"));
-        match catch_unwind(AssertUnwindSafe(|| subscription_from_str(&file, &text, &inherited))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            subscription_from_str(&file, &text, &inherited)
+        })) {
             Ok(Ok(sub)) => {
                 f.accepted += 1;
                 std::fs::write(accepted_dir.join(&file), &text).unwrap();
                 // The schedule and retry numbers of an accepted file, as the daemon uses them.
                 let probe = catch_unwind(AssertUnwindSafe(|| {
-                    let now: chrono::DateTime<chrono::Utc> = "2026-11-25T05:00:00Z".parse().unwrap();
+                    let now: chrono::DateTime<chrono::Utc> =
+                        "2026-11-25T05:00:00Z".parse().unwrap();
                     let _ = sub.schedule.upcoming(now, 3);
-                    let _ = sub.schedule.last_missed(now - chrono::Duration::days(400), now);
+                    let _ = sub
+                        .schedule
+                        .last_missed(now - chrono::Duration::days(400), now);
                     for a in 1..=sub.retry.max_attempts.min(200) {
-                        let _ = sub.retry.next(ErrorClass::Retryable, a, sub.retry.deadline, 0.999);
+                        let _ = sub
+                            .retry
+                            .next(ErrorClass::Retryable, a, sub.retry.deadline, 0.999);
                     }
                 }));
                 if probe.is_err() {
-                    f.panics.push(format!("accepted file {} panicked in schedule/retry:\n{text}", file.display()));
+                    f.panics.push(format!(
+                        "accepted file {} panicked in schedule/retry:\n{text}",
+                        file.display()
+                    ));
                 }
             }
             Ok(Err(problems)) => {
                 f.refused += 1;
                 assert!(!problems.is_empty(), "refused without a problem:\n{text}");
             }
-            Err(_) => f.panics.push(format!("mutation {i} panicked in validation:\n{text}")),
+            Err(_) => f
+                .panics
+                .push(format!("mutation {i} panicked in validation:\n{text}")),
         }
         std::fs::create_dir_all(&batch_dir).unwrap();
         std::fs::write(batch_dir.join(&file).with_extension("toml"), &text).unwrap();
@@ -306,7 +323,11 @@ fn check_cli(base: &Path, daemon_text: &str, subs: &Path, f: &mut Figures) {
     let out = super::cli::run(super::cli::regdrop().arg("--config").arg(&cfg).arg("check"));
     f.cli_checks += 1;
     if !(out.code == 0 || out.code == 78) || out.text().contains("panicked") {
-        f.panics.push(format!("`regdrop check` exited {}:\n{}", out.code, out.text()));
+        f.panics.push(format!(
+            "`regdrop check` exited {}:\n{}",
+            out.code,
+            out.text()
+        ));
     }
 }
 
@@ -316,19 +337,20 @@ async fn start_daemon(base: &Path, daemon_text: &str, subs: &Path) -> Result<(),
     let cfg = base.join("daemon.toml");
     std::fs::write(
         &cfg,
-        daemon_text
-            .replace(
-                "subscriptions_dir = \"subscriptions.example\"",
-                &format!("subscriptions_dir = \"{}\"", subs.display()),
-            )
-            + "\n",
+        daemon_text.replace(
+            "subscriptions_dir = \"subscriptions.example\"",
+            &format!("subscriptions_dir = \"{}\"", subs.display()),
+        ) + "\n",
     )
     .unwrap();
     let work = |job: Job, cancel: CancellationToken| async move {
         let run = job.run_id();
         // Retry arithmetic as a real run does it.
         for a in 1..=job.sub.retry.max_attempts.min(200) {
-            let _ = job.sub.retry.next(ErrorClass::Retryable, a, Duration::ZERO, 0.999);
+            let _ = job
+                .sub
+                .retry
+                .next(ErrorClass::Retryable, a, Duration::ZERO, 0.999);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(7)) => {}
@@ -337,11 +359,16 @@ async fn start_daemon(base: &Path, daemon_text: &str, subs: &Path) -> Result<(),
         if run.len() % 2 == 0 {
             Err("fake error outside the protocol".to_string())
         } else {
-            Ok(Outcome::Failed { run, reason: "fake".into() })
+            Ok(Outcome::Failed {
+                run,
+                reason: "fake".into(),
+            })
         }
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let clock = Arc::new(TokioClock::starting_at("2026-11-25T05:00:00Z".parse().unwrap()));
+    let clock = Arc::new(TokioClock::starting_at(
+        "2026-11-25T05:00:00Z".parse().unwrap(),
+    ));
     let opts = Options {
         work: Some(Arc::new(work) as Arc<dyn Work>),
         clock,
@@ -350,7 +377,12 @@ async fn start_daemon(base: &Path, daemon_text: &str, subs: &Path) -> Result<(),
         metrics: false,
     };
     let h = tokio::spawn(async move {
-        daemon::run_with(cfg, tokio::time::sleep(Duration::from_secs(3 * 86_400)), opts).await
+        daemon::run_with(
+            cfg,
+            tokio::time::sleep(Duration::from_secs(3 * 86_400)),
+            opts,
+        )
+        .await
     });
     let reload = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(86_400)).await;
