@@ -11,7 +11,7 @@ use crate::store::{
     RunState, Store, StoreError,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,16 @@ pub enum DeliveryError {
     /// Another regdrop process (the daemon, or an operator's `retry`) works on this run.
     #[error("run {run} is being delivered by another regdrop process (lock {lock}); wait for it, or check `regdrop status`")]
     Busy { run: String, lock: String },
+    /// The spool file is not what was sealed (truncated, overwritten): it is discarded and
+    /// the next attempt regenerates it.
+    #[error("the sealed artifact changed after sealing ({detail}); it is not uploaded and is regenerated; check what else writes to the spool folder")]
+    ArtifactChanged { path: String, detail: String },
+    /// The spool file is gone and the server does not have it.
+    #[error("the sealed artifact {path} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {sub}`")]
+    ArtifactLost { path: String, sub: String },
+    /// The spool cannot be read or written.
+    #[error("{0}")]
+    Spool(String),
 }
 
 impl Classify for DeliveryError {
@@ -40,8 +50,11 @@ impl Classify for DeliveryError {
             DeliveryError::Store(e) => e.class(),
             DeliveryError::Job(e) => e.class(),
             DeliveryError::Sftp(e) => e.class(),
-            DeliveryError::Setup(_) => ErrorClass::Permanent,
-            DeliveryError::Task(_) | DeliveryError::Busy { .. } => ErrorClass::Retryable,
+            DeliveryError::Setup(_) | DeliveryError::ArtifactLost { .. } => ErrorClass::Permanent,
+            DeliveryError::Task(_)
+            | DeliveryError::Busy { .. }
+            | DeliveryError::ArtifactChanged { .. }
+            | DeliveryError::Spool(_) => ErrorClass::Retryable,
         }
     }
 }
@@ -51,11 +64,14 @@ impl DeliveryError {
     pub fn label(&self) -> &'static str {
         match self {
             DeliveryError::Store(_) => "store",
-            DeliveryError::Job(_) => "generate",
+            DeliveryError::Job(e) => e.label(),
             DeliveryError::Sftp(e) => sftp_label(e),
             DeliveryError::Setup(_) => "config",
             DeliveryError::Task(_) => "internal",
             DeliveryError::Busy { .. } => "busy",
+            DeliveryError::ArtifactChanged { .. }
+            | DeliveryError::ArtifactLost { .. }
+            | DeliveryError::Spool(_) => "spool",
         }
     }
 }
@@ -262,6 +278,12 @@ pub async fn deliver(
 }
 
 /// Continues an existing run (crash recovery, operator retry).
+///
+/// Every attempt is accounted the same way, whatever fails in it: checking the target,
+/// generating and sealing, checking the sealed artifact, uploading, verifying. Each is an
+/// attempt row with its reason, classed retryable or permanent by the error's type, under
+/// the subscription's backoff, `max_attempts` and deadline; a permanent error leaves the run
+/// `needs_attention`, exhausted retries `failed`.
 pub async fn deliver_run(
     ctx: &Ctx,
     sub: &Subscription,
@@ -289,93 +311,186 @@ pub async fn deliver_run(
     // A run found mid-upload may have finished on the server before the process died.
     let resumed = run.state == RunState::Uploading;
     info!(subscription = %sub.id, run = %id, state = %run.state, "Run started.");
-
-    // 1. Generate + seal once; retries and restarts reuse the artifact.
     let columns: Vec<String> = sub.extract.columns.iter().map(|f| f.name.clone()).collect();
-    if let Some(lost) = run
-        .artifact
-        .clone()
-        .filter(|a| !std::path::Path::new(&a.path).exists())
-    {
-        return lost_artifact(ctx, sub, &run, &lost, &columns).await;
-    }
-    if run.artifact.is_none() {
-        obs.stage(&id, "generating");
-        let last_to = last_delivered_to(&lock(&ctx.store), &sub.id)?;
-        let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
-        let (sub2, name, limit) = (sub.clone(), format!("{id}.artifact"), ctx.xlsx_row_limit);
-        let scheduled_at = run.scheduled_at;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
-        let mut task = tokio::task::spawn_blocking(move || {
-            let shop = job::Workshop {
-                register: &register,
-                spool: &spool,
-                xlsx_row_limit: limit,
-            };
-            job::generate_and_seal(shop, &name, &sub2, scheduled_at, last_to, &mut |d, t| {
-                let _ = tx.send((d, t));
-            })
-        });
-        let art = loop {
-            tokio::select! {
-                Some((d, t)) = rx.recv() => obs.rows(d, t),
-                res = &mut task => break res,
+    let first_start = Instant::now();
+    let started_at = Utc::now();
+    loop {
+        let n = lock(&ctx.store).begin_attempt(&id)?;
+        let result = attempt_once(ctx, sub, &mut run, n, resumed, &columns, obs).await;
+        match result {
+            Ok(Attempted::Cancelled) => {
+                lock(&ctx.store).finish_attempt(
+                    &id,
+                    n,
+                    AttemptOutcome::Retryable,
+                    Some("shutdown"),
+                    Some("stopped by shutdown"),
+                )?;
+                return Ok(Outcome::Interrupted { run: id });
             }
-        };
-        let art = match art.map_err(|e| DeliveryError::Task(e.to_string()))? {
-            Ok(a) => a,
-            Err(e) => return fail_without_attempt(ctx, sub, &id, DeliveryError::Job(e)),
-        };
-        let (from, to) = art
-            .period
-            .map(|p| (p.from.map(|d| d.to_string()), Some(p.to.to_string())))
-            .unwrap_or((None, None));
-        let record = store::Artifact {
-            path: art.sealed.path.display().to_string(),
-            file_name: art.file_name.clone(),
-            plaintext_sha256: art.sealed.plaintext_sha256.clone(),
-            ciphertext_sha256: art.sealed.ciphertext_sha256.clone(),
-            rows: art.rows,
-            plaintext_bytes: art.sealed.plaintext_bytes,
-            ciphertext_bytes: art.sealed.ciphertext_bytes,
-            period_from: from,
-            period_to: to,
-            format: art.format.as_str().to_string(),
-            fallback_note: art.fallback_note.clone(),
-        };
-        let files: Vec<RunFile> = art
-            .extras
-            .iter()
-            .map(|e| RunFile {
-                code_table: e.table.as_str().to_string(),
-                path: e.sealed.path.display().to_string(),
-                file_name: e.file_name.clone(),
-                rows: e.rows,
-                plaintext_sha256: e.sealed.plaintext_sha256.clone(),
-                ciphertext_sha256: e.sealed.ciphertext_sha256.clone(),
-                plaintext_bytes: e.sealed.plaintext_bytes,
-                ciphertext_bytes: e.sealed.ciphertext_bytes,
-            })
-            .collect();
-        lock(&ctx.store).record_run_files(&id, &files)?;
-        run = lock(&ctx.store).record_artifact(&id, &record)?;
-        info!(subscription = %sub.id, run = %id, rows = art.rows, bytes = art.sealed.ciphertext_bytes,
-              sha256 = %art.sealed.ciphertext_sha256, "Extract sealed.");
-        if let Some(note) = &art.fallback_note {
-            warn!(subscription = %sub.id, run = %id, "{note}");
+            Ok(Attempted::Delivered { d, files, artifact }) => {
+                lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
+                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, &files, started_at)?;
+                info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
+                      sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
+                return Ok(Outcome::Delivered(receipt));
+            }
+            Err(e) => {
+                // The store itself failing is outside the protocol: the supervisor resumes.
+                if let DeliveryError::Store(_) = e {
+                    let _ = lock(&ctx.store).finish_attempt(
+                        &id,
+                        n,
+                        e.class().into(),
+                        Some(e.label()),
+                        Some(&e.to_string()),
+                    );
+                    return Err(e);
+                }
+                let class = e.class();
+                let msg = e.to_string();
+                lock(&ctx.store).finish_attempt(
+                    &id,
+                    n,
+                    class.into(),
+                    Some(e.label()),
+                    Some(&msg),
+                )?;
+                match sub
+                    .retry
+                    .next(class, n, first_start.elapsed(), rand::random::<f64>())
+                {
+                    Next::RetryAfter(wait) => {
+                        warn!(subscription = %sub.id, run = %id, attempt = n, stage = e.label(), error = %msg, wait_secs = wait.as_secs_f64(), "Attempt failed; will retry.");
+                        obs.retry(&id, n, wait, &msg);
+                        tokio::select! {
+                            _ = ctx.cancel.cancelled() => return Ok(Outcome::Interrupted { run: id }),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    Next::GiveUp(GiveUp::Permanent) => {
+                        let reason = format!("attempt {n}: {msg}");
+                        lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
+                        warn!(subscription = %sub.id, run = %id, stage = e.label(), error = %msg, "Run needs an operator.");
+                        return Ok(Outcome::NeedsAttention { run: id, reason });
+                    }
+                    Next::GiveUp(why) => {
+                        let reason = format!(
+                            "gave up after attempt {n} ({}): {msg}",
+                            if why == GiveUp::Attempts {
+                                "max attempts"
+                            } else {
+                                "deadline"
+                            }
+                        );
+                        lock(&ctx.store).set_state(&id, RunState::Failed, Some(&reason))?;
+                        warn!(subscription = %sub.id, run = %id, stage = e.label(), error = %msg, "Run failed; retries exhausted.");
+                        return Ok(Outcome::Failed { run: id, reason });
+                    }
+                }
+            }
         }
     }
-    let artifact = run.artifact.clone().expect("sealed above");
+}
+
+/// What one attempt came to (errors are the `Err` side).
+enum Attempted {
+    Delivered {
+        d: sftp::Delivered,
+        files: Vec<DeliveredFile>,
+        artifact: store::Artifact,
+    },
+    /// Shutdown during the upload.
+    Cancelled,
+}
+
+/// One attempt: the sealed artifact checked against its recorded size and SHA-256 (a
+/// changed one is discarded, never uploaded), else the target checked and the artifact
+/// generated; then the upload.
+async fn attempt_once(
+    ctx: &Ctx,
+    sub: &Subscription,
+    run: &mut Run,
+    n: u32,
+    resumed: bool,
+    columns: &[String],
+    obs: &dyn Observer,
+) -> Result<Attempted, DeliveryError> {
+    let id = run.id.clone();
+    let target = target_of(sub)?;
+    let look_first = resumed || n > 1;
+    let run_now = run.clone();
+    let sidecars_of = |a: &store::Artifact| {
+        let (a, run_now) = (a.clone(), run_now.clone());
+        move |files: &[DeliveredFile]| {
+            (
+                sub.delivery
+                    .manifest
+                    .then(|| manifest(sub, &run_now, &a, columns, files)),
+                sub.delivery.done_marker,
+            )
+        }
+    };
+    if let Some(a) = run.artifact.clone() {
+        let extras = lock(&ctx.store).run_files(&id)?;
+        match check_spool(&a, &extras).await? {
+            SpoolCheck::Intact => {}
+            SpoolCheck::Missing => {
+                // Cannot be regenerated byte for byte (age output differs every time): if
+                // the server has it, record the receipt; otherwise an operator decides.
+                if let Some((d, files)) = find_on_server(&target, &a, &extras, &id, &sidecars_of(&a)).await? {
+                    return Ok(Attempted::Delivered {
+                        d,
+                        files,
+                        artifact: a,
+                    });
+                }
+                return Err(DeliveryError::ArtifactLost {
+                    path: a.path.clone(),
+                    sub: sub.id.clone(),
+                });
+            }
+            SpoolCheck::Changed(detail) => {
+                // An earlier attempt may have delivered the sealed file before it changed.
+                if look_first {
+                    if let Some((d, files)) = find_on_server(&target, &a, &extras, &id, &sidecars_of(&a)).await? {
+                        return Ok(Attempted::Delivered {
+                            d,
+                            files,
+                            artifact: a,
+                        });
+                    }
+                }
+                let e = DeliveryError::ArtifactChanged {
+                    path: a.path.clone(),
+                    detail,
+                };
+                warn!(subscription = %sub.id, run = %id, error = %e, "Sealed artifact changed; it is discarded and regenerated.");
+                *run = lock(&ctx.store).discard_artifact(&id, &format!("attempt {n}: {e}"))?;
+                for p in std::iter::once(&a.path).chain(extras.iter().map(|f| &f.path)) {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut look_first = look_first;
+    if run.artifact.is_none() {
+        // A permanent target error (host key, login, folder) must not cost an extract.
+        obs.stage(&id, "checking the target");
+        sftp::probe(&target).await?;
+        generate(ctx, sub, run, obs).await?;
+        // A ciphertext made just now cannot be on the server yet.
+        look_first = false;
+    }
+    let artifact = run
+        .artifact
+        .clone()
+        .ok_or_else(|| DeliveryError::Task("the sealed artifact was not recorded".into()))?;
     let extras = lock(&ctx.store).run_files(&id)?;
     if run.state != RunState::Uploading {
-        run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
+        *run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
     }
-
-    // 2. Upload with retries.
-    let target = match target_of(sub) {
-        Ok(t) => t,
-        Err(e) => return fail_without_attempt(ctx, sub, &id, e),
-    };
     let upload = sftp::Upload {
         local: PathBuf::from(&artifact.path),
         final_name: artifact.file_name.clone(),
@@ -394,74 +509,164 @@ pub async fn deliver_run(
         manifest: None,
         done_marker: sub.delivery.done_marker,
     };
-    let first_start = Instant::now();
-    let started_at = Utc::now();
-    loop {
-        let n = lock(&ctx.store).begin_attempt(&id)?;
-        obs.stage(&id, &format!("uploading (attempt {n})"));
-        let total = artifact.ciphertext_bytes;
-        let result = tokio::select! {
-            _ = ctx.cancel.cancelled() => {
-                lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Retryable, Some("shutdown"), Some("stopped by shutdown"))?;
-                return Ok(Outcome::Interrupted { run: id });
-            }
-            r = attempt_all(&target, &extras, &upload, n > 1 || resumed, total, obs, |files| {
-                sub.delivery.manifest.then(|| manifest(sub, &run, &artifact, &columns, files))
-            }) => r,
+    obs.stage(&id, &format!("uploading (attempt {n})"));
+    let total = artifact.ciphertext_bytes;
+    let run_now = run.clone();
+    tokio::select! {
+        _ = ctx.cancel.cancelled() => Ok(Attempted::Cancelled),
+        r = attempt_all(&target, &extras, &upload, look_first, total, obs, |files| {
+            sub.delivery.manifest.then(|| manifest(sub, &run_now, &artifact, columns, files))
+        }) => {
+            let (d, files) = r?;
+            Ok(Attempted::Delivered { d, files, artifact: artifact.clone() })
+        }
+    }
+}
+
+/// Generates and seals the run's artifact into the spool and records it (state `sealed`).
+async fn generate(
+    ctx: &Ctx,
+    sub: &Subscription,
+    run: &mut Run,
+    obs: &dyn Observer,
+) -> Result<(), DeliveryError> {
+    let id = run.id.clone();
+    obs.stage(&id, "generating");
+    let last_to = last_delivered_to(&lock(&ctx.store), &sub.id)?;
+    let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
+    let (sub2, name, limit) = (sub.clone(), format!("{id}.artifact"), ctx.xlsx_row_limit);
+    let scheduled_at = run.scheduled_at;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+    let mut task = tokio::task::spawn_blocking(move || {
+        let shop = job::Workshop {
+            register: &register,
+            spool: &spool,
+            xlsx_row_limit: limit,
         };
-        match result {
-            Ok((d, files)) => {
-                lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
-                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, &files, started_at)?;
-                info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
-                      sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
-                return Ok(Outcome::Delivered(receipt));
-            }
-            Err(e) => {
-                let class = e.class();
-                let msg = e.to_string();
-                lock(&ctx.store).finish_attempt(
-                    &id,
-                    n,
-                    class.into(),
-                    Some(e.label()),
-                    Some(&msg),
-                )?;
-                match sub
-                    .retry
-                    .next(class, n, first_start.elapsed(), rand::random::<f64>())
-                {
-                    Next::RetryAfter(wait) => {
-                        warn!(subscription = %sub.id, run = %id, attempt = n, error = %msg, wait_secs = wait.as_secs_f64(), "Delivery attempt failed; will retry.");
-                        obs.retry(&id, n, wait, &msg);
-                        tokio::select! {
-                            _ = ctx.cancel.cancelled() => return Ok(Outcome::Interrupted { run: id }),
-                            _ = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                    Next::GiveUp(GiveUp::Permanent) => {
-                        let reason = format!("attempt {n}: {msg}");
-                        lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
-                        warn!(subscription = %sub.id, run = %id, error = %msg, "Delivery needs an operator.");
-                        return Ok(Outcome::NeedsAttention { run: id, reason });
-                    }
-                    Next::GiveUp(why) => {
-                        let reason = format!(
-                            "gave up after attempt {n} ({}): {msg}",
-                            if why == GiveUp::Attempts {
-                                "max attempts"
-                            } else {
-                                "deadline"
-                            }
-                        );
-                        lock(&ctx.store).set_state(&id, RunState::Failed, Some(&reason))?;
-                        warn!(subscription = %sub.id, run = %id, error = %msg, "Delivery failed; retries exhausted.");
-                        return Ok(Outcome::Failed { run: id, reason });
-                    }
+        job::generate_and_seal(shop, &name, &sub2, scheduled_at, last_to, &mut |d, t| {
+            let _ = tx.send((d, t));
+        })
+    });
+    let art = loop {
+        tokio::select! {
+            Some((d, t)) = rx.recv() => obs.rows(d, t),
+            res = &mut task => break res,
+        }
+    };
+    let art = art.map_err(|e| DeliveryError::Task(format!("generation: {e}")))??;
+    let (from, to) = art
+        .period
+        .map(|p| (p.from.map(|d| d.to_string()), Some(p.to.to_string())))
+        .unwrap_or((None, None));
+    let record = store::Artifact {
+        path: art.sealed.path.display().to_string(),
+        file_name: art.file_name.clone(),
+        plaintext_sha256: art.sealed.plaintext_sha256.clone(),
+        ciphertext_sha256: art.sealed.ciphertext_sha256.clone(),
+        rows: art.rows,
+        plaintext_bytes: art.sealed.plaintext_bytes,
+        ciphertext_bytes: art.sealed.ciphertext_bytes,
+        period_from: from,
+        period_to: to,
+        format: art.format.as_str().to_string(),
+        fallback_note: art.fallback_note.clone(),
+    };
+    let files: Vec<RunFile> = art
+        .extras
+        .iter()
+        .map(|e| RunFile {
+            code_table: e.table.as_str().to_string(),
+            path: e.sealed.path.display().to_string(),
+            file_name: e.file_name.clone(),
+            rows: e.rows,
+            plaintext_sha256: e.sealed.plaintext_sha256.clone(),
+            ciphertext_sha256: e.sealed.ciphertext_sha256.clone(),
+            plaintext_bytes: e.sealed.plaintext_bytes,
+            ciphertext_bytes: e.sealed.ciphertext_bytes,
+        })
+        .collect();
+    lock(&ctx.store).record_run_files(&id, &files)?;
+    *run = lock(&ctx.store).record_artifact(&id, &record)?;
+    info!(subscription = %sub.id, run = %id, rows = art.rows, bytes = art.sealed.ciphertext_bytes,
+          sha256 = %art.sealed.ciphertext_sha256, "Extract sealed.");
+    if let Some(note) = &art.fallback_note {
+        warn!(subscription = %sub.id, run = %id, "{note}");
+    }
+    Ok(())
+}
+
+/// Whether the spool still holds what was sealed.
+enum SpoolCheck {
+    Intact,
+    /// The main artifact is gone.
+    Missing,
+    /// A file has another size or SHA-256 than when it was sealed (what differs).
+    Changed(String),
+}
+
+/// Compares the sealed files with their recorded sizes and SHA-256 sums (read in full: the
+/// file that goes out is the file that was sealed, or none).
+async fn check_spool(a: &store::Artifact, extras: &[RunFile]) -> Result<SpoolCheck, DeliveryError> {
+    let mut files = vec![(
+        a.path.clone(),
+        a.ciphertext_bytes,
+        a.ciphertext_sha256.clone(),
+    )];
+    files.extend(extras.iter().map(|f| {
+        (
+            f.path.clone(),
+            f.ciphertext_bytes,
+            f.ciphertext_sha256.clone(),
+        )
+    }));
+    tokio::task::spawn_blocking(move || {
+        for (i, (path, bytes, sha)) in files.iter().enumerate() {
+            match file_differs(Path::new(path), *bytes, sha) {
+                Ok(None) => {}
+                Ok(Some(d)) => return Ok(SpoolCheck::Changed(d)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && i == 0 => {
+                    return Ok(SpoolCheck::Missing)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(SpoolCheck::Changed(format!("{path} is missing")))
+                }
+                Err(e) => {
+                    return Err(DeliveryError::Spool(format!(
+                        "cannot read the sealed artifact {path}: {e}; check the spool folder's permissions and disk"
+                    )))
                 }
             }
         }
+        Ok(SpoolCheck::Intact)
+    })
+    .await
+    .map_err(|e| DeliveryError::Task(format!("checking the spool: {e}")))?
+}
+
+/// `None` when `path` has `bytes` bytes hashing to `sha`; else what differs.
+fn file_differs(path: &Path, bytes: u64, sha: &str) -> std::io::Result<Option<String>> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len != bytes {
+        return Ok(Some(format!(
+            "{} has {len} bytes, sealed with {bytes}",
+            path.display()
+        )));
     }
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+    }
+    let got = hex::encode(h.finalize());
+    Ok((!got.eq_ignore_ascii_case(sha))
+        .then(|| format!("{} hashes to {got}, sealed as {sha}", path.display())))
 }
 
 /// Takes the run's lock file (`SPOOL/locks/RUN.lock`) or says who has it. The daemon and
@@ -538,86 +743,50 @@ fn record_receipt(
     )?)
 }
 
-/// The run was sealed but its spool file is gone (deleted by hand, disk replaced). The
-/// artifact cannot be regenerated byte for byte (age output differs every time), so: if
-/// the server already has it, record the receipt; otherwise an operator decides.
-async fn lost_artifact(
-    ctx: &Ctx,
-    sub: &Subscription,
-    run: &Run,
+/// Crash recovery without the local file: is the sealed artifact (by its recorded size and
+/// checksum) already on the server, with the code tables uploaded before it? Every missing
+/// sidecar is completed on the way (checksum, manifest listing the code tables, done marker
+/// last), as after any crash between the commit and the receipt.
+async fn find_on_server(
+    target: &sftp::Target,
     a: &store::Artifact,
-    columns: &[String],
-) -> Result<Outcome, DeliveryError> {
-    let id = run.id.clone();
-    let started_at = Utc::now();
-    let target = match target_of(sub) {
-        Ok(t) => t,
-        Err(e) => return fail_without_attempt(ctx, sub, &id, e),
-    };
-    let n = lock(&ctx.store).begin_attempt(&id)?;
-    // The code tables went up before the main file: find them (and complete their
-    // sidecars) first, so the main file's manifest can list them.
-    let mut files = Vec::new();
+    run_files: &[RunFile],
+    run_id: &str,
+    sidecars: &(dyn Fn(&[DeliveredFile]) -> (Option<Vec<u8>>, bool) + Sync),
+) -> Result<Option<(sftp::Delivered, Vec<DeliveredFile>)>, DeliveryError> {
     let up_of = |name: &str, sha: &str| sftp::Upload {
         local: PathBuf::from(&a.path),
         final_name: name.to_string(),
-        run_id: id.clone(),
+        run_id: run_id.to_string(),
         if_exists: sftp::IfExists::Fail,
         verify: sftp::Verify::Size,
         sha256_hex: sha.to_string(),
         manifest: None,
         done_marker: false,
     };
-    let run_files = lock(&ctx.store).run_files(&id)?;
+    // Only a main file found means delivered; look for it before touching anything.
+    if sftp::find_delivered(target, &a.file_name, a.ciphertext_bytes, &a.ciphertext_sha256)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
     for f in run_files {
         let up = up_of(&f.file_name, &f.ciphertext_sha256);
-        if let Ok(Some(fd)) = sftp::complete_delivered(&target, &up, f.ciphertext_bytes).await {
-            files.push(delivered_file(&f, &fd));
+        if let Ok(Some(fd)) = sftp::complete_delivered(target, &up, f.ciphertext_bytes).await {
+            files.push(delivered_file(f, &fd));
         }
     }
-    // The main file: every missing sidecar (checksum, manifest, done marker last) is
-    // written, as after any crash between the commit and the receipt.
+    let (manifest, done_marker) = sidecars(&files);
     let main = sftp::Upload {
-        manifest: sub
-            .delivery
-            .manifest
-            .then(|| manifest(sub, run, a, columns, &files)),
-        done_marker: sub.delivery.done_marker,
+        manifest,
+        done_marker,
         ..up_of(&a.file_name, &a.ciphertext_sha256)
     };
-    match sftp::complete_delivered(&target, &main, a.ciphertext_bytes).await {
-        Ok(Some(d)) => {
-            lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
-            let r = record_receipt(ctx, sub, &id, a, &d, &files, started_at)?;
-            Ok(Outcome::Delivered(r))
-        }
-        Ok(None) => {
-            let reason = format!(
-                "the sealed artifact {} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {}`",
-                a.path, sub.id
-            );
-            lock(&ctx.store).finish_attempt(
-                &id,
-                n,
-                AttemptOutcome::Permanent,
-                Some("spool"),
-                Some(&reason),
-            )?;
-            lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
-            Ok(Outcome::NeedsAttention { run: id, reason })
-        }
-        Err(e) => {
-            let e = DeliveryError::Sftp(e);
-            lock(&ctx.store).finish_attempt(
-                &id,
-                n,
-                e.class().into(),
-                Some(e.label()),
-                Some(&e.to_string()),
-            )?;
-            Err(e)
-        }
-    }
+    Ok(sftp::complete_delivered(target, &main, a.ciphertext_bytes)
+        .await?
+        .map(|d| (d, files)))
 }
 
 /// What a receipt records of a code table delivered beside the main file.
@@ -683,25 +852,4 @@ async fn attempt(
         }
     }
     Ok(sftp::deliver(target, up, &|b| obs.bytes(b, total)).await?)
-}
-
-/// A failure before any upload attempt (generation, setup): permanent ones need an
-/// operator; retryable ones leave the run to be resumed.
-fn fail_without_attempt(
-    ctx: &Ctx,
-    sub: &Subscription,
-    id: &str,
-    e: DeliveryError,
-) -> Result<Outcome, DeliveryError> {
-    let reason = e.to_string();
-    if e.class() == ErrorClass::Permanent {
-        lock(&ctx.store).set_state(id, RunState::NeedsAttention, Some(&reason))?;
-        warn!(subscription = %sub.id, run = %id, error = %reason, "Run needs an operator.");
-        Ok(Outcome::NeedsAttention {
-            run: id.to_string(),
-            reason,
-        })
-    } else {
-        Err(e)
-    }
 }

@@ -31,10 +31,27 @@ pub enum JobError {
 impl Classify for JobError {
     fn class(&self) -> ErrorClass {
         match self {
-            JobError::Register { .. } => ErrorClass::Retryable,
+            // Busy or a full disk may pass; not a database, corrupt, missing, wrong schema
+            // will not.
+            JobError::Register { source, .. } => crate::extract::sqlite_class(source),
             JobError::Extract(e) => e.class(),
             JobError::Seal(e) => e.class(),
             JobError::Name(_) => ErrorClass::Permanent,
+        }
+    }
+}
+
+impl JobError {
+    /// A short label for the attempts table: where the run stopped.
+    pub fn label(&self) -> &'static str {
+        match self {
+            JobError::Register { .. } => "register",
+            JobError::Extract(ExtractError::Sql(_)) => "register",
+            JobError::Extract(ExtractError::Io(_)) => "spool",
+            JobError::Extract(_) => "extract",
+            JobError::Seal(SealError::Spool { .. } | SealError::Write { .. }) => "spool",
+            JobError::Seal(_) => "config",
+            JobError::Name(_) => "file_name",
         }
     }
 }

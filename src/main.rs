@@ -23,6 +23,12 @@ fn main() -> ExitCode {
     // The demo talks to a person; its log lines would only interleave with its story.
     let quiet = matches!(cli.command, regdrop::cli::Command::Demo { .. });
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
+    // A panic is a bug: it goes to the log (the journal) with its place, never silently.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "regdrop panicked; this is a bug, please report it with the log");
+        default_hook(info);
+    }));
     match app::run(cli) {
         Ok(code) => code,
         Err(e) => {

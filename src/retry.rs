@@ -93,9 +93,13 @@ impl RetryPolicy {
     /// The upper bound of the delay after failed attempt number `attempt` (1-based):
     /// `min(cap, base * factor^(attempt-1))`.
     pub fn ceiling(&self, attempt: u32) -> Duration {
+        // Checked: whatever the numbers (validation bounds them), no overflow or NaN panics.
         let exp = self.factor.powi(attempt.saturating_sub(1).min(64) as i32);
         let secs = (self.base.as_secs_f64() * exp).min(self.cap.as_secs_f64());
-        Duration::from_secs_f64(secs.max(0.0))
+        if secs.is_nan() {
+            return self.cap;
+        }
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(self.cap)
     }
 
     /// Full jitter: a delay uniformly in `[0, ceiling]`; `unit` is a random number in [0,1).
@@ -112,7 +116,7 @@ impl RetryPolicy {
             return Next::GiveUp(GiveUp::Attempts);
         }
         let wait = self.delay(attempt, unit);
-        if elapsed + wait > self.deadline {
+        if elapsed.checked_add(wait).is_none_or(|t| t > self.deadline) {
             return Next::GiveUp(GiveUp::Deadline);
         }
         Next::RetryAfter(wait)
@@ -149,6 +153,26 @@ pub enum GiveUp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_numbers_never_panic() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(u64::MAX),
+            factor: 1e300,
+            cap: Duration::from_secs(u64::MAX),
+            max_attempts: u32::MAX,
+            deadline: Duration::from_secs(u64::MAX),
+        };
+        for n in [1, 2, 64, u32::MAX] {
+            let _ = p.ceiling(n);
+            let _ = p.next(ErrorClass::Retryable, n, Duration::MAX, 0.999);
+        }
+        let nan = RetryPolicy {
+            factor: f64::NAN,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(nan.ceiling(3), nan.cap);
+    }
 
     #[test]
     fn ceiling_grows_then_caps() {

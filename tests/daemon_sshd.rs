@@ -285,7 +285,18 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
         ),
     );
     env.seed_old_run("side", Utc::now() - chrono::Duration::days(3));
-    // First life: sealed, but the server is unreachable; then shut down.
+    // First life: the target check passes, then every upload connection is cut: sealed,
+    // uploading, attempts failing; then shut down.
+    let cutting = Proxy::with(
+        port,
+        sshd.port,
+        Faults {
+            cut_after: Some(1),
+            spare_first: 1,
+            ..Faults::default()
+        },
+    )
+    .await;
     let (stop, daemon) = start_daemon(&env);
     let run = wait_for(60, "a sealed run with a failed attempt", || {
         let r = caught_up_run(&env, "side")?;
@@ -300,7 +311,9 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
     .await;
     let _ = stop.send(());
     daemon.await.unwrap();
-    // What the dead process left on the server: the final file, renamed, no sidecars.
+    drop(cutting);
+    tokio::time::sleep(Duration::from_millis(200)).await; // the aborted listener lets go
+                                                          // What the dead process left on the server: the final file, renamed, no sidecars.
     let art = run.artifact.clone().unwrap();
     std::fs::copy(&art.path, remote.join(&art.file_name)).unwrap();
     assert_eq!(ls(&remote), vec![art.file_name.clone()]);

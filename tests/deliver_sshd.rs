@@ -251,10 +251,12 @@ fn wrong_host_key_needs_an_operator_after_one_attempt_and_writes_nothing() {
 async fn connection_cut_mid_upload_is_retried_to_exactly_one_receipt() {
     let sshd = Sshd::start();
     let remote = sshd.remote_dir("in");
-    // The first connection is cut after 600 KiB of the upload; later ones pass.
+    // The target check before the extract passes; the first upload connection is cut
+    // after 600 KiB; later ones pass.
     let faults = Faults {
         cut_after: Some(600 * 1024),
         cut_connections: Some(1),
+        spare_first: 1,
         ..Faults::default()
     };
     let proxy = Proxy::with(0, sshd.port, faults).await;

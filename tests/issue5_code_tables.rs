@@ -294,7 +294,9 @@ async fn cut_connection(upstream: u16, victim: u64, cut: u64) -> u16 {
 async fn cut_during_a_code_table_is_resumed_without_duplicates() {
     let sshd = Sshd::start();
     let remote = sshd.remote_dir("in");
-    let port = cut_connection(sshd.port, 1, 24 * 1024).await;
+    // Connection 0 checks the target before the extract, 1 carries the first table, 2 the
+    // second: that one is cut.
+    let port = cut_connection(sshd.port, 2, 24 * 1024).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     common::cli::write_config(&d, "");

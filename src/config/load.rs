@@ -170,11 +170,27 @@ pub fn load_subscription_file(
             message: format!("cannot read the file: {e}"),
         }]
     })?;
-    let raw: RawSubscription = parse(file, &text).map_err(|p| vec![p])?;
-    match validate::validate_subscription(&raw, inherited, file) {
-        Ok(s) => Ok((s, text)),
-        Err(ps) => Err(ps.into_iter().map(|p| locate(file, &text, p)).collect()),
-    }
+    let sub = subscription_from_str(file, &text, inherited)?;
+    Ok((sub, text))
+}
+
+/// Parses and validates the text of one subscription file (`file` names it in problems).
+/// Pure; what `check` and the daemon run on every file, and what the fuzz targets drive.
+pub fn subscription_from_str(
+    file: &Path,
+    text: &str,
+    inherited: &validate::Inherited,
+) -> Result<Subscription, Vec<Located>> {
+    let raw: RawSubscription = parse(file, text).map_err(|p| vec![p])?;
+    validate::validate_subscription(&raw, inherited, file)
+        .map_err(|ps| ps.into_iter().map(|p| locate(file, text, p)).collect())
+}
+
+/// Parses and validates the text of a daemon file; `base` is where relative paths start.
+pub fn daemon_from_str(file: &Path, text: &str, base: &Path) -> Result<DaemonConfig, Vec<Located>> {
+    let raw: RawDaemon = parse(file, text).map_err(|p| vec![p])?;
+    validate::validate_daemon(&raw, base)
+        .map_err(|ps| ps.into_iter().map(|p| locate(file, text, p)).collect())
 }
 
 fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Located> {

@@ -1,6 +1,7 @@
 //! Configuration: the daemon file and one file per subscription.
 //! `raw` (serde mirror, unknown keys refused) -> `validate` (pure, all problems) ->
 //! `load` (file I/O, file:line:column).
+pub mod limits;
 pub mod load;
 pub mod raw;
 pub mod template;

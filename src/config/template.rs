@@ -76,7 +76,20 @@ pub fn render(template: &str, ctx: &NameContext) -> Result<String, String> {
 /// A remote name must be one plain path component.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
-        return Err("the file name is empty".into());
+        return Err(
+            "the file name is empty; write a template like \"{id}_{run:%Y%m%d}.{ext}\"".into(),
+        );
+    }
+    if name.trim().is_empty() {
+        return Err(
+            "the file name is only spaces; write a template like \"{id}_{run:%Y%m%d}.{ext}\""
+                .into(),
+        );
+    }
+    if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
+        return Err(format!(
+            "`{name}` starts or ends with a space, which customers' scripts trip over; remove it"
+        ));
     }
     if name.contains('/') || name.contains('\\') {
         return Err(format!(

@@ -2,6 +2,7 @@
 //! problem of a file (not only the first), each with the key it concerns and a sentence
 //! saying what to do.
 
+use super::limits;
 use super::raw::*;
 use super::template::{self, NameContext};
 use crate::catalog::{self, Field, PeriodField, ReportKind};
@@ -21,7 +22,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
         Problem {
             key: key.into(),
             message: message.into(),
@@ -272,9 +273,28 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         problems.push(Problem::new("defaults.timezone", e));
     }
     let retry = RetryPolicy::default().with(&raw.retry);
-    if let Some(p) = retry.problem() {
-        problems.push(Problem::new("retry", p));
-    }
+    limits::retry_problems(&raw.retry, &retry, &mut problems);
+    limits::check_range(
+        "daemon.shutdown_grace_secs",
+        raw.daemon.shutdown_grace_secs,
+        (0, limits::SHUTDOWN_GRACE_SECS_MAX),
+        "seconds in-flight runs get to finish on shutdown",
+        &mut problems,
+    );
+    limits::check_range(
+        "retention.spool_grace_hours",
+        raw.retention.spool_grace_hours,
+        (0, limits::SPOOL_GRACE_HOURS_MAX),
+        "hours a delivered artifact stays in the spool",
+        &mut problems,
+    );
+    limits::check_range(
+        "retention.receipts_days",
+        raw.retention.receipts_days,
+        limits::RECEIPTS_DAYS,
+        "days receipts and attempts are kept",
+        &mut problems,
+    );
     let metrics_listen = match &raw.daemon.metrics_listen {
         None => None,
         Some(s) => match s.parse::<std::net::SocketAddr>() {
@@ -324,9 +344,17 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         max_per_host,
         metrics_listen,
         shutdown_grace: Duration::from_secs(raw.daemon.shutdown_grace_secs.unwrap_or(60)),
-        spool_grace: Duration::from_secs(3600 * raw.retention.spool_grace_hours.unwrap_or(24)),
+        spool_grace: Duration::from_secs(
+            raw.retention
+                .spool_grace_hours
+                .unwrap_or(24)
+                .saturating_mul(3600),
+        ),
         receipts_retention: Duration::from_secs(
-            86_400 * raw.retention.receipts_days.unwrap_or(2557),
+            raw.retention
+                .receipts_days
+                .unwrap_or(2557)
+                .saturating_mul(86_400),
         ),
     })
 }
@@ -392,6 +420,27 @@ pub fn validate_subscription(
             .ok()
         }),
     };
+    // A 5-field line repeats within 28 years, so a line with no fire time after a fixed
+    // date has none at all (`0 0 30 2 *`).
+    if let Some(s) = &sched {
+        let from = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("a date")
+            .and_utc();
+        if s.next_after(from).is_none() {
+            p.push(Problem::new(
+                "schedule.cron",
+                format!("`{}` never fires (no date matches it, like 30 February); fix the day and month fields", raw.schedule.cron),
+            ));
+        }
+    }
+    limits::check_range(
+        "schedule.jitter_secs",
+        Some(raw.schedule.jitter_secs),
+        (0, limits::JITTER_SECS_MAX),
+        "the random delay added to each fire time, in seconds",
+        &mut p,
+    );
 
     // --- target ---
     let t = &raw.target;
@@ -433,6 +482,13 @@ pub fn validate_subscription(
             ),
         ));
     }
+    limits::check_range(
+        "target.connect_timeout_secs",
+        t.connect_timeout_secs,
+        limits::CONNECT_TIMEOUT_SECS,
+        "seconds to wait for the server to answer",
+        &mut p,
+    );
     let auth = validate_auth(&t.auth, inherited, &mut p);
     let tuning = validate_tuning(t, &mut p);
     let target = TargetSpec {
@@ -574,13 +630,23 @@ pub fn validate_subscription(
     }
 
     let retry = inherited.retry.with(&raw.retry);
-    if let Some(e) = retry.problem() {
-        p.push(Problem::new("retry", e));
-    }
+    limits::retry_problems(&raw.retry, &retry, &mut p);
 
     if !p.is_empty() {
         return Err(p);
     }
+    let Some(schedule) = sched else {
+        return Err(vec![Problem::new(
+            "schedule",
+            "the schedule could not be built; check cron and timezone",
+        )]);
+    };
+    let Some(extract) = extract else {
+        return Err(vec![Problem::new(
+            "extract",
+            "the extract could not be built; check the [extract] table",
+        )]);
+    };
     Ok(Subscription {
         id: raw.id.clone(),
         customer: raw.customer.trim().to_string(),
@@ -591,9 +657,9 @@ pub fn validate_subscription(
         contact_email: raw.contact.as_ref().and_then(|c| c.email.clone()),
         contact_mobile: raw.contact.as_ref().and_then(|c| c.mobile.clone()),
         enabled: raw.enabled,
-        schedule: sched.expect("validated"),
+        schedule,
         target,
-        extract: extract.expect("validated"),
+        extract,
         encryption: EncryptionSpec {
             recipients,
             encrypt,

@@ -202,8 +202,12 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
                 if l["stale"].as_bool() == Some(true) {
                     note.push("file invalid: the daemon runs its last good version".to_string());
                 }
-                if l["busy"].as_bool() == Some(true) {
-                    note.push("running".into());
+                match l["state"].as_str() {
+                    Some("running") => note.push("running".into()),
+                    Some("queued") => note.push("queued (waiting for a free slot)".into()),
+                    // A daemon from before `state` was written: busy is all it says.
+                    None if l["busy"].as_bool() == Some(true) => note.push("running".into()),
+                    _ => {}
                 }
                 l["next_fire"].as_str().unwrap_or("-").to_string()
             }

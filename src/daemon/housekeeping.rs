@@ -26,7 +26,14 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 /// One pass at `now`. Errors are logged; the next pass tries again.
 pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> Swept {
     let mut swept = Swept::default();
-    let spool_cut = now - chrono::Duration::from_std(daemon.spool_grace).unwrap_or_default();
+    // Checked: a grace too long for a date keeps everything (never "cut at now").
+    let before = |d: std::time::Duration| {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
+    let spool_cut = before(daemon.spool_grace);
     let delivered = lock(store).list_runs(&RunFilter {
         states: vec![RunState::Delivered],
         ..Default::default()
@@ -61,7 +68,7 @@ pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> S
         }
         Err(e) => warn!(error = %e, "Housekeeping cannot list delivered runs."),
     }
-    let cut = now - chrono::Duration::from_std(daemon.receipts_retention).unwrap_or_default();
+    let cut = before(daemon.receipts_retention);
     match lock(store).purge_older_than(cut) {
         Ok(c) => {
             swept.receipts = c.receipts;

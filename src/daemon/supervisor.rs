@@ -145,6 +145,9 @@ struct Entry {
     next: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// A run of it is queued or working.
     busy: bool,
+    /// Its run holds a slot (working, or waiting between attempts); `busy && !running` is
+    /// queued for a slot.
+    running: bool,
     /// A fire time that came while busy (coalesced: the latest wins).
     pending: Option<DateTime<Utc>>,
     /// After an error outside the protocol, resume its active run at this time.
@@ -189,20 +192,39 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 }
 
 fn jittered(sub: &Subscription, t: DateTime<Utc>) -> DateTime<Utc> {
-    let j = sub.schedule.jitter_secs;
+    // Checked: `check` bounds jitter_secs to a day, and no value may overflow here either.
+    let j = sub.schedule.jitter_secs.min(i64::MAX as u64 - 1);
     if j == 0 {
         return t;
     }
-    t + chrono::Duration::seconds(rand::random::<u64>().wrapping_rem(j + 1) as i64)
+    chrono::Duration::try_seconds(rand::random::<u64>().wrapping_rem(j + 1) as i64)
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(t)
 }
 
 fn next_fire(sub: &Subscription, after: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     if !sub.enabled {
         return None;
     }
-    sub.schedule
-        .next_after(after)
-        .map(|t| (t, jittered(sub, t)))
+    guarded(sub, "the next fire time", || {
+        sub.schedule
+            .next_after(after)
+            .map(|t| (t, jittered(sub, t)))
+    })
+}
+
+/// Runs a schedule computation of one subscription; a panic in it (a bug: `check` bounds
+/// every number) unschedules that subscription with an error in the log instead of taking
+/// the daemon and every other subscription down.
+fn guarded<T>(sub: &Subscription, what: &str, f: impl FnOnce() -> Option<T>) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            error!(subscription = %sub.id, file = %sub.source.display(),
+                   "Computing {what} panicked; this subscription is not scheduled until the next reload. This is a bug: report it with the subscription file.");
+            None
+        }
+    }
 }
 
 fn outcome_label(r: &WorkResult) -> &'static str {
@@ -337,7 +359,9 @@ impl Supervisor {
                 None => {
                     if sub.enabled && sub.schedule.catch_up == crate::schedule::CatchUp::Once {
                         let since = self.last_scheduled(&id).unwrap_or(now);
-                        if let Some(t) = sub.schedule.last_missed(since, now) {
+                        if let Some(t) = guarded(&sub, "the missed fire time", || {
+                            sub.schedule.last_missed(since, now)
+                        }) {
                             catch_up.push((id.clone(), t));
                         }
                     }
@@ -349,6 +373,7 @@ impl Supervisor {
                             sub,
                             next,
                             busy: false,
+                            running: false,
                             pending: None,
                             resume_at: None,
                             stale: false,
@@ -513,6 +538,9 @@ impl Supervisor {
         self.dirty = true;
         let run = job.run_id();
         let sub = job.sub.id.clone();
+        if let Some(e) = self.entries.get_mut(&sub) {
+            e.running = true;
+        }
         info!(subscription = %sub, run = %run, host = %host, active = self.active, "Run started.");
         let fut = self.work.start(job, self.cancel.clone());
         let tx = self.done_tx.clone();
@@ -569,6 +597,7 @@ impl Supervisor {
             return;
         };
         e.busy = false;
+        e.running = false;
         if shutting_down {
             return;
         }
@@ -577,7 +606,12 @@ impl Supervisor {
             // waiting fire waits for that (firing it now would resume the same run at once,
             // again and again while the error lasts).
             let wait = e.sub.retry.base.max(Duration::from_secs(1));
-            e.resume_at = Some(now + chrono::Duration::from_std(wait).unwrap_or_default());
+            e.resume_at = Some(
+                chrono::Duration::from_std(wait)
+                    .ok()
+                    .and_then(|w| now.checked_add_signed(w))
+                    .unwrap_or(now + chrono::Duration::seconds(1)),
+            );
             return;
         }
         if let Some(t) = e.pending.take() {
@@ -644,6 +678,7 @@ impl Supervisor {
                         "source": e.sub.source.display().to_string(),
                         "next_fire": e.next.map(|n| store::fmt_ts(n.0)),
                         "busy": e.busy,
+                        "state": if e.running { "running" } else if e.busy { "queued" } else { "idle" },
                         "waiting_fire": e.pending.map(store::fmt_ts),
                         "stale": e.stale,
                     })

@@ -33,17 +33,23 @@ pub enum ExtractError {
 impl Classify for ExtractError {
     fn class(&self) -> ErrorClass {
         match self {
-            ExtractError::Sql(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                ErrorClass::Retryable
-            }
+            ExtractError::Sql(e) => sqlite_class(e),
             ExtractError::Io(_) => ErrorClass::Retryable,
             _ => ErrorClass::Permanent,
         }
+    }
+}
+
+/// Whether a register error can pass: busy, locked, out of memory or disk, an I/O error
+/// retry; a file that is not a database, is corrupt or truncated, is missing or has the
+/// wrong schema (`no such table`) needs an operator.
+pub fn sqlite_class(e: &rusqlite::Error) -> ErrorClass {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(
+            C::DatabaseBusy | C::DatabaseLocked | C::DiskFull | C::OutOfMemory | C::SystemIoFailure,
+        ) => ErrorClass::Retryable,
+        _ => ErrorClass::Permanent,
     }
 }
 

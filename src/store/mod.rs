@@ -451,6 +451,34 @@ impl Store {
         Ok(updated)
     }
 
+    /// Forgets the run's sealed artifact and its further files (the spool file changed
+    /// after sealing) and moves it back to `pending` with `reason`, in one transaction, so
+    /// a crash right after never leaves a run pointing at a file it must not upload.
+    pub fn discard_artifact(&self, run: &str, reason: &str) -> Result<Run> {
+        let tx = self.write_tx()?;
+        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        if !cur.state.is_active() {
+            return Err(StoreError::InvalidTransition {
+                run: run.to_string(),
+                from: cur.state.to_string(),
+                to: RunState::Pending.to_string(),
+                why: "only an active run's artifact can be discarded",
+            });
+        }
+        tx.execute(
+            "UPDATE runs SET artifact_path = NULL, file_name = NULL, plaintext_sha256 = NULL, \
+             ciphertext_sha256 = NULL, rows = NULL, plaintext_bytes = NULL, ciphertext_bytes = NULL, \
+             period_from = NULL, period_to = NULL, format = NULL, fallback_note = NULL, \
+             state = 'pending', state_reason = ?2, updated_at = ?3 WHERE id = ?1",
+            params![run, reason, self.now()],
+        )?;
+        tx.execute("DELETE FROM run_files WHERE run_id = ?1", [run])?;
+        let updated =
+            get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        tx.commit()?;
+        Ok(updated)
+    }
+
     /// The subscription's active run (pending, generated, sealed or uploading), if any.
     pub fn active_run(&self, subscription: &str) -> Result<Option<Run>> {
         active_run_in(&self.conn, subscription)

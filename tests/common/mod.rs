@@ -6,6 +6,7 @@
 
 pub mod asyncssh;
 pub mod cli;
+pub mod mutate;
 pub mod proftpd;
 pub mod proxy;
 pub mod rclone;

@@ -15,6 +15,8 @@ pub struct Faults {
     pub cut_after: Option<u64>,
     /// Cut only the first this many connections (all when `None`).
     pub cut_connections: Option<u64>,
+    /// Leave the first this many connections alone (a probe passes, the upload is cut).
+    pub spare_first: u64,
     /// Throttle client -> server to this many bytes per second.
     pub rate: Option<u64>,
 }
@@ -71,7 +73,12 @@ impl Proxy {
                 }
                 let cut_after = faults
                     .cut_after
-                    .filter(|_| faults.cut_connections.is_none_or(|k| nth < k));
+                    .filter(|_| nth >= faults.spare_first)
+                    .filter(|_| {
+                        faults
+                            .cut_connections
+                            .is_none_or(|k| nth < faults.spare_first + k)
+                    });
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
