@@ -223,21 +223,35 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             t.bytes,
             t.channels,
             t.mib_per_s,
-            if t.read_back_ok { "identical" } else { "DIFFERENT" },
+            if t.read_back_ok {
+                "identical"
+            } else {
+                "DIFFERENT"
+            },
             if t.fsync { "done" } else { "not offered" },
-            t.mode.map(|m| format!("{m:o}")).unwrap_or_else(|| "not reported".into()),
+            t.mode
+                .map(|m| format!("{m:o}"))
+                .unwrap_or_else(|| "not reported".into()),
         );
         if let Some(why) = &t.parallel_failed {
             println!("             writes on several channels failed ({why}); deliveries use one");
         }
         println!(
             "rename:      a plain rename onto an existing file {}",
-            if t.rename_replaces { "REPLACES it" } else { "is refused" }
+            if t.rename_replaces {
+                "REPLACES it"
+            } else {
+                "is refused"
+            }
         );
         if let Some(refuses) = t.no_clobber_refuses {
             println!(
                 "no-clobber:  committing onto a taken name {}",
-                if refuses { "was refused, as it must be" } else { "REPLACED the other file" }
+                if refuses {
+                    "was refused, as it must be"
+                } else {
+                    "REPLACED the other file"
+                }
             );
             ok &= refuses;
         }

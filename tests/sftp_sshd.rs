@@ -246,12 +246,19 @@ async fn read_back_verification_and_versioned_names() {
     assert!(matches!(e, SftpError::FinalExists { .. }), "{e}");
     assert_eq!(std::fs::read(dir.join("r.csv.age")).unwrap(), data);
 
-    // Read-back of a wrong checksum is detected before the commit: retryable, nothing
-    // under the final name, no temp file left.
+    // A wrong checksum is detected before the commit: retryable, nothing under the final
+    // name, no temp file left. (The hash of the bytes sent catches it before the read-back
+    // would: LocalChanged; a read-back mismatch now needs the server to change bytes.)
     let mut bad = upload(&local, "s.bin", "run-3", &"ab".repeat(32));
     bad.verify = Verify::ReadBack;
     let e = deliver(&t, &bad).await.unwrap_err();
-    assert!(matches!(e, SftpError::ChecksumMismatch { .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            SftpError::LocalChanged { .. } | SftpError::ChecksumMismatch { .. }
+        ),
+        "{e}"
+    );
     assert!(e.is_retryable());
     assert!(!dir.join("s.bin").exists());
     no_parts(&dir);
@@ -604,6 +611,27 @@ async fn existing_final_with_fail_and_overwrite() {
     run(Command::new("sha256sum")
         .args(["-c", "w.age.sha256"])
         .current_dir(&dir));
+}
+
+/// The bytes sent are hashed on the way: a spool file that is not what was sealed (changed
+/// after sealing, or during the upload) never reaches the final name, even with
+/// `verify = "size"` (whose size check alone passes here), and leaves no temp file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_the_sealed_ones_are_never_committed() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let dir = sshd.remote_dir("changed");
+    let t = sshd.target(&dir);
+    let local = work.path().join("a.age");
+    let (_, sealed_sum) = random_file(&local, 10 * MIB + 5);
+    // Same size, other bytes: what a 4 KiB overwrite of the spool file looks like.
+    random_file(&local, 10 * MIB + 5);
+    let e = deliver(&t, &upload(&local, "a.age", "r1", &sealed_sum))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SftpError::LocalChanged { .. }), "{e:?}");
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(ls(&dir), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,6 @@ pub mod validate;
 
 pub use load::{load, Loaded, Located};
 pub use validate::{
-    AuthSpec, DaemonConfig, ExtractSpec, Filter, Format, IfExists, PeriodSpec, Subscription,
-    CommitMode, TargetSpec, TargetTuning, VerifyLevel,
+    AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, PeriodSpec,
+    Subscription, TargetSpec, TargetTuning, VerifyLevel,
 };

@@ -749,9 +749,27 @@ fn validate_tuning(t: &RawTarget, p: &mut Vec<Problem>) -> TargetTuning {
         }
     };
     let channels = bounded("channels", t.channels, 1, 16, "the number of SFTP channels");
-    let max_write = bounded("max_write", t.max_write, 1024, 261_120, "the bytes per WRITE request");
-    let in_flight = bounded("in_flight", t.in_flight, 1, 1024, "the WRITE requests in flight per channel");
-    bounded("io_timeout_secs", t.io_timeout_secs, 1, 3600, "the seconds one SFTP request may take");
+    let max_write = bounded(
+        "max_write",
+        t.max_write,
+        1024,
+        261_120,
+        "the bytes per WRITE request",
+    );
+    let in_flight = bounded(
+        "in_flight",
+        t.in_flight,
+        1,
+        1024,
+        "the WRITE requests in flight per channel",
+    );
+    bounded(
+        "io_timeout_secs",
+        t.io_timeout_secs,
+        1,
+        3600,
+        "the seconds one SFTP request may take",
+    );
     let commit = match t.commit.as_deref() {
         None | Some("auto") => CommitMode::Auto,
         Some("race-free") => CommitMode::RaceFree,

@@ -81,6 +81,11 @@ pub enum SftpError {
     /// name. Retryable (the next try does not use hardlink with this server).
     #[error("the server answered the hardlink {path} with OK but created no link")]
     HardlinkBroken { path: String },
+    /// The local artifact changed while it was being uploaded (the bytes sent are not the
+    /// sealed ones). Retryable: nothing was committed, and the next attempt's spool check
+    /// regenerates the artifact.
+    #[error("local file {} changed during the upload ({detail}); nothing was committed", path.display())]
+    LocalChanged { path: PathBuf, detail: String },
     /// No free versioned name was found. Permanent.
     #[error("no free versioned name for {path} (tried {tried})")]
     NoFreeVersion { path: String, tried: u32 },
@@ -166,6 +171,7 @@ impl Classify for SftpError {
             | SftpError::Transport { .. }
             | SftpError::SizeMismatch { .. }
             | SftpError::HardlinkBroken { .. }
+            | SftpError::LocalChanged { .. }
             | SftpError::ChecksumMismatch { .. } => Retryable,
             SftpError::HostKeyMismatch { .. }
             | SftpError::HostKeyConfig(_)
@@ -224,8 +230,11 @@ fn status_class(code: StatusCode, message: &str) -> ErrorClass {
 /// Whether a server's message says it cannot write at the requested offset.
 pub(crate) fn cannot_seek(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("illegal seek") || m.contains("can't seek") || m.contains("cannot seek")
-        || m.contains("non-sequential") || m.contains("out of order")
+    m.contains("illegal seek")
+        || m.contains("can't seek")
+        || m.contains("cannot seek")
+        || m.contains("non-sequential")
+        || m.contains("out of order")
 }
 
 #[cfg(test)]
@@ -259,11 +268,25 @@ mod tests {
         let e = SftpError::remote("write", "/x", status(StatusCode::InvalidHandle));
         assert!(e.is_retryable());
         assert!(e.to_string().contains("Invalid handle"), "{e}");
-        for c in [StatusCode::WriteProtect, StatusCode::InvalidFilename, StatusCode::OwnerInvalid] {
-            assert!(!SftpError::remote("open", "/x", status(c)).is_retryable(), "{c}");
+        for c in [
+            StatusCode::WriteProtect,
+            StatusCode::InvalidFilename,
+            StatusCode::OwnerInvalid,
+        ] {
+            assert!(
+                !SftpError::remote("open", "/x", status(c)).is_retryable(),
+                "{c}"
+            );
         }
-        for c in [StatusCode::NoSpaceOnFilesystem, StatusCode::QuotaExceeded, StatusCode::Unknown(77)] {
-            assert!(SftpError::remote("write", "/x", status(c)).is_retryable(), "{c}");
+        for c in [
+            StatusCode::NoSpaceOnFilesystem,
+            StatusCode::QuotaExceeded,
+            StatusCode::Unknown(77),
+        ] {
+            assert!(
+                SftpError::remote("write", "/x", status(c)).is_retryable(),
+                "{c}"
+            );
         }
         // "Illegal seek" (rclone without a VFS cache) is permanent and says what to set.
         let mut st = status(StatusCode::Failure);
@@ -335,7 +358,10 @@ mod tests {
             let n = server.read_u32().await.unwrap();
             let mut buf = vec![0; n as usize];
             server.read_exact(&mut buf).await.unwrap();
-            server.write_all(&(16u32 << 20).to_be_bytes()).await.unwrap();
+            server
+                .write_all(&(16u32 << 20).to_be_bytes())
+                .await
+                .unwrap();
             server.write_all(&[103u8; 64]).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
             drop(server);

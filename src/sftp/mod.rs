@@ -441,7 +441,8 @@ pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
                     s.write_len = strategy.write_len;
                     s.read_len = strategy.read_len;
                 }
-                test = Some(upload::probe_test(&conn, &sessions, &mut prof, &strategy, target).await?);
+                test =
+                    Some(upload::probe_test(&conn, &sessions, &mut prof, &strategy, target).await?);
             }
             let extensions = prof
                 .extensions
@@ -451,9 +452,17 @@ pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
             Ok(ProbeReport {
                 host_key_sha256: conn.host_key_sha256.clone(),
                 strategy: profile::strategy(&prof, &target.overrides, PROBE_BYTES),
-                commit_no_clobber: profile::commit_path(&prof, &target.overrides, profile::Want::NoClobber),
-                commit_replace: profile::commit_path(&prof, &target.overrides, profile::Want::Replace)
-                    .unwrap_or(CommitPath::RenameAside),
+                commit_no_clobber: profile::commit_path(
+                    &prof,
+                    &target.overrides,
+                    profile::Want::NoClobber,
+                ),
+                commit_replace: profile::commit_path(
+                    &prof,
+                    &target.overrides,
+                    profile::Want::Replace,
+                )
+                .unwrap_or(CommitPath::RenameAside),
                 profile: prof,
                 extensions,
                 remote_dir: dir.to_string(),

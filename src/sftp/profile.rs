@@ -427,11 +427,20 @@ mod tests {
             Family::OpenSsh
         );
         assert_eq!(Family::from_banner("SSH-2.0-mod_sftp"), Family::ProFtpd);
-        assert_eq!(Family::from_banner("SSH-2.0-mod_sftp/1.1.1"), Family::ProFtpd);
+        assert_eq!(
+            Family::from_banner("SSH-2.0-mod_sftp/1.1.1"),
+            Family::ProFtpd
+        );
         assert_eq!(Family::from_banner("SSH-2.0-Go"), Family::Go);
         assert_eq!(Family::from_banner("SSH-2.0-rclone/"), Family::Go);
-        assert_eq!(Family::from_banner("SSH-2.0-rclone/v1.60.1-DEV"), Family::Go);
-        assert_eq!(Family::from_banner("SSH-2.0-AsyncSSH_2.24.0"), Family::AsyncSsh);
+        assert_eq!(
+            Family::from_banner("SSH-2.0-rclone/v1.60.1-DEV"),
+            Family::Go
+        );
+        assert_eq!(
+            Family::from_banner("SSH-2.0-AsyncSSH_2.24.0"),
+            Family::AsyncSsh
+        );
         assert_eq!(Family::from_banner("SSH-2.0-WeirdFTP 1.0"), Family::Unknown);
         assert_eq!(Family::from_banner(""), Family::Unknown);
         assert_eq!(Family::from_banner("OpenSSH"), Family::Unknown);
@@ -441,7 +450,10 @@ mod tests {
     fn strategies_per_server() {
         let big = 20 << 20;
         let o = Overrides::default();
-        let mut ossh = profile("SSH-2.0-OpenSSH_9.2p1", &[POSIX_RENAME, HARDLINK, FSYNC, LIMITS]);
+        let mut ossh = profile(
+            "SSH-2.0-OpenSSH_9.2p1",
+            &[POSIX_RENAME, HARDLINK, FSYNC, LIMITS],
+        );
         ossh.limits = Some(Limits {
             packet_len: 262144,
             read_len: 261120,
@@ -456,7 +468,11 @@ mod tests {
         // ProFTPD and Go servers: one channel whatever the size; unknown servers too.
         for b in ["SSH-2.0-mod_sftp", "SSH-2.0-Go", "SSH-2.0-Other"] {
             let s = strategy(&profile(b, &[]), &o, big);
-            assert_eq!((s.channels, s.write_len, s.fsync), (1, SAFE_IO, false), "{b}");
+            assert_eq!(
+                (s.channels, s.write_len, s.fsync),
+                (1, SAFE_IO, false),
+                "{b}"
+            );
         }
         // asyncssh states 4 MiB limits: capped at MAX_IO so replies fit MAX_PACKET.
         let mut a = profile("SSH-2.0-AsyncSSH_2.24.0", &[LIMITS]);
@@ -481,7 +497,10 @@ mod tests {
             ..Overrides::default()
         };
         let s = strategy(&ossh, &o2, big);
-        assert_eq!((s.channels, s.write_len, s.in_flight, s.fsync), (2, 16384, 8, false));
+        assert_eq!(
+            (s.channels, s.write_len, s.in_flight, s.fsync),
+            (2, 16384, 8, false)
+        );
         // A stated server limit below the override still holds.
         let o3 = Overrides {
             max_write: Some(MAX_IO),
@@ -495,22 +514,40 @@ mod tests {
     fn commit_paths() {
         let o = Overrides::default();
         let ossh = profile("SSH-2.0-OpenSSH_9.2p1", &[POSIX_RENAME]);
-        assert_eq!(commit_path(&ossh, &o, Want::NoClobber), Ok(CommitPath::Rename));
-        assert_eq!(commit_path(&ossh, &o, Want::Replace), Ok(CommitPath::PosixRename));
+        assert_eq!(
+            commit_path(&ossh, &o, Want::NoClobber),
+            Ok(CommitPath::Rename)
+        );
+        assert_eq!(
+            commit_path(&ossh, &o, Want::Replace),
+            Ok(CommitPath::PosixRename)
+        );
         let no_posix = Overrides {
             posix_rename: false,
             ..o
         };
-        assert_eq!(commit_path(&ossh, &no_posix, Want::Replace), Ok(CommitPath::RenameAside));
+        assert_eq!(
+            commit_path(&ossh, &no_posix, Want::Replace),
+            Ok(CommitPath::RenameAside)
+        );
         let mut asy = profile("SSH-2.0-AsyncSSH_2.24.0", &[POSIX_RENAME, HARDLINK]);
-        assert_eq!(commit_path(&asy, &o, Want::NoClobber), Ok(CommitPath::Hardlink));
+        assert_eq!(
+            commit_path(&asy, &o, Want::NoClobber),
+            Ok(CommitPath::Hardlink)
+        );
         // A hardlink that "succeeded" without a link is not used again.
         asy.hardlink_ok = Some(false);
-        assert_eq!(commit_path(&asy, &o, Want::NoClobber), Ok(CommitPath::CheckedRename));
+        assert_eq!(
+            commit_path(&asy, &o, Want::NoClobber),
+            Ok(CommitPath::CheckedRename)
+        );
         // No hardlink, rename not known to refuse: a checked rename, or nothing when the
         // operator asked for race-free only.
         let mut other = profile("SSH-2.0-Other", &[]);
-        assert_eq!(commit_path(&other, &o, Want::NoClobber), Ok(CommitPath::CheckedRename));
+        assert_eq!(
+            commit_path(&other, &o, Want::NoClobber),
+            Ok(CommitPath::CheckedRename)
+        );
         let strict = Overrides {
             commit: CommitChoice::RaceFree,
             ..o
@@ -519,9 +556,18 @@ mod tests {
         assert!(e.contains("race-free"), "{e}");
         // rclone: hardlink answers OK without linking, posix-rename is not atomic.
         let rclone = profile("SSH-2.0-rclone/", &[POSIX_RENAME, HARDLINK]);
-        assert_eq!(commit_path(&rclone, &o, Want::NoClobber), Ok(CommitPath::CheckedRename));
-        assert_eq!(commit_path(&rclone, &o, Want::Replace), Ok(CommitPath::RenameAside));
-        assert_eq!(commit_path(&other, &o, Want::Replace), Ok(CommitPath::RenameAside));
+        assert_eq!(
+            commit_path(&rclone, &o, Want::NoClobber),
+            Ok(CommitPath::CheckedRename)
+        );
+        assert_eq!(
+            commit_path(&rclone, &o, Want::Replace),
+            Ok(CommitPath::RenameAside)
+        );
+        assert_eq!(
+            commit_path(&other, &o, Want::Replace),
+            Ok(CommitPath::RenameAside)
+        );
         let checked = Overrides {
             commit: CommitChoice::CheckedRename,
             ..o
@@ -532,8 +578,14 @@ mod tests {
         );
         // Learned that its rename refuses: race-free enough.
         other.rename_replaces = Some(false);
-        assert_eq!(commit_path(&other, &o, Want::NoClobber), Ok(CommitPath::Rename));
-        assert_eq!(commit_path(&other, &strict, Want::NoClobber), Ok(CommitPath::Rename));
+        assert_eq!(
+            commit_path(&other, &o, Want::NoClobber),
+            Ok(CommitPath::Rename)
+        );
+        assert_eq!(
+            commit_path(&other, &strict, Want::NoClobber),
+            Ok(CommitPath::Rename)
+        );
         // Forcing hardlink on a server without it is an error that says so.
         let hl = Overrides {
             commit: CommitChoice::Hardlink,

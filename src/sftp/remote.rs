@@ -145,7 +145,8 @@ impl Sftp {
 
     /// `posix-rename@openssh.com`: rename(2), atomically replacing `new`.
     pub async fn posix_rename(&self, old: &str, new: &str) -> Result<(), SftpError> {
-        self.extended_pair(POSIX_RENAME, "posix-rename", old, new).await
+        self.extended_pair(POSIX_RENAME, "posix-rename", old, new)
+            .await
     }
 
     /// `hardlink@openssh.com`: link(2) `new` to `old`, which fails when `new` exists.
@@ -174,7 +175,9 @@ impl Sftp {
         })?;
         match self.raw.extended(ext, data).await {
             Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
-            Ok(Packet::Status(s)) => Err(SftpError::remote(op, format!("{old} -> {new}"), s.into())),
+            Ok(Packet::Status(s)) => {
+                Err(SftpError::remote(op, format!("{old} -> {new}"), s.into()))
+            }
             Ok(_) => Err(SftpError::Remote {
                 op,
                 path: new.into(),

@@ -110,19 +110,17 @@ fn litter(final_name: &str, run: &str, name: &str) -> Option<Litter> {
     let body = rest.strip_suffix(".part")?;
     let (_, their_run) = body.rsplit_once('.')?;
     check_run_id(their_run).ok()?;
-    let same_final = rest.starts_with(final_name)
-        && rest[final_name.len()..].starts_with('.')
-        && {
-            // ".FINAL[SUFFIX].RUN.part"
-            let mut r = &body[final_name.len()..];
-            for suffix in SIDECARS.iter().chain(&[".rename-test-a", ".rename-test-b"]) {
-                if let Some(x) = r.strip_prefix(suffix) {
-                    r = x;
-                    break;
-                }
+    let same_final = rest.starts_with(final_name) && rest[final_name.len()..].starts_with('.') && {
+        // ".FINAL[SUFFIX].RUN.part"
+        let mut r = &body[final_name.len()..];
+        for suffix in SIDECARS.iter().chain(&[".rename-test-a", ".rename-test-b"]) {
+            if let Some(x) = r.strip_prefix(suffix) {
+                r = x;
+                break;
             }
-            r.strip_prefix('.').is_some_and(|x| x == their_run)
-        };
+        }
+        r.strip_prefix('.').is_some_and(|x| x == their_run)
+    };
     let same_subscription = owner_of(run).is_some_and(|o| is_run_of(o, their_run));
     (same_final || same_subscription).then_some(Litter::Part)
 }
@@ -217,7 +215,17 @@ pub async fn deliver(
                 s.write_len = strategy.write_len;
                 s.read_len = strategy.read_len;
             }
-            run(&conn, &sessions, &mut profile, &strategy, target, up, size, progress).await
+            run(
+                &conn,
+                &sessions,
+                &mut profile,
+                &strategy,
+                target,
+                up,
+                size,
+                progress,
+            )
+            .await
         })
         .await;
     for s in &sessions {
@@ -326,7 +334,11 @@ async fn run(
     };
     let names = listing.clone().unwrap_or_default();
     clean_litter(s, dir, up, &names).await?;
-    let delivered = |final_name: String, commit: Option<CommitPath>, fsync: bool, verified: Verify, sidecars: Vec<String>| Delivered {
+    let delivered = |final_name: String,
+                     commit: Option<CommitPath>,
+                     fsync: bool,
+                     verified: Verify,
+                     sidecars: Vec<String>| Delivered {
         remote_path: join(dir, &final_name),
         final_name,
         bytes: size,
@@ -448,7 +460,18 @@ async fn run(
     let final_name = match up.if_exists {
         IfExists::Fail => {
             let dst = join(dir, fin);
-            if let Err(e) = commit_no_clobber_learning(conn, s, profile, &target.overrides, commit, &part, &dst, size).await {
+            if let Err(e) = commit_no_clobber_learning(
+                conn,
+                s,
+                profile,
+                &target.overrides,
+                commit,
+                &part,
+                &dst,
+                size,
+            )
+            .await
+            {
                 return Err(cleanup_after(s, &part, e).await);
             }
             fin.to_string()
@@ -477,7 +500,18 @@ async fn run(
                 if s.exists(&dst).await? {
                     continue;
                 }
-                match commit_no_clobber_learning(conn, s, profile, &target.overrides, commit, &part, &dst, size).await {
+                match commit_no_clobber_learning(
+                    conn,
+                    s,
+                    profile,
+                    &target.overrides,
+                    commit,
+                    &part,
+                    &dst,
+                    size,
+                )
+                .await
+                {
                     Ok(()) => {
                         chosen = Some(name);
                         break;
@@ -502,7 +536,13 @@ async fn run(
     debug!(path = %join(dir, &final_name), commit = commit.as_str(), "Committed.");
 
     let sidecars = put_sidecars(s, dir, &final_name, up).await?;
-    Ok(delivered(final_name, Some(commit), fsync, up.verify, sidecars))
+    Ok(delivered(
+        final_name,
+        Some(commit),
+        fsync,
+        up.verify,
+        sidecars,
+    ))
 }
 
 fn profile_banner(banner: &str) -> String {
@@ -591,12 +631,13 @@ async fn commit_no_clobber_learning(
                 learned::rename_replaces(&conn.addr, replaces);
                 profile.rename_replaces = Some(replaces);
             }
-            let next = profile::commit_path(profile, overrides, Want::NoClobber).map_err(|reason| {
-                SftpError::NoSafeCommit {
-                    addr: conn.addr.clone(),
-                    reason,
-                }
-            })?;
+            let next =
+                profile::commit_path(profile, overrides, Want::NoClobber).map_err(|reason| {
+                    SftpError::NoSafeCommit {
+                        addr: conn.addr.clone(),
+                        reason,
+                    }
+                })?;
             commit_no_clobber(s, next, part, dst, size).await
         }
         other => other,
@@ -687,22 +728,27 @@ pub(crate) async fn probe_test(
             });
         }
         let (sum, n) = s.hash_remote(&part, size).await?;
-        let mode = s.stat(&part).await?.and_then(|a| a.permissions).map(|m| m & 0o7777);
+        let mode = s
+            .stat(&part)
+            .await?
+            .and_then(|a| a.permissions)
+            .map(|m| m & 0o7777);
         let replaces = rename_replaces(s, dir, "regdrop-probe", &tag).await?;
         learned::rename_replaces(&conn.addr, replaces);
         prof.rename_replaces = Some(replaces);
-        let no_clobber_refuses = match profile::commit_path(prof, &target.overrides, Want::NoClobber) {
-            Ok(c) => {
-                commit_no_clobber(s, c, &part, &dst, size).await?;
-                s.put_plain(&other, b"someone else").await?;
-                Some(match commit_no_clobber(s, c, &other, &dst, 12).await {
-                    Err(SftpError::FinalExists { .. }) => true,
-                    Ok(()) => false,
-                    Err(e) => return Err(e),
-                })
-            }
-            Err(_) => None,
-        };
+        let no_clobber_refuses =
+            match profile::commit_path(prof, &target.overrides, Want::NoClobber) {
+                Ok(c) => {
+                    commit_no_clobber(s, c, &part, &dst, size).await?;
+                    s.put_plain(&other, b"someone else").await?;
+                    Some(match commit_no_clobber(s, c, &other, &dst, 12).await {
+                        Err(SftpError::FinalExists { .. }) => true,
+                        Ok(()) => false,
+                        Err(e) => return Err(e),
+                    })
+                }
+                Err(_) => None,
+            };
         Ok(super::ProbeTest {
             bytes: size,
             channels,
@@ -734,7 +780,10 @@ async fn rename_replaces(s: &Sftp, dir: &str, fin: &str, run: &str) -> Result<bo
     let replaced = s.rename(&a, &b).await.is_ok();
     let _ = s.remove_if_exists(&a).await;
     let _ = s.remove_if_exists(&b).await;
-    info!(dir, replaced, "Tried whether the server's plain rename replaces an existing file.");
+    info!(
+        dir,
+        replaced, "Tried whether the server's plain rename replaces an existing file."
+    );
     Ok(replaced)
 }
 
@@ -825,6 +874,7 @@ impl SftpError {
             self,
             SftpError::Remote { code: Some(_), .. }
                 | SftpError::Local { .. }
+                | SftpError::LocalChanged { .. }
                 | SftpError::SizeMismatch { .. }
                 | SftpError::ChecksumMismatch { .. }
                 | SftpError::FinalExists { .. }
@@ -966,6 +1016,9 @@ async fn write_all(
     let mut acked = 0u64;
     let mut i = 0usize;
     let mut q = FuturesUnordered::new();
+    // The bytes sent, hashed in file order: a spool file that changes during the upload
+    // never reaches the commit.
+    let mut sent = <sha2::Sha256 as sha2::Digest>::new();
     loop {
         while q.len() < limit && in_flight + chunk as u64 <= byte_limit && offset < size {
             if pos == filled {
@@ -975,13 +1028,14 @@ async fn write_all(
                 while filled < want {
                     let got = file.read(&mut block[filled..want]).await.map_err(local)?;
                     if got == 0 {
-                        return Err(local(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the file shrank while it was being uploaded",
-                        )));
+                        return Err(SftpError::LocalChanged {
+                            path: up.local.clone(),
+                            detail: "it shrank while it was being uploaded".into(),
+                        });
                     }
                     filled += got;
                 }
+                sha2::Digest::update(&mut sent, &block[..filled]);
             }
             let len = chunk.min(filled - pos);
             let data = block[pos..pos + len].to_vec();
@@ -1002,6 +1056,16 @@ async fn write_all(
             }
             Some((_, Err(e))) => return Err(SftpError::remote("write", part, e)),
         }
+    }
+    let sum = hex::encode(sha2::Digest::finalize(sent));
+    if !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+        return Err(SftpError::LocalChanged {
+            path: up.local.clone(),
+            detail: format!(
+                "the bytes sent hash to {sum}, not the sealed {}",
+                up.sha256_hex
+            ),
+        });
     }
     Ok(())
 }
@@ -1037,20 +1101,42 @@ mod tests {
         // Temp files of other runs of the same subscription (yesterday's failed run).
         let today = "parkering-20261201T050000Z";
         assert_eq!(
-            litter("p_20261201.age", today, ".p_20261130.age.parkering-20261130T050000Z.part"),
+            litter(
+                "p_20261201.age",
+                today,
+                ".p_20261130.age.parkering-20261130T050000Z.part"
+            ),
             part
         );
         assert_eq!(
-            litter("p_20261201.age", today, ".p_20261130.age.manifest.json.parkering-20261130T050000Z.part"),
+            litter(
+                "p_20261201.age",
+                today,
+                ".p_20261130.age.manifest.json.parkering-20261130T050000Z.part"
+            ),
             part
         );
         // Not another subscription's, even with a shared prefix.
         assert_eq!(
-            litter("p_20261201.age", today, ".x.age.parkering-nord-20261130T050000Z.part"),
+            litter(
+                "p_20261201.age",
+                today,
+                ".x.age.parkering-nord-20261130T050000Z.part"
+            ),
             None
         );
-        assert_eq!(litter("p_20261201.age", today, ".x.age.other-20261130T050000Z.part"), None);
-        assert_eq!(owner_of("parkering-nord-20261130T050000Z"), Some("parkering-nord"));
+        assert_eq!(
+            litter(
+                "p_20261201.age",
+                today,
+                ".x.age.other-20261130T050000Z.part"
+            ),
+            None
+        );
+        assert_eq!(
+            owner_of("parkering-nord-20261130T050000Z"),
+            Some("parkering-nord")
+        );
         assert_eq!(owner_of("r1"), None);
     }
 
