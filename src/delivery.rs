@@ -482,7 +482,7 @@ async fn attempt_once(
     if run.artifact.is_none() {
         // A permanent target error (host key, login, folder) must not cost an extract.
         obs.stage(&id, "checking the target");
-        sftp::probe(&target).await?;
+        sftp::check_target(&target).await?;
         generate(ctx, sub, run, obs).await?;
         // A ciphertext made just now cannot be on the server yet.
         look_first = false;

@@ -406,6 +406,26 @@ pub async fn complete_delivered(
     res
 }
 
+/// The cheap check before an extract: connect, pin, log in, and see that `remote_dir` is a
+/// folder (or may be created). Writes nothing.
+pub async fn check_target(target: &Target) -> Result<(), SftpError> {
+    let conn = connect::connect(target).await?;
+    let res = conn
+        .guard(async {
+            let s = conn.open_sftp(target.io_timeout).await?;
+            let r = match s.ensure_dir(&target.remote_dir, false).await {
+                Ok(_) => Ok(()),
+                Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => Ok(()),
+                Err(e) => Err(e),
+            };
+            let _ = s.raw.close_session();
+            r
+        })
+        .await;
+    conn.close().await;
+    res
+}
+
 /// Bytes of [`probe`]'s test file: large enough to be written the way a large delivery is
 /// (several channels where the server takes them).
 pub const PROBE_BYTES: u64 = profile::MULTI_CHANNEL_FROM + (1 << 20);

@@ -94,9 +94,6 @@ enum Litter {
 /// of the same subscription (runs `SUB-...`: a failed run of yesterday leaves nothing
 /// behind once today's run has been there).
 fn litter(final_name: &str, run: &str, name: &str) -> Option<Litter> {
-    if name.starts_with(".regdrop-probe.") && name.ends_with(".tmp") {
-        return Some(Litter::Part);
-    }
     let rest = name.strip_prefix('.')?;
     if let Some(r) = rest
         .strip_prefix(final_name)
@@ -1097,7 +1094,8 @@ mod tests {
         assert_eq!(litter("a.age", "r9", "a.age"), None);
         assert_eq!(litter("a.age", "r9", ".a.age.r1.old"), Some(Litter::Aside));
         assert_eq!(litter("a.age", "r9", ".b.age.r1.old"), None);
-        assert_eq!(litter("a.age", "r9", ".regdrop-probe.12-34.data.tmp"), part);
+        // A probe running beside the delivery keeps its files.
+        assert_eq!(litter("a.age", "r9", ".regdrop-probe.12-34.data.tmp"), None);
         // Temp files of other runs of the same subscription (yesterday's failed run).
         let today = "parkering-20261201T050000Z";
         assert_eq!(
