@@ -653,7 +653,7 @@ async fn cleanup_after(s: &Sftp, part: &str, e: SftpError) -> SftpError {
 }
 
 /// The test upload of [`super::probe`] (see there). Every temp name it uses is removed at
-/// the end, whatever happened; an interrupted probe's names count as litter for deliveries.
+/// the end, whatever happened (a probe cut off mid-way can leave `.regdrop-probe.*.tmp`).
 pub(crate) async fn probe_test(
     conn: &Conn,
     sessions: &[Sftp],
