@@ -216,7 +216,7 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             l.packet_len, l.read_len, l.write_len, l.open_handles
         );
     }
-    let mut ok = !(report.remote_dir_exists && !report.writable);
+    let mut ok = !report.remote_dir_exists || report.writable;
     if let Some(t) = &report.test {
         println!(
             "test upload: {} bytes on {} channel(s), {:.1} MiB/s, read back {}, fsync {}, mode {}",

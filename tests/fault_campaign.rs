@@ -132,7 +132,11 @@ fn audit(store: &Store, remote: &Path, f: &mut Figures, scenario: &str) {
         if n.starts_with('.') {
             f.orphans += 1;
             eprintln!("{scenario}: left on the server: {n}");
-        } else if !(n.ends_with(".sha256") || n.ends_with(".manifest.json") || n.ends_with(".done"))
+            continue;
+        }
+        let sidecar =
+            n.ends_with(".sha256") || n.ends_with(".manifest.json") || n.ends_with(".done");
+        if !sidecar
             && !receipts
                 .iter()
                 .any(|r| r.remote_path.ends_with(&format!("/{n}")))

@@ -407,7 +407,8 @@ pub(crate) mod tests {
         assert!(canonical(&plain).starts_with(MAGIC));
         let h = receipt_hash(&with);
         assert_ne!(h, receipt_hash(&plain));
-        let edits: Vec<Box<dyn Fn(&mut Receipt)>> = vec![
+        type Edit = Box<dyn Fn(&mut Receipt)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|r| r.transport.as_mut().unwrap().server.push('x')),
             Box::new(|r| r.transport.as_mut().unwrap().commit = "rename".into()),
             Box::new(|r| r.transport.as_mut().unwrap().fsync = false),

@@ -108,7 +108,7 @@ pub fn mutate<R: Rng>(text: &str, rng: &mut R) -> String {
         let i = rng.gen_range(0..lines.len());
         match rng.gen_range(0..9) {
             // A value to an extreme number or an odd string.
-            0 | 1 | 2 => {
+            0..=2 => {
                 if let Some((k, _)) = lines[i].split_once('=') {
                     let v = if rng.gen_bool(0.5) {
                         pick(rng, NUMBERS).to_string()
@@ -356,7 +356,7 @@ async fn start_daemon(base: &Path, daemon_text: &str, subs: &Path) -> Result<(),
             _ = tokio::time::sleep(Duration::from_secs(7)) => {}
             _ = cancel.cancelled() => return Ok(Outcome::Interrupted { run }),
         }
-        if run.len() % 2 == 0 {
+        if run.len().is_multiple_of(2) {
             Err("fake error outside the protocol".to_string())
         } else {
             Ok(Outcome::Failed {

@@ -137,8 +137,10 @@ pub fn sub_toml(
     )
 }
 
+// Not every test binary that includes this module uses every re-export.
+#[allow(unused_imports)]
 pub use crate::common::free_port;
-
+#[allow(unused_imports)]
 pub use crate::common::proxy::{Faults, Proxy};
 pub use crate::common::sshd::{current_user, ls};
 
