@@ -60,7 +60,7 @@ use connect::{fingerprint, key_line};
 use remote::join;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// Where and how to deliver.
 #[derive(Debug, Clone)]
@@ -388,13 +388,9 @@ pub async fn complete_delivered(
                     }
                     sidecars.push(side);
                 }
-                // Temp files this run's cut attempts left (a sidecar cut in flight).
+                // What cut attempts left (a sidecar cut in flight), as a delivery cleans it.
                 if let Ok(names) = s.list(dir).await {
-                    for n in names {
-                        if upload::is_litter_of(&up.final_name, &up.run_id, &n) {
-                            let _ = s.remove_if_exists(&join(dir, &n)).await;
-                        }
-                    }
+                    upload::clean_litter(&s, dir, up, &names).await?;
                 }
                 found = Some(recovered(&conn, dir, name, bytes, sidecars));
             }
@@ -440,8 +436,8 @@ pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
     let mut sessions: Vec<connect::Sftp> = Vec::new();
     let res = conn
         .guard(async {
-            sessions.push(conn.open_sftp(target.io_timeout).await?);
-            let mut prof = conn.profile(&sessions[0]);
+            let (mut prof, strategy) =
+                upload::open_sessions(&conn, target, PROBE_BYTES, &mut sessions).await?;
             let dir = target.remote_dir.as_str();
             let exists = match sessions[0].ensure_dir(dir, false).await {
                 Ok(_) => true,
@@ -450,17 +446,6 @@ pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
             };
             let mut test = None;
             if exists {
-                let strategy = profile::strategy(&prof, &target.overrides, PROBE_BYTES);
-                for _ in 1..strategy.channels {
-                    match conn.open_sftp(target.io_timeout).await {
-                        Ok(s) => sessions.push(s),
-                        Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
-                    }
-                }
-                for s in sessions.iter_mut() {
-                    s.write_len = strategy.write_len;
-                    s.read_len = strategy.read_len;
-                }
                 test =
                     Some(upload::probe_test(&conn, &sessions, &mut prof, &strategy, target).await?);
             }

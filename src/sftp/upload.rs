@@ -122,12 +122,6 @@ fn litter(final_name: &str, run: &str, name: &str) -> Option<Litter> {
     (same_final || same_subscription).then_some(Litter::Part)
 }
 
-/// Whether a folder entry is a temp file or aside copy left by an earlier attempt of this
-/// file, of another run of the same subscription, or by an interrupted `probe`.
-pub(crate) fn is_litter_of(final_name: &str, run: &str, name: &str) -> bool {
-    litter(final_name, run, name) == Some(Litter::Part)
-}
-
 /// `a.dsv.age`, 3 -> `a.v3.dsv.age`; `a`, 2 -> `a.v2`.
 pub(crate) fn versioned_name(final_name: &str, n: u32) -> String {
     match final_name.find('.') {
@@ -185,33 +179,10 @@ pub async fn deliver(
     let mut sessions: Vec<Sftp> = Vec::new();
     let res = conn
         .guard(async {
-            sessions.push(conn.open_sftp(target.io_timeout).await?);
-            let mut profile = conn.profile(&sessions[0]);
-            if !target.overrides.posix_rename {
-                profile.extensions.remove(POSIX_RENAME);
-            }
-            let strategy = profile::strategy(&profile, &target.overrides, size);
+            let (mut profile, strategy) = open_sessions(&conn, target, size, &mut sessions).await?;
             debug!(server = %profile.banner, family = profile.family.as_str(),
-                   channels = strategy.channels, write_len = strategy.write_len,
+                   channels = sessions.len(), write_len = strategy.write_len,
                    in_flight = strategy.in_flight, fsync = strategy.fsync, "Upload strategy.");
-            // All extra channels open at once: at high RTT every sequential round trip counts.
-            if strategy.channels > 1 {
-                let opened = futures::future::join_all(
-                    (1..strategy.channels).map(|_| conn.open_sftp(target.io_timeout)),
-                )
-                .await;
-                for s in opened {
-                    match s {
-                        Ok(s) => sessions.push(s),
-                        // The server may limit sessions per connection (MaxSessions): use fewer.
-                        Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
-                    }
-                }
-            }
-            for s in sessions.iter_mut() {
-                s.write_len = strategy.write_len;
-                s.read_len = strategy.read_len;
-            }
             run(
                 &conn,
                 &sessions,
@@ -248,6 +219,95 @@ pub async fn deliver(
     res
 }
 
+/// Opens the SFTP sessions a file of `size` bytes is uploaded over: the first, the
+/// server's profile from it, the [`Strategy`], then the extra channels it allows (all at
+/// once: at high RTT every sequential round trip counts). `[target] posix_rename = false`
+/// takes the extension off every session, sidecars included. Used by deliveries and probe.
+pub(crate) async fn open_sessions(
+    conn: &Conn,
+    target: &Target,
+    size: u64,
+    sessions: &mut Vec<Sftp>,
+) -> Result<(ServerProfile, Strategy), SftpError> {
+    let tune = |mut s: Sftp| {
+        if !target.overrides.posix_rename {
+            s.extensions.remove(POSIX_RENAME);
+        }
+        s
+    };
+    sessions.push(tune(conn.open_sftp(target.io_timeout).await?));
+    let profile = conn.profile(&sessions[0]);
+    let strategy = profile::strategy(&profile, &target.overrides, size);
+    if strategy.channels > 1 {
+        let opened = futures::future::join_all(
+            (1..strategy.channels).map(|_| conn.open_sftp(target.io_timeout)),
+        )
+        .await;
+        for s in opened {
+            match s {
+                Ok(s) => sessions.push(tune(s)),
+                // The server may limit sessions per connection (MaxSessions): use fewer.
+                Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
+            }
+        }
+    }
+    for s in sessions.iter_mut() {
+        s.write_len = strategy.write_len;
+        s.read_len = strategy.read_len;
+    }
+    Ok((profile, strategy))
+}
+
+/// [`upload_part`] over all sessions; if writes on several channels fail with a server
+/// error (ProFTPD-like buffer mix-ups, sequential-only back ends), the same upload goes
+/// again on one channel and the host is remembered. Returns (fsync done, size the server
+/// reports, channels used, why the channels were dropped).
+#[allow(clippy::too_many_arguments)]
+async fn upload_with_fallback(
+    conn: &Conn,
+    sessions: &[Sftp],
+    profile: &mut ServerProfile,
+    part: &str,
+    up: &Upload,
+    size: u64,
+    strategy: &Strategy,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(bool, u64, usize, Option<String>), SftpError> {
+    match upload_part(sessions, part, up, size, strategy, progress).await {
+        Ok((fsync, actual)) => Ok((fsync, actual, sessions.len(), None)),
+        Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
+            warn!(server = %profile.banner, error = %e, "Writes on several channels failed; trying again on one channel.");
+            learned::parallel_writes_failed(&conn.addr);
+            profile.parallel_writes_ok = Some(false);
+            let _ = sessions[0].remove_if_exists(part).await;
+            let one = Strategy {
+                channels: 1,
+                ..*strategy
+            };
+            let (fsync, actual) =
+                upload_part(&sessions[..1], part, up, size, &one, progress).await?;
+            Ok((fsync, actual, 1, Some(e.to_string())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Tries whether the server's plain rename replaces an existing file (see
+/// [`rename_replaces`]) and records the answer in the profile and for the host.
+async fn learn_rename(
+    conn: &Conn,
+    s: &Sftp,
+    profile: &mut ServerProfile,
+    dir: &str,
+    fin: &str,
+    run: &str,
+) -> Result<bool, SftpError> {
+    let replaces = rename_replaces(s, dir, fin, run).await?;
+    learned::rename_replaces(&conn.addr, replaces);
+    profile.rename_replaces = Some(replaces);
+    Ok(replaces)
+}
+
 /// Lists `dir`, creating it first when allowed. `None` when the folder cannot be listed
 /// (a write-only drop folder): names are then checked one by one.
 async fn listing(s: &Sftp, target: &Target) -> Result<Option<Vec<String>>, SftpError> {
@@ -279,7 +339,12 @@ async fn listing(s: &Sftp, target: &Target) -> Result<Option<Vec<String>>, SftpE
 /// Removes what earlier attempts of this subscription left in the folder: temp files,
 /// and an old file renamed aside by an interrupted overwrite (put back when the final name
 /// is empty, deleted when the new file made it). Before anything new is written.
-async fn clean_litter(s: &Sftp, dir: &str, up: &Upload, names: &[String]) -> Result<(), SftpError> {
+pub(crate) async fn clean_litter(
+    s: &Sftp,
+    dir: &str,
+    up: &Upload,
+    names: &[String],
+) -> Result<(), SftpError> {
     let fin = up.final_name.as_str();
     for name in names {
         let p = join(dir, name);
@@ -343,7 +408,7 @@ async fn run(
         fsync,
         posix_rename: commit == Some(CommitPath::PosixRename),
         commit,
-        server: profile_banner(&conn.banner),
+        server: conn.banner.clone(),
         verified,
         sidecars,
     };
@@ -392,9 +457,7 @@ async fn run(
     if unsure {
         // Find out by trying (two tiny temp files) whether its rename refuses, then decide
         // again: a refusing rename is a race-free commit.
-        let replaces = rename_replaces(s, dir, fin, &up.run_id).await?;
-        learned::rename_replaces(&conn.addr, replaces);
-        profile.rename_replaces = Some(replaces);
+        learn_rename(conn, s, profile, dir, fin, &up.run_id).await?;
         chosen = profile::commit_path(profile, &target.overrides, want);
     }
     let commit = chosen.map_err(|reason| SftpError::NoSafeCommit {
@@ -406,25 +469,10 @@ async fn run(
               "This server offers no race-free no-clobber commit: checking, then renaming (a file someone else creates under the final name in that round trip would be replaced). Set [target] commit = \"race-free\" to refuse instead.");
     }
 
-    let written = upload_part(sessions, &part, up, size, strategy, progress).await;
+    let written =
+        upload_with_fallback(conn, sessions, profile, &part, up, size, strategy, progress).await;
     let (fsync, actual) = match written {
-        Ok(x) => x,
-        Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
-            // The server mishandles writes on several channels (ProFTPD-like buffer mix-ups,
-            // sequential-only back ends): one channel, same attempt, and remember it.
-            warn!(host = %target.host, error = %e, "Writes on several channels failed; trying again on one channel.");
-            learned::parallel_writes_failed(&conn.addr);
-            profile.parallel_writes_ok = Some(false);
-            let _ = s.remove_if_exists(&part).await;
-            let one = Strategy {
-                channels: 1,
-                ..*strategy
-            };
-            match upload_part(&sessions[..1], &part, up, size, &one, progress).await {
-                Ok(x) => x,
-                Err(e) => return Err(cleanup_after(s, &part, e).await),
-            }
-        }
+        Ok((fsync, actual, _, _)) => (fsync, actual),
         Err(e) => return Err(cleanup_after(s, &part, e).await),
     };
     if actual != size {
@@ -457,17 +505,9 @@ async fn run(
     let final_name = match up.if_exists {
         IfExists::Fail => {
             let dst = join(dir, fin);
-            if let Err(e) = commit_no_clobber_learning(
-                conn,
-                s,
-                profile,
-                &target.overrides,
-                commit,
-                &part,
-                &dst,
-                size,
-            )
-            .await
+            if let Err(e) =
+                commit_no_clobber_learning(conn, s, profile, target, up, commit, &part, &dst, size)
+                    .await
             {
                 return Err(cleanup_after(s, &part, e).await);
             }
@@ -498,14 +538,7 @@ async fn run(
                     continue;
                 }
                 match commit_no_clobber_learning(
-                    conn,
-                    s,
-                    profile,
-                    &target.overrides,
-                    commit,
-                    &part,
-                    &dst,
-                    size,
+                    conn, s, profile, target, up, commit, &part, &dst, size,
                 )
                 .await
                 {
@@ -540,10 +573,6 @@ async fn run(
         up.verify,
         sidecars,
     ))
-}
-
-fn profile_banner(banner: &str) -> String {
-    banner.to_string()
 }
 
 /// Moves the temp file to `dst` without ever replacing a file there. A taken name is
@@ -609,7 +638,8 @@ async fn commit_no_clobber_learning(
     conn: &Conn,
     s: &Sftp,
     profile: &mut ServerProfile,
-    overrides: &profile::Overrides,
+    target: &Target,
+    up: &Upload,
     commit: CommitPath,
     part: &str,
     dst: &str,
@@ -621,20 +651,15 @@ async fn commit_no_clobber_learning(
             learned::hardlink_broken(&conn.addr);
             profile.hardlink_ok = Some(false);
             if profile.rename_replaces.is_none() {
-                let dir = dst.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
-                let dir = if dir.is_empty() { "/" } else { dir };
-                let run = part.rsplit('.').nth(1).unwrap_or("probe");
-                let replaces = rename_replaces(s, dir, "regdrop-commit", run).await?;
-                learned::rename_replaces(&conn.addr, replaces);
-                profile.rename_replaces = Some(replaces);
+                let (dir, fin) = (target.remote_dir.as_str(), up.final_name.as_str());
+                learn_rename(conn, s, profile, dir, fin, &up.run_id).await?;
             }
-            let next =
-                profile::commit_path(profile, overrides, Want::NoClobber).map_err(|reason| {
-                    SftpError::NoSafeCommit {
-                        addr: conn.addr.clone(),
-                        reason,
-                    }
-                })?;
+            let next = profile::commit_path(profile, &target.overrides, Want::NoClobber).map_err(
+                |reason| SftpError::NoSafeCommit {
+                    addr: conn.addr.clone(),
+                    reason,
+                },
+            )?;
             commit_no_clobber(s, next, part, dst, size).await
         }
         other => other,
@@ -697,25 +722,8 @@ pub(crate) async fn probe_test(
     let s = &sessions[0];
     let result = async {
         let t0 = std::time::Instant::now();
-        let mut parallel_failed = None;
-        let mut channels = sessions.len();
-        let (fsync, actual) = match upload_part(sessions, &part, &up, size, strategy, &|_| {}).await
-        {
-            Ok(x) => x,
-            Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
-                parallel_failed = Some(e.to_string());
-                learned::parallel_writes_failed(&conn.addr);
-                prof.parallel_writes_ok = Some(false);
-                let _ = s.remove_if_exists(&part).await;
-                channels = 1;
-                let one = Strategy {
-                    channels: 1,
-                    ..*strategy
-                };
-                upload_part(&sessions[..1], &part, &up, size, &one, &|_| {}).await?
-            }
-            Err(e) => return Err(e),
-        };
+        let (fsync, actual, channels, parallel_failed) =
+            upload_with_fallback(conn, sessions, prof, &part, &up, size, strategy, &|_| {}).await?;
         let secs = t0.elapsed().as_secs_f64();
         if actual != size {
             return Err(SftpError::SizeMismatch {
@@ -730,9 +738,7 @@ pub(crate) async fn probe_test(
             .await?
             .and_then(|a| a.permissions)
             .map(|m| m & 0o7777);
-        let replaces = rename_replaces(s, dir, "regdrop-probe", &tag).await?;
-        learned::rename_replaces(&conn.addr, replaces);
-        prof.rename_replaces = Some(replaces);
+        let replaces = learn_rename(conn, s, prof, dir, "regdrop-probe", &tag).await?;
         let no_clobber_refuses =
             match profile::commit_path(prof, &target.overrides, Want::NoClobber) {
                 Ok(c) => {
