@@ -3,6 +3,7 @@
 //! and no plaintext touches the disk on the way (spool, temp and output folders scanned).
 
 mod common;
+use common::small_disk::SmallDisk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -220,38 +221,6 @@ fn no_plaintext_touches_the_disk() {
         files(&d.join("spool")).is_empty(),
         "extract leaves nothing in the spool"
     );
-}
-
-/// A small tmpfs mounted for one test, unmounted when dropped.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mounting a small tmpfs needs root (the tests run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(at.to_path_buf())
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

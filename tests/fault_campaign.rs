@@ -13,6 +13,7 @@
 //! the long campaign in release mode.
 
 mod common;
+use common::small_disk::SmallDisk;
 mod daemon_util;
 
 use chrono::{DateTime, Utc};
@@ -496,35 +497,6 @@ async fn registers(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String
         println!("FAULTS registers: {v} x {k}");
     }
     all.extend(f.violations);
-}
-
-struct SmallDisk(std::path::PathBuf);
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(at.to_path_buf())
-    }
-}
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 async fn full_disks(sshd: &Sshd, all: &mut Vec<String>) {

@@ -4,6 +4,7 @@
 //! `status` tells queued from running. Real sshd, real SQLite files, real age CLI.
 
 mod common;
+use common::small_disk::SmallDisk;
 mod daemon_util;
 
 use chrono::{DateTime, Utc};
@@ -327,36 +328,6 @@ async fn a_register_that_is_not_a_database_is_a_permanent_attempt_and_later_fire
         assert!(r.artifact.is_none());
     }
     assert!(ls(&remote).is_empty());
-}
-
-/// A small tmpfs, unmounted when dropped.
-struct SmallDisk(std::path::PathBuf);
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(at.to_path_buf())
-    }
-}
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

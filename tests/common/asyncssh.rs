@@ -6,7 +6,7 @@
 //! another port is tried). Killed on drop. Never skips: a missing python3 or asyncssh
 //! fails the test loudly with the install line.
 
-use super::servers::{key_target, password_file, SftpServer};
+use super::servers::{password_file, SftpServer};
 use super::sshd::keygen;
 use regdrop::sftp::Target;
 use std::io::{BufRead, BufReader};
@@ -118,38 +118,12 @@ impl SftpServer for Asyncssh {
     fn name(&self) -> &'static str {
         "asyncssh SFTPServer"
     }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn host_pub(&self) -> &str {
-        &self.host_pub
-    }
-    fn host_pub_path(&self) -> &Path {
-        &self.host_pub_path
-    }
-    fn user_key(&self) -> &Path {
-        &self.user_key
-    }
-    fn username(&self) -> &str {
-        &self.username
-    }
-    fn password_username(&self) -> &str {
-        &self.username
-    }
-    fn password(&self) -> &str {
-        &self.password
-    }
+    fixture_accessors!();
     /// `("/NAME", DIR/root/NAME)`.
     fn remote_dir(&self, name: &str) -> (String, PathBuf) {
         let local = self.dir.path().join("root").join(name);
         std::fs::create_dir_all(&local).unwrap();
         (format!("/{name}"), local)
-    }
-    fn target(&self, remote: &str) -> Target {
-        key_target(self, remote)
-    }
-    fn password_target(&self, remote: &str) -> Target {
-        super::servers::password_target(self, remote, &self.password_file)
     }
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -4,6 +4,41 @@
 //! `rclone serve sftp` ([`rclone`]) and an asyncssh SFTPServer ([`asyncssh`]).
 #![allow(dead_code)]
 
+/// The [`servers::SftpServer`] accessors that read a fixture's own fields of the same
+/// names (`port`, `host_pub`, `host_pub_path`, `user_key`, `username`, `password`,
+/// `password_file`): one copy for the ProFTPD, rclone and asyncssh fixtures.
+macro_rules! fixture_accessors {
+    () => {
+        fn port(&self) -> u16 {
+            self.port
+        }
+        fn host_pub(&self) -> &str {
+            &self.host_pub
+        }
+        fn host_pub_path(&self) -> &Path {
+            &self.host_pub_path
+        }
+        fn user_key(&self) -> &Path {
+            &self.user_key
+        }
+        fn username(&self) -> &str {
+            &self.username
+        }
+        fn password_username(&self) -> &str {
+            &self.username
+        }
+        fn password(&self) -> &str {
+            &self.password
+        }
+        fn target(&self, remote: &str) -> Target {
+            super::servers::key_target(self, remote)
+        }
+        fn password_target(&self, remote: &str) -> Target {
+            super::servers::password_target(self, remote, &self.password_file)
+        }
+    };
+}
+
 pub mod asyncssh;
 pub mod cli;
 pub mod mutate;
@@ -11,6 +46,7 @@ pub mod proftpd;
 pub mod proxy;
 pub mod rclone;
 pub mod servers;
+pub mod small_disk;
 pub mod sshd;
 
 /// A free loopback port to bind *later* (a server that is "down" first, a metrics

@@ -7,7 +7,7 @@
 //! own scoreboard, pid file and delay table. Killed on drop. Never skips: a missing
 //! server or module fails the test loudly with the `apt-get install` line.
 
-use super::servers::{key_target, password_file, SftpServer};
+use super::servers::{password_file, SftpServer};
 use super::sshd::{keygen, run};
 use regdrop::sftp::Target;
 use std::net::TcpStream;
@@ -220,39 +220,13 @@ impl SftpServer for Proftpd {
     fn name(&self) -> &'static str {
         "ProFTPD mod_sftp"
     }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn host_pub(&self) -> &str {
-        &self.host_pub
-    }
-    fn host_pub_path(&self) -> &Path {
-        &self.host_pub_path
-    }
-    fn user_key(&self) -> &Path {
-        &self.user_key
-    }
-    fn username(&self) -> &str {
-        &self.username
-    }
-    fn password_username(&self) -> &str {
-        &self.username
-    }
-    fn password(&self) -> &str {
-        &self.password
-    }
+    fixture_accessors!();
     /// `("/NAME", DIR/root/NAME)`, owned by the virtual user.
     fn remote_dir(&self, name: &str) -> (String, PathBuf) {
         let local = self.root().join(name);
         std::fs::create_dir_all(&local).unwrap();
         std::os::unix::fs::chown(&local, Some(UID), Some(GID)).unwrap();
         (format!("/{name}"), local)
-    }
-    fn target(&self, remote: &str) -> Target {
-        key_target(self, remote)
-    }
-    fn password_target(&self, remote: &str) -> Target {
-        super::servers::password_target(self, remote, &self.password_file)
     }
     fn log_text(&self) -> String {
         logs_text(&self.logs)

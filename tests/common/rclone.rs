@@ -6,7 +6,7 @@
 //! `--vfs-cache-mode writes` (writes go to a cache file, uploaded on close). Killed on drop.
 //! Never skips: a missing rclone fails the test loudly with the `apt-get install` line.
 
-use super::servers::{key_target, password_file, SftpServer};
+use super::servers::{password_file, SftpServer};
 use super::sshd::keygen;
 use regdrop::sftp::Target;
 use std::path::{Path, PathBuf};
@@ -141,38 +141,12 @@ impl SftpServer for Rclone {
             "rclone serve sftp"
         }
     }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn host_pub(&self) -> &str {
-        &self.host_pub
-    }
-    fn host_pub_path(&self) -> &Path {
-        &self.host_pub_path
-    }
-    fn user_key(&self) -> &Path {
-        &self.user_key
-    }
-    fn username(&self) -> &str {
-        &self.username
-    }
-    fn password_username(&self) -> &str {
-        &self.username
-    }
-    fn password(&self) -> &str {
-        &self.password
-    }
+    fixture_accessors!();
     /// `("/NAME", DIR/root/NAME)`.
     fn remote_dir(&self, name: &str) -> (String, PathBuf) {
         let local = self.dir.path().join("root").join(name);
         std::fs::create_dir_all(&local).unwrap();
         (format!("/{name}"), local)
-    }
-    fn target(&self, remote: &str) -> Target {
-        key_target(self, remote)
-    }
-    fn password_target(&self, remote: &str) -> Target {
-        super::servers::password_target(self, remote, &self.password_file)
     }
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
