@@ -64,6 +64,7 @@ suite! {
         password_login,
         cut_mid_upload_then_retry_leaves_one_file,
         cli_deliver_with_code_tables_and_receipt,
+        regdrop_and_openssh_sftp_put_the_same_bytes,
     ]
 }
 
@@ -835,5 +836,101 @@ max_attempts = 2
         out.ok() && out.text().contains("chain intact: 1 verified"),
         "{}",
         out.text()
+    );
+}
+
+/// regdrop and OpenSSH's `sftp -b` (`put`, what an admin would script) upload the same file
+/// to the same server, and the server holds identical bytes from both. The MiB/s of each
+/// are printed as a `BENCH` line; `scripts/bench_upload_servers.sh` runs this case with a
+/// large `REGDROP_BENCH_MIB` in a release build and reports the ratios (tests never assert
+/// time). `REGDROP_BENCH_SFTP_FIRST=1` swaps the order.
+fn regdrop_and_openssh_sftp_put_the_same_bytes(kind: Kind) {
+    let s = kind.start();
+    let s = s.as_ref();
+    let mib: usize = std::env::var("REGDROP_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("bench.bin");
+    let (data, sum) = random_file(&file, mib * MIB);
+    let (remote, local) = s.remote_dir("bench");
+    let known = work.path().join("known_hosts");
+    std::fs::write(
+        &known,
+        format!("[127.0.0.1]:{} {}\n", s.port(), s.host_pub()),
+    )
+    .unwrap();
+
+    let ours = || {
+        // Timed like the sftp client: the delivery itself, without waiting for rclone's
+        // write-back cache afterwards.
+        let t = s.target(&remote);
+        let (r, took) = block_on(deliver(&t, &upload(&file, "ours.bin", "run-b", &sum)));
+        let d = r.unwrap_or_else(|e| panic!("[{}] {e}", s.name()));
+        assert_eq!(d.bytes, (mib * MIB) as u64);
+        took.as_secs_f64()
+    };
+    let theirs = || {
+        let batch = work.path().join("batch");
+        std::fs::write(
+            &batch,
+            format!(
+                "put {} {}/theirs.bin\n",
+                file.display(),
+                remote.trim_end_matches('/')
+            ),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let out = Command::new("sftp")
+            .arg("-q")
+            .args(["-b"])
+            .arg(&batch)
+            .args(["-P", &s.port().to_string(), "-i"])
+            .arg(s.user_key())
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+            .arg(format!("{}@127.0.0.1", s.username()))
+            .output()
+            .expect("OpenSSH sftp client (apt-get install -y openssh-client)");
+        let secs = t0.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "[{}] sftp -b put failed: {}{}",
+            s.name(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        secs
+    };
+    let (ours_secs, theirs_secs) = if std::env::var_os("REGDROP_BENCH_SFTP_FIRST").is_some() {
+        let t = theirs();
+        (ours(), t)
+    } else {
+        let o = ours();
+        (o, theirs())
+    };
+    s.settle();
+    assert!(
+        std::fs::read(local.join("ours.bin")).unwrap() == data,
+        "[{}] ours.bin",
+        s.name()
+    );
+    assert!(
+        std::fs::read(local.join("theirs.bin")).unwrap() == data,
+        "[{}] theirs.bin",
+        s.name()
+    );
+    sha256sum_c(s, &local, "ours.bin");
+    assert_listing(s, &local, &["ours.bin", "ours.bin.sha256", "theirs.bin"]);
+    let rate = |secs: f64| mib as f64 / secs.max(1e-9);
+    println!(
+        "BENCH server={:?} mib={mib} regdrop_mib_s={:.1} sftp_mib_s={:.1} ratio={:.2}",
+        s.name(),
+        rate(ours_secs),
+        rate(theirs_secs),
+        rate(ours_secs) / rate(theirs_secs)
     );
 }

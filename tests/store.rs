@@ -216,7 +216,7 @@ fn commit_receipt_is_idempotent_and_never_makes_two() {
              customer_org_number, case_number, invoice_reference, report, remote_host, \
              remote_port, host_key_fingerprint, remote_path, bytes, rows, plaintext_sha256, \
              ciphertext_sha256, personal_fields, legal_basis, recipients, attempts, started_at, \
-             delivered_at, prev_hash, hash, files FROM receipts",
+             delivered_at, prev_hash, hash, files, transport FROM receipts",
             [],
         )
         .unwrap_err();
