@@ -348,3 +348,53 @@ fn a_full_server_disk_is_retried_then_fails_without_a_file_or_receipt() {
     );
     assert_eq!(receipt_count(d), 0, "no receipt for a failed delivery");
 }
+
+/// Issue 9, item 4: the crash left the file and its checksum on the server, the manifest
+/// cut in flight (its temp file still there) and the receipt not written; meanwhile the
+/// spool copy was lost. Resuming the run finds the delivery, writes the missing manifest (naming
+/// the file), removes the temp file and records the one receipt.
+#[test]
+fn recovery_without_the_artifact_completes_the_missing_sidecars() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("lost");
+    let env = setup(&sshd, sshd.port, &sshd.host_pub, &remote, "");
+    let d = env.dir.path();
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(ok, "{out}");
+    let file = "sub_20261125.dsv.age";
+    let run = "sub-20261125T050000Z";
+    let manifest = remote.join(format!("{file}.manifest.json"));
+    let sent: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+
+    // The state a crash in the manifest upload leaves, plus a lost spool file.
+    std::fs::remove_file(&manifest).unwrap();
+    let part = remote.join(format!(".{file}.manifest.json.{run}.part"));
+    std::fs::write(&part, b"{\"file\": \"sub_2026").unwrap();
+    let db = d.join("state/regdrop.sqlite");
+    let artifact = common::sshd::run(
+        Command::new("sqlite3")
+            .arg(&db)
+            .arg(format!("SELECT artifact_path FROM runs WHERE id = '{run}'")),
+    );
+    std::fs::remove_file(artifact.trim()).unwrap();
+    common::sshd::run(Command::new("sqlite3").arg(&db).arg(format!(
+        "DELETE FROM receipts; UPDATE runs SET state = 'uploading' WHERE id = '{run}'"
+    )));
+    assert_eq!(receipt_count(d), 0);
+
+    // The same run again (what the daemon's restart does).
+    let (ok, out) = regdrop(d, &["deliver", "sub", "--at", "2026-11-25T06:00:00+01:00"]);
+    assert!(ok, "{out}");
+    assert_eq!(receipt_count(d), 1);
+    assert_delivered_alone(&remote, file);
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(again["file"], file);
+    assert_eq!(again["ciphertext_sha256"], sent["ciphertext_sha256"]);
+    assert_eq!(again["rows"], sent["rows"]);
+    assert_eq!(
+        receipt(d, 1)["ciphertext_sha256"],
+        sent["ciphertext_sha256"]
+    );
+}
