@@ -1,10 +1,10 @@
 //! What deliveries learned about servers by trying (a multi-channel upload that failed
-//! where one channel worked, a rename that replaced), kept per `host:port` for the life of
+//! where one channel worked, a rename that replaced, a hardlink that did not link), kept per `host:port` for the life of
 //! the process and forgotten after a day, so the next delivery starts from it.
 
 use super::profile::ServerProfile;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,12 +14,12 @@ struct Facts {
     hardlink_ok: Option<bool>,
 }
 
-static LEARNED: Mutex<Option<HashMap<String, (Instant, Facts)>>> = Mutex::new(None);
+type Known = HashMap<String, (Instant, Facts)>;
+static LEARNED: LazyLock<Mutex<Known>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 const KEEP: Duration = Duration::from_secs(24 * 3600);
 
 fn update(addr: &str, f: impl FnOnce(&mut Facts)) {
-    let mut g = LEARNED.lock().unwrap_or_else(|e| e.into_inner());
-    let map = g.get_or_insert_with(HashMap::new);
+    let mut map = LEARNED.lock().unwrap_or_else(|e| e.into_inner());
     let entry = map
         .entry(addr.to_string())
         .or_insert((Instant::now(), Facts::default()));
@@ -29,8 +29,7 @@ fn update(addr: &str, f: impl FnOnce(&mut Facts)) {
 
 /// Adds what is known about `addr` to a freshly built profile.
 pub(crate) fn apply(addr: &str, p: &mut ServerProfile) {
-    let mut g = LEARNED.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(map) = g.as_mut() else { return };
+    let mut map = LEARNED.lock().unwrap_or_else(|e| e.into_inner());
     map.retain(|_, (at, _)| at.elapsed() < KEEP);
     if let Some((_, f)) = map.get(addr) {
         p.rename_replaces = p.rename_replaces.or(f.rename_replaces);
