@@ -22,7 +22,7 @@ for i in $(seq 1 "$REPEAT"); do
   if [ $((i % 2)) -eq 0 ]; then first=1; else first=; fi
   REGDROP_BENCH_MIB=$SIZE_MIB REGDROP_BENCH_SFTP_FIRST=$first \
     cargo test --release --test interop regdrop_and_openssh_sftp_put_the_same_bytes \
-    -- --test-threads=1 --nocapture 2>/dev/null | grep '^BENCH' | tee -a "$out"
+    -- --test-threads=1 --nocapture 2>/dev/null | grep -o 'BENCH .*' | tee -a "$out"
 done
 echo
 echo "median of $REPEAT runs, $SIZE_MIB MiB, loopback:"

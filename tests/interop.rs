@@ -905,7 +905,7 @@ fn regdrop_and_openssh_sftp_put_the_same_bytes(kind: Kind) {
         );
         secs
     };
-    let (ours_secs, theirs_secs) = if std::env::var_os("REGDROP_BENCH_SFTP_FIRST").is_some() {
+    let (ours_secs, theirs_secs) = if std::env::var("REGDROP_BENCH_SFTP_FIRST").is_ok_and(|v| v == "1") {
         let t = theirs();
         (ours(), t)
     } else {
