@@ -905,13 +905,14 @@ fn regdrop_and_openssh_sftp_put_the_same_bytes(kind: Kind) {
         );
         secs
     };
-    let (ours_secs, theirs_secs) = if std::env::var("REGDROP_BENCH_SFTP_FIRST").is_ok_and(|v| v == "1") {
-        let t = theirs();
-        (ours(), t)
-    } else {
-        let o = ours();
-        (o, theirs())
-    };
+    let (ours_secs, theirs_secs) =
+        if std::env::var("REGDROP_BENCH_SFTP_FIRST").is_ok_and(|v| v == "1") {
+            let t = theirs();
+            (ours(), t)
+        } else {
+            let o = ours();
+            (o, theirs())
+        };
     s.settle();
     assert!(
         std::fs::read(local.join("ours.bin")).unwrap() == data,
