@@ -147,3 +147,40 @@ fn personal_data_needs_legal_basis_recipients_and_encryption() {
     );
     assert!(!out.contains("hunter2"), "a secret was echoed:\n{out}");
 }
+
+/// The `[target]` upload overrides: out-of-range numbers and an unknown commit mode are each
+/// reported at their key; values within range are accepted.
+#[test]
+fn target_upload_overrides_are_checked() {
+    let dir = setup();
+    let d = dir.path();
+    edit(
+        d,
+        "technical.toml",
+        "[target]\n",
+        "[target]\nchannels = 0\nmax_write = 300000\nin_flight = 8\ncommit = \"sometimes\"\nio_timeout_secs = 0\n",
+    );
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
+    assert_eq!(code, 78, "{out}");
+    for key in [
+        "target.channels",
+        "target.max_write",
+        "target.commit",
+        "target.io_timeout_secs",
+    ] {
+        assert!(out.contains(key), "{key} not reported:\n{out}");
+    }
+    assert!(!out.contains("target.in_flight"), "{out}");
+    assert!(out.contains("\"race-free\""), "{out}");
+
+    let dir = setup();
+    let d = dir.path();
+    edit(
+        d,
+        "technical.toml",
+        "[target]\n",
+        "[target]\nchannels = 1\nmax_write = 32768\nin_flight = 1\ncommit = \"race-free\"\nio_timeout_secs = 600\nfsync = false\nposix_rename = false\n",
+    );
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -31,19 +31,37 @@ pub const RECEIPTS_DAYS: (u64, u64) = (1, 36_500);
 pub fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
     key: &str,
     value: Option<T>,
-    (lo, hi): (T, T),
+    range: (T, T),
     what: &str,
     p: &mut Vec<Problem>,
 ) {
-    if let Some(v) = value {
-        if !(v >= lo && v <= hi) {
-            p.push(Problem::new(
-                key,
-                format!("{v} is out of range; {what}: write a number from {lo} to {hi}"),
-            ));
-        }
-    }
+    in_range(key, value, range, what, p);
 }
+
+/// [`check_range`], giving back the value when it is within its range.
+pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    value: Option<T>,
+    (lo, hi): (T, T),
+    what: &str,
+    p: &mut Vec<Problem>,
+) -> Option<T> {
+    let v = value?;
+    if v >= lo && v <= hi {
+        return Some(v);
+    }
+    p.push(Problem::new(
+        key,
+        format!("{v} is out of range; {what}: write a number from {lo} to {hi}"),
+    ));
+    None
+}
+
+/// `[target]` upload overrides (`channels`, `max_write`, `in_flight`) and `io_timeout_secs`.
+pub const CHANNELS: (u64, u64) = (1, 16);
+pub const MAX_WRITE: (u64, u64) = (1024, 261_120);
+pub const IN_FLIGHT: (u64, u64) = (1, 1024);
+pub const IO_TIMEOUT_SECS: (u64, u64) = (1, 3600);
 
 /// Problems of a `[retry]` table (`prefix` is `retry`), each at its own key, then the
 /// merged policy's consistency (`cap_secs` not below `base_secs`).

@@ -505,9 +505,14 @@ pub fn validate_subscription(
         create_dirs: t.create_dirs,
         connect_timeout: Duration::from_secs(t.connect_timeout_secs.unwrap_or(20)),
         io_timeout: Duration::from_secs(
-            t.io_timeout_secs
-                .filter(|s| (1..=3600).contains(s))
-                .unwrap_or(120),
+            limits::in_range(
+                "target.io_timeout_secs",
+                t.io_timeout_secs,
+                limits::IO_TIMEOUT_SECS,
+                "the seconds one SFTP request may take",
+                &mut p,
+            )
+            .unwrap_or(120),
         ),
         tuning,
     };
@@ -735,41 +740,28 @@ fn short(s: &str) -> String {
 
 /// The `[target]` upload overrides: each within its bounds, `commit` one of its words.
 fn validate_tuning(t: &RawTarget, p: &mut Vec<Problem>) -> TargetTuning {
-    let mut bounded = |key: &str, v: Option<u64>, lo: u64, hi: u64, what: &str| -> Option<usize> {
-        match v {
-            Some(n) if (lo..=hi).contains(&n) => Some(n as usize),
-            Some(n) => {
-                p.push(Problem::new(
-                    format!("target.{key}"),
-                    format!("{n} is out of range; {what} must be {lo} to {hi}"),
-                ));
-                None
-            }
-            None => None,
-        }
-    };
-    let channels = bounded("channels", t.channels, 1, 16, "the number of SFTP channels");
-    let max_write = bounded(
-        "max_write",
+    let as_usize = |v: Option<u64>| v.map(|n| n as usize);
+    let channels = as_usize(limits::in_range(
+        "target.channels",
+        t.channels,
+        limits::CHANNELS,
+        "the number of SFTP channels",
+        p,
+    ));
+    let max_write = as_usize(limits::in_range(
+        "target.max_write",
         t.max_write,
-        1024,
-        261_120,
+        limits::MAX_WRITE,
         "the bytes per WRITE request",
-    );
-    let in_flight = bounded(
-        "in_flight",
+        p,
+    ));
+    let in_flight = as_usize(limits::in_range(
+        "target.in_flight",
         t.in_flight,
-        1,
-        1024,
+        limits::IN_FLIGHT,
         "the WRITE requests in flight per channel",
-    );
-    bounded(
-        "io_timeout_secs",
-        t.io_timeout_secs,
-        1,
-        3600,
-        "the seconds one SFTP request may take",
-    );
+        p,
+    ));
     let commit = match t.commit.as_deref() {
         None | Some("auto") => CommitMode::Auto,
         Some("race-free") => CommitMode::RaceFree,
