@@ -1,32 +1,27 @@
 //! regdrop: standing, encrypted register extracts delivered over SFTP.
 //!
-//! # Layout
-//! Pure core: [`catalog`] (fields, reports), [`codes`] (deliverable code tables), [`config`] (raw -> validated), [`schedule`]
-//! (cron + time zone), [`period`], [`retry`] (error classes, backoff), [`format`].
-//! Adapters: [`register`] (SQLite source), [`extract`] (queries + writers), [`seal`] (age +
-//! SHA-256), [`sftp`] (client), [`store`] (runs, attempts, hash-chained receipts),
-//! [`demo_server`] (embedded loopback SFTP target for demos and fault injection).
-//! Wiring: [`job`] (generate + seal), [`delivery`] (one run to its receipt), [`app`] (commands), [`cli`], [`progress`].
-//! Service: [`daemon`] (supervisor, signals, sd_notify, housekeeping), [`telemetry`] (metrics).
+//! # Layout (arrows point one way; `scripts/check_layers.sh` checks them)
+//! 1. [`core`]: pure rules (catalog, code tables, ids, configuration validation, schedule,
+//!    period, retry policy, text conventions). No I/O; imports nothing else of ours.
+//! 2. Adapters, each one concern at the edge: [`loader`] (configuration files on disk),
+//!    [`register`] (the SQLite register), [`extract`] (queries + row writers), [`seal`]
+//!    (age + SHA-256 into the spool), [`sftp`] (the client), [`store`] (runs, attempts,
+//!    hash-chained receipts), [`demo_server`] (the embedded loopback SFTP target).
+//!    Support modules any layer above the core may use: [`progress`], [`telemetry`].
+//! 3. [`pipeline`]: one run, from the artifact to its receipt.
+//! 4. [`daemon`]: the supervisor, signals, sd_notify, housekeeping.
+//! 5. [`cmd`]: the commands (one file per family) and the command line.
+//! 6. `main.rs`: parse, log, run, exit code.
 
-pub mod app;
-pub mod catalog;
-pub mod cli;
-pub mod codes;
-pub mod config;
+pub mod cmd;
+pub mod core;
 pub mod daemon;
-pub mod delivery;
-pub mod demo;
 pub mod demo_server;
 pub mod extract;
-pub mod format;
-pub mod job;
-pub mod new_subscription;
-pub mod period;
+pub mod loader;
+pub mod pipeline;
 pub mod progress;
 pub mod register;
-pub mod retry;
-pub mod schedule;
 pub mod seal;
 pub mod sftp;
 pub mod store;

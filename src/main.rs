@@ -2,13 +2,13 @@
 //! codes (78 for configuration errors, 1 for everything else).
 
 use clap::Parser;
-use regdrop::app::{self, Exit};
-use regdrop::cli::{Cli, LogFormat};
+use regdrop::cmd::cli::{Cli, LogFormat};
+use regdrop::cmd::{self, Exit};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    use regdrop::cli::Command as C;
+    use regdrop::cmd::cli::Command as C;
     if matches!(
         cli.command,
         C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_)
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         }
     }
     // The demo talks to a person; its log lines would only interleave with its story.
-    let quiet = matches!(cli.command, regdrop::cli::Command::Demo { .. });
+    let quiet = matches!(cli.command, regdrop::cmd::cli::Command::Demo { .. });
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     // A panic is a bug: it goes to the log (the journal) with its place, never silently.
     let default_hook = std::panic::take_hook();
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         tracing::error!(panic = %info, "regdrop panicked; this is a bug, please report it with the log");
         default_hook(info);
     }));
-    match app::run(cli) {
+    match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<Exit>() {

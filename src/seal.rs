@@ -20,14 +20,14 @@ pub enum SealError {
     Write { path: PathBuf, source: io::Error },
 }
 
-impl crate::retry::Classify for SealError {
-    fn class(&self) -> crate::retry::ErrorClass {
+impl crate::core::retry::Classify for SealError {
+    fn class(&self) -> crate::core::retry::ErrorClass {
         match self {
             // A full or failing disk may recover; a bad recipient will not.
             SealError::Spool { .. } | SealError::Write { .. } => {
-                crate::retry::ErrorClass::Retryable
+                crate::core::retry::ErrorClass::Retryable
             }
-            _ => crate::retry::ErrorClass::Permanent,
+            _ => crate::core::retry::ErrorClass::Permanent,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use regdrop::daemon::{self, Intent, Job, Options, TokioClock, Work};
-use regdrop::delivery::Outcome;
+use regdrop::pipeline::delivery::Outcome;
 use regdrop::store::{NewRun, RunState, Store};
 use std::collections::HashMap;
 use std::path::Path;

@@ -2,12 +2,12 @@
 //! every filter and period kind on a generated register (checked against an oracle computed
 //! from the unfiltered extract), xlsx read back with calamine, the xlsx fallback decision.
 
-use regdrop::config::raw::RawSubscription;
-use regdrop::config::validate::{validate_subscription, Inherited};
-use regdrop::config::Subscription;
+use regdrop::core::config::raw::RawSubscription;
+use regdrop::core::config::validate::{validate_subscription, Inherited};
+use regdrop::core::config::Subscription;
+use regdrop::core::period::Period;
+use regdrop::core::text::{decode_latin1, encode_latin1};
 use regdrop::extract::{self, Options};
-use regdrop::format::{decode_latin1, encode_latin1};
-use regdrop::period::Period;
 use regdrop::register::{self, schema};
 use std::collections::HashMap;
 use std::path::Path;
@@ -114,7 +114,7 @@ fn technical_report_round_trips_the_authority_sample_latin1_crlf() {
     let s = register::import(&db, &file, &Default::default(), &mut |_| {}).unwrap();
     assert_eq!(
         (s.rows, s.encoding),
-        (19, regdrop::format::Encoding::Latin1)
+        (19, regdrop::core::text::Encoding::Latin1)
     );
     let spec = sub("report = \"technical\"\nformat = \"dsv\"\nencoding = \"iso-8859-1\"\nline_ending = \"crlf\"");
     let (out, _) = run(&db, &spec, None);
@@ -152,7 +152,8 @@ fn oracle() -> &'static Vec<HashMap<String, String>> {
 /// that the filter really narrows (some rows, not all).
 fn narrows(extract_body: &str, keep: impl Fn(&HashMap<String, String>) -> bool) {
     let s = sub(&format!("report = \"technical_owners\"\n{extract_body}"));
-    let period = regdrop::job::run_period(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None);
+    let period =
+        regdrop::pipeline::artifact::run_period(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None);
     let got: Vec<String> = parse_dsv(&run(generated(), &s, period.as_ref()).0)
         .iter()
         .map(|r| r["TEKN_KJM"].clone())
@@ -321,7 +322,11 @@ fn relative_periods_select_the_right_days() {
         let s = sub(&format!(
             "report = \"first_registrations\"\nperiod = \"{period}\""
         ));
-        let p = regdrop::job::run_period(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None);
+        let p = regdrop::pipeline::artifact::run_period(
+            &s,
+            "2026-11-25T05:00:00Z".parse().unwrap(),
+            None,
+        );
         parse_dsv(&run(&db, &s, p.as_ref()).0)
             .iter()
             .map(|r| r["TEKN_REG_F_G_N"].clone())
@@ -387,14 +392,14 @@ fn xlsx_falls_back_to_dsv_above_the_row_limit() {
     let conn = schema::open_ro(generated()).unwrap();
     let (total, format, note) = extract::plan(&conn, &s.extract, None, 100).unwrap();
     assert!(total > 100);
-    assert_eq!(format, regdrop::config::Format::Dsv);
+    assert_eq!(format, regdrop::core::config::Format::Dsv);
     assert!(note.unwrap().contains("exceed the xlsx limit of 100"));
     let (_, format, note) = extract::plan(&conn, &s.extract, None, total).unwrap();
-    assert_eq!((format, note), (regdrop::config::Format::Xlsx, None));
+    assert_eq!((format, note), (regdrop::core::config::Format::Xlsx, None));
     // Through the whole pipeline, the artifact is then really a DSV.
     let dir = tempfile::tempdir().unwrap();
-    let art = regdrop::job::generate_and_seal(
-        regdrop::job::Workshop {
+    let art = regdrop::pipeline::artifact::generate_and_seal(
+        regdrop::pipeline::artifact::Workshop {
             register: generated(),
             spool: dir.path(),
             xlsx_row_limit: Some(100),
@@ -406,7 +411,7 @@ fn xlsx_falls_back_to_dsv_above_the_row_limit() {
         &mut |_, _| {},
     )
     .unwrap();
-    assert_eq!(art.format, regdrop::config::Format::Dsv);
+    assert_eq!(art.format, regdrop::core::config::Format::Dsv);
     assert!(art.file_name.ends_with(".dsv.age"), "{}", art.file_name);
     assert_eq!(art.rows, total);
 }

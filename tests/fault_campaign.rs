@@ -21,8 +21,7 @@ use common::sshd::{sha256_file, Sshd};
 use daemon_util::{ls, sub_toml, Env};
 use daemon_util::{Faults, Proxy};
 use rand::{Rng, SeedableRng};
-use regdrop::config;
-use regdrop::delivery::{self, Ctx, Outcome, Quiet};
+use regdrop::pipeline::delivery::{self, Ctx, Outcome, Quiet};
 use regdrop::store::{ReceiptFilter, RunFilter, RunState, Store};
 use std::path::Path;
 use std::process::Command;
@@ -92,8 +91,8 @@ fn new_env(rows: usize) -> Env {
     env
 }
 
-fn ctx_of(env: &Env) -> (Ctx, config::Loaded) {
-    let loaded = config::load(&env.config()).unwrap();
+fn ctx_of(env: &Env) -> (Ctx, regdrop::loader::Loaded) {
+    let loaded = regdrop::loader::load(&env.config()).unwrap();
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     let ctx = Ctx {
         daemon: Arc::new(loaded.daemon.clone()),
@@ -169,7 +168,7 @@ fn tally(f: &mut Figures, out: &Outcome) {
 /// Runs one delivery in its own task, so a panic is counted, not fatal.
 async fn deliver_counted(
     ctx: &Ctx,
-    sub: &regdrop::config::Subscription,
+    sub: &regdrop::core::config::Subscription,
     at: DateTime<Utc>,
     f: &mut Figures,
 ) -> Option<Outcome> {

@@ -3,7 +3,7 @@
 //! TOML: tests/config_mutation.rs). Nothing may panic; rendered names are always safe.
 
 use rand::{Rng, SeedableRng};
-use regdrop::config::template::{check_name, render, NameContext};
+use regdrop::core::config::template::{check_name, render, NameContext};
 use regdrop::register::import::{import, ImportOptions};
 
 const PIECES: &[&str] = &[

@@ -15,7 +15,7 @@ mod common;
 use common::proxy::{Faults, Proxy};
 use common::servers::{Kind, SftpServer};
 use common::sshd::{ls, random_file, sha256_file};
-use regdrop::retry::{Classify, ErrorClass};
+use regdrop::core::retry::{Classify, ErrorClass};
 use regdrop::sftp::{self, Delivered, IfExists, SftpError, Target, Upload, Verify};
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! subscriptions, with delivery times on both sides of each month boundary.
 
 use chrono::{DateTime, Utc};
-use regdrop::config::Subscription;
+use regdrop::core::config::Subscription;
 use regdrop::store::{NewReceipt, NewRun, Store};
 use std::process::Command;
 
@@ -95,7 +95,7 @@ fn monthly_export_lists_exactly_that_months_deliveries_with_case_numbers() {
         sub_file("bompenger", "Bom, Vei & Co AS", "26/654321", ""),
     )
     .unwrap();
-    let loaded = regdrop::config::load(&d.join("regdrop.toml")).unwrap();
+    let loaded = regdrop::loader::load(&d.join("regdrop.toml")).unwrap();
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     let a = loaded.subscription("forsikring").unwrap();
     let b = loaded.subscription("bompenger").unwrap();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::sshd::Sshd;
-use regdrop::codes::CodeTable;
+use regdrop::core::codes::CodeTable;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,10 +1,10 @@
 //! Issue 5: the open-data report and the rule that only reports without identifying or
 //! personal fields may go out unencrypted (`encryption.mode = "none"`).
 
-use regdrop::catalog::ReportKind;
-use regdrop::config::raw::RawSubscription;
-use regdrop::config::validate::{validate_subscription, Inherited};
-use regdrop::retry::RetryPolicy;
+use regdrop::core::catalog::ReportKind;
+use regdrop::core::config::raw::RawSubscription;
+use regdrop::core::config::validate::{validate_subscription, Inherited};
+use regdrop::core::retry::RetryPolicy;
 use std::path::{Path, PathBuf};
 
 fn inherited() -> Inherited {
@@ -65,7 +65,7 @@ fn mode_none_is_refused_for_every_report_with_identifying_or_personal_fields() {
         let columns = kind.columns().unwrap_or_else(|| {
             ["TEKN_KJM", "TEKN_MERKENAVN"]
                 .iter()
-                .map(|n| regdrop::catalog::field(n).unwrap())
+                .map(|n| regdrop::core::catalog::field(n).unwrap())
                 .collect()
         });
         let sensitive = columns.iter().any(|f| f.identifying || f.personal);

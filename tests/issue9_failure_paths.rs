@@ -10,9 +10,8 @@ mod daemon_util;
 use chrono::{DateTime, Utc};
 use common::sshd::{sha256_file, Sshd};
 use daemon_util::{ls, sub_toml, wait_for, Env};
-use regdrop::config;
 use regdrop::daemon::{self, Clock, Job, Options, Work, WorkResult};
-use regdrop::delivery::{self, Ctx, Outcome, Quiet};
+use regdrop::pipeline::delivery::{self, Ctx, Outcome, Quiet};
 use regdrop::store::{AttemptOutcome, RunState};
 use std::path::Path;
 use std::process::Command;
@@ -34,8 +33,8 @@ fn new_env(rows: usize, extra: &str) -> Env {
     env
 }
 
-fn ctx_of(env: &Env) -> (Ctx, config::Loaded) {
-    let loaded = config::load(&env.config()).unwrap();
+fn ctx_of(env: &Env) -> (Ctx, regdrop::loader::Loaded) {
+    let loaded = regdrop::loader::load(&env.config()).unwrap();
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     let ctx = Ctx {
         daemon: Arc::new(loaded.daemon.clone()),

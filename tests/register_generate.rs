@@ -1,7 +1,7 @@
 //! The synthetic generator: deterministic, valid identifiers, allowed plate shapes, clean
 //! values, consistent dates and ownerships.
 
-use regdrop::register::ids::{self, PlateShape};
+use regdrop::core::ids::{self, PlateShape};
 use regdrop::register::{generate, schema, GenerateOptions};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;

@@ -1,8 +1,8 @@
 //! Import of the authority's technical DSV dump: exact values, both encodings and line
 //! endings, rejected rows with line numbers, header mapping by name.
 
-use regdrop::catalog::{column_of, TECHNICAL};
-use regdrop::format::{encode_latin1, Encoding};
+use regdrop::core::catalog::{column_of, TECHNICAL};
+use regdrop::core::text::{encode_latin1, Encoding};
 use regdrop::register::{import, schema, ImportOptions, RegisterError};
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::proxy::Proxy;
 use common::sshd::{self, ls, random_file, run, Opts, Sshd};
-use regdrop::retry::{Classify, ErrorClass};
+use regdrop::core::retry::{Classify, ErrorClass};
 use regdrop::sftp::{self, Auth, Delivered, IfExists, SftpError, Target, Upload, Verify};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

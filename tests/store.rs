@@ -3,7 +3,7 @@
 //! billing export lists exactly one month.
 
 use chrono::{DateTime, TimeZone, Utc};
-use regdrop::retry::Classify;
+use regdrop::core::retry::Classify;
 use regdrop::store::migrations::{self, LATEST_VERSION};
 use regdrop::store::*;
 use rusqlite::Connection;

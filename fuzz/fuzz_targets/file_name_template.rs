@@ -2,7 +2,7 @@
 //! must be one plain, safe path component. Must never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use regdrop::config::template::{check_name, render, NameContext};
+use regdrop::core::config::template::{check_name, render, NameContext};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(template) = std::str::from_utf8(data) else { return };

@@ -3,13 +3,13 @@
 //! Must never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use regdrop::config::load::{daemon_from_str, subscription_from_str};
-use regdrop::retry::ErrorClass;
+use regdrop::loader::{daemon_from_str, subscription_from_str};
+use regdrop::core::retry::ErrorClass;
 use std::path::Path;
 use std::sync::OnceLock;
 
-fn inherited() -> &'static regdrop::config::validate::Inherited {
-    static I: OnceLock<regdrop::config::validate::Inherited> = OnceLock::new();
+fn inherited() -> &'static regdrop::core::config::validate::Inherited {
+    static I: OnceLock<regdrop::core::config::validate::Inherited> = OnceLock::new();
     I.get_or_init(|| {
         let text = include_str!("../../config.example.toml");
         daemon_from_str(Path::new("regdrop.toml"), text, Path::new("."))

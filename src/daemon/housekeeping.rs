@@ -3,7 +3,7 @@
 //! `receipts_retention` are purged from the store (which keeps the rest of the receipt
 //! chain verifiable through its anchor).
 
-use crate::config::DaemonConfig;
+use crate::core::config::DaemonConfig;
 use crate::store::{RunFilter, RunState, Store};
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -165,7 +165,8 @@ mod tests {
         let new = delivered(&store, &clock, spool.path(), "a", day(20));
         let store = Mutex::new(store);
         let mut daemon =
-            crate::config::validate::validate_daemon(&Default::default(), spool.path()).unwrap();
+            crate::core::config::validate::validate_daemon(&Default::default(), spool.path())
+                .unwrap();
         daemon.spool_grace = Duration::from_secs(24 * 3600);
         daemon.receipts_retention = Duration::from_secs(10 * 24 * 3600);
         // Ten hours after the last delivery: its artifact is within the grace period.

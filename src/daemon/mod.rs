@@ -7,7 +7,6 @@
 //! "never" (signals decide) and code that wants the daemon for N seconds passes a sleep
 //! ([`run_for`]).
 
-pub mod commands;
 pub mod housekeeping;
 pub mod notify;
 pub mod signal;
@@ -16,8 +15,8 @@ pub mod supervisor;
 pub use signal::Intent;
 pub use supervisor::{Clock, Job, JobKind, SystemClock, TokioClock, Work, WorkResult};
 
-use crate::config::{self, load::FatalConfig};
-use crate::delivery::{self, Ctx, Observer};
+use crate::loader::FatalConfig;
+use crate::pipeline::delivery::{self, Ctx, Observer};
 use crate::store::{Store, StoreError};
 use futures::future::BoxFuture;
 use std::future::Future;
@@ -97,7 +96,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
     opts: Options,
 ) -> Result<(), DaemonError> {
-    let loaded = config::load(&config_path).map_err(DaemonError::Config)?;
+    let loaded = crate::loader::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
     let store = open_store(&daemon.state_db)?;
     // Held until this function returns; the kernel lets go if the process dies.

@@ -14,8 +14,9 @@
 
 use super::notify::Notifier;
 use super::signal::Intent;
-use crate::config::{self, DaemonConfig, Loaded, Subscription};
-use crate::delivery::Outcome;
+use crate::core::config::{DaemonConfig, Subscription};
+use crate::loader::Loaded;
+use crate::pipeline::delivery::Outcome;
 use crate::store::{self, Run, RunFilter, RunState, Store};
 use crate::telemetry;
 use chrono::{DateTime, Utc};
@@ -357,7 +358,8 @@ impl Supervisor {
                     entries.insert(id, e);
                 }
                 None => {
-                    if sub.enabled && sub.schedule.catch_up == crate::schedule::CatchUp::Once {
+                    if sub.enabled && sub.schedule.catch_up == crate::core::schedule::CatchUp::Once
+                    {
                         let since = self.last_scheduled(&id).unwrap_or(now);
                         if let Some(t) = guarded(&sub, "the missed fire time", || {
                             sub.schedule.last_missed(since, now)
@@ -422,7 +424,7 @@ impl Supervisor {
     fn reload(&mut self) {
         self.notifier.reloading();
         info!(config = %self.config_path.display(), "Reloading configuration.");
-        match config::load(&self.config_path) {
+        match crate::loader::load(&self.config_path) {
             Err(fatal) => {
                 error!(problems = %fatal, "The daemon config is invalid; keeping the running configuration.")
             }

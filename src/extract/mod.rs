@@ -4,10 +4,10 @@
 pub mod query;
 pub mod writers;
 
-use crate::catalog::Field;
-use crate::config::{ExtractSpec, Format};
-use crate::period::Period;
-use crate::retry::{Classify, ErrorClass};
+use crate::core::catalog::Field;
+use crate::core::config::{ExtractSpec, Format};
+use crate::core::period::Period;
+use crate::core::retry::{Classify, ErrorClass};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use std::io::Write;
@@ -153,8 +153,8 @@ pub fn code_table_fields() -> Vec<Field> {
         .map(|(name, title)| Field {
             name: name.to_string(),
             title,
-            kind: crate::catalog::FieldKind::Text,
-            source: crate::catalog::Source::Code,
+            kind: crate::core::catalog::FieldKind::Text,
+            source: crate::core::catalog::Source::Code,
             personal: false,
             identifying: false,
             sql: String::new(),
@@ -165,7 +165,7 @@ pub fn code_table_fields() -> Vec<Field> {
 /// Writes one code table (`kode`, `navn`) in the subscription's format, encoding and line
 /// ending into `out`. xlsx keeps codes as text (leading zeros).
 pub fn write_code_table<W: Write + Send>(
-    table: crate::codes::CodeTable,
+    table: crate::core::codes::CodeTable,
     spec: &ExtractSpec,
     out: W,
     opts: &Options,

@@ -1,9 +1,9 @@
 //! Report definition + filters + period -> one SQL query over the register and its
 //! parameters. Pure: builds text, runs nothing.
 
-use crate::catalog::{Field, ReportKind, Role, Source};
-use crate::config::{ExtractSpec, Filter};
-use crate::period::Period;
+use crate::core::catalog::{Field, ReportKind, Role, Source};
+use crate::core::config::{ExtractSpec, Filter};
+use crate::core::period::Period;
 
 /// A query ready to run: `SELECT <columns> ... ORDER BY v.id` and its text parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,7 +232,7 @@ fn build_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::ReportKind;
+    use crate::core::catalog::ReportKind;
 
     fn spec(report: ReportKind, filter: Filter) -> (ReportKind, Vec<Field>, Filter) {
         (report, report.columns().unwrap(), filter)

@@ -3,8 +3,8 @@
 //! value that cannot be written faithfully is an error naming the row and the field.
 
 use super::ExtractError;
-use crate::catalog::{Field, FieldKind};
-use crate::format::{encode_latin1, Encoding, LineEnding, SEPARATOR};
+use crate::core::catalog::{Field, FieldKind};
+use crate::core::text::{encode_latin1, Encoding, LineEnding, SEPARATOR};
 use std::io::Write;
 use std::path::Path;
 
@@ -256,7 +256,7 @@ impl<W: Write + Send> RowWriter for XlsxWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog;
+    use crate::core::catalog;
 
     fn fields(names: &[&str]) -> Vec<Field> {
         names.iter().map(|n| catalog::field(n).unwrap()).collect()

@@ -8,11 +8,11 @@
 //! database is switched back to WAL at the end. Dates are relative to a fixed as-of date
 //! ([`AS_OF`]) so that a seed always means the same register.
 
-use super::ids;
 use super::refdata::{refdata, Municipality, RefData};
 use super::schema;
 use super::RegisterError;
-use crate::catalog::{column_of, TECHNICAL};
+use crate::core::catalog::{column_of, TECHNICAL};
+use crate::core::ids;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::collections::HashSet;

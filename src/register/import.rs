@@ -8,11 +8,11 @@
 //! are inserted with values exactly as written (empty -> NULL). Rows are appended to the
 //! `vehicle` table; import a full dump into a fresh database.
 
-use super::ids;
 use super::schema;
 use super::RegisterError;
-use crate::catalog::{column_of, FieldKind, TECHNICAL};
-use crate::format::{decode_latin1, Encoding};
+use crate::core::catalog::{column_of, FieldKind, TECHNICAL};
+use crate::core::ids;
+use crate::core::text::{decode_latin1, Encoding};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -18,7 +18,6 @@
 //! an empty field. Only ownership rows with `to_date IS NULL` are current.
 
 pub mod generate;
-pub mod ids;
 pub mod import;
 pub mod refdata;
 pub mod schema;

@@ -1,9 +1,11 @@
 //! The register's SQLite schema: vehicles (the 85 technical fields), ownerships and the code
 //! tables the project carries in `data/`. Opening, creating and filling code tables.
 
-use crate::catalog::{column_of, TECHNICAL};
+use crate::core::catalog::{column_of, TECHNICAL};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
+
+pub use crate::core::codes::parse_code_csv;
 
 /// Schema version stored in `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -29,17 +31,6 @@ pub const CODE_TABLES: [(&str, &str); 9] = [
     // reform); county = the first two digits.
     ("code_municipality", include_str!("../../data/kommune.csv")),
 ];
-
-/// Parses a `kode;navn` table (UTF-8, optional BOM, header line) into pairs.
-pub fn parse_code_csv(text: &str) -> Vec<(String, String)> {
-    text.trim_start_matches('\u{feff}')
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_once(';'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
 
 /// The DDL of the register. All technical fields are TEXT exactly as the authority writes
 /// them (dates `YYYYMMDD`, multi-values comma-joined); NULL means empty.

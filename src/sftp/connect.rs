@@ -605,7 +605,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retry::{Classify, ErrorClass};
+    use crate::core::retry::{Classify, ErrorClass};
     use std::os::unix::fs::PermissionsExt;
 
     const ED: &str =

@@ -1,8 +1,8 @@
 //! `SftpError`: every way a delivery, probe or scan can fail, and whether retrying can help
-//! (`crate::retry::Classify`). Messages name hosts, users, paths and fingerprints, never
+//! (`crate::core::retry::Classify`). Messages name hosts, users, paths and fingerprints, never
 //! secrets (passwords, passphrases, key material).
 
-use crate::retry::{Classify, ErrorClass};
+use crate::core::retry::{Classify, ErrorClass};
 use russh_sftp::protocol::StatusCode;
 use std::path::PathBuf;
 

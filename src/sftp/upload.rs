@@ -211,7 +211,7 @@ pub async fn deliver(
                   "Delivery succeeded.")
         }
         Err(e) => {
-            use crate::retry::Classify;
+            use crate::core::retry::Classify;
             warn!(host = %target.host, file = %up.final_name, run = %up.run_id,
                   class = e.class().as_str(), error = %e, "Delivery failed.")
         }

@@ -1,6 +1,6 @@
 //! The store's error type and its retry class.
 
-use crate::retry::{Classify, ErrorClass};
+use crate::core::retry::{Classify, ErrorClass};
 use rusqlite::ErrorCode;
 
 use super::chain::BrokenLink;

@@ -253,11 +253,11 @@ impl AttemptOutcome {
     }
 }
 
-impl From<crate::retry::ErrorClass> for AttemptOutcome {
-    fn from(c: crate::retry::ErrorClass) -> Self {
+impl From<crate::core::retry::ErrorClass> for AttemptOutcome {
+    fn from(c: crate::core::retry::ErrorClass) -> Self {
         match c {
-            crate::retry::ErrorClass::Retryable => AttemptOutcome::Retryable,
-            crate::retry::ErrorClass::Permanent => AttemptOutcome::Permanent,
+            crate::core::retry::ErrorClass::Retryable => AttemptOutcome::Retryable,
+            crate::core::retry::ErrorClass::Permanent => AttemptOutcome::Permanent,
         }
     }
 }

@@ -66,7 +66,7 @@ fn create_is_idempotent_and_one_active_run_per_subscription() {
     assert_eq!(again, RunCreated::Exists(a.run().clone()));
     let err = s.create_run(&new_run("acme", 2)).unwrap_err();
     assert!(matches!(err, StoreError::ActiveRun { .. }));
-    assert!(crate::retry::Classify::is_retryable(&err));
+    assert!(crate::core::retry::Classify::is_retryable(&err));
     // Another subscription is independent.
     assert!(s.create_run(&new_run("other", 2)).unwrap().is_new());
     s.set_state(&a.run().id, RunState::NeedsAttention, Some("auth refused"))

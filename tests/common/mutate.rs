@@ -6,10 +6,10 @@
 //! a seed. Shared by `tests/config_mutation.rs` and the fault campaign.
 
 use rand::{Rng, SeedableRng};
-use regdrop::config::load::{daemon_from_str, subscription_from_str};
+use regdrop::core::retry::ErrorClass;
 use regdrop::daemon::{self, Intent, Job, Options, TokioClock, Work};
-use regdrop::delivery::Outcome;
-use regdrop::retry::ErrorClass;
+use regdrop::loader::{daemon_from_str, subscription_from_str};
+use regdrop::pipeline::delivery::Outcome;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

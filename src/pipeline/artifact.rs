@@ -2,13 +2,13 @@
 //! register through the writer and age into the spool, and name the remote file. Used by
 //! `extract`, `deliver` and the daemon alike, so all of them produce the same artifact.
 
-use crate::catalog::ReportKind;
-use crate::codes::CodeTable;
-use crate::config::template::{self, NameContext};
-use crate::config::{Format, Subscription};
+use crate::core::catalog::ReportKind;
+use crate::core::codes::CodeTable;
+use crate::core::config::template::{self, NameContext};
+use crate::core::config::{Format, Subscription};
+use crate::core::period::{self, Period};
+use crate::core::retry::{Classify, ErrorClass};
 use crate::extract::{self, ExtractError, Options};
-use crate::period::{self, Period};
-use crate::retry::{Classify, ErrorClass};
 use crate::seal::{Piped, SealError, SealWriter, Sealed};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::path::Path;

@@ -4,7 +4,6 @@
 //! the daemon on a fast clock until each subscription has delivered a few scheduled runs,
 //! then shows the receipts, verifies their chain and decrypts a sample.
 
-use crate::config;
 use crate::daemon::{self, supervisor::Clock};
 use crate::demo_server::{self, DemoAuth};
 use crate::store::{ReceiptFilter, Store};
@@ -119,7 +118,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
 
         // 3. Config and subscriptions.
         write_config(dir, server.addr().port(), server.host_key_line(), &identity.to_public().to_string())?;
-        let loaded = config::load(&dir.join("regdrop.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let loaded = crate::loader::load(&dir.join("regdrop.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
         if !loaded.problems.is_empty() {
             bail!("demo config invalid: {:?}", loaded.problems);
         }
@@ -203,7 +202,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     let mut plain = Vec::new();
     dec.decrypt(std::iter::once(&identity as &dyn age::Identity))?
         .read_to_end(&mut plain)?;
-    let text = crate::format::decode_latin1(&plain);
+    let text = crate::core::text::decode_latin1(&plain);
     println!(
         "\n   decrypted with the customer's age identity: {} (ISO-8859-1, CRLF, ¤), first lines:",
         path.display()

@@ -2,7 +2,7 @@
 //! scheduled time in the subscription's time zone. Pure: the same run always gets the same
 //! period.
 
-use crate::config::PeriodSpec;
+use crate::core::config::PeriodSpec;
 use chrono::{Datelike, Duration, NaiveDate};
 
 /// A resolved period, both ends inclusive; `from = None` means "from the beginning".

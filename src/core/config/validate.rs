@@ -5,10 +5,10 @@
 use super::limits;
 use super::raw::*;
 use super::template::{self, NameContext};
-use crate::catalog::{self, Field, PeriodField, ReportKind};
-use crate::format::{Encoding, LineEnding};
-use crate::retry::RetryPolicy;
-use crate::schedule::{self, Schedule};
+use crate::core::catalog::{self, Field, PeriodField, ReportKind};
+use crate::core::retry::RetryPolicy;
+use crate::core::schedule::{self, Schedule};
+use crate::core::text::{Encoding, LineEnding};
 use chrono::NaiveDate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -196,7 +196,7 @@ impl Filter {
 pub struct ExtractSpec {
     pub report: ReportKind,
     /// Code tables delivered beside the report (or alone, for report `code_tables`).
-    pub code_tables: Vec<crate::codes::CodeTable>,
+    pub code_tables: Vec<crate::core::codes::CodeTable>,
     pub columns: Vec<Field>,
     pub format: Format,
     pub encoding: Encoding,
@@ -381,7 +381,7 @@ pub fn validate_subscription(
         ));
     }
     if let Some(org) = &raw.customer_org_number {
-        if !crate::register::ids::is_valid_org_number(org) {
+        if !crate::core::ids::is_valid_org_number(org) {
             p.push(Problem::new(
                 "customer_org_number",
                 format!("`{org}` is not a valid organisation number (9 digits, mod-11 check digit); copy it from Brønnøysundregistrene"),
@@ -993,7 +993,7 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
     let filter = validate_filter(&x.filter, p);
     let mut code_tables = Vec::new();
     for (i, name) in x.code_tables.iter().enumerate() {
-        match crate::codes::CodeTable::parse(name) {
+        match crate::core::codes::CodeTable::parse(name) {
             Some(t) if code_tables.contains(&t) => p.push(Problem::new(
                 format!("extract.code_tables[{i}]"),
                 format!("`{name}` is listed twice"),
@@ -1003,7 +1003,9 @@ fn validate_extract(x: &RawExtract, p: &mut Vec<Problem>) -> Option<ExtractSpec>
                 format!("extract.code_tables[{i}]"),
                 format!(
                     "`{name}` is not a code table; use one of {}",
-                    crate::codes::CodeTable::ALL.map(|t| t.as_str()).join(", ")
+                    crate::core::codes::CodeTable::ALL
+                        .map(|t| t.as_str())
+                        .join(", ")
                 ),
             )),
         }
@@ -1075,7 +1077,7 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
             (r.min, r.max)
         })
     };
-    let makes = crate::register::schema::parse_code_csv(crate::register::schema::CODE_TABLES[0].1);
+    let makes = crate::core::codes::CodeTable::Make.rows();
     let mut make_codes = Vec::new();
     for (i, m) in f.make.iter().enumerate() {
         let m = m.trim();
@@ -1118,7 +1120,7 @@ fn validate_filter(f: &RawFilter, p: &mut Vec<Problem>) -> Filter {
     digits(&f.municipality, "municipality", Some(4), p);
     digits(&f.county, "county", Some(2), p);
     for (i, o) in f.org_number.iter().enumerate() {
-        if !crate::register::ids::is_valid_org_number(o) {
+        if !crate::core::ids::is_valid_org_number(o) {
             p.push(Problem::new(
                 format!("extract.filter.org_number[{i}]"),
                 format!("`{o}` is not a valid organisation number (9 digits, mod-11)"),

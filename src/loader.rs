@@ -1,8 +1,8 @@
 //! Reads the daemon file and the subscription folder, runs validation, and places every
 //! problem at file:line:column. A broken file never stops the others from loading.
 
-use super::raw::{RawDaemon, RawSubscription};
-use super::validate::{self, DaemonConfig, Problem, Subscription};
+use crate::core::config::raw::{RawDaemon, RawSubscription};
+use crate::core::config::validate::{self, DaemonConfig, Problem, Subscription};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
 //! The serde mirror of the configuration files, exactly as operators write them. Unknown
 //! keys are refused. The doc comments here are the operator documentation of every key.
 
-use crate::format::{Encoding, LineEnding};
-use crate::retry::RetryOverrides;
-use crate::schedule::CatchUp;
+use crate::core::retry::RetryOverrides;
+use crate::core::schedule::CatchUp;
+use crate::core::text::{Encoding, LineEnding};
 use serde::Deserialize;
 
 /// `regdrop.toml`: the daemon's own settings. Relative paths are relative to this file.

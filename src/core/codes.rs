@@ -91,15 +91,15 @@ impl CodeTable {
     /// The embedded data file (`data/<file_stem>.csv`).
     pub fn csv(self) -> &'static str {
         match self {
-            CodeTable::Make => include_str!("../data/merkekode.csv"),
-            CodeTable::VehicleGroup => include_str!("../data/kjoretoygruppe.csv"),
-            CodeTable::Fuel => include_str!("../data/drivstoff.csv"),
-            CodeTable::Colour => include_str!("../data/farge.csv"),
-            CodeTable::Euronorm => include_str!("../data/euronorm.csv"),
-            CodeTable::LoadIndex => include_str!("../data/belastningsindeks.csv"),
-            CodeTable::SpeedIndex => include_str!("../data/hastighetsindeks.csv"),
-            CodeTable::TechnicalCode => include_str!("../data/tekniskkode.csv"),
-            CodeTable::Status => include_str!("../data/registreringsstatus.csv"),
+            CodeTable::Make => include_str!("../../data/merkekode.csv"),
+            CodeTable::VehicleGroup => include_str!("../../data/kjoretoygruppe.csv"),
+            CodeTable::Fuel => include_str!("../../data/drivstoff.csv"),
+            CodeTable::Colour => include_str!("../../data/farge.csv"),
+            CodeTable::Euronorm => include_str!("../../data/euronorm.csv"),
+            CodeTable::LoadIndex => include_str!("../../data/belastningsindeks.csv"),
+            CodeTable::SpeedIndex => include_str!("../../data/hastighetsindeks.csv"),
+            CodeTable::TechnicalCode => include_str!("../../data/tekniskkode.csv"),
+            CodeTable::Status => include_str!("../../data/registreringsstatus.csv"),
         }
     }
 
@@ -116,7 +116,18 @@ pub fn parse_table(text: &str) -> Vec<(String, String)> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .collect();
-    crate::register::schema::parse_code_csv(&body.join("\n"))
+    parse_code_csv(&body.join("\n"))
+}
+
+/// Parses a `kode;navn` table (UTF-8, optional BOM, header line) into pairs.
+pub fn parse_code_csv(text: &str) -> Vec<(String, String)> {
+    text.trim_start_matches('\u{feff}')
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_once(';'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! before any work, generate and seal once, upload with retries that reuse the artifact,
 //! find an earlier attempt's finished upload after a crash, and commit exactly one receipt.
 
-use crate::config::{AuthSpec, CommitMode, DaemonConfig, IfExists, Subscription, VerifyLevel};
-use crate::job::{self, JobError};
-use crate::retry::{Classify, ErrorClass, GiveUp, Next};
+use crate::core::config::{
+    AuthSpec, CommitMode, DaemonConfig, IfExists, Subscription, VerifyLevel,
+};
+use crate::core::retry::{Classify, ErrorClass, GiveUp, Next};
+use crate::pipeline::artifact::{self, JobError};
 use crate::sftp::{self, SftpError};
 use crate::store::{
     self, AttemptOutcome, DeliveredFile, NewReceipt, NewRun, Receipt, Run, RunFile, RunFilter,
@@ -251,7 +253,7 @@ fn manifest(
     if !files.is_empty() {
         m["files"] = serde_json::to_value(files).expect("json");
     }
-    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+    if sub.extract.report == crate::core::catalog::ReportKind::CodeTables {
         m["code_table"] = sub.extract.code_tables.first().map(|t| t.as_str()).into();
         m["columns"] = serde_json::json!(["kode", "navn"]);
     }
@@ -532,12 +534,12 @@ async fn generate(
     let scheduled_at = run.scheduled_at;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
     let mut task = tokio::task::spawn_blocking(move || {
-        let shop = job::Workshop {
+        let shop = artifact::Workshop {
             register: &register,
             spool: &spool,
             xlsx_row_limit: limit,
         };
-        job::generate_and_seal(shop, &name, &sub2, scheduled_at, last_to, &mut |d, t| {
+        artifact::generate_and_seal(shop, &name, &sub2, scheduled_at, last_to, &mut |d, t| {
             let _ = tx.send((d, t));
         })
     });

@@ -1,9 +1,15 @@
 //! The commands: each takes parsed arguments, wires config and adapters, prints for a
 //! person, and returns an exit code. `main` only parses, sets up logging and calls `run`.
 
-use crate::cli::{Cli, Command, ExportFormat, HostkeyCmd, ReceiptsCmd, RegisterCmd};
-use crate::config::{self, Loaded};
-use crate::delivery::{self, Ctx, Observer, Outcome};
+pub mod cli;
+pub mod daemon;
+pub mod demo;
+pub mod new_subscription;
+
+use crate::cmd::cli::{Cli, Command, ExportFormat, HostkeyCmd, ReceiptsCmd, RegisterCmd};
+use crate::core::config;
+use crate::loader::Loaded;
+use crate::pipeline::delivery::{self, Ctx, Observer, Outcome};
 use crate::progress::Progress;
 use crate::store::{ReceiptFilter, Store};
 use anyhow::{anyhow, bail, Context, Result};
@@ -28,7 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check => check(cli.config.as_deref()),
         Command::NewSubscription(args) => {
-            crate::new_subscription::run(cli.config.as_deref(), *args)
+            crate::cmd::new_subscription::run(cli.config.as_deref(), *args)
         }
         Command::Fields => {
             fields();
@@ -47,9 +53,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             extract(cli.config.as_deref(), &sub, &out, at.as_deref())
         }
         Command::Register(cmd) => register(cli.config.as_deref(), cmd),
-        Command::Run => crate::daemon::commands::run(cli.config.as_deref()),
-        Command::Retry { run } => crate::daemon::commands::retry(cli.config.as_deref(), &run),
-        Command::Status => crate::daemon::commands::status(cli.config.as_deref()),
+        Command::Run => crate::cmd::daemon::run(cli.config.as_deref()),
+        Command::Retry { run } => crate::cmd::daemon::retry(cli.config.as_deref(), &run),
+        Command::Status => crate::cmd::daemon::status(cli.config.as_deref()),
         Command::Deliver { sub, at } => deliver(cli.config.as_deref(), &sub, at.as_deref()),
         Command::Probe { sub } => probe(cli.config.as_deref(), &sub),
         Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => {
@@ -61,7 +67,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             vehicles,
             cycles,
         } => {
-            crate::demo::run(&crate::demo::DemoOptions {
+            crate::cmd::demo::run(&crate::cmd::demo::DemoOptions {
                 dir,
                 vehicles,
                 cycles,
@@ -270,7 +276,7 @@ fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
         Ok(c) => println!("commit:      fail/version: {c} ({})", c.guarantee()),
         Err(why) => {
             println!("commit:      fail/version: NONE: {why}");
-            ok &= wanted == crate::config::IfExists::Overwrite;
+            ok &= wanted == crate::core::config::IfExists::Overwrite;
         }
     }
     println!(
@@ -381,7 +387,7 @@ fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
             let mut filter = match month {
                 Some(m) => {
                     let (y, mo) = crate::store::model::parse_month(&m)?;
-                    let tz = crate::schedule::parse_tz(&loaded.daemon.inherited.timezone)
+                    let tz = crate::core::schedule::parse_tz(&loaded.daemon.inherited.timezone)
                         .map_err(|e| anyhow!(e))?;
                     ReceiptFilter::month(y, mo, &tz)?
                 }
@@ -444,8 +450,8 @@ fn demo_server(
 
 /// Loads the config; a broken daemon file is a config error (exit 78).
 pub fn load(flag: Option<&Path>) -> Result<Loaded> {
-    let path = config::load::default_path(flag);
-    config::load(&path).map_err(|e| {
+    let path = crate::loader::default_path(flag);
+    crate::loader::load(&path).map_err(|e| {
         anyhow::Error::new(Exit {
             code: EXIT_CONFIG,
             message: e.to_string(),
@@ -509,7 +515,7 @@ fn check(flag: Option<&Path>) -> Result<ExitCode> {
 
 fn fields() {
     println!("{:<28} {:<9} {:<8} meaning", "name", "kind", "personal");
-    for f in crate::catalog::all_fields() {
+    for f in crate::core::catalog::all_fields() {
         println!(
             "{:<28} {:<9} {:<8} {}",
             f.name,
@@ -566,7 +572,7 @@ fn preview(
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let at = parse_time(at)?;
-    if sub.extract.report == crate::catalog::ReportKind::CodeTables {
+    if sub.extract.report == crate::core::catalog::ReportKind::CodeTables {
         // No register query: the tables come from the binary.
         for t in &sub.extract.code_tables {
             let all = t.rows();
@@ -578,7 +584,7 @@ fn preview(
         return Ok(ExitCode::SUCCESS);
     }
     if sql {
-        let period = crate::job::run_period(sub, at, None);
+        let period = crate::pipeline::artifact::run_period(sub, at, None);
         println!(
             "{};",
             crate::extract::query::build(&sub.extract, period.as_ref()).inline()
@@ -587,7 +593,7 @@ fn preview(
     }
     let conn = crate::register::schema::open_ro(&loaded.daemon.register)
         .with_context(|| format!("opening the register {}", loaded.daemon.register.display()))?;
-    let period = crate::job::run_period(sub, at, None);
+    let period = crate::pipeline::artifact::run_period(sub, at, None);
     let (total, sample) = crate::extract::preview(&conn, &sub.extract, period.as_ref(), rows)?;
     println!(
         "{}: report {}, {} rows{}",
@@ -628,14 +634,19 @@ fn extract(flag: Option<&Path>, id: &str, out: &Path, at: Option<&str>) -> Resul
     let spool = &loaded.daemon.spool_dir;
     let name = format!("extract-{}-{}.part", sub.id, std::process::id());
     let bar = Progress::rows("extract");
-    let shop = crate::job::Workshop {
+    let shop = crate::pipeline::artifact::Workshop {
         register: &loaded.daemon.register,
         spool,
         xlsx_row_limit: None,
     };
-    let art = crate::job::generate_and_seal(shop, &name, sub, at, None, &mut |done, total| {
-        bar.update(done, total)
-    })?;
+    let art = crate::pipeline::artifact::generate_and_seal(
+        shop,
+        &name,
+        sub,
+        at,
+        None,
+        &mut |done, total| bar.update(done, total),
+    )?;
     bar.finish();
     move_file(&art.sealed.path, out)?;
     if let Some(note) = &art.fallback_note {
@@ -760,7 +771,7 @@ fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode> {
             guard_existing_register(&db, append, replace)?;
             let encoding = encoding
                 .map(|e| {
-                    crate::format::Encoding::parse(&e)
+                    crate::core::text::Encoding::parse(&e)
                         .ok_or_else(|| anyhow!("`{e}` is not an encoding; use utf-8 or iso-8859-1"))
                 })
                 .transpose()?;

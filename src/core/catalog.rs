@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn technical_matches_the_authority_header() {
-        let header = include_str!("../tests/data/MVR_TECH_DATA.sample.txt")
+        let header = include_str!("../../tests/data/MVR_TECH_DATA.sample.txt")
             .lines()
             .next()
             .unwrap();

@@ -1,9 +1,8 @@
 //! The daemon's commands: `regdrop run`, `regdrop retry RUN`, `regdrop status`.
 
-use super::DaemonError;
-use crate::app::{Exit, EXIT_CONFIG};
-use crate::config;
-use crate::delivery::{self, Ctx, Observer, Outcome};
+use crate::cmd::{Exit, EXIT_CONFIG};
+use crate::daemon::DaemonError;
+use crate::pipeline::delivery::{self, Ctx, Observer, Outcome};
 use crate::store::{self, RunFilter, RunState, Store};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -22,8 +21,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `regdrop run`: the daemon until SIGTERM/SIGINT. An invalid daemon config exits 78;
 /// invalid subscription files are logged and skipped.
 pub fn run(flag: Option<&Path>) -> Result<ExitCode> {
-    let path = config::load::default_path(flag);
-    match runtime()?.block_on(super::run(path, std::future::pending())) {
+    let path = crate::loader::default_path(flag);
+    match runtime()?.block_on(crate::daemon::run(path, std::future::pending())) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(DaemonError::Config(e)) => Err(anyhow::Error::new(Exit {
             code: EXIT_CONFIG,
@@ -59,7 +58,7 @@ impl Observer for Print {
 /// `regdrop retry RUN`: an operator goes again with a run in `needs_attention` or
 /// `failed` after fixing its cause. The same sealed artifact is reused.
 pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
-    let loaded = crate::app::load(flag)?;
+    let loaded = crate::cmd::load(flag)?;
     let Some(store) = open_existing_store(&loaded.daemon.state_db)? else {
         bail!(
             "no state store at {}: nothing has run yet",
@@ -129,9 +128,9 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
 /// need an operator, and what the running daemon reports (its last good versions of
 /// subscription files that are now invalid).
 pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
-    let loaded = crate::app::load(flag)?;
+    let loaded = crate::cmd::load(flag)?;
     let now = Utc::now();
-    let status_path = super::status_file_of(&loaded.daemon.state_db);
+    let status_path = crate::daemon::status_file_of(&loaded.daemon.state_db);
     let daemon_doc: Option<serde_json::Value> = std::fs::read(&status_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());

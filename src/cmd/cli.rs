@@ -108,7 +108,7 @@ pub enum Command {
     /// Turn a customer's request into a subscription file: which data, contact e-mail and
     /// mobile, SFTP host/port and user, age recipient (flags; asked on a terminal when
     /// missing). Scans and pins the host key; never asks for secrets.
-    NewSubscription(Box<crate::new_subscription::Args>),
+    NewSubscription(Box<crate::cmd::new_subscription::Args>),
     /// Serve one folder over SFTP on loopback (the demo target; not for production).
     DemoServer {
         #[arg(long)]

@@ -4,7 +4,7 @@
 //! arithmetic as well (a second line of defence, never the first). Pure.
 
 use super::validate::Problem;
-use crate::retry::{RetryOverrides, RetryPolicy};
+use crate::core::retry::{RetryOverrides, RetryPolicy};
 
 /// `[schedule] jitter_secs`: at most a day.
 pub const JITTER_SECS_MAX: u64 = 86_400;

@@ -1,4 +1,4 @@
-//! `regdrop new-subscription` (wiring, like [`app`](crate::app)): turns a customer's
+//! `regdrop new-subscription` (wiring, like [`app`](crate::cmd)): turns a customer's
 //! request into a subscription file.
 //!
 //! The seed (000) says what a customer sends: which data, an e-mail address and a mobile
@@ -12,10 +12,10 @@
 //! The file is validated exactly as `regdrop check` validates it before it is written, and
 //! every choice in it carries a comment.
 
-use crate::app::{Exit, EXIT_CONFIG};
-use crate::catalog::{self, ReportKind};
-use crate::config::raw::RawSubscription;
-use crate::config::validate::{self, Inherited};
+use crate::cmd::{Exit, EXIT_CONFIG};
+use crate::core::catalog::{self, ReportKind};
+use crate::core::config::raw::RawSubscription;
+use crate::core::config::validate::{self, Inherited};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -533,7 +533,7 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
     complete(&mut a, &asker)?;
     // The daemon config gives the subscriptions folder, the secrets folder, the default
     // time zone and the ids in use; without one (`--out` given) the defaults apply.
-    let loaded = match (crate::app::load(config), &a.out) {
+    let loaded = match (crate::cmd::load(config), &a.out) {
         (Ok(l), _) => Some(l),
         (Err(_), Some(_)) => None,
         (Err(e), None) => {
@@ -577,7 +577,7 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
         .map(|l| l.daemon.inherited.clone())
         .unwrap_or_else(|| Inherited {
             timezone: "Europe/Oslo".into(),
-            retry: crate::retry::RetryPolicy::default(),
+            retry: crate::core::retry::RetryPolicy::default(),
             secrets_dir: PathBuf::from("."),
         });
     // Renders and validates as `regdrop check` does; problems are config errors (78).
@@ -590,7 +590,7 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
             Err(problems) => {
                 let lines: Vec<String> = problems
                     .into_iter()
-                    .map(|p| crate::config::load::locate(&out, &text, p).to_string())
+                    .map(|p| crate::loader::locate(&out, &text, p).to_string())
                     .collect();
                 Err(anyhow::Error::new(Exit {
                     code: EXIT_CONFIG,

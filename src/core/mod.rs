@@ -1,0 +1,21 @@
+//! The pure core: what a subscription means, decided without any file, database or
+//! network I/O. Everything here is plain data and functions with unit tests beside them;
+//! no module here imports an adapter, the pipeline, the daemon or a command
+//! (`scripts/check_layers.sh` keeps it so).
+//!
+//! - [`catalog`]: the register's fields and the reports built from them.
+//! - [`codes`]: the code tables a subscription can receive as files of their own.
+//! - [`ids`]: identifier rules (organisation numbers, fødselsnumre, plates, VINs).
+//! - [`config`]: the configuration files' serde mirror, validation and file-name templates.
+//! - [`schedule`]: a 5-field cron line in an IANA time zone -> fire times.
+//! - [`period`]: a report period evaluated against a run's fire time.
+//! - [`retry`]: error classes and the retry policy.
+//! - [`text`]: text-file conventions (the `¤` separator, encodings, line endings).
+pub mod catalog;
+pub mod codes;
+pub mod config;
+pub mod ids;
+pub mod period;
+pub mod retry;
+pub mod schedule;
+pub mod text;

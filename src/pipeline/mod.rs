@@ -1,0 +1,9 @@
+//! One run, wired from the adapters: the artifact (extract -> seal into the spool) and its
+//! delivery (record, upload, verify, receipt, retries). Used by the daemon and by the
+//! commands that run one delivery by hand; imports the core and the adapters, never the
+//! daemon or a command.
+//!
+//! - [`artifact`]: resolve the run's period and names, run the extract, seal it.
+//! - [`delivery`]: one run from its record in the store to its receipt.
+pub mod artifact;
+pub mod delivery;
