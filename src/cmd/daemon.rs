@@ -1,6 +1,6 @@
 //! The daemon's commands: `regdrop run`, `regdrop retry RUN`, `regdrop status`.
 
-use crate::cmd::{Exit, EXIT_CONFIG};
+use super::{runtime, Exit, EXIT_CONFIG};
 use crate::daemon::DaemonError;
 use crate::pipeline::delivery::{self, Ctx, Observer, Outcome};
 use crate::store::{self, RunFilter, RunState, Store};
@@ -11,12 +11,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
 
 /// `regdrop run`: the daemon until SIGTERM/SIGINT. An invalid daemon config exits 78;
 /// invalid subscription files are logged and skipped.
