@@ -152,8 +152,7 @@ fn oracle() -> &'static Vec<HashMap<String, String>> {
 /// that the filter really narrows (some rows, not all).
 fn narrows(extract_body: &str, keep: impl Fn(&HashMap<String, String>) -> bool) {
     let s = sub(&format!("report = \"technical_owners\"\n{extract_body}"));
-    let period =
-        regdrop::pipeline::artifact::run_period(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None);
+    let period = regdrop::core::plan::run_period(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None);
     let got: Vec<String> = parse_dsv(&run(generated(), &s, period.as_ref()).0)
         .iter()
         .map(|r| r["TEKN_KJM"].clone())
@@ -322,11 +321,7 @@ fn relative_periods_select_the_right_days() {
         let s = sub(&format!(
             "report = \"first_registrations\"\nperiod = \"{period}\""
         ));
-        let p = regdrop::pipeline::artifact::run_period(
-            &s,
-            "2026-11-25T05:00:00Z".parse().unwrap(),
-            None,
-        );
+        let p = regdrop::core::plan::run_period(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None);
         parse_dsv(&run(&db, &s, p.as_ref()).0)
             .iter()
             .map(|r| r["TEKN_REG_F_G_N"].clone())
@@ -405,9 +400,8 @@ fn xlsx_falls_back_to_dsv_above_the_row_limit() {
             xlsx_row_limit: Some(100),
         },
         "a",
-        &s,
-        "2026-11-25T05:00:00Z".parse().unwrap(),
-        None,
+        &regdrop::core::plan::RunPlan::new(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None)
+            .unwrap(),
         &mut |_, _| {},
     )
     .unwrap();

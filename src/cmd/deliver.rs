@@ -91,7 +91,7 @@ pub(super) fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result
 pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
-    let target = delivery::target_of(sub)?;
+    let target = delivery::target_of(&sub.id, &sub.target)?;
     let report = runtime()?.block_on(crate::sftp::probe(&target))?;
     // Every server-provided string in the report is already cleaned (escapes, no control
     // characters), so it is safe on a terminal.

@@ -28,7 +28,7 @@ pub(super) fn preview(
         return Ok(ExitCode::SUCCESS);
     }
     if sql {
-        let period = crate::pipeline::artifact::run_period(sub, at, None);
+        let period = crate::core::plan::run_period(sub, at, None);
         println!(
             "{};",
             crate::extract::query::build(&sub.extract, period.as_ref()).inline()
@@ -37,7 +37,7 @@ pub(super) fn preview(
     }
     let conn = crate::register::schema::open_ro(&loaded.daemon.register)
         .with_context(|| format!("opening the register {}", loaded.daemon.register.display()))?;
-    let period = crate::pipeline::artifact::run_period(sub, at, None);
+    let period = crate::core::plan::run_period(sub, at, None);
     let (total, sample) = crate::extract::preview(&conn, &sub.extract, period.as_ref(), rows)?;
     println!(
         "{}: report {}, {} rows{}",
@@ -88,14 +88,11 @@ pub(super) fn extract(
         spool,
         xlsx_row_limit: None,
     };
-    let art = crate::pipeline::artifact::generate_and_seal(
-        shop,
-        &name,
-        sub,
-        at,
-        None,
-        &mut |done, total| bar.update(done, total),
-    )?;
+    let plan = crate::core::plan::RunPlan::new(sub, at, None)?;
+    let art =
+        crate::pipeline::artifact::generate_and_seal(shop, &name, &plan, &mut |done, total| {
+            bar.update(done, total)
+        })?;
     bar.finish();
     move_file(&art.sealed.path, out)?;
     if let Some(note) = &art.fallback_note {

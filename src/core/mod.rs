@@ -9,6 +9,7 @@
 //! - [`config`]: the configuration files' serde mirror, validation and file-name templates.
 //! - [`schedule`]: a 5-field cron line in an IANA time zone -> fire times.
 //! - [`period`]: a report period evaluated against a run's fire time.
+//! - [`plan`]: one run resolved once (period, file names, code tables, sealing, upload).
 //! - [`retry`]: error classes and the retry policy.
 //! - [`text`]: text-file conventions (the `¤` separator, encodings, line endings).
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod codes;
 pub mod config;
 pub mod ids;
 pub mod period;
+pub mod plan;
 pub mod retry;
 pub mod schedule;
 pub mod text;

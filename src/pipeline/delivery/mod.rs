@@ -1,0 +1,424 @@
+//! One run, from its record in the store to its receipt (docs/design.md "A run"): record the run
+//! before any work, generate and seal once, upload with retries that reuse the artifact,
+//! find an earlier attempt's finished upload after a crash, and commit exactly one receipt.
+
+use crate::core::config::{DaemonConfig, IfExists, Subscription, VerifyLevel};
+use crate::core::plan::{PlanError, RunPlan};
+use crate::core::retry::{Classify, ErrorClass, GiveUp, Next};
+use crate::pipeline::artifact::JobError;
+use crate::sftp::{self, SftpError};
+use crate::store::{
+    self, AttemptOutcome, DeliveredFile, NewRun, Receipt, Run, RunState, Store, StoreError,
+};
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+mod record;
+mod spool;
+mod target;
+mod upload;
+
+use record::{generate, last_delivered_to, record_receipt};
+use spool::{check_spool, lock_run, SpoolCheck};
+pub use target::target_of;
+use upload::{attempt_all, find_on_server, manifest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Sftp(#[from] SftpError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("generation task failed: {0}")]
+    Task(String),
+    /// Another regdrop process (the daemon, or an operator's `retry`) works on this run.
+    #[error("run {run} is being delivered by another regdrop process (lock {lock}); wait for it, or check `regdrop status`")]
+    Busy { run: String, lock: String },
+    /// The spool file is not what was sealed (truncated, overwritten): it is discarded and
+    /// the next attempt regenerates it.
+    #[error("the sealed artifact changed after sealing ({detail}); it is not uploaded and is regenerated; check what else writes to the spool folder")]
+    ArtifactChanged { path: String, detail: String },
+    /// The spool file is gone and the server does not have it.
+    #[error("the sealed artifact {path} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {sub}`")]
+    ArtifactLost { path: String, sub: String },
+    /// The spool cannot be read or written.
+    #[error("{0}")]
+    Spool(String),
+}
+
+impl From<PlanError> for DeliveryError {
+    fn from(e: PlanError) -> Self {
+        DeliveryError::Job(JobError::Plan(e))
+    }
+}
+
+impl Classify for DeliveryError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            DeliveryError::Store(e) => e.class(),
+            DeliveryError::Job(e) => e.class(),
+            DeliveryError::Sftp(e) => e.class(),
+            DeliveryError::Setup(_) | DeliveryError::ArtifactLost { .. } => ErrorClass::Permanent,
+            DeliveryError::Task(_)
+            | DeliveryError::Busy { .. }
+            | DeliveryError::ArtifactChanged { .. }
+            | DeliveryError::Spool(_) => ErrorClass::Retryable,
+        }
+    }
+}
+
+impl DeliveryError {
+    /// A short label for the attempts table and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DeliveryError::Store(_) => "store",
+            DeliveryError::Job(e) => e.label(),
+            DeliveryError::Sftp(e) => sftp_label(e),
+            DeliveryError::Setup(_) => "config",
+            DeliveryError::Task(_) => "internal",
+            DeliveryError::Busy { .. } => "busy",
+            DeliveryError::ArtifactChanged { .. }
+            | DeliveryError::ArtifactLost { .. }
+            | DeliveryError::Spool(_) => "spool",
+        }
+    }
+}
+
+fn sftp_label(e: &SftpError) -> &'static str {
+    match e {
+        SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => "connect",
+        SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => "host_key",
+        SftpError::AuthRefused { .. }
+        | SftpError::SecretFile { .. }
+        | SftpError::BadKeyFile { .. } => "auth",
+        SftpError::NoSftpSubsystem { .. }
+        | SftpError::Transport { .. }
+        | SftpError::Negotiation { .. } => "transport",
+        SftpError::Remote { .. } => "remote",
+        SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => "remote_dir",
+        SftpError::FinalExists { .. }
+        | SftpError::NoFreeVersion { .. }
+        | SftpError::InvalidName { .. } => "final_name",
+        SftpError::NoSafeCommit { .. } | SftpError::HardlinkBroken { .. } => "commit",
+        SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => "verify",
+        SftpError::Local { .. } | SftpError::LocalChanged { .. } => "spool",
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Delivered now, with its receipt.
+    Delivered(Receipt),
+    /// The run had been delivered before; its receipt.
+    AlreadyDelivered(Receipt),
+    /// A permanent error: the run waits for an operator (`regdrop retry RUN`).
+    NeedsAttention { run: String, reason: String },
+    /// Retries exhausted (attempts or deadline).
+    Failed { run: String, reason: String },
+    /// Shutdown while waiting or working; the run resumes on the next start.
+    Interrupted { run: String },
+}
+
+/// What the delivery needs from its surroundings.
+#[derive(Clone)]
+pub struct Ctx {
+    pub daemon: Arc<DaemonConfig>,
+    pub store: Arc<Mutex<Store>>,
+    pub cancel: CancellationToken,
+    /// Lowered in tests to exercise the xlsx fallback.
+    pub xlsx_row_limit: Option<u64>,
+}
+
+/// Events for a person watching (`deliver` prints them; the daemon logs them).
+pub trait Observer: Send + Sync {
+    fn stage(&self, _run: &str, _what: &str) {}
+    fn rows(&self, _done: u64, _total: u64) {}
+    fn bytes(&self, _done: u64, _total: u64) {}
+    fn retry(&self, _run: &str, _attempt: u32, _wait: Duration, _error: &str) {}
+}
+
+/// Observes nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Drives the run of `sub` for `scheduled_at` to an end: delivered (one receipt), needs
+/// attention, failed, or interrupted by shutdown. Safe to call again for the same run at
+/// any time (after a crash, by an operator): it resumes where the store says it stopped.
+pub async fn deliver(
+    ctx: &Ctx,
+    sub: &Subscription,
+    scheduled_at: DateTime<Utc>,
+    obs: &dyn Observer,
+) -> Result<Outcome, DeliveryError> {
+    let created = lock(&ctx.store).create_run(&NewRun {
+        subscription: sub.id.clone(),
+        scheduled_at,
+    })?;
+    let run = created.into_run();
+    deliver_run(ctx, sub, run, obs).await
+}
+
+/// Continues an existing run (crash recovery, operator retry).
+///
+/// Every attempt is accounted the same way, whatever fails in it: checking the target,
+/// generating and sealing, checking the sealed artifact, uploading, verifying. Each is an
+/// attempt row with its reason, classed retryable or permanent by the error's type, under
+/// the subscription's backoff, `max_attempts` and deadline; a permanent error leaves the run
+/// `needs_attention`, exhausted retries `failed`.
+pub async fn deliver_run(
+    ctx: &Ctx,
+    sub: &Subscription,
+    mut run: Run,
+    obs: &dyn Observer,
+) -> Result<Outcome, DeliveryError> {
+    let id = run.id.clone();
+    // One process per run: the lock is held until this function returns (released by the
+    // kernel if the process dies).
+    let _lock = lock_run(&ctx.daemon.spool_dir, &id)?;
+    if run.state == RunState::Delivered {
+        if let Some(r) = lock(&ctx.store).receipt_for_run(&id)? {
+            return Ok(Outcome::AlreadyDelivered(r));
+        }
+    }
+    if matches!(run.state, RunState::NeedsAttention | RunState::Failed) {
+        // An operator asked to go again: back to where the artifact allows.
+        let to = if run.artifact.is_some() {
+            RunState::Sealed
+        } else {
+            RunState::Pending
+        };
+        run = lock(&ctx.store).set_state(&id, to, Some("retried by operator"))?;
+    }
+    // A run found mid-upload may have finished on the server before the process died.
+    let resumed = run.state == RunState::Uploading;
+    info!(subscription = %sub.id, run = %id, state = %run.state, "Run started.");
+    let columns: Vec<String> = sub.extract.columns.iter().map(|f| f.name.clone()).collect();
+    let first_start = Instant::now();
+    // The run resolved once, on its first attempt, and kept for the retries.
+    let mut plan: Option<RunPlan> = None;
+    let started_at = Utc::now();
+    loop {
+        let n = lock(&ctx.store).begin_attempt(&id)?;
+        let result = attempt_once(ctx, sub, &mut plan, &mut run, n, resumed, &columns, obs).await;
+        match result {
+            Ok(Attempted::Cancelled) => {
+                lock(&ctx.store).finish_attempt(
+                    &id,
+                    n,
+                    AttemptOutcome::Retryable,
+                    Some("shutdown"),
+                    Some("stopped by shutdown"),
+                )?;
+                return Ok(Outcome::Interrupted { run: id });
+            }
+            Ok(Attempted::Delivered { d, files, artifact }) => {
+                lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
+                let receipt = record_receipt(ctx, sub, &id, &artifact, &d, &files, started_at)?;
+                info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
+                      sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
+                return Ok(Outcome::Delivered(receipt));
+            }
+            Err(e) => {
+                // The store itself failing is outside the protocol: the supervisor resumes.
+                if let DeliveryError::Store(_) = e {
+                    let _ = lock(&ctx.store).finish_attempt(
+                        &id,
+                        n,
+                        e.class().into(),
+                        Some(e.label()),
+                        Some(&e.to_string()),
+                    );
+                    return Err(e);
+                }
+                let class = e.class();
+                let msg = e.to_string();
+                lock(&ctx.store).finish_attempt(
+                    &id,
+                    n,
+                    class.into(),
+                    Some(e.label()),
+                    Some(&msg),
+                )?;
+                match sub
+                    .retry
+                    .next(class, n, first_start.elapsed(), rand::random::<f64>())
+                {
+                    Next::RetryAfter(wait) => {
+                        warn!(subscription = %sub.id, run = %id, attempt = n, stage = e.label(), error = %msg, wait_secs = wait.as_secs_f64(), "Attempt failed; will retry.");
+                        obs.retry(&id, n, wait, &msg);
+                        tokio::select! {
+                            _ = ctx.cancel.cancelled() => return Ok(Outcome::Interrupted { run: id }),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    Next::GiveUp(GiveUp::Permanent) => {
+                        let reason = format!("attempt {n}: {msg}");
+                        lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
+                        warn!(subscription = %sub.id, run = %id, stage = e.label(), error = %msg, "Run needs an operator.");
+                        return Ok(Outcome::NeedsAttention { run: id, reason });
+                    }
+                    Next::GiveUp(why) => {
+                        let reason = format!(
+                            "gave up after attempt {n} ({}): {msg}",
+                            if why == GiveUp::Attempts {
+                                "max attempts"
+                            } else {
+                                "deadline"
+                            }
+                        );
+                        lock(&ctx.store).set_state(&id, RunState::Failed, Some(&reason))?;
+                        warn!(subscription = %sub.id, run = %id, stage = e.label(), error = %msg, "Run failed; retries exhausted.");
+                        return Ok(Outcome::Failed { run: id, reason });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one attempt came to (errors are the `Err` side).
+// One value per attempt, moved once: the size difference costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+enum Attempted {
+    Delivered {
+        d: sftp::Delivered,
+        files: Vec<DeliveredFile>,
+        artifact: store::Artifact,
+    },
+    /// Shutdown during the upload.
+    Cancelled,
+}
+
+/// One attempt: the sealed artifact checked against its recorded size and SHA-256 (a
+/// changed one is discarded, never uploaded), else the target checked and the artifact
+/// generated; then the upload.
+#[allow(clippy::too_many_arguments)]
+async fn attempt_once(
+    ctx: &Ctx,
+    sub: &Subscription,
+    plan: &mut Option<RunPlan>,
+    run: &mut Run,
+    n: u32,
+    resumed: bool,
+    columns: &[String],
+    obs: &dyn Observer,
+) -> Result<Attempted, DeliveryError> {
+    let id = run.id.clone();
+    let plan: &RunPlan = match plan {
+        Some(p) => p,
+        None => {
+            let last_to = last_delivered_to(&lock(&ctx.store), &sub.id)?;
+            plan.insert(RunPlan::new(sub, run.scheduled_at, last_to)?)
+        }
+    };
+    let target = target_of(&plan.subscription, &plan.target)?;
+    let look_first = resumed || n > 1;
+    if let Some(a) = run.artifact.clone() {
+        let extras = lock(&ctx.store).run_files(&id)?;
+        match check_spool(&a, &extras).await? {
+            SpoolCheck::Intact => {}
+            SpoolCheck::Missing => {
+                // Cannot be regenerated byte for byte (age output differs every time): if
+                // the server has it, record the receipt; otherwise an operator decides.
+                if let Some((d, files)) =
+                    find_on_server(&target, sub, run, &a, &extras, columns).await?
+                {
+                    return Ok(Attempted::Delivered {
+                        d,
+                        files,
+                        artifact: a,
+                    });
+                }
+                return Err(DeliveryError::ArtifactLost {
+                    path: a.path.clone(),
+                    sub: sub.id.clone(),
+                });
+            }
+            SpoolCheck::Changed(detail) => {
+                // An earlier attempt may have delivered the sealed file before it changed.
+                if look_first {
+                    if let Some((d, files)) =
+                        find_on_server(&target, sub, run, &a, &extras, columns).await?
+                    {
+                        return Ok(Attempted::Delivered {
+                            d,
+                            files,
+                            artifact: a,
+                        });
+                    }
+                }
+                let e = DeliveryError::ArtifactChanged {
+                    path: a.path.clone(),
+                    detail,
+                };
+                warn!(subscription = %sub.id, run = %id, error = %e, "Sealed artifact changed; it is discarded and regenerated.");
+                *run = lock(&ctx.store).discard_artifact(&id, &format!("attempt {n}: {e}"))?;
+                for p in std::iter::once(&a.path).chain(extras.iter().map(|f| &f.path)) {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut look_first = look_first;
+    if run.artifact.is_none() {
+        // A permanent target error (host key, login, folder) must not cost an extract.
+        obs.stage(&id, "checking the target");
+        sftp::check_target(&target).await?;
+        generate(ctx, plan, run, obs).await?;
+        // A ciphertext made just now cannot be on the server yet.
+        look_first = false;
+    }
+    let artifact = run
+        .artifact
+        .clone()
+        .ok_or_else(|| DeliveryError::Task("the sealed artifact was not recorded".into()))?;
+    let extras = lock(&ctx.store).run_files(&id)?;
+    if run.state != RunState::Uploading {
+        *run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
+    }
+    let upload = sftp::Upload {
+        local: PathBuf::from(&artifact.path),
+        final_name: artifact.file_name.clone(),
+        run_id: id.clone(),
+        if_exists: match plan.delivery.if_exists {
+            IfExists::Fail => sftp::IfExists::Fail,
+            IfExists::Overwrite => sftp::IfExists::Overwrite,
+            IfExists::Version => sftp::IfExists::Version,
+        },
+        verify: match plan.delivery.verify {
+            VerifyLevel::Size => sftp::Verify::Size,
+            VerifyLevel::ReadBack => sftp::Verify::ReadBack,
+        },
+        sha256_hex: artifact.ciphertext_sha256.clone(),
+        // Built per attempt, once the code tables' final names are known.
+        manifest: None,
+        done_marker: plan.delivery.done_marker,
+    };
+    obs.stage(&id, &format!("uploading (attempt {n})"));
+    let total = artifact.ciphertext_bytes;
+    let run_now = run.clone();
+    tokio::select! {
+        _ = ctx.cancel.cancelled() => Ok(Attempted::Cancelled),
+        r = attempt_all(&target, &extras, &upload, look_first, total, obs, |files| {
+            plan.delivery.manifest.then(|| manifest(sub, &run_now, &artifact, columns, files))
+        }) => {
+            let (d, files) = r?;
+            Ok(Attempted::Delivered { d, files, artifact: artifact.clone() })
+        }
+    }
+}
