@@ -16,12 +16,13 @@ fn main() -> ExitCode {
         // Printing commands end quietly when the reader goes away (`| head`), as Unix
         // tools do; network commands keep Rust's ignored SIGPIPE.
         // SAFETY: called before any thread is started; resets one signal to its default.
+        #[allow(unsafe_code)]
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
     // The demo talks to a person; its log lines would only interleave with its story.
-    let quiet = matches!(cli.command, regdrop::cmd::cli::Command::Demo { .. });
+    let quiet = matches!(cli.command, cmd::cli::Command::Demo { .. });
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     // A panic is a bug: it goes to the log (the journal) with its place, never silently.
     let default_hook = std::panic::take_hook();

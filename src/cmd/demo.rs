@@ -180,6 +180,22 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     );
 
     // 6. What the customer got.
+    show_delivered(dir, &receipts, &identity)?;
+    println!(
+        "\nDone. Everything is in {}; try `regdrop --config {} receipts list`.",
+        dir.display(),
+        dir.join("regdrop.toml").display()
+    );
+    Ok(())
+}
+
+/// Step 6: lists the customer's folder and decrypts one delivered file with the customer's
+/// identity, as the customer would.
+fn show_delivered(
+    dir: &Path,
+    receipts: &[crate::store::Receipt],
+    identity: &age::x25519::Identity,
+) -> Result<()> {
     let root = dir.join("sftp-root/incoming");
     let mut files: Vec<String> = std::fs::read_dir(&root)?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -200,7 +216,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     );
     let dec = age::Decryptor::new(std::fs::File::open(&path)?)?;
     let mut plain = Vec::new();
-    dec.decrypt(std::iter::once(&identity as &dyn age::Identity))?
+    dec.decrypt(std::iter::once(identity as &dyn age::Identity))?
         .read_to_end(&mut plain)?;
     let text = crate::core::text::decode_latin1(&plain);
     println!(
@@ -211,11 +227,6 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         let cut: String = line.chars().take(150).collect();
         println!("   {cut}...");
     }
-    println!(
-        "\nDone. Everything is in {}; try `regdrop --config {} receipts list`.",
-        dir.display(),
-        dir.join("regdrop.toml").display()
-    );
     Ok(())
 }
 

@@ -35,9 +35,7 @@ pub struct Exit {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check => check::check(cli.config.as_deref()),
-        Command::NewSubscription(args) => {
-            crate::cmd::new_subscription::run(cli.config.as_deref(), *args)
-        }
+        Command::NewSubscription(args) => new_subscription::run(cli.config.as_deref(), *args),
         Command::Fields => {
             check::fields();
             Ok(ExitCode::SUCCESS)
@@ -55,9 +53,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             extract::extract(cli.config.as_deref(), &sub, &out, at.as_deref())
         }
         Command::Register(cmd) => register::register(cli.config.as_deref(), cmd),
-        Command::Run => crate::cmd::daemon::run(cli.config.as_deref()),
-        Command::Retry { run } => crate::cmd::daemon::retry(cli.config.as_deref(), &run),
-        Command::Status => crate::cmd::daemon::status(cli.config.as_deref()),
+        Command::Run => daemon::run(cli.config.as_deref()),
+        Command::Retry { run } => daemon::retry(cli.config.as_deref(), &run),
+        Command::Status => daemon::status(cli.config.as_deref()),
         Command::Deliver { sub, at } => {
             deliver::deliver(cli.config.as_deref(), &sub, at.as_deref())
         }
@@ -71,7 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             vehicles,
             cycles,
         } => {
-            crate::cmd::demo::run(&crate::cmd::demo::DemoOptions {
+            demo::run(&demo::DemoOptions {
                 dir,
                 vehicles,
                 cycles,

@@ -10,7 +10,7 @@ use std::time::Duration;
 pub struct Notifier;
 
 impl Notifier {
-    fn send(&self, states: &[NotifyState]) {
+    fn send(&self, states: &[NotifyState<'_>]) {
         if let Err(e) = sd_notify::notify(states) {
             tracing::debug!(error = %e, "sd_notify failed.");
         }

@@ -117,7 +117,7 @@ pub fn run<W: Write + Send>(
     period: Option<&Period>,
     planned: (u64, Format, Option<String>),
     out: W,
-    opts: &Options,
+    opts: &Options<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Outcome, ExtractError> {
     let (total, format, fallback_note) = planned;
@@ -168,7 +168,7 @@ pub fn write_code_table<W: Write + Send>(
     table: crate::core::codes::CodeTable,
     spec: &ExtractSpec,
     out: W,
-    opts: &Options,
+    opts: &Options<'_>,
 ) -> Result<Outcome, ExtractError> {
     let fields = code_table_fields();
     let mut writer: Box<dyn RowWriter + '_> = match spec.format {

@@ -63,7 +63,6 @@ fn build_for(
     filter: &Filter,
     period: Option<(&str, &Period)>,
 ) -> Query {
-    let mut params = Vec::new();
     let mut joins = String::new();
     let mut roles: Vec<Role> = Vec::new();
     for f in columns {
@@ -96,6 +95,37 @@ fn build_for(
         joins.push_str(&join);
     }
 
+    let Where { conds, params } = conditions(report, filter, period);
+
+    // Aliased to the report names, so any SQLite client prints the same header.
+    let exprs: Vec<String> = columns
+        .iter()
+        .map(|f| format!("{} AS \"{}\"", f.sql, f.name))
+        .collect();
+    let wh = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    Query {
+        select: format!(
+            "SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id",
+            exprs.join(", ")
+        ),
+        count: format!("SELECT count(*) FROM vehicle v{count_joins}{wh}"),
+        params,
+    }
+}
+
+/// The WHERE conditions of a report's filters and period, with their parameters in
+/// placeholder order.
+struct Where {
+    conds: Vec<String>,
+    params: Vec<Param>,
+}
+
+fn conditions(report: ReportKind, filter: &Filter, period: Option<(&str, &Period)>) -> Where {
+    let mut params = Vec::new();
     let mut conds: Vec<String> = Vec::new();
     if report == ReportKind::Owners {
         conds.push("o_eier.id IS NOT NULL".into());
@@ -208,25 +238,7 @@ fn build_for(
         }
         conds.push(format!("v.{col} <= {}", push(Param::Text(to))));
     }
-
-    // Aliased to the report names, so any SQLite client prints the same header.
-    let exprs: Vec<String> = columns
-        .iter()
-        .map(|f| format!("{} AS \"{}\"", f.sql, f.name))
-        .collect();
-    let wh = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
-    Query {
-        select: format!(
-            "SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id",
-            exprs.join(", ")
-        ),
-        count: format!("SELECT count(*) FROM vehicle v{count_joins}{wh}"),
-        params,
-    }
+    Where { conds, params }
 }
 
 #[cfg(test)]

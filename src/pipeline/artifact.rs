@@ -31,7 +31,7 @@ impl Classify for JobError {
         match self {
             // Busy or a full disk may pass; not a database, corrupt, missing, wrong schema
             // will not.
-            JobError::Register { source, .. } => crate::extract::sqlite_class(source),
+            JobError::Register { source, .. } => extract::sqlite_class(source),
             JobError::Extract(e) => e.class(),
             JobError::Seal(e) => e.class(),
             JobError::Plan(_) => ErrorClass::Permanent,
@@ -95,7 +95,7 @@ fn seal_code_table(
     artifact_name: &str,
     plan: &RunPlan,
     table: CodeTable,
-    opts: &Options,
+    opts: &Options<'_>,
 ) -> Result<(Sealed, u64), JobError> {
     let mut w = SealWriter::create(
         spool,
@@ -113,7 +113,7 @@ fn seal_extras(
     artifact_name: &str,
     plan: &RunPlan,
     tables: &[PlannedTable],
-    opts: &Options,
+    opts: &Options<'_>,
 ) -> Result<Vec<ExtraArtifact>, JobError> {
     tables
         .iter()
@@ -138,7 +138,7 @@ fn seal_extras(
 /// Generates and seals the extract of `plan` into the workshop's spool, as
 /// `spool/<artifact_name>`.
 pub fn generate_and_seal(
-    at: Workshop,
+    at: Workshop<'_>,
     artifact_name: &str,
     plan: &RunPlan,
     progress: &mut dyn FnMut(u64, u64),

@@ -133,64 +133,14 @@ pub fn import(
         .split('\u{a4}')
         .map(|s| s.trim().to_string())
         .collect();
-    let mut warnings = Vec::new();
-    // For each file column: the catalog index it fills, if known.
-    let mut targets: Vec<Option<usize>> = Vec::with_capacity(names.len());
-    let mut unknown = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let t = TECHNICAL.iter().position(|f| f.0 == name.as_str());
-        if let Some(t) = t {
-            if targets.contains(&Some(t)) {
-                return Err(RegisterError::BadHeader {
-                    path: file.to_path_buf(),
-                    reason: format!("column {name} appears twice (again as column {})", i + 1),
-                });
-            }
-        } else {
-            unknown.push(if name.is_empty() {
-                format!("(empty name, column {})", i + 1)
-            } else {
-                name.clone()
-            });
-        }
-        targets.push(t);
-    }
-    if !targets.contains(&Some(0)) {
-        return Err(RegisterError::MissingColumn {
-            path: file.to_path_buf(),
-            column: TECHNICAL[0].0.to_string(),
-        });
-    }
-    if !unknown.is_empty() {
-        warnings.push(format!(
-            "ignored {} unknown column(s): {}",
-            unknown.len(),
-            unknown.join(", ")
-        ));
-    }
-    let missing = TECHNICAL.len() - targets.iter().flatten().count();
-    if missing > 0 {
-        warnings.push(format!(
-            "{missing} of the 85 technical columns are missing; they stay empty"
-        ));
-    }
+    let (targets, mut warnings) = map_header(file, &names)?;
     // File columns that are inserted, in order, with whether they are dates.
     let used: Vec<(usize, usize, bool)> = targets
         .iter()
         .enumerate()
         .filter_map(|(i, t)| t.map(|t| (i, t, TECHNICAL[t].2 == FieldKind::Date)))
         .collect();
-    let sql = format!(
-        "INSERT INTO vehicle ({}) VALUES ({})",
-        used.iter()
-            .map(|&(_, t, _)| column_of(TECHNICAL[t].0))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (1..=used.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let sql = insert_sql(&used);
 
     let conn = schema::open_rw(db)?;
     conn.pragma_update(None, "synchronous", "OFF")?;
@@ -284,6 +234,89 @@ pub fn import(
         ));
     }
     conn.execute_batch(schema::INDEXES)?;
+    record_import(&conn, file, rows, rejected_total, encoding)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(ImportSummary {
+        rows,
+        rejected,
+        warnings,
+        encoding,
+    })
+}
+
+/// Maps the header's column names onto the catalog's technical fields: for each file
+/// column the field it fills, if known, and warnings about unknown and missing columns.
+fn map_header(
+    file: &Path,
+    names: &[String],
+) -> Result<(Vec<Option<usize>>, Vec<String>), RegisterError> {
+    let mut warnings = Vec::new();
+    // For each file column: the catalog index it fills, if known.
+    let mut targets: Vec<Option<usize>> = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let t = TECHNICAL.iter().position(|f| f.0 == name.as_str());
+        if let Some(t) = t {
+            if targets.contains(&Some(t)) {
+                return Err(RegisterError::BadHeader {
+                    path: file.to_path_buf(),
+                    reason: format!("column {name} appears twice (again as column {})", i + 1),
+                });
+            }
+        } else {
+            unknown.push(if name.is_empty() {
+                format!("(empty name, column {})", i + 1)
+            } else {
+                name.clone()
+            });
+        }
+        targets.push(t);
+    }
+    if !targets.contains(&Some(0)) {
+        return Err(RegisterError::MissingColumn {
+            path: file.to_path_buf(),
+            column: TECHNICAL[0].0.to_string(),
+        });
+    }
+    if !unknown.is_empty() {
+        warnings.push(format!(
+            "ignored {} unknown column(s): {}",
+            unknown.len(),
+            unknown.join(", ")
+        ));
+    }
+    let missing = TECHNICAL.len() - targets.iter().flatten().count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} of the 85 technical columns are missing; they stay empty"
+        ));
+    }
+    Ok((targets, warnings))
+}
+
+/// The INSERT of the used file columns `(file column, field, is_date)`.
+fn insert_sql(used: &[(usize, usize, bool)]) -> String {
+    format!(
+        "INSERT INTO vehicle ({}) VALUES ({})",
+        used.iter()
+            .map(|&(_, t, _)| column_of(TECHNICAL[t].0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (1..=used.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Records where the register came from in `register_meta`.
+fn record_import(
+    conn: &rusqlite::Connection,
+    file: &Path,
+    rows: u64,
+    rejected_total: u64,
+    encoding: Encoding,
+) -> Result<(), RegisterError> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let file_name = file
         .file_name()
@@ -303,13 +336,7 @@ pub fn import(
             st.execute([k, v.as_str()])?;
         }
     }
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(ImportSummary {
-        rows,
-        rejected,
-        warnings,
-        encoding,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

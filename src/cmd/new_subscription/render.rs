@@ -197,6 +197,26 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
     line("# Folder on the server the files go into (\".\" = the login folder).".into());
     line(format!("remote_dir = {}", q(&a.remote_dir)));
     line(String::new());
+    line(extract_section(a, report)?);
+    line(String::new());
+    line("[encryption]".into());
+    if a.no_encryption {
+        line("# Unencrypted, as asked: allowed only for data without identifying or personal fields.".into());
+        line("mode = \"none\"".into());
+    } else {
+        line("# Encrypted with age to the customer's recipient(s).".into());
+        line(format!("recipients = {}", list(&a.recipient)));
+    }
+    Ok(o)
+}
+
+/// The `[extract]` table (and `[extract.filter]`) of the file.
+fn extract_section(a: &Args, report: &str) -> Result<String> {
+    let mut o = String::new();
+    let mut line = |s: String| {
+        o.push_str(&s);
+        o.push('\n');
+    };
     line("[extract]".into());
     line("# Which data the customer asked for.".into());
     line(format!("report = {}", q(report)));
@@ -256,14 +276,7 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
             line(format!("{key} = {value}"));
         }
     }
-    line(String::new());
-    line("[encryption]".into());
-    if a.no_encryption {
-        line("# Unencrypted, as asked: allowed only for data without identifying or personal fields.".into());
-        line("mode = \"none\"".into());
-    } else {
-        line("# Encrypted with age to the customer's recipient(s).".into());
-        line(format!("recipients = {}", list(&a.recipient)));
-    }
+    // The caller's `line` ends the last line.
+    o.pop();
     Ok(o)
 }

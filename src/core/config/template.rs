@@ -18,7 +18,7 @@ pub struct NameContext<'a> {
 const VARS: [&str; 6] = ["id", "report", "ext", "run", "period_start", "period_end"];
 
 /// Renders `template`; every error is a sentence an operator can act on.
-pub fn render(template: &str, ctx: &NameContext) -> Result<String, String> {
+pub fn render(template: &str, ctx: &NameContext<'_>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {

@@ -86,7 +86,7 @@ pub(super) fn file_differs(path: &Path, bytes: u64, sha: &str) -> std::io::Resul
 /// an operator's `regdrop retry` share one machine and one spool (the state store is never
 /// shared between machines), so an OS file lock is enough to keep two processes from
 /// uploading the same run at once.
-pub(super) fn lock_run(spool: &std::path::Path, run: &str) -> Result<std::fs::File, DeliveryError> {
+pub(super) fn lock_run(spool: &Path, run: &str) -> Result<std::fs::File, DeliveryError> {
     let dir = spool.join("locks");
     crate::seal::ensure_spool(spool).map_err(|e| DeliveryError::Setup(e.to_string()))?;
     std::fs::create_dir_all(&dir)
