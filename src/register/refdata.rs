@@ -48,15 +48,19 @@ pub struct RefData {
     pub streets: Vec<&'static str>,
 }
 
-fn csv_rows(text: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
+/// The rows of an embedded `;`-separated table: notes (`#` lines before the header) and the
+/// header skipped, blank lines left out, fields trimmed.
+pub(super) fn csv_rows(text: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
     text.trim_start_matches('\u{feff}')
         .lines()
+        .skip_while(|l| l.starts_with('#'))
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split(';').map(str::trim).collect())
 }
 
-fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
+/// The entries of an embedded list (one a line; `#` lines and blank lines left out).
+pub(super) fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
