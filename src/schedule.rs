@@ -663,3 +663,7 @@ mod tests {
         );
     }
 }
+
+// Property tests (proptest) against a minute-by-minute model: schedule/props.rs.
+#[cfg(test)]
+mod props;
