@@ -1,21 +1,36 @@
 //! Schedules: a 5-field cron line (Vixie semantics) in an IANA time zone -> fire times in
 //! UTC, with defined daylight-saving behaviour and catch-up after downtime. Pure.
 //!
-//! Cron evaluation uses `croner` (POSIX/Vixie: 0 or 7 = Sunday, 1 = Monday; day-of-month OR
-//! day-of-week when both are restricted; `@daily` aliases). The `cron` crate of the design
-//! card takes 6/7-field Quartz lines, numbers Sunday 1 and skips or doubles jobs at DST
-//! changes, so it is not used.
+//! A thin layer over the design card's `cron` crate. That crate takes 6/7-field Quartz-like
+//! lines (seconds first), numbers Sunday 1, fires only on days that match BOTH the
+//! day-of-month and the day-of-week field, and resolves times in a zone without our DST
+//! rules. So this module:
+//! 1. parses the operator's line itself ([`parse_cron`]): minute hour day-of-month month
+//!    day-of-week, 0 or 7 = Sunday, names (`mon`, `jan`), ranges, steps, lists and `@`
+//!    aliases, with an error that names the field and its range;
+//! 2. writes each field out as an explicit list in the `cron` crate's syntax (seconds `0`
+//!    first, weekdays shifted by one). When both day fields are restricted (neither is `*`)
+//!    Vixie fires on a day that matches EITHER, so the line becomes two `cron` schedules, one
+//!    with the day of month and weekday `*`, one with day of month `*` and the weekday, and
+//!    the earlier of their fire times wins;
+//! 3. lets `cron` iterate wall-clock times (naive local times, handed to it as UTC so that
+//!    no zone moves them) and resolves each wall-clock time in the IANA zone here. (`cron`
+//!    knows the years 1970-2100: there are no fire times outside them.)
 //!
-//! DST rules (tested below for Europe/Oslo):
+//! DST rules (tested below for Europe/Oslo, and against a minute-by-minute model): a
+//! wall-clock time fires at the first instant the zone's clock reaches it. So
 //! - a wall-clock time that does not exist on the spring-forward day fires once, at the
 //!   first instant after the gap (02:30 -> 03:00 local);
 //! - a wall-clock time that occurs twice on the fall-back day fires once (the first time).
+//!
+//! Both hold for every line, `*/15 * * * *` as much as `30 2 * * *`: a gap's times fire
+//! together at its end, and the repeated hour does not fire again (a run's local time, and
+//! with it its file name, never comes twice).
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds, Year};
-use croner::Cron;
 use serde::Deserialize;
+use std::str::FromStr;
 
 /// What to do with fire times missed while the daemon was down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -28,26 +43,299 @@ pub enum CatchUp {
     Once,
 }
 
+/// A parsed cron line: the `cron` crate schedules whose wall-clock fire times, together,
+/// are the line's.
+#[derive(Debug, Clone)]
+pub struct Cron {
+    /// One schedule, or two (day of month, weekday) for Vixie's either-day rule.
+    parts: Vec<cron::Schedule>,
+}
+
+/// One field of a 5-field line: its name in messages, its range and its names, if any.
+struct Field {
+    name: &'static str,
+    lo: u32,
+    hi: u32,
+    /// Names for `lo`, `lo + 1`, ...; matched case-insensitively.
+    names: &'static [&'static str],
+    /// What the range means, said after it (`0-7 (0 and 7 are Sunday)`).
+    note: &'static str,
+    /// Whether `?` may stand for `*` (the day fields, as in Quartz lines and croner).
+    question_mark: bool,
+}
+
+const MINUTE: Field = Field {
+    name: "minute",
+    lo: 0,
+    hi: 59,
+    names: &[],
+    note: "",
+    question_mark: false,
+};
+const HOUR: Field = Field {
+    name: "hour",
+    lo: 0,
+    hi: 23,
+    names: &[],
+    note: "",
+    question_mark: false,
+};
+const DAY_OF_MONTH: Field = Field {
+    name: "day-of-month",
+    lo: 1,
+    hi: 31,
+    names: &[],
+    note: "",
+    question_mark: true,
+};
+const MONTH: Field = Field {
+    name: "month",
+    lo: 1,
+    hi: 12,
+    names: &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ],
+    note: " or jan-dec",
+    question_mark: false,
+};
+const DAY_OF_WEEK: Field = Field {
+    name: "day-of-week",
+    lo: 0,
+    hi: 7,
+    names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+    note: " (0 and 7 are Sunday) or sun-sat",
+    question_mark: true,
+};
+
+/// The `@` aliases and the lines they stand for (Vixie's, `@reboot` aside).
+const ALIASES: &[(&str, &str)] = &[
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+    ("@monthly", "0 0 1 * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@hourly", "0 * * * *"),
+];
+
+/// The values one field matches, as bits (bit `v` for value `v`), and whether it was `*`.
+struct Values {
+    bits: u64,
+    star: bool,
+}
+
+impl Field {
+    fn all(&self) -> u64 {
+        (self.lo..=self.hi).fold(0, |b, v| b | 1 << v)
+    }
+
+    fn parse(&self, text: &str) -> Result<Values, String> {
+        if text == "*" || (self.question_mark && text == "?") {
+            return Ok(Values {
+                bits: self.all(),
+                star: true,
+            });
+        }
+        let mut bits = 0;
+        for item in text.split(',') {
+            bits |= self.item(item)?;
+        }
+        Ok(Values { bits, star: false })
+    }
+
+    /// One list item: `*`, `5`, `mon`, `1-5`, `mon-fri`, `*/15`, `0-30/10`.
+    fn item(&self, item: &str) -> Result<u64, String> {
+        let name = self.name;
+        if item.is_empty() {
+            return Err(format!(
+                "the {name} field has an empty list item; write values like 1,15"
+            ));
+        }
+        let (base, step) = match item.split_once('/') {
+            Some((base, step)) => {
+                // All digits: a step too large for u32 is as good as u32::MAX.
+                let step = number(step).ok_or_else(|| {
+                    format!("the {name} field: the step in `{item}` is not a whole number")
+                })?;
+                if step == 0 {
+                    return Err(format!(
+                        "the {name} field: the step in `{item}` is 0; a step must be 1 or more"
+                    ));
+                }
+                (base, step)
+            }
+            None => (item, 1),
+        };
+        let (from, to) = if base == "*" {
+            (self.lo, self.hi)
+        } else if let Some((a, b)) = base.split_once('-') {
+            let (a, b) = (self.value(a)?, self.value(b)?);
+            if a > b {
+                return Err(format!(
+                    "the {name} range `{base}` runs backwards; write the smaller value first"
+                ));
+            }
+            (a, b)
+        } else {
+            let v = self.value(base)?;
+            if item.contains('/') {
+                return Err(format!(
+                    "the {name} field: `{item}` steps from a single value; write `*/{step}` or a range like `{v}-{}/{step}`",
+                    self.hi
+                ));
+            }
+            (v, v)
+        };
+        Ok((from..=to)
+            .step_by(step as usize)
+            .fold(0, |b, v| b | 1 << v))
+    }
+
+    /// A number or a name within the field's range.
+    fn value(&self, text: &str) -> Result<u32, String> {
+        let (name, lo, hi, note) = (self.name, self.lo, self.hi, self.note);
+        if let Some(v) = number(text) {
+            if (lo..=hi).contains(&v) {
+                return Ok(v);
+            }
+            return Err(format!(
+                "the {name} field takes {lo}-{hi}{note}, not {text}"
+            ));
+        }
+        if let Some(i) = self.names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+            return Ok(lo + i as u32);
+        }
+        Err(format!(
+            "the {name} field takes {lo}-{hi}{note}, not `{text}`"
+        ))
+    }
+}
+
+/// A string of ASCII digits as a number (saturating at `u32::MAX`); anything else is not one.
+fn number(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u32::MAX))
+}
+
+/// The field's values as the `cron` crate writes them: `*`, or a list (shifted by `shift`).
+fn cron_list(bits: u64, all: u64, shift: u32) -> String {
+    if bits == all {
+        return "*".into();
+    }
+    (0..64)
+        .filter(|v| bits & 1 << v != 0)
+        .map(|v| (v + shift).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Parses a standard 5-field cron line or an `@alias` (`@daily`, `@weekly`, ...).
 pub fn parse_cron(line: &str) -> Result<Cron, String> {
-    let fields = line.split_whitespace().count();
-    if !line.trim_start().starts_with('@') && fields != 5 {
+    let line = line.trim();
+    let line = if line.starts_with('@') {
+        ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(line))
+            .map(|(_, l)| *l)
+            .ok_or_else(|| {
+                format!(
+                    "unknown alias (the aliases are {})",
+                    ALIASES
+                        .iter()
+                        .map(|(a, _)| *a)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?
+    } else {
+        line
+    };
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [minute, hour, dom, month, dow] = fields[..] else {
         return Err(format!(
-            "expected 5 fields (minute hour day-of-month month day-of-week), found {fields}"
+            "expected 5 fields (minute hour day-of-month month day-of-week), found {}",
+            fields.len()
         ));
+    };
+    let minute = MINUTE.parse(minute)?;
+    let hour = HOUR.parse(hour)?;
+    let dom = DAY_OF_MONTH.parse(dom)?;
+    let month = MONTH.parse(month)?;
+    let mut dow = DAY_OF_WEEK.parse(dow)?;
+    // 7 is Sunday as well as 0; the `cron` crate numbers Sunday 1 ... Saturday 7.
+    if dow.bits & 1 << 7 != 0 {
+        dow.bits = (dow.bits & !(1 << 7)) | 1;
     }
-    CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(line)
-        .map_err(|e| e.to_string())
+    let sunday_to_saturday = (0..7).fold(0, |b, v| b | 1 << v);
+
+    let (m, h, mo) = (
+        cron_list(minute.bits, MINUTE.all(), 0),
+        cron_list(hour.bits, HOUR.all(), 0),
+        cron_list(month.bits, MONTH.all(), 0),
+    );
+    let d = cron_list(dom.bits, DAY_OF_MONTH.all(), 0);
+    let w = cron_list(dow.bits, sunday_to_saturday, 1);
+    let lines = if !dom.star && !dow.star {
+        // Vixie: either day field matching is enough. `cron` requires both, so one
+        // schedule per day field, the other left open.
+        vec![
+            format!("0 {m} {h} {d} {mo} *"),
+            format!("0 {m} {h} * {mo} {w}"),
+        ]
+    } else {
+        vec![format!("0 {m} {h} {d} {mo} {w}")]
+    };
+    let parts = lines
+        .iter()
+        .map(|l| {
+            cron::Schedule::from_str(l)
+                .map_err(|e| format!("`{l}` (its translation) was refused by the cron crate: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Cron { parts })
 }
 
 /// Parses an IANA time-zone name (`Europe/Oslo`, `UTC`).
 pub fn parse_tz(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>()
         .map_err(|_| format!("`{name}` is not an IANA time zone name (e.g. Europe/Oslo)"))
+}
+
+/// How far the clock can stand above a zone's current wall-clock time when it has just
+/// been turned back: the most tzdata holds since 1970 is 7 hours (Antarctica/Vostok, 1994).
+/// [`Schedule::last_missed`] looks this far above "now", then checks forward.
+const CLOCK_BACK_MAX: Duration = Duration::hours(8);
+
+/// The longest spring-forward gap searched for its end (Pacific/Apia and Kwajalein skipped
+/// a whole day).
+const GAP_MAX_MINUTES: u32 = 2 * 24 * 60;
+
+/// The first instant at which the zone's clock reaches the wall-clock time `wall`: the
+/// instant itself, the first of two on the fall-back day, or for a time inside a
+/// spring-forward gap the first instant after the gap.
+fn first_instant(tz: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let earliest = |w: NaiveDateTime| tz.from_local_datetime(&w).earliest();
+    if let Some(t) = earliest(wall) {
+        return Some(t.with_timezone(&Utc));
+    }
+    // In a spring-forward gap: find the minute in which it ends, then its first second
+    // (gaps end on a whole minute, so that is the minute's start).
+    let mut in_gap = wall;
+    for _ in 0..GAP_MAX_MINUTES {
+        let mut end = in_gap + Duration::minutes(1);
+        if earliest(end).is_some() {
+            while end - Duration::seconds(1) > in_gap
+                && earliest(end - Duration::seconds(1)).is_some()
+            {
+                end -= Duration::seconds(1);
+            }
+            return earliest(end).map(|t| t.with_timezone(&Utc));
+        }
+        in_gap = end;
+    }
+    None
 }
 
 /// A validated schedule.
@@ -74,32 +362,21 @@ impl Schedule {
 
     /// The first fire time strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = after.with_timezone(&self.tz);
-        let next = self.cron.find_next_occurrence(&local, false).ok()?;
-        let utc = next.with_timezone(&Utc);
-        // croner works in wall-clock time: on the fall-back day the repeated hour can
-        // yield a time not after `after` in real time. Step past it.
-        if utc <= after {
-            return self.next_after_wall(after);
-        }
-        Some(utc)
-    }
-
-    fn next_after_wall(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut t = after;
-        for _ in 0..4 {
-            t += chrono::Duration::minutes(61);
-            let local = t.with_timezone(&self.tz);
-            let n = self
-                .cron
-                .find_next_occurrence(&local, false)
-                .ok()?
-                .with_timezone(&Utc);
-            if n > after {
-                return Some(n);
-            }
-        }
-        None
+        // The first instant of a wall-clock time never decreases as the wall-clock time
+        // grows, so each part's first wall-clock time whose instant is after `after` gives
+        // that part's next fire time. Wall-clock times up to the local time of `after` are
+        // reached by then; on the fall-back day some above it are too (their first instant
+        // was in the first pass of the repeated hour), and are stepped over.
+        let wall = self.local(after).naive_local();
+        self.cron
+            .parts
+            .iter()
+            .filter_map(|part| {
+                part.after(&wall.and_utc())
+                    .filter_map(|t| first_instant(self.tz, t.naive_utc()))
+                    .find(|&t| t > after)
+            })
+            .min()
     }
 
     /// The next `count` fire times after `after`.
@@ -120,13 +397,25 @@ impl Schedule {
 
     /// The most recent fire time in `(since, now]`, if any: what catch-up `once` runs.
     pub fn last_missed(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now.with_timezone(&self.tz);
-        let prev = self
+        // Walk wall-clock times down from the highest the clock can have reached by `now`
+        // to the first one reached by then.
+        let top = self.local(now).naive_local() + CLOCK_BACK_MAX + Duration::seconds(1);
+        let mut last = self
             .cron
-            .find_previous_occurrence(&local, true)
-            .ok()?
-            .with_timezone(&Utc);
-        (prev > since && prev <= now).then_some(prev)
+            .parts
+            .iter()
+            .filter_map(|part| {
+                part.after(&top.and_utc())
+                    .rev()
+                    .filter_map(|t| first_instant(self.tz, t.naive_utc()))
+                    .find(|&t| t <= now)
+            })
+            .max()?;
+        // Should a zone ever turn its clock back further than CLOCK_BACK_MAX, step forward.
+        while let Some(t) = self.next_after(last).filter(|&t| t <= now) {
+            last = t;
+        }
+        (last > since).then_some(last)
     }
 
     /// Shows a UTC time in the schedule's zone.
@@ -134,7 +423,6 @@ impl Schedule {
         self.tz.from_utc_datetime(&t.naive_utc())
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,4 +528,142 @@ mod tests {
         assert_eq!(s.last_missed(since, now), Some(utc("2026-11-25T05:00:00Z")));
         assert_eq!(s.last_missed(utc("2026-11-25T06:00:00Z"), now), None);
     }
+
+    #[test]
+    fn translates_into_the_cron_crates_syntax() {
+        let sources = |line: &str| -> Vec<String> {
+            parse_cron(line)
+                .unwrap()
+                .parts
+                .iter()
+                .map(|p| p.source().to_string())
+                .collect()
+        };
+        // Seconds first; Sunday is 1 there, whether written 0, 7 or `sun`.
+        assert_eq!(sources("0 6 * * 0"), ["0 0 6 * * 1"]);
+        assert_eq!(sources("0 6 * * 7"), ["0 0 6 * * 1"]);
+        assert_eq!(sources("0 6 * * SUN"), ["0 0 6 * * 1"]);
+        assert_eq!(sources("0 0 * * fri-7"), ["0 0 0 * * 1,6,7"]);
+        assert_eq!(
+            sources("*/20 9-17/4 * jan,Dec mon-fri"),
+            ["0 0,20,40 9,13,17 * 1,12 2,3,4,5,6"]
+        );
+        // Both day fields restricted: one schedule per field (Vixie's either-day rule).
+        assert_eq!(sources("0 6 1 * 5"), ["0 0 6 1 * *", "0 0 6 * * 6"]);
+        // One of them `*` (or `?`): both must match, as in the cron crate.
+        assert_eq!(sources("0 6 ? * 5"), ["0 0 6 * * 6"]);
+        assert_eq!(sources("0 6 1-7 * *"), ["0 0 6 1,2,3,4,5,6,7 * *"]);
+        assert_eq!(sources("@weekly"), ["0 0 0 * * 1"]);
+        assert_eq!(sources("@HOURLY"), ["0 0 * * * *"]);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_its_range() {
+        let err = |line: &str| parse_cron(line).unwrap_err();
+        assert_eq!(err("0 24 * * *"), "the hour field takes 0-23, not 24");
+        assert_eq!(err("60 * * * *"), "the minute field takes 0-59, not 60");
+        assert_eq!(
+            err("0 0 32 * *"),
+            "the day-of-month field takes 1-31, not 32"
+        );
+        assert_eq!(err("0 0 0 * *"), "the day-of-month field takes 1-31, not 0");
+        assert_eq!(
+            err("0 0 * 13 *"),
+            "the month field takes 1-12 or jan-dec, not 13"
+        );
+        assert_eq!(
+            err("0 0 * * 8"),
+            "the day-of-week field takes 0-7 (0 and 7 are Sunday) or sun-sat, not 8"
+        );
+        assert_eq!(
+            err("0 0 * * funday"),
+            "the day-of-week field takes 0-7 (0 and 7 are Sunday) or sun-sat, not `funday`"
+        );
+        assert_eq!(
+            err("0 0 L * *"),
+            "the day-of-month field takes 1-31, not `L`"
+        );
+        assert_eq!(
+            err("*/0 * * * *"),
+            "the minute field: the step in `*/0` is 0; a step must be 1 or more"
+        );
+        assert_eq!(
+            err("5/15 * * * *"),
+            "the minute field: `5/15` steps from a single value; write `*/15` or a range like `5-59/15`"
+        );
+        assert_eq!(
+            err("0 17-9 * * *"),
+            "the hour range `17-9` runs backwards; write the smaller value first"
+        );
+        assert_eq!(
+            err("0 1,,2 * * *"),
+            "the hour field has an empty list item; write values like 1,15"
+        );
+        assert_eq!(
+            err("0 7 1 *"),
+            "expected 5 fields (minute hour day-of-month month day-of-week), found 4"
+        );
+        assert!(err("@reboot").starts_with("unknown alias (the aliases are @yearly, "));
+        // `?` is `*` only in the day fields.
+        assert!(err("? * * * *").starts_with("the minute field"));
+    }
+
+    #[test]
+    fn an_interval_line_follows_the_same_dst_rules() {
+        let s = oslo("*/20 * * * *");
+        // Spring forward: 02:00, 02:20 and 02:40 do not exist and fire together at 03:00.
+        assert_eq!(
+            s.upcoming(utc("2026-03-29T00:30:00Z"), 3),
+            [
+                utc("2026-03-29T00:40:00Z"), // 01:40 CET
+                utc("2026-03-29T01:00:00Z"), // 03:00 CEST
+                utc("2026-03-29T01:20:00Z"), // 03:20 CEST
+            ]
+        );
+        // Fall back: 02:00-02:40 fire in the first pass only.
+        assert_eq!(
+            s.upcoming(utc("2026-10-24T23:50:00Z"), 5),
+            [
+                utc("2026-10-25T00:00:00Z"), // 02:00 CEST
+                utc("2026-10-25T00:20:00Z"),
+                utc("2026-10-25T00:40:00Z"),
+                utc("2026-10-25T02:00:00Z"), // 03:00 CET
+                utc("2026-10-25T02:20:00Z"),
+            ]
+        );
+        // Catch-up inside the repeated hour finds the first pass's time.
+        assert_eq!(
+            s.last_missed(utc("2026-10-24T00:00:00Z"), utc("2026-10-25T01:30:00Z")),
+            Some(utc("2026-10-25T00:40:00Z"))
+        );
+    }
+
+    #[test]
+    fn half_hour_dst_and_a_skipped_day() {
+        let zone = |name| parse_tz(name).unwrap();
+        // Lord Howe: 02:00 -> 02:30 on 2026-10-04 (+10:30 -> +11); 02:15 fires at 02:30.
+        let s = Schedule::new("15 2 * * *", zone("Australia/Lord_Howe"), CatchUp::Once, 0).unwrap();
+        assert_eq!(
+            s.upcoming(utc("2026-10-02T12:00:00Z"), 3),
+            [
+                utc("2026-10-02T15:45:00Z"), // 02:15 +10:30
+                utc("2026-10-03T15:30:00Z"), // 02:30 +11, first instant after the gap
+                utc("2026-10-04T15:15:00Z"), // 02:15 +11
+            ]
+        );
+        // Samoa skipped 2011-12-30 altogether: that day's 06:00 fires at 00:00 on the 31st.
+        let s = Schedule::new("0 6 * * *", zone("Pacific/Apia"), CatchUp::Once, 0).unwrap();
+        assert_eq!(
+            s.upcoming(utc("2011-12-29T12:00:00Z"), 3),
+            [
+                utc("2011-12-29T16:00:00Z"), // 29th 06:00 -10
+                utc("2011-12-30T10:00:00Z"), // 31st 00:00 +14
+                utc("2011-12-30T16:00:00Z"), // 31st 06:00 +14
+            ]
+        );
+    }
 }
+
+// Property tests (proptest) against a minute-by-minute model: schedule/props.rs.
+#[cfg(test)]
+mod props;
