@@ -218,7 +218,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
-    use crate::config::limits::{
+    use crate::core::config::limits::{
         RETRY_BASE_SECS, RETRY_CAP_SECS_MAX, RETRY_DEADLINE_SECS, RETRY_FACTOR, RETRY_MAX_ATTEMPTS,
     };
     use proptest::prelude::*;
@@ -248,7 +248,7 @@ mod props {
                 };
                 let p = RetryPolicy::default().with(&o);
                 let mut problems = vec![];
-                crate::config::limits::retry_problems(&o, &p, &mut problems);
+                crate::core::config::limits::retry_problems(&o, &p, &mut problems);
                 assert!(problems.is_empty(), "{o:?}: {problems:?}");
                 p
             })
