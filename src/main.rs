@@ -37,16 +37,8 @@ fn main() -> ExitCode {
                 eprintln!("error: {}", exit.message);
                 return ExitCode::from(exit.code);
             }
-            // The cause chain, without repeating a cause its parent already quoted.
-            let mut msg = e.to_string();
-            for cause in e.chain().skip(1) {
-                let c = cause.to_string();
-                if !msg.contains(&c) {
-                    msg.push_str(": ");
-                    msg.push_str(&c);
-                }
-            }
-            eprintln!("error: {msg}");
+            // The message and each cause once (docs/design.md §9).
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

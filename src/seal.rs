@@ -14,9 +14,9 @@ pub enum SealError {
     Recipient(String),
     #[error("no recipients: an encrypted artifact needs at least one")]
     NoRecipients,
-    #[error("spool folder {path}: {source}; check that it exists, is on real disk and writable by regdrop")]
+    #[error("spool folder {path} (check that it exists, is on real disk and writable by regdrop)")]
     Spool { path: PathBuf, source: io::Error },
-    #[error("writing the sealed artifact {path}: {source}; check that the spool folder's disk has room (`df`) and is writable")]
+    #[error("writing the sealed artifact {path} (check that the spool folder's disk has room, with `df`, and is writable)")]
     Write { path: PathBuf, source: io::Error },
 }
 

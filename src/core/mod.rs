@@ -11,10 +11,12 @@
 //! - [`period`]: a report period evaluated against a run's fire time.
 //! - [`plan`]: one run resolved once (period, file names, code tables, sealing, upload).
 //! - [`retry`]: error classes and the retry policy.
+//! - [`errors`]: how an error and its causes read, each once.
 //! - [`text`]: text-file conventions (the `¤` separator, encodings, line endings).
 pub mod catalog;
 pub mod codes;
 pub mod config;
+pub mod errors;
 pub mod ids;
 pub mod period;
 pub mod plan;

@@ -66,7 +66,9 @@ pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> S
                 }
             }
         }
-        Err(e) => warn!(error = %e, "Housekeeping cannot list delivered runs."),
+        Err(e) => {
+            warn!(error = %crate::core::errors::Chain(&e), "Housekeeping cannot list delivered runs.")
+        }
     }
     let cut = before(daemon.receipts_retention);
     match lock(store).purge_older_than(cut) {
@@ -75,7 +77,9 @@ pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> S
             swept.attempts = c.attempts;
             swept.runs = c.runs;
         }
-        Err(e) => warn!(error = %e, "Retention purge failed; receipts are kept until it succeeds."),
+        Err(e) => {
+            warn!(error = %crate::core::errors::Chain(&e), "Retention purge failed; receipts are kept until it succeeds.")
+        }
     }
     swept
 }

@@ -31,9 +31,9 @@ pub enum DaemonError {
     /// The daemon config cannot be used (exit 78).
     #[error("{0}")]
     Config(FatalConfig),
-    #[error("state store {path}: {source}")]
+    #[error("state store {path}")]
     Store { path: String, source: StoreError },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         source: std::io::Error,
@@ -221,7 +221,9 @@ fn seed_last_success(store: &Mutex<Store>) {
                 }
             }
         }
-        Err(e) => tracing::warn!(error = %e, "Cannot read the last receipts for metrics."),
+        Err(e) => {
+            tracing::warn!(error = %crate::core::errors::Chain(&e), "Cannot read the last receipts for metrics.")
+        }
     }
 }
 
@@ -260,7 +262,7 @@ impl Work for DeliveryWork {
                 }
                 JobKind::Resume { run } => delivery::deliver_run(&ctx, &job.sub, *run, &obs).await,
             };
-            r.map_err(|e| e.to_string())
+            r.map_err(|e| crate::core::errors::chain(&e))
         })
     }
 }

@@ -16,7 +16,7 @@ use writers::{CsvWriter, DsvWriter, RowWriter, XlsxWriter, XLSX_MAX_DATA_ROWS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("register query failed: {0}; check that the register file is a regdrop register (`regdrop register stats`)")]
+    #[error("register query failed (check that the register file is a regdrop register: `regdrop register stats`)")]
     Sql(#[from] rusqlite::Error),
     #[error("row {row}, field {field}: {problem}")]
     Value {
@@ -24,7 +24,7 @@ pub enum ExtractError {
         field: String,
         problem: String,
     },
-    #[error("writing the extract: {0}")]
+    #[error("writing the extract")]
     Io(#[from] std::io::Error),
     #[error("building the workbook: {0}")]
     Xlsx(String),

@@ -13,7 +13,7 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("cannot open the register {path}: {source}; create it with `regdrop register generate` or `regdrop register import`")]
+    #[error("cannot open the register {path} (create it with `regdrop register generate` or `regdrop register import`)")]
     Register {
         path: String,
         source: rusqlite::Error,

@@ -33,10 +33,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     /// SQLite refused an operation.
-    #[error("register database: {0}")]
+    #[error("register database")]
     Sqlite(#[from] rusqlite::Error),
     /// Reading an input file failed.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -3,6 +3,7 @@
 //! find an earlier attempt's finished upload after a crash, and commit exactly one receipt.
 
 use crate::core::config::{DaemonConfig, IfExists, Subscription, VerifyLevel};
+use crate::core::errors::{chain, Chain};
 use crate::core::plan::{PlanError, RunPlan};
 use crate::core::retry::{Classify, ErrorClass, GiveUp, Next};
 use crate::pipeline::artifact::JobError;
@@ -240,12 +241,12 @@ pub async fn deliver_run(
                         n,
                         e.class().into(),
                         Some(e.label()),
-                        Some(&e.to_string()),
+                        Some(&chain(&e)),
                     );
                     return Err(e);
                 }
                 let class = e.class();
-                let msg = e.to_string();
+                let msg = chain(&e);
                 lock(&ctx.store).finish_attempt(
                     &id,
                     n,
@@ -365,7 +366,7 @@ async fn attempt_once(
                     path: a.path.clone(),
                     detail,
                 };
-                warn!(subscription = %sub.id, run = %id, error = %e, "Sealed artifact changed; it is discarded and regenerated.");
+                warn!(subscription = %sub.id, run = %id, error = %Chain(&e), "Sealed artifact changed; it is discarded and regenerated.");
                 *run = lock(&ctx.store).discard_artifact(&id, &format!("attempt {n}: {e}"))?;
                 for p in std::iter::once(&a.path).chain(extras.iter().map(|f| &f.path)) {
                     let _ = std::fs::remove_file(p);

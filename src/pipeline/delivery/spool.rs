@@ -88,7 +88,8 @@ pub(super) fn file_differs(path: &Path, bytes: u64, sha: &str) -> std::io::Resul
 /// uploading the same run at once.
 pub(super) fn lock_run(spool: &Path, run: &str) -> Result<std::fs::File, DeliveryError> {
     let dir = spool.join("locks");
-    crate::seal::ensure_spool(spool).map_err(|e| DeliveryError::Setup(e.to_string()))?;
+    crate::seal::ensure_spool(spool)
+        .map_err(|e| DeliveryError::Setup(crate::core::errors::chain(&e)))?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| DeliveryError::Setup(format!("creating {}: {e}", dir.display())))?;
     let path = dir.join(format!("{run}.lock"));
