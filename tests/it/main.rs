@@ -17,6 +17,7 @@ mod delivery;
 mod demo;
 mod extract;
 mod failure_paths;
+mod fault_proxy;
 mod fuzz_inputs;
 mod interop;
 mod new_subscription;
