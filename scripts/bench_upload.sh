@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Upload throughput: regdrop (examples/upload_bench.rs, release) versus OpenSSH `sftp -b`
 # `put` of the same random file to the same throwaway loopback sshd, directly and through
-# a 50 ms RTT delay proxy (scripts/delay_proxy.py, 25 ms each way). Prints MiB/s, the
-# ratio and peak RSS (/usr/bin/time -v).
+# a 50 ms RTT delay proxy (examples/fault_proxy.rs, the tests' fault proxy, 25 ms each way).
+# Prints MiB/s, the ratio and peak RSS (/usr/bin/time -v).
 #
 # usage: scripts/bench_upload.sh [SIZE_MIB [DELAYED_SIZE_MIB [REPEAT]]]
 #   defaults: 1024 MiB direct, 256 MiB through the delay proxy, 1 repeat.
 # Needs: openssh-server (/usr/sbin/sshd), openssh-client (sftp), python3, /usr/bin/time.
-# Run as root (sshd privilege separation, root login to the throwaway sshd).
+# Runs as any user: the throwaway sshd runs as that user and serves that user's key login.
 set -euo pipefail
 
 SIZE_MIB=${1:-1024}
@@ -22,14 +22,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$root" && cargo build --release --example upload_bench >/dev/null 2>&1) || {
-  echo "release build of examples/upload_bench failed" >&2; exit 1; }
+(cd "$root" && cargo build --release --example upload_bench --example fault_proxy >/dev/null 2>&1) || {
+  echo "release build of examples/upload_bench and examples/fault_proxy failed" >&2; exit 1; }
 bench="$root/target/release/examples/upload_bench"
+proxy="$root/target/release/examples/fault_proxy"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
 
-mkdir -p /run/sshd "$work/remote"
+mkdir -p "$work/remote"
+# sshd started by root needs its privilege separation folder; as another user it does not.
+if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd; fi
 ssh-keygen -q -t ed25519 -N '' -f "$work/host" -C bench-host
 ssh-keygen -q -t ed25519 -N '' -f "$work/user" -C bench-user
 cp "$work/user.pub" "$work/authorized_keys"
@@ -51,7 +54,7 @@ CFG
 pids+=($!)
 wait_port "$port"
 dport=$(free_port)
-python3 "$root/scripts/delay_proxy.py" "$dport" "$port" 25 &
+"$proxy" --listen "$dport" --upstream "$port" --delay-ms 25 >"$work/proxy.log" 2>&1 &
 pids+=($!)
 wait_port "$dport"
 user=$(id -un)

@@ -1,4 +1,4 @@
-//! Unit tests of the store on an in-memory database (file-level tests: `tests/store.rs`).
+//! Unit tests of the store on an in-memory database (file-level tests: `tests/it/store.rs`).
 
 use super::*;
 use chrono::TimeZone;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A minimal asyncssh 2.x SFTP server for regdrop's interop tests (tests/common/asyncssh.rs).
+"""A minimal asyncssh 2.x SFTP server for regdrop's interop tests (tests/it/util/asyncssh.rs).
 
 Serves ROOT as "/" (chroot) to one user, who may log in with a key from the authorized-keys
 file or with the password. Prints "READY <port>" on stdout once listening; exits 98 when

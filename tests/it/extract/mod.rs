@@ -1,0 +1,5 @@
+//! Extracts: what the filters, periods and formats select from real registers, and the
+//! sealed artifacts `regdrop extract` writes (decryptable, no plaintext on disk).
+
+mod sealed_artifacts;
+mod selection_and_formats;

@@ -1,0 +1,251 @@
+//! `regdrop new-subscription` with flags against a real OpenSSH sshd writes a
+//! subscription file that `regdrop check` accepts, pins the sshd's own host key, keeps the
+//! contact details, comments every choice, and delivers; without a terminal, missing flags
+//! are an error naming each of them.
+
+use crate::util::{self, sshd::Sshd};
+use std::path::Path;
+
+fn regdrop(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = util::cli::run(util::cli::regdrop_in(dir).args(args));
+    (out.code, out.stdout, out.stderr)
+}
+
+fn config(d: &Path) {
+    util::cli::write_config(d, "secrets_dir = \"secrets\"\n");
+}
+
+#[test]
+fn new_subscription_with_flags_passes_check_pins_the_servers_key_and_delivers() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("inn");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(d);
+    let identity = d.join("age.key");
+    let rec = util::cli::age_keygen(&identity);
+    let host = format!("127.0.0.1:{}", sshd.port);
+    let user = util::sshd::current_user();
+    let (code, out, err) = regdrop(
+        d,
+        &[
+            "new-subscription",
+            "--id",
+            "kunde-elbil",
+            "--customer",
+            "Kunde \"Elbil\" AS",
+            "--org-number",
+            "923609016",
+            "--case-number",
+            "26/812345",
+            "--invoice-reference",
+            "FAKT-9",
+            "--report",
+            "technical_open",
+            "--fuel",
+            "5",
+            "--first-registration-year",
+            "2020..",
+            "--code-tables",
+            "make,fuel",
+            "--email",
+            "ola.nordmann@kunde.example",
+            "--mobile",
+            "+47 912 34 567",
+            "--host",
+            &host,
+            "--username",
+            &user,
+            "--remote-dir",
+            remote.to_str().unwrap(),
+            "--recipient",
+            rec.trim(),
+            "--key-file",
+            sshd.user_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let file = d.join("subs/kunde-elbil.toml");
+    assert!(out.contains(&format!("wrote {}", file.display())), "{out}");
+    assert!(
+        out.contains(&sshd.host_fingerprint()),
+        "prints the fingerprint to check: {out}"
+    );
+
+    // `regdrop check` accepts it.
+    let (code, out, err) = regdrop(d, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 subscriptions valid"), "{out}");
+
+    // The pinned key is the sshd's host key (type and key data; the comment is not part).
+    let text = std::fs::read_to_string(&file).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let pinned: Vec<&str> = v["target"]["host_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = sshd.host_pub.split_whitespace().take(2).collect();
+    assert_eq!(pinned.len(), 1, "{pinned:?}");
+    assert_eq!(
+        pinned[0].split_whitespace().take(2).collect::<Vec<_>>(),
+        want
+    );
+    assert_eq!(v["target"]["port"].as_integer(), Some(sshd.port as i64));
+    assert_eq!(
+        v["contact"]["email"].as_str(),
+        Some("ola.nordmann@kunde.example")
+    );
+    assert_eq!(v["contact"]["mobile"].as_str(), Some("+4791234567"));
+    assert_eq!(v["case_number"].as_str(), Some("26/812345"));
+    assert_eq!(v["customer"].as_str(), Some("Kunde \"Elbil\" AS"));
+    assert_eq!(
+        v["extract"]["filter"]["fuel"].as_array().unwrap()[0].as_str(),
+        Some("5")
+    );
+    // A comment line for every choice: each key line is preceded by a comment somewhere above
+    // in its section, and the secret is a file reference.
+    for key in [
+        "id =",
+        "customer =",
+        "case_number =",
+        "cron =",
+        "host =",
+        "username =",
+        "host_keys =",
+        "auth =",
+        "remote_dir =",
+        "report =",
+        "code_tables =",
+        "format =",
+        "fuel =",
+        "first_registration_year =",
+        "recipients =",
+    ] {
+        let i = text
+            .lines()
+            .position(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no `{key}` in\n{text}"));
+        let prev = text.lines().nth(i - 1).unwrap();
+        assert!(
+            prev.starts_with('#')
+                || prev.starts_with(key.split(' ').next().unwrap())
+                || text
+                    .lines()
+                    .nth(i.saturating_sub(2))
+                    .unwrap()
+                    .starts_with('#'),
+            "`{key}` has no comment:\n{text}"
+        );
+    }
+    assert!(!text.contains("password ="), "no secret in the file");
+
+    // It delivers: the generated file is a working subscription.
+    let (code, out, err) = regdrop(
+        d,
+        &["register", "generate", "--vehicles", "500", "--seed", "3"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = regdrop(
+        d,
+        &[
+            "deliver",
+            "kunde-elbil",
+            "--at",
+            "2026-11-23T06:00:00+01:00",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let names = util::files::ls(&remote);
+    assert!(
+        names.iter().any(|n| n.ends_with("_merkekode.dsv.age")),
+        "{names:?}"
+    );
+    let (_, out, _) = regdrop(d, &["receipts", "export", "--format", "csv"]);
+    assert!(out.contains("26/812345"), "{out}");
+
+    // The same id again is refused unless --force.
+    let (code, _, err) = regdrop(
+        d,
+        &[
+            "new-subscription",
+            "--id",
+            "kunde-elbil",
+            "--customer",
+            "X",
+            "--report",
+            "code_tables",
+            "--code-tables",
+            "fuel",
+            "--email",
+            "a@b.no",
+            "--mobile",
+            "91234567",
+            "--host",
+            &host,
+            "--username",
+            "u",
+            "--no-encryption",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("exists"), "{err}");
+}
+
+#[test]
+fn missing_flags_without_a_terminal_are_listed_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(d);
+    let (code, out, err) = regdrop(
+        d,
+        &[
+            "new-subscription",
+            "--id",
+            "kunde",
+            "--report",
+            "owners",
+            "--host",
+            "127.0.0.1",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(
+            "missing --customer, --legal-basis, --email, --mobile, --username, --recipient"
+        ),
+        "{err}"
+    );
+    assert!(util::files::ls(&d.join("subs")).is_empty());
+    // A request that cannot be a valid subscription (unencrypted plates) is refused as a
+    // config error before the server is contacted (nothing listens on port 1).
+    let (code, out, err) = regdrop(
+        d,
+        &[
+            "new-subscription",
+            "--id",
+            "kunde",
+            "--customer",
+            "K AS",
+            "--report",
+            "technical",
+            "--email",
+            "a@b.no",
+            "--mobile",
+            "91234567",
+            "--host",
+            "127.0.0.1:1",
+            "--username",
+            "u",
+            "--no-encryption",
+        ],
+    );
+    assert_eq!(code, 78, "{out}{err}");
+    assert!(
+        err.contains("encryption.mode: this report holds identifying or personal fields"),
+        "{err}"
+    );
+    assert!(!err.contains("Scanning"), "{err}");
+    assert!(util::files::ls(&d.join("subs")).is_empty());
+}
