@@ -289,6 +289,9 @@ pub const MAX_IO: usize = 255 * 1024;
 pub const MAX_PACKET: u32 = 1 << 20;
 /// What every SFTP server must accept (draft-02 section 3: 34000-byte packets).
 pub const SAFE_IO: usize = 32 * 1024;
+/// WRITE requests in flight per channel unless `[target] in_flight` says otherwise, and
+/// the session's own write window (russh-sftp's default is 16; 64 measured best).
+pub const MAX_IN_FLIGHT: usize = 64;
 /// Files up to this size go over one channel whatever the server.
 pub const MULTI_CHANNEL_FROM: u64 = 8 << 20;
 
@@ -321,7 +324,7 @@ pub fn strategy(p: &ServerProfile, o: &Overrides, size: u64) -> Strategy {
     Strategy {
         channels,
         write_len,
-        in_flight: o.in_flight.unwrap_or(64).clamp(1, 1024),
+        in_flight: o.in_flight.unwrap_or(MAX_IN_FLIGHT).clamp(1, 1024),
         in_flight_bytes: 4 << 20,
         read_len,
         fsync: o.fsync && p.has(FSYNC),
