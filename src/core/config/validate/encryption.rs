@@ -33,7 +33,10 @@ pub(super) fn validate_encryption(
         }
     }
     if let Some(x) = extract {
-        personal_data_rules(x, legal_basis, encrypt, p);
+        needs_legal_basis(x, legal_basis, p);
+        if !encrypt {
+            needs_encryption(x, p);
+        }
     }
     if encrypt && raw.recipients.is_empty() {
         p.push(Problem::new(
@@ -47,20 +50,18 @@ pub(super) fn validate_encryption(
     }
 }
 
-/// Personal columns need a `legal_basis`; identifying or personal ones need encryption.
-fn personal_data_rules(
-    x: &ExtractSpec,
-    legal_basis: Option<&str>,
-    encrypt: bool,
-    p: &mut Vec<Problem>,
-) {
-    let personal: Vec<&str> = x
-        .columns
+/// The personal-data columns of the extract, in column order.
+fn personal(x: &ExtractSpec) -> Vec<&str> {
+    x.columns
         .iter()
         .filter(|f| f.personal)
         .map(|f| f.name.as_str())
-        .collect();
-    let identifying = x.columns.iter().any(|f| f.identifying);
+        .collect()
+}
+
+/// Personal columns need a `legal_basis`.
+fn needs_legal_basis(x: &ExtractSpec, legal_basis: Option<&str>, p: &mut Vec<Problem>) {
+    let personal = personal(x);
     if !personal.is_empty() && legal_basis.map(str::trim).unwrap_or("").is_empty() {
         p.push(Problem::new(
             "legal_basis",
@@ -71,7 +72,12 @@ fn personal_data_rules(
             ),
         ));
     }
-    if !encrypt && (identifying || !personal.is_empty()) {
+}
+
+/// Identifying or personal columns never go out unencrypted.
+fn needs_encryption(x: &ExtractSpec, p: &mut Vec<Problem>) {
+    let identifying = x.columns.iter().any(|f| f.identifying);
+    if identifying || !personal(x).is_empty() {
         p.push(Problem::new(
             "encryption.mode",
             "this report holds identifying or personal fields, which always go out encrypted; remove mode = \"none\" and give age recipients",
