@@ -15,8 +15,8 @@
 //! - Fault injection ([`Faults`]): drop the connection after N written bytes, hide the
 //!   extensions; counters for connections and bytes written.
 //!
-//! Files: [`ssh`] (login and the russh handler), [`sftp`] (the SFTP handler), [`fs`] (the
-//! served folder and the path confinement), [`faults`]; this file starts and stops it.
+//! Files: `ssh` (login and the russh handler), `sftp` (the SFTP handler), `fs` (the
+//! served folder and the path confinement), `faults`; this file starts and stops it.
 //!
 //! It is not a production server: file I/O runs on the async task, and the checks are
 //! lexical plus `canonicalize` (racy against a local attacker who can make symlinks in

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::profile::{FSYNC, HARDLINK, POSIX_RENAME};
 
-/// What [`Sftp::ensure_dir`] does when the folder is missing (`[target] create_dirs`).
+/// What `ensure_dir` does when the folder is missing (`[target] create_dirs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingDir {
     /// Create it and its missing parents.

@@ -15,10 +15,10 @@
 //! A `Store` holds one connection and is `Send` but not `Sync`: share it behind a mutex and
 //! call it from a blocking thread. Timestamps are stored as UTC text ([`model::TS_FORMAT`]).
 //!
-//! `Store` is one type with an `impl` block per table: [`runs`](mod@runs), [`artifacts`]
-//! (the sealed files of a run), [`attempts`], [`receipts`] (append, read, verify, export)
-//! and [`retention`]. This file opens and migrates the file and hands out transactions.
-//! The pure parts import one way: [`chain`] -> [`model`] -> [`error`] (which defines
+//! `Store` is one type with an `impl` block per table: `runs`, `artifacts`
+//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export)
+//! and `retention`. This file opens and migrates the file and hands out transactions.
+//! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
 mod artifacts;

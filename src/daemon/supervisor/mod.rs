@@ -12,9 +12,9 @@
 //! The work itself is injected ([`Work`]) and so is the clock ([`Clock`]), so tests drive
 //! the supervisor with `tokio::time::pause()` and a fake work function, without network.
 //!
-//! Files: [`clock`], [`job`] (what a run is given), [`timetable`] (subscriptions and their
-//! next fire times, the queue's input), [`slots`] (starting queued runs and their ends),
-//! [`status`] (what it tells systemd and `regdrop status`); this file holds the loop.
+//! Files: `clock`, `job` (what a run is given), `timetable` (subscriptions and their
+//! next fire times, the queue's input), `slots` (starting queued runs and their ends),
+//! `status` (what it tells systemd and `regdrop status`); this file holds the loop.
 
 mod clock;
 mod job;

@@ -4,7 +4,7 @@
 //! every server's choice is unit-tested. Everything a server sends is untrusted and
 //! passes through [`clean`] before it reaches a log, a terminal or a receipt.
 //!
-//! [`server`](mod@server) is what the server is; [`choice`] what is done with it (it
+//! `server` is what the server is; `choice` what is done with it (it
 //! imports the first, never the other way).
 
 mod choice;

@@ -2,10 +2,10 @@
 //! problem of a file (not only the first), each with the key it concerns and a sentence
 //! saying what to do.
 //!
-//! One file per TOML table, each with its unit tests: [`daemon`] (the daemon file),
-//! [`subscription`] (top-level keys), [`schedule`], [`target`], [`auth`], [`extract`],
-//! [`filter`], [`encryption`] (with the personal-data rules), [`delivery`]; the validated
-//! types are in [`types`]. This file holds the entry points and the [`Problem`] they
+//! One file per TOML table, each with its unit tests: `daemon` (the daemon file),
+//! `subscription` (top-level keys), `schedule`, `target`, `auth`, `extract`,
+//! `filter`, `encryption` (with the personal-data rules), `delivery`; the validated
+//! types are in `types`. This file holds the entry points and the [`Problem`] they
 //! collect.
 
 mod auth;
