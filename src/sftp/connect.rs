@@ -1,114 +1,19 @@
-//! The SSH side of a delivery: TCP connect with a timeout, host-key pinning (pinned key
-//! lines and/or a known_hosts file), login (key file with optional passphrase file, or a
-//! password file), and opening SFTP sessions on channels of that one connection.
-//! Secrets are read here, at connect time, and never logged.
+//! The SSH side of a delivery: TCP connect with a timeout (the server's identification
+//! line read off the stream), the handshake with the pinned keys of [`super::hostkey`],
+//! login with the secrets of [`super::secrets`], and opening SFTP sessions on channels of
+//! that one connection.
 
-use super::{Auth, SftpError, Target};
+use super::hostkey::{accepted_keys, fingerprint, PinHandler, Seen};
+use super::secrets::{load_creds, Creds};
+use super::{SftpError, Target};
 use russh::client::{self, Handle};
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::ChannelMsg;
 use russh_sftp::client::RawSftpSession;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{debug, info, warn};
-
-/// One pinned key parsed from an OpenSSH public-key line.
-fn parse_key_line(line: &str) -> Result<PublicKey, SftpError> {
-    let mut fields = line.split_whitespace();
-    let (Some(kind), Some(b64)) = (fields.next(), fields.next()) else {
-        return Err(SftpError::HostKeyConfig(format!(
-            "a pinned host key must look like \"ssh-ed25519 AAAA...\", got {:?}",
-            truncate(line, 40)
-        )));
-    };
-    let key = russh::keys::parse_public_key_base64(b64).map_err(|e| {
-        SftpError::HostKeyConfig(format!("pinned {kind} key cannot be parsed: {e}"))
-    })?;
-    let actual = key.algorithm();
-    // An RSA key line says "ssh-rsa" whatever hash is negotiated later.
-    if actual.as_str() != kind && !(kind == "ssh-rsa" && key.algorithm().is_rsa()) {
-        return Err(SftpError::HostKeyConfig(format!(
-            "pinned key line says {kind} but holds a {} key",
-            actual.as_str()
-        )));
-    }
-    Ok(key)
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
-}
-
-/// `SHA256:...` as printed by `ssh-keygen -l`.
-pub(crate) fn fingerprint(key: &PublicKey) -> String {
-    key.fingerprint(HashAlg::Sha256).to_string()
-}
-
-/// The OpenSSH public-key line (`ssh-ed25519 AAAA...`) without comment.
-pub(crate) fn key_line(key: &PublicKey) -> String {
-    let mut k = key.clone();
-    k.set_comment("");
-    k.to_openssh()
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| key.algorithm().as_str().to_string())
-}
-
-/// The keys this target accepts: pinned lines plus known_hosts entries for host:port.
-fn accepted_keys(t: &Target) -> Result<Vec<PublicKey>, SftpError> {
-    let mut keys = Vec::new();
-    for line in &t.host_keys {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        keys.push(parse_key_line(line)?);
-    }
-    if let Some(path) = &t.known_hosts {
-        if !path.is_file() {
-            return Err(SftpError::HostKeyConfig(format!(
-                "known_hosts file {} does not exist",
-                path.display()
-            )));
-        }
-        // russh matches plain and hashed (|1|) host entries, "[host]:port" for port != 22.
-        let found =
-            russh::keys::known_hosts::known_host_keys_path(&t.host, t.port, path).map_err(|e| {
-                SftpError::HostKeyConfig(format!("known_hosts file {}: {e}", path.display()))
-            })?;
-        keys.extend(found.into_iter().map(|(_, k)| k));
-        // `@revoked` lines (whatever their host pattern) veto a key, even a pinned one.
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SftpError::HostKeyConfig(format!("known_hosts file {}: {e}", path.display()))
-        })?;
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() >= 4 && f[0] == "@revoked" {
-                if let Ok(k) = russh::keys::parse_public_key_base64(f[3]) {
-                    keys.retain(|x| x.key_data() != k.key_data());
-                }
-            }
-        }
-    }
-    if keys.is_empty() {
-        return Err(SftpError::HostKeyConfig(format!(
-            "no pinned host key for {}:{} (host_keys empty and nothing in known_hosts); \
-             run `regdrop hostkey scan {}:{}`",
-            t.host, t.port, t.host, t.port
-        )));
-    }
-    Ok(keys)
-}
-
-/// What the handler saw of the server's key.
-#[derive(Default, Debug, Clone)]
-pub(crate) struct Seen {
-    pub key: Option<PublicKey>,
-    pub accepted: bool,
-    /// The server's SSH identification line, cleaned (`SSH-2.0-OpenSSH_9.2p1 ...`).
-    pub banner: String,
-}
 
 /// Reads through to the TCP stream and keeps the server's identification line (the first
 /// line starting with `SSH-`, RFC 4253 section 4.2), which russh does not expose. Looks at
@@ -188,96 +93,6 @@ impl tokio::io::AsyncWrite for BannerTap {
     }
 }
 
-/// russh client handler that accepts only pinned keys (or, for scans, records and rejects).
-pub(crate) struct PinHandler {
-    accepted: Vec<PublicKey>,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl client::Handler for PinHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        server: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = server else {
-            // We never advertise certificate algorithms, so this does not happen.
-            return Ok(false);
-        };
-        let ok = self.accepted.iter().any(|k| k.key_data() == key.key_data());
-        let mut seen = self.seen.lock().unwrap();
-        seen.key = Some(key.clone());
-        seen.accepted = ok;
-        Ok(ok)
-    }
-}
-
-/// Reads a secret file: refuses group/other-readable files, strips one trailing newline.
-pub fn read_secret_file(path: &Path) -> Result<String, SftpError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |reason: String| SftpError::SecretFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(err(format!(
-            "is accessible by group or others (mode {:o}); run `chmod 600 {}`",
-            mode & 0o777,
-            path.display()
-        )));
-    }
-    let mut s = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if s.ends_with('\n') {
-        s.pop();
-        if s.ends_with('\r') {
-            s.pop();
-        }
-    }
-    if s.is_empty() {
-        return Err(err("is empty".into()));
-    }
-    Ok(s)
-}
-
-/// Loaded credentials: read before any network traffic so a bad file fails fast.
-pub(crate) enum Creds {
-    Key(Arc<russh::keys::PrivateKey>),
-    Password(String),
-}
-
-pub(crate) fn load_creds(auth: &Auth) -> Result<Creds, SftpError> {
-    match auth {
-        Auth::PasswordFile(p) => Ok(Creds::Password(read_secret_file(p)?)),
-        Auth::KeyFile {
-            path,
-            passphrase_file,
-        } => {
-            let pass = passphrase_file
-                .as_deref()
-                .map(read_secret_file)
-                .transpose()?;
-            let key = russh::keys::load_secret_key(path, pass.as_deref()).map_err(|e| {
-                // The error text of ssh-key never contains key material or the passphrase.
-                let reason = match e {
-                    russh::keys::Error::KeyIsEncrypted => {
-                        "is encrypted: set passphrase_file".to_string()
-                    }
-                    russh::keys::Error::IO(io) => format!("cannot read: {io}"),
-                    other => format!("cannot be loaded (wrong passphrase or format?): {other}"),
-                };
-                SftpError::BadKeyFile {
-                    path: path.clone(),
-                    reason,
-                }
-            })?;
-            Ok(Creds::Key(Arc::new(key)))
-        }
-    }
-}
-
 /// russh client configuration shared by all connections.
 pub(crate) fn ssh_config(preferred_keys: Option<Vec<russh::keys::Algorithm>>) -> client::Config {
     let mut cfg = client::Config {
@@ -335,10 +150,7 @@ pub(crate) async fn handshake(
 ) -> Result<(Handle<PinHandler>, Seen), (SftpError, Seen)> {
     let addr = format!("{host}:{port}");
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let handler = PinHandler {
-        accepted,
-        seen: seen.clone(),
-    };
+    let handler = PinHandler::new(accepted, seen.clone());
     let banner = Arc::new(Mutex::new(None::<String>));
     let snapshot = |s: &Arc<Mutex<Seen>>| {
         let mut seen = s.lock().unwrap().clone();
@@ -520,7 +332,7 @@ impl Conn {
             }
         }
         let cfg = russh_sftp::client::Config {
-            max_concurrent_writes: super::upload::MAX_IN_FLIGHT,
+            max_concurrent_writes: super::profile::MAX_IN_FLIGHT,
             request_timeout_secs: request_timeout.as_secs().max(1),
             // Replies to our largest READ (MAX_IO) fit with room to spare; a server that
             // sends more ends the session at once (untrusted input, bounded memory).
@@ -599,54 +411,5 @@ impl Conn {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::retry::{Classify, ErrorClass};
-    use std::os::unix::fs::PermissionsExt;
-
-    const ED: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-
-    #[test]
-    fn pinned_lines() {
-        let k = parse_key_line(&format!("{ED} some comment")).unwrap();
-        assert_eq!(key_line(&k), ED);
-        assert!(fingerprint(&k).starts_with("SHA256:"));
-        for bad in [
-            "ssh-ed25519",
-            "ssh-ed25519 AAAAnotbase64!!",
-            &ED.replace("ssh-ed25519", "ssh-rsa"),
-        ] {
-            let e = parse_key_line(bad).unwrap_err();
-            assert_eq!(e.class(), ErrorClass::Permanent, "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn secret_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pw");
-        let write = |text: &str, mode: u32| {
-            std::fs::write(&p, text).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        };
-        write("s3cret\n", 0o600);
-        assert_eq!(read_secret_file(&p).unwrap(), "s3cret");
-        write("s3cret\r\n", 0o400);
-        assert_eq!(read_secret_file(&p).unwrap(), "s3cret");
-        write("two\nlines\n", 0o600);
-        assert_eq!(read_secret_file(&p).unwrap(), "two\nlines");
-        write("\n", 0o600);
-        assert!(read_secret_file(&p).is_err());
-        write("s3cret\n", 0o640);
-        let e = read_secret_file(&p).unwrap_err();
-        assert!(e.to_string().contains("chmod 600"), "{e}");
-        assert!(!e.to_string().contains("s3cret"));
-        let e = read_secret_file(&dir.path().join("missing")).unwrap_err();
-        assert_eq!(e.class(), ErrorClass::Permanent);
     }
 }

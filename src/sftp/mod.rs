@@ -43,24 +43,39 @@
 //!    `NAME.manifest.json` (its `file` names the file actually written), and the optional
 //!    `NAME.done` marker last.
 //! 9. Close the SFTP sessions and disconnect.
+//!
+//! # Files
+//! The imports point one way: [`profile`] (pure: what a server is, the strategy and commit
+//! path chosen for it, the protocol constants) <- `connect` (SSH, host-key pinning, the
+//! sessions) <- `remote` (small operations on one session) <- `upload` (the protocol of
+//! [`deliver`], one file per step) <- `recover` ([`find_delivered`],
+//! [`complete_delivered`]) and `probe` ([`probe`]); `connect` uses `hostkey` (pinning) and
+//! `secrets` (login files). `error` and `learned` (what earlier deliveries learned per
+//! host) are leaves.
 
 mod connect;
 mod error;
+mod hostkey;
 mod learned;
+mod probe;
 pub mod profile;
+mod recover;
 mod remote;
+mod secrets;
 mod upload;
 
-pub use connect::read_secret_file;
 pub use error::SftpError;
+pub use probe::{probe, ProbeReport, ProbeTest, PROBE_BYTES};
 pub use profile::{CommitChoice, CommitPath, Family, Overrides, ServerProfile, Strategy};
+pub use recover::{complete_delivered, find_delivered};
+pub use remote::MissingDir;
+pub use secrets::read_secret_file;
 pub use upload::deliver;
 
-use connect::{fingerprint, key_line};
-use remote::join;
+use hostkey::{fingerprint, key_line};
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// Where and how to deliver.
 #[derive(Debug, Clone)]
@@ -85,6 +100,17 @@ pub struct Target {
     pub io_timeout: Duration,
     /// Data-path and commit overrides for servers nobody can probe safely.
     pub overrides: Overrides,
+}
+
+impl Target {
+    /// What a missing `remote_dir` means for this target (`create_dirs`).
+    pub fn missing_dir(&self) -> MissingDir {
+        if self.create_dirs {
+            MissingDir::Create
+        } else {
+            MissingDir::Refuse
+        }
+    }
 }
 
 /// Credentials, always from files (0600) read at connect time.
@@ -170,49 +196,6 @@ pub struct Delivered {
     pub sidecars: Vec<String>,
 }
 
-/// Result of [`probe`]: what the server is, what it did when tried, and what a delivery
-/// would do there. Every string from the server is cleaned ([`profile::clean`]).
-#[derive(Debug, Clone)]
-pub struct ProbeReport {
-    pub host_key_sha256: String,
-    pub profile: ServerProfile,
-    /// SFTP protocol extensions offered by the server, sorted: (name, data).
-    pub extensions: Vec<(String, String)>,
-    pub remote_dir: String,
-    /// False only when the folder is missing and `create_dirs` would create it.
-    pub remote_dir_exists: bool,
-    /// A temp file was created and removed in `remote_dir`.
-    pub writable: bool,
-    /// The test upload (empty when the folder is missing): what was written and learned.
-    pub test: Option<ProbeTest>,
-    /// The strategy a large delivery would use (after what the test learned).
-    pub strategy: Strategy,
-    /// The commit path `fail` / `version` would use, or why there is none.
-    pub commit_no_clobber: Result<CommitPath, String>,
-    /// The commit path `overwrite` would use.
-    pub commit_replace: CommitPath,
-}
-
-/// What [`probe`]'s test upload found.
-#[derive(Debug, Clone)]
-pub struct ProbeTest {
-    pub bytes: u64,
-    /// Channels used by the upload that worked.
-    pub channels: usize,
-    /// Set when writes on several channels failed (and one channel was used instead).
-    pub parallel_failed: Option<String>,
-    pub mib_per_s: f64,
-    pub read_back_ok: bool,
-    pub fsync: bool,
-    /// Mode the server gave the temp file created with 0600 (None: not reported).
-    pub mode: Option<u32>,
-    /// Whether a plain rename onto an existing file replaced it.
-    pub rename_replaces: bool,
-    /// Whether the no-clobber commit refused an existing name, as it must (None: no
-    /// no-clobber path to test).
-    pub no_clobber_refuses: Option<bool>,
-}
-
 /// One host key offered by a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScannedKey {
@@ -222,186 +205,6 @@ pub struct ScannedKey {
     pub fingerprint: String,
 }
 
-/// What the server holds under a final name (or a versioned name of it) with the
-/// artifact's size, as crash recovery needs to know it.
-enum Holding {
-    /// Its `.sha256` sidecar names this artifact's checksum.
-    Receipted(String),
-    /// No sidecar, but the content hashes to the artifact's checksum.
-    Unreceipted(String),
-}
-
-/// Looks for this artifact (size `bytes`, SHA-256 `sha`) under `final_name` or a versioned
-/// name of it; a file without a sidecar is hashed on the server only when `hash_bare`.
-async fn find_holding(
-    s: &connect::Sftp,
-    dir: &str,
-    final_name: &str,
-    bytes: u64,
-    sha: &str,
-    hash_bare: bool,
-) -> Result<Option<Holding>, SftpError> {
-    if !s.stat(dir).await?.is_some_and(|a| a.is_dir()) {
-        return Ok(None);
-    }
-    let mut names = s.list(dir).await?;
-    names.sort();
-    let mut candidates = vec![final_name.to_string()];
-    candidates.extend(
-        names
-            .into_iter()
-            .filter(|n| upload::version_of(final_name, n).is_some()),
-    );
-    let sha = sha.to_ascii_lowercase();
-    for name in candidates {
-        let path = join(dir, &name);
-        let Some(a) = s.stat(&path).await? else {
-            continue;
-        };
-        if a.size != Some(bytes) {
-            continue;
-        }
-        let line = format!("{sha}  {name}");
-        match s
-            .read_small(&join(dir, &format!("{name}.sha256")), 4096)
-            .await?
-        {
-            Some(side)
-                if String::from_utf8_lossy(&side)
-                    .lines()
-                    .any(|l| l.trim_end() == line) =>
-            {
-                return Ok(Some(Holding::Receipted(name)))
-            }
-            Some(_) => continue, // another file's checksum: not ours
-            None if hash_bare => {
-                let (sum, n) = s.hash_remote(&path, bytes).await?;
-                if n == bytes && sum.eq_ignore_ascii_case(&sha) {
-                    return Ok(Some(Holding::Unreceipted(name)));
-                }
-            }
-            None => {}
-        }
-    }
-    Ok(None)
-}
-
-/// A delivery found on the server: `fsync`, `posix_rename` and the commit are unknown.
-fn recovered(
-    conn: &connect::Conn,
-    dir: &str,
-    name: String,
-    bytes: u64,
-    sidecars: Vec<String>,
-) -> Delivered {
-    Delivered {
-        remote_path: join(dir, &name),
-        final_name: name,
-        bytes,
-        host_key_sha256: conn.host_key_sha256.clone(),
-        fsync: false,
-        posix_rename: false,
-        commit: None,
-        server: conn.banner.clone(),
-        verified: Verify::Size,
-        sidecars,
-    }
-}
-
-/// Crash recovery: is a file of `bytes` bytes already under `final_name` (or a versioned
-/// name of it) with a `.sha256` sidecar naming `sha256_hex`? `fsync` and `posix_rename` are
-/// reported `false` (unknown). Missing manifest/done sidecars show in `sidecars`.
-pub async fn find_delivered(
-    target: &Target,
-    final_name: &str,
-    bytes: u64,
-    sha256_hex: &str,
-) -> Result<Option<Delivered>, SftpError> {
-    upload::check_name(final_name)?;
-    let conn = connect::connect(target).await?;
-    let res = conn
-        .guard(async {
-            let s = conn.open_sftp(target.io_timeout).await?;
-            let dir = target.remote_dir.as_str();
-            let mut found = None;
-            if let Some(Holding::Receipted(name)) =
-                find_holding(&s, dir, final_name, bytes, sha256_hex, false).await?
-            {
-                let mut sidecars = Vec::new();
-                for suffix in upload::SIDECARS {
-                    let side = format!("{name}{suffix}");
-                    if s.exists(&join(dir, &side)).await? {
-                        sidecars.push(side);
-                    }
-                }
-                found = Some(recovered(&conn, dir, name, bytes, sidecars));
-            }
-            let _ = s.raw.close_session();
-            Ok(found)
-        })
-        .await;
-    let host_key = conn.host_key_sha256.clone();
-    conn.close().await;
-    if let Ok(Some(d)) = &res {
-        info!(remote_path = %d.remote_path, bytes, host_key = %host_key, "Found an earlier delivery.");
-    }
-    res
-}
-
-/// Crash recovery that also finishes the commit (DESIGN §6, step 6): like
-/// [`find_delivered`], but every missing sidecar is written (`up.local` is not read, so
-/// this works when the spool copy is gone), temp files of the run are removed, and a file of `bytes` bytes under the final (or a versioned) name
-/// whose `.sha256` sidecar is *missing* is accepted when its content hashes to
-/// `up.sha256_hex` (the process died between the rename and the sidecars), and every
-/// missing sidecar (checksum, manifest, done marker last) is uploaded before it returns.
-/// Without this a restart after such a crash would try the upload again and, with
-/// `if_exists = "fail"`, stop at the file it had delivered itself.
-pub async fn complete_delivered(
-    target: &Target,
-    up: &Upload,
-    bytes: u64,
-) -> Result<Option<Delivered>, SftpError> {
-    let final_name = up.final_name.as_str();
-    upload::check_name(final_name)?;
-    let conn = connect::connect(target).await?;
-    let res = conn
-        .guard(async {
-            let s = conn.open_sftp(target.io_timeout).await?;
-            let dir = target.remote_dir.as_str();
-            let mut found = None;
-            let name = match find_holding(&s, dir, final_name, bytes, &up.sha256_hex, true).await? {
-                Some(Holding::Receipted(name)) => Some(name),
-                Some(Holding::Unreceipted(name)) => {
-                    info!(remote_path = %join(dir, &name), "Found this run's file without its sidecars; completing them.");
-                    Some(name)
-                }
-                None => None,
-            };
-            if let Some(name) = name {
-                let mut sidecars = Vec::new();
-                for (suffix, data) in upload::sidecar_files(up, &name) {
-                    let side = format!("{name}{suffix}");
-                    if !s.exists(&join(dir, &side)).await? {
-                        let tmp = join(dir, &format!(".{}{suffix}.{}.part", up.final_name, up.run_id));
-                        s.put_small(&join(dir, &side), &tmp, &data).await?;
-                        info!(path = %join(dir, &side), "Completed a missing sidecar.");
-                    }
-                    sidecars.push(side);
-                }
-                // What cut attempts left (a sidecar cut in flight), as a delivery cleans it.
-                if let Ok(names) = s.list(dir).await {
-                    upload::clean_litter(&s, dir, up, &names).await?;
-                }
-                found = Some(recovered(&conn, dir, name, bytes, sidecars));
-            }
-            let _ = s.raw.close_session();
-            Ok(found)
-        })
-        .await;
-    conn.close().await;
-    res
-}
-
 /// The cheap check before an extract: connect, pin, log in, and see that `remote_dir` is a
 /// folder (or may be created). Writes nothing.
 pub async fn check_target(target: &Target) -> Result<(), SftpError> {
@@ -409,7 +212,7 @@ pub async fn check_target(target: &Target) -> Result<(), SftpError> {
     let res = conn
         .guard(async {
             let s = conn.open_sftp(target.io_timeout).await?;
-            let r = match s.ensure_dir(&target.remote_dir, false).await {
+            let r = match s.ensure_dir(&target.remote_dir, MissingDir::Refuse).await {
                 Ok(_) => Ok(()),
                 Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => Ok(()),
                 Err(e) => Err(e),
@@ -418,68 +221,6 @@ pub async fn check_target(target: &Target) -> Result<(), SftpError> {
             r
         })
         .await;
-    conn.close().await;
-    res
-}
-
-/// Bytes of [`probe`]'s test file: large enough to be written the way a large delivery is
-/// (several channels where the server takes them).
-pub const PROBE_BYTES: u64 = profile::MULTI_CHANNEL_FROM + (1 << 20);
-
-/// Connects, checks the host key, logs in, learns the server, and tests the path a large
-/// delivery takes: a temp file of [`PROBE_BYTES`] written with the delivery's strategy
-/// (falling back to one channel as a delivery would), read back and compared, its mode
-/// checked, a no-clobber commit tried onto a free and onto a taken name, a plain rename
-/// onto an existing file tried; everything it created is removed again.
-pub async fn probe(target: &Target) -> Result<ProbeReport, SftpError> {
-    let conn = connect::connect(target).await?;
-    let mut sessions: Vec<connect::Sftp> = Vec::new();
-    let res = conn
-        .guard(async {
-            let (mut prof, strategy) =
-                upload::open_sessions(&conn, target, PROBE_BYTES, &mut sessions).await?;
-            let dir = target.remote_dir.as_str();
-            let exists = match sessions[0].ensure_dir(dir, false).await {
-                Ok(_) => true,
-                Err(SftpError::RemoteDirMissing { .. }) if target.create_dirs => false,
-                Err(e) => return Err(e),
-            };
-            let mut test = None;
-            if exists {
-                test =
-                    Some(upload::probe_test(&conn, &sessions, &mut prof, &strategy, target).await?);
-            }
-            let extensions = prof
-                .extensions
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            Ok(ProbeReport {
-                host_key_sha256: conn.host_key_sha256.clone(),
-                strategy: profile::strategy(&prof, &target.overrides, PROBE_BYTES),
-                commit_no_clobber: profile::commit_path(
-                    &prof,
-                    &target.overrides,
-                    profile::Want::NoClobber,
-                ),
-                commit_replace: profile::commit_path(
-                    &prof,
-                    &target.overrides,
-                    profile::Want::Replace,
-                )
-                .unwrap_or(CommitPath::RenameAside),
-                profile: prof,
-                extensions,
-                remote_dir: dir.to_string(),
-                remote_dir_exists: exists,
-                writable: test.is_some(),
-                test,
-            })
-        })
-        .await;
-    for s in &sessions {
-        let _ = s.raw.close_session();
-    }
     conn.close().await;
     res
 }

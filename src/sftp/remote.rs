@@ -10,6 +10,15 @@ use sha2::{Digest, Sha256};
 
 use super::profile::{FSYNC, HARDLINK, POSIX_RENAME};
 
+/// What `ensure_dir` does when the folder is missing (`[target] create_dirs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingDir {
+    /// Create it and its missing parents.
+    Create,
+    /// Fail with [`SftpError::RemoteDirMissing`].
+    Refuse,
+}
+
 /// `dir/name` with exactly one slash.
 pub(crate) fn join(dir: &str, name: &str) -> String {
     if dir.ends_with('/') {
@@ -62,13 +71,15 @@ impl Sftp {
         }
     }
 
-    /// Makes sure `dir` is a folder; creates missing parents when `create` is set.
-    /// Returns whether anything was created.
-    pub async fn ensure_dir(&self, dir: &str, create: bool) -> Result<bool, SftpError> {
+    /// Makes sure `dir` is a folder; creates it and missing parents with
+    /// [`MissingDir::Create`]. Returns whether anything was created.
+    pub async fn ensure_dir(&self, dir: &str, missing: MissingDir) -> Result<bool, SftpError> {
         match self.stat(dir).await? {
             Some(a) if a.is_dir() => return Ok(false),
             Some(_) => return Err(SftpError::RemoteNotDir { dir: dir.into() }),
-            None if !create => return Err(SftpError::RemoteDirMissing { dir: dir.into() }),
+            None if missing == MissingDir::Refuse => {
+                return Err(SftpError::RemoteDirMissing { dir: dir.into() })
+            }
             None => {}
         }
         // Walk down from the root; an existing component gives a generic Failure on mkdir

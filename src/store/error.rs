@@ -1,9 +1,67 @@
-//! The store's error type and its retry class.
+//! The store's error type, its retry class, and the broken link of the receipt chain
+//! ([`BrokenLink`]) that verification reports and [`StoreError::ChainBroken`] carries.
+//! Defined here, the leaf the other store files import (`chain` -> `model` -> `error`), so
+//! the arrows between them point one way.
 
 use crate::core::retry::{Classify, ErrorClass};
 use rusqlite::ErrorCode;
+use serde::Serialize;
+use std::fmt;
 
-use super::chain::BrokenLink;
+/// What is wrong at the first broken link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BreakKind {
+    /// The row's content no longer matches its hash: a column was edited.
+    ContentChanged {
+        stored_hash: String,
+        computed_hash: String,
+    },
+    /// The row could not even be read back (e.g. an edited timestamp or JSON column).
+    Unreadable { detail: String },
+    /// The row is intact but does not chain to the receipt before it: a receipt before it
+    /// was deleted, replaced or re-hashed.
+    LinkBroken {
+        expected_prev: String,
+        found_prev: String,
+    },
+}
+
+/// The first receipt at which verification failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    pub receipt_id: i64,
+    /// The receipt before it in id order (`None` for the first kept receipt).
+    pub previous_id: Option<i64>,
+    #[serde(flatten)]
+    pub kind: BreakKind,
+}
+
+impl fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BreakKind::ContentChanged { stored_hash, computed_hash } => write!(
+                f,
+                "receipt {}: content changed (stored hash {stored_hash}, content hashes to {computed_hash})",
+                self.receipt_id
+            ),
+            BreakKind::Unreadable { detail } => {
+                write!(f, "receipt {}: row unreadable ({detail})", self.receipt_id)
+            }
+            BreakKind::LinkBroken { expected_prev, found_prev } => {
+                let before = match self.previous_id {
+                    Some(p) => format!("receipt {p}"),
+                    None => "the chain anchor".to_string(),
+                };
+                write!(
+                    f,
+                    "receipt {}: link to previous broken (prev_hash {found_prev}, but {before} has hash {expected_prev}); a receipt before it was deleted or altered",
+                    self.receipt_id
+                )
+            }
+        }
+    }
+}
 
 /// Everything that can go wrong in the state store.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ fn config(d: &Path) {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one operator story, step by step, from flags to a delivered file
 fn new_subscription_with_flags_passes_check_pins_the_servers_key_and_delivers() {
     let sshd = Sshd::start();
     let remote = sshd.remote_dir("inn");

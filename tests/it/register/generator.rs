@@ -139,6 +139,7 @@ fn same_seed_same_register_and_everything_valid() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one pass over the generated register checking each rule in turn
 fn plates_dates_and_ownerships_are_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let db = make(dir.path(), "r.sqlite", 7);

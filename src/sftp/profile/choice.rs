@@ -1,165 +1,10 @@
-//! What a customer's SFTP server really does ([`ServerProfile`], learned at connect time and
-//! in `probe`), and the upload [`Strategy`] chosen from it and the target's overrides:
-//! channels, write size, requests in flight, and the commit path. Pure: no I/O here, so
-//! every server's choice is unit-tested below. Everything a server sends is untrusted and
-//! passes through [`clean`] before it reaches a log, a terminal or a receipt.
+//! What regdrop does with a server: the upload [`Strategy`] (channels, write size,
+//! requests in flight, fsync) and the [`CommitPath`] chosen from its [`ServerProfile`] and
+//! the target's [`Overrides`], and the protocol constants they respect. Pure, so every
+//! server's choice is unit-tested below.
 
-use std::collections::BTreeMap;
+use super::server::{ServerProfile, FSYNC, HARDLINK};
 use std::fmt;
-
-/// SFTP extensions regdrop uses.
-pub const POSIX_RENAME: &str = "posix-rename@openssh.com";
-pub const HARDLINK: &str = "hardlink@openssh.com";
-pub const FSYNC: &str = "fsync@openssh.com";
-pub const LIMITS: &str = "limits@openssh.com";
-
-/// The server implementations whose behaviour is known (tested in `tests/it/interop.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// OpenSSH `sftp-server` / `internal-sftp`: plain rename never replaces (link +
-    /// unlink), writes at any offset on any number of channels.
-    OpenSsh,
-    /// ProFTPD `mod_sftp`: keeps one buffer of half-received requests across channels, so
-    /// writes on several channels get mixed up ("Invalid handle"): one channel only.
-    ProFtpd,
-    /// Go `golang.org/x/crypto/ssh` servers (`SSH-2.0-Go`, rclone `serve sftp` says
-    /// `SSH-2.0-rclone/VERSION`, SFTPGo, ...): rclone without a VFS cache takes only
-    /// sequential writes ("Illegal seek"): one channel.
-    Go,
-    /// asyncssh's `SFTPServer`.
-    AsyncSsh,
-    /// Anything else: treated conservatively (one channel, 32 KiB writes).
-    Unknown,
-}
-
-impl Family {
-    /// From the server's SSH identification string (`SSH-2.0-OpenSSH_9.2p1 Debian-2`).
-    pub fn from_banner(banner: &str) -> Family {
-        let software = banner
-            .strip_prefix("SSH-2.0-")
-            .or_else(|| banner.strip_prefix("SSH-1.99-"))
-            .unwrap_or("");
-        let lower = software.to_ascii_lowercase();
-        if lower.starts_with("openssh") {
-            Family::OpenSsh
-        } else if lower.starts_with("mod_sftp") || lower.contains("proftpd") {
-            Family::ProFtpd
-        } else if lower.starts_with("go") || lower.starts_with("rclone") {
-            Family::Go
-        } else if lower.starts_with("asyncssh") {
-            Family::AsyncSsh
-        } else {
-            Family::Unknown
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::OpenSsh => "openssh",
-            Family::ProFtpd => "proftpd",
-            Family::Go => "go",
-            Family::AsyncSsh => "asyncssh",
-            Family::Unknown => "unknown",
-        }
-    }
-
-    /// Whether writes on several channels (disjoint ranges, out of order) are known to work.
-    fn parallel_writes(self) -> bool {
-        matches!(self, Family::OpenSsh | Family::AsyncSsh)
-    }
-
-    /// Whether an offered `hardlink@openssh.com` is known not to work: rclone answers OK
-    /// and creates no link (the temp file's removal then removes the data).
-    fn hardlink_broken(self) -> bool {
-        self == Family::Go
-    }
-
-    /// Whether an offered `posix-rename@openssh.com` is known not to be atomic: rclone
-    /// deletes the old file, then moves the new one in (the name is briefly absent).
-    fn posix_rename_not_atomic(self) -> bool {
-        self == Family::Go
-    }
-}
-
-/// `limits@openssh.com` as the server states it (0 = no limit stated).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    pub packet_len: u64,
-    pub read_len: u64,
-    pub write_len: u64,
-    pub open_handles: u64,
-}
-
-/// What one server does, as far as regdrop can tell.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerProfile {
-    /// The SSH identification line, cleaned (see [`clean`]).
-    pub banner: String,
-    pub family: Family,
-    /// SFTP protocol version the server answered with.
-    pub sftp_version: u32,
-    /// Extensions offered (name -> data), both cleaned.
-    pub extensions: BTreeMap<String, String>,
-    pub limits: Option<Limits>,
-    /// Learned by trying (probe or an earlier delivery): does a plain SFTP rename onto an
-    /// existing file replace it? `None` = not tried.
-    pub rename_replaces: Option<bool>,
-    /// Learned by trying: do writes on several channels / out of order fail? `Some(false)`
-    /// once a multi-channel upload failed and one channel worked.
-    pub parallel_writes_ok: Option<bool>,
-    /// Learned by trying: did an offered hardlink create the link? `Some(false)` once a
-    /// link "succeeded" without a file under the new name.
-    pub hardlink_ok: Option<bool>,
-}
-
-impl ServerProfile {
-    pub fn new(
-        banner: &str,
-        sftp_version: u32,
-        extensions: impl IntoIterator<Item = (String, String)>,
-    ) -> ServerProfile {
-        let banner = clean(banner, 200);
-        ServerProfile {
-            family: Family::from_banner(&banner),
-            banner,
-            sftp_version,
-            extensions: extensions
-                .into_iter()
-                .map(|(k, v)| (clean(&k, 100), clean(&v, 100)))
-                .collect(),
-            limits: None,
-            rename_replaces: None,
-            parallel_writes_ok: None,
-            hardlink_ok: None,
-        }
-    }
-
-    pub fn has(&self, ext: &str) -> bool {
-        self.extensions.contains_key(ext)
-    }
-
-    /// Whether `hardlink@openssh.com` is offered and not known to be broken.
-    pub fn hardlink_usable(&self) -> bool {
-        self.has(HARDLINK)
-            && self
-                .hardlink_ok
-                .unwrap_or_else(|| !self.family.hardlink_broken())
-    }
-
-    /// Whether `posix-rename@openssh.com` is offered and replaces atomically.
-    pub fn atomic_replace(&self) -> bool {
-        self.has(POSIX_RENAME) && !self.family.posix_rename_not_atomic()
-    }
-
-    /// Whether a plain rename is known never to replace an existing file: OpenSSH (link +
-    /// unlink, race-free), or a server that refused when tried.
-    pub fn rename_never_replaces(&self) -> bool {
-        match self.rename_replaces {
-            Some(r) => !r,
-            None => self.family == Family::OpenSsh,
-        }
-    }
-}
 
 /// How the temp file becomes the final file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +134,9 @@ pub const MAX_IO: usize = 255 * 1024;
 pub const MAX_PACKET: u32 = 1 << 20;
 /// What every SFTP server must accept (draft-02 section 3: 34000-byte packets).
 pub const SAFE_IO: usize = 32 * 1024;
+/// WRITE requests in flight per channel unless `[target] in_flight` says otherwise, and
+/// the session's own write window (russh-sftp's default is 16; 64 measured best).
+pub const MAX_IN_FLIGHT: usize = 64;
 /// Files up to this size go over one channel whatever the server.
 pub const MULTI_CHANNEL_FROM: u64 = 8 << 20;
 
@@ -321,7 +169,7 @@ pub fn strategy(p: &ServerProfile, o: &Overrides, size: u64) -> Strategy {
     Strategy {
         channels,
         write_len,
-        in_flight: o.in_flight.unwrap_or(64).clamp(1, 1024),
+        in_flight: o.in_flight.unwrap_or(MAX_IN_FLIGHT).clamp(1, 1024),
         in_flight_bytes: 4 << 20,
         read_len,
         fsync: o.fsync && p.has(FSYNC),
@@ -376,40 +224,9 @@ pub fn is_race_free(c: CommitPath) -> bool {
     matches!(c, CommitPath::Hardlink | CommitPath::Rename)
 }
 
-/// A server-provided string made safe to print: control characters, escape sequences and
-/// other non-printing characters become `\u{..}` escapes (NUL is `\0`), and the result is
-/// cut at `max` characters (marked with `...`).
-pub fn clean(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max + 8));
-    for (n, c) in s.chars().enumerate() {
-        if n >= max {
-            out.push_str("...");
-            break;
-        }
-        match c {
-            '\0' => out.push_str("\\0"),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() || is_invisible(c) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Bytes from a server as text: invalid UTF-8 is replaced, then [`clean`].
-pub fn clean_bytes(b: &[u8], max: usize) -> String {
-    clean(&String::from_utf8_lossy(b), max)
-}
-
-/// Characters that print as nothing or reorder text (bidi controls, zero-width).
-fn is_invisible(c: char) -> bool {
-    matches!(c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2069 | 0xfeff)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::server::{Limits, LIMITS, POSIX_RENAME};
     use super::*;
 
     fn profile(banner: &str, exts: &[&str]) -> ServerProfile {
@@ -418,32 +235,6 @@ mod tests {
             3,
             exts.iter().map(|e| (e.to_string(), "1".to_string())),
         )
-    }
-
-    #[test]
-    fn families_from_banners() {
-        assert_eq!(
-            Family::from_banner("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
-            Family::OpenSsh
-        );
-        assert_eq!(Family::from_banner("SSH-2.0-mod_sftp"), Family::ProFtpd);
-        assert_eq!(
-            Family::from_banner("SSH-2.0-mod_sftp/1.1.1"),
-            Family::ProFtpd
-        );
-        assert_eq!(Family::from_banner("SSH-2.0-Go"), Family::Go);
-        assert_eq!(Family::from_banner("SSH-2.0-rclone/"), Family::Go);
-        assert_eq!(
-            Family::from_banner("SSH-2.0-rclone/v1.60.1-DEV"),
-            Family::Go
-        );
-        assert_eq!(
-            Family::from_banner("SSH-2.0-AsyncSSH_2.24.0"),
-            Family::AsyncSsh
-        );
-        assert_eq!(Family::from_banner("SSH-2.0-WeirdFTP 1.0"), Family::Unknown);
-        assert_eq!(Family::from_banner(""), Family::Unknown);
-        assert_eq!(Family::from_banner("OpenSSH"), Family::Unknown);
     }
 
     #[test]
@@ -592,24 +383,5 @@ mod tests {
             ..o
         };
         assert!(commit_path(&ossh, &hl, Want::NoClobber).is_err());
-    }
-
-    #[test]
-    fn server_strings_are_cleaned() {
-        assert_eq!(clean("plain 1.0", 50), "plain 1.0");
-        assert_eq!(clean("a\0b", 50), "a\\0b");
-        assert_eq!(clean("\u{1b}[31mred", 50), "\\u{1b}[31mred");
-        assert_eq!(clean("x\u{202e}y", 50), "x\\u{202e}y");
-        assert_eq!(clean("back\\slash", 50), "back\\\\slash");
-        assert_eq!(clean("abcdef", 3), "abc...");
-        assert_eq!(clean_bytes(b"\xff\x07", 10), "\u{fffd}\\u{7}");
-        let p = ServerProfile::new(
-            "SSH-2.0-Evil\u{1b}]0;pwned\u{7}",
-            3,
-            [("ext\0".to_string(), "\u{1b}[2J".to_string())],
-        );
-        assert!(!p.banner.contains('\u{1b}'));
-        assert!(p.extensions.keys().all(|k| !k.contains('\0')));
-        assert!(p.extensions.values().all(|v| !v.contains('\u{1b}')));
     }
 }

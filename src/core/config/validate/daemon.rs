@@ -1,0 +1,215 @@
+//! The daemon file (`regdrop.toml`): its paths, `[defaults]`, `[retry]`, `[daemon]` and
+//! `[retention]` tables -> [`DaemonConfig`].
+
+use super::super::limits;
+use super::super::raw::RawDaemon;
+use super::types::{DaemonConfig, Inherited};
+use super::Problem;
+use crate::core::retry::RetryPolicy;
+use crate::core::schedule;
+use std::path::Path;
+use std::time::Duration;
+
+/// Validates the daemon file; `base` is the folder relative paths start from.
+pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let rel = |v: &Option<String>, default: &str| base.join(v.as_deref().unwrap_or(default));
+    let timezone = raw
+        .defaults
+        .timezone
+        .clone()
+        .unwrap_or_else(|| "Europe/Oslo".into());
+    if let Err(e) = schedule::parse_tz(&timezone) {
+        problems.push(Problem::new("defaults.timezone", e));
+    }
+    let retry = RetryPolicy::default().with(&raw.retry);
+    limits::retry_problems(&raw.retry, &retry, &mut problems);
+    limits::check_range(
+        "daemon.shutdown_grace_secs",
+        raw.daemon.shutdown_grace_secs,
+        (0, limits::SHUTDOWN_GRACE_SECS_MAX),
+        "seconds in-flight runs get to finish on shutdown",
+        &mut problems,
+    );
+    limits::check_range(
+        "retention.spool_grace_hours",
+        raw.retention.spool_grace_hours,
+        (0, limits::SPOOL_GRACE_HOURS_MAX),
+        "hours a delivered artifact stays in the spool",
+        &mut problems,
+    );
+    limits::check_range(
+        "retention.receipts_days",
+        raw.retention.receipts_days,
+        limits::RECEIPTS_DAYS,
+        "days receipts and attempts are kept",
+        &mut problems,
+    );
+    let metrics_listen = match &raw.daemon.metrics_listen {
+        None => None,
+        Some(s) => match s.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(_) => {
+                problems.push(Problem::new(
+                    "daemon.metrics_listen",
+                    "the metrics endpoint must listen on a loopback address (127.0.0.1:PORT); put a proxy in front to expose it",
+                ));
+                None
+            }
+            Err(_) => {
+                problems.push(Problem::new(
+                    "daemon.metrics_listen",
+                    format!("`{s}` is not an address like 127.0.0.1:9187"),
+                ));
+                None
+            }
+        },
+    };
+    let max_concurrent = raw.daemon.max_concurrent.unwrap_or(4);
+    let max_per_host = raw.daemon.max_per_host.unwrap_or(2);
+    if max_concurrent == 0 {
+        problems.push(Problem::new("daemon.max_concurrent", "must be at least 1"));
+    }
+    if max_per_host == 0 {
+        problems.push(Problem::new("daemon.max_per_host", "must be at least 1"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(DaemonConfig {
+        register: rel(&raw.register, "register.sqlite"),
+        spool_dir: rel(&raw.spool_dir, "spool"),
+        state_db: rel(&raw.state_db, "state/regdrop.sqlite"),
+        subscriptions_dir: rel(&raw.subscriptions_dir, "subscriptions"),
+        inherited: Inherited {
+            timezone,
+            retry,
+            secrets_dir: raw
+                .secrets_dir
+                .as_ref()
+                .map(|s| base.join(s))
+                .unwrap_or_else(|| base.to_path_buf()),
+        },
+        max_concurrent,
+        max_per_host,
+        metrics_listen,
+        shutdown_grace: Duration::from_secs(raw.daemon.shutdown_grace_secs.unwrap_or(60)),
+        spool_grace: Duration::from_secs(
+            raw.retention
+                .spool_grace_hours
+                .unwrap_or(24)
+                .saturating_mul(3600),
+        ),
+        receipts_retention: Duration::from_secs(
+            raw.retention
+                .receipts_days
+                .unwrap_or(2557)
+                .saturating_mul(86_400),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{keys, message_at};
+    use super::*;
+
+    fn daemon(toml_text: &str) -> Result<DaemonConfig, Vec<Problem>> {
+        let raw: RawDaemon = toml::from_str(toml_text).expect("a daemon file");
+        validate_daemon(&raw, Path::new("/etc/regdrop"))
+    }
+
+    #[test]
+    fn an_empty_file_takes_every_default_relative_to_its_folder() {
+        let d = daemon("").unwrap();
+        let base = Path::new("/etc/regdrop");
+        assert_eq!(d.register, base.join("register.sqlite"));
+        assert_eq!(d.spool_dir, base.join("spool"));
+        assert_eq!(d.state_db, base.join("state/regdrop.sqlite"));
+        assert_eq!(d.subscriptions_dir, base.join("subscriptions"));
+        assert_eq!(d.inherited.secrets_dir, base);
+        assert_eq!(d.inherited.timezone, "Europe/Oslo");
+        assert_eq!((d.max_concurrent, d.max_per_host), (4, 2));
+        assert_eq!(d.metrics_listen, None);
+        assert_eq!(d.shutdown_grace, Duration::from_secs(60));
+        assert_eq!(d.spool_grace, Duration::from_secs(24 * 3600));
+        assert_eq!(d.receipts_retention, Duration::from_secs(2557 * 86_400));
+    }
+
+    #[test]
+    fn given_values_are_used() {
+        let d = daemon(
+            "register = \"r.db\"\nsecrets_dir = \"secrets\"\n\
+             [defaults]\ntimezone = \"UTC\"\n\
+             [daemon]\nmax_concurrent = 8\nmax_per_host = 1\nmetrics_listen = \"127.0.0.1:9187\"\nshutdown_grace_secs = 5\n\
+             [retention]\nspool_grace_hours = 2\nreceipts_days = 10\n",
+        )
+        .unwrap();
+        assert_eq!(d.register, Path::new("/etc/regdrop/r.db"));
+        assert_eq!(d.inherited.secrets_dir, Path::new("/etc/regdrop/secrets"));
+        assert_eq!(d.inherited.timezone, "UTC");
+        assert_eq!((d.max_concurrent, d.max_per_host), (8, 1));
+        assert_eq!(d.metrics_listen, Some("127.0.0.1:9187".parse().unwrap()));
+        assert_eq!(d.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(d.spool_grace, Duration::from_secs(7200));
+        assert_eq!(d.receipts_retention, Duration::from_secs(864_000));
+    }
+
+    #[test]
+    fn every_rule_names_its_key_and_all_are_collected() {
+        let p = daemon(
+            "[defaults]\ntimezone = \"Mars/Olympus\"\n\
+             [retry]\nbase_secs = 0\n\
+             [daemon]\nmax_concurrent = 0\nmax_per_host = 0\nmetrics_listen = \"0.0.0.0:9187\"\nshutdown_grace_secs = 3601\n\
+             [retention]\nspool_grace_hours = 8761\nreceipts_days = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            keys(&p),
+            [
+                "defaults.timezone",
+                "retry.base_secs",
+                "daemon.shutdown_grace_secs",
+                "retention.spool_grace_hours",
+                "retention.receipts_days",
+                "daemon.metrics_listen",
+                "daemon.max_concurrent",
+                "daemon.max_per_host",
+            ]
+        );
+        assert_eq!(
+            message_at(&p, "defaults.timezone"),
+            "`Mars/Olympus` is not an IANA time zone name (e.g. Europe/Oslo)"
+        );
+        assert_eq!(
+            message_at(&p, "daemon.shutdown_grace_secs"),
+            "3601 is out of range; seconds in-flight runs get to finish on shutdown: write a number from 0 to 3600"
+        );
+        assert_eq!(
+            message_at(&p, "retention.spool_grace_hours"),
+            "8761 is out of range; hours a delivered artifact stays in the spool: write a number from 0 to 8760"
+        );
+        assert_eq!(
+            message_at(&p, "retention.receipts_days"),
+            "0 is out of range; days receipts and attempts are kept: write a number from 1 to 36500"
+        );
+        assert_eq!(
+            message_at(&p, "daemon.metrics_listen"),
+            "the metrics endpoint must listen on a loopback address (127.0.0.1:PORT); put a proxy in front to expose it"
+        );
+        assert_eq!(
+            message_at(&p, "daemon.max_concurrent"),
+            "must be at least 1"
+        );
+        assert_eq!(message_at(&p, "daemon.max_per_host"), "must be at least 1");
+    }
+
+    #[test]
+    fn a_metrics_address_that_does_not_parse_is_refused() {
+        let p = daemon("[daemon]\nmetrics_listen = \"localhost\"\n").unwrap_err();
+        assert_eq!(
+            message_at(&p, "daemon.metrics_listen"),
+            "`localhost` is not an address like 127.0.0.1:9187"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! The validated configuration types: what a subscription and the daemon file mean once
+//! every check passed. Plain data; the validators of the other files build them.
+
+use crate::core::catalog::{Field, PeriodField, ReportKind};
+use crate::core::retry::RetryPolicy;
+use crate::core::schedule::Schedule;
+use crate::core::text::{Encoding, LineEnding};
+use chrono::NaiveDate;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated subscription.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: String,
+    pub customer_org_number: Option<String>,
+    pub case_number: Option<String>,
+    pub invoice_reference: Option<String>,
+    pub legal_basis: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_mobile: Option<String>,
+    pub enabled: bool,
+    pub schedule: Schedule,
+    pub target: TargetSpec,
+    pub extract: ExtractSpec,
+    pub encryption: EncryptionSpec,
+    pub delivery: DeliverySpec,
+    pub retry: RetryPolicy,
+    /// The file it came from.
+    pub source: PathBuf,
+}
+
+impl Subscription {
+    /// The personal-data fields this subscription discloses (for receipts).
+    pub fn personal_fields(&self) -> Vec<String> {
+        self.extract
+            .columns
+            .iter()
+            .filter(|f| f.personal)
+            .map(|f| f.name.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub host_keys: Vec<String>,
+    pub known_hosts: Option<PathBuf>,
+    pub auth: AuthSpec,
+    pub remote_dir: String,
+    pub create_dirs: bool,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    pub tuning: TargetTuning,
+}
+
+/// `[target]` overrides of the per-server upload strategy (`None`: chosen per server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetTuning {
+    pub channels: Option<usize>,
+    pub max_write: Option<usize>,
+    pub in_flight: Option<usize>,
+    pub commit: CommitMode,
+    pub fsync: bool,
+    pub posix_rename: bool,
+}
+
+impl Default for TargetTuning {
+    fn default() -> Self {
+        TargetTuning {
+            channels: None,
+            max_write: None,
+            in_flight: None,
+            commit: CommitMode::Auto,
+            fsync: true,
+            posix_rename: true,
+        }
+    }
+}
+
+/// `[target] commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    Auto,
+    RaceFree,
+    Hardlink,
+    Rename,
+    CheckedRename,
+}
+
+/// Where the login secret lives; never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSpec {
+    KeyFile {
+        path: PathBuf,
+        passphrase_file: Option<PathBuf>,
+    },
+    PasswordFile(PathBuf),
+    /// A systemd credential name (`$CREDENTIALS_DIRECTORY/NAME`) holding the password.
+    PasswordCredential(String),
+    /// A systemd credential name holding the private key.
+    KeyCredential {
+        name: String,
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Dsv,
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Dsv => "dsv",
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// A reporting period as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodSpec {
+    PreviousDay,
+    PreviousWeek,
+    PreviousMonth,
+    SinceLastDelivery,
+    Fixed { from: NaiveDate, to: NaiveDate },
+}
+
+impl PeriodSpec {
+    pub fn describe(&self) -> String {
+        match self {
+            PeriodSpec::PreviousDay => "previous_day".into(),
+            PeriodSpec::PreviousWeek => "previous_week".into(),
+            PeriodSpec::PreviousMonth => "previous_month".into(),
+            PeriodSpec::SinceLastDelivery => "since_last_delivery".into(),
+            PeriodSpec::Fixed { from, to } => format!("{from}..{to}"),
+        }
+    }
+}
+
+/// Validated filters. Every list means "any of"; empty means no restriction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub first_registration_year: Option<(Option<i64>, Option<i64>)>,
+    /// Make codes (names are resolved to codes through the make table).
+    pub make_codes: Vec<String>,
+    pub model: Vec<String>,
+    pub vehicle_group: Vec<String>,
+    pub fuel: Vec<String>,
+    pub hybrid_category: Vec<String>,
+    pub seats: Option<(Option<i64>, Option<i64>)>,
+    pub status: Vec<String>,
+    pub org_number: Vec<String>,
+    pub municipality: Vec<String>,
+    pub county: Vec<String>,
+}
+
+impl Filter {
+    pub fn has_owner_filter(&self) -> bool {
+        !(self.org_number.is_empty() && self.municipality.is_empty() && self.county.is_empty())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExtractSpec {
+    pub report: ReportKind,
+    /// Code tables delivered beside the report (or alone, for report `code_tables`).
+    pub code_tables: Vec<crate::core::codes::CodeTable>,
+    pub columns: Vec<Field>,
+    pub format: Format,
+    pub encoding: Encoding,
+    pub line_ending: LineEnding,
+    pub period: Option<PeriodSpec>,
+    pub period_field: PeriodField,
+    pub filter: Filter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionSpec {
+    /// Parsed and checked recipient lines; empty only when `encrypt` is false.
+    pub recipients: Vec<String>,
+    pub encrypt: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    Fail,
+    Overwrite,
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyLevel {
+    Size,
+    ReadBack,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySpec {
+    pub file_name: String,
+    pub if_exists: IfExists,
+    pub verify: VerifyLevel,
+    pub manifest: bool,
+    pub done_marker: bool,
+}
+
+/// Defaults a subscription inherits from the daemon config.
+#[derive(Debug, Clone)]
+pub struct Inherited {
+    pub timezone: String,
+    pub retry: RetryPolicy,
+    /// Relative secret paths are resolved against this folder.
+    pub secrets_dir: PathBuf,
+}
+
+/// What the daemon config holds once validated.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub register: PathBuf,
+    pub spool_dir: PathBuf,
+    pub state_db: PathBuf,
+    pub subscriptions_dir: PathBuf,
+    pub inherited: Inherited,
+    pub max_concurrent: usize,
+    pub max_per_host: usize,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub shutdown_grace: Duration,
+    pub spool_grace: Duration,
+    pub receipts_retention: Duration,
+}

@@ -1,0 +1,69 @@
+//! What the supervisor hands to the work it does: one [`Job`] (a fire or a resume), the
+//! [`Work`] trait that does it, and the host a run counts against.
+
+use crate::core::config::{DaemonConfig, Subscription};
+use crate::pipeline::delivery::Outcome;
+use crate::store::{self, Run};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use std::future::Future;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Why a run is started.
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    /// A fire time came (or was caught up): create the run and deliver it.
+    Fire { scheduled_at: DateTime<Utc> },
+    /// Continue a run the store has (crash recovery).
+    Resume { run: Box<Run> },
+}
+
+/// One run to do.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub sub: Arc<Subscription>,
+    pub daemon: Arc<DaemonConfig>,
+    pub kind: JobKind,
+}
+
+impl Job {
+    pub fn scheduled_at(&self) -> DateTime<Utc> {
+        match &self.kind {
+            JobKind::Fire { scheduled_at } => *scheduled_at,
+            JobKind::Resume { run } => run.scheduled_at,
+        }
+    }
+
+    /// The run's id (deterministic for a fire time).
+    pub fn run_id(&self) -> String {
+        match &self.kind {
+            JobKind::Fire { scheduled_at } => store::run_id(&self.sub.id, *scheduled_at),
+            JobKind::Resume { run } => run.id.clone(),
+        }
+    }
+}
+
+/// What a run ended with; `Err` is an error outside the delivery protocol (store, task).
+pub type WorkResult = Result<Outcome, String>;
+
+/// Does one run. The daemon's is [`crate::daemon::DeliveryWork`]; tests pass closures.
+pub trait Work: Send + Sync + 'static {
+    /// Runs `job` to an end; should return [`Outcome::Interrupted`] soon after `cancel`.
+    fn start(&self, job: Job, cancel: CancellationToken) -> BoxFuture<'static, WorkResult>;
+}
+
+impl<F, Fut> Work for F
+where
+    F: Fn(Job, CancellationToken) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = WorkResult> + Send + 'static,
+{
+    fn start(&self, job: Job, cancel: CancellationToken) -> BoxFuture<'static, WorkResult> {
+        Box::pin(self(job, cancel))
+    }
+}
+
+/// The host a run counts against for `max_per_host`.
+pub fn host_of(sub: &Subscription) -> String {
+    format!("{}:{}", sub.target.host, sub.target.port)
+}

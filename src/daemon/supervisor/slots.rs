@@ -1,0 +1,146 @@
+//! The slots: starting queued runs in FIFO order while `max_concurrent` and the run's
+//! host (`max_per_host`) allow, each in a task of its own, and what happens when one ends
+//! (metrics, the log line, a waiting fire, a resume after an error).
+
+use super::job::{host_of, Job, WorkResult};
+use super::{lock, Supervisor};
+use crate::pipeline::delivery::Outcome;
+use crate::store::{RunFilter, RunState};
+use crate::telemetry;
+use futures::FutureExt;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+/// A run's end, as its task reports it.
+pub(super) struct Done {
+    sub: String,
+    host: String,
+    run: String,
+    result: WorkResult,
+    seconds: f64,
+}
+
+fn outcome_label(r: &WorkResult) -> &'static str {
+    match r {
+        Ok(Outcome::Delivered(_)) => "delivered",
+        Ok(Outcome::AlreadyDelivered(_)) => "already_delivered",
+        Ok(Outcome::NeedsAttention { .. }) => "needs_attention",
+        Ok(Outcome::Failed { .. }) => "failed",
+        Ok(Outcome::Interrupted { .. }) => "interrupted",
+        Err(_) => "error",
+    }
+}
+
+impl Supervisor {
+    /// Starts queued runs, oldest first, while the limits allow.
+    pub(super) fn dispatch(&mut self) {
+        let mut i = 0;
+        while i < self.queue.len() && self.active < self.daemon.max_concurrent {
+            let host = host_of(&self.queue[i].sub);
+            if self.per_host.get(&host).copied().unwrap_or(0) >= self.daemon.max_per_host {
+                i += 1;
+                continue;
+            }
+            let job = self.queue.remove(i).expect("in range");
+            self.spawn(job, host);
+        }
+    }
+
+    pub(super) fn spawn(&mut self, job: Job, host: String) {
+        self.active += 1;
+        *self.per_host.entry(host.clone()).or_default() += 1;
+        self.dirty = true;
+        let run = job.run_id();
+        let sub = job.sub.id.clone();
+        if let Some(e) = self.entries.get_mut(&sub) {
+            e.running = true;
+        }
+        info!(subscription = %sub, run = %run, host = %host, active = self.active, "Run started.");
+        let fut = self.work.start(job, self.cancel.clone());
+        let tx = self.done_tx.clone();
+        self.tracker.spawn(async move {
+            let t0 = Instant::now();
+            let result = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(r) => r,
+                Err(_) => Err("the run's task panicked".to_string()),
+            };
+            let _ = tx.send(Done {
+                sub,
+                host,
+                run,
+                result,
+                seconds: t0.elapsed().as_secs_f64(),
+            });
+        });
+    }
+
+    pub(super) fn finished(&mut self, d: Done) {
+        self.active -= 1;
+        if let Some(n) = self.per_host.get_mut(&d.host) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_host.remove(&d.host);
+            }
+        }
+        self.dirty = true;
+        let label = outcome_label(&d.result);
+        let (bytes, rows) = match &d.result {
+            Ok(Outcome::Delivered(r)) => (r.bytes, r.rows),
+            _ => (0, 0),
+        };
+        telemetry::run_ended(&d.sub, label, bytes, rows, d.seconds);
+        match &d.result {
+            Ok(Outcome::Delivered(r)) | Ok(Outcome::AlreadyDelivered(r)) => {
+                telemetry::last_success(&d.sub, r.delivered_at.timestamp());
+                info!(subscription = %d.sub, run = %d.run, outcome = label, receipt = r.id, seconds = d.seconds, "Run finished.");
+            }
+            Ok(Outcome::NeedsAttention { reason, .. }) | Ok(Outcome::Failed { reason, .. }) => {
+                warn!(subscription = %d.sub, run = %d.run, outcome = label, reason = %reason, "Run finished without delivery; `regdrop retry {}` after fixing the cause.", d.run);
+            }
+            Ok(Outcome::Interrupted { .. }) => {
+                info!(subscription = %d.sub, run = %d.run, outcome = label, "Run interrupted; it resumes on the next start.");
+            }
+            Err(e) => {
+                error!(subscription = %d.sub, run = %d.run, outcome = label, error = %e, "Run stopped by an error.");
+            }
+        }
+        self.refresh_attention();
+        let now = self.clock.now();
+        let shutting_down = self.cancel.is_cancelled() || self.tracker.is_closed();
+        let Some(e) = self.entries.get_mut(&d.sub) else {
+            return;
+        };
+        e.busy = false;
+        e.running = false;
+        if shutting_down {
+            return;
+        }
+        if d.result.is_err() {
+            // The run may still be active in the store: resume it after the retry base. A
+            // waiting fire waits for that (firing it now would resume the same run at once,
+            // again and again while the error lasts).
+            let wait = e.sub.retry.base.max(Duration::from_secs(1));
+            e.resume_at = Some(
+                chrono::Duration::from_std(wait)
+                    .ok()
+                    .and_then(|w| now.checked_add_signed(w))
+                    .unwrap_or(now + chrono::Duration::seconds(1)),
+            );
+            return;
+        }
+        if let Some(t) = e.pending.take() {
+            self.fire(&d.sub, t);
+        }
+    }
+
+    pub(super) fn refresh_attention(&self) {
+        let n = lock(&self.store).list_runs(&RunFilter {
+            states: vec![RunState::NeedsAttention],
+            ..Default::default()
+        });
+        if let Ok(runs) = n {
+            telemetry::needing_attention(runs.len());
+        }
+    }
+}

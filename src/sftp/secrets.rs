@@ -1,0 +1,102 @@
+//! The login secrets: files read at connect time (refused when group or others can read
+//! them), the private key loaded with its optional passphrase file, never logged.
+
+use super::{Auth, SftpError};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads a secret file: refuses group/other-readable files, strips one trailing newline.
+pub fn read_secret_file(path: &Path) -> Result<String, SftpError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |reason: String| SftpError::SecretFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(err(format!(
+            "is accessible by group or others (mode {:o}); run `chmod 600 {}`",
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    let mut s = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    if s.is_empty() {
+        return Err(err("is empty".into()));
+    }
+    Ok(s)
+}
+
+/// Loaded credentials: read before any network traffic so a bad file fails fast.
+pub(crate) enum Creds {
+    Key(Arc<russh::keys::PrivateKey>),
+    Password(String),
+}
+
+pub(crate) fn load_creds(auth: &Auth) -> Result<Creds, SftpError> {
+    match auth {
+        Auth::PasswordFile(p) => Ok(Creds::Password(read_secret_file(p)?)),
+        Auth::KeyFile {
+            path,
+            passphrase_file,
+        } => {
+            let pass = passphrase_file
+                .as_deref()
+                .map(read_secret_file)
+                .transpose()?;
+            let key = russh::keys::load_secret_key(path, pass.as_deref()).map_err(|e| {
+                // The error text of ssh-key never contains key material or the passphrase.
+                let reason = match e {
+                    russh::keys::Error::KeyIsEncrypted => {
+                        "is encrypted: set passphrase_file".to_string()
+                    }
+                    russh::keys::Error::IO(io) => format!("cannot read: {io}"),
+                    other => format!("cannot be loaded (wrong passphrase or format?): {other}"),
+                };
+                SftpError::BadKeyFile {
+                    path: path.clone(),
+                    reason,
+                }
+            })?;
+            Ok(Creds::Key(Arc::new(key)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::retry::{Classify, ErrorClass};
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        let write = |text: &str, mode: u32| {
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("s3cret\n", 0o600);
+        assert_eq!(read_secret_file(&p).unwrap(), "s3cret");
+        write("s3cret\r\n", 0o400);
+        assert_eq!(read_secret_file(&p).unwrap(), "s3cret");
+        write("two\nlines\n", 0o600);
+        assert_eq!(read_secret_file(&p).unwrap(), "two\nlines");
+        write("\n", 0o600);
+        assert!(read_secret_file(&p).is_err());
+        write("s3cret\n", 0o640);
+        let e = read_secret_file(&p).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert!(!e.to_string().contains("s3cret"));
+        let e = read_secret_file(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Permanent);
+    }
+}

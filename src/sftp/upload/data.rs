@@ -1,0 +1,372 @@
+//! The data path: the SFTP sessions a file goes over (the [`Strategy`]'s channels), the
+//! pipelined WRITE requests spread over them, fsync and size check, the fallback to one
+//! channel when a server mishandles several, the read-back before the commit, and
+//! removing the temp file after a failure.
+
+use super::super::connect::{Conn, Sftp};
+use super::super::learned;
+use super::super::profile::{self, ServerProfile, Strategy, POSIX_RENAME};
+use super::super::remote::attrs_0600;
+use super::super::{SftpError, Target, Upload, Verify};
+use futures::stream::{FuturesUnordered, StreamExt};
+use russh_sftp::protocol::OpenFlags;
+use tokio::io::AsyncReadExt;
+use tracing::{debug, warn};
+
+/// What the data path wrote to the temp file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// `fsync@openssh.com` was done on it.
+    pub fsync: bool,
+    /// The size the server reports for it.
+    pub size: u64,
+    /// Channels the upload that worked went over.
+    pub channels: usize,
+    /// Why writes on several channels were given up for one, when they were.
+    pub parallel_failed: Option<String>,
+}
+
+/// Opens the SFTP sessions a file of `size` bytes is uploaded over: the first, the
+/// server's profile from it, the [`Strategy`], then the extra channels it allows (all at
+/// once: at high RTT every sequential round trip counts). `[target] posix_rename = false`
+/// takes the extension off every session, sidecars included. Used by deliveries and probe.
+pub(crate) async fn open_sessions(
+    conn: &Conn,
+    target: &Target,
+    size: u64,
+    sessions: &mut Vec<Sftp>,
+) -> Result<(ServerProfile, Strategy), SftpError> {
+    let tune = |mut s: Sftp| {
+        if !target.overrides.posix_rename {
+            s.extensions.remove(POSIX_RENAME);
+        }
+        s
+    };
+    sessions.push(tune(conn.open_sftp(target.io_timeout).await?));
+    let profile = conn.profile(&sessions[0]);
+    let strategy = profile::strategy(&profile, &target.overrides, size);
+    if strategy.channels > 1 {
+        let opened = futures::future::join_all(
+            (1..strategy.channels).map(|_| conn.open_sftp(target.io_timeout)),
+        )
+        .await;
+        for s in opened {
+            match s {
+                Ok(s) => sessions.push(tune(s)),
+                // The server may limit sessions per connection (MaxSessions): use fewer.
+                Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
+            }
+        }
+    }
+    for s in sessions.iter_mut() {
+        s.write_len = strategy.write_len;
+        s.read_len = strategy.read_len;
+    }
+    Ok((profile, strategy))
+}
+
+/// [`upload_part`] over all sessions; if writes on several channels fail with a server
+/// error (ProFTPD-like buffer mix-ups, sequential-only back ends), the same upload goes
+/// again on one channel and the host is remembered. What it wrote.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn upload_with_fallback(
+    conn: &Conn,
+    sessions: &[Sftp],
+    profile: &mut ServerProfile,
+    part: &str,
+    up: &Upload,
+    size: u64,
+    strategy: &Strategy,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Written, SftpError> {
+    match upload_part(sessions, part, up, size, strategy, progress).await {
+        Ok((fsync, actual)) => Ok(Written {
+            fsync,
+            size: actual,
+            channels: sessions.len(),
+            parallel_failed: None,
+        }),
+        Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
+            warn!(server = %profile.banner, error = %e, "Writes on several channels failed; trying again on one channel.");
+            learned::parallel_writes_failed(&conn.addr);
+            profile.parallel_writes_ok = Some(false);
+            let _ = sessions[0].remove_if_exists(part).await;
+            let one = Strategy {
+                channels: 1,
+                ..*strategy
+            };
+            let (fsync, actual) =
+                upload_part(&sessions[..1], part, up, size, &one, progress).await?;
+            Ok(Written {
+                fsync,
+                size: actual,
+                channels: 1,
+                parallel_failed: Some(e.to_string()),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the temp file `part` ([`upload_with_fallback`]), checks the size the server
+/// reports and, with [`Verify::ReadBack`], its SHA-256 read back, all before the commit: a
+/// mismatch then leaves nothing under the final name (the rename does not change the
+/// bytes). On failure the temp file is removed ([`cleanup_after`]). Returns whether fsync
+/// was done.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn write_temp(
+    conn: &Conn,
+    sessions: &[Sftp],
+    profile: &mut ServerProfile,
+    part: &str,
+    up: &Upload,
+    size: u64,
+    strategy: &Strategy,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<bool, SftpError> {
+    let s = &sessions[0];
+    let written =
+        upload_with_fallback(conn, sessions, profile, part, up, size, strategy, progress).await;
+    let (fsync, actual) = match written {
+        Ok(w) => (w.fsync, w.size),
+        Err(e) => return Err(cleanup_after(s, part, e).await),
+    };
+    if actual != size {
+        let e = SftpError::SizeMismatch {
+            path: part.to_string(),
+            expected: size,
+            actual,
+        };
+        return Err(cleanup_after(s, part, e).await);
+    }
+    if up.verify == Verify::ReadBack {
+        let (sum, n) = match s.hash_remote(part, size).await {
+            Ok(x) => x,
+            Err(e) => return Err(cleanup_after(s, part, e).await),
+        };
+        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+            let e = SftpError::ChecksumMismatch {
+                path: part.to_string(),
+                expected: up.sha256_hex.to_ascii_lowercase(),
+                actual: sum,
+            };
+            return Err(cleanup_after(s, part, e).await);
+        }
+        debug!(path = %part, sha256 = %sum, "Read-back verified.");
+    }
+    Ok(fsync)
+}
+
+/// After a failed step: remove the temp file when the session still works (the next
+/// attempt removes it otherwise) and hand back the error.
+pub(super) async fn cleanup_after(s: &Sftp, part: &str, e: SftpError) -> SftpError {
+    if e.class_is_connection_alive() {
+        if let Err(rm) = s.remove_if_exists(part).await {
+            debug!(path = part, error = %rm, "Could not remove the temp file after a failure.");
+        }
+    }
+    e
+}
+
+impl SftpError {
+    /// Whether the SSH/SFTP session is probably still usable after this error.
+    pub(crate) fn class_is_connection_alive(&self) -> bool {
+        matches!(
+            self,
+            SftpError::Remote { code: Some(_), .. }
+                | SftpError::Local { .. }
+                | SftpError::LocalChanged { .. }
+                | SftpError::SizeMismatch { .. }
+                | SftpError::ChecksumMismatch { .. }
+                | SftpError::FinalExists { .. }
+                | SftpError::NoFreeVersion { .. }
+        )
+    }
+
+    /// The server answered a request with an error (or its session ended on a packet
+    /// the client could not accept), as opposed to a lost connection or a local problem.
+    fn is_server_refusal(&self) -> bool {
+        matches!(self, SftpError::Remote { code: Some(_), .. })
+            || matches!(self, SftpError::Remote { code: None, message, .. } if message.contains("sftp session ended"))
+    }
+}
+
+/// Uploads the local file to `part` over all `sessions`; returns whether fsync was done and
+/// the size the server reports for the file.
+async fn upload_part(
+    sessions: &[Sftp],
+    part: &str,
+    up: &Upload,
+    size: u64,
+    strategy: &Strategy,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(bool, u64), SftpError> {
+    // All handles open at once: the first creates and truncates, the others only create
+    // (no truncate), so their order does not matter; no write starts before all are open.
+    let opens = futures::future::join_all(sessions.iter().enumerate().map(|(i, s)| {
+        let flags = if i == 0 {
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
+        } else {
+            OpenFlags::CREATE | OpenFlags::WRITE
+        };
+        s.raw.open(part, flags, attrs_0600())
+    }))
+    .await;
+    let mut used = Vec::new();
+    let mut handles = Vec::new();
+    let mut first_err = None;
+    for (i, (s, r)) in sessions.iter().zip(opens).enumerate() {
+        match r {
+            Ok(h) => {
+                used.push(s);
+                handles.push(h.handle);
+            }
+            Err(e) if i == 0 => first_err = Some(SftpError::remote("open", part, e)),
+            // A server that refuses a second handle on the file (locking) gets fewer channels.
+            Err(e) => debug!(error = %e, "Extra channel cannot open the temp file; not used."),
+        }
+    }
+    if let Some(e) = first_err {
+        for (s, h) in used.iter().zip(handles) {
+            let _ = s.raw.close(h).await;
+        }
+        return Err(e);
+    }
+    let sessions = used;
+
+    let t0 = std::time::Instant::now();
+    let written = write_all(&sessions, &handles, part, up, size, strategy, progress).await;
+    let t1 = std::time::Instant::now();
+    let mut fsync = false;
+    let mut actual = 0;
+    let mut res = written.map(|_| ());
+    if res.is_ok() {
+        // Every write is acknowledged: fsync and fstat in the same round trip.
+        let (f, st) = futures::future::join(
+            async {
+                if strategy.fsync {
+                    sessions[0].fsync(&handles[0], part).await
+                } else {
+                    Ok(false)
+                }
+            },
+            sessions[0].raw.fstat(handles[0].as_str()),
+        )
+        .await;
+        match (f, st) {
+            (Ok(f), Ok(a)) => {
+                fsync = f;
+                actual = a.attrs.size.unwrap_or(0);
+            }
+            (Err(e), _) => res = Err(e),
+            (_, Err(e)) => res = Err(SftpError::remote("fstat", part, e)),
+        }
+    }
+    debug!(
+        path = part,
+        channels = sessions.len(),
+        write_secs = (t1 - t0).as_secs_f64(),
+        fsync_secs = t1.elapsed().as_secs_f64(),
+        "Data written."
+    );
+    // Close every handle and check it: a close can report a late write error.
+    let closes =
+        futures::future::join_all(sessions.iter().zip(handles).map(|(s, h)| s.raw.close(h))).await;
+    for closed in closes {
+        if res.is_ok() {
+            if let Err(e) = closed {
+                res = Err(SftpError::remote("close", part, e));
+            }
+        }
+    }
+    res.map(|_| (fsync, actual))
+}
+
+/// Sends the file as WRITE requests of `strategy.write_len` bytes, in file order, spread
+/// round-robin over the sessions, with at most `in_flight` requests and `in_flight_bytes`
+/// bytes outstanding per session.
+async fn write_all(
+    sessions: &[&Sftp],
+    handles: &[String],
+    part: &str,
+    up: &Upload,
+    size: u64,
+    strategy: &Strategy,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), SftpError> {
+    const BLOCK: usize = 1 << 20;
+    let local = |e| SftpError::Local {
+        path: up.local.clone(),
+        source: e,
+    };
+    let mut file = tokio::fs::File::open(&up.local).await.map_err(local)?;
+    let chunk = sessions
+        .iter()
+        .map(|s| s.write_chunk())
+        .min()
+        .unwrap_or(profile::SAFE_IO)
+        .min(strategy.write_len)
+        .max(1);
+    let limit = strategy.in_flight.max(1) * sessions.len();
+    let byte_limit = (strategy.in_flight_bytes.max(chunk) * sessions.len()) as u64;
+    let mut in_flight = 0u64;
+    let n = sessions.len();
+    let mut block = vec![0u8; BLOCK];
+    let (mut filled, mut pos) = (0usize, 0usize);
+    let mut offset = 0u64;
+    let mut acked = 0u64;
+    let mut i = 0usize;
+    let mut q = FuturesUnordered::new();
+    // The bytes sent, hashed in file order: a spool file that changes during the upload
+    // never reaches the commit.
+    let mut sent = <sha2::Sha256 as sha2::Digest>::new();
+    loop {
+        while q.len() < limit && in_flight + chunk as u64 <= byte_limit && offset < size {
+            if pos == filled {
+                let want = BLOCK.min((size - offset) as usize);
+                filled = 0;
+                pos = 0;
+                while filled < want {
+                    let got = file.read(&mut block[filled..want]).await.map_err(local)?;
+                    if got == 0 {
+                        return Err(SftpError::LocalChanged {
+                            path: up.local.clone(),
+                            detail: "it shrank while it was being uploaded".into(),
+                        });
+                    }
+                    filled += got;
+                }
+                sha2::Digest::update(&mut sent, &block[..filled]);
+            }
+            let len = chunk.min(filled - pos);
+            let data = block[pos..pos + len].to_vec();
+            pos += len;
+            let (s, h) = (sessions[i % n], handles[i % n].as_str());
+            i += 1;
+            let off = offset;
+            offset += len as u64;
+            in_flight += len as u64;
+            q.push(async move { (len, s.raw.write(h, off, data).await) });
+        }
+        match q.next().await {
+            None => break,
+            Some((len, Ok(_))) => {
+                in_flight -= len as u64;
+                acked += len as u64;
+                progress(acked);
+            }
+            Some((_, Err(e))) => return Err(SftpError::remote("write", part, e)),
+        }
+    }
+    let sum = hex::encode(sha2::Digest::finalize(sent));
+    if !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+        return Err(SftpError::LocalChanged {
+            path: up.local.clone(),
+            detail: format!(
+                "the bytes sent hash to {sum}, not the sealed {}",
+                up.sha256_hex
+            ),
+        });
+    }
+    Ok(())
+}
