@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 /// Errors starting the demo server.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("demo server: {0}")]
+    #[error("demo server")]
     Io(#[from] io::Error),
     #[error("demo server host key {path}: {message}")]
     HostKey { path: PathBuf, message: String },
@@ -58,7 +58,7 @@ pub enum DemoError {
     NoAuth,
     #[error("demo server: {0} is not a loopback address; the demo server only serves loopback")]
     NotLoopback(SocketAddr),
-    #[error("demo server: served folder {path}: {source}")]
+    #[error("demo server: served folder {path}")]
     Root { path: PathBuf, source: io::Error },
 }
 

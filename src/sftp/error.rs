@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SftpError {
     /// TCP connect failed (refused, unreachable, reset). Retryable.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect {
         addr: String,
         #[source]
@@ -107,7 +107,7 @@ pub enum SftpError {
     #[error("invalid remote name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
     /// The local artifact cannot be read. Permanent: the spool file is gone or damaged.
-    #[error("local file {}: {source}", path.display())]
+    #[error("local file {}", path.display())]
     Local {
         path: PathBuf,
         #[source]

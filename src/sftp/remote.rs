@@ -224,7 +224,7 @@ impl Sftp {
             return Err(e);
         }
         if let Err(e) = self.remove(aside).await {
-            tracing::warn!(path = aside, error = %e, "Could not delete the replaced file.");
+            tracing::warn!(path = aside, error = %crate::core::errors::Chain(&e), "Could not delete the replaced file.");
         }
         Ok(())
     }

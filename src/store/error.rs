@@ -67,13 +67,13 @@ impl fmt::Display for BrokenLink {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An SQLite error; its class depends on the SQLite result code.
-    #[error("state store: {0}")]
+    #[error("state store")]
     Sqlite(#[from] rusqlite::Error),
     /// Creating the store file or writing an export failed.
-    #[error("state store I/O: {0}")]
+    #[error("state store I/O")]
     Io(#[from] std::io::Error),
     /// A JSON column or export could not be (de)serialised.
-    #[error("state store JSON: {0}")]
+    #[error("state store JSON")]
     Json(#[from] serde_json::Error),
     /// The file was written by a newer regdrop (its `user_version` is above ours).
     #[error("state store schema version {found} is newer than this build supports ({supported})")]

@@ -81,6 +81,9 @@ impl Store {
         let path = path.as_ref();
         create_private(path)?;
         let conn = Connection::open(path)?;
+        // Before anything that takes a lock (switching to WAL does): another process (the
+        // daemon, `regdrop status`) may be writing, and must be waited for, not failed on.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(journal_mode = %mode, "State store could not switch to WAL.");

@@ -101,7 +101,7 @@ pub(super) fn verify_in(conn: &Connection) -> Result<ChainReport> {
     let mut items = Vec::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        items.push(read_receipt(row).map_err(|e| (id, e.to_string())));
+        items.push(read_receipt(row).map_err(|e| (id, crate::core::errors::chain(&e))));
     }
     Ok(chain::verify_sequence(&anchor, anchor_id, items))
 }

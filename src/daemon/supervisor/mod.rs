@@ -145,7 +145,7 @@ impl Supervisor {
         let unfinished = match lock(&self.store).unfinished_runs() {
             Ok(r) => r,
             Err(e) => {
-                error!(error = %e, "Cannot list unfinished runs; none resumed.");
+                error!(error = %crate::core::errors::Chain(&e), "Cannot list unfinished runs; none resumed.");
                 vec![]
             }
         };

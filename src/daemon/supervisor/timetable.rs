@@ -77,7 +77,7 @@ impl Supervisor {
         match runs {
             Ok(r) => r.iter().map(|r| r.scheduled_at).max(),
             Err(e) => {
-                warn!(subscription = %sub, error = %e, "Cannot read the last run.");
+                warn!(subscription = %sub, error = %crate::core::errors::Chain(&e), "Cannot read the last run.");
                 None
             }
         }

@@ -183,7 +183,7 @@ pub(crate) async fn commit_no_clobber(
             }
             // The final name now holds the file; the temp name is a second link to it.
             if let Err(e) = s.remove(part).await {
-                warn!(path = part, error = %e, "Committed, but the temp name could not be removed; the next delivery removes it.");
+                warn!(path = part, error = %crate::core::errors::Chain(&e), "Committed, but the temp name could not be removed; the next delivery removes it.");
             }
             Ok(())
         }

@@ -8,6 +8,7 @@ use super::super::learned;
 use super::super::profile::{self, ServerProfile, Strategy, POSIX_RENAME};
 use super::super::remote::attrs_0600;
 use super::super::{SftpError, Target, Upload, Verify};
+use crate::core::errors::Chain;
 use futures::stream::{FuturesUnordered, StreamExt};
 use russh_sftp::protocol::OpenFlags;
 use tokio::io::AsyncReadExt;
@@ -54,7 +55,7 @@ pub(crate) async fn open_sessions(
             match s {
                 Ok(s) => sessions.push(tune(s)),
                 // The server may limit sessions per connection (MaxSessions): use fewer.
-                Err(e) => debug!(error = %e, "Could not open an extra SFTP channel."),
+                Err(e) => debug!(error = %Chain(&e), "Could not open an extra SFTP channel."),
             }
         }
     }
@@ -87,7 +88,7 @@ pub(crate) async fn upload_with_fallback(
             parallel_failed: None,
         }),
         Err(e) if sessions.len() > 1 && e.is_server_refusal() && !conn.handle.is_closed() => {
-            warn!(server = %profile.banner, error = %e, "Writes on several channels failed; trying again on one channel.");
+            warn!(server = %profile.banner, error = %Chain(&e), "Writes on several channels failed; trying again on one channel.");
             learned::parallel_writes_failed(&conn.addr);
             profile.parallel_writes_ok = Some(false);
             let _ = sessions[0].remove_if_exists(part).await;
@@ -101,7 +102,7 @@ pub(crate) async fn upload_with_fallback(
                 fsync,
                 size: actual,
                 channels: 1,
-                parallel_failed: Some(e.to_string()),
+                parallel_failed: Some(Chain(&e).to_string()),
             })
         }
         Err(e) => Err(e),
@@ -223,7 +224,9 @@ async fn upload_part(
             }
             Err(e) if i == 0 => first_err = Some(SftpError::remote("open", part, e)),
             // A server that refuses a second handle on the file (locking) gets fewer channels.
-            Err(e) => debug!(error = %e, "Extra channel cannot open the temp file; not used."),
+            Err(e) => {
+                debug!(error = %Chain(&e), "Extra channel cannot open the temp file; not used.")
+            }
         }
     }
     if let Some(e) = first_err {

@@ -78,7 +78,7 @@ pub async fn deliver(
         Err(e) => {
             use crate::core::retry::Classify;
             warn!(host = %target.host, file = %up.final_name, run = %up.run_id,
-                  class = e.class().as_str(), error = %e, "Delivery failed.")
+                  class = e.class().as_str(), error = %crate::core::errors::Chain(e), "Delivery failed.")
         }
     }
     res
