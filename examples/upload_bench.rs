@@ -49,7 +49,7 @@ async fn main() {
     let up = Upload {
         local: a[7].clone().into(),
         final_name: "bench.bin.age".into(),
-        run_id: format!("bench-{}", std::process::id()),
+        run_id: format!("bench-{}", std::process::id()).into(),
         if_exists: IfExists::Overwrite,
         verify: Verify::Size,
         sha256_hex: a[8].clone(),

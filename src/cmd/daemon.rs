@@ -59,7 +59,7 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
             loaded.daemon.state_db.display()
         );
     };
-    let Some(run) = store.get_run(run_id)? else {
+    let Some(run) = store.get_run(&store::RunId::from(run_id))? else {
         bail!(
             "no run `{run_id}` in {}; `regdrop status` lists the runs needing attention",
             loaded.daemon.state_db.display()
@@ -156,11 +156,12 @@ pub fn status(flag: Option<&Path>) -> Result<ExitCode> {
         vec![]
     };
     let store = open_existing_store(&loaded.daemon.state_db)?;
-    let mut ids: Vec<String> = loaded.subscriptions.iter().map(|s| s.id.clone()).collect();
+    let mut ids: Vec<store::SubscriptionId> =
+        loaded.subscriptions.iter().map(|s| s.id.clone()).collect();
     for l in &live {
         if let Some(id) = l["id"].as_str() {
             if !ids.iter().any(|i| i == id) {
-                ids.push(id.to_string());
+                ids.push(id.into());
             }
         }
     }

@@ -132,7 +132,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         ));
         let clock = Arc::new(FastClock { base: Utc::now(), started: std::time::Instant::now() });
         let state_db = loaded.daemon.state_db.clone();
-        let ids: Vec<String> = loaded.subscriptions.iter().map(|s| s.id.clone()).collect();
+        let ids: Vec<crate::core::identity::SubscriptionId> = loaded.subscriptions.iter().map(|s| s.id.clone()).collect();
         let cycles = opts.cycles;
         let done = async move {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30 + 10 * cycles as u64);

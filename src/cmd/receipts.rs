@@ -23,7 +23,7 @@ pub(super) fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode
                 })
                 .transpose()?;
             let list = store.receipts(&ReceiptFilter {
-                subscription,
+                subscription: subscription.map(Into::into),
                 since,
                 until: None,
             })?;
@@ -72,7 +72,7 @@ pub(super) fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode
                 }
                 None => ReceiptFilter::default(),
             };
-            filter.subscription = subscription;
+            filter.subscription = subscription.map(Into::into);
             let out = std::io::stdout().lock();
             match format {
                 ExportFormat::Csv => store.export_csv(out, &filter)?,

@@ -12,11 +12,13 @@
 //! - [`plan`]: one run resolved once (period, file names, code tables, sealing, upload).
 //! - [`retry`]: error classes and the retry policy.
 //! - [`errors`]: how an error and its causes read, each once.
+//! - [`identity`]: `RunId` and `SubscriptionId`, text that does not mix.
 //! - [`text`]: text-file conventions (the `¤` separator, encodings, line endings).
 pub mod catalog;
 pub mod codes;
 pub mod config;
 pub mod errors;
+pub mod identity;
 pub mod ids;
 pub mod period;
 pub mod plan;

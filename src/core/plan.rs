@@ -9,6 +9,7 @@ use crate::core::codes::CodeTable;
 use crate::core::config::template::{self, NameContext};
 use crate::core::config::validate::{DeliverySpec, EncryptionSpec};
 use crate::core::config::{ExtractSpec, Format, Subscription, TargetSpec};
+use crate::core::identity::SubscriptionId;
 use crate::core::period::{self, Period};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -27,7 +28,7 @@ pub enum PlanError {
 /// One run, decided.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
-    pub subscription: String,
+    pub subscription: SubscriptionId,
     pub scheduled_at: DateTime<Utc>,
     /// The fire time on the subscription's wall clock.
     pub local_time: NaiveDateTime,

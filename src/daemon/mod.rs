@@ -15,6 +15,7 @@ pub mod supervisor;
 pub use signal::Intent;
 pub use supervisor::{Clock, Job, JobKind, SystemClock, TokioClock, Work, WorkResult};
 
+use crate::core::identity::SubscriptionId;
 use crate::loader::FatalConfig;
 use crate::pipeline::delivery::{self, Ctx, Observer};
 use crate::store::{Store, StoreError};
@@ -235,7 +236,7 @@ pub struct DeliveryWork {
 
 /// Counts retries for the metrics.
 struct Counting {
-    sub: String,
+    sub: SubscriptionId,
 }
 
 impl Observer for Counting {

@@ -161,7 +161,7 @@ pub struct Upload {
     /// A plain file name (no `/`, not starting with `.`).
     pub final_name: String,
     /// Distinguishes temp files of different runs: `[A-Za-z0-9_-]`, at most 64 chars.
-    pub run_id: String,
+    pub run_id: crate::core::identity::RunId,
     pub if_exists: IfExists,
     pub verify: Verify,
     /// SHA-256 of the local file (hex), for the sidecar and read-back.

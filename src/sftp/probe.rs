@@ -141,7 +141,7 @@ async fn probe_test(
     let up = Upload {
         local: local.path().to_path_buf(),
         final_name: "regdrop-probe".into(),
-        run_id: tag.clone(),
+        run_id: tag.as_str().into(),
         if_exists: IfExists::Fail,
         verify: Verify::ReadBack,
         sha256_hex: sha.clone(),

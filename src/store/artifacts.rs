@@ -2,7 +2,7 @@
 //! [`Store::discard_artifact`]) and the further files of the `run_files` table (code tables
 //! sealed beside it).
 
-use super::model::{Artifact, Run, RunFile, RunState};
+use super::model::{Artifact, Run, RunFile, RunId, RunState};
 use super::runs::get_run_in;
 use super::{to_i64, to_u64, Result, Store, StoreError};
 use rusqlite::params;
@@ -11,9 +11,9 @@ impl Store {
     /// Records the sealed artifact and moves the run to `sealed`. Allowed from `pending` and
     /// `generated`; repeating it with the same artifact later is a no-op (retries reuse the
     /// artifact), a different artifact is refused (set the run back to `pending` first).
-    pub fn record_artifact(&self, run: &str, a: &Artifact) -> Result<Run> {
+    pub fn record_artifact(&self, run: &RunId, a: &Artifact) -> Result<Run> {
         let tx = self.write_tx()?;
-        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         match cur.state {
             RunState::Pending | RunState::Generated => {}
             RunState::Sealed | RunState::Uploading if cur.artifact.as_ref() == Some(a) => {
@@ -21,7 +21,7 @@ impl Store {
             }
             other => {
                 return Err(StoreError::InvalidTransition {
-                    run: run.to_string(),
+                    run: run.clone(),
                     from: other.to_string(),
                     to: RunState::Sealed.to_string(),
                     why: "the run already has a different artifact or is finished",
@@ -49,8 +49,7 @@ impl Store {
                 self.now()
             ],
         )?;
-        let updated =
-            get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         tx.commit()?;
         Ok(updated)
     }
@@ -58,12 +57,12 @@ impl Store {
     /// Forgets the run's sealed artifact and its further files (the spool file changed
     /// after sealing) and moves it back to `pending` with `reason`, in one transaction, so
     /// a crash right after never leaves a run pointing at a file it must not upload.
-    pub fn discard_artifact(&self, run: &str, reason: &str) -> Result<Run> {
+    pub fn discard_artifact(&self, run: &RunId, reason: &str) -> Result<Run> {
         let tx = self.write_tx()?;
-        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         if !cur.state.is_active() {
             return Err(StoreError::InvalidTransition {
-                run: run.to_string(),
+                run: run.clone(),
                 from: cur.state.to_string(),
                 to: RunState::Pending.to_string(),
                 why: "only an active run's artifact can be discarded",
@@ -77,8 +76,7 @@ impl Store {
             params![run, reason, self.now()],
         )?;
         tx.execute("DELETE FROM run_files WHERE run_id = ?1", [run])?;
-        let updated =
-            get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         tx.commit()?;
         Ok(updated)
     }
@@ -86,9 +84,9 @@ impl Store {
     /// Records the further files sealed for a run (replacing any recorded before), in
     /// upload order. Call it before [`record_artifact`](Store::record_artifact) so a run
     /// is never `sealed` without them.
-    pub fn record_run_files(&self, run: &str, files: &[RunFile]) -> Result<()> {
+    pub fn record_run_files(&self, run: &RunId, files: &[RunFile]) -> Result<()> {
         let tx = self.write_tx()?;
-        get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         tx.execute("DELETE FROM run_files WHERE run_id = ?1", [run])?;
         for (i, f) in files.iter().enumerate() {
             tx.execute(
@@ -113,7 +111,7 @@ impl Store {
     }
 
     /// The further files of a run, in upload order (empty for one-file runs).
-    pub fn run_files(&self, run: &str) -> Result<Vec<RunFile>> {
+    pub fn run_files(&self, run: &RunId) -> Result<Vec<RunFile>> {
         let mut stmt = self.conn.prepare(
             "SELECT code_table, path, file_name, rows, plaintext_sha256, ciphertext_sha256, \
              plaintext_bytes, ciphertext_bytes FROM run_files WHERE run_id = ?1 ORDER BY seq",

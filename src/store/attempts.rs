@@ -1,7 +1,7 @@
 //! The `attempts` table: each try of a run, opened and closed by the delivery
 //! ([`Store::begin_attempt`], [`Store::finish_attempt`]).
 
-use super::model::{parse_ts, Attempt, AttemptOutcome, RunState};
+use super::model::{parse_ts, Attempt, AttemptOutcome, RunId, RunState};
 use super::runs::get_run_in;
 use super::{Result, Store, StoreError};
 use rusqlite::{params, Row};
@@ -30,12 +30,12 @@ fn read_attempt(row: &Row<'_>) -> Result<Attempt> {
 impl Store {
     /// Starts the next attempt of a run and returns its number (1-based). An attempt left
     /// open by a crash is closed first as `retryable` ("interrupted").
-    pub fn begin_attempt(&self, run: &str) -> Result<u32> {
+    pub fn begin_attempt(&self, run: &RunId) -> Result<u32> {
         let tx = self.write_tx()?;
-        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         if cur.state == RunState::Delivered {
             return Err(StoreError::InvalidTransition {
-                run: run.to_string(),
+                run: run.clone(),
                 from: cur.state.to_string(),
                 to: "attempt".into(),
                 why: "the run is already delivered",
@@ -64,7 +64,7 @@ impl Store {
     /// Ends attempt `n` of `run`. `error_class` is a short label (`connect`, `auth`, ...).
     pub fn finish_attempt(
         &self,
-        run: &str,
+        run: &RunId,
         n: u32,
         outcome: AttemptOutcome,
         error_class: Option<&str>,
@@ -84,7 +84,7 @@ impl Store {
     }
 
     /// A run's attempts in order.
-    pub fn attempts(&self, run: &str) -> Result<Vec<Attempt>> {
+    pub fn attempts(&self, run: &RunId) -> Result<Vec<Attempt>> {
         let mut stmt = self.conn.prepare(
             "SELECT run_id, n, started_at, ended_at, outcome, error_class, message \
              FROM attempts WHERE run_id = ?1 ORDER BY n",

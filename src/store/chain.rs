@@ -273,7 +273,7 @@ pub(crate) mod tests {
     pub(crate) fn sample(id: i64, prev: &str) -> Receipt {
         let mut r = Receipt {
             id,
-            run_id: format!("acme-2026010{id}T060000Z"),
+            run_id: format!("acme-2026010{id}T060000Z").into(),
             subscription: "acme".into(),
             customer: "ACME Parkering AS".into(),
             customer_org_number: Some("999888777".into()),

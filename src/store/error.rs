@@ -3,6 +3,7 @@
 //! Defined here, the leaf the other store files import (`chain` -> `model` -> `error`), so
 //! the arrows between them point one way.
 
+use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::retry::{Classify, ErrorClass};
 use rusqlite::ErrorCode;
 use serde::Serialize;
@@ -79,26 +80,26 @@ pub enum StoreError {
     #[error("state store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("no run with id {0}")]
-    NoSuchRun(String),
+    NoSuchRun(RunId),
     #[error("no receipt with id {0}")]
     NoSuchReceipt(i64),
     /// Another run of the subscription is still in progress (one run per subscription).
     #[error("subscription {subscription} already has an active run {active}")]
     ActiveRun {
-        subscription: String,
-        active: String,
+        subscription: SubscriptionId,
+        active: RunId,
     },
     /// The requested state change is not allowed (e.g. leaving `delivered`).
     #[error("run {run}: cannot go from {from} to {to}: {why}")]
     InvalidTransition {
-        run: String,
+        run: RunId,
         from: String,
         to: String,
         why: &'static str,
     },
     /// A receipt or artifact does not match what the run recorded.
     #[error("run {run}: {detail}")]
-    Mismatch { run: String, detail: String },
+    Mismatch { run: RunId, detail: String },
     /// A stored value could not be read back (a hand-edited or damaged row).
     #[error("state store row unreadable: {0}")]
     Corrupt(String),

@@ -37,7 +37,7 @@ pub use error::{BreakKind, BrokenLink, Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
     DeliveredFile, NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFile, RunFilter,
-    RunState, Transport,
+    RunId, RunState, SubscriptionId, Transport,
 };
 pub use retention::PurgeCounts;
 

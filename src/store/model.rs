@@ -1,6 +1,7 @@
 //! The store's records: runs, artifacts, attempts, receipts and the filters to list them.
 //! Pure: no SQL here.
 
+pub use crate::core::identity::{RunId, SubscriptionId};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -33,8 +34,11 @@ pub fn trunc_ts(t: DateTime<Utc>) -> DateTime<Utc> {
 /// `acme-parking-20261125T060000Z`. Deterministic, so the same (subscription, fire time)
 /// always names the same run, and readable in logs and remote temp names. Subscription ids
 /// are validated by config (letters, digits, `-`, `_`), so the id is safe in file names.
-pub fn run_id(subscription: &str, scheduled_at: DateTime<Utc>) -> String {
-    format!("{subscription}-{}", scheduled_at.format("%Y%m%dT%H%M%SZ"))
+pub fn run_id(subscription: &str, scheduled_at: DateTime<Utc>) -> RunId {
+    RunId::new(format!(
+        "{subscription}-{}",
+        scheduled_at.format("%Y%m%dT%H%M%SZ")
+    ))
 }
 
 /// Where a run is in the delivery protocol (DESIGN §6).
@@ -122,7 +126,7 @@ impl FromStr for RunState {
 /// What the scheduler knows when it creates a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRun {
-    pub subscription: String,
+    pub subscription: SubscriptionId,
     /// The fire time this run belongs to (sub-seconds are dropped).
     pub scheduled_at: DateTime<Utc>,
 }
@@ -185,8 +189,8 @@ pub struct DeliveredFile {
 /// A run as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
-    pub id: String,
-    pub subscription: String,
+    pub id: RunId,
+    pub subscription: SubscriptionId,
     pub scheduled_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub state: RunState,
@@ -224,7 +228,7 @@ impl RunCreated {
 /// Which runs [`Store::list_runs`](super::Store::list_runs) returns (all set filters apply).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
-    pub subscription: Option<String>,
+    pub subscription: Option<SubscriptionId>,
     /// Empty: any state.
     pub states: Vec<RunState>,
     /// `scheduled_at >= since`.
@@ -279,7 +283,7 @@ impl FromStr for AttemptOutcome {
 /// One delivery attempt of a run (1-based `n`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
-    pub run_id: String,
+    pub run_id: RunId,
     pub n: u32,
     pub started_at: DateTime<Utc>,
     /// `None` while running (or when the process died during it).
@@ -294,8 +298,8 @@ pub struct Attempt {
 /// The store adds the id, the attempt count and the chain hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReceipt {
-    pub run_id: String,
-    pub subscription: String,
+    pub run_id: RunId,
+    pub subscription: SubscriptionId,
     pub customer: String,
     pub customer_org_number: Option<String>,
     /// The authority's case number for the subscription.
@@ -325,8 +329,8 @@ pub struct NewReceipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     pub id: i64,
-    pub run_id: String,
-    pub subscription: String,
+    pub run_id: RunId,
+    pub subscription: SubscriptionId,
     pub customer: String,
     pub customer_org_number: Option<String>,
     pub case_number: Option<String>,
@@ -397,7 +401,7 @@ fn ser_ts<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 /// subscription. [`ReceiptFilter::month`] sets both bounds to a calendar month.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReceiptFilter {
-    pub subscription: Option<String>,
+    pub subscription: Option<SubscriptionId>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -419,7 +423,7 @@ impl ReceiptFilter {
         })
     }
 
-    pub fn subscription(mut self, s: impl Into<String>) -> Self {
+    pub fn subscription(mut self, s: impl Into<SubscriptionId>) -> Self {
         self.subscription = Some(s.into());
         self
     }
@@ -514,3 +518,23 @@ mod tests {
         }
     }
 }
+
+// The ids are stored as TEXT.
+macro_rules! text_sql {
+    ($t:ty) => {
+        impl rusqlite::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                self.as_str().to_sql()
+            }
+        }
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(
+                v: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                String::column_result(v).map(<$t>::from)
+            }
+        }
+    };
+}
+text_sql!(RunId);
+text_sql!(SubscriptionId);

@@ -5,7 +5,7 @@
 use super::chain::{self, ChainReport, GENESIS};
 use super::export;
 use super::model::{
-    fmt_ts, parse_ts, trunc_ts, DeliveredFile, NewReceipt, Receipt, ReceiptFilter, Transport,
+    fmt_ts, parse_ts, trunc_ts, DeliveredFile, NewReceipt, Receipt, ReceiptFilter, RunId, Transport,
 };
 use super::runs::get_run_in;
 use super::{to_i64, to_u64, Result, Store, StoreError};
@@ -289,7 +289,7 @@ impl Store {
     }
 
     /// The receipt of a run, if it was delivered.
-    pub fn receipt_for_run(&self, run: &str) -> Result<Option<Receipt>> {
+    pub fn receipt_for_run(&self, run: &RunId) -> Result<Option<Receipt>> {
         receipt_for_run_in(&self.conn, run)
     }
 
@@ -298,7 +298,7 @@ impl Store {
         let mut sql = format!("SELECT {RECEIPT_COLS} FROM receipts WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
         if let Some(s) = &filter.subscription {
-            args.push(s.clone());
+            args.push(s.to_string());
             sql += &format!(" AND subscription = ?{}", args.len());
         }
         if let Some(t) = filter.since {

@@ -2,7 +2,8 @@
 //! queries over it ([`Store::create_run`], [`Store::set_state`], [`Store::list_runs`], ...).
 
 use super::model::{
-    fmt_ts, parse_ts, run_id, trunc_ts, Artifact, NewRun, Run, RunCreated, RunFilter, RunState,
+    fmt_ts, parse_ts, run_id, trunc_ts, Artifact, NewRun, Run, RunCreated, RunFilter, RunId,
+    RunState, SubscriptionId,
 };
 use super::{to_u64, Result, Store, StoreError};
 use rusqlite::{params, Connection, Row};
@@ -120,19 +121,19 @@ impl Store {
         Ok(RunCreated::Created(run))
     }
 
-    pub fn get_run(&self, id: &str) -> Result<Option<Run>> {
+    pub fn get_run(&self, id: &RunId) -> Result<Option<Run>> {
         get_run_in(&self.conn, id)
     }
 
     /// Moves a run to `state` with an optional reason (shown to operators). See
     /// [`RunState::check_move`] for what is refused.
-    pub fn set_state(&self, run: &str, state: RunState, reason: Option<&str>) -> Result<Run> {
+    pub fn set_state(&self, run: &RunId, state: RunState, reason: Option<&str>) -> Result<Run> {
         let tx = self.write_tx()?;
-        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         cur.state
             .check_move(state)
             .map_err(|why| StoreError::InvalidTransition {
-                run: run.to_string(),
+                run: run.clone(),
                 from: cur.state.to_string(),
                 to: state.to_string(),
                 why,
@@ -149,14 +150,13 @@ impl Store {
             "UPDATE runs SET state = ?2, state_reason = ?3, updated_at = ?4 WHERE id = ?1",
             params![run, state.as_str(), reason, self.now()],
         )?;
-        let updated =
-            get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.to_string()))?;
+        let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         tx.commit()?;
         Ok(updated)
     }
 
     /// The subscription's active run (pending, generated, sealed or uploading), if any.
-    pub fn active_run(&self, subscription: &str) -> Result<Option<Run>> {
+    pub fn active_run(&self, subscription: &SubscriptionId) -> Result<Option<Run>> {
         active_run_in(&self.conn, subscription)
     }
 

@@ -135,7 +135,7 @@ fn runs_are_created_once_and_resumed_after_reopen() {
     assert_eq!(run.id, "acme-20261123T050000Z");
     assert_eq!(run.state, RunState::Uploading);
     assert_eq!(run.artifact.as_ref().unwrap().ciphertext_bytes, 4096);
-    assert_eq!(s.active_run("acme").unwrap().unwrap().id, id);
+    assert_eq!(s.active_run(&"acme".into()).unwrap().unwrap().id, id);
     // The scheduler firing the same time again gets the same run back.
     let again = s
         .create_run(&NewRun {
@@ -149,7 +149,7 @@ fn runs_are_created_once_and_resumed_after_reopen() {
     let r = s.commit_receipt(&receipt_for(run, at)).unwrap();
     assert_eq!(r.attempts, 2);
     assert!(s.unfinished_runs().unwrap().is_empty());
-    assert_eq!(s.active_run("acme").unwrap(), None);
+    assert_eq!(s.active_run(&"acme".into()).unwrap(), None);
 }
 
 #[test]
@@ -174,7 +174,9 @@ fn one_run_per_subscription_and_scheduled_time_even_in_raw_sql() {
         )
         .unwrap_err();
     let err = StoreError::from(err);
-    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    // The message names the store; the cause (SQLite's UNIQUE) is in the chain, printed once.
+    let text = regdrop::core::errors::chain(&err);
+    assert!(text.contains("UNIQUE"), "{text}");
     assert!(!err.is_retryable(), "a constraint violation is permanent");
 }
 
@@ -495,7 +497,7 @@ fn a_version_1_file_is_migrated_to_the_latest() {
         .unwrap();
     assert_eq!(names.len(), 2, "{names:?}");
     // The old run is intact and can be delivered.
-    let run = s.get_run("acme-20260101T060000Z").unwrap().unwrap();
+    let run = s.get_run(&"acme-20260101T060000Z".into()).unwrap().unwrap();
     assert_eq!(run.state, RunState::Sealed);
     s.commit_receipt(&receipt_for(&run, ts(2026, 1, 1, 6, 5, 0)))
         .unwrap();

@@ -2,6 +2,7 @@
 //! [`Work`] trait that does it, and the host a run counts against.
 
 use crate::core::config::{DaemonConfig, Subscription};
+use crate::core::identity::RunId;
 use crate::pipeline::delivery::Outcome;
 use crate::store::{self, Run};
 use chrono::{DateTime, Utc};
@@ -36,7 +37,7 @@ impl Job {
     }
 
     /// The run's id (deterministic for a fire time).
-    pub fn run_id(&self) -> String {
+    pub fn run_id(&self) -> RunId {
         match &self.kind {
             JobKind::Fire { scheduled_at } => store::run_id(&self.sub.id, *scheduled_at),
             JobKind::Resume { run } => run.id.clone(),

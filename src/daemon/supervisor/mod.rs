@@ -28,6 +28,7 @@ pub use job::{host_of, Job, JobKind, Work, WorkResult};
 use super::notify::Notifier;
 use super::signal::Intent;
 use crate::core::config::DaemonConfig;
+use crate::core::identity::SubscriptionId;
 use crate::loader::Loaded;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
@@ -56,7 +57,7 @@ pub const CANCEL_WAIT: Duration = Duration::from_secs(10);
 pub struct Supervisor {
     pub(super) config_path: PathBuf,
     pub(super) daemon: Arc<DaemonConfig>,
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<SubscriptionId, Entry>,
     queue: VecDeque<Job>,
     active: usize,
     per_host: HashMap<String, usize>,

@@ -4,6 +4,7 @@
 
 use super::job::{host_of, Job, WorkResult};
 use super::{lock, Supervisor};
+use crate::core::identity::{RunId, SubscriptionId};
 use crate::pipeline::delivery::Outcome;
 use crate::store::{RunFilter, RunState};
 use crate::telemetry;
@@ -14,9 +15,9 @@ use tracing::{error, info, warn};
 
 /// A run's end, as its task reports it.
 pub(super) struct Done {
-    sub: String,
+    sub: SubscriptionId,
     host: String,
-    run: String,
+    run: RunId,
     result: WorkResult,
     seconds: f64,
 }

@@ -6,6 +6,7 @@
 use super::job::{Job, JobKind};
 use super::{lock, Supervisor};
 use crate::core::config::Subscription;
+use crate::core::identity::SubscriptionId;
 use crate::loader::Loaded;
 use crate::store::{self, RunFilter};
 use chrono::{DateTime, Utc};
@@ -88,7 +89,7 @@ impl Supervisor {
         &mut self,
         loaded: Loaded,
         now: DateTime<Utc>,
-    ) -> Vec<(String, DateTime<Utc>)> {
+    ) -> Vec<(SubscriptionId, DateTime<Utc>)> {
         for p in &loaded.problems {
             warn!(file = %p.file.display(), line = p.line, column = p.column, problem = %p, "Subscription file is invalid.");
         }
@@ -150,7 +151,7 @@ impl Supervisor {
         }
         // A file that fails validation keeps its last good version running.
         for file in &loaded.failed_files {
-            let ids: Vec<String> = self
+            let ids: Vec<SubscriptionId> = self
                 .entries
                 .iter()
                 .filter(|(_, e)| &e.sub.source == file)
@@ -185,7 +186,7 @@ impl Supervisor {
     }
 
     /// A fire time of `id` came: queue it, or remember it while a run is busy.
-    pub(super) fn fire(&mut self, id: &str, t: DateTime<Utc>) {
+    pub(super) fn fire(&mut self, id: &SubscriptionId, t: DateTime<Utc>) {
         let Some(e) = self.entries.get_mut(id) else {
             return;
         };
@@ -220,7 +221,7 @@ impl Supervisor {
     }
 
     pub(super) fn fire_due(&mut self, now: DateTime<Utc>) {
-        let due: Vec<(String, Option<DateTime<Utc>>, bool)> = self
+        let due: Vec<(SubscriptionId, Option<DateTime<Utc>>, bool)> = self
             .entries
             .iter()
             .filter_map(|(id, e)| {

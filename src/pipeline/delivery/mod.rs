@@ -4,6 +4,7 @@
 
 use crate::core::config::{DaemonConfig, IfExists, Subscription, VerifyLevel};
 use crate::core::errors::{chain, Chain};
+use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::plan::{PlanError, RunPlan};
 use crate::core::retry::{Classify, ErrorClass, GiveUp, Next};
 use crate::pipeline::artifact::JobError;
@@ -49,7 +50,7 @@ pub enum DeliveryError {
     ArtifactChanged { path: String, detail: String },
     /// The spool file is gone and the server does not have it.
     #[error("the sealed artifact {path} is missing from the spool and the server does not have it; this run cannot be resumed: deliver a new run with `regdrop deliver {sub}`")]
-    ArtifactLost { path: String, sub: String },
+    ArtifactLost { path: String, sub: SubscriptionId },
     /// The spool cannot be read or written.
     #[error("{0}")]
     Spool(String),
@@ -122,11 +123,11 @@ pub enum Outcome {
     /// The run had been delivered before; its receipt.
     AlreadyDelivered(Receipt),
     /// A permanent error: the run waits for an operator (`regdrop retry RUN`).
-    NeedsAttention { run: String, reason: String },
+    NeedsAttention { run: RunId, reason: String },
     /// Retries exhausted (attempts or deadline).
-    Failed { run: String, reason: String },
+    Failed { run: RunId, reason: String },
     /// Shutdown while waiting or working; the run resumes on the next start.
-    Interrupted { run: String },
+    Interrupted { run: RunId },
 }
 
 /// What the delivery needs from its surroundings.

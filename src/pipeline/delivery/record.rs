@@ -3,6 +3,7 @@
 
 use super::{lock, Ctx, DeliveryError, Observer};
 use crate::core::config::Subscription;
+use crate::core::identity::RunId;
 use crate::core::plan::RunPlan;
 use crate::pipeline::artifact;
 use crate::sftp;
@@ -107,7 +108,7 @@ pub(super) async fn generate(
 pub(super) fn record_receipt(
     ctx: &Ctx,
     sub: &Subscription,
-    id: &str,
+    id: &RunId,
     artifact: &store::Artifact,
     d: &sftp::Delivered,
     files: &[DeliveredFile],
@@ -122,7 +123,7 @@ pub(super) fn record_receipt(
     };
     Ok(lock(&ctx.store).commit_delivery(
         &NewReceipt {
-            run_id: id.to_string(),
+            run_id: id.clone(),
             subscription: sub.id.clone(),
             customer: sub.customer.clone(),
             customer_org_number: sub.customer_org_number.clone(),

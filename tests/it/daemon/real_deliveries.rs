@@ -208,7 +208,9 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
         .unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && status.contains(&run.id) && status.contains("needs_attention"),
+        out.status.success()
+            && status.contains(run.id.as_str())
+            && status.contains("needs_attention"),
         "{status}"
     );
 

@@ -85,7 +85,7 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
             {
                 let mut l = log.lock().unwrap();
                 l.started.push(Started {
-                    sub: id.clone(),
+                    sub: id.to_string(),
                     customer: job.sub.customer.clone(),
                     scheduled: job.scheduled_at(),
                     at: now,
@@ -100,7 +100,7 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
                 let m = l.max_host.entry(host.clone()).or_default();
                 *m = (*m).max(h);
                 let s = {
-                    let s = l.per_sub.entry(id.clone()).or_default();
+                    let s = l.per_sub.entry(id.to_string()).or_default();
                     *s += 1;
                     *s
                 };
@@ -112,10 +112,10 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
                 _ = cancel.cancelled() => true,
             };
             let mut l = log.lock().unwrap();
-            l.ended.push((id.clone(), interrupted, clock.now()));
+            l.ended.push((id.to_string(), interrupted, clock.now()));
             l.total -= 1;
             *l.host.get_mut(&host).unwrap() -= 1;
-            *l.per_sub.get_mut(&id).unwrap() -= 1;
+            *l.per_sub.get_mut(id.as_str()).unwrap() -= 1;
             Ok(if interrupted {
                 Outcome::Interrupted { run }
             } else {
@@ -528,7 +528,7 @@ async fn an_erroring_active_run_is_resumed_with_backoff_not_in_a_hot_loop() {
     let (c2, s2, d2) = (clock.clone(), starts.clone(), d.clone());
     let work: Arc<dyn Work> = Arc::new(move |job: Job, _cancel: CancellationToken| {
         let now = c2.now();
-        s2.lock().unwrap().push((job.run_id(), now));
+        s2.lock().unwrap().push((job.run_id().to_string(), now));
         let d2 = d2.clone();
         async move {
             // Record the run (it stays pending, as after a failed generation), then fail.

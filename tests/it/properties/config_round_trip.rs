@@ -235,7 +235,7 @@ proptest! {
         let file = Path::new("generated.toml");
         let sub = regdrop::loader::subscription_from_str(file, &text, &inherited())
             .unwrap_or_else(|problems| panic!("{problems:?}\n{text}"));
-        prop_assert_eq!(Some(&sub.id), a.id.as_ref());
+        prop_assert_eq!(Some(sub.id.as_str()), a.id.as_deref());
         prop_assert_eq!(Some(&sub.customer), a.customer.as_ref());
         prop_assert_eq!(&sub.customer_org_number, &a.org_number);
         prop_assert_eq!(&sub.case_number, &a.case_number);

@@ -85,7 +85,7 @@ pub fn validate_subscription(
         )]);
     };
     Ok(Subscription {
-        id: raw.id.clone(),
+        id: raw.id.clone().into(),
         customer: raw.customer.trim().to_string(),
         customer_org_number: raw.customer_org_number.clone(),
         case_number: raw.case_number.clone(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// A validated subscription.
 #[derive(Debug, Clone)]
 pub struct Subscription {
-    pub id: String,
+    pub id: crate::core::identity::SubscriptionId,
     pub customer: String,
     pub customer_org_number: Option<String>,
     pub case_number: Option<String>,
