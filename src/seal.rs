@@ -2,6 +2,7 @@
 //! with SHA-256 and byte counts of both plaintext and ciphertext taken on the way. The
 //! plaintext never touches disk.
 
+use crate::core::config::Recipient;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -10,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("recipient `{0}` does not parse as an age recipient")]
-    Recipient(String),
     #[error("no recipients: an encrypted artifact needs at least one")]
     NoRecipients,
     #[error("spool folder {path} (check that it exists, is on real disk and writable by regdrop)")]
@@ -23,11 +22,11 @@ pub enum SealError {
 impl crate::core::retry::Classify for SealError {
     fn class(&self) -> crate::core::retry::ErrorClass {
         match self {
-            // A full or failing disk may recover; a bad recipient will not.
+            // A full or failing disk may recover; a plan without recipients will not.
             SealError::Spool { .. } | SealError::Write { .. } => {
                 crate::core::retry::ErrorClass::Retryable
             }
-            _ => crate::core::retry::ErrorClass::Permanent,
+            SealError::NoRecipients => crate::core::retry::ErrorClass::Permanent,
         }
     }
 }
@@ -119,34 +118,14 @@ pub fn ensure_spool(dir: &Path) -> Result<(), SealError> {
     Ok(())
 }
 
-/// Parses recipient lines into age recipients.
-pub fn recipients(lines: &[String]) -> Result<Vec<Box<dyn age::Recipient + Send>>, SealError> {
-    let mut out: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
-    for r in lines {
-        let r = r.trim();
-        if r.starts_with("age1") {
-            out.push(Box::new(
-                r.parse::<age::x25519::Recipient>()
-                    .map_err(|_| SealError::Recipient(r.into()))?,
-            ));
-        } else {
-            out.push(Box::new(
-                r.parse::<age::ssh::Recipient>()
-                    .map_err(|_| SealError::Recipient(r.into()))?,
-            ));
-        }
-    }
-    Ok(out)
-}
-
 impl SealWriter {
-    /// Starts an artifact named `name` in `spool` (0700); encrypted to `recipient_lines`
-    /// unless `encrypt` is false. The file is written under a hidden temporary name and
+    /// Starts an artifact named `name` in `spool` (0700); encrypted to `recipients` (parsed
+    /// at validation) unless `encrypt` is false. The file is written under a hidden temporary name and
     /// renamed when finished.
     pub fn create(
         spool: &Path,
         name: &str,
-        recipient_lines: &[String],
+        recipients: &[Recipient],
         encrypt: bool,
     ) -> Result<SealWriter, SealError> {
         ensure_spool(spool)?;
@@ -165,14 +144,11 @@ impl SealWriter {
             .map_err(werr)?;
         let cipher = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let stage = if encrypt {
-            if recipient_lines.is_empty() {
+            if recipients.is_empty() {
                 return Err(SealError::NoRecipients);
             }
-            let rs = recipients(recipient_lines)?;
-            let enc = age::Encryptor::with_recipients(
-                rs.iter().map(|r| r.as_ref() as &dyn age::Recipient),
-            )
-            .map_err(|_| SealError::NoRecipients)?;
+            let enc = age::Encryptor::with_recipients(recipients.iter().map(Recipient::age))
+                .map_err(|_| SealError::NoRecipients)?;
             Stage::Age(enc.wrap_output(cipher).map_err(werr)?)
         } else {
             Stage::Plain(cipher)
@@ -385,7 +361,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("spool");
         let id = age::x25519::Identity::generate();
-        let recipient = id.to_public().to_string();
+        let recipient = Recipient::from(id.to_public());
         let mut w = SealWriter::create(&spool, "a.age", &[recipient], true).unwrap();
         w.write_all(b"hello\xc2\xa4world\n").unwrap();
         let s = w.finish().unwrap();
@@ -416,7 +392,7 @@ mod tests {
     fn piped_equals_direct_and_abandon_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let id = age::x25519::Identity::generate();
-        let rec = vec![id.to_public().to_string()];
+        let rec = vec![Recipient::from(id.to_public())];
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut p = Piped::new(SealWriter::create(dir.path(), "p.age", &rec, true).unwrap());
         for c in data.chunks(70_001) {
@@ -449,7 +425,7 @@ mod tests {
         let w = SealWriter::create(
             dir.path(),
             "b.age",
-            &[age::x25519::Identity::generate().to_public().to_string()],
+            &[age::x25519::Identity::generate().to_public().into()],
             true,
         )
         .unwrap();

@@ -48,7 +48,7 @@ impl JobError {
             JobError::Extract(ExtractError::Io(_)) => "spool",
             JobError::Extract(_) => "extract",
             JobError::Seal(SealError::Spool { .. } | SealError::Write { .. }) => "spool",
-            JobError::Seal(_) => "config",
+            JobError::Seal(SealError::NoRecipients) => "config",
             JobError::Plan(_) => "file_name",
         }
     }

@@ -68,7 +68,12 @@ fn deliver(store: &Store, sub: &Subscription, delivered_at: DateTime<Utc>, rows:
             ciphertext_sha256: "b".repeat(64),
             personal_fields: sub.personal_fields(),
             legal_basis: sub.legal_basis.clone(),
-            recipients: sub.encryption.recipients.clone(),
+            recipients: sub
+                .encryption
+                .recipients
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             started_at: delivered_at - chrono::Duration::minutes(1),
             delivered_at,
         })

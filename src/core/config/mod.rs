@@ -3,9 +3,11 @@
 //! (file I/O with file:line:column lives in [`crate::loader`]).
 pub mod limits;
 pub mod raw;
+pub mod recipient;
 pub mod template;
 pub mod validate;
 
+pub use recipient::{Recipient, RecipientError};
 pub use validate::{
     AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, PeriodSpec,
     Subscription, TargetSpec, TargetTuning, VerifyLevel,

@@ -140,7 +140,12 @@ pub(super) fn record_receipt(
             ciphertext_sha256: artifact.ciphertext_sha256.clone(),
             personal_fields: sub.personal_fields(),
             legal_basis: sub.legal_basis.clone(),
-            recipients: sub.encryption.recipients.clone(),
+            recipients: sub
+                .encryption
+                .recipients
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             started_at,
             delivered_at: Utc::now(),
         },

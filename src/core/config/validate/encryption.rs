@@ -3,6 +3,7 @@
 //! identifying or personal columns always go out encrypted -> [`EncryptionSpec`].
 
 use super::super::raw::RawEncryption;
+use super::super::Recipient;
 use super::types::{EncryptionSpec, ExtractSpec};
 use super::Problem;
 
@@ -27,9 +28,12 @@ pub(super) fn validate_encryption(
     };
     let mut recipients = Vec::new();
     for (i, r) in raw.recipients.iter().enumerate() {
-        match parse_recipient(r) {
-            Ok(()) => recipients.push(r.trim().to_string()),
-            Err(e) => p.push(Problem::new(format!("encryption.recipients[{i}]"), e)),
+        match Recipient::parse(r) {
+            Ok(r) => recipients.push(r),
+            Err(e) => p.push(Problem::new(
+                format!("encryption.recipients[{i}]"),
+                e.to_string(),
+            )),
         }
     }
     if let Some(x) = extract {
@@ -85,37 +89,6 @@ fn needs_encryption(x: &ExtractSpec, p: &mut Vec<Problem>) {
     }
 }
 
-/// Checks an age recipient: `age1...` (X25519), `ssh-ed25519 ...` or `ssh-rsa ...`.
-pub fn parse_recipient(r: &str) -> Result<(), String> {
-    let r = r.trim();
-    let ok = if r.starts_with("age1") {
-        r.parse::<age::x25519::Recipient>().is_ok()
-    } else if r.starts_with("ssh-ed25519 ") || r.starts_with("ssh-rsa ") {
-        r.parse::<age::ssh::Recipient>().is_ok()
-    } else {
-        return Err(format!(
-            "`{}` is not an age recipient; use an `age1...` key (from `age-keygen -y`) or an `ssh-ed25519`/`ssh-rsa` public-key line",
-            short(r)
-        ));
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` does not parse as an age recipient; check it was copied whole",
-            short(r)
-        ))
-    }
-}
-
-fn short(s: &str) -> String {
-    if s.chars().count() > 40 {
-        format!("{}...", s.chars().take(40).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::{extract, keys, message_at, AGE};
@@ -143,7 +116,7 @@ mod tests {
         assert_eq!(
             e,
             EncryptionSpec {
-                recipients: vec![AGE.into(), ssh.into()],
+                recipients: vec![AGE.parse().unwrap(), ssh.parse().unwrap()],
                 encrypt: true,
             }
         );

@@ -20,7 +20,6 @@ mod target;
 mod types;
 
 pub use daemon::validate_daemon;
-pub use encryption::parse_recipient;
 pub use target::parse_host_key;
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,

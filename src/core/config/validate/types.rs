@@ -2,6 +2,7 @@
 //! every check passed. Plain data; the validators of the other files build them.
 
 use crate::core::catalog::{Field, PeriodField, ReportKind};
+use crate::core::config::Recipient;
 use crate::core::retry::RetryPolicy;
 use crate::core::schedule::Schedule;
 use crate::core::text::{Encoding, LineEnding};
@@ -187,8 +188,8 @@ pub struct ExtractSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptionSpec {
-    /// Parsed and checked recipient lines; empty only when `encrypt` is false.
-    pub recipients: Vec<String>,
+    /// The recipients, parsed once here; empty only when `encrypt` is false.
+    pub recipients: Vec<Recipient>,
     pub encrypt: bool,
 }
 
