@@ -24,6 +24,115 @@ impl ErrorClass {
     }
 }
 
+/// Where a run's attempt stopped: the label of the attempts table, the logs and the
+/// metrics (`stage` label). Stored as its [`as_str`](Stage::as_str) text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The state store itself.
+    Store,
+    /// Opening or reading the register.
+    Register,
+    /// The spool folder: writing, reading or checking a sealed artifact.
+    Spool,
+    /// Writing the extract (formats, values).
+    Extract,
+    /// A configuration the run cannot use (credentials not present, no recipients).
+    Config,
+    /// The file-name template for this run.
+    FileName,
+    /// A task of regdrop's own failed (a bug or a killed thread).
+    Internal,
+    /// Another regdrop process holds the run.
+    Busy,
+    /// TCP connect.
+    Connect,
+    /// Host-key pinning.
+    HostKey,
+    /// Login.
+    Auth,
+    /// SSH or SFTP transport.
+    Transport,
+    /// A request the server refused.
+    Remote,
+    /// The target folder.
+    RemoteDir,
+    /// The final name (taken, no free version, invalid).
+    FinalName,
+    /// The commit to the final name.
+    Commit,
+    /// Size or read-back check.
+    Verify,
+    /// The process died during the attempt (closed on the next start).
+    Interrupted,
+    /// Stopped by a shutdown.
+    Shutdown,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 19] = [
+        Stage::Store,
+        Stage::Register,
+        Stage::Spool,
+        Stage::Extract,
+        Stage::Config,
+        Stage::FileName,
+        Stage::Internal,
+        Stage::Busy,
+        Stage::Connect,
+        Stage::HostKey,
+        Stage::Auth,
+        Stage::Transport,
+        Stage::Remote,
+        Stage::RemoteDir,
+        Stage::FinalName,
+        Stage::Commit,
+        Stage::Verify,
+        Stage::Interrupted,
+        Stage::Shutdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Store => "store",
+            Stage::Register => "register",
+            Stage::Spool => "spool",
+            Stage::Extract => "extract",
+            Stage::Config => "config",
+            Stage::FileName => "file_name",
+            Stage::Internal => "internal",
+            Stage::Busy => "busy",
+            Stage::Connect => "connect",
+            Stage::HostKey => "host_key",
+            Stage::Auth => "auth",
+            Stage::Transport => "transport",
+            Stage::Remote => "remote",
+            Stage::RemoteDir => "remote_dir",
+            Stage::FinalName => "final_name",
+            Stage::Commit => "commit",
+            Stage::Verify => "verify",
+            Stage::Interrupted => "interrupted",
+            Stage::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a stage"))
+    }
+}
+
 /// Implemented by every adapter's error type.
 pub trait Classify {
     fn class(&self) -> ErrorClass;
@@ -153,6 +262,14 @@ pub enum GiveUp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_read_back_from_their_text() {
+        for st in Stage::ALL {
+            assert_eq!(st.as_str().parse::<Stage>(), Ok(st));
+        }
+        assert!("nope".parse::<Stage>().is_err());
+    }
 
     #[test]
     fn extreme_numbers_never_panic() {

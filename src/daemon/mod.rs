@@ -263,7 +263,7 @@ impl Work for DeliveryWork {
                 }
                 JobKind::Resume { run } => delivery::deliver_run(&ctx, &job.sub, *run, &obs).await,
             };
-            r.map_err(|e| crate::core::errors::chain(&e))
+            r
         })
     }
 }

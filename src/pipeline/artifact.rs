@@ -6,7 +6,7 @@ use crate::core::codes::CodeTable;
 use crate::core::config::Format;
 use crate::core::period::Period;
 use crate::core::plan::{PlanError, PlannedTable, RunPlan};
-use crate::core::retry::{Classify, ErrorClass};
+use crate::core::retry::{Classify, ErrorClass, Stage};
 use crate::extract::{self, ExtractError, Options};
 use crate::seal::{Piped, SealError, SealWriter, Sealed};
 use std::path::Path;
@@ -41,15 +41,15 @@ impl Classify for JobError {
 
 impl JobError {
     /// A short label for the attempts table: where the run stopped.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> Stage {
         match self {
-            JobError::Register { .. } => "register",
-            JobError::Extract(ExtractError::Sql(_)) => "register",
-            JobError::Extract(ExtractError::Io(_)) => "spool",
-            JobError::Extract(_) => "extract",
-            JobError::Seal(SealError::Spool { .. } | SealError::Write { .. }) => "spool",
-            JobError::Seal(SealError::NoRecipients) => "config",
-            JobError::Plan(_) => "file_name",
+            JobError::Register { .. } => Stage::Register,
+            JobError::Extract(ExtractError::Sql(_)) => Stage::Register,
+            JobError::Extract(ExtractError::Io(_)) => Stage::Spool,
+            JobError::Extract(_) => Stage::Extract,
+            JobError::Seal(SealError::Spool { .. } | SealError::Write { .. }) => Stage::Spool,
+            JobError::Seal(SealError::NoRecipients) => Stage::Config,
+            JobError::Plan(_) => Stage::FileName,
         }
     }
 }

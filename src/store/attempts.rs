@@ -4,6 +4,7 @@
 use super::model::{parse_ts, Attempt, AttemptOutcome, RunId, RunState};
 use super::runs::get_run_in;
 use super::{Result, Store, StoreError};
+use crate::core::retry::Stage;
 use rusqlite::{params, Row};
 
 fn read_attempt(row: &Row<'_>) -> Result<Attempt> {
@@ -22,7 +23,11 @@ fn read_attempt(row: &Row<'_>) -> Result<Attempt> {
             .as_deref()
             .map(str::parse)
             .transpose()?,
-        error_class: row.get(5)?,
+        error_class: row
+            .get::<_, Option<String>>(5)?
+            .as_deref()
+            .map(|t| t.parse::<Stage>().map_err(StoreError::Corrupt))
+            .transpose()?,
         message: row.get(6)?,
     })
 }
@@ -67,13 +72,20 @@ impl Store {
         run: &RunId,
         n: u32,
         outcome: AttemptOutcome,
-        error_class: Option<&str>,
+        error_class: Option<Stage>,
         message: Option<&str>,
     ) -> Result<()> {
         let changed = self.conn.execute(
             "UPDATE attempts SET ended_at = ?3, outcome = ?4, error_class = ?5, message = ?6 \
              WHERE run_id = ?1 AND n = ?2 AND ended_at IS NULL",
-            params![run, n, self.now(), outcome.as_str(), error_class, message],
+            params![
+                run,
+                n,
+                self.now(),
+                outcome.as_str(),
+                error_class.map(Stage::as_str),
+                message
+            ],
         )?;
         if changed == 0 {
             return Err(StoreError::Invalid(format!(

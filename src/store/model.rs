@@ -2,6 +2,7 @@
 //! Pure: no SQL here.
 
 pub use crate::core::identity::{RunId, SubscriptionId};
+use crate::core::retry::Stage;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -290,7 +291,7 @@ pub struct Attempt {
     pub ended_at: Option<DateTime<Utc>>,
     pub outcome: Option<AttemptOutcome>,
     /// A short machine label (`connect`, `host_key`, `auth`, ...).
-    pub error_class: Option<String>,
+    pub error_class: Option<Stage>,
     pub message: Option<String>,
 }
 

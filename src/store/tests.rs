@@ -1,6 +1,7 @@
 //! Unit tests of the store on an in-memory database (file-level tests: `tests/it/store.rs`).
 
 use super::*;
+use crate::core::retry::Stage;
 use chrono::TimeZone;
 
 fn t(d: u32, h: u32) -> DateTime<Utc> {
@@ -127,7 +128,7 @@ fn attempts_count_and_interrupted_ones_are_closed() {
         &r.id,
         1,
         AttemptOutcome::Retryable,
-        Some("connect"),
+        Some(Stage::Connect),
         Some("refused"),
     )
     .unwrap();
@@ -139,9 +140,9 @@ fn attempts_count_and_interrupted_ones_are_closed() {
     assert_eq!(s.begin_attempt(&r.id).unwrap(), 3);
     let at = s.attempts(&r.id).unwrap();
     assert_eq!(at.len(), 3);
-    assert_eq!(at[0].error_class.as_deref(), Some("connect"));
+    assert_eq!(at[0].error_class.map(Stage::as_str), Some("connect"));
     assert_eq!(at[1].outcome, Some(AttemptOutcome::Retryable));
-    assert_eq!(at[1].error_class.as_deref(), Some("interrupted"));
+    assert_eq!(at[1].error_class.map(Stage::as_str), Some("interrupted"));
     assert_eq!(at[2].ended_at, None);
     let rec = s.commit_receipt(&receipt_for(&r, 10)).unwrap();
     assert_eq!(rec.attempts, 3);

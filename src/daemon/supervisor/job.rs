@@ -3,7 +3,7 @@
 
 use crate::core::config::{DaemonConfig, Subscription};
 use crate::core::identity::RunId;
-use crate::pipeline::delivery::Outcome;
+use crate::pipeline::delivery::{DeliveryError, Outcome};
 use crate::store::{self, Run};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -45,8 +45,9 @@ impl Job {
     }
 }
 
-/// What a run ended with; `Err` is an error outside the delivery protocol (store, task).
-pub type WorkResult = Result<Outcome, String>;
+/// What a run ended with; `Err` is an error outside the delivery protocol (the store
+/// failing, a task that died).
+pub type WorkResult = Result<Outcome, DeliveryError>;
 
 /// Does one run. The daemon's is [`crate::daemon::DeliveryWork`]; tests pass closures.
 pub trait Work: Send + Sync + 'static {

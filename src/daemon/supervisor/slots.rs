@@ -5,7 +5,7 @@
 use super::job::{host_of, Job, WorkResult};
 use super::{lock, Supervisor};
 use crate::core::identity::{RunId, SubscriptionId};
-use crate::pipeline::delivery::Outcome;
+use crate::pipeline::delivery::{DeliveryError, Outcome};
 use crate::store::{RunFilter, RunState};
 use crate::telemetry;
 use futures::FutureExt;
@@ -64,7 +64,7 @@ impl Supervisor {
             let t0 = Instant::now();
             let result = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(r) => r,
-                Err(_) => Err("the run's task panicked".to_string()),
+                Err(_) => Err(DeliveryError::Task("the run's task panicked".to_string())),
             };
             let _ = tx.send(Done {
                 sub,
@@ -103,7 +103,7 @@ impl Supervisor {
                 info!(subscription = %d.sub, run = %d.run, outcome = label, "Run interrupted; it resumes on the next start.");
             }
             Err(e) => {
-                error!(subscription = %d.sub, run = %d.run, outcome = label, error = %e, "Run stopped by an error.");
+                error!(subscription = %d.sub, run = %d.run, outcome = label, error = %crate::core::errors::Chain(e), "Run stopped by an error.");
             }
         }
         self.refresh_attention();

@@ -6,7 +6,7 @@ use crate::core::config::{DaemonConfig, IfExists, Subscription, VerifyLevel};
 use crate::core::errors::{chain, Chain};
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::plan::{PlanError, RunPlan};
-use crate::core::retry::{Classify, ErrorClass, GiveUp, Next};
+use crate::core::retry::{Classify, ErrorClass, GiveUp, Next, Stage};
 use crate::pipeline::artifact::JobError;
 use crate::sftp::{self, SftpError};
 use crate::store::{
@@ -79,39 +79,39 @@ impl Classify for DeliveryError {
 
 impl DeliveryError {
     /// A short label for the attempts table and metrics.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> Stage {
         match self {
-            DeliveryError::Store(_) => "store",
+            DeliveryError::Store(_) => Stage::Store,
             DeliveryError::Job(e) => e.label(),
             DeliveryError::Sftp(e) => sftp_label(e),
-            DeliveryError::Setup(_) => "config",
-            DeliveryError::Task(_) => "internal",
-            DeliveryError::Busy { .. } => "busy",
+            DeliveryError::Setup(_) => Stage::Config,
+            DeliveryError::Task(_) => Stage::Internal,
+            DeliveryError::Busy { .. } => Stage::Busy,
             DeliveryError::ArtifactChanged { .. }
             | DeliveryError::ArtifactLost { .. }
-            | DeliveryError::Spool(_) => "spool",
+            | DeliveryError::Spool(_) => Stage::Spool,
         }
     }
 }
 
-fn sftp_label(e: &SftpError) -> &'static str {
+fn sftp_label(e: &SftpError) -> Stage {
     match e {
-        SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => "connect",
-        SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => "host_key",
+        SftpError::Connect { .. } | SftpError::ConnectTimeout { .. } => Stage::Connect,
+        SftpError::HostKeyMismatch { .. } | SftpError::HostKeyConfig(_) => Stage::HostKey,
         SftpError::AuthRefused { .. }
         | SftpError::SecretFile { .. }
-        | SftpError::BadKeyFile { .. } => "auth",
+        | SftpError::BadKeyFile { .. } => Stage::Auth,
         SftpError::NoSftpSubsystem { .. }
         | SftpError::Transport { .. }
-        | SftpError::Negotiation { .. } => "transport",
-        SftpError::Remote { .. } => "remote",
-        SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => "remote_dir",
+        | SftpError::Negotiation { .. } => Stage::Transport,
+        SftpError::Remote { .. } => Stage::Remote,
+        SftpError::RemoteDirMissing { .. } | SftpError::RemoteNotDir { .. } => Stage::RemoteDir,
         SftpError::FinalExists { .. }
         | SftpError::NoFreeVersion { .. }
-        | SftpError::InvalidName { .. } => "final_name",
-        SftpError::NoSafeCommit { .. } | SftpError::HardlinkBroken { .. } => "commit",
-        SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => "verify",
-        SftpError::Local { .. } | SftpError::LocalChanged { .. } => "spool",
+        | SftpError::InvalidName { .. } => Stage::FinalName,
+        SftpError::NoSafeCommit { .. } | SftpError::HardlinkBroken { .. } => Stage::Commit,
+        SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => Stage::Verify,
+        SftpError::Local { .. } | SftpError::LocalChanged { .. } => Stage::Spool,
     }
 }
 
@@ -222,7 +222,7 @@ pub async fn deliver_run(
                     &id,
                     n,
                     AttemptOutcome::Retryable,
-                    Some("shutdown"),
+                    Some(Stage::Shutdown),
                     Some("stopped by shutdown"),
                 )?;
                 return Ok(Outcome::Interrupted { run: id });
@@ -260,7 +260,7 @@ pub async fn deliver_run(
                     .next(class, n, first_start.elapsed(), rand::random::<f64>())
                 {
                     Next::RetryAfter(wait) => {
-                        warn!(subscription = %sub.id, run = %id, attempt = n, stage = e.label(), error = %msg, wait_secs = wait.as_secs_f64(), "Attempt failed; will retry.");
+                        warn!(subscription = %sub.id, run = %id, attempt = n, stage = %e.label(), error = %msg, wait_secs = wait.as_secs_f64(), "Attempt failed; will retry.");
                         obs.retry(&id, n, wait, &msg);
                         tokio::select! {
                             _ = ctx.cancel.cancelled() => return Ok(Outcome::Interrupted { run: id }),
@@ -270,7 +270,7 @@ pub async fn deliver_run(
                     Next::GiveUp(GiveUp::Permanent) => {
                         let reason = format!("attempt {n}: {msg}");
                         lock(&ctx.store).set_state(&id, RunState::NeedsAttention, Some(&reason))?;
-                        warn!(subscription = %sub.id, run = %id, stage = e.label(), error = %msg, "Run needs an operator.");
+                        warn!(subscription = %sub.id, run = %id, stage = %e.label(), error = %msg, "Run needs an operator.");
                         return Ok(Outcome::NeedsAttention { run: id, reason });
                     }
                     Next::GiveUp(why) => {
@@ -283,7 +283,7 @@ pub async fn deliver_run(
                             }
                         );
                         lock(&ctx.store).set_state(&id, RunState::Failed, Some(&reason))?;
-                        warn!(subscription = %sub.id, run = %id, stage = e.label(), error = %msg, "Run failed; retries exhausted.");
+                        warn!(subscription = %sub.id, run = %id, stage = %e.label(), error = %msg, "Run failed; retries exhausted.");
                         return Ok(Outcome::Failed { run: id, reason });
                     }
                 }

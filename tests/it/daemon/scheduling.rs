@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use regdrop::daemon::{self, Intent, Job, Options, TokioClock, Work};
-use regdrop::pipeline::delivery::Outcome;
+use regdrop::pipeline::delivery::{DeliveryError, Outcome};
 use regdrop::store::{NewRun, RunState, Store};
 use std::collections::HashMap;
 use std::path::Path;
@@ -540,7 +540,7 @@ async fn an_erroring_active_run_is_resumed_with_backoff_not_in_a_hot_loop() {
                 });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Err::<Outcome, String>("register unreadable".into())
+            Err::<Outcome, _>(DeliveryError::Task("register unreadable".into()))
         }
     });
     let opts = Options {

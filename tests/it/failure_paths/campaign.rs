@@ -481,7 +481,8 @@ async fn registers(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String
                         "{} ({})",
                         r.state,
                         a.last()
-                            .and_then(|a| a.error_class.clone())
+                            .and_then(|a| a.error_class)
+                            .map(|s| s.as_str())
                             .unwrap_or_default()
                     )
                 }
@@ -522,7 +523,10 @@ async fn full_disks(sshd: &Sshd, all: &mut Vec<String>) {
     match deliver_counted(&ctx, &sub, utc("2026-11-25T05:00:00Z"), &mut f).await {
         Some(Outcome::Failed { run, .. }) => {
             let a = env.store().attempts(&run).unwrap();
-            if a.len() != 2 || a.iter().any(|a| a.error_class.as_deref() != Some("spool")) {
+            if a.len() != 2
+                || a.iter()
+                    .any(|a| a.error_class.map(|s| s.as_str()) != Some("spool"))
+            {
                 f.violation(format!("full spool: attempts {a:?}"));
             }
         }

@@ -321,7 +321,11 @@ async fn a_register_that_is_not_a_database_is_a_permanent_attempt_and_later_fire
             "one attempt, no retry of a permanent error: {a:?}"
         );
         assert_eq!(a[0].outcome, Some(AttemptOutcome::Permanent), "{a:?}");
-        assert_eq!(a[0].error_class.as_deref(), Some("register"), "{a:?}");
+        assert_eq!(
+            a[0].error_class.map(|s| s.as_str()),
+            Some("register"),
+            "{a:?}"
+        );
         let reason = r.state_reason.as_deref().unwrap_or("");
         assert!(reason.contains("register"), "{reason}");
         assert!(r.artifact.is_none());
@@ -368,7 +372,7 @@ async fn a_full_spool_is_a_retryable_attempt_with_backoff_limits_and_leaves_no_f
     assert_eq!(a.len(), 3, "{a:?}");
     for x in &a {
         assert_eq!(x.outcome, Some(AttemptOutcome::Retryable), "{a:?}");
-        assert_eq!(x.error_class.as_deref(), Some("spool"), "{a:?}");
+        assert_eq!(x.error_class.map(|s| s.as_str()), Some("spool"), "{a:?}");
     }
     assert_eq!(
         env.store().get_run(&run).unwrap().unwrap().state,
@@ -524,7 +528,11 @@ async fn a_permanent_target_error_costs_no_extract() {
     assert!(artifacts_in(&env.path().join("spool")).is_empty());
     let a = env.store().attempts(&run).unwrap();
     assert_eq!(a.len(), 1, "{a:?}");
-    assert_eq!(a[0].error_class.as_deref(), Some("host_key"), "{a:?}");
+    assert_eq!(
+        a[0].error_class.map(|s| s.as_str()),
+        Some("host_key"),
+        "{a:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use regdrop::core::retry::ErrorClass;
 use regdrop::daemon::{self, Intent, Job, Options, TokioClock, Work};
 use regdrop::loader::{daemon_from_str, subscription_from_str};
-use regdrop::pipeline::delivery::Outcome;
+use regdrop::pipeline::delivery::{DeliveryError, Outcome};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -357,7 +357,9 @@ async fn start_daemon(base: &Path, daemon_text: &str, subs: &Path) -> Result<(),
             _ = cancel.cancelled() => return Ok(Outcome::Interrupted { run }),
         }
         if run.len().is_multiple_of(2) {
-            Err("fake error outside the protocol".to_string())
+            Err(DeliveryError::Task(
+                "fake error outside the protocol".to_string(),
+            ))
         } else {
             Ok(Outcome::Failed {
                 run,
