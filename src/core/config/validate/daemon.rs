@@ -65,6 +65,22 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             }
         },
     };
+    // PostgreSQL (issue 11) is not built: say so, rather than treat a URL as a file name.
+    for (key, value, default) in [
+        ("register", &raw.register, "register.sqlite"),
+        ("state_db", &raw.state_db, "state/regdrop.sqlite"),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("postgres://") || v.starts_with("postgresql://")
+        }) {
+            let shown: String = v.chars().take(40).collect();
+            problems.push(Problem::new(
+                key,
+                format!("`{shown}`: PostgreSQL is not supported yet (README, \"What is built\"); give a SQLite file path, e.g. \"{default}\""),
+            ));
+        }
+    }
     let max_concurrent = raw.daemon.max_concurrent.unwrap_or(4);
     let max_per_host = raw.daemon.max_per_host.unwrap_or(2);
     if max_concurrent == 0 {
@@ -113,6 +129,21 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
 mod tests {
     use super::super::testing::{keys, message_at};
     use super::*;
+
+    #[test]
+    fn a_postgresql_url_is_refused_with_a_plain_word() {
+        let raw: RawDaemon = toml::from_str(
+            "state_db = \"postgresql://regdrop@db/regdrop\"\nregister = \"postgres://x\"",
+        )
+        .unwrap();
+        let p = validate_daemon(&raw, Path::new("/etc/regdrop")).unwrap_err();
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["register", "state_db"], "{p:?}");
+        assert!(
+            p[1].message.contains("PostgreSQL is not supported yet"),
+            "{p:?}"
+        );
+    }
 
     fn daemon(toml_text: &str) -> Result<DaemonConfig, Vec<Problem>> {
         let raw: RawDaemon = toml::from_str(toml_text).expect("a daemon file");
