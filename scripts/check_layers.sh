@@ -53,4 +53,6 @@ if grep -nE 'regdrop::' src/main.rs | grep -vE 'regdrop::cmd' >&2; then
   status=1
 fi
 [ $status -eq 0 ] && echo "check_layers: ok (core <- adapters <- pipeline <- daemon <- cmd <- main)"
+# Inside the layers too: no two files name each other.
+python3 scripts/check_cycles.py || status=1
 exit $status

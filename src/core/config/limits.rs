@@ -154,3 +154,117 @@ mod tests {
         }
     }
 }
+
+/// Property tests of the retry policy: every policy these limits allow, every attempt.
+/// (Here, not beside `core::retry`, so the test does not turn the arrow around.)
+#[cfg(test)]
+mod backoff_props {
+    use super::{
+        RETRY_BASE_SECS, RETRY_CAP_SECS_MAX, RETRY_DEADLINE_SECS, RETRY_FACTOR, RETRY_MAX_ATTEMPTS,
+    };
+    use crate::core::retry::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// A number in `lo..=hi`, its ends drawn often (the extremes are where overflow hides).
+    fn edgy(lo: u64, hi: u64) -> impl Strategy<Value = u64> {
+        prop_oneof![1 => Just(lo), 1 => Just(hi), 3 => lo..=hi]
+    }
+
+    /// A policy that passes validation: overrides within the limits, cap not below base.
+    fn policy() -> impl Strategy<Value = RetryPolicy> {
+        let (f_lo, f_hi) = RETRY_FACTOR;
+        (
+            edgy(RETRY_BASE_SECS.0, RETRY_BASE_SECS.1),
+            prop_oneof![1 => Just(f_lo), 1 => Just(f_hi), 3 => f_lo..=f_hi],
+            edgy(RETRY_BASE_SECS.0, RETRY_CAP_SECS_MAX),
+            edgy(RETRY_MAX_ATTEMPTS.0 as u64, RETRY_MAX_ATTEMPTS.1 as u64),
+            edgy(RETRY_DEADLINE_SECS.0, RETRY_DEADLINE_SECS.1),
+        )
+            .prop_map(|(base, factor, cap, attempts, deadline)| {
+                let o = RetryOverrides {
+                    base_secs: Some(base.min(cap)),
+                    factor: Some(factor),
+                    cap_secs: Some(base.max(cap)),
+                    max_attempts: Some(attempts as u32),
+                    deadline_secs: Some(deadline),
+                };
+                let p = RetryPolicy::default().with(&o);
+                let mut problems = vec![];
+                super::retry_problems(&o, &p, &mut problems);
+                assert!(problems.is_empty(), "{o:?}: {problems:?}");
+                p
+            })
+    }
+
+    /// A random number in [0, 1], as the daemon's RNG gives (1.0 included for the edge).
+    fn unit() -> impl Strategy<Value = f64> {
+        prop_oneof![1 => Just(0.0), 1 => Just(1.0), 4 => 0.0..1.0f64]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn delays_stay_within_the_policy_and_ceilings_never_shrink(
+            p in policy(),
+            unit in unit(),
+            attempt in prop_oneof![1 => Just(u32::MAX), 6 => 1..=200u32],
+        ) {
+            let c = p.ceiling(attempt);
+            prop_assert!(p.base <= c && c <= p.cap, "{p:?} attempt {attempt}: ceiling {c:?}");
+            let d = p.delay(attempt, unit);
+            prop_assert!(d <= c, "{p:?} attempt {attempt}: delay {d:?} over {c:?}");
+            // Before jitter the delays grow with the attempt (then stay at the cap).
+            prop_assert!(p.ceiling(attempt.saturating_add(1)) >= c);
+            prop_assert!(p.ceiling(attempt.saturating_sub(1).max(1)) <= c);
+        }
+
+        #[test]
+        fn a_run_never_exceeds_its_attempts_or_its_deadline(
+            p in policy(),
+            units in proptest::collection::vec(unit(), 100),
+            // how long each attempt itself takes before it fails, in seconds
+            took in proptest::collection::vec(0..=3_600u64, 100),
+        ) {
+            let (mut attempt, mut elapsed) = (1u32, Duration::ZERO);
+            let end = loop {
+                elapsed += Duration::from_secs(took[attempt as usize - 1]);
+                match p.next(ErrorClass::Retryable, attempt, elapsed, units[attempt as usize - 1]) {
+                    Next::RetryAfter(wait) => {
+                        prop_assert!(wait <= p.cap);
+                        elapsed += wait;
+                        // Every attempt starts within the deadline.
+                        prop_assert!(elapsed <= p.deadline, "{p:?}: attempt {} at {elapsed:?}", attempt + 1);
+                        attempt += 1;
+                        prop_assert!(attempt <= p.max_attempts, "{p:?}: attempt {attempt}");
+                    }
+                    Next::GiveUp(why) => break why,
+                }
+            };
+            prop_assert!(attempt <= p.max_attempts);
+            prop_assert!(end == GiveUp::Attempts || end == GiveUp::Deadline, "{end:?}");
+            if end == GiveUp::Attempts {
+                prop_assert_eq!(attempt, p.max_attempts);
+            }
+            // A permanent error stops at once, whatever the attempt.
+            prop_assert_eq!(
+                p.next(ErrorClass::Permanent, 1, Duration::ZERO, 0.5),
+                Next::GiveUp(GiveUp::Permanent)
+            );
+        }
+
+        #[test]
+        fn extreme_elapsed_times_and_attempts_never_overflow(
+            p in policy(),
+            unit in unit(),
+            attempt in prop_oneof![Just(1u32), Just(64), Just(65), Just(u32::MAX - 1), Just(u32::MAX), any::<u32>()],
+            elapsed in prop_oneof![Just(Duration::ZERO), Just(Duration::MAX), any::<u64>().prop_map(Duration::from_secs)],
+        ) {
+            // Never panics; a retry always fits the deadline.
+            if let Next::RetryAfter(wait) = p.next(ErrorClass::Retryable, attempt, elapsed, unit) {
+                prop_assert!(elapsed.checked_add(wait).is_some_and(|t| t <= p.deadline));
+            }
+        }
+    }
+}
