@@ -1,5 +1,5 @@
 //! SFTP delivery: push one sealed artifact to a customer's SFTP server with a pinned host
-//! key and an atomic commit protocol (DESIGN §6, §7), plus the operator tools around it:
+//! key and an atomic commit protocol (docs/design.md §4, §5), plus the operator tools around it:
 //! [`probe`] (can we log in and write there?), [`scan_host_keys`] (what to pin) and
 //! [`find_delivered`] (crash recovery: is this artifact already there?).
 //!

@@ -145,7 +145,7 @@ pub async fn find_delivered(
     res
 }
 
-/// Crash recovery that also finishes the commit (DESIGN §6, step 6): like
+/// Crash recovery that also finishes the commit (docs/design.md §4, step 6): like
 /// [`find_delivered`], but every missing sidecar is written (`up.local` is not read, so
 /// this works when the spool copy is gone), temp files of the run are removed, and a file of `bytes` bytes under the final (or a versioned) name
 /// whose `.sha256` sidecar is *missing* is accepted when its content hashes to

@@ -1,5 +1,5 @@
 //! The state store: runs, attempts and hash-chained receipts in one SQLite file next to
-//! the spool (DESIGN §6).
+//! the spool (docs/design.md §4).
 //!
 //! - A run is recorded for (subscription, scheduled time) before any work, so a crash
 //!   always leaves something to resume ([`Store::unfinished_runs`]). Run ids are

@@ -42,7 +42,7 @@ pub fn run_id(subscription: &str, scheduled_at: DateTime<Utc>) -> RunId {
     ))
 }
 
-/// Where a run is in the delivery protocol (DESIGN §6).
+/// Where a run is in the delivery protocol (docs/design.md §4).
 ///
 /// `pending -> generated -> sealed -> uploading -> delivered`, with `needs_attention`
 /// (a permanent error; an operator must act) and `failed` (given up) on the side.
