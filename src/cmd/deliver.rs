@@ -3,7 +3,7 @@
 use super::{load, open_store, parse_time, runtime, subscription};
 use crate::pipeline::delivery::{self, Ctx, Observer, Outcome};
 use crate::progress::Progress;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -229,6 +229,11 @@ pub(super) fn hostkey_scan(addr: &str, timeout_secs: u64) -> Result<ExitCode> {
         port,
         Duration::from_secs(timeout_secs),
     ))?;
+    if keys.is_empty() {
+        bail!(
+            "{host}:{port} offered no host key regdrop can pin (ed25519, ECDSA or RSA); ask the customer which key types their server has"
+        );
+    }
     println!("# {host}:{port}: check these fingerprints with the customer before pinning them");
     for k in keys {
         println!("# {}", k.fingerprint);
