@@ -25,40 +25,18 @@ fn setup(sshd: &Sshd, port: u16, host_key: &str, remote: &Path, extra: &str) -> 
     util::cli::write_config(d, "");
     std::fs::write(
         d.join("subs/sub.toml"),
-        format!(
-            r#"id = "sub"
-customer = "Kunde AS"
-customer_org_number = "923609016"
-case_number = "26/4242"
-legal_basis = "test basis"
-[schedule]
-cron = "0 6 * * *"
-[target]
-host = "127.0.0.1"
-port = {port}
-username = "{user}"
-host_keys = ["{host_key}"]
-auth = {{ key_file = "{key}" }}
-remote_dir = "{remote}"
-connect_timeout_secs = 10
-[extract]
-report = "technical_owners"
-format = "dsv"
-[encryption]
-recipients = ["{rec}"]
-[delivery]
-file_name = "{{id}}_{{run:%Y%m%d}}.{{ext}}"
-[retry]
-base_secs = 1
-cap_secs = 1
-max_attempts = 4
-{extra}
-"#,
-            user = util::sshd::current_user(),
-            key = sshd.user_key.display(),
-            remote = remote.display(),
-            rec = rec.trim(),
-        ),
+        util::cli::CustomerSub {
+            port,
+            user: &util::sshd::current_user(),
+            host_key,
+            key: &sshd.user_key,
+            remote: &remote.display().to_string(),
+            recipient: &rec,
+            extract_extra: "",
+            max_attempts: 4,
+            extra,
+        }
+        .toml(),
     )
     .unwrap();
     let (ok, out) = regdrop(

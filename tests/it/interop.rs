@@ -717,41 +717,18 @@ fn cli_deliver_with_code_tables_and_receipt(kind: Kind) {
     util::cli::write_config(d, "");
     std::fs::write(
         d.join("subs/sub.toml"),
-        format!(
-            r#"id = "sub"
-customer = "Kunde AS"
-customer_org_number = "923609016"
-case_number = "26/4242"
-legal_basis = "test basis"
-[schedule]
-cron = "0 6 * * *"
-[target]
-host = "127.0.0.1"
-port = {port}
-username = "{user}"
-host_keys = ["{host_key}"]
-auth = {{ key_file = "{key}" }}
-remote_dir = "{remote}"
-connect_timeout_secs = 10
-[extract]
-report = "technical_owners"
-format = "dsv"
-code_tables = ["make", "fuel"]
-[encryption]
-recipients = ["{rec}"]
-[delivery]
-file_name = "{{id}}_{{run:%Y%m%d}}.{{ext}}"
-[retry]
-base_secs = 1
-cap_secs = 1
-max_attempts = 2
-"#,
-            port = s.port(),
-            user = s.username(),
-            host_key = s.host_pub(),
-            key = s.user_key().display(),
-            rec = rec.trim(),
-        ),
+        util::cli::CustomerSub {
+            port: s.port(),
+            user: s.username(),
+            host_key: s.host_pub(),
+            key: s.user_key(),
+            remote: &remote,
+            recipient: &rec,
+            extract_extra: "code_tables = [\"make\", \"fuel\"]\n",
+            max_attempts: 2,
+            extra: "",
+        }
+        .toml(),
     )
     .unwrap();
     let rd = |args: &[&str]| util::cli::run(util::cli::regdrop_in(d).args(args));

@@ -4,7 +4,9 @@
 //! messages; the metrics endpoint (last success seeded from the store after a restart);
 //! SIGTERM -> exit 0; an invalid daemon config -> exit 78.
 
-use crate::util::daemon_env::{sub_toml, wait_for, wait_for_or, Env};
+use crate::util::daemon_env::{
+    fast_retry, sshd_sub, sub_toml, wait_for, wait_for_or, Env, WRONG_KEY,
+};
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::files::ls;
 use crate::util::free_port;
@@ -115,18 +117,16 @@ async fn kill_9_at_several_points_then_restart_delivers_exactly_once() {
         },
     )
     .await;
-    let retry = "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 60";
     env.write_sub(
         "k9",
-        &sub_toml(
+        &sshd_sub(
             "k9",
             "0 6 * * *",
             "once",
+            &sshd,
             proxy.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            retry,
+            &fast_retry(60),
         ),
     );
     env.seed_old_run("k9", Utc::now() - chrono::Duration::days(3));
@@ -270,9 +270,7 @@ async fn sighup_with_an_invalid_file_keeps_its_last_good_version_and_applies_the
     let dead = free_port();
     let key = env.path().join("nokey");
     let remote = env.path().join("remote");
-    let key_line =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
-    let sub = |id: &str| sub_toml(id, "0 6 * * *", "skip", dead, key_line, &key, &remote, "");
+    let sub = |id: &str| sub_toml(id, "0 6 * * *", "skip", dead, WRONG_KEY, &key, &remote, "");
     env.write_sub("a", &sub("a"));
     env.write_sub("b", &sub("b"));
     env.write_sub("gone", &sub("gone"));

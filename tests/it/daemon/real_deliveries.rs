@@ -3,20 +3,16 @@
 //! key puts the run in `needs_attention` after one connection (no retry storm), and
 //! `regdrop retry RUN` delivers it once the operator fixed the key.
 
-use crate::util::daemon_env::{sub_toml, wait_for, Env};
+use crate::util::daemon_env::{self, fast_retry, sshd_sub, sub_toml, wait_for, Env, WRONG_KEY};
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::files::ls;
 use crate::util::free_port;
 use crate::util::sshd::Sshd;
 use chrono::Utc;
-use regdrop::daemon::{self, Options};
+use regdrop::daemon::Options;
 use regdrop::store::{ReceiptFilter, RunState};
 use std::process::Command;
 use std::time::Duration;
-
-const WRONG_KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
-const FAST_RETRY: &str = "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 60";
 
 /// Starts the daemon in-process (real deliveries, no signals, no metrics) until the returned
 /// sender fires.
@@ -26,25 +22,14 @@ fn start_daemon(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let cfg = env.config();
-    let h = tokio::spawn(async move {
-        // Metrics only where the config sets metrics_listen (one test per process).
-        let opts = Options {
+    // Metrics only where the config sets metrics_listen (one test per process).
+    daemon_env::start_daemon(
+        env,
+        Options {
             signals: false,
             ..Options::default()
-        };
-        daemon::run_with(
-            cfg,
-            async move {
-                let _ = rx.await;
-            },
-            opts,
-        )
-        .await
-        .unwrap();
-    });
-    (tx, h)
+        },
+    )
 }
 
 /// The run that catch-up started (not the seeded one).
@@ -63,15 +48,14 @@ async fn server_down_then_up_is_delivered_after_retries() {
     let port = free_port();
     env.write_sub(
         "downup",
-        &sub_toml(
+        &sshd_sub(
             "downup",
             "0 6 * * *",
             "once",
+            &sshd,
             port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            FAST_RETRY,
+            &fast_retry(60),
         ),
     );
     env.seed_old_run("downup", Utc::now() - chrono::Duration::days(3));
@@ -166,7 +150,7 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
         WRONG_KEY,
         &sshd.user_key,
         &remote,
-        FAST_RETRY,
+        &fast_retry(60),
     );
     env.write_sub("pinned", &text);
     env.seed_old_run("pinned", Utc::now() - chrono::Duration::days(3));
@@ -278,15 +262,14 @@ async fn crash_between_rename_and_sidecars_is_completed_on_restart() {
     let port = free_port();
     env.write_sub(
         "side",
-        &sub_toml(
+        &sshd_sub(
             "side",
             "0 6 * * *",
             "once",
+            &sshd,
             port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            FAST_RETRY,
+            &fast_retry(60),
         ),
     );
     env.seed_old_run("side", Utc::now() - chrono::Duration::days(3));

@@ -15,7 +15,8 @@
 use crate::util;
 use crate::util::small_disk::SmallDisk;
 
-use crate::util::daemon_env::{sub_toml, Env};
+use super::{ctx_of, new_env, utc};
+use crate::util::daemon_env::{fast_retry, sshd_sub, sub_toml, WRONG_KEY};
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::files::{ls, sha256_file};
 use crate::util::sshd::Sshd;
@@ -26,13 +27,8 @@ use regdrop::store::{ReceiptFilter, RunFilter, RunState, Store};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
-const WRONG_KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
-const FAST: &str = "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 6";
+use std::time::Duration;
 
 #[derive(Debug, Default)]
 struct Figures {
@@ -79,28 +75,6 @@ fn n_of(var: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn utc(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-fn new_env(rows: usize) -> Env {
-    let env = Env::new(rows, "");
-    std::fs::create_dir_all(env.path().join("state")).unwrap();
-    env
-}
-
-fn ctx_of(env: &Env) -> (Ctx, regdrop::loader::Loaded) {
-    let loaded = regdrop::loader::load(&env.config()).unwrap();
-    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
-    let ctx = Ctx {
-        daemon: Arc::new(loaded.daemon.clone()),
-        store: Arc::new(Mutex::new(env.store())),
-        cancel: CancellationToken::new(),
-        xlsx_row_limit: None,
-    };
-    (ctx, loaded)
 }
 
 /// Looks at the remote folder and the store after deliveries: every receipt's file is on
@@ -195,7 +169,7 @@ async fn deliver_counted(
 
 async fn cuts(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
     let mut f = Figures::default();
-    let env = new_env(1500);
+    let env = new_env(1500, "");
     let remote = sshd.remote_dir("cuts");
     // How many bytes the upload connection carries: a clean delivery through a counting
     // proxy, minus what the target check before the extract took.
@@ -207,15 +181,14 @@ async fn cuts(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
     let counting = Proxy::with(0, sshd.port, Faults::default()).await;
     env.write_sub(
         "cut",
-        &sub_toml(
+        &sshd_sub(
             "cut",
             "0 6 * * *",
             "skip",
+            sshd,
             counting.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            FAST,
+            &fast_retry(6),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);
@@ -256,23 +229,14 @@ async fn cuts(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
 
 async fn kills(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
     let mut f = Figures::default();
-    let env = new_env(3000);
+    let env = new_env(3000, "");
     let remote = sshd.remote_dir("kills");
     for k in 0..4 {
         let id = format!("k{k}");
-        let retry = "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 100";
+        let retry = fast_retry(100);
         env.write_sub(
             &id,
-            &sub_toml(
-                &id,
-                "* * * * *",
-                "once",
-                sshd.port,
-                &sshd.host_pub,
-                &sshd.user_key,
-                &remote,
-                retry,
-            ),
+            &sshd_sub(&id, "* * * * *", "once", sshd, sshd.port, &remote, &retry),
         );
         // A run before this minute: the first start catches the current minute up at once.
         env.seed_old_run(&id, Utc::now() - chrono::Duration::days(1));
@@ -347,21 +311,20 @@ async fn kills(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
 
 async fn down_up_and_wrong_keys(sshd: &Sshd, all: &mut Vec<String>) {
     let mut f = Figures::default();
-    let env = new_env(200);
+    let env = new_env(200, "");
     let remote = sshd.remote_dir("downup");
     let proxy = Proxy::with(0, sshd.port, Faults::default()).await;
     proxy.down.store(true, Ordering::SeqCst);
     env.write_sub(
         "du",
-        &sub_toml(
+        &sshd_sub(
             "du",
             "0 6 * * *",
             "skip",
+            sshd,
             proxy.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 60",
+            &fast_retry(60),
         ),
     );
     let other = sshd.dir.path().join("other_key");
@@ -376,7 +339,7 @@ async fn down_up_and_wrong_keys(sshd: &Sshd, all: &mut Vec<String>) {
             WRONG_KEY,
             &sshd.user_key,
             &remote,
-            FAST,
+            &fast_retry(6),
         ),
     );
     env.write_sub(
@@ -389,7 +352,7 @@ async fn down_up_and_wrong_keys(sshd: &Sshd, all: &mut Vec<String>) {
             &sshd.host_pub,
             &other,
             &remote,
-            FAST,
+            &fast_retry(6),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);
@@ -426,20 +389,19 @@ async fn down_up_and_wrong_keys(sshd: &Sshd, all: &mut Vec<String>) {
 
 async fn registers(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
     let mut f = Figures::default();
-    let env = new_env(2000);
+    let env = new_env(2000, "");
     let remote = sshd.remote_dir("registers");
     let good = std::fs::read(env.path().join("register.sqlite")).unwrap();
     env.write_sub(
         "reg",
-        &sub_toml(
+        &sshd_sub(
             "reg",
             "0 6 * * *",
             "skip",
+            sshd,
             sshd.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            FAST,
+            &fast_retry(6),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);
@@ -502,20 +464,19 @@ async fn registers(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String
 async fn full_disks(sshd: &Sshd, all: &mut Vec<String>) {
     let mut f = Figures::default();
     // The spool.
-    let env = new_env(3000);
+    let env = new_env(3000, "");
     let remote = sshd.remote_dir("fullspool");
     let spool = SmallDisk::mount(&env.path().join("spool"), "64k");
     env.write_sub(
         "fs",
-        &sub_toml(
+        &sshd_sub(
             "fs",
             "0 6 * * *",
             "skip",
+            sshd,
             sshd.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 2",
+            &fast_retry(2),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);
@@ -538,21 +499,20 @@ async fn full_disks(sshd: &Sshd, all: &mut Vec<String>) {
     audit(&env.store(), &remote, &mut f, "full spool");
     drop(spool);
     // The server's disk.
-    let env = new_env(3000);
+    let env = new_env(3000, "");
     let remote = sshd.remote_dir("fullserver");
     let disk = SmallDisk::mount(&remote, "256k");
     std::fs::set_permissions(&remote, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     env.write_sub(
         "fd",
-        &sub_toml(
+        &sshd_sub(
             "fd",
             "0 6 * * *",
             "skip",
+            sshd,
             sshd.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 2",
+            &fast_retry(2),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);
@@ -569,19 +529,18 @@ async fn full_disks(sshd: &Sshd, all: &mut Vec<String>) {
 
 async fn tampering(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
     let mut f = Figures::default();
-    let env = new_env(500);
+    let env = new_env(500, "");
     let remote = sshd.remote_dir("tamper");
     env.write_sub(
         "tp",
-        &sub_toml(
+        &sshd_sub(
             "tp",
             "0 6 * * *",
             "skip",
+            sshd,
             sshd.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            FAST,
+            &fast_retry(6),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);

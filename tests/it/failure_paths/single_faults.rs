@@ -5,45 +5,22 @@
 
 use crate::util::small_disk::SmallDisk;
 
+use super::{ctx_of, new_env, utc};
 use crate::util;
-use crate::util::daemon_env::{sub_toml, wait_for, Env};
+use crate::util::daemon_env::{
+    fast_retry, sshd_sub, start_daemon, sub_toml, wait_for, Env, WRONG_KEY,
+};
 use crate::util::files::{ls, sha256_file};
 use crate::util::sshd::Sshd;
 use chrono::{DateTime, Utc};
-use regdrop::daemon::{self, Clock, Job, Options, Work, WorkResult};
-use regdrop::pipeline::delivery::{self, Ctx, Outcome, Quiet};
+use regdrop::daemon::{Clock, Job, Options, Work, WorkResult};
+use regdrop::pipeline::delivery::{self, Outcome, Quiet};
 use regdrop::store::{AttemptOutcome, RunState};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-const WRONG_KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
-
-fn utc(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-/// An [`Env`] whose state folder exists (the store can be opened before the daemon ran).
-fn new_env(rows: usize, extra: &str) -> Env {
-    let env = Env::new(rows, extra);
-    std::fs::create_dir_all(env.path().join("state")).unwrap();
-    env
-}
-
-fn ctx_of(env: &Env) -> (Ctx, regdrop::loader::Loaded) {
-    let loaded = regdrop::loader::load(&env.config()).unwrap();
-    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
-    let ctx = Ctx {
-        daemon: Arc::new(loaded.daemon.clone()),
-        store: Arc::new(Mutex::new(env.store())),
-        cancel: CancellationToken::new(),
-        xlsx_row_limit: None,
-    };
-    (ctx, loaded)
-}
 
 fn artifacts_in(spool: &Path) -> Vec<String> {
     if !spool.exists() {
@@ -267,21 +244,19 @@ async fn a_register_that_is_not_a_database_is_a_permanent_attempt_and_later_fire
     .unwrap();
     env.write_sub(
         "notadb",
-        &sub_toml(
+        &sshd_sub(
             "notadb",
             "* * * * *",
             "skip",
+            &sshd,
             sshd.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 5",
+            &fast_retry(5),
         ),
     );
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let cfg = env.config();
-    let daemon = tokio::spawn(async move {
-        let opts = Options {
+    let (stop, daemon) = start_daemon(
+        &env,
+        Options {
             signals: false,
             metrics: false,
             clock: Arc::new(Fast {
@@ -290,17 +265,8 @@ async fn a_register_that_is_not_a_database_is_a_permanent_attempt_and_later_fire
                 speed: 30.0,
             }),
             ..Options::default()
-        };
-        daemon::run_with(
-            cfg,
-            async move {
-                let _ = rx.await;
-            },
-            opts,
-        )
-        .await
-        .unwrap();
-    });
+        },
+    );
     // Every fire (one each 2 real seconds) makes its run, which needs attention at once.
     let runs = wait_for(40, "three runs needing attention", || {
         let runs: Vec<_> = env
@@ -344,15 +310,14 @@ async fn a_full_spool_is_a_retryable_attempt_with_backoff_limits_and_leaves_no_f
     let spool = SmallDisk::mount(&env.path().join("spool"), "64k");
     env.write_sub(
         "full",
-        &sub_toml(
+        &sshd_sub(
             "full",
             "0 6 * * *",
             "skip",
+            &sshd,
             sshd.port,
-            &sshd.host_pub,
-            &sshd.user_key,
             &remote,
-            "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 3",
+            &fast_retry(3),
         ),
     );
     let (ctx, loaded) = ctx_of(&env);
@@ -391,15 +356,14 @@ async fn an_artifact_changed_after_sealing_is_regenerated_and_never_uploaded() {
     let remote = sshd.remote_dir("tamper");
     let identity = env.path().join("age.key");
     let recipient = util::cli::age_keygen(&identity);
-    let text = sub_toml(
+    let text = sshd_sub(
         "tamper",
         "0 6 * * *",
         "skip",
+        &sshd,
         sshd.port,
-        &sshd.host_pub,
-        &sshd.user_key,
         &remote,
-        "base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = 3",
+        &fast_retry(3),
     )
     .replace(
         "age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7r",
@@ -567,25 +531,15 @@ async fn status_tells_queued_runs_from_running_ones() {
         cancel.cancelled().await;
         WorkResult::Ok(Outcome::Interrupted { run: job.run_id() })
     };
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let cfgp = env.config();
-    let daemon = tokio::spawn(async move {
-        let opts = Options {
+    let (stop, daemon) = start_daemon(
+        &env,
+        Options {
             signals: false,
             metrics: false,
             work: Some(Arc::new(work) as Arc<dyn Work>),
             ..Options::default()
-        };
-        daemon::run_with(
-            cfgp,
-            async move {
-                let _ = rx.await;
-            },
-            opts,
-        )
-        .await
-        .unwrap();
-    });
+        },
+    );
     let status = env.path().join("state/daemon-status.json");
     wait_for(20, "one running, one queued", || {
         let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&status).ok()?).ok()?;

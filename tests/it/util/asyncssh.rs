@@ -6,8 +6,9 @@
 //! another port is tried). Killed on drop. Never skips: a missing python3 or asyncssh
 //! fails the test loudly with the install line.
 
+use super::launch::Launch;
 use super::servers::{password_file, SftpServer};
-use super::sshd::keygen;
+use super::sshd::{keys, Keys};
 use regdrop::sftp::Target;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -39,76 +40,81 @@ impl Asyncssh {
     pub fn start() -> Asyncssh {
         let dir = super::servers::server_dir("regdrop-asyncssh-");
         let d = dir.path();
-        let host_key = d.join("host_ed25519");
-        let host_pub = keygen(&host_key);
-        let user_key = d.join("user_ed25519");
-        let user_pub = keygen(&user_key);
-        let auth_keys = d.join("authorized_keys");
-        std::fs::write(&auth_keys, format!("{user_pub}\n")).unwrap();
+        let Keys {
+            host_key,
+            host_pub,
+            user_key,
+            auth_keys,
+        } = keys(d);
         std::fs::create_dir(d.join("root")).unwrap();
         let password_file = password_file(d, PASSWORD);
         let log = d.join("asyncssh.log");
-        for attempt in 0..5 {
-            let port = super::free_port();
-            let logf = std::fs::File::create(&log).unwrap();
-            let mut child = Command::new(PYTHON)
-                .arg(script())
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--host-key")
-                .arg(&host_key)
-                .arg("--authorized-keys")
-                .arg(&auth_keys)
-                .args(["--user", USER, "--password", PASSWORD])
-                .arg("--root")
-                .arg(d.join("root"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(logf)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {PYTHON}: {e}; run `apt-get install -y python3`")
+        // The first stdout line is READY <port> (read by a thread; EOF when it exited).
+        let first_line = std::cell::RefCell::new(None::<std::sync::mpsc::Receiver<String>>);
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        let launch = Launch {
+            name: "the asyncssh SFTP server",
+            ready_means: "print READY",
+            within: Duration::from_secs(20),
+            log: &log_text,
+            port_taken: &|status, text| match status.code() {
+                Some(98) => true,
+                Some(97) => {
+                    panic!("asyncssh is not installed for {PYTHON}: run `pip install asyncssh`\n{text}")
+                }
+                _ => false,
+            },
+        };
+        let (child, port) = launch.start(
+            |port| {
+                let logf = std::fs::File::create(&log).unwrap();
+                let mut child = Command::new(PYTHON)
+                    .arg(script())
+                    .arg("--port")
+                    .arg(port.to_string())
+                    .arg("--host-key")
+                    .arg(&host_key)
+                    .arg("--authorized-keys")
+                    .arg(&auth_keys)
+                    .args(["--user", USER, "--password", PASSWORD])
+                    .arg("--root")
+                    .arg(d.join("root"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(logf)
+                    .spawn()
+                    .unwrap_or_else(|e| {
+                        panic!("cannot start {PYTHON}: {e}; run `apt-get install -y python3`")
+                    });
+                let stdout = child.stdout.take().unwrap();
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let mut line = String::new();
+                    let _ = BufReader::new(stdout).read_line(&mut line);
+                    let _ = tx.send(line);
                 });
-            // The first stdout line is READY <port>; EOF means it exited. A thread bounds
-            // the wait.
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(stdout).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-            let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-            if line.trim() == format!("READY {port}") {
-                return Asyncssh {
-                    child,
-                    port,
-                    host_pub_path: host_key.with_extension("pub"),
-                    dir,
-                    host_pub,
-                    user_key,
-                    username: USER.into(),
-                    password_file,
-                    log,
-                };
-            }
-            let status = child.try_wait().unwrap();
-            if status.is_none() {
-                let _ = child.kill();
-            }
-            let status = child.wait().unwrap();
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            match status.code() {
-                Some(98) if attempt < 4 => continue, // port race: try another
-                Some(97) => panic!(
-                    "asyncssh is not installed for {PYTHON}: run `pip install asyncssh`\n{text}"
-                ),
-                _ => panic!(
-                    "the asyncssh SFTP server did not start ({status}, stdout {line:?}):\n{text}"
-                ),
-            }
+                *first_line.borrow_mut() = Some(rx);
+                child
+            },
+            |_, port| {
+                let line = first_line
+                    .borrow()
+                    .as_ref()
+                    .and_then(|rx| rx.try_recv().ok());
+                line.is_some_and(|l| l.trim() == format!("READY {port}"))
+            },
+        );
+        Asyncssh {
+            child,
+            port,
+            host_pub_path: host_key.with_extension("pub"),
+            dir,
+            host_pub,
+            user_key,
+            username: USER.into(),
+            password_file,
+            log,
         }
-        unreachable!()
     }
 }
 

@@ -69,3 +69,63 @@ pub fn write_config(dir: &Path, extra: &str) {
     )
     .unwrap();
 }
+
+/// The customer subscription `sub` of the `regdrop deliver` tests: `technical_owners` as
+/// dsv sealed to `recipient`, key login as `user` into `remote` on `127.0.0.1:port`
+/// pinned to `host_key`, a dated file name, 1 s retries up to `max_attempts`.
+/// `extract_extra` closes the `[extract]` table (e.g. `code_tables = [..]`), `extra` the
+/// file.
+pub struct CustomerSub<'a> {
+    pub port: u16,
+    pub user: &'a str,
+    pub host_key: &'a str,
+    pub key: &'a Path,
+    pub remote: &'a str,
+    pub recipient: &'a str,
+    pub extract_extra: &'a str,
+    pub max_attempts: u32,
+    pub extra: &'a str,
+}
+
+impl CustomerSub<'_> {
+    pub fn toml(&self) -> String {
+        format!(
+            r#"id = "sub"
+customer = "Kunde AS"
+customer_org_number = "923609016"
+case_number = "26/4242"
+legal_basis = "test basis"
+[schedule]
+cron = "0 6 * * *"
+[target]
+host = "127.0.0.1"
+port = {port}
+username = "{user}"
+host_keys = ["{host_key}"]
+auth = {{ key_file = "{key}" }}
+remote_dir = "{remote}"
+connect_timeout_secs = 10
+[extract]
+report = "technical_owners"
+format = "dsv"
+{extract_extra}[encryption]
+recipients = ["{rec}"]
+[delivery]
+file_name = "{{id}}_{{run:%Y%m%d}}.{{ext}}"
+[retry]
+base_secs = 1
+cap_secs = 1
+max_attempts = {max_attempts}
+{extra}"#,
+            port = self.port,
+            user = self.user,
+            host_key = self.host_key,
+            key = self.key.display(),
+            remote = self.remote,
+            extract_extra = self.extract_extra,
+            rec = self.recipient.trim(),
+            max_attempts = self.max_attempts,
+            extra = self.extra,
+        )
+    }
+}

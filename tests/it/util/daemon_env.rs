@@ -1,7 +1,7 @@
 //! Helpers for the daemon tests that use the real binary or a real sshd: a small register,
 //! a config folder, polling.
 
-use super::sshd::current_user;
+use super::sshd::{current_user, Sshd};
 use regdrop::store::{RunFilter, Store};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,6 +112,38 @@ impl Env {
     }
 }
 
+/// A host key no test server holds (a subscription pinned to it never gets past the handshake).
+pub const WRONG_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
+
+/// A `[retry]` body with 1 s waits (no growth) and `max_attempts`.
+pub fn fast_retry(max_attempts: u32) -> String {
+    format!("base_secs = 1\nfactor = 1.0\ncap_secs = 1\nmax_attempts = {max_attempts}")
+}
+
+/// [`sub_toml`] for `sshd`'s host key and user key, reached through `port` (the server's
+/// own or a proxy's in front of it).
+pub fn sshd_sub(
+    id: &str,
+    cron: &str,
+    catch_up: &str,
+    sshd: &Sshd,
+    port: u16,
+    remote_dir: &Path,
+    retry: &str,
+) -> String {
+    sub_toml(
+        id,
+        cron,
+        catch_up,
+        port,
+        &sshd.host_pub,
+        &sshd.user_key,
+        remote_dir,
+        retry,
+    )
+}
+
 /// A subscription delivering `technical` as dsv to `127.0.0.1:port`.
 #[allow(clippy::too_many_arguments)]
 pub fn sub_toml(
@@ -135,6 +167,31 @@ pub fn sub_toml(
         key = key_file.display(),
         remote = remote_dir.display(),
     )
+}
+
+/// Starts the daemon in-process on `env`'s config with `opts` until the returned sender
+/// fires (or is dropped); the handle ends when the daemon has shut down.
+pub fn start_daemon(
+    env: &Env,
+    opts: regdrop::daemon::Options,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let cfg = env.config();
+    let h = tokio::spawn(async move {
+        regdrop::daemon::run_with(
+            cfg,
+            async move {
+                let _ = rx.await;
+            },
+            opts,
+        )
+        .await
+        .unwrap();
+    });
+    (tx, h)
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `secs`.

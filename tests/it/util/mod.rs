@@ -43,6 +43,7 @@ pub mod cli;
 pub mod daemon_env;
 pub mod fault_proxy;
 pub mod files;
+pub mod launch;
 pub mod mutate;
 pub mod proftpd;
 pub mod rclone;

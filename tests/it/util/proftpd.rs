@@ -7,6 +7,7 @@
 //! own scoreboard, pid file and delay table. Killed on drop. Never skips: a missing
 //! server or module fails the test loudly with the `apt-get install` line.
 
+use super::launch::Launch;
 use super::servers::{password_file, SftpServer};
 use super::sshd::{keygen, run};
 use regdrop::sftp::Target;
@@ -14,7 +15,7 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const PROFTPD: &str = "/usr/sbin/proftpd";
 /// The module, from `dpkg -L proftpd-mod-crypto`.
@@ -99,100 +100,89 @@ impl Proftpd {
             sftp_log.clone(),
             trace_log.clone(),
         ];
-        for attempt in 0..5 {
-            let port = super::free_port();
-            let config = d.join("proftpd.conf");
-            std::fs::write(
-                &config,
-                format!(
-                    "ServerName \"regdrop interop\"\n\
-                     ServerType standalone\n\
-                     DefaultServer on\n\
-                     Port {port}\n\
-                     DefaultAddress 127.0.0.1\n\
-                     SocketBindTight on\n\
-                     UseIPv6 off\n\
-                     LoadModule mod_sftp.c\n\
-                     User nobody\n\
-                     Group nogroup\n\
-                     Umask 022\n\
-                     ScoreboardFile {d}/proftpd.scoreboard\n\
-                     PidFile {d}/proftpd.pid\n\
-                     DelayTable {d}/proftpd.delay\n\
-                     WtmpLog off\n\
-                     UseReverseDNS off\n\
-                     SystemLog {system}\n\
-                     TransferLog none\n\
-                     AuthOrder mod_auth_file.c\n\
-                     AuthUserFile {passwd}\n\
-                     AuthGroupFile {group}\n\
-                     RequireValidShell off\n\
-                     DefaultRoot ~\n\
-                     AllowOverwrite on\n\
-                     SFTPEngine on\n\
-                     SFTPLog {sftp}\n\
-                     TraceLog {trace}\n\
-                     Trace sftp:8\n\
-                     SFTPHostKey {hk}\n\
-                     SFTPAuthorizedUserKeys file:{ak}\n\
-                     SFTPAuthMethods publickey password\n",
-                    d = d.display(),
-                    system = system_log.display(),
-                    passwd = passwd.display(),
-                    group = group.display(),
-                    sftp = sftp_log.display(),
-                    trace = trace_log.display(),
-                    hk = host_key.display(),
-                    ak = auth_keys.display(),
-                ),
-            )
-            .unwrap();
-            for l in &logs {
-                let _ = std::fs::remove_file(l);
-            }
-            let errf = std::fs::File::create(&stderr_log).unwrap();
-            let mut child = Command::new(PROFTPD)
-                .arg("-n")
-                .arg("-c")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(errf)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {PROFTPD}: {e}"));
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let text = logs_text(&logs);
-                    if attempt < 4 && text.contains("in use") {
-                        break; // port race: try another
-                    }
-                    panic!("proftpd exited with {status}:\n{text}");
+        let config = d.join("proftpd.conf");
+        let log_text = || logs_text(&logs);
+        let launch = Launch {
+            name: "proftpd",
+            ready_means: "accept connections",
+            within: Duration::from_secs(15),
+            log: &log_text,
+            port_taken: &|_, text| text.contains("in use"),
+        };
+        let (child, port) = launch.start(
+            |port| {
+                std::fs::write(
+                    &config,
+                    format!(
+                        "ServerName \"regdrop interop\"\n\
+                         ServerType standalone\n\
+                         DefaultServer on\n\
+                         Port {port}\n\
+                         DefaultAddress 127.0.0.1\n\
+                         SocketBindTight on\n\
+                         UseIPv6 off\n\
+                         LoadModule mod_sftp.c\n\
+                         User nobody\n\
+                         Group nogroup\n\
+                         Umask 022\n\
+                         ScoreboardFile {d}/proftpd.scoreboard\n\
+                         PidFile {d}/proftpd.pid\n\
+                         DelayTable {d}/proftpd.delay\n\
+                         WtmpLog off\n\
+                         UseReverseDNS off\n\
+                         SystemLog {system}\n\
+                         TransferLog none\n\
+                         AuthOrder mod_auth_file.c\n\
+                         AuthUserFile {passwd}\n\
+                         AuthGroupFile {group}\n\
+                         RequireValidShell off\n\
+                         DefaultRoot ~\n\
+                         AllowOverwrite on\n\
+                         SFTPEngine on\n\
+                         SFTPLog {sftp}\n\
+                         TraceLog {trace}\n\
+                         Trace sftp:8\n\
+                         SFTPHostKey {hk}\n\
+                         SFTPAuthorizedUserKeys file:{ak}\n\
+                             SFTPAuthMethods publickey password\n",
+                        d = d.display(),
+                        system = system_log.display(),
+                        passwd = passwd.display(),
+                        group = group.display(),
+                        sftp = sftp_log.display(),
+                        trace = trace_log.display(),
+                        hk = host_key.display(),
+                        ak = auth_keys.display(),
+                    ),
+                )
+                .unwrap();
+                for l in &logs {
+                    let _ = std::fs::remove_file(l);
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Proftpd {
-                        child,
-                        port,
-                        host_pub_path: host_key.with_extension("pub"),
-                        dir,
-                        host_pub,
-                        user_key,
-                        username: USER.into(),
-                        password_file,
-                        logs,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!(
-                        "proftpd did not accept connections within 15 s:\n{}",
-                        logs_text(&logs)
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+                let errf = std::fs::File::create(&stderr_log).unwrap();
+                Command::new(PROFTPD)
+                    .arg("-n")
+                    .arg("-c")
+                    .arg(&config)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(errf)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {PROFTPD}: {e}"))
+            },
+            |_, port| TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        Proftpd {
+            child,
+            port,
+            host_pub_path: host_key.with_extension("pub"),
+            dir,
+            host_pub,
+            user_key,
+            username: USER.into(),
+            password_file,
+            logs,
         }
-        unreachable!()
     }
 
     /// The user's chroot on disk (the server's `/`).

@@ -6,8 +6,9 @@
 //! `--vfs-cache-mode writes` (writes go to a cache file, uploaded on close). Killed on drop.
 //! Never skips: a missing rclone fails the test loudly with the `apt-get install` line.
 
+use super::launch::Launch;
 use super::servers::{password_file, SftpServer};
-use super::sshd::keygen;
+use super::sshd::{keys, Keys};
 use regdrop::sftp::Target;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,82 +53,73 @@ impl Rclone {
         );
         let dir = super::servers::server_dir("regdrop-rclone-");
         let d = dir.path();
-        let host_key = d.join("host_ed25519");
-        let host_pub = keygen(&host_key);
-        let user_key = d.join("user_ed25519");
-        let user_pub = keygen(&user_key);
-        let auth_keys = d.join("authorized_keys");
-        std::fs::write(&auth_keys, format!("{user_pub}\n")).unwrap();
+        let Keys {
+            host_key,
+            host_pub,
+            user_key,
+            auth_keys,
+        } = keys(d);
         std::fs::create_dir(d.join("root")).unwrap();
         let password_file = password_file(d, PASSWORD);
         let log = d.join("rclone.log");
-        for attempt in 0..5 {
-            let port = super::free_port();
-            let logf = std::fs::File::create(&log).unwrap();
-            let mut cmd = Command::new(RCLONE);
-            cmd.arg("serve")
-                .arg("sftp")
-                .arg(d.join("root"))
-                .arg("--addr")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--key")
-                .arg(&host_key)
-                .arg("--authorized-keys")
-                .arg(&auth_keys)
-                .args(["--user", USER, "--pass", PASSWORD])
-                .args(["--config", "/dev/null"])
-                .arg("--cache-dir")
-                .arg(d.join("cache"))
-                .args([
-                    "--vfs-cache-mode",
-                    if opts.vfs_cache_writes {
-                        "writes"
-                    } else {
-                        "off"
-                    },
-                ])
-                // Cached writes go to the served folder right after close, not 5 s later
-                // (the default), so the tests can look at the folder; see `settle`.
-                .args(["--vfs-write-back", "0s"])
-                .arg("-vv")
-                .env("RCLONE_CONFIG", "/dev/null")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logf);
-            let mut child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {RCLONE}: {e}"));
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                if let Some(status) = child.try_wait().unwrap() {
-                    if attempt < 4 && text.contains("address already in use") {
-                        break; // port race: try another
-                    }
-                    panic!("rclone serve sftp exited with {status}:\n{text}");
-                }
-                if text.contains("SFTP server listening on") {
-                    return Rclone {
-                        child,
-                        opts,
-                        port,
-                        host_pub_path: host_key.with_extension("pub"),
-                        dir,
-                        host_pub,
-                        user_key,
-                        username: USER.into(),
-                        password_file,
-                        log,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("rclone serve sftp did not start listening within 15 s:\n{text}");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        let launch = Launch {
+            name: "rclone serve sftp",
+            ready_means: "start listening",
+            within: Duration::from_secs(15),
+            log: &log_text,
+            port_taken: &|_, text| text.contains("address already in use"),
+        };
+        let (child, port) = launch.start(
+            |port| {
+                let logf = std::fs::File::create(&log).unwrap();
+                Command::new(RCLONE)
+                    .arg("serve")
+                    .arg("sftp")
+                    .arg(d.join("root"))
+                    .arg("--addr")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--key")
+                    .arg(&host_key)
+                    .arg("--authorized-keys")
+                    .arg(&auth_keys)
+                    .args(["--user", USER, "--pass", PASSWORD])
+                    .args(["--config", "/dev/null"])
+                    .arg("--cache-dir")
+                    .arg(d.join("cache"))
+                    .args([
+                        "--vfs-cache-mode",
+                        if opts.vfs_cache_writes {
+                            "writes"
+                        } else {
+                            "off"
+                        },
+                    ])
+                    // Cached writes go to the served folder right after close, not 5 s later
+                    // (the default), so the tests can look at the folder; see `settle`.
+                    .args(["--vfs-write-back", "0s"])
+                    .arg("-vv")
+                    .env("RCLONE_CONFIG", "/dev/null")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(logf)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {RCLONE}: {e}"))
+            },
+            |_, _| log_text().contains("SFTP server listening on"),
+        );
+        Rclone {
+            child,
+            opts,
+            port,
+            host_pub_path: host_key.with_extension("pub"),
+            dir,
+            host_pub,
+            user_key,
+            username: USER.into(),
+            password_file,
+            log,
         }
-        unreachable!()
     }
 }
 

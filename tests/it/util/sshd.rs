@@ -8,6 +8,7 @@
 //! login ([`Opts::password_auth`] with [`PW_USER`]) needs root: sshd must read the shadow
 //! file and switch to another user, and [`ensure_password_user`] creates that user.
 
+use super::launch::Launch;
 use regdrop::sftp::{Auth, Target};
 use std::io::Write;
 use std::net::TcpStream;
@@ -15,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const SSHD: &str = "/usr/sbin/sshd";
 /// Local user for password tests (created idempotently; needs root).
@@ -45,6 +46,31 @@ pub fn keygen(path: &Path) -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// A throwaway host key and user key, the user key authorised in an `authorized_keys` file.
+pub struct Keys {
+    pub host_key: PathBuf,
+    /// The host's public key line.
+    pub host_pub: String,
+    pub user_key: PathBuf,
+    pub auth_keys: PathBuf,
+}
+
+/// Makes [`Keys`] in `dir` (`host_ed25519`, `user_ed25519`, `authorized_keys`).
+pub fn keys(dir: &Path) -> Keys {
+    let host_key = dir.join("host_ed25519");
+    let host_pub = keygen(&host_key);
+    let user_key = dir.join("user_ed25519");
+    let user_pub = keygen(&user_key);
+    let auth_keys = dir.join("authorized_keys");
+    std::fs::write(&auth_keys, format!("{user_pub}\n")).unwrap();
+    Keys {
+        host_key,
+        host_pub,
+        user_key,
+        auth_keys,
+    }
 }
 
 /// `SHA256:...` of a public key file, from `ssh-keygen -l`.
@@ -129,81 +155,70 @@ impl Sshd {
             .unwrap();
         // Other users (the password-test user) must be able to reach remote folders in here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let host_key = dir.path().join("host_ed25519");
-        let host_pub = keygen(&host_key);
-        let user_key = dir.path().join("user_ed25519");
-        let user_pub = keygen(&user_key);
-        let auth_keys = dir.path().join("authorized_keys");
-        std::fs::write(&auth_keys, format!("{user_pub}\n")).unwrap();
+        let Keys {
+            host_key,
+            host_pub,
+            user_key,
+            auth_keys,
+        } = keys(dir.path());
         let log = dir.path().join("sshd.log");
-        for attempt in 0..5 {
-            let port = super::free_port();
-            let config = dir.path().join("sshd_config");
-            std::fs::write(
-                &config,
-                format!(
-                    "Port {port}\n\
-                     ListenAddress 127.0.0.1\n\
-                     HostKey {hk}\n\
-                     AuthorizedKeysFile {ak}\n\
-                     PubkeyAuthentication yes\n\
-                     PasswordAuthentication {pw}\n\
-                     KbdInteractiveAuthentication no\n\
-                     PermitRootLogin yes\n\
-                     UsePAM no\n\
-                     StrictModes no\n\
-                     PidFile {pid}\n\
-                     LogLevel VERBOSE\n\
-                     Subsystem sftp internal-sftp\n",
-                    hk = host_key.display(),
-                    ak = auth_keys.display(),
-                    pw = if opts.password_auth { "yes" } else { "no" },
-                    pid = dir.path().join("sshd.pid").display(),
-                ),
-            )
-            .unwrap();
-            let logf = std::fs::File::create(&log).unwrap();
-            let mut child = Command::new(SSHD)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logf)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let text = std::fs::read_to_string(&log).unwrap_or_default();
-                    if attempt < 4 && text.contains("Address already in use") {
-                        break; // port race: try another
-                    }
-                    panic!("sshd exited with {status}:\n{text}");
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Sshd {
-                        child,
-                        port,
-                        host_pub_path: host_key.with_extension("pub"),
-                        dir,
-                        host_pub,
-                        user_key,
-                        log,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!(
-                        "sshd did not accept connections within 10 s:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        let config = dir.path().join("sshd_config");
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        let launch = Launch {
+            name: "sshd",
+            ready_means: "accept connections",
+            within: Duration::from_secs(10),
+            log: &log_text,
+            port_taken: &|_, text| text.contains("Address already in use"),
+        };
+        let (child, port) = launch.start(
+            |port| {
+                std::fs::write(
+                    &config,
+                    format!(
+                        "Port {port}\n\
+                         ListenAddress 127.0.0.1\n\
+                         HostKey {hk}\n\
+                         AuthorizedKeysFile {ak}\n\
+                         PubkeyAuthentication yes\n\
+                         PasswordAuthentication {pw}\n\
+                         KbdInteractiveAuthentication no\n\
+                         PermitRootLogin yes\n\
+                         UsePAM no\n\
+                         StrictModes no\n\
+                         PidFile {pid}\n\
+                         LogLevel VERBOSE\n\
+                         Subsystem sftp internal-sftp\n",
+                        hk = host_key.display(),
+                        ak = auth_keys.display(),
+                        pw = if opts.password_auth { "yes" } else { "no" },
+                        pid = dir.path().join("sshd.pid").display(),
+                    ),
+                )
+                .unwrap();
+                let logf = std::fs::File::create(&log).unwrap();
+                Command::new(SSHD)
+                    .arg("-D")
+                    .arg("-e")
+                    .arg("-f")
+                    .arg(&config)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(logf)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"))
+            },
+            |_, port| TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        Sshd {
+            child,
+            port,
+            host_pub_path: host_key.with_extension("pub"),
+            dir,
+            host_pub,
+            user_key,
+            log,
         }
-        unreachable!()
     }
 
     /// A fresh, empty remote folder (absolute path) for one test.
