@@ -10,6 +10,7 @@
 mod util;
 
 mod billing;
+mod cli_pipes;
 mod code_tables;
 mod config;
 mod daemon;
