@@ -11,7 +11,7 @@ pub const HARDLINK: &str = "hardlink@openssh.com";
 pub const FSYNC: &str = "fsync@openssh.com";
 pub const LIMITS: &str = "limits@openssh.com";
 
-/// The server implementations whose behaviour is known (tested in `tests/it/interop.rs`).
+/// The server implementations whose behaviour is known (tested in `tests/it/interop/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     /// OpenSSH `sftp-server` / `internal-sftp`: plain rename never replaces (link +
