@@ -102,10 +102,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         .to_openssh()
         .context("encoding the login key")?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    super::runtime()?.block_on(async {
         // 2. The customer's SFTP server, on loopback.
         let server = demo_server::start(
             dir.join("sftp-root"),

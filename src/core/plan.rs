@@ -130,7 +130,7 @@ pub fn run_period(
 }
 
 /// The extension of a delivered file: the format's, plus `.age` when encrypted.
-pub fn extension_of(encryption: &EncryptionSpec, format: Format) -> String {
+fn extension_of(encryption: &EncryptionSpec, format: Format) -> String {
     if encryption.encrypt {
         format!("{}.age", format.as_str())
     } else {
@@ -140,12 +140,7 @@ pub fn extension_of(encryption: &EncryptionSpec, format: Format) -> String {
 
 /// The remote name of a code table delivered beside `main_name` (whose extension is
 /// `main_ext`): `MVR_20261125.dsv.age` -> `MVR_20261125_merkekode.dsv.age`.
-pub fn code_table_file_name(
-    main_name: &str,
-    main_ext: &str,
-    table: CodeTable,
-    ext: &str,
-) -> String {
+fn code_table_file_name(main_name: &str, main_ext: &str, table: CodeTable, ext: &str) -> String {
     let stem = main_name
         .strip_suffix(&format!(".{main_ext}"))
         .unwrap_or(main_name);

@@ -19,9 +19,7 @@ pub struct Swept {
     pub runs: u64,
 }
 
-fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::store::lock;
 
 /// One pass at `now`. Errors are logged; the next pass tries again.
 pub fn run(store: &Mutex<Store>, daemon: &DaemonConfig, now: DateTime<Utc>) -> Swept {

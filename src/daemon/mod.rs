@@ -207,7 +207,7 @@ fn open_store(path: &Path) -> Result<Store, DaemonError> {
 /// `last_success_timestamp_seconds` from the store's receipts, so a restart does not reset
 /// the silent-stop alert.
 fn seed_last_success(store: &Mutex<Store>) {
-    let s = store.lock().unwrap_or_else(|p| p.into_inner());
+    let s = crate::store::lock(store);
     let rows: Result<Vec<(String, String)>, rusqlite::Error> = (|| {
         let mut stmt = s.connection().prepare(
             "SELECT subscription, MAX(delivered_at) FROM receipts GROUP BY subscription",

@@ -75,6 +75,12 @@ fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} too large: {v}")))
 }
 
+/// The store behind a shared mutex, also when a holder panicked: its state lives in SQLite
+/// and every change is a transaction, so a poisoned lock holds nothing half-done.
+pub fn lock(store: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Store {
     /// Opens (creating it 0600 if missing) and migrates the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {

@@ -76,9 +76,7 @@ pub struct Supervisor {
     stopped: bool,
 }
 
-fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(super) use crate::store::lock;
 
 /// What ended one wait of the loop ([`Supervisor::wait`]).
 enum Woke<T> {

@@ -153,9 +153,7 @@ pub struct Quiet;
 
 impl Observer for Quiet {}
 
-fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::store::lock;
 
 /// Drives the run of `sub` for `scheduled_at` to an end: delivered (one receipt), needs
 /// attention, failed, or interrupted by shutdown. Safe to call again for the same run at
