@@ -1,7 +1,9 @@
-//! Reads the daemon file and the subscription folder, runs validation, and places every
-//! problem at file:line:column. A broken file never stops the others from loading.
+//! Reads the daemon file and the subscription folder, runs the shape check and validation,
+//! and places every problem at file:line:column. A broken file never stops the others from
+//! loading.
 
 use crate::core::config::raw::{RawDaemon, RawSubscription};
+use crate::core::config::shape::{self, schema, Shape};
 use crate::core::config::validate::{self, DaemonConfig, Problem, Subscription};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -83,9 +85,7 @@ pub fn load(path: &Path) -> Result<Loaded, FatalConfig> {
     } else {
         base
     };
-    let raw: RawDaemon = parse(path, &text).map_err(|p| FatalConfig(vec![p]))?;
-    let daemon = validate::validate_daemon(&raw, &base)
-        .map_err(|ps| FatalConfig(ps.into_iter().map(|p| locate(path, &text, p)).collect()))?;
+    let daemon = daemon_from_str(path, &text, &base).map_err(FatalConfig)?;
     let (subscriptions, problems, failed_files) = load_subscriptions(&daemon);
     Ok(Loaded {
         config_path: path.to_path_buf(),
@@ -176,34 +176,96 @@ pub fn load_subscription_file(
 
 /// Parses and validates the text of one subscription file (`file` names it in problems).
 /// Pure; what `check` and the daemon run on every file, and what the fuzz targets drive.
+/// Every problem of the file: its shape (unknown keys, wrong types, missing keys) and,
+/// for the keys that passed, the validator's.
 pub fn subscription_from_str(
     file: &Path,
     text: &str,
     inherited: &validate::Inherited,
 ) -> Result<Subscription, Vec<Located>> {
-    let raw: RawSubscription = parse(file, text).map_err(|p| vec![p])?;
-    validate::validate_subscription(&raw, inherited, file)
-        .map_err(|ps| ps.into_iter().map(|p| locate(file, text, p)).collect())
+    let (raw, shape): (RawSubscription, _) = parse(file, text, &schema::SUBSCRIPTION)?;
+    let validated = validate::validate_subscription(&raw, inherited, file);
+    finish(file, text, shape, validated)
 }
 
 /// Parses and validates the text of a daemon file; `base` is where relative paths start.
 pub fn daemon_from_str(file: &Path, text: &str, base: &Path) -> Result<DaemonConfig, Vec<Located>> {
-    let raw: RawDaemon = parse(file, text).map_err(|p| vec![p])?;
-    validate::validate_daemon(&raw, base)
-        .map_err(|ps| ps.into_iter().map(|p| locate(file, text, p)).collect())
+    let (raw, shape): (RawDaemon, _) = parse(file, text, &schema::DAEMON)?;
+    let validated = validate::validate_daemon(&raw, base);
+    finish(file, text, shape, validated)
 }
 
-fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Located> {
-    toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        Located {
-            file: file.to_path_buf(),
-            line,
-            column,
-            key: String::new(),
-            message: tidy(e.message()),
-        }
-    })
+/// The shape problems and the validator's (less those about keys the shape check already
+/// reported), in file order.
+fn finish<T>(
+    file: &Path,
+    text: &str,
+    shape: Shape,
+    validated: Result<T, Vec<Problem>>,
+) -> Result<T, Vec<Located>> {
+    let rest = match validated {
+        Ok(v) if shape.problems.is_empty() => return Ok(v),
+        Ok(_) => Vec::new(),
+        Err(ps) => ps,
+    };
+    let mut all: Vec<Located> = rest
+        .into_iter()
+        .filter(|p| !shape::covered_by(&p.key, &shape.covered))
+        .map(|p| locate(file, text, p))
+        .collect();
+    all.extend(
+        shape
+            .problems
+            .into_iter()
+            .map(|s| located_at(file, text, s.offset, s.problem)),
+    );
+    all.sort_by_key(|l| (l.line, l.column));
+    Err(all)
+}
+
+/// Parses a file (every syntax error), checks its shape against `root` (every problem) and
+/// deserializes what passed.
+fn parse<T: DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    root: &'static schema::Table,
+) -> Result<(T, Shape), Vec<Located>> {
+    use serde::de::IntoDeserializer;
+    let (doc, errors) = toml::de::DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        return Err(errors
+            .iter()
+            .map(|e| serde_problem(file, text, e))
+            .collect());
+    }
+    let span = doc.span();
+    let mut doc = doc.into_inner();
+    let shape = shape::check(&mut doc, root);
+    let raw = T::deserialize(toml::Spanned::new(span, doc).into_deserializer())
+        .map_err(|e| vec![serde_problem(file, text, &e)])?;
+    Ok((raw, shape))
+}
+
+fn serde_problem(file: &Path, text: &str, e: &toml::de::Error) -> Located {
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+    Located {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key: String::new(),
+        message: tidy(e.message()),
+    }
+}
+
+fn located_at(file: &Path, text: &str, offset: usize, p: Problem) -> Located {
+    let (line, column) = line_col(text, offset);
+    Located {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key: p.key,
+        message: p.message,
+    }
 }
 
 fn tidy(msg: &str) -> String {

@@ -1,9 +1,11 @@
 //! Configuration: the daemon file and one file per subscription.
-//! `raw` (serde mirror, unknown keys refused) -> `validate` (pure, all problems) ->
+//! `shape` (every key and value type, all problems) -> `raw` (serde mirror) -> `validate`
+//! (pure, all problems) ->
 //! (file I/O with file:line:column lives in [`crate::loader`]).
 pub mod limits;
 pub mod raw;
 pub mod recipient;
+pub mod shape;
 pub mod template;
 pub mod validate;
 

@@ -50,6 +50,10 @@ pub struct RawDaemonRuntime {
     pub metrics_listen: Option<String>,
     /// Seconds in-flight uploads get to finish on shutdown. Default 60.
     pub shutdown_grace_secs: Option<u64>,
+    /// The system user the service runs as (`User=` of the unit): `check` verifies that
+    /// this user can read every secret file and write the spool and state folders.
+    /// Default `regdrop` when that user exists, else the user running `check`.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -25,6 +25,15 @@ pub(super) fn validate_schedule(
         }
     };
     let sched = match schedule::parse_cron(&raw.cron) {
+        // A field's error names the field and its range: fix that field. Anything else
+        // (4 fields, an unknown alias) gets the shape of a line.
+        Err(e) if e.starts_with("the ") => {
+            p.push(Problem::new(
+                "schedule.cron",
+                format!("`{}`: {e}; fix that field (the fields are minute hour day-of-month month day-of-week)", raw.cron),
+            ));
+            None
+        }
         Err(e) => {
             p.push(Problem::new(
                 "schedule.cron",
@@ -108,6 +117,16 @@ mod tests {
         assert!(
             m.ends_with("; write 5 fields like \"0 6 * * MON\" or an alias like \"@daily\""),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_named_with_its_range() {
+        let (s, p) = schedule("cron = \"0 25 * * *\"");
+        assert!(s.is_none());
+        assert_eq!(
+            message_at(&p, "schedule.cron"),
+            "`0 25 * * *`: the hour field takes 0-23, not 25; fix that field (the fields are minute hour day-of-month month day-of-week)"
         );
     }
 
