@@ -26,10 +26,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// `regdrop check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check only these subscription files (with the daemon file's defaults) instead of
+    /// the whole subscriptions folder; the environment check then covers their secrets.
+    pub files: Vec<PathBuf>,
+    /// Check the TOML only (offline): no secret files, register or folders are looked at.
+    #[arg(long)]
+    pub no_environment: bool,
+    /// Print one JSON document (problems with file, line, column, key, message, hint; notes;
+    /// a summary) instead of lines (README "Checking the configuration").
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate the config and every subscription; exit 78 when anything is invalid.
-    Check,
+    /// Validate the config and every subscription file (every problem of every file, each
+    /// as file:line:column: key: what is wrong; what to do), then check what the next run
+    /// will need for the service user: secret files (exist, 0600, readable, load), the
+    /// register, the spool and state folders. Exit 78 when anything is wrong.
+    Check(CheckArgs),
     /// List the fields of the catalog (names for custom reports), marking personal data.
     Fields,
     /// Print the next fire times of one or all subscriptions.

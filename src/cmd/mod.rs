@@ -34,7 +34,7 @@ pub struct Exit {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Check => check::check(cli.config.as_deref()),
+        Command::Check(args) => check::check(cli.config.as_deref(), &args),
         Command::NewSubscription(args) => new_subscription::run(cli.config.as_deref(), *args),
         Command::Fields => {
             check::fields();

@@ -5,5 +5,8 @@
 //!
 //! - [`artifact`]: resolve the run's period and names, run the extract, seal it.
 //! - [`delivery`]: one run from its record in the store to its receipt.
+//! - [`preflight`]: `regdrop check`'s look at what the next run will need (secrets, the
+//!   register, the spool and state folders) for the user the service runs as.
 pub mod artifact;
 pub mod delivery;
+pub mod preflight;

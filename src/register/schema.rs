@@ -110,6 +110,43 @@ pub fn open_ro(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the register read-only and checks it is one this version reads: a SQLite file
+/// with `user_version` [`SCHEMA_VERSION`] and the vehicle and ownership tables (what
+/// `regdrop check` runs before the first extract would find out). The error says what to do.
+pub fn check(path: &Path) -> Result<(), String> {
+    let not_db = |e: rusqlite::Error| {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            "is not a register database (not SQLite); point `register` at the file `regdrop register import` or `register generate` wrote".to_string()
+        } else {
+            format!("cannot be opened: {e}; check the path and its permissions")
+        }
+    };
+    let conn = open_ro(path).map_err(not_db)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(not_db)?;
+    if version != SCHEMA_VERSION {
+        return Err(format!(
+            "has schema version {version}, this regdrop reads version {SCHEMA_VERSION}; import it again with `regdrop register import`"
+        ));
+    }
+    for table in ["vehicle", "ownership", "code_make"] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(|e| format!("cannot be read: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "has no `{table}` table; import it again with `regdrop register import`"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// (Re)fills every code table from the embedded CSVs.
 pub fn fill_code_tables(conn: &Connection) -> rusqlite::Result<()> {
     for (table, text) in CODE_TABLES {

@@ -69,7 +69,7 @@ pub use probe::{probe, ProbeReport, ProbeTest, PROBE_BYTES};
 pub use profile::{CommitChoice, CommitPath, Family, Overrides, ServerProfile, Strategy};
 pub use recover::{complete_delivered, find_delivered};
 pub use remote::MissingDir;
-pub use secrets::read_secret_file;
+pub use secrets::{check_credentials, read_secret_file};
 pub use upload::deliver;
 
 use hostkey::{fingerprint, key_line};

@@ -40,6 +40,12 @@ pub(crate) enum Creds {
     Password(String),
 }
 
+/// Loads the login secret the way a connection does (same mode rule, same key parser and
+/// passphrase), without connecting: what `regdrop check` runs on every subscription.
+pub fn check_credentials(auth: &Auth) -> Result<(), SftpError> {
+    load_creds(auth).map(|_| ())
+}
+
 pub(crate) fn load_creds(auth: &Auth) -> Result<Creds, SftpError> {
     match auth {
         Auth::PasswordFile(p) => Ok(Creds::Password(read_secret_file(p)?)),

@@ -100,7 +100,7 @@ fn setup(sshd: &Sshd, remote: &Path) -> Env {
         ),
     )
     .unwrap();
-    let (ok, out) = regdrop(d, &["check"]);
+    let (ok, out) = regdrop(d, &["check", "--no-environment"]);
     assert!(ok, "{out}");
     let (ok, out) = regdrop(
         d,

@@ -74,7 +74,7 @@ fn new_subscription_with_flags_passes_check_pins_the_servers_key_and_delivers() 
     );
 
     // `regdrop check` accepts it.
-    let (code, out, err) = regdrop(d, &["check"]);
+    let (code, out, err) = regdrop(d, &["check", "--no-environment"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("1 subscriptions valid"), "{out}");
 

@@ -35,7 +35,10 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
 #[test]
 fn examples_are_valid() {
     let dir = setup();
-    let (code, out) = regdrop(&dir.path().join("regdrop.toml"), &["check"]);
+    let (code, out) = regdrop(
+        &dir.path().join("regdrop.toml"),
+        &["check", "--no-environment"],
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("7 subscriptions valid"), "{out}");
 }
@@ -89,7 +92,7 @@ fn every_problem_of_every_file_is_reported_with_its_place() {
     let dup = std::fs::read_to_string(d.join("subs/technical_owners.toml")).unwrap();
     std::fs::write(d.join("subs/zz_dup.toml"), dup).unwrap();
 
-    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check", "--no-environment"]);
     assert_eq!(code, 78, "{out}");
     let has = |needle: &str| assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
     has("subs/owners.toml:1:1: legal_basis: this extract discloses personal data");
@@ -126,7 +129,7 @@ fn personal_data_needs_legal_basis_recipients_and_encryption() {
         "auth = { password_file = \"parkering.password\" }",
         "auth = { password = \"hunter2\" }",
     );
-    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check", "--no-environment"]);
     assert_eq!(code, 78, "{out}");
     assert!(
         out.contains("owners.toml:6:15: legal_basis: this extract discloses personal data"),
@@ -155,7 +158,7 @@ fn target_upload_overrides_are_checked() {
         "[target]\n",
         "[target]\nchannels = 0\nmax_write = 300000\nin_flight = 8\ncommit = \"sometimes\"\nio_timeout_secs = 0\n",
     );
-    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check", "--no-environment"]);
     assert_eq!(code, 78, "{out}");
     for key in [
         "target.channels",
@@ -176,6 +179,103 @@ fn target_upload_overrides_are_checked() {
         "[target]\n",
         "[target]\nchannels = 1\nmax_write = 32768\nin_flight = 1\ncommit = \"race-free\"\nio_timeout_secs = 600\nfsync = false\nposix_rename = false\n",
     );
-    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check"]);
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check", "--no-environment"]);
     assert_eq!(code, 0, "{out}");
+}
+
+/// The operator's three mistakes in one file (a misspelt key, a quoted port, an hour out of
+/// range) are all reported, each at its place, in words, with what to write instead.
+#[test]
+fn a_typo_a_quoted_port_and_a_bad_cron_field_are_all_reported_in_words() {
+    let dir = setup();
+    let d = dir.path();
+    edit(d, "technical.toml", "customer = ", "custmer = ");
+    edit(d, "technical.toml", "port = 22", "port = \"2222\"");
+    edit(
+        d,
+        "technical.toml",
+        "cron = \"0 5 * * MON\"",
+        "cron = \"0 25 * * *\"",
+    );
+    let (code, out) = regdrop(&d.join("regdrop.toml"), &["check", "--no-environment"]);
+    assert_eq!(code, 78, "{out}");
+    let has = |needle: &str| assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    has("subs/technical.toml:3:1: custmer: unknown key; did you mean `customer`?");
+    has("subs/technical.toml:15:8: target.port: expected a whole number 1-65535, found the text \"2222\"; write port = 2222 without quotes");
+    has("subs/technical.toml:9:8: schedule.cron: `0 25 * * *`: the hour field takes 0-23, not 25; fix that field");
+    // No Rust in the words, and the typo is not reported a second time as a missing key.
+    for rust in [
+        "invalid type",
+        "expected u16",
+        "Component error",
+        "missing field",
+    ] {
+        assert!(!out.contains(rust), "`{rust}` in:\n{out}");
+    }
+    assert!(!out.contains(": customer: "), "{out}");
+    has("3 problem(s) in 1 file(s); 6 subscription(s) valid");
+}
+
+/// `check --json`: one document with every problem (file, line, column, key, message,
+/// hint, kind) and a summary; `check FILE` checks only that file.
+#[test]
+fn check_json_and_check_one_file() {
+    let dir = setup();
+    let d = dir.path();
+    edit(d, "technical.toml", "port = 22", "port = \"2222\"");
+    edit(d, "owners.toml", "customer = ", "custmer = ");
+    let out = util::cli::run(
+        util::cli::regdrop()
+            .arg("--config")
+            .arg(d.join("regdrop.toml"))
+            .args(["check", "--no-environment", "--json"]),
+    );
+    assert_eq!(out.code, 78, "{}", out.text());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    assert_eq!(v["ok"], false);
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{v:#}");
+    let port = problems
+        .iter()
+        .find(|p| p["key"] == "target.port")
+        .expect("the port problem");
+    assert!(port["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("subs/technical.toml"));
+    assert_eq!(port["line"], 15);
+    assert_eq!(port["column"], 8);
+    assert_eq!(port["kind"], "config");
+    assert_eq!(
+        port["message"],
+        "expected a whole number 1-65535, found the text \"2222\""
+    );
+    assert_eq!(port["hint"], "write port = 2222 without quotes");
+    assert_eq!(v["summary"]["subscriptions_valid"], 5);
+    assert_eq!(v["summary"]["subscription_files"], 7);
+    assert_eq!(v["summary"]["files_with_problems"], 2);
+    assert_eq!(v["environment"]["checked"], false);
+
+    // One file: only its problems, and it alone is counted.
+    let (code, out) = regdrop(
+        &d.join("regdrop.toml"),
+        &[
+            "check",
+            "--no-environment",
+            d.join("subs/technical.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("target.port"), "{out}");
+    assert!(!out.contains("custmer"), "{out}");
+    let (code, out) = regdrop(
+        &d.join("regdrop.toml"),
+        &[
+            "check",
+            "--no-environment",
+            d.join("subs/code_tables.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(1 subscriptions valid"), "{out}");
 }

@@ -189,7 +189,7 @@ pub(super) fn cli_deliver_with_code_tables_and_receipt(kind: Kind) {
     )
     .unwrap();
     let rd = |args: &[&str]| util::cli::run(util::cli::regdrop_in(d).args(args));
-    let out = rd(&["check"]);
+    let out = rd(&["check", "--no-environment"]);
     assert!(out.ok(), "{}", out.text());
     let out = rd(&["register", "generate", "--vehicles", "2000", "--seed", "8"]);
     assert!(out.ok(), "{}", out.text());

@@ -156,7 +156,7 @@ impl Walk {
             | (Ty::Number, DeValue::Float(_) | DeValue::Integer(_))
             | (Ty::Date, DeValue::Datetime(_)) => Ok(()),
             (Ty::Int { min, max }, DeValue::Integer(i)) => {
-                match i64::from_str_radix(i.as_str(), i.radix()) {
+                match i128::from_str_radix(i.as_str(), i.radix()) {
                     Ok(n) if (min..=max).contains(&n) => Ok(()),
                     _ => Err(format!(
                         "expected {}, found {i}; write a number in that range",
@@ -271,8 +271,10 @@ fn expect(ty: Ty) -> String {
         Ty::Text => "text in quotes".into(),
         Ty::Bool => "true or false".into(),
         Ty::Number => "a number".into(),
-        Ty::Int { min: i64::MIN, .. } => "a whole number".into(),
-        Ty::Int { min, max } if max == i64::MAX => format!("a whole number {min} or more"),
+        Ty::Int { min, .. } if min == i128::from(i64::MIN) => "a whole number".into(),
+        Ty::Int { min, max } if max == i128::from(u64::MAX) => {
+            format!("a whole number {min} or more")
+        }
         Ty::Int { min, max } => format!("a whole number {min}-{max}"),
         Ty::OneOf(c) => format!("one of {}", quoted(c)),
         Ty::TextList => "a list of texts in quotes".into(),

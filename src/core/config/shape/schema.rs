@@ -18,8 +18,8 @@ pub enum Ty {
     Number,
     /// An integer in `min..=max`.
     Int {
-        min: i64,
-        max: i64,
+        min: i128,
+        max: i128,
     },
     /// One of these strings (serde enums).
     OneOf(&'static [&'static str]),
@@ -70,20 +70,20 @@ const fn opt(name: &'static str, ty: Ty) -> Key {
 
 const PORT: Ty = Ty::Int {
     min: 1,
-    max: u16::MAX as i64,
+    max: u16::MAX as i128,
 };
 const U32: Ty = Ty::Int {
     min: 0,
-    max: u32::MAX as i64,
+    max: u32::MAX as i128,
 };
-/// u64 and usize: TOML integers stop at `i64::MAX`.
+/// u64 and usize (64-bit targets).
 const U64: Ty = Ty::Int {
     min: 0,
-    max: i64::MAX,
+    max: u64::MAX as i128,
 };
 const I64: Ty = Ty::Int {
-    min: i64::MIN,
-    max: i64::MAX,
+    min: i64::MIN as i128,
+    max: i64::MAX as i128,
 };
 
 pub static RETRY: Table = Table {

@@ -89,10 +89,24 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
     if max_per_host == 0 {
         problems.push(Problem::new("daemon.max_per_host", "must be at least 1"));
     }
+    let service_user = raw.daemon.user.as_deref().map(str::trim);
+    if let Some(u) = service_user {
+        if u.is_empty()
+            || !u
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            problems.push(Problem::new(
+                "daemon.user",
+                format!("`{u}` is not a user name; write the User= of the unit, e.g. user = \"regdrop\""),
+            ));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(DaemonConfig {
+        service_user: service_user.map(str::to_string),
         register: rel(&raw.register, "register.sqlite"),
         spool_dir: rel(&raw.spool_dir, "spool"),
         state_db: rel(&raw.state_db, "state/regdrop.sqlite"),

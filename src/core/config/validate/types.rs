@@ -238,4 +238,6 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     pub spool_grace: Duration,
     pub receipts_retention: Duration,
+    /// `[daemon] user`: the user the service runs as, when the file names one.
+    pub service_user: Option<String>,
 }
