@@ -72,6 +72,14 @@ fn new_subscription_with_flags_passes_check_pins_the_servers_key_and_delivers() 
         out.contains(&sshd.host_fingerprint()),
         "prints the fingerprint to check: {out}"
     );
+    // The secret goes to the service user (systemd/README.md): regdrop:regdrop, 0600.
+    assert!(
+        out.contains(&format!(
+            "sudo install -o regdrop -g regdrop -m 0600 KEYFILE {}",
+            sshd.user_key.display()
+        )),
+        "{out}"
+    );
 
     // `regdrop check` accepts it.
     let (code, out, err) = regdrop(d, &["check", "--no-environment"]);

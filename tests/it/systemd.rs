@@ -23,6 +23,7 @@ fn unit_has_notify_watchdog_reload_and_hardening() {
         "RestartPreventExitStatus=78",
         "Restart=on-failure",
         "User=regdrop",
+        "Group=regdrop",
         "StateDirectory=regdrop",
         "CacheDirectory=regdrop",
         "NoNewPrivileges=yes",
@@ -45,6 +46,39 @@ fn unit_has_notify_watchdog_reload_and_hardening() {
     assert!(
         text.contains("#LoadCredential="),
         "a LoadCredential example"
+    );
+    // The static user of the service-user model: a DynamicUser cannot read the
+    // regdrop-owned 0600 secret files the tools tell the operator to create.
+    assert!(
+        !lines.iter().any(|l| l.starts_with("DynamicUser=")),
+        "no DynamicUser: the service runs as the static user `regdrop`"
+    );
+}
+
+/// The unit, `systemd/README.md`, `new-subscription` and `check` follow one service-user
+/// model: a static `regdrop` user owning `/etc/regdrop/secrets` (0700) and its 0600 files.
+#[test]
+fn unit_readme_and_tools_name_the_same_user_and_secret_layout() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("systemd/README.md")).unwrap();
+    for want in [
+        "useradd --system --home-dir /var/lib/regdrop --shell /usr/sbin/nologin regdrop",
+        "install -d -o regdrop -g regdrop -m 0700 /etc/regdrop/secrets",
+        "install -o regdrop -g regdrop -m 0600",
+        "sudo -u regdrop regdrop status",
+        "LoadCredential=",
+    ] {
+        assert!(readme.contains(want), "systemd/README.md lacks `{want}`");
+        if want.starts_with("useradd") || want.starts_with("install -d") {
+            assert!(
+                unit_text().contains(want),
+                "the unit's comment lacks `{want}`"
+            );
+        }
+    }
+    assert!(
+        !readme.contains("DynamicUser=yes"),
+        "README still describes DynamicUser"
     );
 }
 

@@ -7,7 +7,8 @@
 //! on a terminal, a missing one is asked for, otherwise the command fails and lists every
 //! missing flag. The server's host keys are scanned and pinned (check the printed
 //! fingerprints with the customer). Secrets are never asked for: the file names a password
-//! (or key) file, which the operator creates with mode 0600.
+//! (or key) file, which the operator creates for the service user (`install -o regdrop -g
+//! regdrop -m 0600`, the model of systemd/README.md).
 //!
 //! The file is validated exactly as `regdrop check` validates it before it is written, and
 //! every choice in it carries a comment.
@@ -377,19 +378,49 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
     for (_, fp) in &keys {
         println!("  {fp}");
     }
-    let secrets = inherited.secrets_dir.clone();
-    match &a.key_file {
-        Some(k) => println!(
-            "next: put the private key in {} (chmod 600); regdrop never asks for secrets",
-            secrets.join(k).display()
-        ),
-        None => println!(
-            "next: put the password the customer sends by SMS in {} (one line, chmod 600: `install -m 600 /dev/null FILE`, then edit); regdrop never asks for secrets",
-            secrets.join(format!("{id}.password")).display()
-        ),
+    let user = loaded
+        .as_ref()
+        .and_then(|l| l.daemon.service_user.clone())
+        .unwrap_or_else(|| crate::pipeline::preflight::DEFAULT_USER.to_string());
+    for line in secret_steps(&inherited.secrets_dir, &id, a.key_file.as_deref(), &user) {
+        println!("{line}");
     }
-    println!("then: `regdrop check`, and `regdrop probe {id}` to test the login");
+    println!("then: `sudo regdrop check` (as root it checks that `{user}` can read the secret), and `sudo -u {user} regdrop probe {id}` to test the login");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The commands that create the subscription's secret file for the service user (the
+/// service-user model of systemd/README.md: `user:user`, 0600, in the secrets folder), and
+/// the systemd-credential alternative.
+fn secret_steps(secrets: &Path, id: &str, key_file: Option<&str>, user: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match key_file {
+        Some(k) => {
+            let p = secrets.join(k);
+            out.push(format!(
+                "next: install the private key for the service user `{user}` (regdrop never asks for secrets):"
+            ));
+            out.push(format!(
+                "  sudo install -o {user} -g {user} -m 0600 KEYFILE {}",
+                p.display()
+            ));
+        }
+        None => {
+            let p = secrets.join(format!("{id}.password"));
+            out.push(format!(
+                "next: create the password file for the service user `{user}` and put the password the customer sends by SMS in it, one line (regdrop never asks for secrets):"
+            ));
+            out.push(format!(
+                "  sudo install -o {user} -g {user} -m 0600 /dev/null {}",
+                p.display()
+            ));
+            out.push(format!("  sudoedit {}", p.display()));
+        }
+    }
+    out.push(
+        "  (or keep the file root's and hand it over as a systemd credential: LoadCredential= in the unit, and password_credential/key_credential here; systemd/README.md)".into(),
+    );
+    out
 }
 
 #[cfg(test)]
