@@ -4,9 +4,11 @@
 //! The seed (000) says what a customer sends: which data, an e-mail address and a mobile
 //! number, the SFTP server's DNS name or IP, the SFTP user name (the password comes by
 //! SMS); for encrypted extracts the customer's age recipient. Each of these is a flag;
-//! on a terminal, a missing one is asked for, otherwise the command fails and lists every
-//! missing flag. The server's host keys are scanned and pinned (check the printed
-//! fingerprints with the customer). Secrets are never asked for: the file names a password
+//! on a terminal (or with `--interactive`), a missing one is asked for, each answer checked
+//! at once ([`prompt`]), and so are the login, the schedule and the period; otherwise the
+//! command fails and lists every missing flag. The server's host keys are scanned and
+//! pinned after a yes to their fingerprints (`--yes` for scripts), or given with
+//! `--host-key` before the server is reachable. Secrets are never asked for: the file names a password
 //! (or key) file, which the operator creates for the service user (`install -o regdrop -g
 //! regdrop -m 0600`, the model of systemd/README.md).
 //!
@@ -14,18 +16,18 @@
 //! every choice in it carries a comment.
 
 use crate::cmd::{Exit, EXIT_CONFIG};
-use crate::core::catalog::ReportKind;
 use crate::core::config::raw::RawSubscription;
 use crate::core::config::validate::{self, Inherited};
 use anyhow::{anyhow, bail, Context, Result};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod prompt;
 mod render;
+use prompt::{complete, Asker};
 pub use render::render;
-use render::{is_personal, normal_mobile, valid_email};
 
 /// Flags of `regdrop new-subscription`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -102,9 +104,12 @@ pub struct Args {
     /// The legal basis for personal data (required for reports with personal fields).
     #[arg(long)]
     pub legal_basis: Option<String>,
-    /// When to deliver: a 5-field cron line.
-    #[arg(long, default_value = "0 6 * * MON")]
-    pub cron: String,
+    /// When to deliver: a 5-field cron line [default: "0 6 * * MON"; asked when asking].
+    #[arg(long)]
+    pub cron: Option<String>,
+    /// IANA time zone of the schedule [default: `[defaults] timezone` of regdrop.toml].
+    #[arg(long)]
+    pub timezone: Option<String>,
     /// The customer's SFTP server: DNS name or IP (HOST or HOST:PORT).
     #[arg(long)]
     pub host: Option<String>,
@@ -125,8 +130,27 @@ pub struct Args {
     pub no_encryption: bool,
     /// Log in with this private key file (relative to the secrets folder) instead of a
     /// password file `<id>.password`.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["password_credential", "key_credential"])]
     pub key_file: Option<String>,
+    /// Log in with the password in this systemd credential (`LoadCredential=NAME:PATH`).
+    #[arg(long, conflicts_with = "key_credential")]
+    pub password_credential: Option<String>,
+    /// Log in with the private key in this systemd credential.
+    #[arg(long)]
+    pub key_credential: Option<String>,
+    /// Pin this host key (an OpenSSH public-key line the customer sent, `ssh-ed25519
+    /// AAAA...`) instead of scanning the server: for onboarding before it is reachable.
+    /// Repeatable.
+    #[arg(long)]
+    pub host_key: Vec<String>,
+    /// Pin the scanned host keys without asking (scripts; check the printed fingerprints
+    /// with the customer).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Ask for what is missing on standard input even when it is not a terminal (answers
+    /// piped in, one a line).
+    #[arg(long)]
+    pub interactive: bool,
     /// Where to write the file [default: `<subscriptions folder>/<id>.toml`].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -136,107 +160,6 @@ pub struct Args {
     /// Seconds to wait for the server during the host-key scan.
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,
-}
-
-/// Asks on the terminal; `None` when there is no terminal.
-struct Asker {
-    terminal: bool,
-}
-
-impl Asker {
-    fn ask(&self, label: &str) -> Result<Option<String>> {
-        if !self.terminal {
-            return Ok(None);
-        }
-        loop {
-            eprint!("{label}: ");
-            std::io::stderr().flush()?;
-            let mut line = String::new();
-            if std::io::stdin().lock().read_line(&mut line)? == 0 {
-                bail!("input ended before {label} was given");
-            }
-            let v = line.trim().to_string();
-            if !v.is_empty() {
-                return Ok(Some(v));
-            }
-        }
-    }
-}
-
-/// Fills the missing required values (asking on a terminal) and checks the contact
-/// details; errors name every missing flag at once.
-fn complete(a: &mut Args, asker: &Asker) -> Result<()> {
-    let mut missing: Vec<&str> = Vec::new();
-    macro_rules! need {
-        ($field:ident, $flag:literal, $label:literal) => {
-            if a.$field.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                a.$field = asker.ask($label)?;
-                if a.$field.is_none() {
-                    missing.push($flag);
-                }
-            }
-        };
-    }
-    need!(id, "--id", "Subscription id (lowercase letters, digits, -)");
-    need!(customer, "--customer", "Customer name");
-    need!(report, "--report", "Which data (technical, technical_owners, first_registrations, owners, custom, technical_open, code_tables)");
-    let report = a.report.as_deref().and_then(ReportKind::parse);
-    if report == Some(ReportKind::Custom) && a.columns.is_empty() {
-        match asker.ask("Columns (comma-separated; `regdrop fields` lists them)")? {
-            Some(c) => {
-                a.columns = c
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }
-            None => missing.push("--columns"),
-        }
-    }
-    if report == Some(ReportKind::CodeTables) && a.code_tables.is_empty() {
-        match asker.ask("Code tables (comma-separated: make, vehicle_group, fuel, colour, euronorm, load_index, speed_index)")? {
-            Some(c) => a.code_tables = c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-            None => missing.push("--code-tables"),
-        }
-    }
-    if is_personal(report, &a.columns) {
-        need!(
-            legal_basis,
-            "--legal-basis",
-            "Legal basis for the personal data (law and agreement)"
-        );
-    }
-    need!(email, "--email", "Contact e-mail");
-    need!(mobile, "--mobile", "Contact mobile number");
-    need!(
-        host,
-        "--host",
-        "SFTP server (DNS name or IP, optionally :PORT)"
-    );
-    need!(username, "--username", "SFTP user name");
-    if !a.no_encryption && a.recipient.is_empty() {
-        match asker.ask("Customer's age recipient (age1... or ssh-ed25519 ...)")? {
-            Some(r) => a.recipient.push(r),
-            None => missing.push("--recipient"),
-        }
-    }
-    if !missing.is_empty() {
-        bail!(
-            "missing {}; give them as flags (stdin is not a terminal, so nothing can be asked)",
-            missing.join(", ")
-        );
-    }
-    if let Some(e) = &a.email {
-        if !valid_email(e) {
-            bail!("--email `{e}` is not an e-mail address");
-        }
-    }
-    if let Some(m) = &a.mobile {
-        a.mobile = Some(normal_mobile(m).ok_or_else(|| {
-            anyhow!("--mobile `{m}` is not a phone number (8-15 digits, optional +)")
-        })?);
-    }
-    Ok(())
 }
 
 /// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`; `--port` wins.
@@ -270,9 +193,8 @@ pub type Pinned = Vec<(String, String)>;
 /// The command.
 pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
     let asker = Asker {
-        terminal: std::io::stdin().is_terminal(),
+        interactive: a.interactive || std::io::stdin().is_terminal(),
     };
-    complete(&mut a, &asker)?;
     // The daemon config gives the subscriptions folder, the secrets folder, the default
     // time zone and the ids in use; without one (`--out` given) the defaults apply.
     let loaded = match (crate::cmd::load(config), &a.out) {
@@ -284,6 +206,11 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
             )
         }
     };
+    let default_tz = loaded.as_ref().map_or_else(
+        || "Europe/Oslo".to_string(),
+        |l| l.daemon.inherited.timezone.clone(),
+    );
+    complete(&mut a, &asker, &default_tz)?;
     let id = a.id.clone().unwrap_or_default();
     let out = match &a.out {
         Some(o) => o.clone(),
@@ -350,13 +277,64 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
     checked(&vec![(STAND_IN.to_string(), String::new())])?;
 
+    let keys = host_keys(&a, &asker, &host, port)?;
+    let text = checked(&keys)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+
+    println!("wrote {}", out.display());
+    println!("pinned host key(s) of {host}:{port}:");
+    for (_, fp) in &keys {
+        println!("  {fp}");
+    }
+    let user = loaded
+        .as_ref()
+        .and_then(|l| l.daemon.service_user.clone())
+        .unwrap_or_else(|| crate::pipeline::preflight::DEFAULT_USER.to_string());
+    for line in secret_steps(&inherited.secrets_dir, &id, &a, &user) {
+        println!("{line}");
+    }
+    println!("then: `sudo regdrop check` (as root it checks that `{user}` can read the secret), and `sudo -u {user} regdrop probe {id}` to test the login");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The host keys to pin: the `--host-key` lines as given (offline onboarding), or the
+/// server's, scanned and pinned only once their fingerprints are confirmed (a yes, or
+/// `--yes`).
+fn host_keys(a: &Args, asker: &Asker, host: &str, port: u16) -> Result<Pinned> {
+    if !a.host_key.is_empty() {
+        let mut keys = Pinned::new();
+        let mut bad = Vec::new();
+        for line in &a.host_key {
+            match validate::host_key_fingerprint(line) {
+                Ok(fp) => keys.push((
+                    line.split_whitespace()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    fp,
+                )),
+                Err(e) => bad.push(format!("--host-key: {e}")),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(anyhow::Error::new(Exit {
+                code: EXIT_CONFIG,
+                message: format!("{}; nothing written", bad.join("\n")),
+            }));
+        }
+        eprintln!("Pinning the host key(s) given with --host-key (the server is not contacted).");
+        return Ok(keys);
+    }
     eprintln!("Scanning the host keys of {host}:{port} ...");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let keys: Pinned = rt
         .block_on(crate::sftp::scan_host_keys(
-            &host,
+            host,
             port,
             Duration::from_secs(a.timeout_secs),
         ))
@@ -367,34 +345,47 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
     if keys.is_empty() {
         bail!("{host}:{port} offered no usable host key; check the address with the customer");
     }
-    let text = checked(&keys)?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!("The server {host}:{port} offers these host keys; check the fingerprints with the customer:");
+    for (line, fp) in &keys {
+        let kind = line.split_whitespace().next().unwrap_or_default();
+        eprintln!("  {kind:<20} {fp}");
     }
-    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
-
-    println!("wrote {}", out.display());
-    println!("pinned host key(s) of {host}:{port}; check the fingerprints with the customer:");
-    for (_, fp) in &keys {
-        println!("  {fp}");
+    if a.yes {
+        return Ok(keys);
     }
-    let user = loaded
-        .as_ref()
-        .and_then(|l| l.daemon.service_user.clone())
-        .unwrap_or_else(|| crate::pipeline::preflight::DEFAULT_USER.to_string());
-    for line in secret_steps(&inherited.secrets_dir, &id, a.key_file.as_deref(), &user) {
-        println!("{line}");
+    match asker.yes_no("Pin these keys (yes/no)")? {
+        Some(true) => Ok(keys),
+        Some(false) => bail!("host keys not pinned; nothing written (pin them later with --host-key LINE, from `regdrop hostkey scan`)"),
+        None => bail!("the host keys of {host}:{port} were not confirmed (stdin is not a terminal): check the fingerprints above with the customer and run again with --yes, or give them with --host-key LINE; nothing written"),
     }
-    println!("then: `sudo regdrop check` (as root it checks that `{user}` can read the secret), and `sudo -u {user} regdrop probe {id}` to test the login");
-    Ok(ExitCode::SUCCESS)
 }
 
-/// The commands that create the subscription's secret file for the service user (the
-/// service-user model of systemd/README.md: `user:user`, 0600, in the secrets folder), and
-/// the systemd-credential alternative.
-fn secret_steps(secrets: &Path, id: &str, key_file: Option<&str>, user: &str) -> Vec<String> {
+/// The commands that create the subscription's secret for the service user (the
+/// service-user model of systemd/README.md: `user:user`, 0600, in the secrets folder), or
+/// the unit's `LoadCredential=` line for a systemd credential.
+fn secret_steps(secrets: &Path, id: &str, a: &Args, user: &str) -> Vec<String> {
     let mut out = Vec::new();
-    match key_file {
+    let credential = |name: &str, what: &str, out: &mut Vec<String>| {
+        let p = secrets.join(name);
+        out.push(format!(
+            "next: put the {what} in a root-owned 0600 file and hand it to the service as a systemd credential (regdrop never asks for secrets):"
+        ));
+        out.push(format!("  sudo install -m 0600 /dev/null {}", p.display()));
+        out.push(format!("  sudoedit {}", p.display()));
+        out.push(format!(
+            "  systemctl edit regdrop   # add under [Service]: LoadCredential={name}:{}",
+            p.display()
+        ));
+    };
+    if let Some(name) = &a.password_credential {
+        credential(name, "password the customer sends by SMS", &mut out);
+        return out;
+    }
+    if let Some(name) = &a.key_credential {
+        credential(name, "private key", &mut out);
+        return out;
+    }
+    match &a.key_file {
         Some(k) => {
             let p = secrets.join(k);
             out.push(format!(
@@ -469,7 +460,7 @@ mod tests {
             report: Some("owners".into()),
             ..Default::default()
         };
-        let e = complete(&mut a, &Asker { terminal: false })
+        let e = complete(&mut a, &Asker { interactive: false }, "Europe/Oslo")
             .unwrap_err()
             .to_string();
         assert!(

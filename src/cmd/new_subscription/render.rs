@@ -159,8 +159,21 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
     ));
     line(String::new());
     line("[schedule]".into());
-    line("# When to deliver (5-field cron, in the default time zone of regdrop.toml).".into());
-    line(format!("cron = {}", q(&a.cron)));
+    let cron = a.cron.as_deref().unwrap_or(super::prompt::DEFAULT_CRON);
+    match &a.timezone {
+        Some(tz) => {
+            line(format!("# When to deliver (5-field cron, in {tz})."));
+            line(format!("cron = {}", q(cron)));
+            line(format!("timezone = {}", q(tz)));
+        }
+        None => {
+            line(
+                "# When to deliver (5-field cron, in the default time zone of regdrop.toml)."
+                    .into(),
+            );
+            line(format!("cron = {}", q(cron)));
+        }
+    }
     line(String::new());
     line("[target]".into());
     line("# The customer's SFTP server and port.".into());
@@ -179,12 +192,20 @@ pub fn render(a: &Args, host: &str, port: u16, keys: &Pinned) -> Result<String> 
         "host_keys = {}",
         list(&keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>())
     ));
-    match &a.key_file {
-        Some(k) => {
+    match (&a.key_file, &a.password_credential, &a.key_credential) {
+        (Some(k), _, _) => {
             line(format!("# Log in with the private key in {k} (secrets folder, mode 0600; never in this file)."));
             line(format!("auth = {{ key_file = {} }}", q(k)));
         }
-        None => {
+        (None, Some(c), _) => {
+            line(format!("# The password is the systemd credential {c} (LoadCredential={c}:FILE in the unit)."));
+            line(format!("auth = {{ password_credential = {} }}", q(c)));
+        }
+        (None, None, Some(c)) => {
+            line(format!("# The private key is the systemd credential {c} (LoadCredential={c}:FILE in the unit)."));
+            line(format!("auth = {{ key_credential = {} }}", q(c)));
+        }
+        (None, None, None) => {
             line(format!(
                 "# The password the customer sends by SMS goes into {id}.password (secrets folder, mode 0600; never in this file)."
             ));

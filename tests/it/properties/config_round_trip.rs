@@ -183,7 +183,7 @@ fn subscription() -> impl Strategy<Value = Generated> {
                 } else {
                     legal_basis
                 },
-                cron: cron.to_string(),
+                cron: Some(cron.to_string()),
                 username: Some(username),
                 remote_dir,
                 recipient: if no_encryption {
@@ -243,7 +243,7 @@ proptest! {
         prop_assert_eq!(&sub.legal_basis, &a.legal_basis);
         prop_assert_eq!(&sub.contact_email, &a.email);
         prop_assert_eq!(&sub.contact_mobile, &a.mobile);
-        prop_assert_eq!(&sub.schedule.line, &a.cron);
+        prop_assert_eq!(Some(&sub.schedule.line), a.cron.as_ref());
         prop_assert_eq!(sub.schedule.tz.name(), "Europe/Oslo");
         let t = &sub.target;
         prop_assert_eq!((t.host.as_str(), t.port), (g.host.as_str(), g.port));

@@ -20,7 +20,8 @@ mod target;
 mod types;
 
 pub use daemon::validate_daemon;
-pub use target::parse_host_key;
+pub use subscription::valid_id;
+pub use target::{host_key_fingerprint, parse_host_key};
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,
     IfExists, Inherited, PeriodSpec, Subscription, TargetSpec, TargetTuning, VerifyLevel,

@@ -29,7 +29,9 @@ pub(super) fn check_identity(raw: &RawSubscription, p: &mut Vec<Problem>) {
     }
 }
 
-fn valid_id(id: &str) -> bool {
+/// Whether `id` is a subscription id: 1-63 lowercase letters, digits and `-`, not
+/// starting with `-`.
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 63
         && id

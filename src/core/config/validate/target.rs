@@ -108,6 +108,16 @@ pub fn parse_host_key(line: &str) -> Result<(), String> {
     }
 }
 
+/// The SHA-256 fingerprint (`SHA256:...`, as ssh prints it) of an OpenSSH public-key line,
+/// or why the line is not one.
+pub fn host_key_fingerprint(line: &str) -> Result<String, String> {
+    parse_host_key(line)?;
+    let b64 = line.split_whitespace().nth(1).unwrap_or_default();
+    russh::keys::parse_public_key_base64(b64)
+        .map(|k| k.fingerprint(russh::keys::HashAlg::Sha256).to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// The `[target]` upload overrides: each within its bounds, `commit` one of its words.
 fn validate_tuning(t: &RawTarget, p: &mut Vec<Problem>) -> TargetTuning {
     let as_usize = |v: Option<u64>| v.map(|n| n as usize);
