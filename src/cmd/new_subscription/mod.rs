@@ -416,7 +416,7 @@ fn secret_steps(secrets: &Path, id: &str, a: &Args, user: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::render::{period, range};
+    use super::render::{normal_mobile, period, range, valid_email};
     use super::*;
 
     #[test]

@@ -358,4 +358,15 @@ mod tests {
         );
         assert_eq!(t.tuning, TargetTuning::default());
     }
+
+    #[test]
+    fn a_host_key_line_has_the_fingerprint_ssh_prints() {
+        use super::super::testing::HOST_KEY;
+        // `ssh-keygen -lf` of this key prints SHA256:T7SvZ2cslqpPj6nKzitCBHHlpVF3r3MvLwmFL0fk0IE.
+        assert_eq!(
+            host_key_fingerprint(HOST_KEY).unwrap(),
+            "SHA256:T7SvZ2cslqpPj6nKzitCBHHlpVF3r3MvLwmFL0fk0IE"
+        );
+        assert!(host_key_fingerprint("ssh-ed25519 AAAAnope").is_err());
+    }
 }
