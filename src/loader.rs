@@ -274,6 +274,8 @@ fn tidy(msg: &str) -> String {
         format!("{m}; remove it or fix its spelling")
     } else if m.starts_with("missing field") {
         format!("{m}; add it")
+    } else if m.starts_with("duplicate key") {
+        format!("{m}; a key may appear once in its table: remove one of them")
     } else {
         m
     }
