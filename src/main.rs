@@ -11,7 +11,13 @@ fn main() -> ExitCode {
     use regdrop::cmd::cli::Command as C;
     if matches!(
         cli.command,
-        C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_) | C::Status
+        C::Check
+            | C::Fields
+            | C::Next { .. }
+            | C::Preview { .. }
+            | C::Receipts(_)
+            | C::Status { .. }
+            | C::Resolve { .. }
     ) {
         // Printing commands end quietly when the reader goes away (`| head`), as Unix
         // tools do; network commands keep Rust's ignored SIGPIPE.

@@ -72,8 +72,28 @@ pub enum Command {
         /// The run id (`regdrop status` lists them), e.g. acme-parking-20261125T050000Z.
         run: String,
     },
-    /// Subscriptions with their last run and next fire time, and the runs needing attention.
-    Status,
+    /// Subscriptions with their last run and next fire time, the runs needing an operator,
+    /// runs resolved lately and invalid subscription files. Exit 0 when nothing needs anyone,
+    /// 3 when runs need attention, 4 when subscription files are invalid, 5 for both.
+    Status {
+        /// One JSON document on stdout instead of the table (README "JSON output").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close runs in `needs_attention` or `failed` with an operator's decision: who (the OS
+    /// user, and --by), when and why are kept with the run. A resolved run no longer counts
+    /// as needing attention and is never retried; a second resolution is refused.
+    Resolve {
+        /// The run id(s) (`regdrop status` lists them), e.g. acme-parking-20261125T050000Z.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// What was decided and why (required, not empty), e.g. "customer got it by hand".
+        #[arg(long)]
+        reason: String,
+        /// Who decided, when that is not the OS user typing (kept beside the OS user).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// The register: generate a synthetic one, import the authority's DSV dump, stats.
     #[command(subcommand)]
     Register(RegisterCmd),

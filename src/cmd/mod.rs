@@ -11,6 +11,9 @@ mod extract;
 pub mod new_subscription;
 mod receipts;
 mod register;
+mod resolve;
+pub mod status;
+pub mod times;
 
 use crate::cmd::cli::{Cli, Command, HostkeyCmd};
 use crate::core::config;
@@ -23,6 +26,9 @@ use std::process::ExitCode;
 
 /// Exit code for configuration errors: systemd's `RestartPreventExitStatus=78` (EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
+/// Exit code for a usage error (what clap uses for a wrong command line, and ours for a
+/// flag value that cannot be used).
+pub const EXIT_USAGE: u8 = 2;
 
 /// A failure that maps to a specific exit code.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +61,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Register(cmd) => register::register(cli.config.as_deref(), cmd),
         Command::Run => daemon::run(cli.config.as_deref()),
         Command::Retry { run } => daemon::retry(cli.config.as_deref(), &run),
-        Command::Status => daemon::status(cli.config.as_deref()),
+        Command::Status { json } => status::status(cli.config.as_deref(), json),
+        Command::Resolve { runs, reason, by } => {
+            resolve::resolve(cli.config.as_deref(), &runs, &reason, by.as_deref())
+        }
         Command::Deliver { sub, at } => {
             deliver::deliver(cli.config.as_deref(), &sub, at.as_deref())
         }

@@ -1,6 +1,6 @@
 //! The `run_resolutions` table: an operator's decision closing a run in `needs_attention`
-//! or `failed` ([`Store::resolve_run`]), and what counts as still needing an operator
-//! ([`Store::runs_needing_attention`]).
+//! or `failed` ([`Store::resolve_run`]), and the runs still waiting for one
+//! ([`Store::runs_needing_attention`], [`Store::unresolved_runs`]).
 
 use super::model::{parse_ts, NewResolution, Resolution, RunId, RunState};
 use super::runs::get_run_in;
@@ -103,14 +103,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Runs waiting for an operator: in `needs_attention` or `failed` and not resolved, by
-    /// fire time. What `regdrop_runs_needing_attention` counts and `regdrop status` lists.
+    /// Runs in `needs_attention` that no operator resolved, by fire time: what
+    /// `regdrop_runs_needing_attention` counts and makes `regdrop status` exit 3.
     pub fn runs_needing_attention(&self) -> Result<Vec<super::Run>> {
+        self.unresolved_runs(&[RunState::NeedsAttention])
+    }
+
+    /// Runs in `states` that no operator resolved, by fire time (`regdrop status` lists the
+    /// unresolved `needs_attention` and `failed` ones).
+    pub fn unresolved_runs(&self, states: &[RunState]) -> Result<Vec<super::Run>> {
         let resolved: std::collections::HashSet<RunId> =
             self.resolutions()?.into_iter().map(|r| r.run_id).collect();
         Ok(self
             .list_runs(&super::RunFilter {
-                states: WAITING.to_vec(),
+                states: states.to_vec(),
                 ..Default::default()
             })?
             .into_iter()
@@ -160,13 +166,14 @@ mod tests {
         let na = run_in(&s, "acme", 1, RunState::NeedsAttention);
         let failed = run_in(&s, "other", 1, RunState::Failed);
         let ids = |s: &Store| -> Vec<RunId> {
-            s.runs_needing_attention()
+            s.unresolved_runs(&WAITING)
                 .unwrap()
                 .into_iter()
                 .map(|r| r.id)
                 .collect()
         };
         assert_eq!(ids(&s), vec![na.clone(), failed.clone()]);
+        assert_eq!(s.runs_needing_attention().unwrap().len(), 1);
         let r = resolve(&s, &na, "  customer sent the file by hand  ").unwrap();
         assert_eq!(r.state, RunState::NeedsAttention);
         assert_eq!(r.reason, "customer sent the file by hand");
@@ -178,6 +185,7 @@ mod tests {
         );
         assert_eq!(s.resolution(&na).unwrap(), Some(r.clone()));
         assert_eq!(ids(&s), vec![failed.clone()]);
+        assert!(s.runs_needing_attention().unwrap().is_empty());
         // The first decision stands: a second one is refused and names the first.
         match resolve(&s, &na, "something else") {
             Err(StoreError::AlreadyResolved(first)) => assert_eq!(*first, r),
