@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         C::Check
             | C::Fields
             | C::Next { .. }
+            | C::Agenda { .. }
             | C::Preview { .. }
             | C::Receipts(_)
             | C::Status { .. }

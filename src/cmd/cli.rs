@@ -32,15 +32,37 @@ pub enum Command {
     Check,
     /// List the fields of the catalog (names for custom reports), marking personal data.
     Fields,
-    /// Print the next fire times of one or all subscriptions.
+    /// Print the next fire times of one or all subscriptions, in the subscription's zone, in
+    /// UTC and in the machine's local time.
     Next {
         /// Subscription id (all when omitted).
         sub: Option<String>,
+        /// How many fire times per subscription.
         #[arg(long, default_value_t = 5)]
         count: usize,
         /// Start after this time (RFC 3339, e.g. 2026-03-28T12:00:00Z) instead of now.
         #[arg(long)]
         after: Option<String>,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upcoming fires of all subscriptions in one list sorted by time, with time left, local
+    /// time beside UTC and the last run's result (like `systemctl list-timers`).
+    Agenda {
+        /// At most this many lines.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// List every fire within this span (e.g. 36h, 7d, 2w) instead of each
+        /// subscription's next fire.
+        #[arg(long)]
+        within: Option<String>,
+        /// Start after this time (RFC 3339) instead of now.
+        #[arg(long)]
+        after: Option<String>,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
     /// Show the row count and the first rows of a subscription's extract (personal fields
     /// masked). Nothing is written.

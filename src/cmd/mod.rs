@@ -1,6 +1,7 @@
 //! The commands: each takes parsed arguments, wires config and adapters, prints for a
 //! person, and returns an exit code. `main` only parses, sets up logging and calls `run`.
 
+mod agenda;
 mod check;
 pub mod cli;
 pub mod daemon;
@@ -46,11 +47,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             check::fields();
             Ok(ExitCode::SUCCESS)
         }
-        Command::Next { sub, count, after } => check::next(
+        Command::Next {
+            sub,
+            count,
+            after,
+            json,
+        } => agenda::next(
             cli.config.as_deref(),
             sub.as_deref(),
             count,
             after.as_deref(),
+            json,
+        ),
+        Command::Agenda {
+            count,
+            within,
+            after,
+            json,
+        } => agenda::agenda(
+            cli.config.as_deref(),
+            &agenda::AgendaArgs {
+                within: within.as_deref(),
+                count,
+                after: after.as_deref(),
+                json,
+            },
         ),
         Command::Preview { sub, rows, at, sql } => {
             extract::preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql)
