@@ -128,7 +128,12 @@ pub enum Command {
     },
     /// Connect, check the host key, log in, check the folder is writable (a temp file that
     /// is removed), list the server's SFTP extensions. Uploads no data.
-    Probe { sub: String },
+    Probe {
+        sub: String,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
+    },
     /// Host keys.
     #[command(subcommand)]
     Hostkey(HostkeyCmd),
@@ -178,8 +183,12 @@ pub enum HostkeyCmd {
     Scan {
         /// HOST or HOST:PORT (default port 22).
         addr: String,
+        /// Give up after this many seconds.
         #[arg(long, default_value_t = 10)]
         timeout_secs: u64,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -187,11 +196,15 @@ pub enum HostkeyCmd {
 pub enum ReceiptsCmd {
     /// One line per receipt.
     List {
+        /// Only this subscription's receipts.
         #[arg(long)]
         subscription: Option<String>,
         /// Only receipts delivered on or after this date (YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<String>,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
     /// Everything one receipt records.
     Show { id: i64 },

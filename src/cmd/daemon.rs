@@ -77,7 +77,7 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
     match run.state {
         RunState::NeedsAttention | RunState::Failed => {}
         RunState::Delivered => {
-            println!("{run_id} was delivered already; nothing to do.");
+            outln!("{run_id} was delivered already; nothing to do.");
             return Ok(ExitCode::SUCCESS);
         }
         s => bail!("{run_id} is {s}: the daemon is working on it or resumes it at its next start"),
@@ -106,22 +106,25 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
     })?;
     Ok(match outcome {
         Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
-            println!(
+            outln!(
                 "delivered: {} ({} bytes, {} rows), receipt {}",
-                r.remote_path, r.bytes, r.rows, r.id
+                r.remote_path,
+                r.bytes,
+                r.rows,
+                r.id
             );
             ExitCode::SUCCESS
         }
         Outcome::NeedsAttention { reason, .. } => {
-            println!("needs attention again: {reason}");
+            outln!("needs attention again: {reason}");
             ExitCode::FAILURE
         }
         Outcome::Failed { reason, .. } => {
-            println!("failed: {reason}");
+            outln!("failed: {reason}");
             ExitCode::FAILURE
         }
         Outcome::Interrupted { .. } => {
-            println!("interrupted; `regdrop retry {run_id}` goes on from here");
+            outln!("interrupted; `regdrop retry {run_id}` goes on from here");
             ExitCode::FAILURE
         }
     })
