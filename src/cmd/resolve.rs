@@ -58,7 +58,7 @@ pub(super) fn resolve(
             Ok(r) => {
                 resolved += 1;
                 tracing::info!(run = %r.run_id, state = %r.state, os_user = %r.os_user,
-                    resolved_by = r.resolved_by.as_deref().unwrap_or(""), reason = %r.reason,
+                    resolved_by = r.resolved_by.as_deref(), reason = %r.reason,
                     "Run resolved by an operator.");
                 println!("resolved {run} (was {}): {}", r.state, r.describe());
             }

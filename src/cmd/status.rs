@@ -421,3 +421,20 @@ fn print_text(r: &Report, zone: LocalZone) {
         println!("\n{} run(s) need attention.", r.needs_attention);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_say_what_needs_an_operator() {
+        assert_eq!(exit_code(0, 0), 0);
+        assert_eq!(exit_code(2, 0), EXIT_ATTENTION);
+        assert_eq!(exit_code(0, 1), EXIT_INVALID_FILES);
+        assert_eq!(exit_code(1, 3), EXIT_BOTH);
+        // Distinct from 1 (failure), 2 (usage) and 78 (config).
+        assert!([EXIT_ATTENTION, EXIT_INVALID_FILES, EXIT_BOTH]
+            .iter()
+            .all(|c| ![1, 2, 78].contains(c)));
+    }
+}
