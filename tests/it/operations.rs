@@ -174,6 +174,19 @@ fn receipts_and_status(cli: &dyn Fn() -> std::process::Command, remote: &std::pa
 
 /// probe and hostkey scan talk to the server.
 fn probe_and_scan(cli: &dyn Fn() -> std::process::Command, sshd: &Sshd) {
+    let text = run(cli().args(["probe", "late"]));
+    assert!(text.ok(), "{}", text.text());
+    for line in [
+        "host:",
+        "login:",
+        "folder:",
+        "test upload:",
+        "strategy:",
+        "commit:",
+    ] {
+        assert!(text.stdout.contains(line), "{line}: {}", text.stdout);
+    }
+    assert!(text.stdout.contains("exists, writable"), "{}", text.stdout);
     let doc = json(&run(cli().args(["probe", "late", "--json"])));
     assert_eq!(doc["ok"], true, "{doc}");
     assert_eq!(doc["port"], sshd.port);
