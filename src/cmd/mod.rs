@@ -23,8 +23,8 @@ pub mod new_subscription;
 mod receipts;
 mod register;
 mod resolve;
-pub mod status;
-pub mod times;
+mod status;
+mod times;
 
 use crate::cmd::cli::{Cli, Command, HostkeyCmd};
 use crate::core::config;
