@@ -30,6 +30,8 @@ pub struct RawDaemon {
     pub daemon: RawDaemonRuntime,
     #[serde(default)]
     pub retention: RawRetention,
+    /// The outgoing mail server (e-mail deliveries, notifications).
+    pub smtp: Option<super::raw_mail::RawSmtp>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

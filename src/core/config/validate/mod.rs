@@ -4,7 +4,8 @@
 //!
 //! One file per TOML table, each with its unit tests: `daemon` (the daemon file),
 //! `subscription` (top-level keys), `schedule`, `target`, `auth`, `extract`,
-//! `filter`, `encryption` (with the personal-data rules), `delivery`; the validated
+//! `filter`, `encryption` (with the personal-data rules), `delivery`, `smtp` (the daemon
+//! file's mail server); the validated
 //! types are in `types`. This file holds the entry points and the [`Problem`] they
 //! collect.
 
@@ -15,15 +16,18 @@ mod encryption;
 mod extract;
 mod filter;
 mod schedule;
+mod smtp;
 mod subscription;
 mod target;
 mod types;
 
 pub use daemon::validate_daemon;
+pub use smtp::{SmtpAuthSpec, SmtpSpec, SmtpTls};
 pub use target::parse_host_key;
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,
-    IfExists, Inherited, PeriodSpec, Subscription, TargetSpec, TargetTuning, VerifyLevel,
+    IfExists, Inherited, PeriodSpec, SecretRef, Subscription, TargetSpec, TargetTuning,
+    VerifyLevel,
 };
 
 use super::limits;
