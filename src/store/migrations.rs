@@ -149,6 +149,26 @@ ALTER TABLE receipts ADD COLUMN transport TEXT
     CHECK (transport IS NULL OR (json_valid(transport) AND json_type(transport) = 'object'));
 "#,
     },
+    // Version 5 is the `ops` branch's (issue 10); this one goes after it when merged.
+    Migration {
+        version: 6,
+        description: "e-mail deliveries: the passphrase SMS and the mail of a run's artifact",
+        sql: r#"
+-- One row per e-mail run while it is being sent: which artifact the passphrase SMS went
+-- out for (masked number), and the Message-ID recorded just before SMTP DATA. `sending`
+-- found after a crash means the mail may be out: never resent without an operator.
+CREATE TABLE email_sends (
+    run_id          TEXT PRIMARY KEY REFERENCES runs(id),
+    artifact_sha256 TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('sms_sent','sending','sent')),
+    sms_to          TEXT,
+    sms_sent_at     TEXT,
+    message_id      TEXT,
+    reply           TEXT,
+    updated_at      TEXT NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -203,8 +223,15 @@ mod tests {
 
     #[test]
     fn versions_are_consecutive_from_one() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1);
+        // Version 5 comes from the `ops` branch (issue 10): until both are merged this
+        // branch skips it. The lead: restore `m.version == i + 1` once 5 is in.
+        let mut expected = 1;
+        for m in MIGRATIONS {
+            if expected == 5 && m.version == 6 {
+                expected = 6;
+            }
+            assert_eq!(m.version, expected);
+            expected += 1;
         }
     }
 
@@ -213,9 +240,13 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate_to(&conn, 1).unwrap(), vec![1]);
         assert_eq!(current_version(&conn).unwrap(), 1);
+        // Every step after 1 (version 5 is the `ops` branch's; see the test above).
         assert_eq!(
             migrate(&conn).unwrap(),
-            (2..=LATEST_VERSION).collect::<Vec<_>>()
+            MIGRATIONS[1..]
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
         );
         assert!(migrate(&conn).unwrap().is_empty());
         conn.execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1))

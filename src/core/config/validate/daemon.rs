@@ -98,6 +98,10 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         .smtp
         .as_ref()
         .and_then(|s| super::smtp::validate_smtp(s, &secrets_dir, &mut problems));
+    let sms = raw
+        .sms
+        .as_ref()
+        .and_then(|s| super::email::validate_sms(s, &secrets_dir, &mut problems));
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -128,6 +132,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
                 .saturating_mul(86_400),
         ),
         smtp,
+        sms,
     })
 }
 
