@@ -3,6 +3,7 @@
 //! ([`http_adapter`]), both on loopback; and whole e-mail deliveries through the binary
 //! ([`delivery`]).
 
+mod config;
 mod delivery;
 mod http_adapter;
 mod smtp_adapter;
