@@ -175,12 +175,8 @@ fn a_4xx_then_2xx_is_delivered_once_with_one_sms_and_one_mail() {
         "{attempts:?}"
     );
     // The passphrase of the SMS opens the mail that went out after the retries.
-    let pass = passphrase_of(
-        &serde_json::from_str::<serde_json::Value>(&sms.requests()[0].body).unwrap()["message"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    );
+    let sms_body: serde_json::Value = serde_json::from_str(&sms.requests()[0].body).unwrap();
+    let pass = passphrase_of(sms_body["message"].as_str().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("a.age");
     std::fs::write(&f, &attachments(&smtp.received()[0].raw)[0].1).unwrap();
