@@ -324,3 +324,119 @@ fn url_problem(url: &str) -> Option<String> {
         _ => Some("not an http(s) URL; write https://host/path".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{inherited, keys, message_at};
+    use super::super::validate_subscription;
+    use super::*;
+
+    /// A passphrase e-mail subscription with `extra` at its top level and `email` in [email].
+    fn sub(extra: &str, email: &str, encryption: &str) -> RawSubscription {
+        toml::from_str(&format!(
+            "id = \"k\"\ncustomer = \"K\"\n{extra}\n[schedule]\ncron = \"0 6 * * *\"\n\
+             [email]\nto = [\"data@kunde.no\"]\n{email}\n\
+             [extract]\nreport = \"technical\"\n[encryption]\n{encryption}\n"
+        ))
+        .unwrap()
+    }
+
+    fn check(raw: &RawSubscription) -> Result<super::super::Subscription, Vec<Problem>> {
+        validate_subscription(raw, &inherited(), Path::new("k.toml"))
+    }
+
+    #[test]
+    fn a_passphrase_subscription_takes_the_mobile_without_spaces() {
+        let s = check(&sub(
+            "contact = { mobile = \"+47 912 34 567\" }",
+            "",
+            "mode = \"passphrase\"",
+        ))
+        .unwrap();
+        assert!(s.encryption.passphrase && s.encryption.encrypt);
+        assert!(s.target().is_none());
+        let super::super::Transport::Email(e) = &s.transport else {
+            panic!("not e-mail")
+        };
+        assert_eq!(e.sms_to.as_deref(), Some("+4791234567"));
+        assert_eq!(e.max_bytes, EMAIL_MAX_BYTES_DEFAULT);
+        assert_eq!(e.subject, DEFAULT_SUBJECT);
+    }
+
+    #[test]
+    fn a_passphrase_needs_a_mobile_and_no_recipients() {
+        let p = check(&sub("", "", "mode = \"passphrase\"")).unwrap_err();
+        assert!(message_at(&p, "encryption.mode").contains("add contact = { mobile"));
+        let p = check(&sub(
+            "contact = { mobile = \"+4791234567\" }",
+            "",
+            "mode = \"passphrase\"\nrecipients = [\"age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7r\"]",
+        ))
+        .unwrap_err();
+        assert_eq!(keys(&p), ["encryption.recipients"]);
+    }
+
+    #[test]
+    fn recipients_subject_and_size_are_checked() {
+        let p = check(&sub(
+            "",
+            "subject = \"{nope}\"\nmax_bytes = 10",
+            "recipients = [\"age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7r\"]",
+        ))
+        .unwrap_err();
+        assert_eq!(keys(&p), ["email.subject", "email.max_bytes"]);
+        let mut raw = sub("", "", "mode = \"none\"");
+        raw.email.as_mut().unwrap().to = vec!["x".into()];
+        raw.extract.report = "technical_open".into();
+        let p = check(&raw).unwrap_err();
+        assert!(message_at(&p, "email.to[0]").contains("is not an e-mail address"));
+    }
+
+    #[test]
+    fn numbers_are_masked_to_country_code_and_last_three() {
+        assert_eq!(mask_mobile("+4791234567"), "+47 ••• •• 567");
+        assert_eq!(mask_mobile("91234567"), "••• •• 567");
+        assert_eq!(
+            normalize_mobile("+47 912 34 567").as_deref(),
+            Some("+4791234567")
+        );
+        assert_eq!(normalize_mobile("912"), None);
+        assert_eq!(normalize_mobile("+47 9123456a"), None);
+    }
+
+    #[test]
+    fn the_sms_table_needs_both_placeholders_and_https() {
+        let raw: RawSms = toml::from_str(
+            "url = \"https://sms.example/send\"\nfields = { to = \"{number}\", text = \"{text}\", from = \"SVV\" }\nauth_file = \"t\"",
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        let s = validate_sms(&raw, Path::new("/etc/regdrop"), &mut p).unwrap();
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            s.auth,
+            Some((
+                "Authorization".into(),
+                SecretRef::File("/etc/regdrop/t".into())
+            ))
+        );
+        let rendered = s.render("+4791234567", "Passord: x");
+        assert!(rendered.contains(&("to".into(), "+4791234567".into())));
+        assert!(rendered.contains(&("text".into(), "Passord: x".into())));
+        let raw: RawSms =
+            toml::from_str("url = \"http://sms.example/send\"\nfields = { to = \"{number}\" }")
+                .unwrap();
+        let mut p = Vec::new();
+        assert!(validate_sms(&raw, Path::new("/"), &mut p).is_none());
+        assert_eq!(keys(&p), ["sms.url", "sms.fields"]);
+        let raw: RawSms = toml::from_str(
+            "url = \"http://127.0.0.1:9/x\"\nfields = { to = \"{number}\", m = \"{text}\" }",
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        assert!(
+            validate_sms(&raw, Path::new("/"), &mut p).is_some(),
+            "{p:?}"
+        );
+    }
+}
