@@ -105,6 +105,7 @@ fn probe_ok(report: &crate::sftp::ProbeReport, if_exists: crate::core::config::I
 /// `probe --json`: one document (README "JSON output").
 fn probe_json(
     sub: &crate::core::config::Subscription,
+    t: &crate::core::config::TargetSpec,
     report: &crate::sftp::ProbeReport,
     ok: bool,
 ) -> serde_json::Value {
@@ -114,8 +115,8 @@ fn probe_json(
     serde_json::json!({
         "subscription": sub.id.as_str(),
         "checked_at": super::times::Time::new(chrono::Utc::now(), super::times::LocalZone::detect()),
-        "host": sub.target.host,
-        "port": sub.target.port,
+        "host": t.host,
+        "port": t.port,
         "host_key_sha256": report.host_key_sha256,
         "host_key_pinned": true,
         "server": {
@@ -123,7 +124,7 @@ fn probe_json(
             "family": p.family.as_str(),
             "sftp_version": p.sftp_version,
         },
-        "login": { "username": sub.target.username, "ok": true },
+        "login": { "username": t.username, "ok": true },
         "folder": {
             "path": report.remote_dir,
             "exists": report.remote_dir_exists,
@@ -172,7 +173,12 @@ fn probe_json(
 pub(super) fn probe(flag: Option<&Path>, id: &str, json: bool) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
-    let target = delivery::target_of(&sub.id, &sub.target)?;
+    let Some(t) = sub.target() else {
+        return Err(anyhow::anyhow!(
+            "subscription {id} delivers by [email], not SFTP; probe checks SFTP targets only"
+        ));
+    };
+    let target = delivery::target_of(&sub.id, t)?;
     let report = runtime()?.block_on(crate::sftp::probe(&target))?;
     let ok = probe_ok(&report, sub.delivery.if_exists);
     let code = if ok {
@@ -183,7 +189,7 @@ pub(super) fn probe(flag: Option<&Path>, id: &str, json: bool) -> Result<ExitCod
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&probe_json(sub, &report, ok))?
+            serde_json::to_string_pretty(&probe_json(sub, t, &report, ok))?
         );
         return Ok(code);
     }
@@ -192,8 +198,8 @@ pub(super) fn probe(flag: Option<&Path>, id: &str, json: bool) -> Result<ExitCod
     let p = &report.profile;
     outln!(
         "host:        {}:{} (key {} pinned and matching)",
-        sub.target.host,
-        sub.target.port,
+        t.host,
+        t.port,
         report.host_key_sha256
     );
     outln!(
@@ -202,7 +208,7 @@ pub(super) fn probe(flag: Option<&Path>, id: &str, json: bool) -> Result<ExitCod
         p.family.as_str(),
         p.sftp_version
     );
-    outln!("login:       {} ok", sub.target.username);
+    outln!("login:       {} ok", t.username);
     outln!(
         "folder:      {} {}",
         report.remote_dir,

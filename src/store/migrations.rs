@@ -171,6 +171,25 @@ BEGIN
 END;
 "#,
     },
+    Migration {
+        version: 6,
+        description: "e-mail deliveries: the passphrase SMS and the mail of a run's artifact",
+        sql: r#"
+-- One row per e-mail run while it is being sent: which artifact the passphrase SMS went
+-- out for (masked number), and the Message-ID recorded just before SMTP DATA. `sending`
+-- found after a crash means the mail may be out: never resent without an operator.
+CREATE TABLE email_sends (
+    run_id          TEXT PRIMARY KEY REFERENCES runs(id),
+    artifact_sha256 TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('sms_sent','sending','sent')),
+    sms_to          TEXT,
+    sms_sent_at     TEXT,
+    message_id      TEXT,
+    reply           TEXT,
+    updated_at      TEXT NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

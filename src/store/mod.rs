@@ -16,14 +16,16 @@
 //! call it from a blocking thread. Timestamps are stored as UTC text ([`model::TS_FORMAT`]).
 //!
 //! `Store` is one type with an `impl` block per table: `runs`, `artifacts`
-//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export),
-//! `resolutions` (an operator's decision closing a run) and `retention`. This file opens and migrates the file and hands out transactions.
+//! (the sealed files of a run), `attempts`, `email` (the passphrase SMS and the mail of an
+//! e-mail run), `receipts` (append, read, verify, export), `resolutions` (an operator's
+//! decision closing a run) and `retention`. This file opens and migrates the file and hands out transactions.
 //! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
 mod artifacts;
 mod attempts;
 pub mod chain;
+mod email;
 mod error;
 pub mod export;
 pub mod migrations;
@@ -37,8 +39,8 @@ pub use chain::{ChainReport, GENESIS};
 pub use error::{BreakKind, BrokenLink, Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
-    DeliveredFile, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter, Resolution, Run,
-    RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
+    DeliveredFile, EmailSend, EmailSent, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter,
+    Resolution, Run, RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
 };
 pub use retention::PurgeCounts;
 

@@ -4,6 +4,7 @@
 //! (file I/O with file:line:column lives in [`crate::loader`]).
 pub mod limits;
 pub mod raw;
+pub mod raw_mail;
 pub mod recipient;
 pub mod shape;
 pub mod template;
@@ -11,6 +12,7 @@ pub mod validate;
 
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
-    AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, PeriodSpec,
-    Subscription, TargetSpec, TargetTuning, VerifyLevel,
+    AuthSpec, CommitMode, DaemonConfig, EmailSpec, ExtractSpec, Filter, Format, IfExists,
+    PeriodSpec, SecretRef, SmsFormat, SmsSpec, SmtpAuthSpec, SmtpSpec, SmtpTls, Subscription,
+    TargetSpec, TargetTuning, Transport, VerifyLevel,
 };

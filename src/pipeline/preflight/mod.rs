@@ -10,7 +10,7 @@ mod access;
 pub use access::{ServiceUser, DEFAULT_USER};
 
 use crate::core::config::validate::Problem;
-use crate::core::config::{AuthSpec, DaemonConfig, Subscription};
+use crate::core::config::{AuthSpec, DaemonConfig, SecretRef, Subscription};
 use crate::loader::{locate, Located};
 use access::{access, nearest_existing, Access, Want};
 use std::os::unix::fs::MetadataExt;
@@ -59,6 +59,17 @@ pub fn check(
         register(&mut d, &daemon.register, user);
         folder(&mut d, "spool_dir", &daemon.spool_dir, user);
         state_db(&mut d, &daemon.state_db, user);
+        if let Some(smtp) = daemon.smtp.as_ref().and_then(|m| m.auth.as_ref()) {
+            secret_ref(
+                &mut d,
+                ["smtp.auth.password_file", "smtp.auth.password_credential"],
+                &smtp.password,
+                user,
+            );
+        }
+        if let Some((_, r)) = daemon.sms.as_ref().and_then(|m| m.auth.as_ref()) {
+            secret_ref(&mut d, ["sms.auth_file", "sms.auth_credential"], r, user);
+        }
     }
     for s in subs {
         let mut f = In {
@@ -66,8 +77,10 @@ pub fn check(
             text: std::fs::read_to_string(&s.source).unwrap_or_default(),
             report: &mut report,
         };
-        auth(&mut f, &s.target.auth, user);
-        if let Some(k) = &s.target.known_hosts {
+        // An [email] subscription's secrets are the daemon file's ([smtp], [sms]).
+        let Some(t) = s.target() else { continue };
+        auth(&mut f, &t.auth, user);
+        if let Some(k) = &t.known_hosts {
             readable(
                 &mut f,
                 "target.known_hosts",
@@ -178,6 +191,21 @@ fn readable(d: &mut In<'_>, key: &str, path: &Path, user: &ServiceUser, what: &s
 
 /// The login secret of one subscription: its files, and then the secret loaded the way a
 /// login loads it.
+/// A password or token of the daemon file: a 0600 file the service user reads, or a
+/// systemd credential.
+/// `keys` names the file form and the credential form of the key.
+fn secret_ref(d: &mut In<'_>, keys: [&str; 2], r: &SecretRef, user: &ServiceUser) {
+    match r {
+        SecretRef::File(p) => {
+            secret(d, keys[0], p, user, Secret::Password);
+        }
+        SecretRef::Credential(name) => {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+            credential(d, keys[1], name, dir.as_deref());
+        }
+    }
+}
+
 fn auth(f: &mut In<'_>, spec: &AuthSpec, user: &ServiceUser) {
     let cred_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let (login, files_ok) = match spec {

@@ -102,6 +102,19 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             ));
         }
     }
+    let secrets_dir = raw
+        .secrets_dir
+        .as_ref()
+        .map(|s| base.join(s))
+        .unwrap_or_else(|| base.to_path_buf());
+    let smtp = raw
+        .smtp
+        .as_ref()
+        .and_then(|s| super::smtp::validate_smtp(s, &secrets_dir, &mut problems));
+    let sms = raw
+        .sms
+        .as_ref()
+        .and_then(|s| super::email::validate_sms(s, &secrets_dir, &mut problems));
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -114,11 +127,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         inherited: Inherited {
             timezone,
             retry,
-            secrets_dir: raw
-                .secrets_dir
-                .as_ref()
-                .map(|s| base.join(s))
-                .unwrap_or_else(|| base.to_path_buf()),
+            secrets_dir,
         },
         max_concurrent,
         max_per_host,
@@ -136,6 +145,8 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
                 .unwrap_or(2557)
                 .saturating_mul(86_400),
         ),
+        smtp,
+        sms,
     })
 }
 
