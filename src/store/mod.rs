@@ -16,8 +16,9 @@
 //! call it from a blocking thread. Timestamps are stored as UTC text ([`model::TS_FORMAT`]).
 //!
 //! `Store` is one type with an `impl` block per table: `runs`, `artifacts`
-//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export)
-//! and `retention`. This file opens and migrates the file and hands out transactions.
+//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export),
+//! `notices` (notifications sent per run, event and recipient) and `retention`. This
+//! file opens and migrates the file and hands out transactions.
 //! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
@@ -28,6 +29,7 @@ mod error;
 pub mod export;
 pub mod migrations;
 pub mod model;
+mod notices;
 mod receipts;
 mod retention;
 mod runs;
@@ -39,6 +41,7 @@ pub use model::{
     DeliveredFile, NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFile, RunFilter,
     RunId, RunState, SubscriptionId, Transport,
 };
+pub use notices::{Channel, NewNotification, NoticeState, Notification};
 pub use retention::PurgeCounts;
 
 use chrono::{DateTime, Utc};

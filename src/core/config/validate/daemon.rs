@@ -1,5 +1,5 @@
 //! The daemon file (`regdrop.toml`): its paths, `[defaults]`, `[retry]`, `[daemon]` and
-//! `[retention]` tables -> [`DaemonConfig`].
+//! `[retention]` tables -> [`DaemonConfig`] (`[notify]` in [`super::notify`]).
 
 use super::super::limits;
 use super::super::raw::RawDaemon;
@@ -81,6 +81,12 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             ));
         }
     }
+    let secrets_dir = raw
+        .secrets_dir
+        .as_ref()
+        .map(|s| base.join(s))
+        .unwrap_or_else(|| base.to_path_buf());
+    let notify = super::notify::validate_notify(&raw.notify, &secrets_dir, &mut problems);
     let max_concurrent = raw.daemon.max_concurrent.unwrap_or(4);
     let max_per_host = raw.daemon.max_per_host.unwrap_or(2);
     if max_concurrent == 0 {
@@ -100,11 +106,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         inherited: Inherited {
             timezone,
             retry,
-            secrets_dir: raw
-                .secrets_dir
-                .as_ref()
-                .map(|s| base.join(s))
-                .unwrap_or_else(|| base.to_path_buf()),
+            secrets_dir,
         },
         max_concurrent,
         max_per_host,
@@ -122,6 +124,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
                 .unwrap_or(2557)
                 .saturating_mul(86_400),
         ),
+        notify,
     })
 }
 

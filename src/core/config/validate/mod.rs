@@ -4,7 +4,8 @@
 //!
 //! One file per TOML table, each with its unit tests: `daemon` (the daemon file),
 //! `subscription` (top-level keys), `schedule`, `target`, `auth`, `extract`,
-//! `filter`, `encryption` (with the personal-data rules), `delivery`; the validated
+//! `filter`, `encryption` (with the personal-data rules), `delivery`, `notify` (`[notify]`
+//! and a subscription's delivery notice); the validated
 //! types are in `types`. This file holds the entry points and the [`Problem`] they
 //! collect.
 
@@ -14,12 +15,14 @@ mod delivery;
 mod encryption;
 mod extract;
 mod filter;
+mod notify;
 mod schedule;
 mod subscription;
 mod target;
 mod types;
 
 pub use daemon::validate_daemon;
+pub use notify::{is_email_address, NotifySpec, SecretRef, WebhookSpec};
 pub use target::parse_host_key;
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,
@@ -65,6 +68,7 @@ pub fn validate_subscription(
         &mut p,
     );
     let delivery = delivery::validate_delivery(&raw.delivery, &raw.id, extract.as_ref(), &mut p);
+    let customer_notice = notify::customer_notice(raw, &mut p);
     let retry = inherited.retry.with(&raw.retry);
     limits::retry_problems(&raw.retry, &retry, &mut p);
 
@@ -98,6 +102,7 @@ pub fn validate_subscription(
         extract,
         encryption,
         delivery,
+        customer_notice,
         retry,
         source: source.to_path_buf(),
     })

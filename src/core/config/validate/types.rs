@@ -27,6 +27,8 @@ pub struct Subscription {
     pub extract: ExtractSpec,
     pub encryption: EncryptionSpec,
     pub delivery: DeliverySpec,
+    /// `[delivery] notice`: a delivery notice goes to `contact_email` after each delivery.
+    pub customer_notice: bool,
     pub retry: RetryPolicy,
     /// The file it came from.
     pub source: PathBuf,
@@ -238,4 +240,6 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     pub spool_grace: Duration,
     pub receipts_retention: Duration,
+    /// `[notify]`: operator alerts (empty: none).
+    pub notify: super::NotifySpec,
 }
