@@ -74,7 +74,12 @@ impl Classify for SendError {
 /// Sends one message. Implementations must not block the runtime.
 pub trait Outbox: Send + Sync + 'static {
     /// An e-mail to `to`.
-    fn email(&self, to: &str, subject: &str, body: &str) -> BoxFuture<'static, Result<(), SendError>>;
+    fn email(
+        &self,
+        to: &str,
+        subject: &str,
+        body: &str,
+    ) -> BoxFuture<'static, Result<(), SendError>>;
     /// A JSON POST to `hook`.
     fn webhook(&self, hook: &WebhookSpec, json: &str) -> BoxFuture<'static, Result<(), SendError>>;
 }
@@ -178,17 +183,41 @@ impl Alerts {
         for event in events {
             if event.is_customer() {
                 if let Some(m) = notice::customer_notice(&facts) {
-                    new.push(self.notification(sub, run, event, Channel::Email, CONTACT, &m.subject, m.body));
+                    new.push(self.notification(
+                        sub,
+                        run,
+                        event,
+                        Channel::Email,
+                        CONTACT,
+                        &m.subject,
+                        m.body,
+                    ));
                 }
                 continue;
             }
             let m = notice::operator_message(event, &facts);
             for to in &self.spec.email {
-                new.push(self.notification(sub, run, event, Channel::Email, to, &m.subject, m.body.clone()));
+                new.push(self.notification(
+                    sub,
+                    run,
+                    event,
+                    Channel::Email,
+                    to,
+                    &m.subject,
+                    m.body.clone(),
+                ));
             }
             let json = notice::webhook_body(event, &facts).to_string();
             for hook in &self.spec.webhooks {
-                new.push(self.notification(sub, run, event, Channel::Webhook, &hook.name, &m.subject, json.clone()));
+                new.push(self.notification(
+                    sub,
+                    run,
+                    event,
+                    Channel::Webhook,
+                    &hook.name,
+                    &m.subject,
+                    json.clone(),
+                ));
             }
         }
         if new.is_empty() {
@@ -237,7 +266,9 @@ impl Alerts {
         match pending {
             Ok(list) => {
                 for n in list {
-                    let contact = subs.get(&n.subscription).and_then(|s| s.contact_email.clone());
+                    let contact = subs
+                        .get(&n.subscription)
+                        .and_then(|s| s.contact_email.clone());
                     info!(run = %n.run_id, event = n.event.as_str(), channel = n.channel.as_str(),
                           recipient = %shown_recipient(&n), "Sending a notification left pending before the restart.");
                     self.spawn(n, contact);
@@ -384,7 +415,8 @@ async fn deliver(
         }
         match result {
             Ok(()) => {
-                metrics::counter!("regdrop_notifications_sent_total", "channel" => channel).increment(1);
+                metrics::counter!("regdrop_notifications_sent_total", "channel" => channel)
+                    .increment(1);
                 info!(run = %n.run_id, event = n.event.as_str(), channel, recipient = %shown_recipient(&n), tries, "Notification sent.");
                 return;
             }
@@ -419,10 +451,262 @@ impl Adapters {
 }
 
 impl Outbox for Adapters {
-    fn email(&self, _to: &str, _subject: &str, _body: &str) -> BoxFuture<'static, Result<(), SendError>> {
-        Box::pin(async { Err(SendError::permanent("PRE-MERGE: the mail adapter is not merged yet")) })
+    fn email(
+        &self,
+        _to: &str,
+        _subject: &str,
+        _body: &str,
+    ) -> BoxFuture<'static, Result<(), SendError>> {
+        Box::pin(async {
+            Err(SendError::permanent(
+                "PRE-MERGE: the mail adapter is not merged yet",
+            ))
+        })
     }
-    fn webhook(&self, _hook: &WebhookSpec, _json: &str) -> BoxFuture<'static, Result<(), SendError>> {
-        Box::pin(async { Err(SendError::permanent("PRE-MERGE: the HTTP adapter is not merged yet")) })
+    fn webhook(
+        &self,
+        _hook: &WebhookSpec,
+        _json: &str,
+    ) -> BoxFuture<'static, Result<(), SendError>> {
+        Box::pin(async {
+            Err(SendError::permanent(
+                "PRE-MERGE: the HTTP adapter is not merged yet",
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sending logic with an in-process outbox that fails on purpose (fault injection);
+    //! the real SMTP and HTTP servers are in `tests/it/notifications.rs`.
+    use super::*;
+    use crate::core::config::raw::RawSubscription;
+    use crate::core::config::validate::{validate_subscription, Inherited};
+    use crate::core::retry::RetryPolicy;
+    use crate::store::NewRun;
+
+    /// Records every call; the first `fail` calls of each channel fail with `class`.
+    struct Recording {
+        calls: Mutex<Vec<(String, String)>>,
+        fail: usize,
+        class: ErrorClass,
+    }
+
+    impl Recording {
+        fn answer(&self, channel: &str, to: &str) -> Result<(), SendError> {
+            let mut c = self.calls.lock().unwrap();
+            c.push((channel.to_string(), to.to_string()));
+            let n = c.iter().filter(|(ch, _)| ch == channel).count();
+            if n <= self.fail {
+                Err(SendError {
+                    message: format!("try {n} refused"),
+                    class: self.class,
+                })
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Outbox for Recording {
+        fn email(&self, to: &str, _s: &str, _b: &str) -> BoxFuture<'static, Result<(), SendError>> {
+            let r = self.answer("email", to);
+            Box::pin(async move { r })
+        }
+        fn webhook(
+            &self,
+            hook: &WebhookSpec,
+            _json: &str,
+        ) -> BoxFuture<'static, Result<(), SendError>> {
+            let r = self.answer("webhook", &hook.name);
+            Box::pin(async move { r })
+        }
+    }
+
+    fn sub() -> Subscription {
+        let raw: RawSubscription = toml::from_str(
+            "id = \"acme\"\ncustomer = \"ACME AS\"\ncontact = { email = \"it@acme.no\" }\n\
+             [schedule]\ncron = \"0 6 * * *\"\n\
+             [target]\nhost = \"127.0.0.1\"\nusername = \"u\"\nremote_dir = \"/in\"\n\
+             host_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ\"]\n\
+             [target.auth]\nkey_file = \"k\"\n[extract]\nreport = \"technical\"\n\
+             [encryption]\nrecipients = [\"age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7r\"]\n\
+             [delivery]\nnotice = true\n",
+        )
+        .unwrap();
+        let inherited = Inherited {
+            timezone: "UTC".into(),
+            retry: RetryPolicy::default(),
+            secrets_dir: "/etc/regdrop".into(),
+        };
+        validate_subscription(&raw, &inherited, std::path::Path::new("acme.toml")).unwrap()
+    }
+
+    fn spec(attempts: u32) -> NotifySpec {
+        NotifySpec {
+            email: vec!["drift@x.no".into()],
+            webhooks: vec![WebhookSpec {
+                name: "ops".into(),
+                url: "http://127.0.0.1:9/h".into(),
+                auth: None,
+                timeout: Duration::from_secs(1),
+            }],
+            attempts,
+            retry_base: Duration::from_secs(1),
+            ..NotifySpec::default()
+        }
+    }
+
+    /// A store with one run of `acme` in needs_attention.
+    fn store_with_problem_run() -> (Arc<Mutex<Store>>, RunId) {
+        let s = Store::open_in_memory().unwrap();
+        let run = s
+            .create_run(&NewRun {
+                subscription: "acme".into(),
+                scheduled_at: "2026-11-25T06:00:00Z".parse().unwrap(),
+            })
+            .unwrap()
+            .into_run();
+        s.set_state(&run.id, RunState::NeedsAttention, Some("host key mismatch"))
+            .unwrap();
+        (Arc::new(Mutex::new(s)), run.id)
+    }
+
+    fn outcome(run: &RunId) -> Outcome {
+        Outcome::NeedsAttention {
+            run: run.clone(),
+            reason: "host key mismatch".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_refusals_are_tried_again_up_to_the_attempts_then_given_up() {
+        let (store, run) = store_with_problem_run();
+        let outbox = Arc::new(Recording {
+            calls: Mutex::new(vec![]),
+            fail: 100,
+            class: ErrorClass::Retryable,
+        });
+        let alerts = Alerts::new(spec(3), store.clone(), outbox.clone());
+        alerts.run_ended(&sub(), &run, Some(&outcome(&run)), None);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        // 3 tries per recipient (1 s, then 2 s apart), then failed.
+        assert_eq!(outbox.calls.lock().unwrap().len(), 6);
+        let n = store::lock(&store).notifications_of(&run).unwrap();
+        assert_eq!(n.len(), 2);
+        for n in n {
+            assert_eq!((n.state, n.tries), (NoticeState::Failed, 3), "{n:?}");
+            assert_eq!(n.last_error.as_deref(), Some("try 3 refused"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_refusal_is_not_retried_and_a_later_success_is_recorded() {
+        let (store, run) = store_with_problem_run();
+        let outbox = Arc::new(Recording {
+            calls: Mutex::new(vec![]),
+            fail: 1,
+            class: ErrorClass::Permanent,
+        });
+        let alerts = Alerts::new(spec(5), store.clone(), outbox.clone());
+        alerts.run_ended(&sub(), &run, Some(&outcome(&run)), None);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(outbox.calls.lock().unwrap().len(), 2);
+        let n = store::lock(&store).notifications_of(&run).unwrap();
+        assert!(
+            n.iter()
+                .all(|n| n.state == NoticeState::Failed && n.tries == 1),
+            "{n:?}"
+        );
+
+        let outbox = Arc::new(Recording {
+            calls: Mutex::new(vec![]),
+            fail: 2,
+            class: ErrorClass::Retryable,
+        });
+        let (store, run) = store_with_problem_run();
+        let alerts = Alerts::new(spec(5), store.clone(), outbox.clone());
+        alerts.run_ended(&sub(), &run, Some(&outcome(&run)), None);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let n = store::lock(&store).notifications_of(&run).unwrap();
+        // email: fails twice then sent (3 tries); webhook the same.
+        assert!(
+            n.iter()
+                .all(|n| n.state == NoticeState::Sent && n.tries == 3),
+            "{n:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_run_end_twice_and_a_restart_send_nothing_again() {
+        let (store, run) = store_with_problem_run();
+        let outbox = Arc::new(Recording {
+            calls: Mutex::new(vec![]),
+            fail: 0,
+            class: ErrorClass::Retryable,
+        });
+        let alerts = Alerts::new(spec(5), store.clone(), outbox.clone());
+        alerts.run_ended(&sub(), &run, Some(&outcome(&run)), None);
+        alerts.run_ended(&sub(), &run, Some(&outcome(&run)), None);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(outbox.calls.lock().unwrap().len(), 2);
+        // A new life: the catch-up finds the problem run already alerted.
+        let again = Alerts::new(spec(5), store.clone(), outbox.clone());
+        let subs = BTreeMap::from([(SubscriptionId::from("acme"), Arc::new(sub()))]);
+        again.start(&subs, |_| None, Utc::now());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(outbox.calls.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_problem_run_without_an_alert_gets_it_at_start() {
+        let (store, run) = store_with_problem_run();
+        let outbox = Arc::new(Recording {
+            calls: Mutex::new(vec![]),
+            fail: 0,
+            class: ErrorClass::Retryable,
+        });
+        let subs = BTreeMap::from([(SubscriptionId::from("acme"), Arc::new(sub()))]);
+        let alerts = Alerts::new(spec(5), store.clone(), outbox.clone());
+        alerts.start(&subs, |_| None, Utc::now());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(outbox.calls.lock().unwrap().len(), 2);
+        let n = store::lock(&store).notifications_of(&run).unwrap();
+        assert!(n
+            .iter()
+            .all(|n| n.event == Event::NeedsAttention && n.state == NoticeState::Sent));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_notification_left_pending_is_sent_at_start_with_its_recorded_body() {
+        let (store, run) = store_with_problem_run();
+        store::lock(&store)
+            .record_notifications(&[NewNotification {
+                run_id: run.clone(),
+                subscription: "acme".into(),
+                event: Event::NeedsAttention,
+                channel: Channel::Email,
+                recipient: "drift@x.no".into(),
+                subject: "as decided".into(),
+                body: "before the restart".into(),
+            }])
+            .unwrap();
+        let outbox = Arc::new(Recording {
+            calls: Mutex::new(vec![]),
+            fail: 0,
+            class: ErrorClass::Retryable,
+        });
+        let subs = BTreeMap::from([(SubscriptionId::from("acme"), Arc::new(sub()))]);
+        let alerts = Alerts::new(spec(5), store.clone(), outbox.clone());
+        alerts.start(&subs, |_| None, Utc::now());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Only the pending one: the run has an alert recorded, so the catch-up adds nothing.
+        assert_eq!(
+            *outbox.calls.lock().unwrap(),
+            [("email".to_string(), "drift@x.no".to_string())]
+        );
+        let n = store::lock(&store).notifications_of(&run).unwrap();
+        assert_eq!((n.len(), n[0].state), (1, NoticeState::Sent));
     }
 }

@@ -22,6 +22,7 @@ mod fault_proxy;
 mod fuzz_inputs;
 mod interop;
 mod new_subscription;
+mod notifications;
 mod properties;
 mod register;
 mod sftp;

@@ -9,6 +9,6 @@ pub mod validate;
 
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
-    AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, NotifySpec, PeriodSpec,
-    Subscription, TargetSpec, TargetTuning, VerifyLevel, WebhookSpec,
+    AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, NotifySpec,
+    PeriodSpec, Subscription, TargetSpec, TargetTuning, VerifyLevel, WebhookSpec,
 };

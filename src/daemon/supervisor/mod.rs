@@ -185,8 +185,7 @@ impl Supervisor {
             .iter()
             .filter_map(|(id, e)| Some((id.clone(), e.next?.0)))
             .collect();
-        self.alerts
-            .start(&subs, |id| next.get(id).copied(), now);
+        self.alerts.start(&subs, |id| next.get(id).copied(), now);
     }
 
     /// Re-reads the configuration (SIGHUP).
