@@ -6,17 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 core="core"
-support="core"                                  # progress, telemetry: leaf helpers
-adapters="core progress telemetry"              # each adapter stands alone on the core
-pipeline="core progress telemetry loader register extract seal sftp store"
+support="core"                                  # progress, telemetry, secret: leaf helpers
+adapters="core progress telemetry secret"       # each adapter stands alone on the core
+pipeline="core progress telemetry secret loader register extract seal sftp store mail http_post"
 daemon="$pipeline pipeline"
 cmd="$daemon daemon demo_server cmd"
 
 declare -A allowed=(
   [core]="$core"
-  [progress]="$support" [telemetry]="$support"
+  [progress]="$support" [telemetry]="$support" [secret]="$support"
   [loader]="$adapters" [register]="$adapters" [extract]="$adapters" [seal]="$adapters"
   [sftp]="$adapters" [store]="$adapters" [demo_server]="$adapters"
+  [mail]="$adapters" [http_post]="$adapters"
   [pipeline]="$pipeline"
   [daemon]="$daemon"
   [cmd]="$cmd"

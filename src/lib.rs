@@ -6,8 +6,10 @@
 //! 2. Adapters, each one concern at the edge: [`loader`] (configuration files on disk),
 //!    [`register`] (the SQLite register), [`extract`] (queries + row writers), [`seal`]
 //!    (age + SHA-256 into the spool), [`sftp`] (the client), [`store`] (runs, attempts,
-//!    hash-chained receipts), [`demo_server`] (the embedded loopback SFTP target).
-//!    Support modules any layer above the core may use: [`progress`], [`telemetry`].
+//!    hash-chained receipts), [`demo_server`] (the embedded loopback SFTP target), [`mail`]
+//!    (one message over SMTP), [`http_post`] (one HTTP POST: SMS gateway, webhooks).
+//!    Support modules any layer above the core may use: [`progress`], [`telemetry`],
+//!    [`secret`] (0600 files and systemd credentials).
 //! 3. [`pipeline`]: one run, from the artifact to its receipt.
 //! 4. [`daemon`]: the supervisor, signals, sd_notify, housekeeping.
 //! 5. [`cmd`]: the commands (one file per family) and the command line.
@@ -18,11 +20,14 @@ pub mod core;
 pub mod daemon;
 pub mod demo_server;
 pub mod extract;
+pub mod http_post;
 pub mod loader;
+pub mod mail;
 pub mod pipeline;
 pub mod progress;
 pub mod register;
 pub mod seal;
+pub mod secret;
 pub mod sftp;
 pub mod store;
 pub mod telemetry;

@@ -76,6 +76,38 @@ pub fn encode_latin1(s: &str, out: &mut Vec<u8>) -> Result<(), char> {
     Ok(())
 }
 
+/// A string from a server (SFTP, SMTP, HTTP) made safe to print: control characters, escape sequences and
+/// other non-printing characters become `\u{..}` escapes (NUL is `\0`), and the result is
+/// cut at `max` characters (marked with `...`).
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max + 8));
+    for (n, c) in s.chars().enumerate() {
+        if n >= max {
+            out.push_str("...");
+            break;
+        }
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || is_invisible(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Bytes from a server as text: invalid UTF-8 is replaced, then [`clean`].
+pub fn clean_bytes(b: &[u8], max: usize) -> String {
+    clean(&String::from_utf8_lossy(b), max)
+}
+
+/// Characters that print as nothing or reorder text (bidi controls, zero-width).
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2069 | 0xfeff)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

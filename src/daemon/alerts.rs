@@ -13,7 +13,7 @@
 //! How a message travels is behind [`Outbox`]; the daemon's is [`Adapters`] (SMTP through
 //! `[smtp]`, webhooks through the HTTP POST adapter).
 
-use crate::core::config::{NotifySpec, Subscription, WebhookSpec};
+use crate::core::config::{NotifySpec, SmtpSpec, Subscription, WebhookSpec};
 use crate::core::errors::Chain;
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::notice::{self, DeliveryFacts, Event, FileFacts, RunEnd, RunFacts, Wanted};
@@ -440,38 +440,73 @@ async fn deliver(
     }
 }
 
-/// The daemon's [`Outbox`]: e-mail through `[smtp]`, webhooks through the HTTP POST
-/// adapter.
-pub struct Adapters {}
+/// The daemon's [`Outbox`]: e-mail through `[smtp]` ([`crate::mail`]), webhooks through
+/// [`crate::http_post`].
+pub struct Adapters {
+    smtp: Option<Arc<SmtpSpec>>,
+}
 
 impl Adapters {
-    pub fn new(_daemon: &crate::core::config::DaemonConfig) -> Adapters {
-        Adapters {}
+    pub fn new(daemon: &crate::core::config::DaemonConfig) -> Adapters {
+        Adapters {
+            smtp: daemon.smtp.clone().map(Arc::new),
+        }
     }
 }
 
 impl Outbox for Adapters {
     fn email(
         &self,
-        _to: &str,
-        _subject: &str,
-        _body: &str,
+        to: &str,
+        subject: &str,
+        body: &str,
     ) -> BoxFuture<'static, Result<(), SendError>> {
-        Box::pin(async {
-            Err(SendError::permanent(
-                "PRE-MERGE: the mail adapter is not merged yet",
-            ))
+        let Some(server) = self.smtp.clone() else {
+            return Box::pin(async {
+                Err(SendError::permanent(
+                    "no [smtp] table in regdrop.toml; add one to send e-mail",
+                ))
+            });
+        };
+        let mail = crate::mail::Mail {
+            from: server.from.clone(),
+            to: vec![to.to_string()],
+            subject: subject.to_string(),
+            body: body.to_string(),
+            attachments: vec![],
+            message_id: crate::mail::new_message_id("regdrop-notice", &server.from),
+        };
+        Box::pin(async move {
+            crate::mail::send(&server, &mail, || Ok(()))
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::from_error(&e))
         })
     }
-    fn webhook(
-        &self,
-        _hook: &WebhookSpec,
-        _json: &str,
-    ) -> BoxFuture<'static, Result<(), SendError>> {
-        Box::pin(async {
-            Err(SendError::permanent(
-                "PRE-MERGE: the HTTP adapter is not merged yet",
-            ))
+
+    fn webhook(&self, hook: &WebhookSpec, json: &str) -> BoxFuture<'static, Result<(), SendError>> {
+        let body = match serde_json::from_str(json) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = SendError::permanent(format!("the recorded webhook body is not JSON: {e}"));
+                return Box::pin(async move { Err(e) });
+            }
+        };
+        let mut post =
+            crate::http_post::Post::new(hook.url.clone(), crate::http_post::Body::Json(body));
+        post.timeout = hook.timeout;
+        post.secret_header =
+            hook.auth
+                .as_ref()
+                .map(|(name, value)| crate::http_post::SecretHeader {
+                    name: name.clone(),
+                    value: value.clone(),
+                });
+        Box::pin(async move {
+            crate::http_post::post(&post)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::from_error(&e))
         })
     }
 }

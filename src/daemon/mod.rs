@@ -60,8 +60,6 @@ pub struct Options {
     pub signals: bool,
     /// Serve `metrics_listen` (only one exporter per process).
     pub metrics: bool,
-    /// How notifications travel; default [`alerts::Adapters`] (SMTP and HTTP POST).
-    pub outbox: Option<Arc<dyn alerts::Outbox>>,
 }
 
 impl Default for Options {
@@ -72,7 +70,6 @@ impl Default for Options {
             intents: None,
             signals: true,
             metrics: true,
-            outbox: None,
         }
     }
 }
@@ -149,9 +146,7 @@ pub async fn run_with(
         })
     });
     let status_file = Some(status_file_of(&daemon.state_db));
-    let outbox = opts
-        .outbox
-        .unwrap_or_else(|| Arc::new(alerts::Adapters::new(&daemon)));
+    let outbox = Arc::new(alerts::Adapters::new(&daemon));
     let mut sup = supervisor::Supervisor::new(
         config_path,
         daemon,

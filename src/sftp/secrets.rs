@@ -5,33 +5,13 @@ use super::{Auth, SftpError};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Reads a secret file: refuses group/other-readable files, strips one trailing newline.
+/// Reads a secret file: refuses group/other-readable files, strips one trailing newline
+/// ([`crate::secret::read_secret_file`], its error as [`SftpError::SecretFile`]).
 pub fn read_secret_file(path: &Path) -> Result<String, SftpError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |reason: String| SftpError::SecretFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(err(format!(
-            "is accessible by group or others (mode {:o}); run `chmod 600 {}`",
-            mode & 0o777,
-            path.display()
-        )));
-    }
-    let mut s = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if s.ends_with('\n') {
-        s.pop();
-        if s.ends_with('\r') {
-            s.pop();
-        }
-    }
-    if s.is_empty() {
-        return Err(err("is empty".into()));
-    }
-    Ok(s)
+    crate::secret::read_secret_file(path).map_err(|e| SftpError::SecretFile {
+        path: e.path,
+        reason: e.reason,
+    })
 }
 
 /// Loaded credentials: read before any network traffic so a bad file fails fast.

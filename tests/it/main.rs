@@ -16,6 +16,7 @@ mod config;
 mod daemon;
 mod delivery;
 mod demo;
+mod email;
 mod extract;
 mod failure_paths;
 mod fault_proxy;

@@ -9,7 +9,7 @@
 
 use crate::util::daemon_env::{self, fast_retry, sub_toml, wait_for, Env, WRONG_KEY};
 use crate::util::http_sink::HttpSink;
-use crate::util::smtp::SmtpSink;
+use crate::util::smtp::{text_body, Smtp, Tls};
 use crate::util::sshd::Sshd;
 use chrono::{DateTime, Utc};
 use regdrop::daemon::{Clock, Intent, Options};
@@ -20,6 +20,38 @@ use std::time::Duration;
 const OPERATOR: &str = "drift@vegvesen.example";
 const CONTACT: &str = "it-ansvarlig@kunde.example";
 const MOBILE: &str = "+4791234567";
+
+/// A message as the SMTP server got it: envelope recipients, subject, decoded text body.
+#[derive(Debug)]
+struct Mail {
+    to: Vec<String>,
+    subject: String,
+    body: String,
+}
+
+fn mails_of(smtp: &Smtp) -> Vec<Mail> {
+    smtp.received()
+        .into_iter()
+        .map(|r| {
+            // The Subject header, unfolded (RFC 5322: a line break before white space).
+            let text = String::from_utf8_lossy(&r.raw);
+            let head = text
+                .split("\r\n\r\n")
+                .next()
+                .unwrap_or("")
+                .replace("\r\n ", " ");
+            let subject = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .map(String::from);
+            Mail {
+                to: r.rcpt_tos.clone(),
+                subject: subject.unwrap_or_default(),
+                body: text_body(&r.raw),
+            }
+        })
+        .collect()
+}
 
 /// A clock `speed` times faster than real time, from `base`.
 struct Fast {
@@ -38,10 +70,10 @@ impl Clock for Fast {
     }
 }
 
-/// An hour of schedule every 12 real seconds, starting just before 06:00.
+/// An hour of schedule every 12 real seconds, starting 2 real seconds before 06:00.
 fn fast_clock() -> Arc<dyn Clock> {
     Arc::new(Fast {
-        base: "2026-11-25T05:59:59Z".parse().unwrap(),
+        base: "2026-11-25T05:50:00Z".parse().unwrap(),
         started: std::time::Instant::now(),
         speed: 300.0,
     })
@@ -49,7 +81,7 @@ fn fast_clock() -> Arc<dyn Clock> {
 
 /// `regdrop.toml` additions: the SMTP sink as `[smtp]`, the operator address and the HTTP
 /// sink as one webhook, quick retries.
-fn notify_toml(smtp: &SmtpSink, http: &HttpSink, attempts: u32) -> String {
+fn notify_toml(smtp: &Smtp, http: &HttpSink, attempts: u32) -> String {
     format!(
         "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"regdrop@vegvesen.example\"\ntimeout_secs = 5\n\
          [notify]\nemail = [\"{OPERATOR}\"]\nattempts = {attempts}\nretry_base_secs = 1\n\
@@ -84,6 +116,8 @@ fn start(
     tokio::task::JoinHandle<()>,
     tokio::sync::mpsc::UnboundedSender<Intent>,
 ) {
+    // `Env::runs` opens the store; its folder exists before the daemon makes the file.
+    std::fs::create_dir_all(env.path().join("state")).unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop, h) = daemon_env::start_daemon(
         env,
@@ -113,14 +147,14 @@ fn assert_no_register_values(text: &str) {
 async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_and_a_restart_sends_nothing_again(
 ) {
     let sshd = Sshd::start();
-    let smtp = SmtpSink::start();
+    let smtp = Smtp::start(Tls::None);
     let http = HttpSink::start();
     let env = Env::new(40, &notify_toml(&smtp, &http, 5));
     let remote = sshd.remote_dir("notify-once");
     env.write_sub("kunde", &sub(&sshd, WRONG_KEY, &remote, "0 * * * *"));
     let (stop, daemon, intents) = start(&env, fast_clock());
 
-    // 06:00: the host key is refused; the run needs attention.
+    // The first hour: the host key is refused; the run needs attention.
     let bad = wait_for(30, "the run needing attention", || {
         env.runs("kunde")
             .into_iter()
@@ -129,7 +163,7 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     .await;
     // One mail to the operator and one webhook POST.
     let mails = wait_for(30, "the operator mail", || {
-        let m = smtp.messages();
+        let m = mails_of(&smtp);
         (!m.is_empty()).then_some(m)
     })
     .await;
@@ -159,20 +193,21 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     assert_eq!(posts.len(), 1, "{posts:#?}");
     assert_eq!(posts[0].method, "POST");
     assert_eq!(posts[0].path, "/hooks/regdrop");
-    assert_eq!(
-        posts[0].header("content-type").as_deref(),
-        Some("application/json")
-    );
-    let j: serde_json::Value = serde_json::from_slice(&posts[0].body).unwrap();
+    assert_eq!(posts[0].header("content-type"), Some("application/json"));
+    let j: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
     assert_eq!(j["schema"], 1);
     assert_eq!(j["event"], "needs_attention");
     assert_eq!(j["subscription"], "kunde");
     assert_eq!(j["customer"], "Test kunde AS");
     assert_eq!(j["run"], bad.id.as_str());
-    assert_eq!(j["scheduled_at"], "2026-11-25T06:00:00Z");
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert_eq!(j["scheduled_at"], at(bad.scheduled_at));
     assert_eq!(j["state"], "needs_attention");
     assert_eq!(j["attempts"], 1);
-    assert_eq!(j["next_fire"], "2026-11-25T07:00:00Z");
+    assert_eq!(
+        j["next_fire"],
+        at(bad.scheduled_at + chrono::Duration::hours(1))
+    );
     assert!(
         j["reason"]
             .as_str()
@@ -185,8 +220,8 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
         assert!(j[k].is_null(), "{k}: {j}");
     }
 
-    // 07:00 delivers: one recovery to each operator channel, and the customer's notice.
-    let receipt = wait_for(40, "the 07:00 delivery", || {
+    // The next hour delivers: one recovery to each operator channel, and the customer's notice.
+    let receipt = wait_for(40, "the next hour's delivery", || {
         env.store()
             .receipts(&ReceiptFilter::default())
             .ok()?
@@ -195,7 +230,7 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     })
     .await;
     let mails = wait_for(30, "the recovery and the notice", || {
-        let m = smtp.messages();
+        let m = mails_of(&smtp);
         (m.len() >= 3).then_some(m)
     })
     .await;
@@ -214,7 +249,7 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
         recovered[0].subject,
         format!("[regdrop] kunde: recovered (run {})", receipt.run_id)
     );
-    let j: serde_json::Value = serde_json::from_slice(&posts[1].body).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&posts[1].body).unwrap();
     assert_eq!(j["event"], "recovered");
     assert_eq!(j["run"], receipt.run_id.as_str());
     assert_eq!(j["state"], "delivered");
@@ -248,8 +283,8 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
         assert_no_register_values(&format!("{}\n{}", m.subject, m.body));
     }
     for p in &posts {
-        let text = String::from_utf8_lossy(&p.body).into_owned();
-        assert_no_register_values(&text);
+        let text = &p.body;
+        assert_no_register_values(text);
         assert!(!text.contains(CONTACT) && !text.contains(MOBILE), "{text}");
     }
     for m in recovered.iter().chain([&&mails[0]]) {
@@ -269,7 +304,7 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     );
 
     // A restart (the problem run is still needs_attention, the last day) says nothing again.
-    let (mails_before, posts_before) = (smtp.messages().len(), http.requests().len());
+    let (mails_before, posts_before) = (mails_of(&smtp).len(), http.requests().len());
     env.write_sub("kunde", &sub(&sshd, &sshd.host_pub, &remote, "0 6 1 1 *"));
     let (stop, daemon, _intents) = start(&env, Arc::new(regdrop::daemon::SystemClock));
     let status = regdrop::daemon::status_file_of(&env.path().join("state/regdrop.sqlite"));
@@ -282,10 +317,10 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     let _ = stop.send(());
     daemon.await.unwrap();
     assert_eq!(
-        smtp.messages().len(),
+        mails_of(&smtp).len(),
         mails_before,
         "{:#?}",
-        smtp.messages()
+        mails_of(&smtp)
     );
     assert_eq!(
         http.requests().len(),
@@ -298,9 +333,9 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_answering_500_is_retried_and_never_stops_the_delivery() {
     let sshd = Sshd::start();
-    let smtp = SmtpSink::start();
+    let smtp = Smtp::start(Tls::None);
     let http = HttpSink::start();
-    http.fail_next(100, 500);
+    http.answer(500, 100);
     let env = Env::new(30, &notify_toml(&smtp, &http, 3));
     let remote = sshd.remote_dir("notify-500");
     env.write_sub("kunde", &sub(&sshd, WRONG_KEY, &remote, "0 * * * *"));
@@ -313,14 +348,14 @@ async fn a_webhook_answering_500_is_retried_and_never_stops_the_delivery() {
     })
     .await;
     wait_for(30, "the operator mail", || {
-        (!smtp.messages().is_empty()).then_some(())
+        (!mails_of(&smtp).is_empty()).then_some(())
     })
     .await;
     env.write_sub("kunde", &sub(&sshd, &sshd.host_pub, &remote, "0 * * * *"));
     intents.send(Intent::Reload).unwrap();
 
     // The delivery goes through while the webhook keeps failing.
-    let receipt = wait_for(40, "the 07:00 delivery", || {
+    let receipt = wait_for(40, "the next hour's delivery", || {
         env.store()
             .receipts(&ReceiptFilter::default())
             .ok()?
@@ -342,7 +377,7 @@ async fn a_webhook_answering_500_is_retried_and_never_stops_the_delivery() {
     .await;
     // The e-mails went out regardless: the alert, the recovery, the notice.
     wait_for(20, "three mails", || {
-        (smtp.messages().len() == 3).then_some(())
+        (mails_of(&smtp).len() == 3).then_some(())
     })
     .await;
     let _ = stop.send(());
@@ -369,8 +404,31 @@ async fn a_webhook_answering_500_is_retried_and_never_stops_the_delivery() {
 
 #[test]
 fn check_names_every_notify_problem_at_its_line_and_a_notice_needs_a_contact() {
+    let check = |env: &Env| {
+        crate::util::cli::run(
+            crate::util::cli::regdrop()
+                .arg("--config")
+                .arg(env.config())
+                .arg("check"),
+        )
+    };
     let env = Env::new(1, "[notify]\nemail = [\"drift@example.no\", \"not an address\"]\nevents = [\"failed\", \"delivered\"]\n\
-         [[notify.webhook]]\nurl = \"https://user:pw@chat.example/h\"\n");
+         [[notify.webhook]]\nurl = \"https://user:pw@chat.example/h\"\n[[notify.webhook]]\nurl = \"http://chat.example/h\"\n");
+    let out = check(&env);
+    let text = out.text();
+    assert_eq!(out.code, 78, "{text}");
+    for line in [
+        "regdrop.toml:12:30: notify.email[1]: `not an address` is not an e-mail address",
+        "regdrop.toml:13:21: notify.events[1]: `delivered` is not an operator event",
+        "regdrop.toml:15:7: notify.webhook[0].url: the URL holds a user name or password",
+        "regdrop.toml:17:7: notify.webhook[1].url: `http://chat.example/h` is plain http to another machine; use https",
+        "regdrop.toml:12:9: notify.email: e-mail alerts go through the [smtp] table, and there is none",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+
+    // A subscription asking for delivery notices without an address to send them to.
+    let env = Env::new(1, "");
     env.write_sub(
         "kunde",
         &format!(
@@ -387,20 +445,12 @@ fn check_names_every_notify_problem_at_its_line_and_a_notice_needs_a_contact() {
             )
         ),
     );
-    let out = crate::util::cli::run(
-        crate::util::cli::regdrop()
-            .arg("--config")
-            .arg(env.config())
-            .arg("check"),
-    );
+    let out = check(&env);
     let text = out.text();
     assert_eq!(out.code, 78, "{text}");
-    for line in [
-        "regdrop.toml:12:30: notify.email[1]: `not an address` is not an e-mail address",
-        "regdrop.toml:13:21: notify.events[1]: `delivered` is not an operator event",
-        "regdrop.toml:15:7: notify.webhook[0].url: the URL holds a user name or password",
-        "delivery.notice: a delivery notice needs an address",
-    ] {
-        assert!(text.contains(line), "{line}\n{text}");
-    }
+    assert!(
+        text.contains("kunde.toml:")
+            && text.contains(": delivery.notice: a delivery notice needs an address"),
+        "{text}"
+    );
 }

@@ -3,6 +3,7 @@
 //! (file I/O with file:line:column lives in [`crate::loader`]).
 pub mod limits;
 pub mod raw;
+pub mod raw_mail;
 pub mod recipient;
 pub mod template;
 pub mod validate;
@@ -10,5 +11,6 @@ pub mod validate;
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
     AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, NotifySpec,
-    PeriodSpec, Subscription, TargetSpec, TargetTuning, VerifyLevel, WebhookSpec,
+    PeriodSpec, SecretRef, SmtpAuthSpec, SmtpSpec, SmtpTls, Subscription, TargetSpec, TargetTuning,
+    VerifyLevel, WebhookSpec,
 };

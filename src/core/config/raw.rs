@@ -30,6 +30,8 @@ pub struct RawDaemon {
     pub daemon: RawDaemonRuntime,
     #[serde(default)]
     pub retention: RawRetention,
+    /// The outgoing mail server (e-mail deliveries, notifications).
+    pub smtp: Option<super::raw_mail::RawSmtp>,
     /// Alerts to the operators, delivery notices to customers (README "Notifications").
     #[serde(default)]
     pub notify: RawNotify,

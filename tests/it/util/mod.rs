@@ -4,7 +4,9 @@
 //! ([`mutate`]), a small tmpfs ([`small_disk`]) and the root check ([`root`]). For the
 //! interop suite, more real SFTP servers behind one trait ([`servers`]): ProFTPD mod_sftp
 //! ([`proftpd`]), `rclone serve sftp` ([`rclone`]) and an asyncssh SFTPServer
-//! ([`asyncssh`]).
+//! ([`asyncssh`]). For the e-mail channel: a real SMTP server (aiosmtpd, [`smtp`]) and an
+//! HTTP server that records requests (the SMS gateway, [`http_sink`]), both Python scripts
+//! started through [`py_server`].
 
 /// The [`servers::SftpServer`] accessors that read a fixture's own fields of the same
 /// names (`port`, `host_pub`, `host_pub_path`, `user_key`, `username`,
@@ -43,13 +45,16 @@ pub mod cli;
 pub mod daemon_env;
 pub mod fault_proxy;
 pub mod files;
+pub mod http_sink;
 pub mod launch;
 pub mod mutate;
 pub mod proftpd;
+pub mod py_server;
 pub mod rclone;
 pub mod root;
 pub mod servers;
 pub mod small_disk;
+pub mod smtp;
 pub mod sshd;
 
 /// A free loopback port to bind *later* (a server that is "down" first, a metrics

@@ -81,12 +81,6 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             ));
         }
     }
-    let secrets_dir = raw
-        .secrets_dir
-        .as_ref()
-        .map(|s| base.join(s))
-        .unwrap_or_else(|| base.to_path_buf());
-    let notify = super::notify::validate_notify(&raw.notify, &secrets_dir, &mut problems);
     let max_concurrent = raw.daemon.max_concurrent.unwrap_or(4);
     let max_per_host = raw.daemon.max_per_host.unwrap_or(2);
     if max_concurrent == 0 {
@@ -94,6 +88,22 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
     }
     if max_per_host == 0 {
         problems.push(Problem::new("daemon.max_per_host", "must be at least 1"));
+    }
+    let secrets_dir = raw
+        .secrets_dir
+        .as_ref()
+        .map(|s| base.join(s))
+        .unwrap_or_else(|| base.to_path_buf());
+    let smtp = raw
+        .smtp
+        .as_ref()
+        .and_then(|s| super::smtp::validate_smtp(s, &secrets_dir, &mut problems));
+    let notify = super::notify::validate_notify(&raw.notify, &secrets_dir, &mut problems);
+    if !notify.email.is_empty() && raw.smtp.is_none() {
+        problems.push(Problem::new(
+            "notify.email",
+            "e-mail alerts go through the [smtp] table, and there is none; add [smtp] (README \"Notifications\") or remove notify.email",
+        ));
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -124,6 +134,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
                 .unwrap_or(2557)
                 .saturating_mul(86_400),
         ),
+        smtp,
         notify,
     })
 }

@@ -4,9 +4,9 @@
 //!
 //! One file per TOML table, each with its unit tests: `daemon` (the daemon file),
 //! `subscription` (top-level keys), `schedule`, `target`, `auth`, `extract`,
-//! `filter`, `encryption` (with the personal-data rules), `delivery`, `notify` (`[notify]`
-//! and a subscription's delivery notice); the validated
-//! types are in `types`. This file holds the entry points and the [`Problem`] they
+//! `filter`, `encryption` (with the personal-data rules), `delivery`, `smtp` (the daemon
+//! file's mail server), `notify` (`[notify]` and a subscription's delivery notice); the
+//! validated types are in `types`. This file holds the entry points and the [`Problem`] they
 //! collect.
 
 mod auth;
@@ -17,16 +17,19 @@ mod extract;
 mod filter;
 mod notify;
 mod schedule;
+mod smtp;
 mod subscription;
 mod target;
 mod types;
 
 pub use daemon::validate_daemon;
-pub use notify::{is_email_address, NotifySpec, SecretRef, WebhookSpec};
+pub use notify::{is_email_address, NotifySpec, WebhookSpec};
+pub use smtp::{SmtpAuthSpec, SmtpSpec, SmtpTls};
 pub use target::parse_host_key;
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,
-    IfExists, Inherited, PeriodSpec, Subscription, TargetSpec, TargetTuning, VerifyLevel,
+    IfExists, Inherited, PeriodSpec, SecretRef, Subscription, TargetSpec, TargetTuning,
+    VerifyLevel,
 };
 
 use super::limits;

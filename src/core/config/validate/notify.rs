@@ -4,9 +4,10 @@
 
 use super::super::limits;
 use super::super::raw::{RawNotify, RawSubscription, RawWebhook};
+use super::types::SecretRef;
 use super::Problem;
 use crate::core::notice::Event;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// `[notify] attempts`: tries per message and recipient.
@@ -67,15 +68,6 @@ pub struct WebhookSpec {
     /// The header and where its value lives (never the value itself).
     pub auth: Option<(String, SecretRef)>,
     pub timeout: Duration,
-}
-
-/// Where a secret lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    /// A 0600 file.
-    File(PathBuf),
-    /// A systemd credential name (`$CREDENTIALS_DIRECTORY/NAME`).
-    Credential(String),
 }
 
 /// Validates `[notify]`; relative secret files are resolved against `secrets_dir`.
@@ -235,8 +227,8 @@ fn webhook(
     })
 }
 
-/// `http://` or `https://`, a host, no whitespace or control characters, no credentials in
-/// the URL (they go into `auth_file`).
+/// `https://`, or `http://` to a loopback host (as the HTTP adapter requires), a host, no
+/// whitespace or control characters, no credentials in the URL (they go into `auth_file`).
 fn check_url(url: &str) -> Result<(), String> {
     let u = url.trim();
     let rest = u
@@ -252,6 +244,17 @@ fn check_url(url: &str) -> Result<(), String> {
     }
     if authority.is_empty() || authority.starts_with(':') {
         return Err(format!("`{}` names no host", shown(u)));
+    }
+    // The host without the port (IPv6 in brackets keeps its colons).
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    if u.starts_with("http://") && !super::smtp::is_loopback_host(host) {
+        return Err(format!(
+            "`{}` is plain http to another machine; use https (http only for a loopback host)",
+            shown(u)
+        ));
     }
     Ok(())
 }
@@ -379,7 +382,7 @@ mod tests {
         let (_, p) = notify(
             "[notify]\nemail = [\"drift@example.no\", \"not an address\", \"a@b.no, c@d.no\"]\nevents = [\"needs_attention\", \"delivered\", \"typo\"]\n\
              attempts = 0\nretry_base_secs = 4000\n\
-             [[notify.webhook]]\nurl = \"ftp://x\"\n\
+             [[notify.webhook]]\nurl = \"http://chat.example.no/h\"\n\
              [[notify.webhook]]\nurl = \"https://user:pw@chat.example.no/h\"\n\
              [[notify.webhook]]\nname = \"a b\"\nurl = \"https://x.no\"\nauth_header = \"Bad Header\"\nauth_file = \"f\"\nauth_credential = \"c\"\ntimeout_secs = 0\n\
              [[notify.webhook]]\nname = \"dup\"\nurl = \"https://x.no\"\n\

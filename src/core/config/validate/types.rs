@@ -112,6 +112,14 @@ pub enum AuthSpec {
     },
 }
 
+/// Where a secret lives (never the secret): a 0600 file or a systemd credential name
+/// (`$CREDENTIALS_DIRECTORY/NAME`). Read by `crate::secret` when it is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    File(PathBuf),
+    Credential(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Dsv,
@@ -240,6 +248,8 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     pub spool_grace: Duration,
     pub receipts_retention: Duration,
+    /// `[smtp]`, when configured.
+    pub smtp: Option<super::smtp::SmtpSpec>,
     /// `[notify]`: operator alerts (empty: none).
     pub notify: super::NotifySpec,
 }
