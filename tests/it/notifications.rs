@@ -143,39 +143,12 @@ fn assert_no_register_values(text: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_and_a_restart_sends_nothing_again(
+/// The one mail and one POST of a run needing attention, as documented.
+fn assert_needs_attention_alert(
+    mails: &[Mail],
+    posts: &[crate::util::http_sink::Request],
+    bad: &regdrop::store::Run,
 ) {
-    let sshd = Sshd::start();
-    let smtp = Smtp::start(Tls::None);
-    let http = HttpSink::start();
-    let env = Env::new(40, &notify_toml(&smtp, &http, 5));
-    let remote = sshd.remote_dir("notify-once");
-    env.write_sub("kunde", &sub(&sshd, WRONG_KEY, &remote, "0 * * * *"));
-    let (stop, daemon, intents) = start(&env, fast_clock());
-
-    // The first hour: the host key is refused; the run needs attention.
-    let bad = wait_for(30, "the run needing attention", || {
-        env.runs("kunde")
-            .into_iter()
-            .find(|r| r.state == RunState::NeedsAttention)
-    })
-    .await;
-    // One mail to the operator and one webhook POST.
-    let mails = wait_for(30, "the operator mail", || {
-        let m = mails_of(&smtp);
-        (!m.is_empty()).then_some(m)
-    })
-    .await;
-    let posts = wait_for(30, "the webhook POST", || {
-        let r = http.requests();
-        (!r.is_empty()).then_some(r)
-    })
-    .await;
-    // Fix the key before the next hour (12 real seconds) and reload.
-    env.write_sub("kunde", &sub(&sshd, &sshd.host_pub, &remote, "0 * * * *"));
-    intents.send(Intent::Reload).unwrap();
-
     assert_eq!(mails.len(), 1, "{mails:#?}");
     assert_eq!(mails[0].to, [OPERATOR]);
     assert_eq!(
@@ -219,6 +192,66 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     for k in ["receipt_id", "file", "bytes", "rows", "sha256"] {
         assert!(j[k].is_null(), "{k}: {j}");
     }
+}
+
+/// The customer's one delivery notice names file, size, rows, SHA-256 and receipt.
+fn assert_customer_notice(mails: &[Mail], receipt: &regdrop::store::Receipt) {
+    let notice: Vec<_> = mails.iter().filter(|m| m.to == [CONTACT]).collect();
+    assert_eq!(notice.len(), 1, "{mails:#?}");
+    let file = receipt.remote_path.rsplit('/').next().unwrap();
+    assert_eq!(
+        notice[0].subject,
+        format!("Delivery {}: {file}", receipt.id)
+    );
+    for part in [
+        format!("File: {file}"),
+        format!("Size: {} bytes", receipt.bytes),
+        format!("Rows: {}", receipt.rows),
+        format!("SHA-256: {}", receipt.ciphertext_sha256),
+        format!("Receipt: {}", receipt.id),
+    ] {
+        assert!(
+            notice[0].body.contains(&part),
+            "{part} in {}",
+            notice[0].body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_and_a_restart_sends_nothing_again(
+) {
+    let sshd = Sshd::start();
+    let smtp = Smtp::start(Tls::None);
+    let http = HttpSink::start();
+    let env = Env::new(40, &notify_toml(&smtp, &http, 5));
+    let remote = sshd.remote_dir("notify-once");
+    env.write_sub("kunde", &sub(&sshd, WRONG_KEY, &remote, "0 * * * *"));
+    let (stop, daemon, intents) = start(&env, fast_clock());
+
+    // The first hour: the host key is refused; the run needs attention.
+    let bad = wait_for(30, "the run needing attention", || {
+        env.runs("kunde")
+            .into_iter()
+            .find(|r| r.state == RunState::NeedsAttention)
+    })
+    .await;
+    // One mail to the operator and one webhook POST.
+    let mails = wait_for(30, "the operator mail", || {
+        let m = mails_of(&smtp);
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let posts = wait_for(30, "the webhook POST", || {
+        let r = http.requests();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    // Fix the key before the next hour (12 real seconds) and reload.
+    env.write_sub("kunde", &sub(&sshd, &sshd.host_pub, &remote, "0 * * * *"));
+    intents.send(Intent::Reload).unwrap();
+
+    assert_needs_attention_alert(&mails, &posts, &bad);
 
     // The next hour delivers: one recovery to each operator channel, and the customer's notice.
     let receipt = wait_for(40, "the next hour's delivery", || {
@@ -257,26 +290,7 @@ async fn a_refused_host_key_alerts_once_then_recovery_and_the_customer_notice_an
     assert_eq!(j["sha256"], receipt.ciphertext_sha256.as_str());
     assert!(j["reason"].is_null(), "{j}");
 
-    let notice: Vec<_> = mails.iter().filter(|m| m.to == [CONTACT]).collect();
-    assert_eq!(notice.len(), 1, "{mails:#?}");
-    let file = receipt.remote_path.rsplit('/').next().unwrap();
-    assert_eq!(
-        notice[0].subject,
-        format!("Delivery {}: {file}", receipt.id)
-    );
-    for part in [
-        format!("File: {file}"),
-        format!("Size: {} bytes", receipt.bytes),
-        format!("Rows: {}", receipt.rows),
-        format!("SHA-256: {}", receipt.ciphertext_sha256),
-        format!("Receipt: {}", receipt.id),
-    ] {
-        assert!(
-            notice[0].body.contains(&part),
-            "{part} in {}",
-            notice[0].body
-        );
-    }
+    assert_customer_notice(&mails, &receipt);
     assert_eq!(receipt.rows, 40);
     // Metadata only: no register value anywhere, and the contact's details never in an alert.
     for m in &mails {
