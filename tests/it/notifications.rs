@@ -468,3 +468,110 @@ fn check_names_every_notify_problem_at_its_line_and_a_notice_needs_a_contact() {
         "{text}"
     );
 }
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The real `regdrop run`: the webhook's credential header from a 0600 file, a 500 answer
+/// retried, and the tries counted on the metrics endpoint per channel; the token never in
+/// the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_process_sends_the_webhook_credential_and_counts_failed_tries() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let smtp = Smtp::start(Tls::None);
+    let http = HttpSink::start();
+    http.answer(500, 1);
+    let metrics = crate::util::free_port();
+    let env = Env::new(
+        10,
+        &format!(
+            "metrics_listen = \"127.0.0.1:{metrics}\"\n{}auth_file = \"hook.token\"\n",
+            notify_toml(&smtp, &http, 4)
+        ),
+    );
+    let token = env.path().join("hook.token");
+    std::fs::write(&token, "Bearer t0ken-5f2a9c\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let remote = sshd.remote_dir("notify-process");
+    env.write_sub(
+        "kunde",
+        &sub(&sshd, WRONG_KEY, &remote, "0 6 * * *").replace("\"skip\"", "\"once\""),
+    );
+    // An old finished run, so catch-up `once` fires the latest missed 06:00 at start; it
+    // ended three days ago (older than the start's look-back for missed alerts).
+    let old = Utc::now() - chrono::Duration::days(3);
+    std::fs::create_dir_all(env.path().join("state")).unwrap();
+    let s = regdrop::store::Store::open(env.path().join("state/regdrop.sqlite"))
+        .unwrap()
+        .with_clock(move || old);
+    let r = s
+        .create_run(&regdrop::store::NewRun {
+            subscription: "kunde".into(),
+            scheduled_at: old,
+        })
+        .unwrap()
+        .into_run();
+    s.set_state(&r.id, RunState::Failed, Some("seeded"))
+        .unwrap();
+    drop(s);
+    let log = env.path().join("daemon.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_regdrop"))
+        .arg("--config")
+        .arg(env.config())
+        .arg("run")
+        .env_remove("NOTIFY_SOCKET")
+        .env("REGDROP_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    // The first POST is answered 500, the second (after retry_base_secs) 200.
+    let body = wait_for(40, "the counters", || {
+        let b = http_get(metrics, "/metrics")?;
+        (b.contains("regdrop_notifications_sent_total{channel=\"webhook\"} 1")
+            && b.contains("regdrop_notifications_sent_total{channel=\"email\"} 1"))
+        .then_some(b)
+    })
+    .await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let st = wait_for(30, "the daemon to exit", || child.try_wait().unwrap()).await;
+    assert_eq!(st.code(), Some(0));
+
+    assert!(
+        body.contains("regdrop_notifications_failed_total{channel=\"webhook\"} 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("regdrop_notifications_failed_total{channel=\"email\"}"),
+        "{body}"
+    );
+    let posts = http.requests();
+    assert_eq!(posts.len(), 2, "{posts:#?}");
+    for p in &posts {
+        assert_eq!(p.header("authorization"), Some("Bearer t0ken-5f2a9c"));
+    }
+    assert_eq!(posts[0].body, posts[1].body);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(!logs.contains("t0ken-5f2a9c"), "{logs}");
+    assert!(
+        logs.contains("Notification not sent; trying again."),
+        "{logs}"
+    );
+}
