@@ -1,6 +1,8 @@
 //! Sealing: rows stream through age encryption into a spool file (0600 in a 0700 folder),
 //! with SHA-256 and byte counts of both plaintext and ciphertext taken on the way. The
-//! plaintext never touches disk.
+//! plaintext never touches disk. Encrypted to age recipients, or (e-mail deliveries to
+//! customers without an age key) to a passphrase made per delivery ([`new_passphrase`],
+//! age scrypt, work factor 2^18 as the age CLI uses).
 
 use crate::core::config::Recipient;
 use sha2::{Digest, Sha256};
@@ -107,6 +109,45 @@ impl Write for Stage {
     }
 }
 
+/// What an artifact is sealed to.
+#[derive(Clone, Copy)]
+pub enum Key<'a> {
+    /// age recipients (X25519, ssh-ed25519, ssh-rsa), parsed at validation.
+    Recipients(&'a [Recipient]),
+    /// An age scrypt passphrase.
+    Passphrase(&'a age::secrecy::SecretString),
+    /// Not encrypted (open data).
+    Plain,
+}
+
+/// scrypt work factor (log2 N) of passphrase-sealed files: the age CLI's own choice, about
+/// a second to open on a laptop, and below every implementation's limit.
+pub const SCRYPT_LOG_N: u8 = 18;
+
+/// The alphabet of generated passphrases: digits and lowercase letters without `i l o u`
+/// (Crockford's base32), so nothing is mistaken for another character on a phone.
+const PASS_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A new random passphrase: 26 characters of a 32-letter alphabet from the OS's random
+/// source (130 bits), in groups of five or six joined by `-`
+/// (`k7m2x-9qpfa-3v0td-hh8rn-c4wyze`). Never logged; held only until it is sealed with and
+/// sent.
+pub fn new_passphrase() -> age::secrecy::SecretString {
+    use rand::RngCore;
+    let mut bytes = [0u8; 26];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let mut s = String::with_capacity(30);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 5 == 0 && i < 25 {
+            s.push('-');
+        }
+        // 256 is a multiple of 32: every letter equally likely.
+        s.push(PASS_ALPHABET[(*b & 31) as usize] as char);
+    }
+    bytes.fill(0);
+    age::secrecy::SecretString::from(s)
+}
+
 /// Makes the spool folder (0700) if needed.
 pub fn ensure_spool(dir: &Path) -> Result<(), SealError> {
     let err = |source| SealError::Spool {
@@ -128,6 +169,16 @@ impl SealWriter {
         recipients: &[Recipient],
         encrypt: bool,
     ) -> Result<SealWriter, SealError> {
+        let key = if encrypt {
+            Key::Recipients(recipients)
+        } else {
+            Key::Plain
+        };
+        SealWriter::create_with(spool, name, key)
+    }
+
+    /// Starts an artifact named `name` in `spool`, sealed to `key`.
+    pub fn create_with(spool: &Path, name: &str, key: Key<'_>) -> Result<SealWriter, SealError> {
         ensure_spool(spool)?;
         let path = spool.join(name);
         let tmp = spool.join(format!(".{name}.tmp"));
@@ -143,15 +194,24 @@ impl SealWriter {
             .open(&tmp)
             .map_err(werr)?;
         let cipher = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let stage = if encrypt {
-            if recipients.is_empty() {
-                return Err(SealError::NoRecipients);
+        let stage = match key {
+            Key::Recipients(recipients) => {
+                if recipients.is_empty() {
+                    return Err(SealError::NoRecipients);
+                }
+                let enc = age::Encryptor::with_recipients(recipients.iter().map(Recipient::age))
+                    .map_err(|_| SealError::NoRecipients)?;
+                Stage::Age(enc.wrap_output(cipher).map_err(werr)?)
             }
-            let enc = age::Encryptor::with_recipients(recipients.iter().map(Recipient::age))
-                .map_err(|_| SealError::NoRecipients)?;
-            Stage::Age(enc.wrap_output(cipher).map_err(werr)?)
-        } else {
-            Stage::Plain(cipher)
+            Key::Passphrase(pass) => {
+                let mut r = age::scrypt::Recipient::new(pass.clone());
+                r.set_work_factor(SCRYPT_LOG_N);
+                let enc =
+                    age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+                        .map_err(|_| SealError::NoRecipients)?;
+                Stage::Age(enc.wrap_output(cipher).map_err(werr)?)
+            }
+            Key::Plain => Stage::Plain(cipher),
         };
         Ok(SealWriter {
             plain: Some(HashingWriter::new(stage)),
@@ -355,6 +415,46 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn passphrases_are_random_readable_and_open_their_file() {
+        use age::secrecy::ExposeSecret;
+        let a = new_passphrase();
+        let b = new_passphrase();
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        let text = a.expose_secret();
+        assert_eq!(text.len(), 30, "{text}");
+        assert_eq!(
+            text.split('-').map(str::len).collect::<Vec<_>>(),
+            [5, 5, 5, 5, 6]
+        );
+        assert!(
+            text.bytes()
+                .all(|c| c == b'-' || PASS_ALPHABET.contains(&c)),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SealWriter::create_with(dir.path(), "p.age", Key::Passphrase(&a)).unwrap();
+        w.write_all(b"hemmelig").unwrap();
+        let sealed = w.finish().unwrap();
+        let file = fs::read(&sealed.path).unwrap();
+        let mut id = age::scrypt::Identity::new(a.clone());
+        id.set_max_work_factor(SCRYPT_LOG_N);
+        let mut out = String::new();
+        age::Decryptor::new(&file[..])
+            .unwrap()
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "hemmelig");
+        let mut wrong = age::scrypt::Identity::new(b);
+        wrong.set_max_work_factor(SCRYPT_LOG_N);
+        assert!(age::Decryptor::new(&file[..])
+            .unwrap()
+            .decrypt(std::iter::once(&wrong as &dyn age::Identity))
+            .is_err());
+    }
 
     #[test]
     fn hashes_both_sides_and_decrypts() {

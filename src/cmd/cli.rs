@@ -63,6 +63,11 @@ pub enum Command {
         out: PathBuf,
         #[arg(long)]
         at: Option<String>,
+        /// For a subscription with `[encryption] mode = "passphrase"` (e-mail deliveries
+        /// make a passphrase per delivery): seal this extract with the passphrase in FILE
+        /// (0600) instead.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Run the daemon: deliver every subscription on its schedule until SIGTERM/SIGINT
     /// (SIGHUP reloads). Exit 78 when the daemon config is invalid.

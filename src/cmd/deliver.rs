@@ -91,14 +91,19 @@ pub(super) fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result
 pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
-    let target = delivery::target_of(&sub.id, &sub.target)?;
+    let Some(t) = sub.target() else {
+        return Err(anyhow::anyhow!(
+            "subscription {id} delivers by [email], not SFTP; probe checks SFTP targets only"
+        ));
+    };
+    let target = delivery::target_of(&sub.id, t)?;
     let report = runtime()?.block_on(crate::sftp::probe(&target))?;
     // Every server-provided string in the report is already cleaned (escapes, no control
     // characters), so it is safe on a terminal.
     let p = &report.profile;
     println!(
         "host:        {}:{} (key {} pinned and matching)",
-        sub.target.host, sub.target.port, report.host_key_sha256
+        t.host, t.port, report.host_key_sha256
     );
     println!(
         "server:      {} (treated as {}, SFTP version {})",
@@ -106,7 +111,7 @@ pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
         p.family.as_str(),
         p.sftp_version
     );
-    println!("login:       {} ok", sub.target.username);
+    println!("login:       {} ok", t.username);
     println!(
         "folder:      {} {}",
         report.remote_dir,

@@ -76,9 +76,22 @@ pub(super) fn extract(
     id: &str,
     out: &Path,
     at: Option<&str>,
+    passphrase_file: Option<&Path>,
 ) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
+    let passphrase = match (sub.encryption.passphrase, passphrase_file) {
+        (true, Some(f)) => Some(age::secrecy::SecretString::from(
+            crate::secret::read_secret_file(f)?,
+        )),
+        (true, None) => anyhow::bail!(
+            "subscription {id} seals each delivery with a new passphrase (sent by SMS); give --passphrase-file FILE (0600) to seal this extract with yours"
+        ),
+        (false, Some(_)) => anyhow::bail!(
+            "subscription {id} is encrypted to its age recipients; --passphrase-file is only for [encryption] mode = \"passphrase\""
+        ),
+        (false, None) => None,
+    };
     let at = parse_time(at)?;
     let spool = &loaded.daemon.spool_dir;
     let name = format!("extract-{}-{}.part", sub.id, std::process::id());
@@ -87,6 +100,7 @@ pub(super) fn extract(
         register: &loaded.daemon.register,
         spool,
         xlsx_row_limit: None,
+        passphrase: passphrase.as_ref(),
     };
     let plan = crate::core::plan::RunPlan::new(sub, at, None)?;
     let art =

@@ -49,9 +49,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview { sub, rows, at, sql } => {
             extract::preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql)
         }
-        Command::Extract { sub, out, at } => {
-            extract::extract(cli.config.as_deref(), &sub, &out, at.as_deref())
-        }
+        Command::Extract {
+            sub,
+            out,
+            at,
+            passphrase_file,
+        } => extract::extract(
+            cli.config.as_deref(),
+            &sub,
+            &out,
+            at.as_deref(),
+            passphrase_file.as_deref(),
+        ),
         Command::Register(cmd) => register::register(cli.config.as_deref(), cmd),
         Command::Run => daemon::run(cli.config.as_deref()),
         Command::Retry { run } => daemon::retry(cli.config.as_deref(), &run),

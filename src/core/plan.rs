@@ -8,7 +8,7 @@ use crate::core::catalog::ReportKind;
 use crate::core::codes::CodeTable;
 use crate::core::config::template::{self, NameContext};
 use crate::core::config::validate::{DeliverySpec, EncryptionSpec};
-use crate::core::config::{ExtractSpec, Format, Subscription, TargetSpec};
+use crate::core::config::{ExtractSpec, Format, Subscription, Transport};
 use crate::core::identity::SubscriptionId;
 use crate::core::period::{self, Period};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -23,6 +23,9 @@ pub enum PlanError {
     /// Report `code_tables` lists no table.
     #[error("report code_tables lists no code table; add `code_tables = [...]` to [extract]")]
     NoCodeTable,
+    /// The `[email] subject` template does not give a subject for this run.
+    #[error("e-mail subject: {0}")]
+    Subject(String),
 }
 
 /// One run, decided.
@@ -37,7 +40,10 @@ pub struct RunPlan {
     pub extract: ExtractSpec,
     pub encryption: EncryptionSpec,
     pub delivery: DeliverySpec,
-    pub target: TargetSpec,
+    /// Where the files go: the SFTP target or the e-mail recipients.
+    pub transport: Transport,
+    /// The e-mail subject of the run (e-mail subscriptions).
+    pub subject: Option<String>,
     /// The files of the run for each format the extract may come out in: the configured
     /// one first, then `dsv` when an xlsx extract may fall back (too many rows).
     files: Vec<(Format, FileSet)>,
@@ -79,6 +85,16 @@ impl RunPlan {
             .into_iter()
             .map(|f| Ok((f, file_set(sub, local_time, period.as_ref(), f)?)))
             .collect::<Result<_, PlanError>>()?;
+        let subject = match &sub.transport {
+            Transport::Email(e) => Some(
+                crate::core::config::validate::render_subject(
+                    &e.subject,
+                    &name_context(sub, local_time, period.as_ref(), ""),
+                )
+                .map_err(PlanError::Subject)?,
+            ),
+            Transport::Sftp(_) => None,
+        };
         Ok(RunPlan {
             subscription: sub.id.clone(),
             scheduled_at,
@@ -87,7 +103,8 @@ impl RunPlan {
             extract: sub.extract.clone(),
             encryption: sub.encryption.clone(),
             delivery: sub.delivery.clone(),
-            target: sub.target.clone(),
+            transport: sub.transport.clone(),
+            subject,
             files,
         })
     }
@@ -154,7 +171,18 @@ fn template_name(
     period: Option<&Period>,
     ext: &str,
 ) -> Result<String, PlanError> {
-    let ctx = NameContext {
+    let ctx = name_context(sub, local_time, period, ext);
+    template::render(&sub.delivery.file_name, &ctx).map_err(PlanError::Name)
+}
+
+/// The values a file-name or subject template of this run can use.
+fn name_context<'a>(
+    sub: &'a Subscription,
+    local_time: NaiveDateTime,
+    period: Option<&Period>,
+    ext: &'a str,
+) -> NameContext<'a> {
+    NameContext {
         id: &sub.id,
         report: sub.extract.report.as_str(),
         ext,
@@ -163,8 +191,7 @@ fn template_name(
             .and_then(|p| p.from)
             .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")),
         period_end: period.map(|p| p.to.and_hms_opt(0, 0, 0).expect("midnight")),
-    };
-    template::render(&sub.delivery.file_name, &ctx).map_err(PlanError::Name)
+    }
 }
 
 fn file_set(

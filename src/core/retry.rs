@@ -67,10 +67,14 @@ pub enum Stage {
     Interrupted,
     /// Stopped by a shutdown.
     Shutdown,
+    /// The mail: its server, size limit, or answer.
+    Mail,
+    /// The passphrase SMS (the gateway).
+    Sms,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 19] = [
+    pub const ALL: [Stage; 21] = [
         Stage::Store,
         Stage::Register,
         Stage::Spool,
@@ -90,6 +94,8 @@ impl Stage {
         Stage::Verify,
         Stage::Interrupted,
         Stage::Shutdown,
+        Stage::Mail,
+        Stage::Sms,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +119,8 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::Interrupted => "interrupted",
             Stage::Shutdown => "shutdown",
+            Stage::Mail => "mail",
+            Stage::Sms => "sms",
         }
     }
 }

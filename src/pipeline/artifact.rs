@@ -8,7 +8,7 @@ use crate::core::period::Period;
 use crate::core::plan::{PlanError, PlannedTable, RunPlan};
 use crate::core::retry::{Classify, ErrorClass, Stage};
 use crate::extract::{self, ExtractError, Options};
-use crate::seal::{Piped, SealError, SealWriter, Sealed};
+use crate::seal::{Key, Piped, SealError, SealWriter, Sealed};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,22 +87,38 @@ pub struct Workshop<'a> {
     pub spool: &'a Path,
     /// Above this many rows xlsx falls back to dsv (Excel's limit unless lowered in tests).
     pub xlsx_row_limit: Option<u64>,
+    /// `[encryption] mode = "passphrase"`: the passphrase made for this delivery, which
+    /// every file of the run is sealed with (instead of the plan's recipients).
+    pub passphrase: Option<&'a age::secrecy::SecretString>,
+}
+
+/// What the files of `plan` are sealed to in `at`.
+fn key_of<'a>(
+    plan: &'a RunPlan,
+    passphrase: Option<&'a age::secrecy::SecretString>,
+) -> Result<Key<'a>, JobError> {
+    if plan.encryption.passphrase {
+        return passphrase
+            .map(Key::Passphrase)
+            .ok_or(JobError::Seal(SealError::NoRecipients));
+    }
+    Ok(if plan.encryption.encrypt {
+        Key::Recipients(&plan.encryption.recipients)
+    } else {
+        Key::Plain
+    })
 }
 
 /// Seals one code table into `spool/<artifact_name>`.
 fn seal_code_table(
     spool: &Path,
     artifact_name: &str,
+    key: Key<'_>,
     plan: &RunPlan,
     table: CodeTable,
     opts: &Options<'_>,
 ) -> Result<(Sealed, u64), JobError> {
-    let mut w = SealWriter::create(
-        spool,
-        artifact_name,
-        &plan.encryption.recipients,
-        plan.encryption.encrypt,
-    )?;
+    let mut w = SealWriter::create_with(spool, artifact_name, key)?;
     let outcome = extract::write_code_table(table, &plan.extract, &mut w, opts)?;
     Ok((w.finish()?, outcome.rows))
 }
@@ -111,6 +127,7 @@ fn seal_code_table(
 fn seal_extras(
     spool: &Path,
     artifact_name: &str,
+    key: Key<'_>,
     plan: &RunPlan,
     tables: &[PlannedTable],
     opts: &Options<'_>,
@@ -121,6 +138,7 @@ fn seal_extras(
             let (sealed, rows) = seal_code_table(
                 spool,
                 &format!("{artifact_name}.{}", t.table.as_str()),
+                key,
                 plan,
                 t.table,
                 opts,
@@ -147,9 +165,11 @@ pub fn generate_and_seal(
         register,
         spool,
         xlsx_row_limit,
+        passphrase,
     } = at;
+    let key = key_of(plan, passphrase)?;
     if !plan.reads_register() {
-        return seal_code_tables_only(spool, artifact_name, plan);
+        return seal_code_tables_only(spool, artifact_name, key, plan);
     }
     if !register.exists() {
         return Err(JobError::Register {
@@ -177,12 +197,7 @@ pub fn generate_and_seal(
     .map_err(JobError::from)?;
     let files = plan.files(planned.1);
     // Rows are produced on this thread and sealed on another (both cores busy).
-    let mut w = Piped::new(SealWriter::create(
-        spool,
-        artifact_name,
-        &plan.encryption.recipients,
-        plan.encryption.encrypt,
-    )?);
+    let mut w = Piped::new(SealWriter::create_with(spool, artifact_name, key)?);
     let outcome = match extract::run(
         &conn,
         &plan.extract,
@@ -203,7 +218,7 @@ pub fn generate_and_seal(
     };
     let sealed = w.finish()?;
     conn.execute_batch("COMMIT")?;
-    let extras = seal_extras(spool, artifact_name, plan, &files.extras, &opts)?;
+    let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)?;
     Ok(Artifact {
         sealed,
         rows: outcome.rows,
@@ -221,6 +236,7 @@ pub fn generate_and_seal(
 fn seal_code_tables_only(
     spool: &Path,
     artifact_name: &str,
+    key: Key<'_>,
     plan: &RunPlan,
 ) -> Result<Artifact, JobError> {
     let format = plan.extract.format;
@@ -228,8 +244,8 @@ fn seal_code_tables_only(
     let first = files.main_table.ok_or(PlanError::NoCodeTable)?;
     crate::seal::ensure_spool(spool)?;
     let opts = Options::new(spool);
-    let (sealed, rows) = seal_code_table(spool, artifact_name, plan, first, &opts)?;
-    let extras = seal_extras(spool, artifact_name, plan, &files.extras, &opts)?;
+    let (sealed, rows) = seal_code_table(spool, artifact_name, key, plan, first, &opts)?;
+    let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)?;
     Ok(Artifact {
         sealed,
         rows,

@@ -76,6 +76,8 @@ impl Store {
             params![run, reason, self.now()],
         )?;
         tx.execute("DELETE FROM run_files WHERE run_id = ?1", [run])?;
+        // A passphrase SMS was for this artifact only.
+        tx.execute("DELETE FROM email_sends WHERE run_id = ?1", [run])?;
         let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
         tx.commit()?;
         Ok(updated)

@@ -29,6 +29,10 @@
 //! none), then `transport`: `'T'` followed by kind, server, commit, fsync (integer 0/1)
 //! and verify (name + value as above).
 //!
+//! Form v4 (e-mail deliveries, schema v6 on): magic `"regdrop-receipt-v4\n"`, everything
+//! of v3, then after `verify` the mail: `email` `'E'` followed by message_id, to (a text
+//! list) and passphrase_sms_to (text or null). SFTP receipts keep form v3.
+//!
 //! Timestamps are their stored text (`YYYY-MM-DDTHH:MM:SSZ`). Every field except `hash`
 //! is covered, `prev_hash` included, so editing any column of a receipt changes its hash,
 //! and deleting or reordering receipts breaks the next one's link. The first receipt's
@@ -52,6 +56,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 const MAGIC: &[u8] = b"regdrop-receipt-v1\n";
 const MAGIC_V2: &[u8] = b"regdrop-receipt-v2\n";
 const MAGIC_V3: &[u8] = b"regdrop-receipt-v3\n";
+const MAGIC_V4: &[u8] = b"regdrop-receipt-v4\n";
 
 enum V<'a> {
     Null,
@@ -93,6 +98,7 @@ fn opt(s: &Option<String>) -> V<'_> {
 pub fn canonical(r: &Receipt) -> Vec<u8> {
     let mut o = Vec::with_capacity(1024);
     o.extend_from_slice(match (&r.transport, r.files.is_empty()) {
+        (Some(t), _) if t.email.is_some() => MAGIC_V4,
         (Some(_), _) => MAGIC_V3,
         (None, true) => MAGIC,
         (None, false) => MAGIC_V2,
@@ -149,6 +155,14 @@ pub fn canonical(r: &Receipt) -> Vec<u8> {
         put(&mut o, "commit", V::Text(&t.commit));
         put(&mut o, "fsync", V::Int(i64::from(t.fsync)));
         put(&mut o, "verify", V::Text(&t.verify));
+        if let Some(e) = &t.email {
+            o.push(5);
+            o.extend_from_slice(b"email");
+            o.push(b'E');
+            put(&mut o, "message_id", V::Text(&e.message_id));
+            put(&mut o, "to", V::List(&e.to));
+            put(&mut o, "passphrase_sms_to", opt(&e.passphrase_sms_to));
+        }
     }
     o
 }
@@ -349,6 +363,7 @@ pub(crate) mod tests {
             commit: "hardlink".into(),
             fsync: true,
             verify: "size".into(),
+            email: None,
         });
         assert!(canonical(&with).starts_with(MAGIC_V3));
         assert!(canonical(&plain).starts_with(MAGIC));
@@ -364,6 +379,47 @@ pub(crate) mod tests {
         ];
         for edit in edits {
             let mut r = with.clone();
+            edit(&mut r);
+            assert_ne!(receipt_hash(&r), h);
+        }
+    }
+
+    fn email_of(r: &mut Receipt) -> &mut super::super::model::EmailSent {
+        r.transport.as_mut().unwrap().email.as_mut().unwrap()
+    }
+
+    /// An e-mail receipt is form v4 and every part of the mail is covered; an SFTP
+    /// receipt's v3 hash does not move.
+    #[test]
+    fn the_mail_is_covered_in_v4() {
+        let mut sftp = sample(1, GENESIS);
+        sftp.transport = Some(super::super::model::Transport {
+            kind: "sftp".into(),
+            server: "SSH-2.0-OpenSSH_9.2p1".into(),
+            commit: "hardlink".into(),
+            fsync: true,
+            verify: "size".into(),
+            email: None,
+        });
+        let v3 = receipt_hash(&sftp);
+        let mut mail = sftp.clone();
+        mail.transport.as_mut().unwrap().email = Some(super::super::model::EmailSent {
+            message_id: "run.abc@vegvesen.example".into(),
+            to: vec!["data@kunde.no".into()],
+            passphrase_sms_to: Some("+47 ••• •• 123".into()),
+        });
+        assert!(canonical(&mail).starts_with(MAGIC_V4));
+        assert!(canonical(&sftp).starts_with(MAGIC_V3));
+        assert_eq!(receipt_hash(&sftp), v3);
+        let h = receipt_hash(&mail);
+        type Edit = Box<dyn Fn(&mut Receipt)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|r| email_of(r).message_id.push('x')),
+            Box::new(|r| email_of(r).to.push("b@kunde.no".into())),
+            Box::new(|r| email_of(r).passphrase_sms_to = None),
+        ];
+        for edit in edits {
+            let mut r = mail.clone();
             edit(&mut r);
             assert_ne!(receipt_hash(&r), h);
         }

@@ -149,8 +149,28 @@ ALTER TABLE receipts ADD COLUMN transport TEXT
     CHECK (transport IS NULL OR (json_valid(transport) AND json_type(transport) = 'object'));
 "#,
     },
-    // Versions 5 and 6 belong to parallel branches (5: `ops`, 6: `email`); this step is
-    // numbered 7 so the merged list stays 1..7 in order. See `RESERVED` below.
+    // Version 5 is the `ops` branch's (issue 10); this one goes after it when merged.
+    Migration {
+        version: 6,
+        description: "e-mail deliveries: the passphrase SMS and the mail of a run's artifact",
+        sql: r#"
+-- One row per e-mail run while it is being sent: which artifact the passphrase SMS went
+-- out for (masked number), and the Message-ID recorded just before SMTP DATA. `sending`
+-- found after a crash means the mail may be out: never resent without an operator.
+CREATE TABLE email_sends (
+    run_id          TEXT PRIMARY KEY REFERENCES runs(id),
+    artifact_sha256 TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('sms_sent','sending','sent')),
+    sms_to          TEXT,
+    sms_sent_at     TEXT,
+    message_id      TEXT,
+    reply           TEXT,
+    updated_at      TEXT NOT NULL
+) STRICT;
+"#,
+    },
+    // Version 5 belongs to the `ops` branch; this step is numbered 7 so the merged list
+    // stays 1..7 in order. See `RESERVED` below.
     Migration {
         version: 7,
         description: "notifications sent per run, event and recipient",
@@ -184,7 +204,7 @@ CREATE INDEX notifications_state ON notifications(state);
 
 /// Versions of steps that live on branches not merged here yet (they are numbered before
 /// this branch's step so the merged list is 1..N in order). Empty once merged.
-pub const RESERVED: &[i64] = &[5, 6];
+pub const RESERVED: &[i64] = &[5];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -251,6 +271,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate_to(&conn, 1).unwrap(), vec![1]);
         assert_eq!(current_version(&conn).unwrap(), 1);
+        // Every step after 1 (version 5 is the `ops` branch's; see the test above).
         assert_eq!(
             migrate(&conn).unwrap(),
             MIGRATIONS[1..]

@@ -16,15 +16,17 @@
 //! call it from a blocking thread. Timestamps are stored as UTC text ([`model::TS_FORMAT`]).
 //!
 //! `Store` is one type with an `impl` block per table: `runs`, `artifacts`
-//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export),
-//! `notices` (notifications sent per run, event and recipient) and `retention`. This
-//! file opens and migrates the file and hands out transactions.
+//! (the sealed files of a run), `attempts`, `email` (the passphrase SMS and the mail of an
+//! e-mail run), `receipts` (append, read, verify, export), `notices` (notifications sent
+//! per run, event and recipient) and `retention`. This file opens and migrates the file
+//! and hands out transactions.
 //! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
 mod artifacts;
 mod attempts;
 pub mod chain;
+mod email;
 mod error;
 pub mod export;
 pub mod migrations;
@@ -38,8 +40,8 @@ pub use chain::{ChainReport, GENESIS};
 pub use error::{BreakKind, BrokenLink, Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
-    DeliveredFile, NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFile, RunFilter,
-    RunId, RunState, SubscriptionId, Transport,
+    DeliveredFile, EmailSend, EmailSent, NewReceipt, NewRun, Receipt, ReceiptFilter, Run,
+    RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
 };
 pub use notices::{Channel, NewNotification, NoticeState, Notification};
 pub use retention::PurgeCounts;

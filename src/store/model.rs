@@ -366,7 +366,7 @@ pub struct Receipt {
 /// How a delivery reached the customer, as the receipt records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Transport {
-    /// `sftp`.
+    /// `sftp` or `email`.
     pub kind: String,
     /// The server's identification line (cleaned), e.g. `SSH-2.0-OpenSSH_9.2p1`.
     pub server: String,
@@ -377,6 +377,37 @@ pub struct Transport {
     pub fsync: bool,
     /// `size` or `read-back`.
     pub verify: String,
+    /// E-mail deliveries: the mail and the passphrase SMS. Covered by the chain hash
+    /// (canonical form v4); absent for SFTP, whose receipts keep form v3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSent>,
+}
+
+/// What the receipt of an e-mail delivery records of the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EmailSent {
+    /// The Message-ID, without angle brackets.
+    pub message_id: String,
+    /// The mail's recipients as configured.
+    pub to: Vec<String>,
+    /// The contact mobile the passphrase went to by SMS, masked (`+47 ••• •• 123`);
+    /// `None` when the file was encrypted to age recipients (no SMS).
+    pub passphrase_sms_to: Option<String>,
+}
+
+/// The state of an e-mail run's sending ([`Store::email_send`](super::Store::email_send)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSend {
+    pub run_id: RunId,
+    /// The sealed artifact (ciphertext SHA-256) the SMS and the mail belong to.
+    pub artifact_sha256: String,
+    /// `sms_sent`, `sending` (Message-ID recorded before DATA) or `sent` (the server took it).
+    pub state: String,
+    /// Masked number the passphrase went to, if one did.
+    pub sms_to: Option<String>,
+    pub message_id: Option<String>,
+    /// The server's reply to the mail (`sent`).
+    pub reply: Option<String>,
 }
 
 impl Receipt {

@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
-    AuthSpec, CommitMode, DaemonConfig, ExtractSpec, Filter, Format, IfExists, NotifySpec,
-    PeriodSpec, SecretRef, SmtpAuthSpec, SmtpSpec, SmtpTls, Subscription, TargetSpec, TargetTuning,
-    VerifyLevel, WebhookSpec,
+    AuthSpec, CommitMode, DaemonConfig, EmailSpec, ExtractSpec, Filter, Format, IfExists,
+    NotifySpec, PeriodSpec, SecretRef, SmsFormat, SmsSpec, SmtpAuthSpec, SmtpSpec, SmtpTls,
+    Subscription, TargetSpec, TargetTuning, Transport, VerifyLevel, WebhookSpec,
 };

@@ -35,6 +35,8 @@ pub struct RawDaemon {
     /// Alerts to the operators, delivery notices to customers (README "Notifications").
     #[serde(default)]
     pub notify: RawNotify,
+    /// The SMS gateway (passphrases of e-mail deliveries).
+    pub sms: Option<super::raw_mail::RawSms>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -89,7 +91,10 @@ pub struct RawSubscription {
     #[serde(default = "yes")]
     pub enabled: bool,
     pub schedule: RawSchedule,
-    pub target: RawTarget,
+    /// SFTP delivery; exactly one of `[target]` and `[email]`.
+    pub target: Option<RawTarget>,
+    /// E-mail delivery (small extracts); exactly one of `[target]` and `[email]`.
+    pub email: Option<super::raw_mail::RawEmail>,
     pub extract: RawExtract,
     pub encryption: RawEncryption,
     #[serde(default)]
@@ -295,8 +300,9 @@ pub struct RawEncryption {
     /// age recipients: `age1...` X25519 keys, `ssh-ed25519 ...` or `ssh-rsa ...` lines.
     #[serde(default)]
     pub recipients: Vec<String>,
-    /// `age` (default) or `none`; `none` only for reports without identifying or personal
-    /// data.
+    /// `age` (default), `none` (only for reports without identifying or personal data) or
+    /// `passphrase` (only with `[email]`: an age passphrase made per delivery and sent by SMS
+    /// to `contact.mobile`, for customers without an age key).
     pub mode: Option<String>,
 }
 

@@ -39,3 +39,46 @@ pub struct RawSmtpAuth {
     /// Refused: secrets never go into configuration files.
     pub password: Option<toml::Value>,
 }
+
+/// `[sms]`: the SMS gateway the passphrases of e-mail deliveries go through (one HTTP POST
+/// per message).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSms {
+    /// The gateway's endpoint, `https://...` (`http://` only for a loopback host).
+    pub url: String,
+    /// `json` (default: the fields as a JSON object) or `form` (url-encoded form fields).
+    pub format: Option<String>,
+    /// The request's fields; each value is a template with `{number}` (the contact mobile,
+    /// as written without spaces, e.g. `+4799999999`) and `{text}` (the message), e.g.
+    /// `{ to = "{number}", message = "{text}", from = "Vegvesen" }`. Both placeholders must
+    /// appear.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Header carrying the gateway credential. Default `Authorization`.
+    pub auth_header: Option<String>,
+    /// File (0600, relative to `secrets_dir`) whose content is that header's value
+    /// (e.g. `Bearer 3f9...`).
+    pub auth_file: Option<String>,
+    /// systemd credential holding that header's value.
+    pub auth_credential: Option<String>,
+    /// PEM file of the CA certificate(s) to trust instead of the Mozilla roots.
+    pub ca_file: Option<String>,
+    /// Seconds the request may take. Default 30.
+    pub timeout_secs: Option<u64>,
+}
+
+/// A subscription's `[email]` table: the extract goes as an e-mail attachment instead of
+/// to an SFTP `[target]` (exactly one of the two).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    /// Recipient addresses (`name@domain` or `Name <name@domain>`), at least one.
+    pub to: Vec<String>,
+    /// Subject template: `{id}`, `{report}`, `{run:%Y-%m-%d}`, `{period_start:FMT}`,
+    /// `{period_end:FMT}`. Default `Uttrekk fra kjøretøyregisteret: {id} {run:%Y-%m-%d}`.
+    pub subject: Option<String>,
+    /// Largest total size of the attached (sealed) files, in bytes. Default 10 MiB
+    /// (10485760); at most 50 MiB. A larger extract is not sent: the run needs an operator
+    /// and the message says to deliver by SFTP.
+    pub max_bytes: Option<u64>,
+}

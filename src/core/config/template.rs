@@ -17,8 +17,16 @@ pub struct NameContext<'a> {
 
 const VARS: [&str; 6] = ["id", "report", "ext", "run", "period_start", "period_end"];
 
-/// Renders `template`; every error is a sentence an operator can act on.
+/// Renders `template` into a file name; every error is a sentence an operator can act on.
 pub fn render(template: &str, ctx: &NameContext<'_>) -> Result<String, String> {
+    let out = render_text(template, ctx)?;
+    check_name(&out)?;
+    Ok(out)
+}
+
+/// Renders `template` as text (an e-mail subject): the variables of [`render`], none of
+/// its file-name rules.
+pub fn render_text(template: &str, ctx: &NameContext<'_>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -69,7 +77,6 @@ pub fn render(template: &str, ctx: &NameContext<'_>) -> Result<String, String> {
         return Err("`}` without a matching `{`".into());
     }
     out.push_str(rest);
-    check_name(&out)?;
     Ok(out)
 }
 

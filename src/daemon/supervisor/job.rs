@@ -65,7 +65,11 @@ where
     }
 }
 
-/// The host a run counts against for `max_per_host`.
+/// The host a run counts against for `max_per_host` (e-mail deliveries all count against
+/// the one `[smtp]` server, under the name `smtp`).
 pub fn host_of(sub: &Subscription) -> String {
-    format!("{}:{}", sub.target.host, sub.target.port)
+    match sub.target() {
+        Some(t) => format!("{}:{}", t.host, t.port),
+        None => "smtp".into(),
+    }
 }

@@ -1,8 +1,12 @@
 //! One run, from its record in the store to its receipt (docs/design.md "A run"): record the run
 //! before any work, generate and seal once, upload with retries that reuse the artifact,
 //! find an earlier attempt's finished upload after a crash, and commit exactly one receipt.
+//!
+//! Two transports behind the one run loop ([`deliver_run`]): each attempt goes to SFTP
+//! (`attempt_once`, the upload files) or e-mail (`email`), and comes back as
+//! [`Sent`] (what the receipt records) or a [`DeliveryError`] classed like any other.
 
-use crate::core::config::{DaemonConfig, IfExists, Subscription, VerifyLevel};
+use crate::core::config::{DaemonConfig, IfExists, Subscription, Transport, VerifyLevel};
 use crate::core::errors::{chain, Chain};
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::plan::{PlanError, RunPlan};
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod email;
 mod record;
 mod spool;
 mod target;
@@ -54,6 +59,23 @@ pub enum DeliveryError {
     /// The spool cannot be read or written.
     #[error("{0}")]
     Spool(String),
+    /// The mail server refused the mail, or could not be reached, or its answer was lost.
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    /// The SMS gateway did not take the passphrase.
+    #[error("the passphrase SMS: {0}")]
+    Sms(crate::http_post::HttpError),
+    /// The sealed files are over `[email] max_bytes`: never sent (no SMS, no mail).
+    #[error("the sealed files are {bytes} bytes, over [email] max_bytes = {max} for subscription {sub}; no mail was sent: deliver this extract by SFTP (a [target] table instead of [email]) or narrow the extract")]
+    TooLarge {
+        sub: SubscriptionId,
+        bytes: u64,
+        max: u64,
+    },
+    /// A crash (or a lost reply) left the run's mail recorded as being sent: it may have
+    /// reached the recipient.
+    #[error("the mail of run {run} (Message-ID {message_id}) may have been sent: the process stopped between handing it to the mail server and recording the answer; ask the recipient, then `regdrop retry {run}` sends it again")]
+    MailUnconfirmed { run: RunId, message_id: String },
 }
 
 impl From<PlanError> for DeliveryError {
@@ -68,7 +90,12 @@ impl Classify for DeliveryError {
             DeliveryError::Store(e) => e.class(),
             DeliveryError::Job(e) => e.class(),
             DeliveryError::Sftp(e) => e.class(),
-            DeliveryError::Setup(_) | DeliveryError::ArtifactLost { .. } => ErrorClass::Permanent,
+            DeliveryError::Mail(e) => e.class(),
+            DeliveryError::Sms(e) => e.class(),
+            DeliveryError::Setup(_)
+            | DeliveryError::ArtifactLost { .. }
+            | DeliveryError::TooLarge { .. }
+            | DeliveryError::MailUnconfirmed { .. } => ErrorClass::Permanent,
             DeliveryError::Task(_)
             | DeliveryError::Busy { .. }
             | DeliveryError::ArtifactChanged { .. }
@@ -90,6 +117,9 @@ impl DeliveryError {
             DeliveryError::ArtifactChanged { .. }
             | DeliveryError::ArtifactLost { .. }
             | DeliveryError::Spool(_) => Stage::Spool,
+            DeliveryError::Mail(_) | DeliveryError::TooLarge { .. } => Stage::Mail,
+            DeliveryError::MailUnconfirmed { .. } => Stage::Interrupted,
+            DeliveryError::Sms(_) => Stage::Sms,
         }
     }
 }
@@ -202,6 +232,14 @@ pub async fn deliver_run(
             RunState::Pending
         };
         run = lock(&ctx.store).set_state(&id, to, Some("retried by operator"))?;
+        // An e-mail whose sending was not confirmed: the operator checked with the
+        // recipient and asks for it again (README "E-mail delivery").
+        if lock(&ctx.store)
+            .email_send(&id)?
+            .is_some_and(|s| s.state == "sending")
+        {
+            lock(&ctx.store).email_not_sent(&id)?;
+        }
     }
     // A run found mid-upload may have finished on the server before the process died.
     let resumed = run.state == RunState::Uploading;
@@ -228,7 +266,7 @@ pub async fn deliver_run(
             Ok(Attempted::Delivered { d, files, artifact }) => {
                 lock(&ctx.store).finish_attempt(&id, n, AttemptOutcome::Ok, None, None)?;
                 let receipt = record_receipt(ctx, sub, &id, &artifact, &d, &files, started_at)?;
-                info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %d.remote_path,
+                info!(subscription = %sub.id, run = %id, receipt = receipt.id, remote = %receipt.remote_path,
                       sha256 = %artifact.ciphertext_sha256, attempts = n, "Delivery succeeded.");
                 return Ok(Outcome::Delivered(receipt));
             }
@@ -290,12 +328,20 @@ pub async fn deliver_run(
     }
 }
 
+/// What a transport reports of a delivered run, for its receipt.
+// One value per attempt, moved once: the size difference costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Sent {
+    Sftp(sftp::Delivered),
+    Email(email::EmailDelivered),
+}
+
 /// What one attempt came to (errors are the `Err` side).
 // One value per attempt, moved once: the size difference costs nothing worth a Box.
 #[allow(clippy::large_enum_variant)]
 enum Attempted {
     Delivered {
-        d: sftp::Delivered,
+        d: Sent,
         files: Vec<DeliveredFile>,
         artifact: store::Artifact,
     },
@@ -325,7 +371,11 @@ async fn attempt_once(
             plan.insert(RunPlan::new(sub, run.scheduled_at, last_to)?)
         }
     };
-    let target = target_of(&plan.subscription, &plan.target)?;
+    let t = match &plan.transport {
+        Transport::Email(e) => return email::attempt(ctx, sub, plan, e, run, n, obs).await,
+        Transport::Sftp(t) => t,
+    };
+    let target = target_of(&plan.subscription, t)?;
     let look_first = resumed || n > 1;
     if let Some(a) = run.artifact.clone() {
         let extras = lock(&ctx.store).run_files(&id)?;
@@ -338,7 +388,7 @@ async fn attempt_once(
                     find_on_server(&target, sub, run, &a, &extras, columns).await?
                 {
                     return Ok(Attempted::Delivered {
-                        d,
+                        d: Sent::Sftp(d),
                         files,
                         artifact: a,
                     });
@@ -355,7 +405,7 @@ async fn attempt_once(
                         find_on_server(&target, sub, run, &a, &extras, columns).await?
                     {
                         return Ok(Attempted::Delivered {
-                            d,
+                            d: Sent::Sftp(d),
                             files,
                             artifact: a,
                         });
@@ -379,7 +429,7 @@ async fn attempt_once(
         // A permanent target error (host key, login, folder) must not cost an extract.
         obs.stage(&id, "checking the target");
         sftp::check_target(&target).await?;
-        generate(ctx, plan, run, obs).await?;
+        generate(ctx, plan, run, obs, None).await?;
         // A ciphertext made just now cannot be on the server yet.
         look_first = false;
     }
@@ -418,7 +468,7 @@ async fn attempt_once(
             plan.delivery.manifest.then(|| manifest(sub, &run_now, &artifact, columns, files))
         }) => {
             let (d, files) = r?;
-            Ok(Attempted::Delivered { d, files, artifact: artifact.clone() })
+            Ok(Attempted::Delivered { d: Sent::Sftp(d), files, artifact: artifact.clone() })
         }
     }
 }

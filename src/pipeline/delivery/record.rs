@@ -1,12 +1,12 @@
 //! What a run writes to the store: the sealed artifact (and the code tables beside it),
 //! and the receipt of a delivered run.
 
-use super::{lock, Ctx, DeliveryError, Observer};
+use super::email::EmailDelivered;
+use super::{lock, Ctx, DeliveryError, Observer, Sent};
 use crate::core::config::Subscription;
 use crate::core::identity::RunId;
 use crate::core::plan::RunPlan;
 use crate::pipeline::artifact;
-use crate::sftp;
 use crate::store::{
     self, DeliveredFile, NewReceipt, Receipt, Run, RunFile, RunFilter, RunState, Store, StoreError,
 };
@@ -40,6 +40,7 @@ pub(super) async fn generate(
     plan: &RunPlan,
     run: &mut Run,
     obs: &dyn Observer,
+    passphrase: Option<age::secrecy::SecretString>,
 ) -> Result<(), DeliveryError> {
     let id = run.id.clone();
     obs.stage(&id, "generating");
@@ -51,6 +52,7 @@ pub(super) async fn generate(
             register: &register,
             spool: &spool,
             xlsx_row_limit: limit,
+            passphrase: passphrase.as_ref(),
         };
         artifact::generate_and_seal(shop, &name, &plan2, &mut |d, t| {
             let _ = tx.send((d, t));
@@ -110,16 +112,58 @@ pub(super) fn record_receipt(
     sub: &Subscription,
     id: &RunId,
     artifact: &store::Artifact,
-    d: &sftp::Delivered,
+    sent: &Sent,
     files: &[DeliveredFile],
     started_at: DateTime<Utc>,
 ) -> Result<Receipt, DeliveryError> {
-    let transport = store::Transport {
-        kind: "sftp".into(),
-        server: d.server.clone(),
-        commit: d.commit.map_or("found", |c| c.as_str()).into(),
-        fsync: d.fsync,
-        verify: d.verified.as_str().into(),
+    let (transport, host, port, key, path, bytes) = match sent {
+        Sent::Sftp(d) => (
+            store::Transport {
+                kind: "sftp".into(),
+                server: d.server.clone(),
+                commit: d.commit.map_or("found", |c| c.as_str()).into(),
+                fsync: d.fsync,
+                verify: d.verified.as_str().into(),
+                email: None,
+            },
+            sub.target().map(|t| t.host.clone()).unwrap_or_default(),
+            sub.target().map_or(0, |t| t.port),
+            d.host_key_sha256.clone(),
+            d.remote_path.clone(),
+            d.bytes,
+        ),
+        Sent::Email(e) => (
+            store::Transport {
+                kind: "email".into(),
+                server: e.reply.clone(),
+                commit: "smtp".into(),
+                fsync: false,
+                verify: "none".into(),
+                email: Some(store::EmailSent {
+                    message_id: e.message_id.clone(),
+                    to: e.to.clone(),
+                    passphrase_sms_to: e.sms_to.clone(),
+                }),
+            },
+            e.host.clone(),
+            e.port,
+            String::new(),
+            format!("mailto:{}/{}", e.to.join(","), artifact.file_name),
+            artifact.ciphertext_bytes,
+        ),
+    };
+    let recipients = match sent {
+        Sent::Email(EmailDelivered {
+            sms_to: Some(to), ..
+        }) => {
+            vec![format!("passphrase (age scrypt), sent by SMS to {to}")]
+        }
+        _ => sub
+            .encryption
+            .recipients
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
     };
     Ok(lock(&ctx.store).commit_delivery(
         &NewReceipt {
@@ -130,22 +174,17 @@ pub(super) fn record_receipt(
             case_number: sub.case_number.clone(),
             invoice_reference: sub.invoice_reference.clone(),
             report: sub.extract.report.as_str().to_string(),
-            remote_host: sub.target.host.clone(),
-            remote_port: sub.target.port,
-            host_key_fingerprint: d.host_key_sha256.clone(),
-            remote_path: d.remote_path.clone(),
-            bytes: d.bytes,
+            remote_host: host,
+            remote_port: port,
+            host_key_fingerprint: key,
+            remote_path: path,
+            bytes,
             rows: artifact.rows,
             plaintext_sha256: artifact.plaintext_sha256.clone(),
             ciphertext_sha256: artifact.ciphertext_sha256.clone(),
             personal_fields: sub.personal_fields(),
             legal_basis: sub.legal_basis.clone(),
-            recipients: sub
-                .encryption
-                .recipients
-                .iter()
-                .map(|r| r.as_str().to_string())
-                .collect(),
+            recipients,
             started_at,
             delivered_at: Utc::now(),
         },

@@ -80,7 +80,7 @@ fn fake(clock: Arc<TokioClock>, log: Arc<Mutex<Log>>, dur: fn(&str) -> Duration)
         let now = clock.now();
         let clock = clock.clone();
         async move {
-            let host = job.sub.target.host.clone();
+            let host = job.sub.target().unwrap().host.clone();
             let id = job.sub.id.clone();
             {
                 let mut l = log.lock().unwrap();

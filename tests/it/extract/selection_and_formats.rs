@@ -398,6 +398,7 @@ fn xlsx_falls_back_to_dsv_above_the_row_limit() {
             register: generated(),
             spool: dir.path(),
             xlsx_row_limit: Some(100),
+            passphrase: None,
         },
         "a",
         &regdrop::core::plan::RunPlan::new(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None)

@@ -213,7 +213,7 @@ async fn cuts(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String>) {
         )
         .await;
         let mut s = sub.clone();
-        s.target.port = proxy.port;
+        s.target_mut().unwrap().port = proxy.port;
         let at = utc("2020-01-02T05:00:00Z") + chrono::Duration::days(i as i64);
         if let Some(o) = deliver_counted(&ctx, &s, at, &mut f).await {
             if !matches!(o, Outcome::Delivered(_)) {

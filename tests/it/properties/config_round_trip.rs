@@ -245,7 +245,7 @@ proptest! {
         prop_assert_eq!(&sub.contact_mobile, &a.mobile);
         prop_assert_eq!(&sub.schedule.line, &a.cron);
         prop_assert_eq!(sub.schedule.tz.name(), "Europe/Oslo");
-        let t = &sub.target;
+        let t = sub.target().unwrap();
         prop_assert_eq!((t.host.as_str(), t.port), (g.host.as_str(), g.port));
         prop_assert_eq!(Some(&t.username), a.username.as_ref());
         prop_assert_eq!(

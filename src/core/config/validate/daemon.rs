@@ -105,6 +105,10 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             "e-mail alerts go through the [smtp] table, and there is none; add [smtp] (README \"Notifications\") or remove notify.email",
         ));
     }
+    let sms = raw
+        .sms
+        .as_ref()
+        .and_then(|s| super::email::validate_sms(s, &secrets_dir, &mut problems));
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -136,6 +140,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         ),
         smtp,
         notify,
+        sms,
     })
 }
 

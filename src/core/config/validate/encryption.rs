@@ -15,13 +15,14 @@ pub(super) fn validate_encryption(
     extract: Option<&ExtractSpec>,
     p: &mut Vec<Problem>,
 ) -> EncryptionSpec {
+    let passphrase = raw.mode.as_deref() == Some("passphrase");
     let encrypt = match raw.mode.as_deref() {
-        None | Some("age") => true,
+        None | Some("age") | Some("passphrase") => true,
         Some("none") => false,
         Some(other) => {
             p.push(Problem::new(
                 "encryption.mode",
-                format!("`{other}` is not a mode; use \"age\" (default) or \"none\""),
+                format!("`{other}` is not a mode; use \"age\" (default), \"passphrase\" (e-mail, by SMS) or \"none\""),
             ));
             true
         }
@@ -42,7 +43,13 @@ pub(super) fn validate_encryption(
             needs_encryption(x, p);
         }
     }
-    if encrypt && raw.recipients.is_empty() {
+    if passphrase && !raw.recipients.is_empty() {
+        p.push(Problem::new(
+            "encryption.recipients",
+            "mode = \"passphrase\" is for customers without an age key; with recipients, remove the mode (the file is encrypted to them and no SMS is sent)",
+        ));
+    }
+    if encrypt && !passphrase && raw.recipients.is_empty() {
         p.push(Problem::new(
             "encryption.recipients",
             "no age recipient; add the customer's `age1...` key or `ssh-ed25519 ...` public key",
@@ -51,6 +58,7 @@ pub(super) fn validate_encryption(
     EncryptionSpec {
         recipients,
         encrypt,
+        passphrase,
     }
 }
 
@@ -118,6 +126,7 @@ mod tests {
             EncryptionSpec {
                 recipients: vec![AGE.parse().unwrap(), ssh.parse().unwrap()],
                 encrypt: true,
+                passphrase: false,
             }
         );
     }
@@ -166,7 +175,7 @@ mod tests {
         assert_eq!(keys(&p), ["encryption.mode", "encryption.recipients"]);
         assert_eq!(
             message_at(&p, "encryption.mode"),
-            "`rot13` is not a mode; use \"age\" (default) or \"none\""
+            "`rot13` is not a mode; use \"age\" (default), \"passphrase\" (e-mail, by SMS) or \"none\""
         );
     }
 

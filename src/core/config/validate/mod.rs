@@ -12,6 +12,7 @@
 mod auth;
 mod daemon;
 mod delivery;
+mod email;
 mod encryption;
 mod extract;
 mod filter;
@@ -23,12 +24,16 @@ mod target;
 mod types;
 
 pub use daemon::validate_daemon;
+pub use email::{
+    mask_mobile, normalize_mobile, render_subject, EmailSpec, SmsFormat, SmsSpec, EMAIL_MAX_BYTES,
+    EMAIL_MAX_BYTES_DEFAULT,
+};
 pub use notify::{is_email_address, NotifySpec, WebhookSpec};
 pub use smtp::{SmtpAuthSpec, SmtpSpec, SmtpTls};
 pub use target::parse_host_key;
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,
-    IfExists, Inherited, PeriodSpec, SecretRef, Subscription, TargetSpec, TargetTuning,
+    IfExists, Inherited, PeriodSpec, SecretRef, Subscription, TargetSpec, TargetTuning, Transport,
     VerifyLevel,
 };
 
@@ -62,7 +67,10 @@ pub fn validate_subscription(
     let mut p: Vec<Problem> = Vec::new();
     subscription::check_identity(raw, &mut p);
     let schedule = schedule::validate_schedule(&raw.schedule, &inherited.timezone, &mut p);
-    let target = target::validate_target(&raw.target, inherited, &mut p);
+    let target = raw
+        .target
+        .as_ref()
+        .map(|t| target::validate_target(t, inherited, &mut p));
     let extract = extract::validate_extract(&raw.extract, &mut p);
     let encryption = encryption::validate_encryption(
         &raw.encryption,
@@ -70,6 +78,34 @@ pub fn validate_subscription(
         extract.as_ref(),
         &mut p,
     );
+    let email = raw.email.as_ref().map(|e| {
+        let has_period = raw.extract.period.is_some();
+        email::validate_email(e, raw, &encryption, has_period, &mut p)
+    });
+    if encryption.passphrase && email.is_none() {
+        p.push(Problem::new(
+            "encryption.mode",
+            "mode = \"passphrase\" is only for [email] deliveries (the passphrase goes by SMS); an SFTP [target] needs the customer's age recipients",
+        ));
+    }
+    let transport = match (target, email) {
+        (Some(t), None) => Some(Transport::Sftp(t)),
+        (None, Some(e)) => Some(Transport::Email(e)),
+        (Some(_), Some(_)) => {
+            p.push(Problem::new(
+                "email",
+                "a subscription goes either to an SFTP [target] or by [email], not both; remove one of the two tables",
+            ));
+            None
+        }
+        (None, None) => {
+            p.push(Problem::new(
+                "target",
+                "no [target] (SFTP) and no [email]: say where the files go",
+            ));
+            None
+        }
+    };
     let delivery = delivery::validate_delivery(&raw.delivery, &raw.id, extract.as_ref(), &mut p);
     let customer_notice = notify::customer_notice(raw, &mut p);
     let retry = inherited.retry.with(&raw.retry);
@@ -82,6 +118,12 @@ pub fn validate_subscription(
         return Err(vec![Problem::new(
             "schedule",
             "the schedule could not be built; check cron and timezone",
+        )]);
+    };
+    let Some(transport) = transport else {
+        return Err(vec![Problem::new(
+            "target",
+            "the transport could not be built",
         )]);
     };
     let Some(extract) = extract else {
@@ -101,7 +143,7 @@ pub fn validate_subscription(
         contact_mobile: raw.contact.as_ref().and_then(|c| c.mobile.clone()),
         enabled: raw.enabled,
         schedule,
-        target,
+        transport,
         extract,
         encryption,
         delivery,
@@ -180,7 +222,7 @@ mod tests {
         assert!(s.enabled);
         assert_eq!(s.source, Path::new("acme.toml"));
         assert_eq!(s.schedule.line, "0 6 * * MON");
-        assert_eq!(s.target.host, "sftp.example.no");
+        assert_eq!(s.target().unwrap().host, "sftp.example.no");
         assert!(s.encryption.encrypt);
         assert_eq!(s.delivery.if_exists, IfExists::Fail);
         assert_eq!(s.retry, inherited().retry);
@@ -211,7 +253,7 @@ mod tests {
         let mut raw = subscription("");
         raw.id = "ACME".into();
         raw.schedule.cron = "0 0 30 2 *".into();
-        raw.target.port = 0;
+        raw.target.as_mut().unwrap().port = 0;
         raw.extract.format = "json".into();
         raw.encryption.recipients.clear();
         raw.delivery.if_exists = Some("replace".into());

@@ -23,7 +23,8 @@ pub struct Subscription {
     pub contact_mobile: Option<String>,
     pub enabled: bool,
     pub schedule: Schedule,
-    pub target: TargetSpec,
+    /// Where the files go: SFTP (`[target]`) or e-mail (`[email]`).
+    pub transport: Transport,
     pub extract: ExtractSpec,
     pub encryption: EncryptionSpec,
     pub delivery: DeliverySpec,
@@ -35,6 +36,22 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The SFTP target, for an SFTP subscription.
+    pub fn target(&self) -> Option<&TargetSpec> {
+        match &self.transport {
+            Transport::Sftp(t) => Some(t),
+            Transport::Email(_) => None,
+        }
+    }
+
+    /// The SFTP target, mutable (tests point it elsewhere).
+    pub fn target_mut(&mut self) -> Option<&mut TargetSpec> {
+        match &mut self.transport {
+            Transport::Sftp(t) => Some(t),
+            Transport::Email(_) => None,
+        }
+    }
+
     /// The personal-data fields this subscription discloses (for receipts).
     pub fn personal_fields(&self) -> Vec<String> {
         self.extract
@@ -43,6 +60,25 @@ impl Subscription {
             .filter(|f| f.personal)
             .map(|f| f.name.clone())
             .collect()
+    }
+}
+
+/// How a subscription's files reach the customer.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// `[target]`: the customer's SFTP server.
+    Sftp(TargetSpec),
+    /// `[email]`: attached to one e-mail through `[smtp]`.
+    Email(super::email::EmailSpec),
+}
+
+impl Transport {
+    /// `sftp` or `email` (receipts, logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Sftp(_) => "sftp",
+            Transport::Email(_) => "email",
+        }
     }
 }
 
@@ -198,9 +234,13 @@ pub struct ExtractSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptionSpec {
-    /// The recipients, parsed once here; empty only when `encrypt` is false.
+    /// The recipients, parsed once here; empty only when `encrypt` is false or with
+    /// `passphrase`.
     pub recipients: Vec<Recipient>,
     pub encrypt: bool,
+    /// `mode = "passphrase"` (e-mail only): sealed with an age scrypt passphrase made per
+    /// delivery and sent by SMS, instead of to recipients.
+    pub passphrase: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,4 +292,6 @@ pub struct DaemonConfig {
     pub smtp: Option<super::smtp::SmtpSpec>,
     /// `[notify]`: operator alerts (empty: none).
     pub notify: super::NotifySpec,
+    /// `[sms]`, when configured.
+    pub sms: Option<super::email::SmsSpec>,
 }
