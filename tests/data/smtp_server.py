@@ -11,9 +11,11 @@ tells it to misbehave for the next N messages:
   {"data": [451, 2]}   answer the final dot with 451 for the next 2 messages (not stored)
   {"rcpt": [550, 1]}   refuse RCPT TO with 550 once
   {"drop": 1}          store the next message, then close the connection without a reply
+  {"stall": [30, 1]}   store the next message, then wait 30 s before answering it
 The counts left are written back. Exit 98 when the port is taken, 97 without aiosmtpd.
 """
 import argparse
+import asyncio
 import datetime
 import errno
 import json
@@ -135,6 +137,9 @@ class Handler:
         if code:
             return f"{code} {code // 100}.3.0 the test server says no"
         seq = self.store(envelope)
+        stall = self.control.take("stall")
+        if stall:
+            await asyncio.sleep(stall)
         if self.control.take("drop"):
             server.transport.abort()
             return "250 2.0.0 never seen"

@@ -37,7 +37,7 @@ fn examples_are_valid() {
     let dir = setup();
     let (code, out) = regdrop(&dir.path().join("regdrop.toml"), &["check"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("7 subscriptions valid"), "{out}");
+    assert!(out.contains("8 subscriptions valid"), "{out}");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn every_problem_of_every_file_is_reported_with_its_place() {
     has("subs/custom.toml:12:12: string values must be quoted");
     has("subs/zz_dup.toml:2:6: id: id `bompenger-owners` is already used");
     // The valid one still loads.
-    has("3 subscription(s) valid");
+    has("4 subscription(s) valid");
 }
 
 #[test]

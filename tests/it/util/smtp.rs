@@ -103,6 +103,11 @@ impl Smtp {
         self.control(&format!("{{\"drop\": {n}}}"));
     }
 
+    /// Store the next message, then wait `secs` seconds before answering it.
+    pub fn stall(&self, secs: u32) {
+        self.control(&format!("{{\"stall\": [{secs}, 1]}}"));
+    }
+
     /// Every message received so far, in order.
     pub fn received(&self) -> Vec<Received> {
         let mail = self.dir.path().join("mail");
