@@ -104,6 +104,14 @@ fn describe() {
         Unit::Seconds,
         "Unix time of the last receipt."
     );
+    describe_counter!(
+        "regdrop_notifications_sent_total",
+        "Notifications sent (operator alerts, customer notices), by channel."
+    );
+    describe_counter!(
+        "regdrop_notifications_failed_total",
+        "Failed tries of a notification (each retry counts), by channel."
+    );
 }
 
 /// A run ended with `outcome`; `bytes`/`rows` are what it delivered now (0 otherwise).

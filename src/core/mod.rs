@@ -12,6 +12,7 @@
 //! - [`plan`]: one run resolved once (period, file names, code tables, sealing, upload).
 //! - [`retry`]: error classes and the retry policy.
 //! - [`errors`]: how an error and its causes read, each once.
+//! - [`notice`]: which run ends produce which notification, and what the messages say.
 //! - [`identity`]: `RunId` and `SubscriptionId`, text that does not mix.
 //! - [`text`]: text-file conventions (the `¤` separator, encodings, line endings).
 pub mod catalog;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod errors;
 pub mod identity;
 pub mod ids;
+pub mod notice;
 pub mod period;
 pub mod plan;
 pub mod retry;

@@ -1,12 +1,14 @@
 //! The daemon (`regdrop run`): loads the configuration, opens the state store, resumes
 //! every unfinished run, then lets the [`supervisor`] fire subscriptions on their schedules
 //! until a shutdown intent. Signals arrive as [`signal::Intent`]s; systemd hears from
-//! [`notify`]; metrics go to [`crate::telemetry`]; [`housekeeping`] runs daily.
+//! [`notify`]; metrics go to [`crate::telemetry`]; [`housekeeping`] runs daily; operators
+//! and customers hear about runs through [`alerts`].
 //!
 //! Shutdown is a parameter (as in mini-redis): [`run`] takes any future, so the CLI passes
 //! "never" (signals decide) and code that wants the daemon for N seconds passes a sleep
 //! ([`run_for`]).
 
+pub mod alerts;
 pub mod housekeeping;
 pub mod notify;
 pub mod signal;
@@ -144,8 +146,16 @@ pub async fn run_with(
         })
     });
     let status_file = Some(status_file_of(&daemon.state_db));
-    let mut sup =
-        supervisor::Supervisor::new(config_path, daemon, store, work, opts.clock, status_file);
+    let outbox = Arc::new(alerts::Adapters::new(&daemon));
+    let mut sup = supervisor::Supervisor::new(
+        config_path,
+        daemon,
+        store,
+        work,
+        opts.clock,
+        status_file,
+        outbox,
+    );
     sup.start(loaded);
     sup.run(rx, shutdown).await;
     Ok(())

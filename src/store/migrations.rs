@@ -190,6 +190,35 @@ CREATE TABLE email_sends (
 ) STRICT;
 "#,
     },
+    Migration {
+        version: 7,
+        description: "notifications sent per run, event and recipient",
+        sql: r#"
+-- What was said to whom about a run: one row per (run, event, channel, recipient), so an
+-- alert or notice is never sent twice, also across restarts. `recipient` is an operator
+-- address, a webhook's name, or `contact` (the subscription's contact e-mail, which is not
+-- copied here). `body` is the rendered message (metadata only), so a resend after a
+-- restart sends what was decided.
+CREATE TABLE notifications (
+    run_id       TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    event        TEXT NOT NULL CHECK (event IN ('needs_attention','failed','recovered','delivered')),
+    channel      TEXT NOT NULL CHECK (channel IN ('email','webhook')),
+    recipient    TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending','sent','failed')),
+    tries        INTEGER NOT NULL DEFAULT 0 CHECK (tries >= 0),
+    last_error   TEXT,
+    subject      TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    PRIMARY KEY (run_id, event, channel, recipient)
+) STRICT;
+
+CREATE INDEX notifications_subscription ON notifications(subscription, created_at);
+CREATE INDEX notifications_state ON notifications(state);
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -18,7 +18,8 @@
 //! `Store` is one type with an `impl` block per table: `runs`, `artifacts`
 //! (the sealed files of a run), `attempts`, `email` (the passphrase SMS and the mail of an
 //! e-mail run), `receipts` (append, read, verify, export), `resolutions` (an operator's
-//! decision closing a run) and `retention`. This file opens and migrates the file and hands out transactions.
+//! decision closing a run), `notices` (notifications sent per run, event and recipient)
+//! and `retention`. This file opens and migrates the file and hands out transactions.
 //! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
@@ -30,6 +31,7 @@ mod error;
 pub mod export;
 pub mod migrations;
 pub mod model;
+mod notices;
 mod receipts;
 mod resolutions;
 mod retention;
@@ -42,6 +44,7 @@ pub use model::{
     DeliveredFile, EmailSend, EmailSent, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter,
     Resolution, Run, RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
 };
+pub use notices::{Channel, NewNotification, NoticeState, Notification};
 pub use retention::PurgeCounts;
 
 use chrono::{DateTime, Utc};

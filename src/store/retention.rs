@@ -86,6 +86,11 @@ impl Store {
             "DELETE FROM run_resolutions WHERE run_id NOT IN (SELECT id FROM runs)",
             [],
         )?;
+        // Notifications are kept as long as receipts, except those still to be sent.
+        tx.execute(
+            "DELETE FROM notifications WHERE created_at < ?1 AND state != 'pending'",
+            [&cut],
+        )?;
         tx.commit()?;
         tracing::info!(cutoff = %cut, receipts = counts.receipts, attempts = counts.attempts,
             runs = counts.runs, "Retention purge done.");

@@ -23,6 +23,7 @@ mod fault_proxy;
 mod fuzz_inputs;
 mod interop;
 mod new_subscription;
+mod notifications;
 mod operations;
 mod properties;
 mod register;

@@ -13,6 +13,6 @@ pub mod validate;
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
     AuthSpec, CommitMode, DaemonConfig, EmailSpec, ExtractSpec, Filter, Format, IfExists,
-    PeriodSpec, SecretRef, SmsFormat, SmsSpec, SmtpAuthSpec, SmtpSpec, SmtpTls, Subscription,
-    TargetSpec, TargetTuning, Transport, VerifyLevel,
+    NotifySpec, PeriodSpec, SecretRef, SmsFormat, SmsSpec, SmtpAuthSpec, SmtpSpec, SmtpTls,
+    Subscription, TargetSpec, TargetTuning, Transport, VerifyLevel, WebhookSpec,
 };

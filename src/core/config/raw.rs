@@ -32,6 +32,9 @@ pub struct RawDaemon {
     pub retention: RawRetention,
     /// The outgoing mail server (e-mail deliveries, notifications).
     pub smtp: Option<super::raw_mail::RawSmtp>,
+    /// Alerts to the operators, delivery notices to customers (README "Notifications").
+    #[serde(default)]
+    pub notify: RawNotify,
     /// The SMS gateway (passphrases of e-mail deliveries).
     pub sms: Option<super::raw_mail::RawSms>,
 }
@@ -322,4 +325,48 @@ pub struct RawDelivery {
     pub manifest: Option<bool>,
     /// Upload an empty `NAME.done` last. Default false.
     pub done_marker: Option<bool>,
+    /// E-mail a delivery notice (file name, size, rows, SHA-256, receipt number; never
+    /// register data) to `[contact] email` after each delivery. Needs `[smtp]` in
+    /// `regdrop.toml`. Default false.
+    pub notice: Option<bool>,
+}
+
+/// `[notify]` in `regdrop.toml`: who hears about runs that need an operator, fail or
+/// recover. Nothing is sent without it.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// Operator e-mail addresses, sent through the `[smtp]` table.
+    #[serde(default)]
+    pub email: Vec<String>,
+    /// Webhooks, each POSTed a JSON body per event (`[[notify.webhook]]`).
+    #[serde(default)]
+    pub webhook: Vec<RawWebhook>,
+    /// Operator events to send: `needs_attention`, `failed`, `recovered`. Default all three.
+    pub events: Option<Vec<String>>,
+    /// Tries per message and recipient, 1-20. Default 5.
+    pub attempts: Option<u32>,
+    /// Seconds before the first retry of a message (doubling after each, at most 10
+    /// minutes), 1-3600. Default 10.
+    pub retry_base_secs: Option<u64>,
+}
+
+/// One `[[notify.webhook]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    /// Its name in logs and the state store (letters, digits, `-`, `_`). Default
+    /// `webhook-N` (its place in the list, from 1).
+    pub name: Option<String>,
+    /// `https://` or `http://` URL the JSON body is POSTed to.
+    pub url: String,
+    /// The header that carries the credential. Default `Authorization`.
+    pub auth_header: Option<String>,
+    /// File (0600) holding the header's value, e.g. `Bearer 3f9a...`; relative to
+    /// `secrets_dir`.
+    pub auth_file: Option<String>,
+    /// systemd credential holding the header's value (`LoadCredential=NAME:PATH`).
+    pub auth_credential: Option<String>,
+    /// Seconds one POST may take, 1-120. Default 10.
+    pub timeout_secs: Option<u64>,
 }

@@ -25,6 +25,7 @@ mod timetable;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use job::{host_of, Job, JobKind, Work, WorkResult};
 
+use super::alerts::{Alerts, Outbox};
 use super::notify::Notifier;
 use super::signal::Intent;
 use crate::core::config::DaemonConfig;
@@ -69,6 +70,8 @@ pub struct Supervisor {
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: Option<mpsc::UnboundedReceiver<Done>>,
     notifier: Notifier,
+    /// Operator alerts and customer notices (docs/design.md §8).
+    alerts: Alerts,
     status_file: Option<PathBuf>,
     started_at: DateTime<Utc>,
     next_housekeeping: DateTime<Utc>,
@@ -112,9 +115,11 @@ impl Supervisor {
         work: Arc<dyn Work>,
         clock: Arc<dyn Clock>,
         status_file: Option<PathBuf>,
+        outbox: Arc<dyn Outbox>,
     ) -> Supervisor {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let now = clock.now();
+        let alerts = Alerts::new(daemon.notify.clone(), store.clone(), outbox);
         Supervisor {
             config_path,
             daemon,
@@ -130,6 +135,7 @@ impl Supervisor {
             done_tx,
             done_rx: Some(done_rx),
             notifier: Notifier,
+            alerts,
             status_file,
             started_at: now,
             next_housekeeping: now,
@@ -172,6 +178,17 @@ impl Supervisor {
             info!(subscription = %id, scheduled_at = %store::fmt_ts(t), "Catching up a fire time missed while down.");
             self.fire(&id, t);
         }
+        let subs = self
+            .entries
+            .iter()
+            .map(|(id, e)| (id.clone(), e.sub.clone()))
+            .collect();
+        let next: BTreeMap<SubscriptionId, DateTime<Utc>> = self
+            .entries
+            .iter()
+            .filter_map(|(id, e)| Some((id.clone(), e.next?.0)))
+            .collect();
+        self.alerts.start(&subs, |id| next.get(id).copied(), now);
     }
 
     /// Re-reads the configuration (SIGHUP).
@@ -340,6 +357,7 @@ impl Supervisor {
                 }
             }
         }
+        self.alerts.shutdown().await;
         self.stopped = true;
         self.dirty = true;
         self.publish();

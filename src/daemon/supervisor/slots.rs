@@ -1,6 +1,6 @@
 //! The slots: starting queued runs in FIFO order while `max_concurrent` and the run's
 //! host (`max_per_host`) allow, each in a task of its own, and what happens when one ends
-//! (metrics, the log line, a waiting fire, a resume after an error).
+//! (metrics, the log line, notifications, a waiting fire, a resume after an error).
 
 use super::job::{host_of, Job, WorkResult};
 use super::{lock, Supervisor};
@@ -106,6 +106,10 @@ impl Supervisor {
             }
         }
         self.refresh_attention();
+        if let Some(e) = self.entries.get(&d.sub) {
+            self.alerts
+                .run_ended(&e.sub, &d.run, d.result.as_ref().ok(), e.next.map(|n| n.0));
+        }
         let now = self.clock.now();
         let shutting_down = self.cancel.is_cancelled() || self.tracker.is_closed();
         let Some(e) = self.entries.get_mut(&d.sub) else {

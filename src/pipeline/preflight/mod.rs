@@ -70,6 +70,12 @@ pub fn check(
         if let Some((_, r)) = daemon.sms.as_ref().and_then(|m| m.auth.as_ref()) {
             secret_ref(&mut d, ["sms.auth_file", "sms.auth_credential"], r, user);
         }
+        for w in &daemon.notify.webhooks {
+            if let Some((_, r)) = &w.auth {
+                let keys = ["notify.webhook.auth_file", "notify.webhook.auth_credential"];
+                secret_ref(&mut d, keys, r, user);
+            }
+        }
     }
     for s in subs {
         let mut f = In {

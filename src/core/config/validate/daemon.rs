@@ -1,5 +1,5 @@
 //! The daemon file (`regdrop.toml`): its paths, `[defaults]`, `[retry]`, `[daemon]` and
-//! `[retention]` tables -> [`DaemonConfig`].
+//! `[retention]` tables -> [`DaemonConfig`] (`[notify]` in [`super::notify`]).
 
 use super::super::limits;
 use super::super::raw::RawDaemon;
@@ -111,6 +111,13 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         .smtp
         .as_ref()
         .and_then(|s| super::smtp::validate_smtp(s, &secrets_dir, &mut problems));
+    let notify = super::notify::validate_notify(&raw.notify, &secrets_dir, &mut problems);
+    if !notify.email.is_empty() && raw.smtp.is_none() {
+        problems.push(Problem::new(
+            "notify.email",
+            "e-mail alerts go through the [smtp] table, and there is none; add [smtp] (README \"Notifications\") or remove notify.email",
+        ));
+    }
     let sms = raw
         .sms
         .as_ref()
@@ -146,6 +153,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
                 .saturating_mul(86_400),
         ),
         smtp,
+        notify,
         sms,
     })
 }

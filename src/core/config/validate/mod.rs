@@ -5,8 +5,8 @@
 //! One file per TOML table, each with its unit tests: `daemon` (the daemon file),
 //! `subscription` (top-level keys), `schedule`, `target`, `auth`, `extract`,
 //! `filter`, `encryption` (with the personal-data rules), `delivery`, `smtp` (the daemon
-//! file's mail server); the validated
-//! types are in `types`. This file holds the entry points and the [`Problem`] they
+//! file's mail server), `notify` (`[notify]` and a subscription's delivery notice); the
+//! validated types are in `types`. This file holds the entry points and the [`Problem`] they
 //! collect.
 
 mod auth;
@@ -16,6 +16,7 @@ mod email;
 mod encryption;
 mod extract;
 mod filter;
+mod notify;
 mod schedule;
 mod smtp;
 mod subscription;
@@ -27,6 +28,7 @@ pub use email::{
     mask_mobile, normalize_mobile, render_subject, EmailSpec, SmsFormat, SmsSpec, EMAIL_MAX_BYTES,
     EMAIL_MAX_BYTES_DEFAULT,
 };
+pub use notify::{is_email_address, NotifySpec, WebhookSpec};
 pub use smtp::{SmtpAuthSpec, SmtpSpec, SmtpTls};
 pub use subscription::valid_id;
 pub use target::{host_key_fingerprint, parse_host_key};
@@ -106,6 +108,7 @@ pub fn validate_subscription(
         }
     };
     let delivery = delivery::validate_delivery(&raw.delivery, &raw.id, extract.as_ref(), &mut p);
+    let customer_notice = notify::customer_notice(raw, &mut p);
     let retry = inherited.retry.with(&raw.retry);
     limits::retry_problems(&raw.retry, &retry, &mut p);
 
@@ -145,6 +148,7 @@ pub fn validate_subscription(
         extract,
         encryption,
         delivery,
+        customer_notice,
         retry,
         source: source.to_path_buf(),
     })

@@ -28,6 +28,8 @@ pub struct Subscription {
     pub extract: ExtractSpec,
     pub encryption: EncryptionSpec,
     pub delivery: DeliverySpec,
+    /// `[delivery] notice`: a delivery notice goes to `contact_email` after each delivery.
+    pub customer_notice: bool,
     pub retry: RetryPolicy,
     /// The file it came from.
     pub source: PathBuf,
@@ -290,6 +292,8 @@ pub struct DaemonConfig {
     pub service_user: Option<String>,
     /// `[smtp]`, when configured.
     pub smtp: Option<super::smtp::SmtpSpec>,
+    /// `[notify]`: operator alerts (empty: none).
+    pub notify: super::NotifySpec,
     /// `[sms]`, when configured.
     pub sms: Option<super::email::SmsSpec>,
 }
