@@ -198,6 +198,51 @@ impl Walk {
                 self.table(inner, t, key_path, offset);
                 Ok(())
             }
+            (Ty::TableList(t), DeValue::Array(items)) => {
+                let mut not_tables = Vec::new();
+                for (i, item) in items.iter_mut().enumerate() {
+                    let at = item.span().start;
+                    let item_path = format!("{key_path}[{i}]");
+                    match item.get_mut() {
+                        DeValue::Table(inner) => self.table(inner, t, &item_path, at),
+                        other => {
+                            let found = describe(other);
+                            self.push(
+                                at,
+                                item_path,
+                                format!("expected a table, found {found}; write each as a [[{key_path}]] table"),
+                            );
+                            not_tables.push(i);
+                        }
+                    }
+                }
+                if !not_tables.is_empty() {
+                    let all = std::mem::replace(items, toml::de::DeArray::new());
+                    *items = all
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !not_tables.contains(i))
+                        .map(|(_, v)| v)
+                        .collect();
+                }
+                Ok(())
+            }
+            (Ty::TextMap, DeValue::Table(inner)) => {
+                for (k, item) in inner.iter_mut() {
+                    if item.get_ref().is_str() {
+                        continue;
+                    }
+                    let found = describe(item.get_ref());
+                    let at = item.span().start;
+                    self.push(
+                        at,
+                        format!("{key_path}.{}", k.get_ref()),
+                        format!("expected text in quotes, found {found}; put it in quotes"),
+                    );
+                    *item = Spanned::new(at..at, DeValue::String(Cow::Owned(String::new())));
+                }
+                Ok(())
+            }
             (_, other) => wrong(other),
         }
     }
@@ -281,6 +326,8 @@ fn expect(ty: Ty) -> String {
         Ty::Date => "a date like 2026-01-31 (no quotes)".into(),
         Ty::Table(_) => "a table".into(),
         Ty::TextOrTable(_) => "text in quotes or a table".into(),
+        Ty::TableList(_) => "a list of tables".into(),
+        Ty::TextMap => "a table of texts in quotes".into(),
         Ty::Any => "a value".into(),
     }
 }
@@ -344,6 +391,8 @@ fn example(key: &Key) -> String {
         Ty::TextList => format!("{name} = [\"...\"]"),
         Ty::Date => format!("{name} = 2026-01-31"),
         Ty::Table(_) => format!("a [{name}] table"),
+        Ty::TableList(_) => format!("[[{name}]] tables"),
+        Ty::TextMap => format!("{name} = {{ key = \"...\" }}"),
         Ty::Any => format!("{name} = ..."),
     }
 }
@@ -366,7 +415,8 @@ fn placeholder<'i>(key: &Key, at: usize) -> Spanned<DeValue<'i>> {
         Ty::Int { .. } => DeValue::Integer(toml::de::DeInteger::default()),
         Ty::Number => DeValue::Float(toml::de::DeFloat::default()),
         Ty::Date => DeValue::Datetime("2026-01-01".parse().expect("a TOML date")),
-        Ty::TextList => DeValue::Array(toml::de::DeArray::new()),
+        Ty::TextList | Ty::TableList(_) => DeValue::Array(toml::de::DeArray::new()),
+        Ty::TextMap => DeValue::Table(DeTable::new()),
         Ty::OneOf(c) => DeValue::String(Cow::Owned(c.first().copied().unwrap_or_default().into())),
         Ty::Text | Ty::TextOrTable(_) | Ty::Any => DeValue::String(Cow::Owned(String::new())),
     };

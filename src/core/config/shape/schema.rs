@@ -3,8 +3,10 @@
 
 use super::super::raw::{
     RawAuth, RawContact, RawDaemon, RawDaemonRuntime, RawDefaults, RawDelivery, RawEncryption,
-    RawExtract, RawFilter, RawRange, RawRetention, RawSchedule, RawSubscription, RawTarget,
+    RawExtract, RawFilter, RawNotify, RawRange, RawRetention, RawSchedule, RawSubscription,
+    RawTarget, RawWebhook,
 };
+use super::super::raw_mail::{RawEmail, RawSms, RawSmtp, RawSmtpAuth};
 use super::serde_fields;
 use crate::core::retry::RetryOverrides;
 
@@ -28,6 +30,10 @@ pub enum Ty {
     /// A TOML date (`2026-01-31`, no quotes).
     Date,
     Table(&'static Table),
+    /// An array of tables (`[[notify.webhook]]`).
+    TableList(&'static Table),
+    /// A table of strings with any keys (`[sms] fields`).
+    TextMap,
     /// A string, or a table (the extract's period).
     TextOrTable(&'static Table),
     /// Anything (the validator refuses it with its own words).
@@ -213,8 +219,19 @@ static DELIVERY: Table = Table {
         opt("verify", Ty::Text),
         opt("manifest", Ty::Bool),
         opt("done_marker", Ty::Bool),
+        opt("notice", Ty::Bool),
     ],
     serde_fields: serde_fields::<RawDelivery>,
+};
+
+static EMAIL: Table = Table {
+    name: "[email]",
+    keys: &[
+        req("to", Ty::TextList),
+        opt("subject", Ty::Text),
+        opt("max_bytes", U64),
+    ],
+    serde_fields: serde_fields::<RawEmail>,
 };
 
 /// A subscription file.
@@ -230,7 +247,9 @@ pub static SUBSCRIPTION: Table = Table {
         opt("contact", Ty::Table(&CONTACT)),
         opt("enabled", Ty::Bool),
         req("schedule", Ty::Table(&SCHEDULE)),
-        req("target", Ty::Table(&TARGET)),
+        // Exactly one of the two (the validator says so).
+        opt("target", Ty::Table(&TARGET)),
+        opt("email", Ty::Table(&EMAIL)),
         req("extract", Ty::Table(&EXTRACT)),
         req("encryption", Ty::Table(&ENCRYPTION)),
         opt("delivery", Ty::Table(&DELIVERY)),
@@ -263,6 +282,71 @@ static RETENTION: Table = Table {
     serde_fields: serde_fields::<RawRetention>,
 };
 
+static SMTP_AUTH: Table = Table {
+    name: "[smtp.auth]",
+    keys: &[
+        req("username", Ty::Text),
+        opt("password_file", Ty::Text),
+        opt("password_credential", Ty::Text),
+        opt("password", Ty::Any),
+    ],
+    serde_fields: serde_fields::<RawSmtpAuth>,
+};
+
+static SMTP: Table = Table {
+    name: "[smtp]",
+    keys: &[
+        req("host", Ty::Text),
+        opt("port", PORT),
+        opt("tls", Ty::Text),
+        req("from", Ty::Text),
+        opt("ca_file", Ty::Text),
+        opt("timeout_secs", U64),
+        opt("auth", Ty::Table(&SMTP_AUTH)),
+    ],
+    serde_fields: serde_fields::<RawSmtp>,
+};
+
+static SMS: Table = Table {
+    name: "[sms]",
+    keys: &[
+        req("url", Ty::Text),
+        opt("format", Ty::Text),
+        req("fields", Ty::TextMap),
+        opt("auth_header", Ty::Text),
+        opt("auth_file", Ty::Text),
+        opt("auth_credential", Ty::Text),
+        opt("ca_file", Ty::Text),
+        opt("timeout_secs", U64),
+    ],
+    serde_fields: serde_fields::<RawSms>,
+};
+
+static WEBHOOK: Table = Table {
+    name: "[[notify.webhook]]",
+    keys: &[
+        opt("name", Ty::Text),
+        req("url", Ty::Text),
+        opt("auth_header", Ty::Text),
+        opt("auth_file", Ty::Text),
+        opt("auth_credential", Ty::Text),
+        opt("timeout_secs", U64),
+    ],
+    serde_fields: serde_fields::<RawWebhook>,
+};
+
+static NOTIFY: Table = Table {
+    name: "[notify]",
+    keys: &[
+        opt("email", Ty::TextList),
+        opt("webhook", Ty::TableList(&WEBHOOK)),
+        opt("events", Ty::TextList),
+        opt("attempts", U32),
+        opt("retry_base_secs", U64),
+    ],
+    serde_fields: serde_fields::<RawNotify>,
+};
+
 /// `regdrop.toml`.
 pub static DAEMON: Table = Table {
     name: "regdrop.toml",
@@ -276,6 +360,9 @@ pub static DAEMON: Table = Table {
         opt("retry", Ty::Table(&RETRY)),
         opt("daemon", Ty::Table(&DAEMON_RUNTIME)),
         opt("retention", Ty::Table(&RETENTION)),
+        opt("smtp", Ty::Table(&SMTP)),
+        opt("sms", Ty::Table(&SMS)),
+        opt("notify", Ty::Table(&NOTIFY)),
     ],
     serde_fields: serde_fields::<RawDaemon>,
 };
@@ -290,7 +377,7 @@ pub fn tables(root: &'static Table) -> Vec<&'static Table> {
     let mut i = 0;
     while i < out.len() {
         for k in out[i].keys {
-            if let Ty::Table(t) | Ty::TextOrTable(t) = k.ty {
+            if let Ty::Table(t) | Ty::TextOrTable(t) | Ty::TableList(t) = k.ty {
                 if !out.iter().any(|o| std::ptr::eq(*o, t)) {
                     out.push(t);
                 }

@@ -153,3 +153,43 @@ fn the_daemon_file_is_checked_too() {
     let raw = RawDaemon::deserialize(Spanned::new(0..1, doc).into_deserializer()).unwrap();
     assert_eq!(raw.daemon.user.as_deref(), Some("regdrop"));
 }
+
+#[test]
+fn an_email_subscription_needs_no_target_and_its_table_is_checked() {
+    let text = GOOD.replace(
+        "[target]\nhost = \"sftp.example.no\"\nusername = \"acme\"\nremote_dir = \"/in\"\n\
+[target.auth]\nkey_file = \"acme.key\"\n",
+        "[email]\nto = \"ops@acme.example\"\nmax_byte = 5\n",
+    );
+    let (p, ok) = run(&text);
+    assert!(ok, "the repaired table deserializes: {p:?}");
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["email.to", "email.max_byte"], "{p:?}");
+    assert!(p[0].1.starts_with("expected a list of texts"), "{p:?}");
+    assert_eq!(p[1].1, "unknown key; did you mean `max_bytes`?");
+}
+
+#[test]
+fn webhooks_each_and_the_sms_fields_are_checked_in_the_daemon_file() {
+    let text = "[smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@b.example\"\nport = \"25\"\n\
+[sms]\nurl = \"http://127.0.0.1:1/\"\nfields = { to = \"{number}\", n = 3 }\n\
+[notify]\nemail = [\"ops@x.example\"]\n\
+[[notify.webhook]]\nurl = \"http://127.0.0.1:2/\"\n\
+[[notify.webhook]]\nulr = \"http://127.0.0.1:3/\"\ntimeout_secs = \"5\"\n";
+    let mut doc = DeTable::parse(text).unwrap().into_inner();
+    let p = check(&mut doc, &DAEMON).problems;
+    let keys: Vec<&str> = p.iter().map(|p| p.problem.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "smtp.port",
+            "sms.fields.n",
+            "notify.webhook[1].ulr",
+            "notify.webhook[1].timeout_secs"
+        ],
+        "{p:?}"
+    );
+    assert_eq!(p[2].problem.message, "unknown key; did you mean `url`?");
+    RawDaemon::deserialize(Spanned::new(0..1, doc).into_deserializer())
+        .expect("the repaired table deserializes");
+}
