@@ -6,23 +6,33 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "regdrop",
-    version,
+    version = crate::cmd::VERSION,
     about = "Delivers standing, encrypted vehicle-register extracts to customers' SFTP servers."
 )]
 pub struct Cli {
     /// The daemon config file [default: $REGDROP_CONFIG, ./regdrop.toml, /etc/regdrop/regdrop.toml]
     #[arg(long, global = true, env = "REGDROP_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Log format on stderr.
+    /// Log format on stderr: `text` lines, or one flat JSON object a line (for a log
+    /// shipper).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Only errors on stderr: no log lines below error level, no progress lines or bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log lines: -v regdrop's debug lines, -vv its trace lines and the libraries'
+    /// debug lines. $REGDROP_LOG (an env-filter like `info,regdrop=debug`) overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object a line, every field at the top level.
     Json,
 }
 
@@ -36,6 +46,7 @@ pub enum Command {
     Next {
         /// Subscription id (all when omitted).
         sub: Option<String>,
+        /// How many fire times per subscription.
         #[arg(long, default_value_t = 5)]
         count: usize,
         /// Start after this time (RFC 3339, e.g. 2026-03-28T12:00:00Z) instead of now.
@@ -45,7 +56,9 @@ pub enum Command {
     /// Show the row count and the first rows of a subscription's extract (personal fields
     /// masked). Nothing is written.
     Preview {
+        /// Subscription id.
         sub: String,
+        /// How many rows to show.
         #[arg(long, default_value_t = 10)]
         rows: usize,
         /// Evaluate the period as for a run scheduled at this time (RFC 3339) instead of now.
@@ -58,9 +71,12 @@ pub enum Command {
     /// Write exactly the sealed artifact a delivery would upload, and print its rows,
     /// bytes and both SHA-256 sums.
     Extract {
+        /// Subscription id.
         sub: String,
+        /// The file to write (its code tables beside it).
         #[arg(long)]
         out: PathBuf,
+        /// Evaluate the period as for a run scheduled at this time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
     },
@@ -77,16 +93,27 @@ pub enum Command {
     /// The register: generate a synthetic one, import the authority's DSV dump, stats.
     #[command(subcommand)]
     Register(RegisterCmd),
-    /// Deliver a subscription now: generate, seal, upload, verify, receipt (retries per its
-    /// policy). The run is for --at (default: now).
+    /// Deliver a subscription now: generate, seal, upload, verify, receipt. The run is for
+    /// --at (default: now). A failed attempt is retried in the foreground under the
+    /// subscription's [retry] policy (up to its deadline, hours by default; each wait is
+    /// announced, Ctrl-C stops resumably); --no-retry makes one attempt.
     Deliver {
+        /// Subscription id.
         sub: String,
+        /// The run's scheduled time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
+        /// One attempt, then stop with its reason (a retryable failure leaves the run
+        /// `failed`; `regdrop retry RUN` goes on with it).
+        #[arg(long)]
+        no_retry: bool,
     },
     /// Connect, check the host key, log in, check the folder is writable (a temp file that
     /// is removed), list the server's SFTP extensions. Uploads no data.
-    Probe { sub: String },
+    Probe {
+        /// Subscription id.
+        sub: String,
+    },
     /// Host keys.
     #[command(subcommand)]
     Hostkey(HostkeyCmd),
@@ -99,6 +126,7 @@ pub enum Command {
         /// The demo's folder (replaced when it holds an earlier demo).
         #[arg(long, default_value = "regdrop-demo")]
         dir: PathBuf,
+        /// Vehicles in the demo's synthetic register.
         #[arg(long, default_value_t = 50_000)]
         vehicles: u64,
         /// Scheduled fire times delivered per subscription.
@@ -111,11 +139,13 @@ pub enum Command {
     NewSubscription(Box<crate::cmd::new_subscription::Args>),
     /// Serve one folder over SFTP on loopback (the demo target; not for production).
     DemoServer {
+        /// The folder served (the SFTP root).
         #[arg(long)]
         root: PathBuf,
         /// 127.0.0.1:PORT (0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:2222")]
         listen: std::net::SocketAddr,
+        /// The user name that may log in.
         #[arg(long, default_value = "demo")]
         user: String,
         /// An OpenSSH public-key line (or a .pub file) allowed to log in.
@@ -128,6 +158,19 @@ pub enum Command {
         #[arg(long)]
         host_key: Option<PathBuf>,
     },
+    /// Lay out a machine for the service: /etc/regdrop (a config `check` accepts, an empty
+    /// subscriptions/ with the commented examples beside it, secrets/), the systemd unit and
+    /// the `regdrop` system user. Never overwrites a file; says what it made and skipped.
+    Init(crate::cmd::init::Args),
+    /// Print a shell completion script: `regdrop completions bash >
+    /// /usr/share/bash-completion/completions/regdrop`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `regdrop man > /usr/share/man/man1/regdrop.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +179,7 @@ pub enum HostkeyCmd {
     Scan {
         /// HOST or HOST:PORT (default port 22).
         addr: String,
+        /// Give up on the server after this many seconds.
         #[arg(long, default_value_t = 10)]
         timeout_secs: u64,
     },
@@ -145,6 +189,7 @@ pub enum HostkeyCmd {
 pub enum ReceiptsCmd {
     /// One line per receipt.
     List {
+        /// Only this subscription's receipts.
         #[arg(long)]
         subscription: Option<String>,
         /// Only receipts delivered on or after this date (YYYY-MM-DD, UTC).
@@ -152,16 +197,21 @@ pub enum ReceiptsCmd {
         since: Option<String>,
     },
     /// Everything one receipt records.
-    Show { id: i64 },
+    Show {
+        /// The receipt id (`regdrop receipts list` shows them).
+        id: i64,
+    },
     /// Walk the hash chain; exit 1 and name the first broken link.
     Verify,
     /// Export for billing and for the customer.
     Export {
+        /// Output format.
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
         /// A calendar month (YYYY-MM) in the default time zone.
         #[arg(long)]
         month: Option<String>,
+        /// Only this subscription's receipts.
         #[arg(long)]
         subscription: Option<String>,
     },
@@ -169,7 +219,9 @@ pub enum ReceiptsCmd {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ExportFormat {
+    /// One row a receipt, with a header.
     Csv,
+    /// A JSON array of receipts.
     Json,
 }
 
@@ -179,6 +231,7 @@ pub enum RegisterCmd {
     Generate(GenerateArgs),
     /// Load the authority's technical DSV dump (`¤`, UTF-8 or ISO-8859-1, LF or CRLF).
     Import {
+        /// The authority's DSV file.
         file: PathBuf,
         /// `utf-8` or `iso-8859-1`; detected when omitted.
         #[arg(long)]
@@ -201,8 +254,10 @@ pub enum RegisterCmd {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    /// How many vehicles.
     #[arg(long, default_value_t = 100_000)]
     pub vehicles: u64,
+    /// The seed: the same seed and count give the same register.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[command(flatten)]

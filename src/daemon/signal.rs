@@ -21,12 +21,12 @@ pub fn forward(tx: UnboundedSender<Intent>) -> std::io::Result<tokio::task::Join
     let mut int = signal(SignalKind::interrupt())?;
     Ok(tokio::spawn(async move {
         loop {
-            let (intent, name) = tokio::select! {
-                _ = hup.recv() => (Intent::Reload, "SIGHUP"),
-                _ = term.recv() => (Intent::Shutdown, "SIGTERM"),
-                _ = int.recv() => (Intent::Shutdown, "SIGINT"),
+            let (intent, name, means) = tokio::select! {
+                _ = hup.recv() => (Intent::Reload, "SIGHUP", "reload"),
+                _ = term.recv() => (Intent::Shutdown, "SIGTERM", "shutdown"),
+                _ = int.recv() => (Intent::Shutdown, "SIGINT", "shutdown"),
             };
-            tracing::info!(signal = name, intent = ?intent, "Signal received.");
+            tracing::info!(signal = name, intent = means, "Signal received.");
             if tx.send(intent).is_err() {
                 return;
             }
