@@ -26,7 +26,7 @@ pub fn forward(tx: UnboundedSender<Intent>) -> std::io::Result<tokio::task::Join
                 _ = term.recv() => (Intent::Shutdown, "SIGTERM", "shutdown"),
                 _ = int.recv() => (Intent::Shutdown, "SIGINT", "shutdown"),
             };
-            tracing::info!(signal = name, intent = means, "Signal received.");
+            tracing::info!(signal = %name, intent = %means, "Signal received.");
             if tx.send(intent).is_err() {
                 return;
             }

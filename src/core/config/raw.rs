@@ -300,7 +300,7 @@ pub struct RawEncryption {
 pub struct RawDelivery {
     /// Remote file name template. Variables: `{id}`, `{report}`, `{ext}`,
     /// `{run:%Y%m%d}`, `{period_start:%Y%m%d}`, `{period_end:%Y%m%d}` (strftime formats,
-    /// in the subscription's time zone). Default `{id}_{run:%Y%m%dT%H%M}.{ext}`.
+    /// in the subscription's time zone). Default `{id}_{run:%Y%m%dT%H%M%S}.{ext}` (seconds: two runs by hand in one minute get two names).
     pub file_name: Option<String>,
     /// When the final name exists: `fail` (default), `overwrite` or `version`.
     pub if_exists: Option<String>,
