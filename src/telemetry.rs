@@ -27,20 +27,6 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::net::SocketAddr;
 
-/// Every series name regdrop itself exports (the dashboard and alert rules in `systemd/`
-/// may query only these and the process series; a test holds them to it).
-pub const SERIES: &[&str] = &[
-    "regdrop_deliveries_total",
-    "regdrop_delivered_bytes_total",
-    "regdrop_delivered_rows_total",
-    "regdrop_run_duration_seconds",
-    "regdrop_retries_total",
-    "regdrop_queue_depth",
-    "regdrop_runs_needing_attention",
-    "regdrop_last_success_timestamp_seconds",
-    "regdrop_build_info",
-];
-
 /// How often the process series are read from /proc.
 pub const PROCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 

@@ -1,7 +1,8 @@
 //! Logs and metrics as the ecosystem reads them, from the real `regdrop` binary: syslog
 //! priorities on every line when stderr is the journal's stream ($JOURNAL_STREAM), plain
 //! field values, flat JSON objects, `regdrop_build_info` and the process series on the
-//! metrics endpoint.
+//! metrics endpoint; the alert rules and the Grafana dashboard in `systemd/` pass
+//! `promtool` and query only series the daemon exports.
 
 use crate::util::daemon_env::{sub_toml, wait_for_or, Env, WRONG_KEY};
 use crate::util::free_port;
@@ -12,6 +13,19 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_regdrop");
+
+/// The process series the daemon exports (metrics-process); the daemon test below finds
+/// each on the live endpoint, the dashboard test allows only these beside regdrop's own.
+const PROCESS_SERIES: [&str; 8] = [
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "process_threads",
+];
 
 /// `dev:ino` of `file`, as systemd writes $JOURNAL_STREAM for the stream it hands a service.
 fn dev_ino(file: &Path) -> String {
@@ -189,13 +203,7 @@ async fn the_daemon_exports_build_info_and_process_metrics_and_logs_plain_values
         )),
         "{body}"
     );
-    for series in [
-        "process_resident_memory_bytes",
-        "process_cpu_seconds_total",
-        "process_open_fds",
-        "process_max_fds",
-        "process_start_time_seconds",
-    ] {
+    for series in PROCESS_SERIES {
         let value: f64 = body
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{series} ")))
@@ -243,4 +251,127 @@ async fn the_daemon_exports_build_info_and_process_metrics_and_logs_plain_values
     for debug in ["Some(", "None", "\\\"", "intent=Shutdown"] {
         assert!(!text.contains(debug), "`{debug}` in the log:\n{text}");
     }
+}
+
+/// Every `regdrop_*` series name src/telemetry.rs records or describes.
+fn regdrop_series() -> Vec<String> {
+    let src =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/telemetry.rs"))
+            .unwrap();
+    let mut names: Vec<String> = src
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            s.starts_with("regdrop_") && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+        .map(String::from)
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 8, "{names:?}");
+    names
+}
+
+/// The series names a PromQL expression queries (`regdrop_*` and `process_*`; a
+/// histogram's `_bucket`/`_sum`/`_count` counted as the histogram).
+fn queried(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("regdrop_") || w.starts_with("process_"))
+        .map(|w| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| w.strip_suffix(s).filter(|b| b.ends_with("_seconds")))
+                .unwrap_or(w)
+                .to_string()
+        })
+        .collect()
+}
+
+fn promtool(args: &[&str]) -> crate::util::cli::Out {
+    let mut c = Command::new("promtool");
+    c.args(args);
+    let out = c.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!("promtool: {e} (apt-get install prometheus; scripts/test installs it)")
+    });
+    crate::util::cli::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_query_only_exported_series() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/regdrop.rules.yml");
+    let out = promtool(&["check", "rules", rules.to_str().unwrap()]);
+    assert!(out.code == 0, "{}", out.text());
+    let text = std::fs::read_to_string(&rules).unwrap();
+    let known = regdrop_series();
+    let mut alerts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(a) = line.strip_prefix("- alert: ") {
+            alerts.push(a.to_string());
+        }
+        if let Some(expr) = line.strip_prefix("expr: ") {
+            for name in queried(expr) {
+                assert!(
+                    known.contains(&name) || PROCESS_SERIES.contains(&name.as_str()),
+                    "the rules query `{name}`, which the daemon does not export ({known:?})"
+                );
+            }
+        }
+    }
+    // The alerts the README promises.
+    for a in [
+        "RegdropRunNeedsAttention",
+        "RegdropNoDeliveryFor26h",
+        "RegdropDaemonDown",
+        "RegdropSubscriptionFilesInvalid",
+    ] {
+        assert!(alerts.iter().any(|x| x == a), "no alert {a}: {alerts:?}");
+    }
+}
+
+#[test]
+fn the_dashboard_queries_only_exported_series_in_valid_promql() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/regdrop.dashboard.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let known = regdrop_series();
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &exprs {
+        for name in queried(e) {
+            assert!(
+                known.contains(&name) || PROCESS_SERIES.contains(&name.as_str()),
+                "the dashboard queries `{name}`, which the daemon does not export ({known:?})"
+            );
+            seen.insert(name);
+        }
+    }
+    // Every series regdrop exports has a panel.
+    for k in &known {
+        assert!(seen.contains(k), "no panel shows {k}");
+    }
+    // The expressions parse: promtool checks them as recording rules.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        rules += &format!(
+            "      - record: dashboard:panel{i}\n        expr: {}\n",
+            serde_json::to_string(e).unwrap()
+        );
+    }
+    let file = dir.path().join("dashboard.rules.yml");
+    std::fs::write(&file, rules).unwrap();
+    let out = promtool(&["check", "rules", file.to_str().unwrap()]);
+    assert!(out.code == 0, "{}", out.text());
 }
