@@ -21,12 +21,18 @@ pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
 /// The man page: regdrop(1) with every subcommand's section in one page (a page per
 /// subcommand would be regdrop-deliver(1) and so on; one page is what `man regdrop` finds).
 pub(super) fn man() -> Result<ExitCode> {
-    let mut out = Vec::new();
-    render(&mut out).context("rendering the man page")?;
     std::io::stdout()
-        .write_all(&out)
+        .write_all(man_page().as_bytes())
         .context("writing the man page")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The man page's roff text (also installed by `regdrop init`).
+pub(super) fn man_page() -> String {
+    let mut out = Vec::new();
+    // Rendering into memory cannot fail: every write goes to a Vec.
+    render(&mut out).expect("rendering into memory");
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn render(out: &mut Vec<u8>) -> std::io::Result<()> {
