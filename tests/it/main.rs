@@ -25,6 +25,7 @@ mod interop;
 mod logs;
 mod new_subscription;
 mod properties;
+mod reference_docs;
 mod register;
 mod sftp;
 mod store;
