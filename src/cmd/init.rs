@@ -254,28 +254,64 @@ pub(super) fn run(args: &Args) -> Result<ExitCode> {
     if staging && !args.dry_run {
         std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     }
-    let say = |verb: &str, what: &str| {
-        let verb = if args.dry_run {
-            match verb {
-                "created" => "would create",
-                "ran" => "would run",
-                v => v,
-            }
-        } else {
-            verb
-        };
-        println!("{verb:<13} {what}");
+    let say = Say {
+        dry_run: args.dry_run,
     };
 
     // 1. The user first, so the folders it owns can be given to it.
+    let owner = user(args, root_user, &say)?;
+    // 2. Folders and files, each only when missing.
+    lay_out(args, owner, root_user, &say)?;
+    // 3. What the operator does next.
+    let config = root.join("etc/regdrop/regdrop.toml");
+    println!();
+    println!("Next:");
+    println!(
+        "  1. the register: regdrop register import MVR_TECH_DATA.txt (or `register generate` to try it)"
+    );
+    println!(
+        "  2. a subscription: regdrop new-subscription (writes into /etc/regdrop/subscriptions/)"
+    );
+    println!("  3. regdrop --config {} check", config.display());
+    if staging {
+        println!(
+            "  4. on the target machine: systemctl daemon-reload && systemctl enable --now regdrop"
+        );
+    } else {
+        println!("  4. systemctl daemon-reload && systemctl enable --now regdrop");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one line of what init did (or, with --dry-run, would do).
+struct Say {
+    dry_run: bool,
+}
+
+impl Say {
+    fn line(&self, verb: &str, what: &str) {
+        let verb = match (self.dry_run, verb) {
+            (true, "created") => "would create",
+            (true, "ran") => "would run",
+            (_, v) => v,
+        };
+        println!("{verb:<13} {what}");
+    }
+}
+
+/// The service user: kept, created (`useradd`, or `useradd --prefix ROOT` into a staging
+/// root that has an etc/passwd), or its command printed. Its uid and gid when it exists.
+fn user(args: &Args, root_user: bool, say: &Say) -> Result<Option<(u32, u32)>> {
+    let root = &args.root;
+    let staging = root != Path::new("/");
     let cmd = useradd(root);
     let line = format!("useradd {}", cmd.join(" "));
     let mut owner = lookup_user(root, USER);
     let can = root_user && (!staging || root.join("etc/passwd").exists());
     if owner.is_some() {
-        say("kept", &format!("user {USER} (exists)"));
+        say.line("kept", &format!("user {USER} (exists)"));
     } else if can || (args.dry_run && !staging) {
-        say("ran", &line);
+        say.line("ran", &line);
         if !args.dry_run {
             let st = Command::new("useradd")
                 .args(&cmd)
@@ -299,13 +335,19 @@ pub(super) fn run(args: &Args) -> Result<ExitCode> {
             "not root"
         };
         let real = useradd(Path::new("/")).join(" ");
-        say(
+        say.line(
             "not done",
             &format!("user {USER} ({why}); where the service runs: useradd {real}"),
         );
     }
 
-    // 2. Folders and files, each only when missing.
+    Ok(owner)
+}
+
+/// Every folder and file of [`plan`] that is missing, with its mode (and owner, as root
+/// with the user there).
+fn lay_out(args: &Args, owner: Option<(u32, u32)>, root_user: bool, say: &Say) -> Result<()> {
+    let root = &args.root;
     let mut unowned = Vec::new();
     for item in plan() {
         match item {
@@ -316,10 +358,10 @@ pub(super) fn run(args: &Args) -> Result<ExitCode> {
             } => {
                 let full = root.join(path);
                 if full.exists() {
-                    say("kept", &format!("{} (exists)", full.display()));
+                    say.line("kept", &format!("{} (exists)", full.display()));
                     continue;
                 }
-                say("created", &format!("{}/ (mode {mode:o})", full.display()));
+                say.line("created", &format!("{}/ (mode {mode:o})", full.display()));
                 if args.dry_run {
                     continue;
                 }
@@ -347,13 +389,13 @@ pub(super) fn run(args: &Args) -> Result<ExitCode> {
             Item::File { path, mode, body } => {
                 let full = root.join(&path);
                 if full.exists() {
-                    say(
+                    say.line(
                         "kept",
                         &format!("{} (exists; not overwritten)", full.display()),
                     );
                     continue;
                 }
-                say("created", &format!("{} (mode {mode:o})", full.display()));
+                say.line("created", &format!("{} (mode {mode:o})", full.display()));
                 if args.dry_run {
                     continue;
                 }
@@ -390,25 +432,7 @@ pub(super) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
 
-    // 3. What the operator does next.
-    let config = root.join("etc/regdrop/regdrop.toml");
-    println!();
-    println!("Next:");
-    println!(
-        "  1. the register: regdrop register import MVR_TECH_DATA.txt (or `register generate` to try it)"
-    );
-    println!(
-        "  2. a subscription: regdrop new-subscription (writes into /etc/regdrop/subscriptions/)"
-    );
-    println!("  3. regdrop --config {} check", config.display());
-    if staging {
-        println!(
-            "  4. on the target machine: systemctl daemon-reload && systemctl enable --now regdrop"
-        );
-    } else {
-        println!("  4. systemctl daemon-reload && systemctl enable --now regdrop");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {

@@ -109,7 +109,7 @@ fn init_lays_out_a_staging_root_that_check_accepts_and_never_overwrites() {
         std::fs::read_to_string(repo.join("systemd/regdrop.service")).unwrap()
     );
     assert_eq!(mode(&root.join("usr/bin/regdrop")), 0o755);
-    let v = cli::run(&mut Command::new(root.join("usr/bin/regdrop")).arg("--version"));
+    let v = cli::run(Command::new(root.join("usr/bin/regdrop")).arg("--version"));
     assert!(v.ok() && v.stdout.starts_with("regdrop "), "{}", v.text());
     let man = std::fs::read_to_string(root.join("usr/share/man/man1/regdrop.1")).unwrap();
     assert!(man.starts_with(".ie") || man.contains(".TH"), "{man}");
@@ -234,4 +234,22 @@ fn as_root_init_creates_the_service_user_in_the_root_it_lays_out() {
         std::fs::read_to_string(root.join("etc/passwd")).unwrap(),
         passwd
     );
+}
+
+#[test]
+fn init_on_the_machine_itself_needs_root_and_says_how_else() {
+    let bin = env!("CARGO_BIN_EXE_regdrop");
+    // As root, drop to nobody (setpriv, util-linux) so the refusal is what is tested.
+    let mut c = if crate::util::root::is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = cli::run(c.arg("init").env("REGDROP_LOG", "warn"));
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(out.stderr.contains("run it as root"), "{}", out.stderr);
+    assert!(out.stderr.contains("--root DIR"), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "nothing done: {}", out.stdout);
 }

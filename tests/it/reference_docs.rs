@@ -115,7 +115,12 @@ fn rows(heading: &str) -> Vec<Row> {
         .lines()
         .filter(|l| l.starts_with("| `"))
         .map(|l| {
-            let cells: Vec<&str> = l.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let cells: Vec<&str> = l
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
             assert_eq!(
                 cells.len(),
                 5,
