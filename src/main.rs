@@ -12,10 +12,21 @@ fn main() -> ExitCode {
     use regdrop::cmd::cli::Command as C;
     if matches!(
         cli.command,
-        C::Check | C::Fields | C::Next { .. } | C::Preview { .. } | C::Receipts(_) | C::Status
+        C::Check
+            | C::Fields
+            | C::Next { .. }
+            | C::Agenda { .. }
+            | C::Preview { .. }
+            | C::Receipts(_)
+            | C::Status { .. }
+            | C::Resolve { .. }
+            | C::Extract { .. }
+            | C::Register(_)
     ) {
         // Printing commands end quietly when the reader goes away (`| head`), as Unix
-        // tools do; network commands keep Rust's ignored SIGPIPE.
+        // tools do; network commands keep Rust's ignored SIGPIPE (a closed socket is an
+        // error to handle, not a signal) and print through `outln!`, which ends quietly
+        // with 141 on a closed stdout.
         // SAFETY: called before any thread is started; resets one signal to its default.
         #[allow(unsafe_code)]
         unsafe {

@@ -9,7 +9,11 @@
 //! - `run_duration_seconds` — histogram of a run's wall time, queue wait excluded;
 //! - `retries_total{subscription}` — failed attempts that were retried;
 //! - `queue_depth` — runs waiting for a free slot (global or per-host limit);
-//! - `runs_needing_attention` — runs in `needs_attention` in the store;
+//! - `runs_needing_attention` — runs in `needs_attention` in the store that no operator
+//!   closed with `regdrop resolve`; recomputed from the store at start,
+//!   when a run ends and at every wake-up of the daemon (SIGUSR1 wakes it: `resolve` sends it);
+//! - `subscription_files_invalid` — subscription files that failed validation at the last
+//!   load (start or SIGHUP reload);
 //! - `last_success_timestamp_seconds{subscription}` — Unix time of the last receipt, set at
 //!   start from the store too, so `time() - regdrop_last_success_timestamp_seconds > X`
 //!   catches a subscription that silently stopped, across restarts;
@@ -120,7 +124,14 @@ fn describe() {
         "Failed delivery attempts that were retried."
     );
     describe_gauge!("regdrop_queue_depth", "Runs waiting for a free slot.");
-    describe_gauge!("regdrop_runs_needing_attention", "Runs in needs_attention.");
+    describe_gauge!(
+        "regdrop_runs_needing_attention",
+        "Runs in needs_attention that no operator resolved."
+    );
+    describe_gauge!(
+        "regdrop_subscription_files_invalid",
+        "Subscription files that failed validation at the last load or reload."
+    );
     describe_gauge!(
         "regdrop_last_success_timestamp_seconds",
         Unit::Seconds,
@@ -150,6 +161,10 @@ pub fn queue_depth(n: usize) {
 
 pub fn needing_attention(n: usize) {
     gauge!("regdrop_runs_needing_attention").set(n as f64);
+}
+
+pub fn subscription_files_invalid(n: usize) {
+    gauge!("regdrop_subscription_files_invalid").set(n as f64);
 }
 
 pub fn last_success(subscription: &str, unix_secs: i64) {

@@ -1,7 +1,7 @@
-//! `regdrop check`, `regdrop fields` and `regdrop next`: what the configuration says.
+//! `regdrop check` and `regdrop fields`: what the configuration says (`next` is in
+//! [`super::agenda`]).
 
-use super::{load, parse_time, subscription, EXIT_CONFIG};
-use crate::core::config;
+use super::{load, EXIT_CONFIG};
 use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,29 +39,4 @@ pub(super) fn fields() {
             f.title
         );
     }
-}
-
-pub(super) fn next(
-    flag: Option<&Path>,
-    sub: Option<&str>,
-    count: usize,
-    after: Option<&str>,
-) -> Result<ExitCode> {
-    let loaded = load(flag)?;
-    let after = parse_time(after)?;
-    let subs: Vec<&config::Subscription> = match sub {
-        Some(id) => vec![subscription(&loaded, id)?],
-        None => loaded.subscriptions.iter().collect(),
-    };
-    for s in subs {
-        println!("{} ({}, {}):", s.id, s.schedule.line, s.schedule.tz);
-        for t in s.schedule.upcoming(after, count) {
-            println!(
-                "  {}   {}",
-                s.schedule.local(t).format("%Y-%m-%d %H:%M %Z"),
-                t.format("%Y-%m-%dT%H:%M:%SZ")
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

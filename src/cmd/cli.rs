@@ -42,7 +42,8 @@ pub enum Command {
     Check,
     /// List the fields of the catalog (names for custom reports), marking personal data.
     Fields,
-    /// Print the next fire times of one or all subscriptions.
+    /// Print the next fire times of one or all subscriptions, in the subscription's zone, in
+    /// UTC and in the machine's local time.
     Next {
         /// Subscription id (all when omitted).
         sub: Option<String>,
@@ -52,6 +53,26 @@ pub enum Command {
         /// Start after this time (RFC 3339, e.g. 2026-03-28T12:00:00Z) instead of now.
         #[arg(long)]
         after: Option<String>,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upcoming fires of all subscriptions in one list sorted by time, with time left, local
+    /// time beside UTC and the last run's result (like `systemctl list-timers`).
+    Agenda {
+        /// At most this many lines.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// List every fire within this span (e.g. 36h, 7d, 2w) instead of each
+        /// subscription's next fire.
+        #[arg(long)]
+        within: Option<String>,
+        /// Start after this time (RFC 3339) instead of now.
+        #[arg(long)]
+        after: Option<String>,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
     /// Show the row count and the first rows of a subscription's extract (personal fields
     /// masked). Nothing is written.
@@ -88,8 +109,28 @@ pub enum Command {
         /// The run id (`regdrop status` lists them), e.g. acme-parking-20261125T050000Z.
         run: String,
     },
-    /// Subscriptions with their last run and next fire time, and the runs needing attention.
-    Status,
+    /// Subscriptions with their last run and next fire time, the runs needing an operator,
+    /// runs resolved lately and invalid subscription files. Exit 0 when nothing needs anyone,
+    /// 3 when runs need attention, 4 when subscription files are invalid, 5 for both.
+    Status {
+        /// One JSON document on stdout instead of the table (README "JSON output").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close runs in `needs_attention` or `failed` with an operator's decision: who (the OS
+    /// user, and --by), when and why are kept with the run. A resolved run no longer counts
+    /// as needing attention and is never retried; a second resolution is refused.
+    Resolve {
+        /// The run id(s) (`regdrop status` lists them), e.g. acme-parking-20261125T050000Z.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// What was decided and why (required, not empty), e.g. "customer got it by hand".
+        #[arg(long)]
+        reason: String,
+        /// Who decided, when that is not the OS user typing (kept beside the OS user).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// The register: generate a synthetic one, import the authority's DSV dump, stats.
     #[command(subcommand)]
     Register(RegisterCmd),
@@ -113,6 +154,9 @@ pub enum Command {
     Probe {
         /// Subscription id.
         sub: String,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
     /// Host keys.
     #[command(subcommand)]
@@ -179,9 +223,12 @@ pub enum HostkeyCmd {
     Scan {
         /// HOST or HOST:PORT (default port 22).
         addr: String,
-        /// Give up on the server after this many seconds.
+        /// Give up after this many seconds.
         #[arg(long, default_value_t = 10)]
         timeout_secs: u64,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -195,6 +242,9 @@ pub enum ReceiptsCmd {
         /// Only receipts delivered on or after this date (YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<String>,
+        /// One JSON document on stdout (README "JSON output").
+        #[arg(long)]
+        json: bool,
     },
     /// Everything one receipt records.
     Show {

@@ -126,26 +126,122 @@ pub(super) fn deliver(
     }
 }
 
-pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
+/// Whether the probe found what deliveries need: a writable folder (or one `create_dirs`
+/// makes), an identical read-back, a no-clobber commit that refuses a taken name, and a
+/// commit path for the subscription's `if_exists`.
+fn probe_ok(report: &crate::sftp::ProbeReport, if_exists: crate::core::config::IfExists) -> bool {
+    let mut ok = !report.remote_dir_exists || report.writable;
+    if let Some(t) = &report.test {
+        ok &= t.read_back_ok && t.no_clobber_refuses != Some(false);
+    }
+    if report.commit_no_clobber.is_err() {
+        ok &= if_exists == crate::core::config::IfExists::Overwrite;
+    }
+    ok
+}
+
+/// `probe --json`: one document (README "JSON output").
+fn probe_json(
+    sub: &crate::core::config::Subscription,
+    report: &crate::sftp::ProbeReport,
+    ok: bool,
+) -> serde_json::Value {
+    use crate::core::config::IfExists;
+    let p = &report.profile;
+    let commit = |c: &crate::sftp::CommitPath| serde_json::json!({ "path": c.to_string(), "guarantee": c.guarantee() });
+    serde_json::json!({
+        "subscription": sub.id.as_str(),
+        "checked_at": super::times::Time::new(chrono::Utc::now(), super::times::LocalZone::detect()),
+        "host": sub.target.host,
+        "port": sub.target.port,
+        "host_key_sha256": report.host_key_sha256,
+        "host_key_pinned": true,
+        "server": {
+            "banner": p.banner,
+            "family": p.family.as_str(),
+            "sftp_version": p.sftp_version,
+        },
+        "login": { "username": sub.target.username, "ok": true },
+        "folder": {
+            "path": report.remote_dir,
+            "exists": report.remote_dir_exists,
+            "writable": report.writable,
+        },
+        "extensions": report.extensions.iter().cloned().collect::<std::collections::BTreeMap<String, String>>(),
+        "limits": p.limits.map(|l| serde_json::json!({
+            "packet_len": l.packet_len,
+            "read_len": l.read_len,
+            "write_len": l.write_len,
+            "open_handles": l.open_handles,
+        })),
+        "test_upload": report.test.as_ref().map(|t| serde_json::json!({
+            "bytes": t.bytes,
+            "channels": t.channels,
+            "parallel_failed": t.parallel_failed,
+            "mib_per_s": t.mib_per_s,
+            "read_back_ok": t.read_back_ok,
+            "fsync": t.fsync,
+            "mode": t.mode.map(|m| format!("{m:o}")),
+            "rename_replaces": t.rename_replaces,
+            "no_clobber_refuses": t.no_clobber_refuses,
+        })),
+        "strategy": {
+            "channels": report.strategy.channels,
+            "write_len": report.strategy.write_len,
+            "in_flight": report.strategy.in_flight,
+            "fsync": report.strategy.fsync,
+        },
+        "commit": {
+            "no_clobber": match &report.commit_no_clobber {
+                Ok(c) => commit(c),
+                Err(why) => serde_json::json!({ "path": null, "error": why }),
+            },
+            "replace": commit(&report.commit_replace),
+        },
+        "if_exists": match sub.delivery.if_exists {
+            IfExists::Fail => "fail",
+            IfExists::Overwrite => "overwrite",
+            IfExists::Version => "version",
+        },
+        "ok": ok,
+    })
+}
+
+pub(super) fn probe(flag: Option<&Path>, id: &str, json: bool) -> Result<ExitCode> {
     let loaded = load(flag)?;
     let sub = subscription(&loaded, id)?;
     let target = delivery::target_of(&sub.id, &sub.target)?;
     let report = runtime()?.block_on(crate::sftp::probe(&target))?;
+    let ok = probe_ok(&report, sub.delivery.if_exists);
+    let code = if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&probe_json(sub, &report, ok))?
+        );
+        return Ok(code);
+    }
     // Every server-provided string in the report is already cleaned (escapes, no control
     // characters), so it is safe on a terminal.
     let p = &report.profile;
-    println!(
+    outln!(
         "host:        {}:{} (key {} pinned and matching)",
-        sub.target.host, sub.target.port, report.host_key_sha256
+        sub.target.host,
+        sub.target.port,
+        report.host_key_sha256
     );
-    println!(
+    outln!(
         "server:      {} (treated as {}, SFTP version {})",
         p.banner,
         p.family.as_str(),
         p.sftp_version
     );
-    println!("login:       {} ok", sub.target.username);
-    println!(
+    outln!("login:       {} ok", sub.target.username);
+    outln!(
         "folder:      {} {}",
         report.remote_dir,
         match (report.remote_dir_exists, report.writable) {
@@ -154,7 +250,7 @@ pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             (false, _) => "missing (create_dirs = true will create it)",
         }
     );
-    println!(
+    outln!(
         "extensions:  {}",
         report
             .extensions
@@ -164,14 +260,16 @@ pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             .join(", ")
     );
     if let Some(l) = p.limits {
-        println!(
+        outln!(
             "limits:      packet {} / read {} / write {} / handles {} (0 = not stated)",
-            l.packet_len, l.read_len, l.write_len, l.open_handles
+            l.packet_len,
+            l.read_len,
+            l.write_len,
+            l.open_handles
         );
     }
-    let mut ok = !report.remote_dir_exists || report.writable;
     if let Some(t) = &report.test {
-        println!(
+        outln!(
             "test upload: {} bytes on {} channel(s), {:.1} MiB/s, read back {}, fsync {}, mode {}",
             t.bytes,
             t.channels,
@@ -187,9 +285,9 @@ pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
                 .unwrap_or_else(|| "not reported".into()),
         );
         if let Some(why) = &t.parallel_failed {
-            println!("             writes on several channels failed ({why}); deliveries use one");
+            outln!("             writes on several channels failed ({why}); deliveries use one");
         }
-        println!(
+        outln!(
             "rename:      a plain rename onto an existing file {}",
             if t.rename_replaces {
                 "REPLACES it"
@@ -198,7 +296,7 @@ pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
             }
         );
         if let Some(refuses) = t.no_clobber_refuses {
-            println!(
+            outln!(
                 "no-clobber:  committing onto a taken name {}",
                 if refuses {
                     "was refused, as it must be"
@@ -206,36 +304,26 @@ pub(super) fn probe(flag: Option<&Path>, id: &str) -> Result<ExitCode> {
                     "REPLACED the other file"
                 }
             );
-            ok &= refuses;
         }
-        ok &= t.read_back_ok;
     }
     let st = &report.strategy;
-    println!(
+    outln!(
         "strategy:    {} channel(s), {} bytes per write, {} in flight per channel, fsync {}",
         st.channels,
         st.write_len,
         st.in_flight,
         if st.fsync { "yes" } else { "no" }
     );
-    let wanted = sub.delivery.if_exists;
     match &report.commit_no_clobber {
-        Ok(c) => println!("commit:      fail/version: {c} ({})", c.guarantee()),
-        Err(why) => {
-            println!("commit:      fail/version: NONE: {why}");
-            ok &= wanted == crate::core::config::IfExists::Overwrite;
-        }
+        Ok(c) => outln!("commit:      fail/version: {c} ({})", c.guarantee()),
+        Err(why) => outln!("commit:      fail/version: NONE: {why}"),
     }
-    println!(
+    outln!(
         "             overwrite: {} ({})",
         report.commit_replace,
         report.commit_replace.guarantee()
     );
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(code)
 }
 
 /// Splits `HOST`, `HOST:PORT` or `[V6]:PORT`.
@@ -260,7 +348,7 @@ fn split_host_port(addr: &str) -> Result<(String, u16)> {
     }
 }
 
-pub(super) fn hostkey_scan(addr: &str, timeout_secs: u64) -> Result<ExitCode> {
+pub(super) fn hostkey_scan(addr: &str, timeout_secs: u64, json: bool) -> Result<ExitCode> {
     let (host, port) = split_host_port(addr)?;
     let keys = runtime()?.block_on(crate::sftp::scan_host_keys(
         &host,
@@ -272,10 +360,24 @@ pub(super) fn hostkey_scan(addr: &str, timeout_secs: u64) -> Result<ExitCode> {
             "{host}:{port} offered no host key regdrop can pin (ed25519, ECDSA or RSA); ask the customer which key types their server has"
         );
     }
-    println!("# {host}:{port}: check these fingerprints with the customer before pinning them");
+    if json {
+        let doc = serde_json::json!({
+            "host": host,
+            "port": port,
+            "scanned_at": super::times::Time::new(chrono::Utc::now(), super::times::LocalZone::detect()),
+            "keys": keys.iter().map(|k| serde_json::json!({
+                "line": k.line,
+                "type": k.line.split_whitespace().next().unwrap_or_default(),
+                "fingerprint": k.fingerprint,
+            })).collect::<Vec<_>>(),
+        });
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("# {host}:{port}: check these fingerprints with the customer before pinning them");
     for k in keys {
-        println!("# {}", k.fingerprint);
-        println!("{}", k.line);
+        outln!("# {}", k.fingerprint);
+        outln!("{}", k.line);
     }
     Ok(ExitCode::SUCCESS)
 }

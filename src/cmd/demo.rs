@@ -41,7 +41,7 @@ pub struct DemoOptions {
 }
 
 fn step(n: u32, text: impl AsRef<str>) {
-    println!("\n{n}. {}", text.as_ref());
+    outln!("\n{n}. {}", text.as_ref());
 }
 
 /// Runs the demo in `opts.dir` (created; a previous demo folder is replaced).
@@ -65,7 +65,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         "made by `regdrop demo`; removed by the next one\n",
     )?;
     std::fs::set_permissions(dir.join("secrets"), std::fs::Permissions::from_mode(0o700))?;
-    println!("regdrop demo in {}", dir.display());
+    outln!("regdrop demo in {}", dir.display());
 
     // 1. The register.
     let register = dir.join("register.sqlite");
@@ -150,7 +150,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         for r in store.receipts(&ReceiptFilter::default())? {
             let run = store.get_run(&r.run_id)?.context("run of a receipt")?;
             let sub = loaded.subscription(&r.subscription).context("subscription")?;
-            println!(
+            outln!(
                 "   {:<16} scheduled {:<20} -> {} ({} rows, {} bytes, receipt {})",
                 r.subscription,
                 sub.schedule.local(run.scheduled_at).format("%a %H:%M %Z"),
@@ -178,7 +178,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
 
     // 6. What the customer got.
     show_delivered(dir, &receipts, &identity)?;
-    println!(
+    outln!(
         "\nDone. Everything is in {}; try `regdrop --config {} receipts list`.",
         dir.display(),
         dir.join("regdrop.toml").display()
@@ -200,7 +200,7 @@ fn show_delivered(
     files.sort();
     step(6, format!("the customer's folder {}:", root.display()));
     for f in &files {
-        println!("   {f}");
+        outln!("   {f}");
     }
     let sample = receipts
         .iter()
@@ -216,13 +216,13 @@ fn show_delivered(
     dec.decrypt(std::iter::once(identity as &dyn age::Identity))?
         .read_to_end(&mut plain)?;
     let text = crate::core::text::decode_latin1(&plain);
-    println!(
+    outln!(
         "\n   decrypted with the customer's age identity: {} (ISO-8859-1, CRLF, ¤), first lines:",
         path.display()
     );
     for line in text.lines().take(3) {
         let cut: String = line.chars().take(150).collect();
-        println!("   {cut}...");
+        outln!("   {cut}...");
     }
     Ok(())
 }

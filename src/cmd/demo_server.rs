@@ -35,13 +35,13 @@ pub(super) fn demo_server(
     };
     runtime()?.block_on(async {
         let h = ds::start(root.clone(), auth, host_key, listen).await?;
-        println!(
+        outln!(
             "demo SFTP server on {} serving {} for user {user}",
             h.addr(),
             root.display()
         );
-        println!("pin this host key: {}", h.host_key_line());
-        println!("(Ctrl-C stops it)");
+        outln!("pin this host key: {}", h.host_key_line());
+        outln!("(Ctrl-C stops it)");
         tokio::signal::ctrl_c().await?;
         h.shutdown().await;
         Ok::<_, anyhow::Error>(())

@@ -1,6 +1,17 @@
 //! The commands: each takes parsed arguments, wires config and adapters, prints for a
 //! person, and returns an exit code. `main` only parses, sets up logging and calls `run`.
 
+/// `println!` for the commands that keep SIGPIPE ignored (they talk to the network, where a
+/// closed socket must be an error, not a signal): when the reader of stdout went away
+/// (`regdrop probe SUB | head -3`), the command ends quietly with 141 (128 + SIGPIPE, what
+/// the shell shows for the printing commands) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cmd::out_line(format_args!($($arg)*))
+    };
+}
+
+mod agenda;
 mod check;
 pub mod cli;
 pub mod daemon;
@@ -14,6 +25,9 @@ pub mod logging;
 pub mod new_subscription;
 mod receipts;
 mod register;
+mod resolve;
+mod status;
+mod times;
 
 use crate::cmd::cli::{Cli, Command, HostkeyCmd};
 use crate::core::config;
@@ -30,6 +44,11 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("REGDROP
 
 /// Exit code for configuration errors: systemd's `RestartPreventExitStatus=78` (EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
+/// Exit code when the reader of stdout went away (128 + SIGPIPE, as after the signal).
+pub const EXIT_CLOSED_PIPE: u8 = 141;
+/// Exit code for a usage error (what clap uses for a wrong command line, and ours for a
+/// flag value that cannot be used).
+pub const EXIT_USAGE: u8 = 2;
 
 /// A failure that maps to a specific exit code.
 #[derive(Debug, thiserror::Error)]
@@ -47,11 +66,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             check::fields();
             Ok(ExitCode::SUCCESS)
         }
-        Command::Next { sub, count, after } => check::next(
+        Command::Next {
+            sub,
+            count,
+            after,
+            json,
+        } => agenda::next(
             cli.config.as_deref(),
             sub.as_deref(),
             count,
             after.as_deref(),
+            json,
+        ),
+        Command::Agenda {
+            count,
+            within,
+            after,
+            json,
+        } => agenda::agenda(
+            cli.config.as_deref(),
+            &agenda::AgendaArgs {
+                within: within.as_deref(),
+                count,
+                after: after.as_deref(),
+                json,
+            },
         ),
         Command::Preview { sub, rows, at, sql } => {
             extract::preview(cli.config.as_deref(), &sub, rows, at.as_deref(), sql)
@@ -62,7 +101,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Register(cmd) => register::register(cli.config.as_deref(), cmd),
         Command::Run => daemon::run(cli.config.as_deref()),
         Command::Retry { run } => daemon::retry(cli.config.as_deref(), &run),
-        Command::Status => daemon::status(cli.config.as_deref()),
+        Command::Status { json } => status::status(cli.config.as_deref(), json),
+        Command::Resolve { runs, reason, by } => {
+            resolve::resolve(cli.config.as_deref(), &runs, &reason, by.as_deref())
+        }
         Command::Deliver { sub, at, no_retry } => deliver::deliver(
             cli.config.as_deref(),
             &sub,
@@ -72,10 +114,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 quiet: cli.quiet,
             },
         ),
-        Command::Probe { sub } => deliver::probe(cli.config.as_deref(), &sub),
-        Command::Hostkey(HostkeyCmd::Scan { addr, timeout_secs }) => {
-            deliver::hostkey_scan(&addr, timeout_secs)
-        }
+        Command::Probe { sub, json } => deliver::probe(cli.config.as_deref(), &sub, json),
+        Command::Hostkey(HostkeyCmd::Scan {
+            addr,
+            timeout_secs,
+            json,
+        }) => deliver::hostkey_scan(&addr, timeout_secs, json),
         Command::Receipts(cmd) => receipts::receipts(cli.config.as_deref(), cmd),
         Command::Demo {
             dir,
@@ -100,6 +144,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => init::run(&args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
+    }
+}
+
+/// What [`outln!`] calls.
+pub(crate) fn out_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_CLOSED_PIPE.into());
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -1,11 +1,40 @@
 //! `regdrop receipts …`: list, verify and export the delivery receipts.
 
+use super::times::{LocalZone, Time};
 use super::{load, open_store};
 use crate::cmd::cli::{ExportFormat, ReceiptsCmd};
 use crate::store::ReceiptFilter;
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
+
+/// `receipts list --json`: one document (README "JSON output"); `receipts show ID` has
+/// everything a receipt records.
+fn list_json(list: &[crate::store::Receipt]) -> serde_json::Value {
+    let zone = LocalZone::detect();
+    serde_json::json!({
+        "local_zone": zone.name(),
+        "count": list.len(),
+        "receipts": list.iter().map(|r| serde_json::json!({
+            "id": r.id,
+            "run_id": r.run_id.as_str(),
+            "subscription": r.subscription.as_str(),
+            "customer": r.customer,
+            "report": r.report,
+            "started_at": Time::new(r.started_at, zone),
+            "delivered_at": Time::new(r.delivered_at, zone),
+            "rows": r.rows,
+            "bytes": r.bytes,
+            "files": 1 + r.files.len(),
+            "remote_host": r.remote_host,
+            "remote_port": r.remote_port,
+            "remote_path": r.remote_path,
+            "ciphertext_sha256": r.ciphertext_sha256,
+            "plaintext_sha256": r.plaintext_sha256,
+            "hash": r.hash,
+        })).collect::<Vec<_>>(),
+    })
+}
 
 pub(super) fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode> {
     let loaded = load(flag)?;
@@ -14,6 +43,7 @@ pub(super) fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode
         ReceiptsCmd::List {
             subscription,
             since,
+            json,
         } => {
             let since = since
                 .map(|d| {
@@ -27,6 +57,10 @@ pub(super) fn receipts(flag: Option<&Path>, cmd: ReceiptsCmd) -> Result<ExitCode
                 since,
                 until: None,
             })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list_json(&list))?);
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "{:>5}  {:<20}  {:<24}  {:>10}  {:>12}  remote path",
                 "id", "delivered (UTC)", "subscription", "rows", "bytes"

@@ -156,11 +156,36 @@ pub fn status_file_of(state_db: &Path) -> PathBuf {
     state_db.with_file_name("daemon-status.json")
 }
 
+/// The lock file a running daemon holds, beside its state store.
+pub fn lock_file_of(state_db: &Path) -> PathBuf {
+    state_db.with_file_name("daemon.lock")
+}
+
+/// The pid of the daemon running on `state_db`, when one is: its lock is held and its status
+/// file names a live `regdrop` process (so a signal never reaches anything else, e.g. a
+/// process that got the pid of a daemon gone long ago).
+pub fn running_daemon(state_db: &Path) -> Option<u32> {
+    let file = std::fs::File::open(lock_file_of(state_db)).ok()?;
+    match file.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        // Not held (we hold it now and let go on drop), or unknown: no daemon to talk to.
+        _ => return None,
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(status_file_of(state_db)).ok()?).ok()?;
+    if doc["stopped"].as_bool() == Some(true) {
+        return None;
+    }
+    let pid = u32::try_from(doc["pid"].as_u64()?).ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim_end() == "regdrop").then_some(pid)
+}
+
 /// Takes `daemon.lock` beside the state store, or names the daemon that holds it: two
 /// daemons on one state store would deliver every run twice. (The store is never shared
 /// between machines, so an OS file lock is enough.)
 fn lock_state(state_db: &Path) -> Result<std::fs::File, DaemonError> {
-    let path = state_db.with_file_name("daemon.lock");
+    let path = lock_file_of(state_db);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -106,6 +106,17 @@ pub enum StoreError {
     /// Refused because the receipt chain is broken where the operation would act.
     #[error("receipt chain broken: {0}")]
     ChainBroken(BrokenLink),
+    /// `regdrop resolve` of a run that an operator resolved already (the first decision
+    /// stands; resolutions are never edited).
+    #[error("run {} was resolved already, at {} by {}: {}", .0.run_id, super::model::fmt_ts(.0.resolved_at), .0.os_user, .0.reason)]
+    AlreadyResolved(Box<super::model::Resolution>),
+    /// Only runs waiting for an operator (`needs_attention`, `failed`) can be resolved.
+    #[error("run {run} is {state}: only a run in needs_attention or failed can be resolved{hint}")]
+    NotResolvable {
+        run: RunId,
+        state: String,
+        hint: &'static str,
+    },
     /// A caller-supplied value is out of range (e.g. a byte count above i64::MAX).
     #[error("invalid value: {0}")]
     Invalid(String),
@@ -143,6 +154,8 @@ impl Classify for StoreError {
             | StoreError::Mismatch { .. }
             | StoreError::Corrupt(_)
             | StoreError::ChainBroken(_)
+            | StoreError::AlreadyResolved(_)
+            | StoreError::NotResolvable { .. }
             | StoreError::Invalid(_) => ErrorClass::Permanent,
         }
     }

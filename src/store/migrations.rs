@@ -149,6 +149,28 @@ ALTER TABLE receipts ADD COLUMN transport TEXT
     CHECK (transport IS NULL OR (json_valid(transport) AND json_type(transport) = 'object'));
 "#,
     },
+    Migration {
+        version: 5,
+        description: "operators' resolutions of runs (regdrop resolve)",
+        sql: r#"
+-- An operator's decision closing a run in needs_attention or failed: who, when, why. One
+-- per run, never edited; a resolved run no longer needs attention and is not run again.
+-- Retention removes it with its run.
+CREATE TABLE run_resolutions (
+    run_id       TEXT PRIMARY KEY,
+    state        TEXT NOT NULL CHECK (state IN ('needs_attention','failed')),
+    resolved_at  TEXT NOT NULL,
+    os_user      TEXT NOT NULL CHECK (length(os_user) > 0),
+    resolved_by  TEXT,
+    reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0)
+) STRICT;
+
+CREATE TRIGGER run_resolutions_append_only BEFORE UPDATE ON run_resolutions
+BEGIN
+    SELECT RAISE(ABORT, 'resolutions are never edited');
+END;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -16,8 +16,8 @@
 //! call it from a blocking thread. Timestamps are stored as UTC text ([`model::TS_FORMAT`]).
 //!
 //! `Store` is one type with an `impl` block per table: `runs`, `artifacts`
-//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export)
-//! and `retention`. This file opens and migrates the file and hands out transactions.
+//! (the sealed files of a run), `attempts`, `receipts` (append, read, verify, export),
+//! `resolutions` (an operator's decision closing a run) and `retention`. This file opens and migrates the file and hands out transactions.
 //! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
@@ -29,6 +29,7 @@ pub mod export;
 pub mod migrations;
 pub mod model;
 mod receipts;
+mod resolutions;
 mod retention;
 mod runs;
 
@@ -36,8 +37,8 @@ pub use chain::{ChainReport, GENESIS};
 pub use error::{BreakKind, BrokenLink, Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
-    DeliveredFile, NewReceipt, NewRun, Receipt, ReceiptFilter, Run, RunCreated, RunFile, RunFilter,
-    RunId, RunState, SubscriptionId, Transport,
+    DeliveredFile, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter, Resolution, Run,
+    RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
 };
 pub use retention::PurgeCounts;
 

@@ -201,6 +201,42 @@ pub struct Run {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An operator's decision on a run that needed one (`regdrop resolve`): the run is closed,
+/// no longer needs attention and is not run again. Kept with the run, never edited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    pub run_id: RunId,
+    /// The run's state when it was resolved (`needs_attention` or `failed`).
+    pub state: RunState,
+    #[serde(serialize_with = "ser_ts")]
+    pub resolved_at: DateTime<Utc>,
+    /// The operating-system user who ran `regdrop resolve` (with `sudo`, `root (sudo alice)`).
+    pub os_user: String,
+    /// The name given with `--by`, when it was.
+    pub resolved_by: Option<String>,
+    pub reason: String,
+}
+
+impl Resolution {
+    /// For people: `2026-12-02T08:00:00Z by kari (as root): REASON`.
+    pub fn describe(&self) -> String {
+        let by = match &self.resolved_by {
+            Some(name) => format!("{name} (as {})", self.os_user),
+            None => self.os_user.clone(),
+        };
+        format!("{} by {by}: {}", fmt_ts(self.resolved_at), self.reason)
+    }
+}
+
+/// What [`Store::resolve_run`](super::Store::resolve_run) records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResolution {
+    pub run_id: RunId,
+    pub os_user: String,
+    pub resolved_by: Option<String>,
+    pub reason: String,
+}
+
 /// Result of [`Store::create_run`](super::Store::create_run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunCreated {

@@ -12,14 +12,15 @@ use rusqlite::{params, OptionalExtension};
 pub struct PurgeCounts {
     pub receipts: u64,
     pub attempts: u64,
-    /// Finished runs (delivered or failed) with nothing left referring to them.
+    /// Finished runs (delivered, failed, or resolved by an operator) with nothing left
+    /// referring to them.
     pub runs: u64,
 }
 
 impl Store {
     /// Retention (gallring): deletes receipts delivered before `cutoff`, attempts that
     /// started before it (of runs no longer active), and finished runs last touched
-    /// before it that nothing refers to any more.
+    /// before it that nothing refers to any more (a resolved run goes with its resolution).
     ///
     /// Receipts go as a prefix of the chain (oldest ids first, stopping at the first one
     /// to keep), and `chain_anchor` records the hash of the last one deleted, so
@@ -71,13 +72,18 @@ impl Store {
             [&cut],
         )? as u64;
         counts.runs = tx.execute(
-            "DELETE FROM runs WHERE state IN ('delivered','failed') AND updated_at < ?1 \
+            "DELETE FROM runs WHERE (state IN ('delivered','failed') OR (state = 'needs_attention' \
+             AND id IN (SELECT run_id FROM run_resolutions WHERE resolved_at < ?1))) AND updated_at < ?1 \
              AND NOT EXISTS (SELECT 1 FROM receipts WHERE receipts.run_id = runs.id) \
              AND NOT EXISTS (SELECT 1 FROM attempts WHERE attempts.run_id = runs.id)",
             [&cut],
         )? as u64;
         tx.execute(
             "DELETE FROM run_files WHERE run_id NOT IN (SELECT id FROM runs)",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM run_resolutions WHERE run_id NOT IN (SELECT id FROM runs)",
             [],
         )?;
         tx.commit()?;

@@ -138,6 +138,14 @@ impl Store {
                 to: state.to_string(),
                 why,
             })?;
+        if state.is_active() && super::resolutions::resolution_in(&tx, run)?.is_some() {
+            return Err(StoreError::InvalidTransition {
+                run: run.clone(),
+                from: cur.state.to_string(),
+                to: state.to_string(),
+                why: "an operator resolved (closed) this run; it is not run again",
+            });
+        }
         if state.is_active() && !cur.state.is_active() {
             if let Some(active) = active_run_in(&tx, &cur.subscription)? {
                 return Err(StoreError::ActiveRun {

@@ -1,5 +1,6 @@
 //! The printing commands end quietly when the reader goes away (`regdrop status | head`),
-//! as Unix tools do: no panic, no "Broken pipe" error.
+//! as Unix tools do: no panic, no "Broken pipe" error. Commands that only read end by
+//! SIGPIPE; those that talk to a server keep SIGPIPE ignored and end with 141.
 
 use crate::util::cli::{regdrop_in, write_config};
 use std::os::unix::process::ExitStatusExt;
@@ -28,10 +29,22 @@ fn run_with_closed_stdout(
 }
 
 #[test]
-fn status_fields_and_next_end_quietly_on_a_closed_pipe() {
+fn reading_commands_end_quietly_on_a_closed_pipe() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), "");
-    for args in [&["status"][..], &["fields"], &["next"]] {
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["fields"],
+        &["next"],
+        &["next", "--json"],
+        &["agenda"],
+        &["agenda", "--json"],
+        &["receipts", "list"],
+        &["receipts", "list", "--json"],
+        &["receipts", "verify"],
+        &["receipts", "export"],
+    ] {
         let (code, signal, stderr) = run_with_closed_stdout(dir.path(), args);
         assert!(
             !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
@@ -41,5 +54,38 @@ fn status_fields_and_next_end_quietly_on_a_closed_pipe() {
             signal == Some(libc::SIGPIPE) || code == Some(0),
             "{args:?} ends by SIGPIPE or succeeds, got code {code:?} signal {signal:?}: {stderr}"
         );
+    }
+}
+
+#[test]
+fn commands_that_talk_to_a_server_end_quietly_with_141_on_a_closed_pipe() {
+    let sshd = crate::util::sshd::Sshd::start();
+    let env = crate::util::daemon_env::Env::new(5, "");
+    let remote = sshd.remote_dir("pipes");
+    env.write_sub(
+        "s",
+        &crate::util::daemon_env::sshd_sub(
+            "s",
+            "0 6 * * *",
+            "skip",
+            &sshd,
+            sshd.port,
+            &remote,
+            "base_secs = 1",
+        ),
+    );
+    let scan = format!("127.0.0.1:{}", sshd.port);
+    for args in [
+        &["hostkey", "scan", scan.as_str()][..],
+        &["hostkey", "scan", scan.as_str(), "--json"],
+        &["probe", "s"],
+        &["probe", "s", "--json"],
+    ] {
+        let (code, signal, stderr) = run_with_closed_stdout(env.path(), args);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!((code, signal), (Some(141), None), "{args:?}: {stderr}");
     }
 }

@@ -24,6 +24,7 @@ mod install;
 mod interop;
 mod logs;
 mod new_subscription;
+mod operations;
 mod properties;
 mod reference_docs;
 mod register;

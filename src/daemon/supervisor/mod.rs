@@ -74,6 +74,8 @@ pub struct Supervisor {
     next_housekeeping: DateTime<Utc>,
     dirty: bool,
     stopped: bool,
+    /// Subscription files that failed validation at the last load.
+    invalid_files: usize,
 }
 
 pub(super) use crate::store::lock;
@@ -133,6 +135,7 @@ impl Supervisor {
             next_housekeeping: now,
             dirty: true,
             stopped: false,
+            invalid_files: 0,
         }
     }
 
@@ -243,6 +246,8 @@ impl Supervisor {
             }
             self.fire_due(now);
             self.dispatch();
+            // From the store each wake-up: `regdrop resolve` changes it from outside.
+            self.refresh_attention();
             self.publish();
             let wake = self.next_wake(now);
             let nap = self.clock.real(wake - now).min(MAX_NAP);
@@ -258,6 +263,8 @@ impl Supervisor {
                 Woke::Done(done) => self.finished(*done),
                 Woke::Watchdog | Woke::Other(Wake::Nap) => {}
                 Woke::Other(Wake::Intent(Some(Intent::Reload))) => self.reload(),
+                // The loop's next turn recomputes the gauges and the status file.
+                Woke::Other(Wake::Intent(Some(Intent::Refresh))) => self.dirty = true,
                 Woke::Other(Wake::Intent(None)) => intents_open = false,
                 Woke::Other(Wake::Shutdown | Wake::Intent(Some(Intent::Shutdown))) => {
                     info!("Shutdown requested.");

@@ -6,7 +6,6 @@ use super::job::{host_of, Job, WorkResult};
 use super::{lock, Supervisor};
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::pipeline::delivery::{DeliveryError, Outcome};
-use crate::store::{RunFilter, RunState};
 use crate::telemetry;
 use futures::FutureExt;
 use std::time::Duration;
@@ -135,13 +134,14 @@ impl Supervisor {
         }
     }
 
+    /// `runs_needing_attention` from the store, so a run resolved by `regdrop resolve` (another
+    /// process) drops out at the daemon's next wake-up.
     pub(super) fn refresh_attention(&self) {
-        let n = lock(&self.store).list_runs(&RunFilter {
-            states: vec![RunState::NeedsAttention],
-            ..Default::default()
-        });
-        if let Ok(runs) = n {
-            telemetry::needing_attention(runs.len());
+        match lock(&self.store).runs_needing_attention() {
+            Ok(runs) => telemetry::needing_attention(runs.len()),
+            Err(e) => {
+                warn!(error = %crate::core::errors::Chain(&e), "Cannot count the runs needing attention.")
+            }
         }
     }
 }

@@ -57,6 +57,7 @@ impl Supervisor {
                 "updated_at": store::fmt_ts(self.clock.now()),
                 "running": self.active,
                 "queued": self.queue.len(),
+                "invalid_files": self.invalid_files,
                 "subscriptions": subs,
             });
             if let Err(e) = write_atomic(path, &serde_json::to_vec_pretty(&doc).expect("json")) {

@@ -93,6 +93,16 @@ impl Supervisor {
         for p in &loaded.problems {
             warn!(file = %p.file.display(), line = p.line, column = p.column, problem = %p, "Subscription file is invalid.");
         }
+        let invalid: std::collections::BTreeSet<&std::path::PathBuf> =
+            loaded.failed_files.iter().collect();
+        self.invalid_files = invalid.len();
+        crate::telemetry::subscription_files_invalid(invalid.len());
+        if !invalid.is_empty() {
+            warn!(
+                files = invalid.len(),
+                "Subscription files invalid; `regdrop check` lists every problem."
+            );
+        }
         let old = &self.daemon;
         if old.state_db != loaded.daemon.state_db
             || old.metrics_listen != loaded.daemon.metrics_listen

@@ -19,9 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_regdrop");
+pub(super) const BIN: &str = env!("CARGO_BIN_EXE_regdrop");
 
-fn spawn(env: &Env, log: &str, extra_env: &[(&str, String)]) -> Child {
+pub(super) fn spawn(env: &Env, log: &str, extra_env: &[(&str, String)]) -> Child {
     let err = std::fs::File::create(env.path().join(log)).unwrap();
     let mut c = Command::new(BIN);
     c.arg("--config")
@@ -40,7 +40,7 @@ fn spawn(env: &Env, log: &str, extra_env: &[(&str, String)]) -> Child {
         .unwrap()
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(super) fn signal(child: &Child, sig: &str) {
     let st = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(child.id().to_string())
@@ -50,7 +50,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Waits until the daemon `child` wrote its status file (its signal handlers are installed).
-async fn wait_ready(env: &Env, child: &Child) {
+pub(super) async fn wait_ready(env: &Env, child: &Child) {
     let file = env.path().join("state/daemon-status.json");
     let pid = child.id() as u64;
     wait_for_or(
@@ -66,7 +66,7 @@ async fn wait_ready(env: &Env, child: &Child) {
     .await;
 }
 
-fn logs(env: &Env) -> String {
+pub(super) fn logs(env: &Env) -> String {
     let mut s = String::new();
     for n in ls(env.path()) {
         if n.ends_with(".log") {
@@ -80,12 +80,12 @@ fn logs(env: &Env) -> String {
 }
 
 /// Waits for the process to exit on its own; its exit code.
-async fn exit_code(child: &mut Child, secs: u64) -> i32 {
+pub(super) async fn exit_code(child: &mut Child, secs: u64) -> i32 {
     let st = wait_for(secs, "the daemon to exit", || child.try_wait().unwrap()).await;
     st.code().unwrap_or(-1)
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
+pub(super) fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(

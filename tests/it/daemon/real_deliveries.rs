@@ -209,8 +209,9 @@ async fn wrong_host_key_needs_attention_after_one_connection_and_retry_delivers(
         .output()
         .unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
+    // Exit 3: a run needs attention (README "Exit codes").
     assert!(
-        out.status.success()
+        out.status.code() == Some(3)
             && status.contains(run.id.as_str())
             && status.contains("needs_attention"),
         "{status}"
