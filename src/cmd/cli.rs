@@ -205,7 +205,7 @@ pub enum Command {
     /// Lay out a machine for the service: /etc/regdrop (a config `check` accepts, an empty
     /// subscriptions/ with the commented examples beside it, secrets/), the systemd unit and
     /// the `regdrop` system user. Never overwrites a file; says what it made and skipped.
-    Init(crate::cmd::init::Args),
+    Init(InitArgs),
     /// Print a shell completion script: `regdrop completions bash >
     /// /usr/share/bash-completion/completions/regdrop`.
     Completions {
@@ -319,4 +319,17 @@ pub struct RegisterPath {
     /// Register file [default: `register` of the config]
     #[arg(long)]
     pub register: Option<PathBuf>,
+}
+
+/// `regdrop init`: where and how to install.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Install under this folder instead of / (a package's staging root, an image being
+    /// built, a test). The user is created there only when DIR/etc/passwd exists and init
+    /// runs as root (`useradd --prefix DIR`); otherwise the command is printed.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Print what would be made and kept; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -9,13 +9,17 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
-    let mut cmd = Cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "regdrop", &mut out);
     std::io::stdout()
-        .write_all(&out)
+        .write_all(completion(shell).as_bytes())
         .context("writing the completion script")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The completion script for `shell` (also installed by `regdrop init`).
+pub(super) fn completion(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "regdrop", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The man page: regdrop(1) with every subcommand's section in one page (a page per

@@ -5,27 +5,13 @@
 //! Idempotent: a path that exists is never overwritten, and every line says what was made
 //! and what was kept.
 
-use crate::cmd::cli::Cli;
+use crate::cmd::cli::InitArgs as Args;
 use anyhow::{bail, Context, Result};
-use clap::CommandFactory;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
-
-/// Where and how to install.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Install under this folder instead of / (a package's staging root, an image being
-    /// built, a test). The user is created there only when DIR/etc/passwd exists and init
-    /// runs as root (`useradd --prefix DIR`); otherwise the command is printed.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-    /// Print what would be made and kept; change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
 
 /// The service user and group (the unit's `User=`/`Group=`; owner of secrets/ and state).
 pub const USER: &str = "regdrop";
@@ -185,12 +171,10 @@ fn plan() -> Vec<Item> {
             "usr/share/fish/vendor_completions.d/regdrop.fish",
         ),
     ] {
-        let mut out = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "regdrop", &mut out);
         items.push(file(
             path,
             0o644,
-            Body::Text(String::from_utf8_lossy(&out).into_owned()),
+            Body::Text(super::docs::completion(shell)),
         ));
     }
     items
