@@ -85,7 +85,7 @@ deadline_secs = 21600
 [daemon]
 max_concurrent = 4
 max_per_host = 2
-# Prometheus metrics (README "Metrics"); any address, e.g. "0.0.0.0:9187" for a remote
+# Prometheus metrics (README "Logs and metrics"); any address, e.g. "0.0.0.0:9187" for a remote
 # Prometheus: the endpoint has no TLS or login.
 # metrics_listen = "127.0.0.1:9187"
 shutdown_grace_secs = 60
