@@ -2,7 +2,8 @@
 //! codes (78 for configuration errors, 1 for everything else).
 
 use clap::Parser;
-use regdrop::cmd::cli::{Cli, LogFormat};
+use regdrop::cmd::cli::Cli;
+use regdrop::cmd::logging::{self, Verbosity};
 use regdrop::cmd::{self, Exit};
 use std::process::ExitCode;
 
@@ -32,9 +33,23 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    // The demo talks to a person; its log lines would only interleave with its story.
-    let quiet = matches!(cli.command, cmd::cli::Command::Demo { .. });
-    init_logging(cli.log_format, if quiet { "warn" } else { "info" });
+    // The demo, and `deliver` at a terminal, talk to a person in their own lines; INFO log
+    // lines would only repeat them (-v brings them back). Elsewhere (the journal, a cron
+    // mail, a script) the log lines are the record.
+    use std::io::IsTerminal;
+    let person = match cli.command {
+        C::Demo { .. } => true,
+        C::Deliver { .. } => std::io::stderr().is_terminal(),
+        _ => false,
+    };
+    logging::init(
+        cli.log_format,
+        Verbosity {
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            default: if person { "warn" } else { "info" },
+        },
+    );
     // A panic is a bug: it goes to the log (the journal) with its place, never silently.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -45,27 +60,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<Exit>() {
-                eprintln!("error: {}", exit.message);
+                logging::print_error(&exit.message);
                 return ExitCode::from(exit.code);
             }
             // The message and each cause once (docs/design.md §9).
-            eprintln!("error: {e:#}");
+            logging::print_error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(format: LogFormat, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REGDROP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a person at a terminal; the journal and log files get plain text.
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

@@ -4,7 +4,8 @@
 //! Series (all prefixed `regdrop_`):
 //! - `deliveries_total{subscription,outcome}` — runs that ended, by outcome
 //!   (`delivered`, `already_delivered`, `needs_attention`, `failed`, `interrupted`, `error`);
-//! - `delivered_bytes_total`, `delivered_rows_total` — what went out (ciphertext bytes);
+//! - `delivered_bytes_total{subscription}`, `delivered_rows_total{subscription}` — what
+//!   went out (ciphertext bytes);
 //! - `run_duration_seconds` — histogram of a run's wall time, queue wait excluded;
 //! - `retries_total{subscription}` — failed attempts that were retried;
 //! - `queue_depth` — runs waiting for a free slot (global or per-host limit);
@@ -15,7 +16,13 @@
 //!   load (start or SIGHUP reload);
 //! - `last_success_timestamp_seconds{subscription}` — Unix time of the last receipt, set at
 //!   start from the store too, so `time() - regdrop_last_success_timestamp_seconds > X`
-//!   catches a subscription that silently stopped, across restarts.
+//!   catches a subscription that silently stopped, across restarts;
+//! - `build_info{version,commit}` — always 1, the labels say what runs.
+//!
+//! Beside them the standard process series of the Prometheus client libraries, without a
+//! prefix (`process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`,
+//! `process_max_fds`, `process_start_time_seconds`, `process_threads`, ...), from the
+//! `metrics-process` collector, refreshed every [`PROCESS_EVERY`].
 //!
 //! Recording goes through the `metrics` facade: without an installed exporter (tests, CLI
 //! commands) every call is a no-op.
@@ -23,6 +30,9 @@
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::net::SocketAddr;
+
+/// How often the process series are read from /proc.
+pub const PROCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Run-duration buckets in seconds: from small extracts to multi-hour retried runs.
 pub const DURATION_BUCKETS: [f64; 12] = [
@@ -62,9 +72,25 @@ pub fn install(
         .map_err(|e| err(&e))?;
     metrics::set_global_recorder(recorder).map_err(|e| err(&e))?;
     describe();
+    gauge!("regdrop_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("REGDROP_COMMIT")).set(1.0);
+    let process = metrics_process::Collector::default();
+    process.describe();
+    process.collect();
     Ok(Some(async move {
-        if let Err(e) = exporter.await {
-            tracing::error!(error = ?e, "Metrics endpoint stopped.");
+        let mut tick = tokio::time::interval(PROCESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let refresh = async {
+            loop {
+                tick.tick().await;
+                process.collect();
+            }
+        };
+        tokio::select! {
+            // The exporter's error type has no Display; its Debug names the failure.
+            r = exporter => if let Err(e) = r {
+                tracing::error!(error = %format!("{e:?}"), "Metrics endpoint stopped.");
+            },
+            () = refresh => {}
         }
     }))
 }
@@ -78,9 +104,16 @@ fn describe() {
     describe_counter!(
         "regdrop_delivered_bytes_total",
         Unit::Bytes,
-        "Ciphertext bytes delivered."
+        "Ciphertext bytes delivered, by subscription."
     );
-    describe_counter!("regdrop_delivered_rows_total", "Rows delivered.");
+    describe_counter!(
+        "regdrop_delivered_rows_total",
+        "Rows delivered, by subscription."
+    );
+    describe_gauge!(
+        "regdrop_build_info",
+        "Always 1; the labels name the version and git commit running."
+    );
     describe_histogram!(
         "regdrop_run_duration_seconds",
         Unit::Seconds,
@@ -118,8 +151,10 @@ fn describe() {
 pub fn run_ended(subscription: &str, outcome: &'static str, bytes: u64, rows: u64, seconds: f64) {
     counter!("regdrop_deliveries_total", "subscription" => subscription.to_string(), "outcome" => outcome).increment(1);
     if bytes > 0 || rows > 0 {
-        counter!("regdrop_delivered_bytes_total").increment(bytes);
-        counter!("regdrop_delivered_rows_total").increment(rows);
+        counter!("regdrop_delivered_bytes_total", "subscription" => subscription.to_string())
+            .increment(bytes);
+        counter!("regdrop_delivered_rows_total", "subscription" => subscription.to_string())
+            .increment(rows);
     }
     histogram!("regdrop_run_duration_seconds").record(seconds);
 }

@@ -6,23 +6,33 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "regdrop",
-    version,
+    version = crate::cmd::VERSION,
     about = "Delivers standing, encrypted vehicle-register extracts to customers' SFTP servers."
 )]
 pub struct Cli {
     /// The daemon config file [default: $REGDROP_CONFIG, ./regdrop.toml, /etc/regdrop/regdrop.toml]
     #[arg(long, global = true, env = "REGDROP_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Log format on stderr.
+    /// Log format on stderr: `text` lines, or one flat JSON object a line (for a log
+    /// shipper).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Only errors on stderr: no log lines below error level, no progress lines or bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log lines: -v regdrop's debug lines, -vv its trace lines and the libraries'
+    /// debug lines. $REGDROP_LOG (an env-filter like `info,regdrop=debug`) overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object a line, every field at the top level.
     Json,
 }
 
@@ -85,7 +95,9 @@ pub enum Command {
     /// Show the row count and the first rows of a subscription's extract (personal fields
     /// masked). Nothing is written.
     Preview {
+        /// Subscription id.
         sub: String,
+        /// How many rows to show.
         #[arg(long, default_value_t = 10)]
         rows: usize,
         /// Evaluate the period as for a run scheduled at this time (RFC 3339) instead of now.
@@ -98,9 +110,12 @@ pub enum Command {
     /// Write exactly the sealed artifact a delivery would upload, and print its rows,
     /// bytes and both SHA-256 sums.
     Extract {
+        /// Subscription id.
         sub: String,
+        /// The file to write (its code tables beside it).
         #[arg(long)]
         out: PathBuf,
+        /// Evaluate the period as for a run scheduled at this time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
         /// For a subscription with `[encryption] mode = "passphrase"` (e-mail deliveries
@@ -142,16 +157,25 @@ pub enum Command {
     /// The register: generate a synthetic one, import the authority's DSV dump, stats.
     #[command(subcommand)]
     Register(RegisterCmd),
-    /// Deliver a subscription now: generate, seal, upload, verify, receipt (retries per its
-    /// policy). The run is for --at (default: now).
+    /// Deliver a subscription now: generate, seal, upload, verify, receipt. The run is for
+    /// --at (default: now). A failed attempt is retried in the foreground under the
+    /// subscription's [retry] policy (up to its deadline, hours by default; each wait is
+    /// announced, Ctrl-C stops resumably); --no-retry makes one attempt.
     Deliver {
+        /// Subscription id.
         sub: String,
+        /// The run's scheduled time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
+        /// One attempt, then stop with its reason (a retryable failure leaves the run
+        /// `failed`; `regdrop retry RUN` goes on with it).
+        #[arg(long)]
+        no_retry: bool,
     },
     /// Connect, check the host key, log in, check the folder is writable (a temp file that
     /// is removed), list the server's SFTP extensions. Uploads no data.
     Probe {
+        /// Subscription id.
         sub: String,
         /// One JSON document on stdout (README "JSON output").
         #[arg(long)]
@@ -169,6 +193,7 @@ pub enum Command {
         /// The demo's folder (replaced when it holds an earlier demo).
         #[arg(long, default_value = "regdrop-demo")]
         dir: PathBuf,
+        /// Vehicles in the demo's synthetic register.
         #[arg(long, default_value_t = 50_000)]
         vehicles: u64,
         /// Scheduled fire times delivered per subscription.
@@ -181,11 +206,13 @@ pub enum Command {
     NewSubscription(Box<crate::cmd::new_subscription::Args>),
     /// Serve one folder over SFTP on loopback (the demo target; not for production).
     DemoServer {
+        /// The folder served (the SFTP root).
         #[arg(long)]
         root: PathBuf,
         /// 127.0.0.1:PORT (0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:2222")]
         listen: std::net::SocketAddr,
+        /// The user name that may log in.
         #[arg(long, default_value = "demo")]
         user: String,
         /// An OpenSSH public-key line (or a .pub file) allowed to log in.
@@ -198,6 +225,19 @@ pub enum Command {
         #[arg(long)]
         host_key: Option<PathBuf>,
     },
+    /// Lay out a machine for the service: /etc/regdrop (a config `check` accepts, an empty
+    /// subscriptions/ with the commented examples beside it, secrets/), the systemd unit and
+    /// the `regdrop` system user. Never overwrites a file; says what it made and skipped.
+    Init(InitArgs),
+    /// Print a shell completion script: `regdrop completions bash >
+    /// /usr/share/bash-completion/completions/regdrop`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `regdrop man > /usr/share/man/man1/regdrop.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,16 +270,21 @@ pub enum ReceiptsCmd {
         json: bool,
     },
     /// Everything one receipt records.
-    Show { id: i64 },
+    Show {
+        /// The receipt id (`regdrop receipts list` shows them).
+        id: i64,
+    },
     /// Walk the hash chain; exit 1 and name the first broken link.
     Verify,
     /// Export for billing and for the customer.
     Export {
+        /// Output format.
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
         /// A calendar month (YYYY-MM) in the default time zone.
         #[arg(long)]
         month: Option<String>,
+        /// Only this subscription's receipts.
         #[arg(long)]
         subscription: Option<String>,
     },
@@ -247,7 +292,9 @@ pub enum ReceiptsCmd {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ExportFormat {
+    /// One row a receipt, with a header.
     Csv,
+    /// A JSON array of receipts.
     Json,
 }
 
@@ -257,6 +304,7 @@ pub enum RegisterCmd {
     Generate(GenerateArgs),
     /// Load the authority's technical DSV dump (`¤`, UTF-8 or ISO-8859-1, LF or CRLF).
     Import {
+        /// The authority's DSV file.
         file: PathBuf,
         /// `utf-8` or `iso-8859-1`; detected when omitted.
         #[arg(long)]
@@ -279,8 +327,10 @@ pub enum RegisterCmd {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    /// How many vehicles.
     #[arg(long, default_value_t = 100_000)]
     pub vehicles: u64,
+    /// The seed: the same seed and count give the same register.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[command(flatten)]
@@ -292,4 +342,17 @@ pub struct RegisterPath {
     /// Register file [default: `register` of the config]
     #[arg(long)]
     pub register: Option<PathBuf>,
+}
+
+/// `regdrop init`: where and how to install.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Install under this folder instead of / (a package's staging root, an image being
+    /// built, a test). The user is created there only when DIR/etc/passwd exists and init
+    /// runs as root (`useradd --prefix DIR`); otherwise the command is printed.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Print what would be made and kept; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

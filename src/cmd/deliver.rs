@@ -9,16 +9,35 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Prints a delivery's progress for a person at a terminal.
+/// How a delivery by hand runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Manual {
+    /// One attempt, no retries (`--no-retry`).
+    pub no_retry: bool,
+    /// `-q`: no progress lines, only the outcome and errors.
+    pub quiet: bool,
+}
+
+/// Prints a delivery's progress for a person: stage lines above the bars (which show only
+/// at a terminal, and only once there is something to count).
 struct Terminal {
     rows: Progress,
     bytes: Progress,
+    quiet: bool,
+}
+
+impl Terminal {
+    fn line(&self, text: &str) {
+        if !self.quiet {
+            crate::progress::eprintln(text);
+        }
+    }
 }
 
 impl Observer for Terminal {
     fn stage(&self, run: &str, what: &str) {
         self.rows.finish();
-        eprintln!("{run}: {what}");
+        self.line(&format!("{run}: {what}"));
     }
     fn rows(&self, done: u64, total: u64) {
         self.rows.update(done, total)
@@ -27,17 +46,29 @@ impl Observer for Terminal {
         self.bytes.update(done, total)
     }
     fn retry(&self, run: &str, attempt: u32, wait: Duration, error: &str) {
+        self.rows.finish();
         self.bytes.finish();
-        eprintln!(
-            "{run}: attempt {attempt} failed: {error}\n{run}: retrying in {:.0} s",
+        let at = chrono::Local::now()
+            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+        self.line(&format!(
+            "{run}: attempt {attempt} failed: {error}\n{run}: retrying at {} (in {:.0} s) under the subscription's retry policy; Ctrl-C stops (the run resumes with `regdrop retry {run}`), `deliver --no-retry` makes one attempt",
+            at.format("%H:%M:%S"),
             wait.as_secs_f64()
-        );
+        ));
     }
 }
 
-pub(super) fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result<ExitCode> {
+pub(super) fn deliver(
+    flag: Option<&Path>,
+    id: &str,
+    at: Option<&str>,
+    how: Manual,
+) -> Result<ExitCode> {
     let loaded = load(flag)?;
-    let sub = subscription(&loaded, id)?.clone();
+    let mut sub = subscription(&loaded, id)?.clone();
+    if how.no_retry {
+        sub.retry.max_attempts = 1;
+    }
     let at = parse_time(at)?;
     let store = open_store(&loaded)?;
     let rt = runtime()?;
@@ -50,6 +81,7 @@ pub(super) fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result
     let obs = Terminal {
         rows: Progress::rows("extract"),
         bytes: Progress::bytes("upload"),
+        quiet: how.quiet,
     };
     let outcome = rt.block_on(async {
         let cancel = ctx.cancel.clone();
@@ -59,9 +91,11 @@ pub(super) fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result
             }
         });
         delivery::deliver(&ctx, &sub, at, &obs).await
-    })?;
+    });
+    // Off the screen before the outcome is printed, on the error path too.
+    obs.rows.finish();
     obs.bytes.finish();
-    match outcome {
+    match outcome? {
         Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
             println!(
                 "delivered: {} ({} bytes, {} rows) to {}:{}",
@@ -75,6 +109,10 @@ pub(super) fn deliver(flag: Option<&Path>, id: &str, at: Option<&str>) -> Result
         }
         Outcome::NeedsAttention { run, reason } => {
             eprintln!("run {run} needs attention: {reason}\nFix the cause, then run `regdrop deliver {id}` again (or `regdrop retry {run}`).");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Failed { run, reason } if how.no_retry => {
+            eprintln!("run {run} failed after its one attempt (--no-retry): {reason}\n`regdrop retry {run}` tries again under the retry policy.");
             Ok(ExitCode::FAILURE)
         }
         Outcome::Failed { run, reason } => {

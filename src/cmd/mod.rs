@@ -18,7 +18,10 @@ pub mod daemon;
 mod deliver;
 pub mod demo;
 mod demo_server;
+mod docs;
 mod extract;
+pub mod init;
+pub mod logging;
 pub mod new_subscription;
 mod receipts;
 mod register;
@@ -34,6 +37,10 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::process::ExitCode;
+
+/// `regdrop --version`: the crate version and the git commit it was built from (build.rs;
+/// "unknown" outside a git checkout).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("REGDROP_COMMIT"), ")");
 
 /// Exit code for configuration errors: systemd's `RestartPreventExitStatus=78` (EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -107,9 +114,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resolve { runs, reason, by } => {
             resolve::resolve(cli.config.as_deref(), &runs, &reason, by.as_deref())
         }
-        Command::Deliver { sub, at } => {
-            deliver::deliver(cli.config.as_deref(), &sub, at.as_deref())
-        }
+        Command::Deliver { sub, at, no_retry } => deliver::deliver(
+            cli.config.as_deref(),
+            &sub,
+            at.as_deref(),
+            deliver::Manual {
+                no_retry,
+                quiet: cli.quiet,
+            },
+        ),
         Command::Probe { sub, json } => deliver::probe(cli.config.as_deref(), &sub, json),
         Command::Hostkey(HostkeyCmd::Scan {
             addr,
@@ -137,6 +150,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             password_file,
             host_key,
         } => demo_server::demo_server(root, listen, user, authorized_key, password_file, host_key),
+        Command::Init(args) => init::run(&args),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
     opts: Options,
 ) -> Result<(), DaemonError> {
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %config_path.display(), "regdrop daemon starting.");
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), commit = env!("REGDROP_COMMIT"), config = %config_path.display(), "regdrop daemon starting.");
     let loaded = crate::loader::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
     let store = open_store(&daemon.state_db)?;

@@ -25,13 +25,13 @@ pub fn forward(tx: UnboundedSender<Intent>) -> std::io::Result<tokio::task::Join
     let mut int = signal(SignalKind::interrupt())?;
     Ok(tokio::spawn(async move {
         loop {
-            let (intent, name) = tokio::select! {
-                _ = hup.recv() => (Intent::Reload, "SIGHUP"),
-                _ = usr1.recv() => (Intent::Refresh, "SIGUSR1"),
-                _ = term.recv() => (Intent::Shutdown, "SIGTERM"),
-                _ = int.recv() => (Intent::Shutdown, "SIGINT"),
+            let (intent, name, means) = tokio::select! {
+                _ = hup.recv() => (Intent::Reload, "SIGHUP", "reload"),
+                _ = usr1.recv() => (Intent::Refresh, "SIGUSR1", "refresh"),
+                _ = term.recv() => (Intent::Shutdown, "SIGTERM", "shutdown"),
+                _ = int.recv() => (Intent::Shutdown, "SIGINT", "shutdown"),
             };
-            tracing::info!(signal = name, intent = ?intent, "Signal received.");
+            tracing::info!(signal = %name, intent = %means, "Signal received.");
             if tx.send(intent).is_err() {
                 return;
             }

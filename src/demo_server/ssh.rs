@@ -91,7 +91,7 @@ impl russh::server::Server for DemoSsh {
 
     fn new_client(&mut self, peer: Option<SocketAddr>) -> Conn {
         self.shared.faults.connected();
-        tracing::debug!(peer = ?peer, "Demo server accepted a connection.");
+        tracing::debug!(peer = %peer.map_or_else(|| "unknown".to_string(), |p| p.to_string()), "Demo server accepted a connection.");
         Conn {
             shared: self.shared.clone(),
             channels: HashMap::new(),

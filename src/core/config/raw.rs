@@ -53,7 +53,7 @@ pub struct RawDaemonRuntime {
     pub max_concurrent: Option<usize>,
     /// At most this many deliveries to one host at once. Default 2.
     pub max_per_host: Option<usize>,
-    /// Prometheus text endpoint, loopback only. Default off.
+    /// Prometheus text endpoint, any address (no TLS or login). Default off.
     pub metrics_listen: Option<String>,
     /// Seconds in-flight uploads get to finish on shutdown. Default 60.
     pub shutdown_grace_secs: Option<u64>,
@@ -315,7 +315,8 @@ pub struct RawEncryption {
 pub struct RawDelivery {
     /// Remote file name template. Variables: `{id}`, `{report}`, `{ext}`,
     /// `{run:%Y%m%d}`, `{period_start:%Y%m%d}`, `{period_end:%Y%m%d}` (strftime formats,
-    /// in the subscription's time zone). Default `{id}_{run:%Y%m%dT%H%M}.{ext}`.
+    /// in the subscription's time zone). Default `{id}_{run:%Y%m%dT%H%M%S}.{ext}` (seconds:
+    /// two runs by hand in one minute get two names).
     pub file_name: Option<String>,
     /// When the final name exists: `fail` (default), `overwrite` or `version`.
     pub if_exists: Option<String>,

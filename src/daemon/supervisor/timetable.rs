@@ -143,7 +143,7 @@ impl Supervisor {
                         }
                     }
                     let next = next_fire(&sub, now);
-                    info!(subscription = %id, next = next.map(|n| store::fmt_ts(n.0)).unwrap_or_else(|| "never".into()), enabled = sub.enabled, "Subscription loaded.");
+                    info!(subscription = %id, next = %next.map(|n| store::fmt_ts(n.0)).unwrap_or_else(|| "never".into()), enabled = sub.enabled, "Subscription loaded.");
                     entries.insert(
                         id,
                         Entry {

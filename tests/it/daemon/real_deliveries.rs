@@ -134,6 +134,21 @@ async fn server_down_then_up_is_delivered_after_retries() {
         "{body}"
     );
     assert!(body.contains("regdrop_queue_depth 0"), "{body}");
+    // What went out, per subscription.
+    assert!(
+        body.contains(&format!(
+            "regdrop_delivered_bytes_total{{subscription=\"downup\"}} {}",
+            receipt.bytes
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "regdrop_delivered_rows_total{{subscription=\"downup\"}} {}",
+            receipt.rows
+        )),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -547,7 +547,7 @@ async fn tampering(sshd: &Sshd, n: u64, rng: &mut impl Rng, all: &mut Vec<String
     let sub = loaded.subscription("tp").unwrap().clone();
     for i in 0..n {
         let at = utc("2026-01-01T05:00:00Z") + chrono::Duration::days(i as i64);
-        let name = format!("tp_{}.dsv.age", at.format("%Y%m%dT%H%M"));
+        let name = format!("tp_{}.dsv.age", at.format("%Y%m%dT%H%M%S"));
         std::fs::write(remote.join(&name), b"blocker").unwrap();
         f.deliveries += 1;
         let Ok(Outcome::NeedsAttention { run, .. }) =

@@ -389,7 +389,7 @@ async fn an_artifact_changed_after_sealing_is_regenerated_and_never_uploaded() {
         .enumerate()
     {
         let at = utc("2026-11-25T05:00:00Z") + chrono::Duration::days(i as i64);
-        let name = format!("tamper_{}.dsv.age", at.format("%Y%m%dT%H%M"));
+        let name = format!("tamper_{}.dsv.age", at.format("%Y%m%dT%H%M%S"));
         // The final name is taken: the first attempt needs attention with the artifact sealed.
         std::fs::write(remote.join(&name), b"blocker").unwrap();
         let out = delivery::deliver(&ctx, sub, at, &Quiet).await.unwrap();

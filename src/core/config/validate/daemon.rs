@@ -48,14 +48,9 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
     let metrics_listen = match &raw.daemon.metrics_listen {
         None => None,
         Some(s) => match s.parse::<std::net::SocketAddr>() {
-            Ok(a) if a.ip().is_loopback() => Some(a),
-            Ok(_) => {
-                problems.push(Problem::new(
-                    "daemon.metrics_listen",
-                    "the metrics endpoint must listen on a loopback address (127.0.0.1:PORT); put a proxy in front to expose it",
-                ));
-                None
-            }
+            // Any address: a Prometheus on another machine scrapes 0.0.0.0:9187 (the
+            // endpoint has no TLS or login; README "Metrics" says what that exposes).
+            Ok(a) => Some(a),
             Err(_) => {
                 problems.push(Problem::new(
                     "daemon.metrics_listen",
@@ -224,7 +219,7 @@ mod tests {
         let p = daemon(
             "[defaults]\ntimezone = \"Mars/Olympus\"\n\
              [retry]\nbase_secs = 0\n\
-             [daemon]\nmax_concurrent = 0\nmax_per_host = 0\nmetrics_listen = \"0.0.0.0:9187\"\nshutdown_grace_secs = 3601\n\
+             [daemon]\nmax_concurrent = 0\nmax_per_host = 0\nshutdown_grace_secs = 3601\n\
              [retention]\nspool_grace_hours = 8761\nreceipts_days = 0\n",
         )
         .unwrap_err();
@@ -236,7 +231,6 @@ mod tests {
                 "daemon.shutdown_grace_secs",
                 "retention.spool_grace_hours",
                 "retention.receipts_days",
-                "daemon.metrics_listen",
                 "daemon.max_concurrent",
                 "daemon.max_per_host",
             ]
@@ -258,14 +252,23 @@ mod tests {
             "0 is out of range; days receipts and attempts are kept: write a number from 1 to 36500"
         );
         assert_eq!(
-            message_at(&p, "daemon.metrics_listen"),
-            "the metrics endpoint must listen on a loopback address (127.0.0.1:PORT); put a proxy in front to expose it"
-        );
-        assert_eq!(
             message_at(&p, "daemon.max_concurrent"),
             "must be at least 1"
         );
         assert_eq!(message_at(&p, "daemon.max_per_host"), "must be at least 1");
+    }
+
+    #[test]
+    fn the_metrics_endpoint_may_listen_on_any_address() {
+        for a in [
+            "0.0.0.0:9187",
+            "[::]:9187",
+            "192.0.2.7:9187",
+            "127.0.0.1:9187",
+        ] {
+            let d = daemon(&format!("[daemon]\nmetrics_listen = \"{a}\"\n")).unwrap();
+            assert_eq!(d.metrics_listen, Some(a.parse().unwrap()), "{a}");
+        }
     }
 
     #[test]

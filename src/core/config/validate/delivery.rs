@@ -41,7 +41,7 @@ pub(super) fn validate_delivery(
     let file_name = d
         .file_name
         .clone()
-        .unwrap_or_else(|| "{id}_{run:%Y%m%dT%H%M}.{ext}".into());
+        .unwrap_or_else(|| "{id}_{run:%Y%m%dT%H%M%S}.{ext}".into());
     if let Some(x) = extract {
         let sample = NameContext {
             id,
@@ -93,7 +93,7 @@ mod tests {
         let x = extract("report = \"technical\"");
         let (d, p) = delivery("", Some(&x));
         assert!(p.is_empty(), "{p:?}");
-        assert_eq!(d.file_name, "{id}_{run:%Y%m%dT%H%M}.{ext}");
+        assert_eq!(d.file_name, "{id}_{run:%Y%m%dT%H%M%S}.{ext}");
         assert_eq!(d.if_exists, IfExists::Fail);
         assert_eq!(d.verify, VerifyLevel::Size);
         assert!(d.manifest);
