@@ -30,7 +30,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/regdrop-bench-e2e.XXXXXX")
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 . "$root/scripts/bench_lib.sh"
@@ -96,14 +96,14 @@ sftp -q -b "$w/batch" -P "$4" -i "$w/user" -o UserKnownHostsFile="$w/known_hosts
 SH
 
 run_regdrop() { # -> "wall_s rss_mib cpu_s"
-  rm -rf "$work/spool" "$work/state.sqlite"* "$work/remote/"*
+  rm -rf "$work/spool" "$work/state.sqlite"* "$work/remote/e2e_"*
   sync
   /usr/bin/time -v -o "$work/regdrop.time" "$BIN" --config "$work/regdrop.toml" deliver e2e \
     > "$work/regdrop.out" 2> "$work/regdrop.err" || { cat "$work/regdrop.err" >&2; exit 1; }
   echo "$(wall "$work/regdrop.time") $(rss "$work/regdrop.time") $(cpu "$work/regdrop.time")"
 }
 run_diy() { # -> "wall_s rss_mib cpu_s"
-  rm -f "$work/diy.dsv.age"* "$work/remote/"*
+  rm -f "$work/diy.dsv.age"* "$work/remote/"*diy.dsv.age*
   sync
   /usr/bin/time -v -o "$work/diy.time" sh "$work/diy.sh" "$work" "$REG" "$REC" "$port" "$user" \
     || { echo "the DIY pipeline failed" >&2; exit 1; }
@@ -116,10 +116,9 @@ echo "one delivery, technical_owners dsv + age, $N vehicles, loopback OpenSSH ss
 for i in $(seq 1 "$ROUNDS"); do
   if (( i % 2 )); then r=$(run_regdrop); d=$(run_diy); else d=$(run_diy); r=$(run_regdrop); fi
   if [ "$i" -eq 1 ]; then
-    f=$(find "$work/remote" -name '*.age' ! -name 'diy*' | head -1)
+    f=$(find "$work/remote" -name 'e2e_*.age' | head -1)
     [ -n "$f" ] || { echo "regdrop delivered no .age file" >&2; exit 1; }
-    # regdrop's run removed the DIY upload if it went second; the local copy is the same.
-    a=$(plain_sha "$f"); b=$(plain_sha "$work/diy.dsv.age")
+    a=$(plain_sha "$f"); b=$(plain_sha "$work/remote/diy.dsv.age")
     [ "$a" = "$b" ] || { echo "plaintexts differ: regdrop $a, DIY $b" >&2; exit 1; }
     echo "same plaintext: yes (sha256 $a, $(stat -c %s "$f") bytes sealed)"
   fi

@@ -54,7 +54,8 @@ a_name, b_name, unit = sys.argv[1:4]
 pairs = [tuple(map(float, l.split()[:2])) for l in sys.stdin if l.strip()]
 a = statistics.median(p[0] for p in pairs); b = statistics.median(p[1] for p in pairs)
 r = [p[0] / p[1] for p in pairs]
+each = ", ".join("%.2f" % x for x in r)
 print(f"median of {len(pairs)}: {a_name} {a:.2f} {unit}, {b_name} {b:.2f} {unit}, "
-      f"median pair ratio {statistics.median(r):.2f}x (pairs: {\", \".join(f\"{x:.2f}\" for x in r)})")
+      f"median pair ratio {statistics.median(r):.2f}x (pairs: {each})")
 ' "$@"
 }
