@@ -388,7 +388,10 @@ mod tests {
             Err(ExtractError::Value { row: 5, field, .. }) => assert_eq!(field, "TEKN_MODELL"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(out, b"TEKN_KJM\xa4TEKN_MODELL\xa4TEKN_MERKENAVN\n", "nothing of the bad row");
+        assert_eq!(
+            out, b"TEKN_KJM\xa4TEKN_MODELL\xa4TEKN_MERKENAVN\n",
+            "nothing of the bad row"
+        );
         // Two bad values: the first in column order is the error, as before.
         let (r, _) = run(Encoding::Latin1, &[Some("€"), Some("B¤C"), None]);
         assert!(matches!(r, Err(ExtractError::Value { ref field, .. }) if field == "TEKN_KJM"));
