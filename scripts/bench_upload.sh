@@ -27,49 +27,21 @@ trap cleanup EXIT
 bench="$root/target/release/examples/upload_bench"
 proxy="$root/target/release/examples/fault_proxy"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
-
+. "$root/scripts/bench_lib.sh"
 mkdir -p "$work/remote"
-# sshd started by root needs its privilege separation folder; as another user it does not.
-if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd; fi
-ssh-keygen -q -t ed25519 -N '' -f "$work/host" -C bench-host
-ssh-keygen -q -t ed25519 -N '' -f "$work/user" -C bench-user
-cp "$work/user.pub" "$work/authorized_keys"
-port=$(free_port)
-cat > "$work/sshd_config" <<CFG
-Port $port
-ListenAddress 127.0.0.1
-HostKey $work/host
-AuthorizedKeysFile $work/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin yes
-UsePAM no
-StrictModes no
-PidFile $work/sshd.pid
-Subsystem sftp internal-sftp
-CFG
-/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
-pids+=($!)
-wait_port "$port"
+start_sshd
 dport=$(free_port)
 "$proxy" --listen "$dport" --upstream "$port" --delay-ms 25 >"$work/proxy.log" 2>&1 &
 pids+=($!)
 wait_port "$dport"
-user=$(id -un)
-# OpenSSH's known_hosts for both ports (the proxy forwards to the same sshd).
-for p in "$port" "$dport"; do echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$work/host.pub")"; done > "$work/known_hosts"
+# OpenSSH's known_hosts for the proxy's port too (it forwards to the same sshd).
+echo "[127.0.0.1]:$dport $(cut -d' ' -f1,2 "$work/host.pub")" >> "$work/known_hosts"
 
 echo "creating ${SIZE_MIB} MiB random file ..."
 head -c "$((SIZE_MIB))M" /dev/urandom > "$work/big"
 head -c "$((DELAY_MIB))M" "$work/big" > "$work/small"
 sum_big=$(sha256sum "$work/big" | cut -d' ' -f1)
 sum_small=$(sha256sum "$work/small" | cut -d' ' -f1)
-
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-# client CPU seconds (user + system)
-cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 
 run_regdrop() { # port file sum -> "MiB/s RSS_MiB CPU_s"
   local p=$1 f=$2 s=$3 out
