@@ -22,6 +22,9 @@ fn main() -> ExitCode {
             | C::Resolve { .. }
             | C::Extract { .. }
             | C::Register(_)
+            | C::Init(_)
+            | C::Completions { .. }
+            | C::Man
     ) {
         // Printing commands end quietly when the reader goes away (`| head`), as Unix
         // tools do; network commands keep Rust's ignored SIGPIPE (a closed socket is an

@@ -97,13 +97,21 @@ pub(super) fn deliver(
     obs.bytes.finish();
     match outcome? {
         Outcome::Delivered(r) | Outcome::AlreadyDelivered(r) => {
-            println!(
+            outln!(
                 "delivered: {} ({} bytes, {} rows) to {}:{}",
-                r.remote_path, r.bytes, r.rows, r.remote_host, r.remote_port
+                r.remote_path,
+                r.bytes,
+                r.rows,
+                r.remote_host,
+                r.remote_port
             );
-            println!(
+            outln!(
                 "receipt {} for run {}: sha256 {}, host key {}, {} attempt(s)",
-                r.id, r.run_id, r.ciphertext_sha256, r.host_key_fingerprint, r.attempts
+                r.id,
+                r.run_id,
+                r.ciphertext_sha256,
+                r.host_key_fingerprint,
+                r.attempts
             );
             Ok(ExitCode::SUCCESS)
         }

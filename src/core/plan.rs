@@ -255,6 +255,7 @@ mod tests {
             timezone: "Europe/Oslo".into(),
             retry: Default::default(),
             secrets_dir: ".".into(),
+            offers: crate::core::config::validate::Offers::ASSUMED,
         };
         validate_subscription(&raw, &inh, Path::new("t.toml")).unwrap_or_else(|p| panic!("{p:?}"))
     }

@@ -574,6 +574,7 @@ mod tests {
             timezone: "UTC".into(),
             retry: RetryPolicy::default(),
             secrets_dir: "/etc/regdrop".into(),
+            offers: crate::core::config::validate::Offers::ASSUMED,
         };
         validate_subscription(&raw, &inherited, std::path::Path::new("acme.toml")).unwrap()
     }

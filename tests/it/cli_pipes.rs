@@ -44,6 +44,9 @@ fn reading_commands_end_quietly_on_a_closed_pipe() {
         &["receipts", "list", "--json"],
         &["receipts", "verify"],
         &["receipts", "export"],
+        &["man"],
+        &["completions", "bash"],
+        &["init", "--dry-run", "--root", "staging"],
     ] {
         let (code, signal, stderr) = run_with_closed_stdout(dir.path(), args);
         assert!(

@@ -17,7 +17,7 @@
 
 use crate::cmd::{Exit, EXIT_CONFIG};
 use crate::core::config::raw::RawSubscription;
-use crate::core::config::validate::{self, Inherited};
+use crate::core::config::validate::{self, Inherited, Offers};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -248,6 +248,7 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
             timezone: "Europe/Oslo".into(),
             retry: crate::core::retry::RetryPolicy::default(),
             secrets_dir: PathBuf::from("."),
+            offers: Offers::ASSUMED,
         });
     // Renders and validates as `regdrop check` does; problems are config errors (78).
     let checked = |keys: &Pinned| -> Result<String> {
@@ -284,19 +285,19 @@ pub fn run(config: Option<&Path>, mut a: Args) -> Result<ExitCode> {
     }
     std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
 
-    println!("wrote {}", out.display());
-    println!("pinned host key(s) of {host}:{port}:");
+    outln!("wrote {}", out.display());
+    outln!("pinned host key(s) of {host}:{port}:");
     for (_, fp) in &keys {
-        println!("  {fp}");
+        outln!("  {fp}");
     }
     let user = loaded
         .as_ref()
         .and_then(|l| l.daemon.service_user.clone())
         .unwrap_or_else(|| crate::pipeline::preflight::DEFAULT_USER.to_string());
     for line in secret_steps(&inherited.secrets_dir, &id, &a, &user) {
-        println!("{line}");
+        outln!("{line}");
     }
-    println!("then: `sudo regdrop check` (as root it checks that `{user}` can read the secret), and `sudo -u {user} regdrop probe {id}` to test the login");
+    outln!("then: `sudo regdrop check` (as root it checks that `{user}` can read the secret), and `sudo -u {user} regdrop probe {id}` to test the login");
     Ok(ExitCode::SUCCESS)
 }
 

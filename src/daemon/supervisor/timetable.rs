@@ -109,6 +109,9 @@ impl Supervisor {
         {
             warn!("state_db and metrics_listen changes take effect at the next restart.");
         }
+        if old.notify != loaded.daemon.notify {
+            warn!("[notify] changes take effect at the next restart (systemctl restart regdrop).");
+        }
         self.daemon = Arc::new(loaded.daemon);
         let mut entries = BTreeMap::new();
         let mut catch_up = Vec::new();

@@ -12,6 +12,7 @@ fn inherited() -> Inherited {
         timezone: "Europe/Oslo".into(),
         retry: RetryPolicy::default(),
         secrets_dir: PathBuf::from("secrets"),
+        offers: regdrop::core::config::validate::Offers::ASSUMED,
     }
 }
 

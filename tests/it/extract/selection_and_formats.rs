@@ -42,6 +42,7 @@ recipients = ["{AGE}"]
         timezone: "Europe/Oslo".into(),
         retry: Default::default(),
         secrets_dir: ".".into(),
+        offers: regdrop::core::config::validate::Offers::ASSUMED,
     };
     validate_subscription(&raw, &inh, Path::new("t.toml")).unwrap_or_else(|p| panic!("{p:?}"))
 }

@@ -215,6 +215,7 @@ fn inherited() -> Inherited {
         timezone: "Europe/Oslo".into(),
         retry: RetryPolicy::default(),
         secrets_dir: PathBuf::from("/etc/regdrop/secrets"),
+        offers: regdrop::core::config::validate::Offers::ASSUMED,
     }
 }
 

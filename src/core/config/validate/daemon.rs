@@ -130,6 +130,10 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             timezone,
             retry,
             secrets_dir,
+            offers: super::Offers {
+                smtp: smtp.is_some(),
+                sms: sms.is_some(),
+            },
         },
         max_concurrent,
         max_per_host,

@@ -364,6 +364,29 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_the_daemon_file_lacks_is_refused_at_check() {
+        let raw = sub(
+            "contact = { mobile = \"+4791234567\", email = \"a@b.example\" }",
+            "",
+            "mode = \"passphrase\"",
+        );
+        let mut inh = inherited();
+        inh.offers = super::super::Offers {
+            smtp: false,
+            sms: false,
+        };
+        let p = validate_subscription(&raw, &inh, Path::new("k.toml")).unwrap_err();
+        assert_eq!(keys(&p), ["email", "encryption.mode"]);
+        assert!(message_at(&p, "email").contains("add [smtp]"));
+        assert!(message_at(&p, "encryption.mode").contains("add [sms]"));
+        inh.offers.smtp = true;
+        let p = validate_subscription(&raw, &inh, Path::new("k.toml")).unwrap_err();
+        assert_eq!(keys(&p), ["encryption.mode"]);
+        inh.offers.sms = true;
+        assert!(validate_subscription(&raw, &inh, Path::new("k.toml")).is_ok());
+    }
+
+    #[test]
     fn a_passphrase_needs_a_mobile_and_no_recipients() {
         let p = check(&sub("", "", "mode = \"passphrase\"")).unwrap_err();
         assert!(message_at(&p, "encryption.mode").contains("add contact = { mobile"));

@@ -34,8 +34,8 @@ pub use subscription::valid_id;
 pub use target::{host_key_fingerprint, parse_host_key};
 pub use types::{
     AuthSpec, CommitMode, DaemonConfig, DeliverySpec, EncryptionSpec, ExtractSpec, Filter, Format,
-    IfExists, Inherited, PeriodSpec, SecretRef, Subscription, TargetSpec, TargetTuning, Transport,
-    VerifyLevel,
+    IfExists, Inherited, Offers, PeriodSpec, SecretRef, Subscription, TargetSpec, TargetTuning,
+    Transport, VerifyLevel,
 };
 
 use super::limits;
@@ -109,6 +109,7 @@ pub fn validate_subscription(
     };
     let delivery = delivery::validate_delivery(&raw.delivery, &raw.id, extract.as_ref(), &mut p);
     let customer_notice = notify::customer_notice(raw, &mut p);
+    channels_offered(raw, &encryption, customer_notice, inherited.offers, &mut p);
     let retry = inherited.retry.with(&raw.retry);
     limits::retry_problems(&raw.retry, &retry, &mut p);
 
@@ -154,6 +155,34 @@ pub fn validate_subscription(
     })
 }
 
+/// A subscription that sends through a channel the daemon file does not configure.
+fn channels_offered(
+    raw: &RawSubscription,
+    encryption: &EncryptionSpec,
+    notice: bool,
+    offers: Offers,
+    p: &mut Vec<Problem>,
+) {
+    if raw.email.is_some() && !offers.smtp {
+        p.push(Problem::new(
+            "email",
+            "e-mail deliveries go through the [smtp] table of regdrop.toml, and there is none; add [smtp] (config.example.toml shows one) or deliver by SFTP with [target]",
+        ));
+    }
+    if raw.email.is_some() && encryption.passphrase && !offers.sms {
+        p.push(Problem::new(
+            "encryption.mode",
+            "the passphrase goes by SMS through the [sms] table of regdrop.toml, and there is none; add [sms] (config.example.toml shows one) or seal to the customer's age recipients",
+        ));
+    }
+    if notice && !offers.smtp {
+        p.push(Problem::new(
+            "delivery.notice",
+            "delivery notices go by e-mail through the [smtp] table of regdrop.toml, and there is none; add [smtp] or remove notice = true",
+        ));
+    }
+}
+
 /// What the tests of every table share: inputs and looking problems up by key.
 #[cfg(test)]
 pub(super) mod testing {
@@ -172,6 +201,7 @@ pub(super) mod testing {
             timezone: "Europe/Oslo".into(),
             retry: RetryPolicy::default(),
             secrets_dir: "/etc/regdrop/secrets".into(),
+            offers: super::Offers::ASSUMED,
         }
     }
 

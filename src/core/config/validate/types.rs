@@ -272,6 +272,27 @@ pub struct Inherited {
     pub retry: RetryPolicy,
     /// Relative secret paths are resolved against this folder.
     pub secrets_dir: PathBuf,
+    /// The channels the daemon file configures (`[smtp]`, `[sms]`).
+    pub offers: Offers,
+}
+
+/// Which sending channels `regdrop.toml` configures, so a subscription that needs one the
+/// daemon file lacks is refused by `check` instead of failing at its first run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offers {
+    /// `[smtp]`: e-mail deliveries and delivery notices.
+    pub smtp: bool,
+    /// `[sms]`: the passphrases of e-mail deliveries.
+    pub sms: bool,
+}
+
+impl Offers {
+    /// Both channels: for a subscription checked without its daemon file (tests, the
+    /// fuzz targets, `new-subscription` before a config exists), where nothing is known.
+    pub const ASSUMED: Offers = Offers {
+        smtp: true,
+        sms: true,
+    };
 }
 
 /// What the daemon config holds once validated.
