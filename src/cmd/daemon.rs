@@ -4,8 +4,8 @@
 use super::{runtime, Exit, EXIT_CONFIG};
 use crate::daemon::DaemonError;
 use crate::pipeline::delivery::{self, Ctx, Observer, Outcome};
-use crate::store::{self, RunState, Store};
-use anyhow::{bail, Context, Result};
+use crate::store::{self, RunState};
+use anyhow::{bail, Result};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -26,15 +26,6 @@ pub fn run(flag: Option<&Path>) -> Result<ExitCode> {
     }
 }
 
-fn open_existing_store(state_db: &Path) -> Result<Option<Store>> {
-    if !state_db.exists() {
-        return Ok(None);
-    }
-    Ok(Some(Store::open(state_db).with_context(|| {
-        format!("opening the state store {}", state_db.display())
-    })?))
-}
-
 /// Prints the stages of a run for a person at a terminal.
 struct Print;
 impl Observer for Print {
@@ -53,7 +44,7 @@ impl Observer for Print {
 /// `failed` after fixing its cause. The same sealed artifact is reused.
 pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
     let loaded = crate::cmd::load(flag)?;
-    let Some(store) = open_existing_store(&loaded.daemon.state_db)? else {
+    let Some(store) = super::open_existing_store(&loaded.daemon.state_db)? else {
         bail!(
             "no state store at {}: nothing has run yet",
             loaded.daemon.state_db.display()

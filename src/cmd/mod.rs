@@ -184,6 +184,17 @@ pub fn open_store(loaded: &Loaded) -> Result<Store> {
     Store::open(path).with_context(|| format!("opening the state store {}", path.display()))
 }
 
+/// Opens the state store when it exists (commands that only read it: a fresh install
+/// has none yet, which is not an error).
+pub(super) fn open_existing_store(state_db: &Path) -> Result<Option<Store>> {
+    if !state_db.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Store::open(state_db).with_context(|| {
+        format!("opening the state store {}", state_db.display())
+    })?))
+}
+
 /// Loads the config; a broken daemon file is a config error (exit 78).
 pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     let path = crate::loader::default_path(flag);

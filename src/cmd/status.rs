@@ -5,8 +5,8 @@
 
 use super::times::{LocalZone, Time};
 use crate::loader::Loaded;
-use crate::store::{self, RunFilter, RunState, Store};
-use anyhow::{Context, Result};
+use crate::store::{self, RunFilter, RunState};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::Path;
@@ -103,15 +103,6 @@ struct Problem {
     message: String,
 }
 
-fn open_existing_store(state_db: &Path) -> Result<Option<Store>> {
-    if !state_db.exists() {
-        return Ok(None);
-    }
-    Ok(Some(Store::open(state_db).with_context(|| {
-        format!("opening the state store {}", state_db.display())
-    })?))
-}
-
 /// The exit code for `attention` unresolved runs and `invalid` bad files.
 pub fn exit_code(attention: usize, invalid: usize) -> u8 {
     match (attention > 0, invalid > 0) {
@@ -177,7 +168,7 @@ fn build(loaded: &Loaded, now: DateTime<Utc>, zone: LocalZone) -> Result<Report>
     } else {
         vec![]
     };
-    let store = open_existing_store(&loaded.daemon.state_db)?;
+    let store = super::open_existing_store(&loaded.daemon.state_db)?;
     let resolutions = match &store {
         Some(s) => s.resolutions()?,
         None => vec![],

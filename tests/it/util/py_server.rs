@@ -1,7 +1,8 @@
 //! Starting one of the tests' Python servers (`tests/data/*.py`) on a free loopback port:
 //! the script prints `READY <port>` once listening and exits 98 when the port is taken
 //! (then another port is tried) or 97 when its Python package is missing (then the test
-//! fails with the install line). Shared by [`super::smtp`] and [`super::http_sink`].
+//! fails with the install line). Shared by [`super::smtp`], [`super::http_sink`] and
+//! [`super::asyncssh`].
 
 use super::launch::Launch;
 use std::io::{BufRead, BufReader};
