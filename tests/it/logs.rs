@@ -6,11 +6,10 @@
 
 use crate::util::daemon_env::{sub_toml, wait_for_or, Env, WRONG_KEY};
 use crate::util::free_port;
-use std::io::{Read, Write};
+use crate::util::http_get;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_regdrop");
 
@@ -58,15 +57,6 @@ fn run_logged(config: &Path, args: &[&str], log: &Path, journal: Option<&str>) -
         st.code().unwrap_or(-1),
         std::fs::read_to_string(log).unwrap(),
     )
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
 }
 
 /// A daemon config `regdrop run` refuses (exit 78) after its start line.

@@ -8,6 +8,7 @@
 //! answers 500 is retried and never stops or fails the delivery.
 
 use crate::util::daemon_env::{self, fast_retry, sub_toml, wait_for, Env, WRONG_KEY};
+use crate::util::http_get;
 use crate::util::http_sink::HttpSink;
 use crate::util::smtp::{text_body, Smtp, Tls};
 use crate::util::sshd::Sshd;
@@ -467,20 +468,6 @@ fn check_names_every_notify_problem_at_its_line_and_a_notice_needs_a_contact() {
             && text.contains(": delivery.notice: a delivery notice needs an address"),
         "{text}"
     );
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
 }
 
 /// The real `regdrop run`: the webhook's credential header from a 0600 file, a 500 answer

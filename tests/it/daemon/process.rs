@@ -10,10 +10,10 @@ use crate::util::daemon_env::{
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::files::ls;
 use crate::util::free_port;
+use crate::util::http_get;
 use crate::util::sshd::Sshd;
 use chrono::Utc;
 use regdrop::store::{ReceiptFilter, RunState};
-use std::io::{Read, Write};
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -83,19 +83,6 @@ pub(super) fn logs(env: &Env) -> String {
 pub(super) async fn exit_code(child: &mut Child, secs: u64) -> i32 {
     let st = wait_for(secs, "the daemon to exit", || child.try_wait().unwrap()).await;
     st.code().unwrap_or(-1)
-}
-
-pub(super) fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,10 +6,10 @@
 //! `regdrop_subscription_files_invalid` and makes `status` exit 4 until it is fixed and
 //! SIGHUP reloads it.
 
-use super::process::{exit_code, http_get, logs, signal, spawn, wait_ready, BIN};
+use super::process::{exit_code, logs, signal, spawn, wait_ready, BIN};
 use crate::util::daemon_env::{fast_retry, sub_toml, wait_for, wait_for_or, Env, WRONG_KEY};
-use crate::util::free_port;
 use crate::util::sshd::Sshd;
+use crate::util::{free_port, http_get};
 use chrono::Utc;
 use regdrop::store::RunState;
 use std::process::Command;

@@ -85,3 +85,20 @@ pub fn free_port() -> u16 {
     }
     panic!("no free loopback port below the ephemeral range");
 }
+
+/// `GET path` from a loopback HTTP server on `port` (the daemon's metrics endpoint): the
+/// whole response, headers included; `None` while nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
