@@ -3,6 +3,7 @@
 //! (pure, all problems) ->
 //! (file I/O with file:line:column lives in [`crate::loader`]).
 pub mod limits;
+pub mod location;
 pub mod raw;
 pub mod raw_mail;
 pub mod recipient;
@@ -10,6 +11,7 @@ pub mod shape;
 pub mod template;
 pub mod validate;
 
+pub use location::{DbLocation, PgUrl};
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
     AuthSpec, CommitMode, DaemonConfig, EmailSpec, ExtractSpec, Filter, Format, IfExists,
