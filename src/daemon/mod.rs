@@ -243,14 +243,7 @@ fn open_store(path: &Path) -> Result<Store, DaemonError> {
 /// the silent-stop alert.
 fn seed_last_success(store: &Mutex<Store>) {
     let s = crate::store::lock(store);
-    let rows: Result<Vec<(String, String)>, rusqlite::Error> = (|| {
-        let mut stmt = s.connection().prepare(
-            "SELECT subscription, MAX(delivered_at) FROM receipts GROUP BY subscription",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    })();
-    match rows {
+    match s.last_delivery_per_subscription() {
         Ok(rows) => {
             for (sub, at) in rows {
                 if let Ok(t) = crate::store::parse_ts(&at) {

@@ -5,7 +5,7 @@
 use super::model::{Artifact, Run, RunFile, RunId, RunState};
 use super::runs::get_run_in;
 use super::{to_i64, to_u64, Result, Store, StoreError};
-use rusqlite::params;
+use super::db::params;
 
 impl Store {
     /// Records the sealed artifact and moves the run to `sealed`. Allowed from `pending` and
@@ -114,13 +114,13 @@ impl Store {
 
     /// The further files of a run, in upload order (empty for one-file runs).
     pub fn run_files(&self, run: &RunId) -> Result<Vec<RunFile>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.conn.query(
             "SELECT code_table, path, file_name, rows, plaintext_sha256, ciphertext_sha256, \
              plaintext_bytes, ciphertext_bytes FROM run_files WHERE run_id = ?1 ORDER BY seq",
+            [run],
         )?;
-        let mut rows = stmt.query([run])?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
+        for r in &rows {
             out.push(RunFile {
                 code_table: r.get(0)?,
                 path: r.get(1)?,

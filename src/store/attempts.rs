@@ -5,9 +5,9 @@ use super::model::{parse_ts, Attempt, AttemptOutcome, RunId, RunState};
 use super::runs::get_run_in;
 use super::{Result, Store, StoreError};
 use crate::core::retry::Stage;
-use rusqlite::{params, Row};
+use super::db::{params, Row};
 
-fn read_attempt(row: &Row<'_>) -> Result<Attempt> {
+fn read_attempt(row: &Row) -> Result<Attempt> {
     let n: i64 = row.get(1)?;
     Ok(Attempt {
         run_id: row.get(0)?,
@@ -97,15 +97,14 @@ impl Store {
 
     /// A run's attempts in order.
     pub fn attempts(&self, run: &RunId) -> Result<Vec<Attempt>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT run_id, n, started_at, ended_at, outcome, error_class, message \
-             FROM attempts WHERE run_id = ?1 ORDER BY n",
-        )?;
-        let mut rows = stmt.query([run])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(read_attempt(row)?);
-        }
-        Ok(out)
+        self.conn
+            .query(
+                "SELECT run_id, n, started_at, ended_at, outcome, error_class, message \
+                 FROM attempts WHERE run_id = ?1 ORDER BY n",
+                [run],
+            )?
+            .iter()
+            .map(read_attempt)
+            .collect()
     }
 }

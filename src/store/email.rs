@@ -7,7 +7,7 @@
 
 use super::model::{EmailSend, RunId};
 use super::{Result, Store};
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, OptionalExtension};
 
 impl Store {
     /// The run's sending state, if any.

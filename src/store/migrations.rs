@@ -1,12 +1,35 @@
-//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+//! Versioned schema migrations: SQLite's steps here, tracked in `PRAGMA user_version`;
+//! PostgreSQL's in [`postgres`] (the same versions, its own DDL, tracked in a
+//! `schema_version` table).
 //!
 //! [`MIGRATIONS`] is an ordered list; migration `n` (1-based) takes a file from version
 //! `n - 1` to `n`. Each runs in its own transaction together with the `user_version` bump,
-//! so a crash leaves the file at a whole version. Never edit a published step: append one.
+//! so a crash leaves the file at a whole version. Never edit a published step: append one,
+//! here and in [`postgres::MIGRATIONS`] with the same number (a test compares the tables
+//! and columns both lists end with).
+
+pub mod postgres;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::db::Db;
 use super::error::{Result, StoreError};
+
+/// Migrates a store of either engine to [`LATEST_VERSION`]; returns the versions applied.
+pub fn migrate_db(db: &Db) -> Result<Vec<i64>> {
+    match db {
+        Db::Sqlite(c) => migrate(c),
+        Db::Postgres(_) => postgres::migrate_to(db, LATEST_VERSION),
+    }
+}
+
+/// The schema version of a store of either engine.
+pub fn version_of(db: &Db) -> Result<i64> {
+    match db {
+        Db::Sqlite(c) => current_version(c),
+        Db::Postgres(_) => postgres::current_version(db),
+    }
+}
 
 /// One schema step.
 #[derive(Debug, Clone, Copy)]

@@ -26,6 +26,7 @@
 mod artifacts;
 mod attempts;
 pub mod chain;
+pub mod db;
 mod email;
 mod error;
 pub mod export;
@@ -38,7 +39,7 @@ mod retention;
 mod runs;
 
 pub use chain::{ChainReport, GENESIS};
-pub use error::{BreakKind, BrokenLink, Result, StoreError};
+pub use error::{pg_hint, BreakKind, BrokenLink, Result, StoreError};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
     DeliveredFile, EmailSend, EmailSent, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter,
@@ -47,8 +48,10 @@ pub use model::{
 pub use notices::{Channel, NewNotification, NoticeState, Notification};
 pub use retention::PurgeCounts;
 
+use crate::core::config::location::{DbLocation, PgUrl};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use db::{Db, Tx};
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +63,7 @@ type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The state store. See the module docs.
 pub struct Store {
-    conn: Connection,
+    conn: Db,
     path: Option<PathBuf>,
     clock: Clock,
 }
@@ -69,6 +72,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("path", &self.path)
+            .field("db", &self.conn)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +92,27 @@ pub fn lock(store: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store>
 }
 
 impl Store {
+    /// Opens and migrates the store `state_db` names: a SQLite file ([`Store::open`]) or a
+    /// PostgreSQL database ([`Store::open_postgres`]).
+    pub fn open_location(location: &DbLocation) -> Result<Store> {
+        match location {
+            DbLocation::Sqlite(path) => Self::open(path),
+            DbLocation::Postgres(url) => Self::open_postgres(url),
+        }
+    }
+
+    /// Connects to and migrates the store in a PostgreSQL database (several nodes may share
+    /// it; see docs/design.md §7).
+    pub fn open_postgres(url: &PgUrl) -> Result<Store> {
+        let conn = Db::Postgres(db::pg::Pg::connect(url)?);
+        migrations::migrate_db(&conn)?;
+        Ok(Store {
+            conn,
+            path: None,
+            clock: Arc::new(Utc::now),
+        })
+    }
+
     /// Opens (creating it 0600 if missing) and migrates the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
@@ -113,7 +138,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         migrations::migrate(&conn)?;
         Ok(Store {
-            conn,
+            conn: Db::Sqlite(conn),
             path,
             clock: Arc::new(Utc::now),
         })
@@ -128,19 +153,24 @@ impl Store {
         self
     }
 
-    /// The file behind this store (`None` in memory).
+    /// The file behind this store (`None` in memory and on PostgreSQL).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
-    /// The schema version of the open file.
+    /// Which engine holds this store.
+    pub fn backend(&self) -> db::Backend {
+        self.conn.backend()
+    }
+
+    /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64> {
-        migrations::current_version(&self.conn)
+        migrations::version_of(&self.conn)
     }
 
     /// The raw connection, for diagnostics and tests. Writing through it bypasses the
     /// store's rules (tests use that to play a tamperer).
-    pub fn connection(&self) -> &Connection {
+    pub fn connection(&self) -> &Db {
         &self.conn
     }
 
@@ -148,11 +178,8 @@ impl Store {
         fmt_ts((self.clock)())
     }
 
-    fn write_tx(&self) -> Result<Transaction<'_>> {
-        Ok(Transaction::new_unchecked(
-            &self.conn,
-            TransactionBehavior::Immediate,
-        )?)
+    fn write_tx(&self) -> Result<Tx<'_>> {
+        self.conn.write_tx()
     }
 }
 

@@ -606,3 +606,21 @@ macro_rules! text_sql {
 }
 text_sql!(RunId);
 text_sql!(SubscriptionId);
+
+// ... and cross the store's driver layer as text.
+macro_rules! text_value {
+    ($t:ty) => {
+        impl super::db::ToValue for $t {
+            fn to_value(&self) -> super::db::Value {
+                super::db::Value::Text(self.as_str().to_string())
+            }
+        }
+        impl super::db::FromValue for $t {
+            fn from_value(v: &super::db::Value) -> std::result::Result<Self, String> {
+                String::from_value(v).map(<$t>::from)
+            }
+        }
+    };
+}
+text_value!(RunId);
+text_value!(SubscriptionId);

@@ -7,7 +7,7 @@ use super::model::{parse_ts, RunId, SubscriptionId};
 use super::{Result, Store, StoreError};
 use crate::core::notice::Event;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Row};
+use super::db::{params, Backend, OptionalExtension, Row, ToValue};
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,7 +100,7 @@ pub struct Notification {
 const COLS: &str = "run_id, subscription, event, channel, recipient, state, tries, last_error, \
     subject, body, created_at, updated_at";
 
-fn read(row: &Row<'_>) -> Result<Notification> {
+fn read(row: &Row) -> Result<Notification> {
     let event: String = row.get(2)?;
     Ok(Notification {
         run_id: row.get(0)?,
@@ -121,20 +121,29 @@ fn read(row: &Row<'_>) -> Result<Notification> {
 }
 
 impl Store {
+    /// Insertion order among notifications of the same second: SQLite's implicit `rowid`,
+    /// PostgreSQL's `seq` identity column.
+    fn insertion_order(&self) -> &'static str {
+        match self.conn.backend() {
+            Backend::Sqlite => "rowid",
+            Backend::Postgres => "seq",
+        }
+    }
+
     fn query_notifications(
         &self,
         where_: &str,
-        args: &[&dyn rusqlite::ToSql],
+        args: &[&dyn ToValue],
     ) -> Result<Vec<Notification>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLS} FROM notifications WHERE {where_} ORDER BY created_at, rowid"
-        ))?;
-        let mut rows = stmt.query(args)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(read(r)?);
-        }
-        Ok(out)
+        let order = self.insertion_order();
+        self.conn
+            .query(
+                &format!("SELECT {COLS} FROM notifications WHERE {where_} ORDER BY created_at, {order}"),
+                args,
+            )?
+            .iter()
+            .map(read)
+            .collect()
     }
 
     /// Records `new` in one transaction and returns the ones that were not there before
@@ -146,9 +155,9 @@ impl Store {
         let mut fresh = Vec::new();
         for n in new {
             let added = tx.execute(
-                "INSERT OR IGNORE INTO notifications (run_id, subscription, event, channel, recipient, \
+                "INSERT INTO notifications (run_id, subscription, event, channel, recipient, \
                  state, tries, subject, body, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?8, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?8, ?8) ON CONFLICT DO NOTHING",
                 params![
                     n.run_id,
                     n.subscription,
@@ -191,11 +200,12 @@ impl Store {
     /// The subscription's latest operator event recorded (needs_attention, failed or
     /// recovered), to tell a recovery from a plain delivery.
     pub fn last_operator_event(&self, subscription: &SubscriptionId) -> Result<Option<Event>> {
+        let order = self.insertion_order();
         let e: Option<String> = self
             .conn
             .query_row(
-                "SELECT event FROM notifications WHERE subscription = ?1 AND event != 'delivered' \
-                 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                &format!("SELECT event FROM notifications WHERE subscription = ?1 AND event != 'delivered' \
+                 ORDER BY created_at DESC, {order} DESC LIMIT 1"),
                 [subscription],
                 |r| r.get(0),
             )

@@ -5,11 +5,12 @@
 use super::chain::{self, ChainReport, GENESIS};
 use super::export;
 use super::model::{
-    fmt_ts, parse_ts, trunc_ts, DeliveredFile, NewReceipt, Receipt, ReceiptFilter, RunId, Transport,
+    fmt_ts, parse_ts, trunc_ts, DeliveredFile, NewReceipt, Receipt, ReceiptFilter, RunId,
+    SubscriptionId, Transport,
 };
 use super::runs::get_run_in;
 use super::{to_i64, to_u64, Result, Store, StoreError};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use super::db::{params, Db, OptionalExtension, Row, ToValue, Value};
 
 const RECEIPT_COLS: &str = "id, run_id, subscription, customer, customer_org_number, \
     case_number, invoice_reference, report, remote_host, remote_port, host_key_fingerprint, \
@@ -17,7 +18,7 @@ const RECEIPT_COLS: &str = "id, run_id, subscription, customer, customer_org_num
     legal_basis, recipients, attempts, started_at, delivered_at, prev_hash, hash, files, \
     transport";
 
-fn read_receipt(row: &Row<'_>) -> Result<Receipt> {
+fn read_receipt(row: &Row) -> Result<Receipt> {
     let port: i64 = row.get(9)?;
     let attempts: i64 = row.get(19)?;
     Ok(Receipt {
@@ -58,21 +59,11 @@ fn read_receipt(row: &Row<'_>) -> Result<Receipt> {
     })
 }
 
-fn query_receipts(
-    conn: &Connection,
-    sql: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<Receipt>> {
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(read_receipt(row)?);
-    }
-    Ok(out)
+fn query_receipts(conn: &Db, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Receipt>> {
+    conn.query(sql, params)?.iter().map(read_receipt).collect()
 }
 
-fn receipt_for_run_in(conn: &Connection, run_id: &str) -> Result<Option<Receipt>> {
+fn receipt_for_run_in(conn: &Db, run_id: &str) -> Result<Option<Receipt>> {
     Ok(query_receipts(
         conn,
         &format!("SELECT {RECEIPT_COLS} FROM receipts WHERE run_id = ?1"),
@@ -83,7 +74,7 @@ fn receipt_for_run_in(conn: &Connection, run_id: &str) -> Result<Option<Receipt>
 }
 
 /// The chain anchor: `(hash, id of the last purged receipt)`, or genesis.
-fn anchor_in(conn: &Connection) -> Result<(String, Option<i64>)> {
+fn anchor_in(conn: &Db) -> Result<(String, Option<i64>)> {
     Ok(conn
         .query_row(
             "SELECT hash, receipt_id FROM chain_anchor WHERE id = 1",
@@ -94,12 +85,11 @@ fn anchor_in(conn: &Connection) -> Result<(String, Option<i64>)> {
         .unwrap_or_else(|| (GENESIS.to_string(), None)))
 }
 
-pub(super) fn verify_in(conn: &Connection) -> Result<ChainReport> {
+pub(super) fn verify_in(conn: &Db) -> Result<ChainReport> {
     let (anchor, anchor_id) = anchor_in(conn)?;
-    let mut stmt = conn.prepare(&format!("SELECT {RECEIPT_COLS} FROM receipts ORDER BY id"))?;
-    let mut rows = stmt.query([])?;
+    let rows = conn.query(&format!("SELECT {RECEIPT_COLS} FROM receipts ORDER BY id"), [])?;
     let mut items = Vec::new();
-    while let Some(row) = rows.next()? {
+    for row in &rows {
         let id: i64 = row.get(0)?;
         items.push(read_receipt(row).map_err(|e| (id, crate::core::errors::chain(&e))));
     }
@@ -107,7 +97,7 @@ pub(super) fn verify_in(conn: &Connection) -> Result<ChainReport> {
 }
 
 /// The id and `prev_hash` of the next receipt: after the newest one, or after the anchor.
-fn next_link(conn: &Connection) -> Result<(i64, String)> {
+fn next_link(conn: &Db) -> Result<(i64, String)> {
     let (anchor, anchor_id) = anchor_in(conn)?;
     let last: Option<(i64, String)> = conn
         .query_row(
@@ -124,7 +114,7 @@ fn next_link(conn: &Connection) -> Result<(i64, String)> {
 }
 
 /// Writes the receipt row as it is (hash included).
-fn insert_receipt(conn: &Connection, r: &Receipt) -> Result<()> {
+fn insert_receipt(conn: &Db, r: &Receipt) -> Result<()> {
     conn.execute(
         &format!(
             "INSERT INTO receipts ({RECEIPT_COLS}) VALUES \
@@ -296,29 +286,46 @@ impl Store {
     /// Receipts matching `filter` (`delivered_at` in `[since, until)`), in chain order.
     pub fn receipts(&self, filter: &ReceiptFilter) -> Result<Vec<Receipt>> {
         let mut sql = format!("SELECT {RECEIPT_COLS} FROM receipts WHERE 1=1");
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(s) = &filter.subscription {
-            args.push(s.to_string());
+            args.push(s.to_value());
             sql += &format!(" AND subscription = ?{}", args.len());
         }
         if let Some(t) = filter.since {
-            args.push(fmt_ts(t));
+            args.push(Value::Text(fmt_ts(t)));
             sql += &format!(" AND delivered_at >= ?{}", args.len());
         }
         if let Some(t) = filter.until {
-            args.push(fmt_ts(t));
+            args.push(Value::Text(fmt_ts(t)));
             sql += &format!(" AND delivered_at < ?{}", args.len());
         }
         sql += " ORDER BY id";
-        let refs: Vec<&dyn rusqlite::ToSql> =
-            args.iter().map(|s| s as &dyn rusqlite::ToSql).collect();
-        query_receipts(&self.conn, &sql, &refs)
+        self.conn.query(&sql, args)?.iter().map(read_receipt).collect()
     }
 
     /// Recomputes every receipt's hash in id order from the anchor (genesis, or the last
     /// purged receipt) and reports the first broken link. `Err` only for database errors.
     pub fn verify_chain(&self) -> Result<ChainReport> {
-        verify_in(&self.conn)
+        // One snapshot: a purge committed by another process between reading the anchor
+        // and the receipts would look like a deleted receipt.
+        let tx = self.conn.read_tx()?;
+        let report = verify_in(&tx)?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// The newest `delivered_at` per subscription (the metrics' last success after a
+    /// restart).
+    pub fn last_delivery_per_subscription(&self) -> Result<Vec<(SubscriptionId, String)>> {
+        self.conn
+            .query(
+                "SELECT subscription, MAX(delivered_at) FROM receipts GROUP BY subscription \
+                 ORDER BY subscription",
+                [],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
     }
 
     /// Billing export as CSV (see [`export`] for the columns); returns the line count.

@@ -5,12 +5,12 @@
 use super::model::{parse_ts, NewResolution, Resolution, RunId, RunState};
 use super::runs::get_run_in;
 use super::{Result, Store, StoreError};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use super::db::{params, Db, Row};
 
 /// The states a run waits for an operator in.
 const WAITING: [RunState; 2] = [RunState::NeedsAttention, RunState::Failed];
 
-fn read_resolution(row: &Row<'_>) -> Result<Resolution> {
+fn read_resolution(row: &Row) -> Result<Resolution> {
     Ok(Resolution {
         run_id: row.get(0)?,
         state: row.get::<_, String>(1)?.parse()?,
@@ -23,14 +23,14 @@ fn read_resolution(row: &Row<'_>) -> Result<Resolution> {
 
 const COLS: &str = "run_id, state, resolved_at, os_user, resolved_by, reason";
 
-pub(super) fn resolution_in(conn: &Connection, run: &str) -> Result<Option<Resolution>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLS} FROM run_resolutions WHERE run_id = ?1"
-    ))?;
-    let row = stmt
-        .query_row([run], |r| Ok(read_resolution(r)))
-        .optional()?;
-    row.transpose()
+pub(super) fn resolution_in(conn: &Db, run: &str) -> Result<Option<Resolution>> {
+    conn.query(
+        &format!("SELECT {COLS} FROM run_resolutions WHERE run_id = ?1"),
+        [run],
+    )?
+    .first()
+    .map(read_resolution)
+    .transpose()
 }
 
 impl Store {
@@ -92,15 +92,14 @@ impl Store {
 
     /// Every resolution, oldest first.
     pub fn resolutions(&self) -> Result<Vec<Resolution>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLS} FROM run_resolutions ORDER BY resolved_at, run_id"
-        ))?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(read_resolution(row)?);
-        }
-        Ok(out)
+        self.conn
+            .query(
+                &format!("SELECT {COLS} FROM run_resolutions ORDER BY resolved_at, run_id"),
+                [],
+            )?
+            .iter()
+            .map(read_resolution)
+            .collect()
     }
 
     /// Runs in `needs_attention` that no operator resolved, by fire time: what

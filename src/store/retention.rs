@@ -5,7 +5,7 @@ use super::model::fmt_ts;
 use super::receipts::verify_in;
 use super::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, OptionalExtension};
 
 /// What [`Store::purge_older_than`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

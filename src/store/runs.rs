@@ -6,13 +6,13 @@ use super::model::{
     RunState, SubscriptionId,
 };
 use super::{to_u64, Result, Store, StoreError};
-use rusqlite::{params, Connection, Row};
+use super::db::{params, Db, Row, ToValue, Value};
 
 const RUN_COLS: &str = "id, subscription, scheduled_at, created_at, state, state_reason, \
     artifact_path, file_name, plaintext_sha256, ciphertext_sha256, rows, plaintext_bytes, \
     ciphertext_bytes, period_from, period_to, format, fallback_note, updated_at";
 
-fn read_run(row: &Row<'_>) -> Result<Run> {
+fn read_run(row: &Row) -> Result<Run> {
     let artifact_path: Option<String> = row.get(6)?;
     let artifact = match artifact_path {
         None => None,
@@ -48,17 +48,11 @@ fn read_run(row: &Row<'_>) -> Result<Run> {
     })
 }
 
-fn query_runs(conn: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Run>> {
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(read_run(row)?);
-    }
-    Ok(out)
+fn query_runs(conn: &Db, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Run>> {
+    conn.query(sql, params)?.iter().map(read_run).collect()
 }
 
-pub(super) fn get_run_in(conn: &Connection, id: &str) -> Result<Option<Run>> {
+pub(super) fn get_run_in(conn: &Db, id: &str) -> Result<Option<Run>> {
     Ok(query_runs(
         conn,
         &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
@@ -68,7 +62,7 @@ pub(super) fn get_run_in(conn: &Connection, id: &str) -> Result<Option<Run>> {
     .next())
 }
 
-fn active_run_in(conn: &Connection, subscription: &str) -> Result<Option<Run>> {
+fn active_run_in(conn: &Db, subscription: &str) -> Result<Option<Run>> {
     Ok(query_runs(
         conn,
         &format!(
@@ -111,11 +105,32 @@ impl Store {
         }
         let id = run_id(&new.subscription, scheduled);
         let now = self.now();
-        tx.execute(
+        // DO NOTHING: on PostgreSQL another node may have created this run (or another
+        // active one) since the reads above; then its run is the answer, as if read above.
+        let added = tx.execute(
             "INSERT INTO runs (id, subscription, scheduled_at, created_at, state, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?4)",
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?4) ON CONFLICT DO NOTHING",
             params![id, new.subscription, sched_text, now],
         )?;
+        if added == 0 {
+            let existing = query_runs(
+                &tx,
+                &format!(
+                    "SELECT {RUN_COLS} FROM runs WHERE subscription = ?1 AND scheduled_at = ?2"
+                ),
+                &[&new.subscription, &sched_text],
+            )?;
+            if let Some(run) = existing.into_iter().next() {
+                return Ok(RunCreated::Exists(run));
+            }
+            return Err(match active_run_in(&tx, &new.subscription)? {
+                Some(active) => StoreError::ActiveRun {
+                    subscription: new.subscription.clone(),
+                    active: active.id,
+                },
+                None => StoreError::Corrupt(format!("run {id} could not be added")),
+            });
+        }
         let run = get_run_in(&tx, &id)?.ok_or_else(|| StoreError::NoSuchRun(id.clone()))?;
         tx.commit()?;
         Ok(RunCreated::Created(run))
@@ -179,9 +194,9 @@ impl Store {
     /// Runs matching `filter`, by fire time then id.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
         let mut sql = format!("SELECT {RUN_COLS} FROM runs WHERE 1=1");
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(s) = &filter.subscription {
-            args.push(Box::new(s.clone()));
+            args.push(s.to_value());
             sql += &format!(" AND subscription = ?{}", args.len());
         }
         if !filter.states.is_empty() {
@@ -193,18 +208,17 @@ impl Store {
             sql += &format!(" AND state IN ({})", list.join(","));
         }
         if let Some(t) = filter.since {
-            args.push(Box::new(fmt_ts(t)));
+            args.push(Value::Text(fmt_ts(t)));
             sql += &format!(" AND scheduled_at >= ?{}", args.len());
         }
         if let Some(t) = filter.until {
-            args.push(Box::new(fmt_ts(t)));
+            args.push(Value::Text(fmt_ts(t)));
             sql += &format!(" AND scheduled_at < ?{}", args.len());
         }
         sql += " ORDER BY scheduled_at, id";
         if let Some(l) = filter.limit {
             sql += &format!(" LIMIT {l}");
         }
-        let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
-        query_runs(&self.conn, &sql, &refs)
+        self.conn.query(&sql, args)?.iter().map(read_run).collect()
     }
 }
