@@ -6,7 +6,8 @@
 //! ([`proftpd`]), `rclone serve sftp` ([`rclone`]) and an asyncssh SFTPServer
 //! ([`asyncssh`]). For the e-mail channel: a real SMTP server (aiosmtpd, [`smtp`]) and an
 //! HTTP server that records requests (the SMS gateway, [`http_sink`]), both Python scripts
-//! started through [`py_server`].
+//! started through [`py_server`]. For the PostgreSQL state store and register: a throwaway
+//! cluster per test process ([`postgres`]).
 
 /// The [`servers::SftpServer`] accessors that read a fixture's own fields of the same
 /// names (`port`, `host_pub`, `host_pub_path`, `user_key`, `username`,
@@ -48,6 +49,7 @@ pub mod files;
 pub mod http_sink;
 pub mod launch;
 pub mod mutate;
+pub mod postgres;
 pub mod proftpd;
 pub mod py_server;
 pub mod rclone;
