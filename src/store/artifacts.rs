@@ -2,10 +2,10 @@
 //! [`Store::discard_artifact`]) and the further files of the `run_files` table (code tables
 //! sealed beside it).
 
+use super::db::params;
 use super::model::{Artifact, Run, RunFile, RunId, RunState};
 use super::runs::get_run_in;
 use super::{to_i64, to_u64, Result, Store, StoreError};
-use super::db::params;
 
 impl Store {
     /// Records the sealed artifact and moves the run to `sealed`. Allowed from `pending` and

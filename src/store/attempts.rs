@@ -1,11 +1,11 @@
 //! The `attempts` table: each try of a run, opened and closed by the delivery
 //! ([`Store::begin_attempt`], [`Store::finish_attempt`]).
 
+use super::db::{params, Row};
 use super::model::{parse_ts, Attempt, AttemptOutcome, RunId, RunState};
 use super::runs::get_run_in;
 use super::{Result, Store, StoreError};
 use crate::core::retry::Stage;
-use super::db::{params, Row};
 
 fn read_attempt(row: &Row) -> Result<Attempt> {
     let n: i64 = row.get(1)?;

@@ -5,9 +5,9 @@
 //! before SMTP DATA), `sent` (the server took the mail). Discarding the artifact deletes
 //! the row.
 
+use super::db::{params, OptionalExtension};
 use super::model::{EmailSend, RunId};
 use super::{Result, Store};
-use super::db::{params, OptionalExtension};
 
 impl Store {
     /// The run's sending state, if any.

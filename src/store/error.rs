@@ -165,8 +165,10 @@ pub fn pg_class(e: &postgres::Error) -> ErrorClass {
         let c = code.code();
         return if c.starts_with("08")
             || c.starts_with("53")
-            || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "57014")
-        {
+            || matches!(
+                c,
+                "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "57014"
+            ) {
             ErrorClass::Retryable
         } else {
             ErrorClass::Permanent

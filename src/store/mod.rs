@@ -200,4 +200,12 @@ fn create_private(path: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    // The behaviour on both engines is tested in tests/it/store (the fixture's PostgreSQL).
+    #[test]
+    fn store_can_move_to_a_blocking_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<super::Store>();
+        assert_send::<super::StoreError>();
+    }
+}

@@ -3,11 +3,11 @@
 //! ([`Store::record_notifications`]), and what the daemon still owes after a restart
 //! ([`Store::pending_notifications`]).
 
+use super::db::{params, Backend, OptionalExtension, Row, ToValue};
 use super::model::{parse_ts, RunId, SubscriptionId};
 use super::{Result, Store, StoreError};
 use crate::core::notice::Event;
 use chrono::{DateTime, Utc};
-use super::db::{params, Backend, OptionalExtension, Row, ToValue};
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,7 +138,9 @@ impl Store {
         let order = self.insertion_order();
         self.conn
             .query(
-                &format!("SELECT {COLS} FROM notifications WHERE {where_} ORDER BY created_at, {order}"),
+                &format!(
+                    "SELECT {COLS} FROM notifications WHERE {where_} ORDER BY created_at, {order}"
+                ),
                 args,
             )?
             .iter()
@@ -248,92 +250,5 @@ impl Store {
             ],
         )?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn new(run: &str, event: Event, recipient: &str) -> NewNotification {
-        NewNotification {
-            run_id: RunId::new(run),
-            subscription: "acme".into(),
-            event,
-            channel: Channel::Email,
-            recipient: recipient.into(),
-            subject: "s".into(),
-            body: "b".into(),
-        }
-    }
-
-    #[test]
-    fn a_notification_is_recorded_once_per_run_event_and_recipient() {
-        let s = Store::open_in_memory().unwrap();
-        let first = s
-            .record_notifications(&[
-                new("acme-1", Event::NeedsAttention, "a@x.no"),
-                new("acme-1", Event::NeedsAttention, "b@x.no"),
-            ])
-            .unwrap();
-        assert_eq!(first.len(), 2);
-        assert!(first.iter().all(|n| n.state == NoticeState::Pending));
-        // The same again (a restart, a resumed run): nothing new.
-        let again = s
-            .record_notifications(&[
-                new("acme-1", Event::NeedsAttention, "a@x.no"),
-                new("acme-1", Event::NeedsAttention, "c@x.no"),
-            ])
-            .unwrap();
-        assert_eq!(
-            again
-                .iter()
-                .map(|n| n.recipient.as_str())
-                .collect::<Vec<_>>(),
-            ["c@x.no"]
-        );
-        assert!(s
-            .notified(&RunId::new("acme-1"), Event::NeedsAttention)
-            .unwrap());
-        assert!(!s.notified(&RunId::new("acme-1"), Event::Failed).unwrap());
-    }
-
-    #[test]
-    fn tries_move_the_state_and_pending_ones_are_listed() {
-        let s = Store::open_in_memory().unwrap();
-        let n = s
-            .record_notifications(&[new("acme-1", Event::Failed, "a@x.no")])
-            .unwrap()
-            .remove(0);
-        s.notification_tried(&n, NoticeState::Pending, Some("421 busy"))
-            .unwrap();
-        let p = s.pending_notifications().unwrap();
-        assert_eq!(p.len(), 1);
-        assert_eq!(
-            (p[0].tries, p[0].last_error.as_deref()),
-            (1, Some("421 busy"))
-        );
-        s.notification_tried(&n, NoticeState::Sent, None).unwrap();
-        assert!(s.pending_notifications().unwrap().is_empty());
-        let all = s.notifications_of(&RunId::new("acme-1")).unwrap();
-        assert_eq!((all[0].state, all[0].tries), (NoticeState::Sent, 2));
-    }
-
-    #[test]
-    fn the_last_operator_event_ignores_customer_notices() {
-        let s = Store::open_in_memory().unwrap();
-        let sub: SubscriptionId = "acme".into();
-        assert_eq!(s.last_operator_event(&sub).unwrap(), None);
-        s.record_notifications(&[new("acme-1", Event::NeedsAttention, "a@x.no")])
-            .unwrap();
-        s.record_notifications(&[new("acme-2", Event::Delivered, "contact")])
-            .unwrap();
-        assert_eq!(
-            s.last_operator_event(&sub).unwrap(),
-            Some(Event::NeedsAttention)
-        );
-        s.record_notifications(&[new("acme-2", Event::Recovered, "a@x.no")])
-            .unwrap();
-        assert_eq!(s.last_operator_event(&sub).unwrap(), Some(Event::Recovered));
     }
 }

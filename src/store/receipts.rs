@@ -3,6 +3,7 @@
 //! the billing exports.
 
 use super::chain::{self, ChainReport, GENESIS};
+use super::db::{params, Db, OptionalExtension, Row, ToValue, Value};
 use super::export;
 use super::model::{
     fmt_ts, parse_ts, trunc_ts, DeliveredFile, NewReceipt, Receipt, ReceiptFilter, RunId,
@@ -10,7 +11,6 @@ use super::model::{
 };
 use super::runs::get_run_in;
 use super::{to_i64, to_u64, Result, Store, StoreError};
-use super::db::{params, Db, OptionalExtension, Row, ToValue, Value};
 
 const RECEIPT_COLS: &str = "id, run_id, subscription, customer, customer_org_number, \
     case_number, invoice_reference, report, remote_host, remote_port, host_key_fingerprint, \
@@ -87,7 +87,10 @@ fn anchor_in(conn: &Db) -> Result<(String, Option<i64>)> {
 
 pub(super) fn verify_in(conn: &Db) -> Result<ChainReport> {
     let (anchor, anchor_id) = anchor_in(conn)?;
-    let rows = conn.query(&format!("SELECT {RECEIPT_COLS} FROM receipts ORDER BY id"), [])?;
+    let rows = conn.query(
+        &format!("SELECT {RECEIPT_COLS} FROM receipts ORDER BY id"),
+        [],
+    )?;
     let mut items = Vec::new();
     for row in &rows {
         let id: i64 = row.get(0)?;
@@ -300,7 +303,11 @@ impl Store {
             sql += &format!(" AND delivered_at < ?{}", args.len());
         }
         sql += " ORDER BY id";
-        self.conn.query(&sql, args)?.iter().map(read_receipt).collect()
+        self.conn
+            .query(&sql, args)?
+            .iter()
+            .map(read_receipt)
+            .collect()
     }
 
     /// Recomputes every receipt's hash in id order from the anchor (genesis, or the last

@@ -2,10 +2,10 @@
 //! or `failed` ([`Store::resolve_run`]), and the runs still waiting for one
 //! ([`Store::runs_needing_attention`], [`Store::unresolved_runs`]).
 
+use super::db::{params, Db, Row};
 use super::model::{parse_ts, NewResolution, Resolution, RunId, RunState};
 use super::runs::get_run_in;
 use super::{Result, Store, StoreError};
-use super::db::{params, Db, Row};
 
 /// The states a run waits for an operator in.
 const WAITING: [RunState; 2] = [RunState::NeedsAttention, RunState::Failed];
@@ -121,125 +121,5 @@ impl Store {
             .into_iter()
             .filter(|r| !resolved.contains(&r.id))
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::{NewRun, RunState, Store, StoreError};
-    use super::*;
-    use chrono::{DateTime, TimeZone, Utc};
-
-    fn t(d: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, d, 6, 0, 0).unwrap()
-    }
-
-    fn run_in(s: &Store, sub: &str, d: u32, state: RunState) -> RunId {
-        let r = s
-            .create_run(&NewRun {
-                subscription: sub.into(),
-                scheduled_at: t(d),
-            })
-            .unwrap()
-            .into_run();
-        if state != RunState::Pending {
-            s.set_state(&r.id, state, Some("host key changed")).unwrap();
-        }
-        r.id
-    }
-
-    fn resolve(s: &Store, run: &RunId, reason: &str) -> Result<Resolution> {
-        s.resolve_run(&NewResolution {
-            run_id: run.clone(),
-            os_user: "kari".into(),
-            resolved_by: Some("Kari Nordmann".into()),
-            reason: reason.into(),
-        })
-    }
-
-    #[test]
-    fn a_resolved_run_no_longer_needs_attention_and_is_never_run_again() {
-        let s = Store::open_in_memory()
-            .unwrap()
-            .with_clock(|| Utc.with_ymd_and_hms(2026, 3, 9, 8, 0, 0).unwrap());
-        let na = run_in(&s, "acme", 1, RunState::NeedsAttention);
-        let failed = run_in(&s, "other", 1, RunState::Failed);
-        let ids = |s: &Store| -> Vec<RunId> {
-            s.unresolved_runs(&WAITING)
-                .unwrap()
-                .into_iter()
-                .map(|r| r.id)
-                .collect()
-        };
-        assert_eq!(ids(&s), vec![na.clone(), failed.clone()]);
-        assert_eq!(s.runs_needing_attention().unwrap().len(), 1);
-        let r = resolve(&s, &na, "  customer sent the file by hand  ").unwrap();
-        assert_eq!(r.state, RunState::NeedsAttention);
-        assert_eq!(r.reason, "customer sent the file by hand");
-        assert_eq!(r.os_user, "kari");
-        assert_eq!(r.resolved_by.as_deref(), Some("Kari Nordmann"));
-        assert_eq!(
-            r.resolved_at,
-            Utc.with_ymd_and_hms(2026, 3, 9, 8, 0, 0).unwrap()
-        );
-        assert_eq!(s.resolution(&na).unwrap(), Some(r.clone()));
-        assert_eq!(ids(&s), vec![failed.clone()]);
-        assert!(s.runs_needing_attention().unwrap().is_empty());
-        // The first decision stands: a second one is refused and names the first.
-        match resolve(&s, &na, "something else") {
-            Err(StoreError::AlreadyResolved(first)) => assert_eq!(*first, r),
-            other => panic!("expected AlreadyResolved, got {other:?}"),
-        }
-        // A closed run cannot be made active again (retry), but the run itself is kept.
-        assert!(matches!(
-            s.set_state(&na, RunState::Pending, None),
-            Err(StoreError::InvalidTransition { .. })
-        ));
-        assert_eq!(
-            s.get_run(&na).unwrap().unwrap().state,
-            RunState::NeedsAttention
-        );
-        resolve(&s, &failed, "subscription ended").unwrap();
-        assert!(ids(&s).is_empty());
-        assert_eq!(s.resolutions().unwrap().len(), 2);
-        // Nobody edits a resolution behind the store's back either.
-        assert!(s
-            .connection()
-            .execute("UPDATE run_resolutions SET reason = 'x'", [])
-            .is_err());
-    }
-
-    #[test]
-    fn only_waiting_runs_with_a_reason_can_be_resolved() {
-        let s = Store::open_in_memory().unwrap();
-        let na = run_in(&s, "acme", 1, RunState::NeedsAttention);
-        assert!(matches!(
-            resolve(&s, &na, " \n "),
-            Err(StoreError::Invalid(_))
-        ));
-        let pending = run_in(&s, "other", 1, RunState::Pending);
-        let e = resolve(&s, &pending, "why not").unwrap_err();
-        assert!(matches!(e, StoreError::NotResolvable { .. }), "{e:?}");
-        assert!(e.to_string().contains("being worked on"), "{e}");
-        assert!(matches!(
-            resolve(&s, &"acme-20990101T000000Z".into(), "x"),
-            Err(StoreError::NoSuchRun(_))
-        ));
-        assert!(s.resolutions().unwrap().is_empty());
-    }
-
-    #[test]
-    fn retention_removes_a_resolved_run_with_its_resolution_and_keeps_open_ones() {
-        let s = Store::open_in_memory()
-            .unwrap()
-            .with_clock(|| Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap());
-        let closed = run_in(&s, "acme", 1, RunState::NeedsAttention);
-        let open = run_in(&s, "other", 1, RunState::NeedsAttention);
-        resolve(&s, &closed, "handled by phone").unwrap();
-        s.purge_older_than(Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap())
-            .unwrap();
-        assert!(s.get_run(&closed).unwrap().is_none());
-        assert!(s.resolutions().unwrap().is_empty());
-        assert!(s.get_run(&open).unwrap().is_some());
     }
 }

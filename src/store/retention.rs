@@ -1,11 +1,11 @@
 //! Retention (gallring) over all tables: receipts go as a prefix of the chain with an
 //! anchor left behind, then old attempts and finished runs nothing refers to.
 
+use super::db::{params, OptionalExtension};
 use super::model::fmt_ts;
 use super::receipts::verify_in;
 use super::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
-use super::db::{params, OptionalExtension};
 
 /// What [`Store::purge_older_than`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -1,12 +1,12 @@
 //! The `runs` table: one row per (subscription, fire time), its state machine and the
 //! queries over it ([`Store::create_run`], [`Store::set_state`], [`Store::list_runs`], ...).
 
+use super::db::{params, Db, Row, ToValue, Value};
 use super::model::{
     fmt_ts, parse_ts, run_id, trunc_ts, Artifact, NewRun, Run, RunCreated, RunFilter, RunId,
     RunState, SubscriptionId,
 };
 use super::{to_u64, Result, Store, StoreError};
-use super::db::{params, Db, Row, ToValue, Value};
 
 const RUN_COLS: &str = "id, subscription, scheduled_at, created_at, state, state_reason, \
     artifact_path, file_name, plaintext_sha256, ciphertext_sha256, rows, plaintext_bytes, \

@@ -238,7 +238,10 @@ impl Target {
         if config.get_application_name().is_none() {
             config.application_name("regdrop");
         }
-        let unix_only = config.get_hosts().iter().all(|h| matches!(h, Host::Unix(_)));
+        let unix_only = config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, Host::Unix(_)));
         let want_tls = match sslmode.as_deref() {
             None | Some("disable") => false,
             Some("require" | "verify-ca" | "verify-full") => true,
@@ -278,8 +281,8 @@ fn rustls_connector(
         let _ = roots.add(cert);
     }
     if let Some(path) = rootcert {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("sslrootcert={path}: {e}"))?;
+        let certs =
+            CertificateDer::pem_file_iter(path).map_err(|e| format!("sslrootcert={path}: {e}"))?;
         for cert in certs {
             let cert = cert.map_err(|e| format!("sslrootcert={path}: {e}"))?;
             roots
@@ -289,8 +292,7 @@ fn rustls_connector(
     }
     if roots.is_empty() {
         return Err(
-            "no trusted root certificates: install ca-certificates or give sslrootcert=FILE"
-                .into(),
+            "no trusted root certificates: install ca-certificates or give sslrootcert=FILE".into(),
         );
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -123,7 +123,22 @@ fn sweep_stale(parent: &Path) {
 impl Postgres {
     /// The cluster of this test process, started on first use.
     pub fn get() -> &'static Postgres {
-        CLUSTER.get_or_init(Postgres::start)
+        CLUSTER.get_or_init(|| {
+            // PR_SET_PDEATHSIG fires when the *thread* that started the server ends, not the
+            // process: start it from a thread that lives as long as the test process.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("postgres-fixture".into())
+                .spawn(move || {
+                    let _ = tx.send(Postgres::start());
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .expect("a thread for the PostgreSQL fixture");
+            rx.recv()
+                .expect("starting the PostgreSQL cluster failed (its panic is above)")
+        })
     }
 
     fn start() -> Postgres {
