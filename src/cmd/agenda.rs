@@ -6,7 +6,7 @@ use super::times::{left, rfc3339_in, LocalZone, Time};
 use super::{load, parse_time, subscription, Exit, EXIT_USAGE};
 use crate::core::config;
 use crate::loader::Loaded;
-use crate::store::{self, RunFilter, Store};
+use crate::store::{self, RunFilter};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -158,12 +158,9 @@ fn last_runs(
     zone: LocalZone,
 ) -> Result<std::collections::HashMap<String, LastRun>> {
     let mut out = std::collections::HashMap::new();
-    let path = &loaded.daemon.state_db;
-    if !path.exists() {
+    let Some(store) = super::open_existing_store(&loaded.daemon.state_db)? else {
         return Ok(out);
-    }
-    let store =
-        Store::open(path).with_context(|| format!("opening the state store {}", path.display()))?;
+    };
     let resolved: std::collections::HashSet<_> =
         store.resolutions()?.into_iter().map(|r| r.run_id).collect();
     for s in &loaded.subscriptions {

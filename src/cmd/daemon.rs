@@ -47,13 +47,13 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
     let Some(store) = super::open_existing_store(&loaded.daemon.state_db)? else {
         bail!(
             "no state store at {}: nothing has run yet",
-            loaded.daemon.state_db.display()
+            loaded.daemon.state_db
         );
     };
     let Some(run) = store.get_run(&store::RunId::from(run_id))? else {
         bail!(
             "no run `{run_id}` in {}; `regdrop status` lists the runs needing attention",
-            loaded.daemon.state_db.display()
+            loaded.daemon.state_db
         );
     };
     if let Some(r) = store.resolution(&run.id)? {

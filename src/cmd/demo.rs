@@ -135,7 +135,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30 + 10 * cycles as u64);
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                let enough = Store::open(&state_db)
+                let enough = Store::open_location(&state_db)
                     .and_then(|st| st.receipts(&ReceiptFilter::default()))
                     .map(|rs| ids.iter().all(|id| rs.iter().filter(|r| &r.subscription == id).count() >= cycles))
                     .unwrap_or(false);

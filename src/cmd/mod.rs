@@ -31,6 +31,7 @@ mod times;
 
 use crate::cmd::cli::{Cli, Command, HostkeyCmd};
 use crate::core::config;
+use crate::core::config::location::DbLocation;
 use crate::loader::Loaded;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -175,24 +176,33 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Opens the state store (creating its folder).
+/// Opens the state store (creating a SQLite file's folder).
 pub fn open_store(loaded: &Loaded) -> Result<Store> {
-    let path = &loaded.daemon.state_db;
-    if let Some(dir) = path.parent() {
+    let location = &loaded.daemon.state_db;
+    if let Some(dir) = location.sqlite_path().and_then(Path::parent) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    Store::open(path).with_context(|| format!("opening the state store {}", path.display()))
+    open_location(location)
+}
+
+/// Opens the store at `location`; a PostgreSQL error that says what to do carries it.
+pub(super) fn open_location(location: &DbLocation) -> Result<Store> {
+    Store::open_location(location).map_err(|e| {
+        let what = format!("opening the state store {location}");
+        match crate::store::pg_hint(&e) {
+            Some(hint) => anyhow::Error::new(e).context(format!("{what} ({hint})")),
+            None => anyhow::Error::new(e).context(what),
+        }
+    })
 }
 
 /// Opens the state store when it exists (commands that only read it: a fresh install
-/// has none yet, which is not an error).
-pub(super) fn open_existing_store(state_db: &Path) -> Result<Option<Store>> {
-    if !state_db.exists() {
+/// has no SQLite file yet, which is not an error; a PostgreSQL store is always there).
+pub(super) fn open_existing_store(state_db: &DbLocation) -> Result<Option<Store>> {
+    if state_db.sqlite_path().is_some_and(|p| !p.exists()) {
         return Ok(None);
     }
-    Ok(Some(Store::open(state_db).with_context(|| {
-        format!("opening the state store {}", state_db.display())
-    })?))
+    open_location(state_db).map(Some)
 }
 
 /// Loads the config; a broken daemon file is a config error (exit 78).

@@ -3,7 +3,7 @@
 //! logged; the running daemon is told (SIGUSR1) so its attention gauge drops at once.
 
 use super::{load, Exit, EXIT_USAGE};
-use crate::store::{NewResolution, RunId, Store, StoreError};
+use crate::store::{NewResolution, RunId, StoreError};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,14 +36,9 @@ pub(super) fn resolve(
     }
     let loaded = load(flag)?;
     let state_db = &loaded.daemon.state_db;
-    if !state_db.exists() {
-        bail!(
-            "no state store at {}: nothing has run yet",
-            state_db.display()
-        );
-    }
-    let store = Store::open(state_db)
-        .with_context(|| format!("opening the state store {}", state_db.display()))?;
+    let Some(store) = super::open_existing_store(state_db)? else {
+        bail!("no state store at {state_db}: nothing has run yet");
+    };
     let os_user = os_user();
     let mut refused = 0;
     let mut resolved = 0;
@@ -69,8 +64,7 @@ pub(super) fn resolve(
             Err(StoreError::NoSuchRun(_)) => {
                 refused += 1;
                 eprintln!(
-                    "error: no run `{run}` in {}; `regdrop status` lists the runs needing attention",
-                    state_db.display()
+                    "error: no run `{run}` in {state_db}; `regdrop status` lists the runs needing attention"
                 );
             }
             Err(e @ StoreError::NotResolvable { .. }) => {
@@ -81,7 +75,7 @@ pub(super) fn resolve(
         }
     }
     if resolved > 0 {
-        tell_daemon(state_db);
+        tell_daemon(&loaded.daemon);
     }
     Ok(if refused == 0 {
         ExitCode::SUCCESS
@@ -92,8 +86,8 @@ pub(super) fn resolve(
 
 /// Wakes the running daemon so `regdrop_runs_needing_attention` is recomputed now; without
 /// it, that happens at its next wake-up (at most 5 minutes).
-fn tell_daemon(state_db: &Path) {
-    let Some(pid) = crate::daemon::running_daemon(state_db) else {
+fn tell_daemon(daemon: &crate::core::config::DaemonConfig) {
+    let Some(pid) = crate::daemon::running_daemon(daemon) else {
         return;
     };
     let to = nix::unistd::Pid::from_raw(pid as i32);

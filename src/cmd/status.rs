@@ -126,7 +126,7 @@ pub fn status(flag: Option<&Path>, json: bool) -> Result<ExitCode> {
 }
 
 fn daemon_doc(loaded: &Loaded) -> (Option<serde_json::Value>, bool) {
-    let status_path = crate::daemon::status_file_of(&loaded.daemon.state_db);
+    let status_path = crate::daemon::status_file(&loaded.daemon);
     let doc: Option<serde_json::Value> = std::fs::read(&status_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());

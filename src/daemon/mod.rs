@@ -17,6 +17,8 @@ pub mod supervisor;
 pub use signal::Intent;
 pub use supervisor::{Clock, Job, JobKind, SystemClock, TokioClock, Work, WorkResult};
 
+use crate::core::config::location::DbLocation;
+use crate::core::config::DaemonConfig;
 use crate::core::identity::SubscriptionId;
 use crate::loader::FatalConfig;
 use crate::pipeline::delivery::{self, Ctx, Observer};
@@ -104,7 +106,7 @@ pub async fn run_with(
     let daemon = Arc::new(loaded.daemon.clone());
     let store = open_store(&daemon.state_db)?;
     // Held until this function returns; the kernel lets go if the process dies.
-    let _only_daemon = lock_state(&daemon.state_db)?;
+    let _only_daemon = lock_state(&daemon)?;
     let store = Arc::new(Mutex::new(store));
 
     if opts.metrics {
@@ -145,7 +147,7 @@ pub async fn run_with(
             xlsx_row_limit: None,
         })
     });
-    let status_file = Some(status_file_of(&daemon.state_db));
+    let status_file = Some(status_file(&daemon));
     let outbox = Arc::new(alerts::Adapters::new(&daemon));
     let mut sup = supervisor::Supervisor::new(
         config_path,
@@ -161,28 +163,43 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The status file the daemon keeps beside its state store (read by `regdrop status`).
+/// The status file the daemon keeps beside a SQLite state store (read by `regdrop status`).
 pub fn status_file_of(state_db: &Path) -> PathBuf {
     state_db.with_file_name("daemon-status.json")
 }
 
-/// The lock file a running daemon holds, beside its state store.
-pub fn lock_file_of(state_db: &Path) -> PathBuf {
-    state_db.with_file_name("daemon.lock")
+/// Where this node's daemon keeps its lock and status files: beside a SQLite state store;
+/// in the spool folder with a PostgreSQL one (the database is shared by nodes, the files
+/// are this node's).
+fn node_file(daemon: &DaemonConfig, name: &str) -> PathBuf {
+    match &daemon.state_db {
+        DbLocation::Sqlite(p) => p.with_file_name(name),
+        DbLocation::Postgres(_) => daemon.spool_dir.join(name),
+    }
 }
 
-/// The pid of the daemon running on `state_db`, when one is: its lock is held and its status
+/// This node's daemon status file (read by `regdrop status`).
+pub fn status_file(daemon: &DaemonConfig) -> PathBuf {
+    node_file(daemon, "daemon-status.json")
+}
+
+/// The lock file this node's running daemon holds.
+pub fn lock_file(daemon: &DaemonConfig) -> PathBuf {
+    node_file(daemon, "daemon.lock")
+}
+
+/// The pid of this node's running daemon, when one is: its lock is held and its status
 /// file names a live `regdrop` process (so a signal never reaches anything else, e.g. a
 /// process that got the pid of a daemon gone long ago).
-pub fn running_daemon(state_db: &Path) -> Option<u32> {
-    let file = std::fs::File::open(lock_file_of(state_db)).ok()?;
+pub fn running_daemon(daemon: &DaemonConfig) -> Option<u32> {
+    let file = std::fs::File::open(lock_file(daemon)).ok()?;
     match file.try_lock() {
         Err(std::fs::TryLockError::WouldBlock) => {}
         // Not held (we hold it now and let go on drop), or unknown: no daemon to talk to.
         _ => return None,
     }
     let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(status_file_of(state_db)).ok()?).ok()?;
+        serde_json::from_slice(&std::fs::read(status_file(daemon)).ok()?).ok()?;
     if doc["stopped"].as_bool() == Some(true) {
         return None;
     }
@@ -191,11 +208,18 @@ pub fn running_daemon(state_db: &Path) -> Option<u32> {
     (comm.trim_end() == "regdrop").then_some(pid)
 }
 
-/// Takes `daemon.lock` beside the state store, or names the daemon that holds it: two
-/// daemons on one state store would deliver every run twice. (The store is never shared
-/// between machines, so an OS file lock is enough.)
-fn lock_state(state_db: &Path) -> Result<std::fs::File, DaemonError> {
-    let path = lock_file_of(state_db);
+/// Takes `daemon.lock` ([`lock_file`]), or names the daemon that holds it: two daemons on
+/// one SQLite store, or on one node's spool, would work on the same runs. (A SQLite store
+/// is never shared between machines, so an OS file lock is enough; nodes sharing a
+/// PostgreSQL store each hold their own.)
+fn lock_state(daemon: &DaemonConfig) -> Result<std::fs::File, DaemonError> {
+    let path = lock_file(daemon);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -209,14 +233,14 @@ fn lock_state(state_db: &Path) -> Result<std::fs::File, DaemonError> {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
             // The holder's pid, as its status file says (0 when unknown).
-            let pid = std::fs::read(status_file_of(state_db))
+            let pid = std::fs::read(status_file(daemon))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|doc| doc["pid"].as_u64())
                 .unwrap_or(0);
             Err(DaemonError::AlreadyRunning {
                 pid,
-                state_db: state_db.display().to_string(),
+                state_db: daemon.state_db.to_string(),
             })
         }
         Err(std::fs::TryLockError::Error(source)) => Err(DaemonError::Io {
@@ -226,17 +250,21 @@ fn lock_state(state_db: &Path) -> Result<std::fs::File, DaemonError> {
     }
 }
 
-fn open_store(path: &Path) -> Result<Store, DaemonError> {
+fn open_store(location: &DbLocation) -> Result<Store, DaemonError> {
+    let store_error = |source| DaemonError::Store {
+        path: location.to_string(),
+        source,
+    };
+    let DbLocation::Sqlite(path) = location else {
+        return Store::open_location(location).map_err(store_error);
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Io {
             what: format!("creating {}", dir.display()),
             source,
         })?;
     }
-    Store::open(path).map_err(|source| DaemonError::Store {
-        path: path.display().to_string(),
-        source,
-    })
+    Store::open(path).map_err(store_error)
 }
 
 /// `last_success_timestamp_seconds` from the store's receipts, so a restart does not reset

@@ -183,6 +183,28 @@ impl Store {
     }
 }
 
+/// What `regdrop check` learns from a PostgreSQL store without changing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgProbe {
+    /// The schema version found (0: an empty database, migrated at the first open).
+    pub version: i64,
+    /// Whether the login may create tables where the store's go (needed to migrate).
+    pub can_create: bool,
+}
+
+/// Connects to a PostgreSQL store and reads its schema version, changing nothing.
+pub fn probe_postgres(url: &PgUrl) -> Result<PgProbe> {
+    let conn = Db::Postgres(db::pg::Pg::connect(url)?);
+    Ok(PgProbe {
+        version: migrations::version_of(&conn)?,
+        can_create: conn.query_row(
+            "SELECT has_schema_privilege(current_schema(), 'CREATE')",
+            [],
+            |r| r.get(0),
+        )?,
+    })
+}
+
 /// Creates the file with mode 0600 if it does not exist (it names customers and servers).
 fn create_private(path: &Path) -> Result<()> {
     let mut opts = std::fs::OpenOptions::new();

@@ -9,6 +9,7 @@ mod access;
 
 pub use access::{ServiceUser, DEFAULT_USER};
 
+use crate::core::config::location::{DbLocation, PgUrl};
 use crate::core::config::validate::Problem;
 use crate::core::config::{AuthSpec, DaemonConfig, SecretRef, Subscription};
 use crate::loader::{locate, Located};
@@ -156,7 +157,48 @@ fn folder(d: &mut In<'_>, key: &str, path: &Path, user: &ServiceUser) {
     }
 }
 
-fn state_db(d: &mut In<'_>, path: &Path, user: &ServiceUser) {
+fn state_db(d: &mut In<'_>, location: &DbLocation, user: &ServiceUser) {
+    match location {
+        DbLocation::Sqlite(path) => sqlite_state_db(d, path, user),
+        DbLocation::Postgres(url) => postgres_state_db(d, url),
+    }
+}
+
+/// Connects (as the daemon will, with the URL's login) and reads the schema version.
+fn postgres_state_db(d: &mut In<'_>, url: &PgUrl) {
+    use crate::store::migrations::LATEST_VERSION;
+    match crate::store::probe_postgres(url) {
+        Ok(p) if p.version > LATEST_VERSION => d.push(
+            "state_db",
+            format!(
+                "the state database {url} has schema version {}, newer than this build ({LATEST_VERSION}): run the newer regdrop, or upgrade this one",
+                p.version
+            ),
+        ),
+        Ok(p) if p.version < LATEST_VERSION && !p.can_create => d.push(
+            "state_db",
+            format!(
+                "the state database {url} needs its schema (version {} of {LATEST_VERSION}), and this login may not create tables: grant it CREATE on the schema, or migrate once as the database's owner",
+                p.version
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            let what = crate::core::errors::chain(&e);
+            d.push(
+                "state_db",
+                match crate::store::pg_hint(&e) {
+                    Some(hint) => format!("cannot use the state database {url}: {what}; {hint}"),
+                    None => format!(
+                        "cannot use the state database {url}: {what}; check the URL (postgresql://USER@HOST:PORT/DATABASE)"
+                    ),
+                },
+            );
+        }
+    }
+}
+
+fn sqlite_state_db(d: &mut In<'_>, path: &Path, user: &ServiceUser) {
     // SQLite in WAL mode writes `-wal` and `-shm` files beside the database.
     if let Some(dir) = path.parent() {
         folder(d, "state_db", dir, user);

@@ -4,6 +4,7 @@
 use super::super::limits;
 use super::super::raw::RawDaemon;
 use super::types::{DaemonConfig, Inherited};
+use crate::core::config::location::DbLocation;
 use super::Problem;
 use crate::core::retry::RetryPolicy;
 use crate::core::schedule;
@@ -60,11 +61,9 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             }
         },
     };
-    // PostgreSQL (issue 11) is not built: say so, rather than treat a URL as a file name.
-    for (key, value, default) in [
-        ("register", &raw.register, "register.sqlite"),
-        ("state_db", &raw.state_db, "state/regdrop.sqlite"),
-    ] {
+    // A PostgreSQL register (issue 11) is not built: say so, rather than treat a URL as a
+    // file name. (`state_db` may be a PostgreSQL URL.)
+    for (key, value, default) in [("register", &raw.register, "register.sqlite")] {
         if let Some(v) = value.as_deref().filter(|v| {
             let v = v.trim_start().to_ascii_lowercase();
             v.starts_with("postgres://") || v.starts_with("postgresql://")
@@ -124,7 +123,10 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         service_user: service_user.map(str::to_string),
         register: rel(&raw.register, "register.sqlite"),
         spool_dir: rel(&raw.spool_dir, "spool"),
-        state_db: rel(&raw.state_db, "state/regdrop.sqlite"),
+        state_db: DbLocation::from_config(
+            raw.state_db.as_deref().unwrap_or("state/regdrop.sqlite"),
+            base,
+        ),
         subscriptions_dir: rel(&raw.subscriptions_dir, "subscriptions"),
         inherited: Inherited {
             timezone,
@@ -163,17 +165,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_postgresql_url_is_refused_with_a_plain_word() {
+    fn a_postgresql_state_db_is_taken_and_a_postgresql_register_refused() {
         let raw: RawDaemon = toml::from_str(
             "state_db = \"postgresql://regdrop@db/regdrop\"\nregister = \"postgres://x\"",
         )
         .unwrap();
         let p = validate_daemon(&raw, Path::new("/etc/regdrop")).unwrap_err();
         let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["register", "state_db"], "{p:?}");
+        assert_eq!(keys, ["register"], "{p:?}");
         assert!(
-            p[1].message.contains("PostgreSQL is not supported yet"),
+            p[0].message.contains("PostgreSQL is not supported yet"),
             "{p:?}"
+        );
+        let d = daemon("state_db = \" postgresql://regdrop@db/regdrop \"").unwrap();
+        assert_eq!(
+            d.state_db.postgres().map(|u| u.expose()),
+            Some("postgresql://regdrop@db/regdrop")
         );
     }
 
@@ -188,7 +195,10 @@ mod tests {
         let base = Path::new("/etc/regdrop");
         assert_eq!(d.register, base.join("register.sqlite"));
         assert_eq!(d.spool_dir, base.join("spool"));
-        assert_eq!(d.state_db, base.join("state/regdrop.sqlite"));
+        assert_eq!(
+            d.state_db,
+            DbLocation::Sqlite(base.join("state/regdrop.sqlite"))
+        );
         assert_eq!(d.subscriptions_dir, base.join("subscriptions"));
         assert_eq!(d.inherited.secrets_dir, base);
         assert_eq!(d.inherited.timezone, "Europe/Oslo");

@@ -300,7 +300,8 @@ impl Offers {
 pub struct DaemonConfig {
     pub register: PathBuf,
     pub spool_dir: PathBuf,
-    pub state_db: PathBuf,
+    /// A SQLite file, or a PostgreSQL database several nodes may share.
+    pub state_db: crate::core::config::location::DbLocation,
     pub subscriptions_dir: PathBuf,
     pub inherited: Inherited,
     pub max_concurrent: usize,
