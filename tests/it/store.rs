@@ -4,6 +4,7 @@
 
 mod backend;
 mod chain;
+mod check;
 mod migrations;
 mod postgres;
 mod runs;

@@ -324,7 +324,8 @@ impl Session {
             }
             let mut c = self.target.connect()?;
             c.batch_execute(&format!(
-                "SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+                "SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+                 SET client_min_messages = warning",
                 LOCK_TIMEOUT.as_millis(),
                 IDLE_IN_TX_TIMEOUT.as_millis()
             ))?;

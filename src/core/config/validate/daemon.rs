@@ -4,8 +4,8 @@
 use super::super::limits;
 use super::super::raw::RawDaemon;
 use super::types::{DaemonConfig, Inherited};
-use crate::core::config::location::DbLocation;
 use super::Problem;
+use crate::core::config::location::DbLocation;
 use crate::core::retry::RetryPolicy;
 use crate::core::schedule;
 use std::path::Path;

@@ -1,0 +1,71 @@
+//! `regdrop check` with a PostgreSQL `state_db`: it connects the way the daemon will and
+//! says what to do when that fails (wrong password, no such database, server down).
+
+use crate::util;
+use crate::util::postgres::{Postgres, PW_PASSWORD, PW_ROLE};
+use std::path::Path;
+
+fn check_with(dir: &Path, state_db: &str) -> util::cli::Out {
+    std::fs::create_dir_all(dir.join("subs")).unwrap();
+    std::fs::write(
+        dir.join("regdrop.toml"),
+        format!(
+            "register = \"register.sqlite\"\nspool_dir = \"spool\"\nstate_db = \"{state_db}\"\nsubscriptions_dir = \"subs\"\n"
+        ),
+    )
+    .unwrap();
+    util::cli::run(util::cli::regdrop_in(dir).arg("check"))
+}
+
+/// The lines of `out` about `state_db`.
+fn state_db_lines(out: &util::cli::Out) -> String {
+    out.text()
+        .lines()
+        .filter(|l| l.contains("state database"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn check_connects_to_a_postgresql_state_db_and_says_what_to_do() {
+    let pg = Postgres::get();
+    let name = pg.fresh_database();
+    pg.psql(&name, &format!("GRANT ALL ON SCHEMA public TO {PW_ROLE}"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let out = check_with(d, &pg.password_url(&name, PW_PASSWORD));
+    assert_eq!(state_db_lines(&out), "", "{}", out.text());
+
+    let secret = "Wrong-Horse-11";
+    let out = check_with(d, &pg.password_url(&name, secret));
+    let lines = state_db_lines(&out);
+    assert!(!out.ok());
+    assert!(lines.contains("password"), "{}", out.text());
+    assert!(!out.text().contains(secret), "{}", out.text());
+    assert!(lines.contains(":***@"), "{lines}");
+
+    let out = check_with(d, &pg.url("no_such_db"));
+    assert!(
+        state_db_lines(&out).contains("the database does not exist"),
+        "{}",
+        out.text()
+    );
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = check_with(d, &format!("postgresql://postgres@127.0.0.1:{port}/x"));
+    assert!(
+        state_db_lines(&out).contains("not reachable"),
+        "{}",
+        out.text()
+    );
+    // check changed nothing: the database is still empty (the daemon migrates at start).
+    assert_eq!(
+        pg.psql(&name, "SELECT to_regclass('schema_version') IS NULL")
+            .trim(),
+        "t"
+    );
+}
