@@ -12,8 +12,7 @@ use super::{Result, Store};
 impl Store {
     /// The run's sending state, if any.
     pub fn email_send(&self, run: &RunId) -> Result<Option<EmailSend>> {
-        Ok(self
-            .conn
+        self.conn
             .query_row(
                 "SELECT run_id, artifact_sha256, state, sms_to, message_id, reply FROM email_sends WHERE run_id = ?1",
                 [run],
@@ -28,7 +27,7 @@ impl Store {
                     })
                 },
             )
-            .optional()?)
+            .optional()
     }
 
     /// The passphrase SMS for `artifact_sha256` went to `sms_to` (masked).

@@ -26,9 +26,7 @@ use super::error::{Result, StoreError};
 use rusqlite::Connection;
 
 /// `params![a, b, c]`: the values of a statement's `?1`, `?2`, `?3`, as with rusqlite.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! store_params {
+macro_rules! params {
     () => {
         &[] as &[&dyn $crate::store::db::ToValue]
     };
@@ -36,7 +34,7 @@ macro_rules! store_params {
         &[$(&$param as &dyn $crate::store::db::ToValue),+] as &[&dyn $crate::store::db::ToValue]
     };
 }
-pub use crate::store_params as params;
+pub(crate) use params;
 
 /// Which engine a [`Db`] talks to (for the few statements that differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
