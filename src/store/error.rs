@@ -204,7 +204,7 @@ pub fn pg_hint(e: &StoreError) -> Option<&'static str> {
     if let Some(code) = e.code() {
         return match code.code() {
             "28P01" | "28000" => Some(
-                "the server refused the login: check the user and password in state_db (or ~/.pgpass, PGPASSWORD) and the server's pg_hba.conf",
+                "the server refused the login: check the user and password in state_db (~/.pgpass and PGPASSWORD are not read) and the server's pg_hba.conf",
             ),
             "3D000" => Some(
                 "the database does not exist: create it (createdb -O USER DATABASE) or fix the name in state_db",
