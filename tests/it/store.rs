@@ -4,6 +4,7 @@
 
 mod backend;
 mod chain;
+mod delivery;
 mod check;
 mod migrations;
 mod postgres;
