@@ -4,8 +4,9 @@
 
 mod backend;
 mod chain;
-mod delivery;
 mod check;
+mod daemon;
+mod delivery;
 mod migrations;
 mod postgres;
 mod runs;

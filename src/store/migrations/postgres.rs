@@ -243,7 +243,9 @@ pub fn migrate_to(db: &Db, target: i64) -> Result<Vec<i64>> {
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
         let tx = db.transaction_with(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({MIGRATE_LOCK}); {VERSION_TABLE}"
+            // Another node's step may take long: wait for it, not the usual lock_timeout.
+            "BEGIN; SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock({MIGRATE_LOCK}); \
+             {VERSION_TABLE}"
         ))?;
         let found = read_version(&tx)?;
         if found > LATEST_VERSION {
