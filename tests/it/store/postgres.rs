@@ -251,7 +251,8 @@ fn a_unix_socket_url_reaches_the_same_database() {
 fn tls_is_required_when_asked_for_and_unchecked_modes_are_refused() {
     let pg = Postgres::get();
     let name = pg.fresh_database();
-    // The test cluster has no TLS: verify-full must not fall back to plain text.
+    // The test cluster has no TLS (or, once the test below turned it on, a certificate
+    // from a CA nobody trusts): verify-full must not fall back to plain text.
     let err = Store::open_location(&location(&format!("{}?sslmode=verify-full", pg.url(&name))))
         .unwrap_err();
     let text = text_of(&err);
@@ -265,4 +266,131 @@ fn tls_is_required_when_asked_for_and_unchecked_modes_are_refused() {
     }
     let err = Store::open_location(&location("postgresql://host:notaport/db")).unwrap_err();
     assert!(matches!(err, StoreError::PgConfig { .. }), "{err}");
+}
+
+/// Turns TLS on in the test cluster with a certificate for 127.0.0.1 from a CA made here;
+/// returns the CA file. (Other tests connect without TLS and are not affected.)
+fn cluster_with_tls(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let pg = Postgres::get();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=regdrop test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let owner = std::fs::metadata(&pg.data_dir).unwrap();
+    for f in ["server.crt", "server.key"] {
+        let to = pg.data_dir.join(format!("regdrop-test-{f}"));
+        std::fs::copy(dir.join(f), &to).unwrap();
+        std::os::unix::fs::chown(&to, Some(owner.uid()), Some(owner.gid())).unwrap();
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+    pg.psql(
+        "postgres",
+        "ALTER SYSTEM SET ssl_cert_file = 'regdrop-test-server.crt'",
+    );
+    pg.psql(
+        "postgres",
+        "ALTER SYSTEM SET ssl_key_file = 'regdrop-test-server.key'",
+    );
+    pg.psql("postgres", "ALTER SYSTEM SET ssl = on");
+    pg.psql("postgres", "SELECT pg_reload_conf()");
+    // The reload reaches new sessions shortly after; ask until one sees it.
+    for _ in 0..200 {
+        if pg.psql("postgres", "SHOW ssl").trim() == "on" {
+            return dir.join("ca.pem");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the cluster did not turn TLS on: {}", pg.log());
+}
+
+#[test]
+fn verify_full_connects_encrypted_to_a_server_whose_certificate_checks_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = cluster_with_tls(dir.path());
+    let pg = Postgres::get();
+    let name = pg.fresh_database();
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        pg.url(&name),
+        ca.display()
+    );
+    let s = Store::open_location(&location(&url)).unwrap();
+    let encrypted: bool = s
+        .connection()
+        .query_row(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(encrypted);
+    deliver(&s, "acme", ts(2026, 3, 1, 6, 0, 0));
+    assert!(s.verify_chain().unwrap().is_intact());
+    // Without the CA the certificate is not trusted: refused, and permanent.
+    let err = Store::open_location(&location(&format!("{}?sslmode=verify-full", pg.url(&name))))
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{}", text_of(&err));
+    assert!(text_of(&err).contains("certificate"), "{}", text_of(&err));
 }
