@@ -104,7 +104,10 @@ pub async fn run_with(
     tracing::info!(version = env!("CARGO_PKG_VERSION"), commit = env!("REGDROP_COMMIT"), config = %config_path.display(), "regdrop daemon starting.");
     let loaded = crate::loader::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
-    let store = open_store(&daemon.state_db)?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let Some(store) = open_store_waiting(&daemon.state_db, shutdown.as_mut()).await? else {
+        return Ok(());
+    };
     // Held until this function returns; the kernel lets go if the process dies.
     let _only_daemon = lock_state(&daemon)?;
     let store = Arc::new(Mutex::new(store));
@@ -247,6 +250,34 @@ fn lock_state(daemon: &DaemonConfig) -> Result<std::fs::File, DaemonError> {
             what: format!("locking {}", path.display()),
             source,
         }),
+    }
+}
+
+/// [`open_store`], and while a PostgreSQL store cannot be reached (server down, restarting,
+/// failing over: a retryable error) waits and tries again, 1 s doubling to 30 s, instead of
+/// exiting into a systemd restart loop; `None` when `shutdown` came first.
+async fn open_store_waiting(
+    location: &DbLocation,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<Store>, DaemonError> {
+    use crate::core::retry::Classify;
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match open_store(location) {
+            Ok(s) => return Ok(Some(s)),
+            Err(DaemonError::Store { source, .. })
+                if location.postgres().is_some() && source.is_retryable() =>
+            {
+                tracing::warn!(state_db = %location, error = %crate::core::errors::Chain(&source),
+                    retry_in_secs = wait.as_secs(), "Cannot reach the state store; trying again.");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.as_mut() => return Ok(None),
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
