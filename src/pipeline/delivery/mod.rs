@@ -26,6 +26,7 @@ use tracing::{info, warn};
 mod email;
 mod record;
 mod spool;
+mod stream;
 mod target;
 mod upload;
 
@@ -429,6 +430,11 @@ async fn attempt_once(
         // A permanent target error (host key, login, folder) must not cost an extract.
         obs.stage(&id, "checking the target");
         sftp::check_target(&target).await?;
+        // One file: sealed and uploaded at once (`stream`), the rest as below on retries.
+        if stream::streams(plan) {
+            return stream::generate_and_upload(ctx, sub, plan, run, n, &target, columns, obs)
+                .await;
+        }
         generate(ctx, plan, run, obs, None).await?;
         // A ciphertext made just now cannot be on the server yet.
         look_first = false;
