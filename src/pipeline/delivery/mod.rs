@@ -142,7 +142,9 @@ fn sftp_label(e: &SftpError) -> Stage {
         | SftpError::InvalidName { .. } => Stage::FinalName,
         SftpError::NoSafeCommit { .. } | SftpError::HardlinkBroken { .. } => Stage::Commit,
         SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => Stage::Verify,
-        SftpError::Local { .. } | SftpError::LocalChanged { .. } => Stage::Spool,
+        SftpError::Local { .. }
+        | SftpError::LocalChanged { .. }
+        | SftpError::SourceStopped { .. } => Stage::Spool,
     }
 }
 

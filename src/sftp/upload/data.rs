@@ -182,6 +182,7 @@ impl SftpError {
             SftpError::Remote { code: Some(_), .. }
                 | SftpError::Local { .. }
                 | SftpError::LocalChanged { .. }
+                | SftpError::SourceStopped { .. }
                 | SftpError::SizeMismatch { .. }
                 | SftpError::ChecksumMismatch { .. }
                 | SftpError::FinalExists { .. }
@@ -431,9 +432,9 @@ impl Reader {
     }
 
     fn stopped(&self, why: &str) -> SftpError {
-        SftpError::LocalChanged {
+        SftpError::SourceStopped {
             path: self.path.clone(),
-            detail: format!("its sealing stopped: {why}"),
+            why: why.to_string(),
         }
     }
 

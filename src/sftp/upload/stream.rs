@@ -108,6 +108,11 @@ pub async fn stage_growing(
             close(&conn, &sessions).await;
             conn.close().await;
             use crate::core::retry::Classify;
+            if let SftpError::SourceStopped { .. } = e {
+                // The writer's failure is the caller's to report.
+                debug!(file = %up.final_name, run = %up.run_id, error = %crate::core::errors::Chain(&e), "Upload stopped with the sealing.");
+                return Err(e);
+            }
             warn!(host = %target.host, file = %up.final_name, run = %up.run_id,
                   class = e.class().as_str(), error = %crate::core::errors::Chain(&e), "Delivery failed.");
             Err(e)
