@@ -116,8 +116,10 @@ pub(super) async fn generate_and_upload(
         growth: grow_rx,
     };
     let hint = size_hint(ctx, sub);
+    let mut sealed_at = None;
     let sealing = async {
         let r = seal_in_spool(ctx, plan, &id, obs, None, Some(follow)).await;
+        sealed_at = Some(std::time::Instant::now());
         grow_tx.send_replace(match &r {
             Ok(a) => Growth::Complete {
                 bytes: a.sealed.ciphertext_bytes,
@@ -177,7 +179,10 @@ pub(super) async fn generate_and_upload(
         _ = ctx.cancel.cancelled() => Ok(Attempted::Cancelled),
         r = staged.commit(&up) => {
             let d = r?;
-            info!(subscription = %sub.id, run = %id, remote = %d.remote_path, "Uploaded while sealing.");
+            // What the upload added after the sealing ended (the rest of it overlapped).
+            let after = sealed_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            info!(subscription = %sub.id, run = %id, remote = %d.remote_path, after_sealing_secs = after,
+                  "Uploaded while sealing.");
             Ok(Attempted::Delivered { d: Sent::Sftp(d), files: Vec::new(), artifact })
         }
     }

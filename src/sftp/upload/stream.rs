@@ -105,7 +105,7 @@ pub async fn stage_growing(
             started,
         }),
         Err(e) => {
-            close(&conn, &sessions).await;
+            close(&sessions);
             conn.close().await;
             use crate::core::retry::Classify;
             if let SftpError::SourceStopped { .. } = e {
@@ -120,7 +120,8 @@ pub async fn stage_growing(
     }
 }
 
-async fn close(_conn: &Conn, sessions: &[Sftp]) {
+/// Ends the SFTP sessions (the connection is closed after).
+fn close(sessions: &[Sftp]) {
     for s in sessions {
         let _ = s.raw.close_session();
     }
@@ -171,7 +172,7 @@ impl Staged {
         if res.is_err() && !self.conn.handle.is_closed() {
             let _ = self.sessions[0].remove_if_exists(&self.part).await;
         }
-        close(&self.conn, &self.sessions).await;
+        close(&self.sessions);
         let secs = self.started.elapsed().as_secs_f64();
         self.conn.close().await;
         match &res {
@@ -198,7 +199,7 @@ impl Staged {
                 debug!(path = %self.part, error = %e, "Could not remove the temp file.");
             }
         }
-        close(&self.conn, &self.sessions).await;
+        close(&self.sessions);
         self.conn.close().await;
     }
 }
