@@ -587,6 +587,34 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_reads_what_reached_the_file_as_it_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = age::x25519::Identity::generate();
+        let rec = vec![Recipient::from(id.to_public())];
+        let mut w = SealWriter::create(dir.path(), "f.age", &rec, true).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let mut reader = w
+            .follow(Box::new(move |n| log.lock().unwrap().push(n)))
+            .unwrap();
+        let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 241) as u8).collect();
+        let mut p = Piped::new(w);
+        for c in data.chunks(65_536) {
+            p.write_all(c).unwrap();
+        }
+        let s = p.finish().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.len() >= 3, "told after each 1 MiB write: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        assert_eq!(*seen.last().unwrap(), s.ciphertext_bytes);
+        // The reader opened on the temporary name still reads the renamed file.
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len() as u64, s.ciphertext_bytes);
+        assert_eq!(hex::encode(Sha256::digest(&got)), s.ciphertext_sha256);
+    }
+
+    #[test]
     fn abandoned_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let w = SealWriter::create(

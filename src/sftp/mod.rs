@@ -70,8 +70,8 @@ pub use profile::{CommitChoice, CommitPath, Family, Overrides, ServerProfile, St
 pub use recover::{complete_delivered, find_delivered};
 pub use remote::MissingDir;
 pub use secrets::{check_credentials, read_secret_file};
-pub use upload::stream::{stage_growing, Staged};
 pub use upload::deliver;
+pub use upload::stream::{stage_growing, Staged};
 
 use hostkey::{fingerprint, key_line};
 use std::path::PathBuf;

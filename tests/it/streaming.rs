@@ -44,7 +44,10 @@ fn setup(sshd: &Sshd, port: u16, remote: &Path, vehicles: u32, max_attempts: u32
     )
     .unwrap();
     let n = vehicles.to_string();
-    let (ok, out) = regdrop(d, &["register", "generate", "--vehicles", &n, "--seed", "5"]);
+    let (ok, out) = regdrop(
+        d,
+        &["register", "generate", "--vehicles", &n, "--seed", "5"],
+    );
     assert!(ok, "{out}");
     Env { dir, age_identity }
 }
@@ -134,7 +137,14 @@ fn assert_delivered_once(env: &Env, remote: &Path, attempts: u64) {
     let solo = d.join("solo.dsv.age");
     let (ok, out) = regdrop(
         d,
-        &["extract", "sub", "--at", AT, "--out", solo.to_str().unwrap()],
+        &[
+            "extract",
+            "sub",
+            "--at",
+            AT,
+            "--out",
+            solo.to_str().unwrap(),
+        ],
     );
     assert!(ok, "{out}");
     assert_eq!(delivered, age_plaintext_sha(&env.age_identity, &solo));
@@ -162,7 +172,8 @@ async fn a_cut_during_seal_and_upload_ends_delivered_once() {
     );
     assert!(out.contains("attempt 1 failed"), "it was cut: {out}");
     assert!(
-        out.contains("uploading (attempt 2)") && !out.contains("generating and uploading (attempt 2)"),
+        out.contains("uploading (attempt 2)")
+            && !out.contains("generating and uploading (attempt 2)"),
         "the retry uploads the spool copy, it does not seal again: {out}"
     );
     assert!(proxy.connections() >= 3);
@@ -181,7 +192,10 @@ async fn a_slow_server_still_gets_the_file_sealed_while_it_uploads() {
     let env = setup(&sshd, proxy.port, &remote, 3000, 1);
     let (ok, out) = deliver(env.dir.path()).await;
     assert!(ok, "{out}");
-    assert!(out.contains("generating and uploading (attempt 1)"), "{out}");
+    assert!(
+        out.contains("generating and uploading (attempt 1)"),
+        "{out}"
+    );
     assert_delivered_once(&env, &remote, 1);
 }
 
@@ -198,7 +212,10 @@ async fn a_sealing_failure_mid_upload_leaves_no_temp_file_and_no_receipt() {
     let spool = SmallDisk::mount(&env.dir.path().join("spool"), "3m");
     let (ok, out) = deliver(env.dir.path()).await;
     assert!(!ok, "{out}");
-    assert!(out.contains("generating and uploading (attempt 1)"), "{out}");
+    assert!(
+        out.contains("generating and uploading (attempt 1)"),
+        "{out}"
+    );
     assert!(out.contains("No space left"), "names the cause: {out}");
     assert!(out.contains("gave up after attempt 2"), "{out}");
     assert!(

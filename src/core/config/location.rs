@@ -172,7 +172,10 @@ mod tests {
             shown("postgresql:///regdrop?host=/run/pg&password=hunter2&user=x"),
             "postgresql:///regdrop?host=/run/pg&password=***&user=x"
         );
-        let dbg = format!("{:?}", DbLocation::Postgres(PgUrl("postgres://a:b@c/d".into())));
+        let dbg = format!(
+            "{:?}",
+            DbLocation::Postgres(PgUrl("postgres://a:b@c/d".into()))
+        );
         assert!(!dbg.contains(":b@"), "{dbg}");
     }
 }

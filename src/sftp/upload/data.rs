@@ -128,8 +128,10 @@ pub(super) async fn write_temp(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(bool, u64, String), SftpError> {
     let s = &sessions[0];
-    let written =
-        upload_with_fallback(conn, sessions, profile, part, up, reader, strategy, progress).await;
+    let written = upload_with_fallback(
+        conn, sessions, profile, part, up, reader, strategy, progress,
+    )
+    .await;
     let (fsync, actual) = match written {
         Ok(w) => (w.fsync, w.size),
         Err(e) => return Err(cleanup_after(s, part, e).await),
@@ -508,10 +510,13 @@ impl Reader {
         let f = self.file.as_mut().expect("opened");
         let mut filled = 0;
         while filled < buf.len() {
-            let got = f.read(&mut buf[filled..]).await.map_err(|e| SftpError::Local {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            let got = f
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| SftpError::Local {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
             if got == 0 {
                 return Err(SftpError::LocalChanged {
                     path: self.path.clone(),

@@ -151,8 +151,17 @@ async fn run(
     }
     let commit = choose_commit(conn, s, profile, target, up).await?;
     let mut reader = Reader::complete(&up.local, size, &up.sha256_hex);
-    let (fsync, ..) =
-        write_temp(conn, sessions, profile, &part, up, &mut reader, strategy, progress).await?;
+    let (fsync, ..) = write_temp(
+        conn,
+        sessions,
+        profile,
+        &part,
+        up,
+        &mut reader,
+        strategy,
+        progress,
+    )
+    .await?;
     let final_name = commit_final(conn, s, profile, target, up, commit, &part, size).await?;
 
     let sidecars = put_sidecars(s, dir, &final_name, up).await?;
