@@ -95,17 +95,20 @@ sftp -q -b "$w/batch" -P "$4" -i "$w/user" -o UserKnownHostsFile="$w/known_hosts
   -o StrictHostKeyChecking=yes -o BatchMode=yes "$5@127.0.0.1" >/dev/null
 SH
 
-run_regdrop() { # -> "wall_s rss_mib cpu_s upload_s fsync_s"
+run_regdrop() { # -> "wall_s rss_mib cpu_s upload_s fsync_s tail_s"
   rm -rf "$work/spool" "$work/state.sqlite"* "$work/remote/e2e_"*
   sync
   REGDROP_LOG=info,regdrop::sftp::upload=debug NO_COLOR=1 \
   /usr/bin/time -v -o "$work/regdrop.time" "$BIN" --config "$work/regdrop.toml" deliver e2e \
     > "$work/regdrop.out" 2> "$work/regdrop.err" || { cat "$work/regdrop.err" >&2; exit 1; }
-  # The upload's share (from connecting to the commit) and its remote fsync, from the log.
-  local up fs
-  up=$(sed -E -n 's/.*sftp::upload: Delivery succeeded.* secs=([0-9.]+).*/\1/p' "$work/regdrop.err" | tail -1)
+  # From the log: the upload (connecting to the commit; uploading while sealing, most of
+  # it overlaps the sealing), its remote fsync, and what it added after the sealing ended.
+  local up fs tl
+  up=$(sed -E -n 's/.*sftp::upload(::stream)?: Delivery succeeded.* secs=([0-9.]+).*/\2/p' "$work/regdrop.err" | tail -1)
   fs=$(sed -E -n 's/.*fsync_secs=([0-9.]+).*/\1/p' "$work/regdrop.err" | head -1)
-  echo "$(wall "$work/regdrop.time") $(rss "$work/regdrop.time") $(cpu "$work/regdrop.time") ${up:-0} ${fs:-0}"
+  tl=$(sed -E -n 's/.*Uploaded while sealing.* after_sealing_secs=([0-9.]+).*/\1/p' "$work/regdrop.err" | tail -1)
+  [ -n "$tl" ] || tl=${up:-0}
+  echo "$(wall "$work/regdrop.time") $(rss "$work/regdrop.time") $(cpu "$work/regdrop.time") ${up:-0} ${fs:-0} $tl"
 }
 run_diy() { # -> "wall_s rss_mib cpu_s"
   rm -f "$work/diy.dsv.age"* "$work/remote/"*diy.dsv.age*
@@ -127,9 +130,9 @@ for i in $(seq 1 "$ROUNDS"); do
     [ "$a" = "$b" ] || { echo "plaintexts differ: regdrop $a, DIY $b" >&2; exit 1; }
     echo "same plaintext: yes (sha256 $a, $(stat -c %s "$f") bytes sealed)"
   fi
-  read -r rw rr rc ru rf <<<"$r"; read -r dw dr dc <<<"$d"
-  printf "round %d: regdrop %6.2f s (upload %5.2f s of it, remote fsync %5.2f s; CPU %6.2f s, RSS %5.1f MiB)  DIY %6.2f s (CPU %6.2f s, RSS %5.1f MiB)  ratio %.2fx\n" \
-    "$i" "$rw" "$ru" "$rf" "$rc" "$rr" "$dw" "$dc" "$dr" "$(python3 -c "print($rw/$dw)")"
+  read -r rw rr rc ru rf rt <<<"$r"; read -r dw dr dc <<<"$d"
+  printf "round %d: regdrop %6.2f s (upload %5.2f s, %5.2f s of it after the sealing, remote fsync %5.2f s; CPU %6.2f s, RSS %5.1f MiB)  DIY %6.2f s (CPU %6.2f s, RSS %5.1f MiB)  ratio %.2fx\n" \
+    "$i" "$rw" "$ru" "$rt" "$rf" "$rc" "$rr" "$dw" "$dc" "$dr" "$(python3 -c "print($rw/$dw)")"
   echo "$rw $dw" >> "$work/walls"; echo "$rr $dr" >> "$work/rss"
 done
 median_pairs regdrop DIY s < "$work/walls"

@@ -161,6 +161,26 @@ pub fn generate_and_seal(
     plan: &RunPlan,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Artifact, JobError> {
+    generate_and_seal_followed(at, artifact_name, plan, progress, None)
+}
+
+/// Upload while sealing: what the sealing of the main file tells a reader that follows
+/// the spool file as it grows (`delivery::stream`). Code tables are not followed.
+pub struct Follow {
+    /// Given a reader of the spool file once it is made.
+    pub opened: Box<dyn FnOnce(std::fs::File) + Send>,
+    /// Told after every write how many ciphertext bytes the spool file holds.
+    pub written: crate::seal::OnWritten,
+}
+
+/// [`generate_and_seal`], the main file followed by `follow` while it is sealed.
+pub fn generate_and_seal_followed(
+    at: Workshop<'_>,
+    artifact_name: &str,
+    plan: &RunPlan,
+    progress: &mut dyn FnMut(u64, u64),
+    follow: Option<Follow>,
+) -> Result<Artifact, JobError> {
     let Workshop {
         register,
         spool,
@@ -197,7 +217,11 @@ pub fn generate_and_seal(
     .map_err(JobError::from)?;
     let files = plan.files(planned.1);
     // Rows are produced on this thread and sealed on another (both cores busy).
-    let mut w = Piped::new(SealWriter::create_with(spool, artifact_name, key)?);
+    let mut sealer = SealWriter::create_with(spool, artifact_name, key)?;
+    if let Some(f) = follow {
+        (f.opened)(sealer.follow(f.written)?);
+    }
+    let mut w = Piped::new(sealer);
     let outcome = match extract::run(
         &conn,
         &plan.extract,

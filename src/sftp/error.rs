@@ -86,6 +86,11 @@ pub enum SftpError {
     /// regenerates the artifact.
     #[error("local file {} changed during the upload ({detail}); nothing was committed", path.display())]
     LocalChanged { path: PathBuf, detail: String },
+    /// The local file was being written while it was uploaded (upload while sealing) and
+    /// its writer failed (why): the upload stopped, its temp file is removed. Retryable
+    /// as the writer's error is.
+    #[error("local file {} was not completed ({why}); its upload stopped and nothing was committed", path.display())]
+    SourceStopped { path: PathBuf, why: String },
     /// No free versioned name was found. Permanent.
     #[error("no free versioned name for {path} (tried {tried})")]
     NoFreeVersion { path: String, tried: u32 },
@@ -172,6 +177,7 @@ impl Classify for SftpError {
             | SftpError::SizeMismatch { .. }
             | SftpError::HardlinkBroken { .. }
             | SftpError::LocalChanged { .. }
+            | SftpError::SourceStopped { .. }
             | SftpError::ChecksumMismatch { .. } => Retryable,
             SftpError::HostKeyMismatch { .. }
             | SftpError::HostKeyConfig(_)

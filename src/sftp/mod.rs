@@ -71,6 +71,7 @@ pub use recover::{complete_delivered, find_delivered};
 pub use remote::MissingDir;
 pub use secrets::{check_credentials, read_secret_file};
 pub use upload::deliver;
+pub use upload::stream::{stage_growing, Staged};
 
 use hostkey::{fingerprint, key_line};
 use std::path::PathBuf;
@@ -170,6 +171,27 @@ pub struct Upload {
     pub manifest: Option<Vec<u8>>,
     /// Upload an empty `NAME.done` last.
     pub done_marker: bool,
+}
+
+/// How far a local file still being written has grown (upload while sealing: the
+/// pipeline tells the upload, which sends what is there and waits for the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Growth {
+    /// This many bytes are in the file and readable.
+    Written(u64),
+    /// The file is complete: its size and SHA-256 (hex).
+    Complete { bytes: u64, sha256: String },
+    /// The writer failed (why): the file will never be complete.
+    Failed(String),
+}
+
+/// A local file still being written, for [`stage_growing`].
+pub struct Growing {
+    /// The file opened for reading, handed over once the writer has made it (its own
+    /// descriptor: a rename of the file does not disturb it).
+    pub file: tokio::sync::oneshot::Receiver<std::fs::File>,
+    /// How far it has grown.
+    pub growth: tokio::sync::watch::Receiver<Growth>,
 }
 
 /// Proof of a delivery, for the receipt.

@@ -7,7 +7,7 @@ use super::connect::{self, Conn, Sftp};
 use super::profile::{self, CommitPath, ServerProfile, Strategy, Want};
 use super::remote::{join, MissingDir};
 use super::upload::commit::{commit_no_clobber, learn_rename};
-use super::upload::data::{open_sessions, upload_with_fallback, Written};
+use super::upload::data::{open_sessions, upload_with_fallback, Reader, Written};
 use super::{IfExists, SftpError, Target, Upload, Verify};
 
 /// Bytes of [`probe`]'s test file: large enough to be written the way a large delivery is
@@ -156,7 +156,17 @@ async fn probe_test(
             size: actual,
             channels,
             parallel_failed,
-        } = upload_with_fallback(conn, sessions, prof, &part, &up, size, strategy, &|_| {}).await?;
+        } = upload_with_fallback(
+            conn,
+            sessions,
+            prof,
+            &part,
+            &up,
+            &mut Reader::complete(&up.local, size, &up.sha256_hex),
+            strategy,
+            &|_| {},
+        )
+        .await?;
         let secs = t0.elapsed().as_secs_f64();
         if actual != size {
             return Err(SftpError::SizeMismatch {

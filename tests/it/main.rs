@@ -32,5 +32,6 @@ mod reference_docs;
 mod register;
 mod sftp;
 mod store;
+mod streaming;
 mod systemd;
 mod terminal;

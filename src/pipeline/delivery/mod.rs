@@ -26,6 +26,7 @@ use tracing::{info, warn};
 mod email;
 mod record;
 mod spool;
+mod stream;
 mod target;
 mod upload;
 
@@ -141,7 +142,9 @@ fn sftp_label(e: &SftpError) -> Stage {
         | SftpError::InvalidName { .. } => Stage::FinalName,
         SftpError::NoSafeCommit { .. } | SftpError::HardlinkBroken { .. } => Stage::Commit,
         SftpError::SizeMismatch { .. } | SftpError::ChecksumMismatch { .. } => Stage::Verify,
-        SftpError::Local { .. } | SftpError::LocalChanged { .. } => Stage::Spool,
+        SftpError::Local { .. }
+        | SftpError::LocalChanged { .. }
+        | SftpError::SourceStopped { .. } => Stage::Spool,
     }
 }
 
@@ -429,6 +432,11 @@ async fn attempt_once(
         // A permanent target error (host key, login, folder) must not cost an extract.
         obs.stage(&id, "checking the target");
         sftp::check_target(&target).await?;
+        // One file: sealed and uploaded at once (`stream`), the rest as below on retries.
+        if stream::streams(plan) {
+            return stream::generate_and_upload(ctx, sub, plan, run, n, &target, columns, obs)
+                .await;
+        }
         generate(ctx, plan, run, obs, None).await?;
         // A ciphertext made just now cannot be on the server yet.
         look_first = false;

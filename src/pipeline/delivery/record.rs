@@ -42,8 +42,21 @@ pub(super) async fn generate(
     obs: &dyn Observer,
     passphrase: Option<age::secrecy::SecretString>,
 ) -> Result<(), DeliveryError> {
-    let id = run.id.clone();
-    obs.stage(&id, "generating");
+    obs.stage(&run.id, "generating");
+    let art = seal_in_spool(ctx, plan, &run.id, obs, passphrase, None).await?;
+    record_sealed(ctx, plan, run, &art)
+}
+
+/// Generates and seals the run's artifact into the spool (on a blocking thread; rows
+/// progress goes to `obs`), the main file followed by `follow` while it is sealed.
+pub(super) async fn seal_in_spool(
+    ctx: &Ctx,
+    plan: &RunPlan,
+    id: &RunId,
+    obs: &dyn Observer,
+    passphrase: Option<age::secrecy::SecretString>,
+    follow: Option<artifact::Follow>,
+) -> Result<artifact::Artifact, DeliveryError> {
     let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
     let (plan2, name, limit) = (plan.clone(), format!("{id}.artifact"), ctx.xlsx_row_limit);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
@@ -54,9 +67,15 @@ pub(super) async fn generate(
             xlsx_row_limit: limit,
             passphrase: passphrase.as_ref(),
         };
-        artifact::generate_and_seal(shop, &name, &plan2, &mut |d, t| {
-            let _ = tx.send((d, t));
-        })
+        artifact::generate_and_seal_followed(
+            shop,
+            &name,
+            &plan2,
+            &mut |d, t| {
+                let _ = tx.send((d, t));
+            },
+            follow,
+        )
     });
     let art = loop {
         tokio::select! {
@@ -64,7 +83,17 @@ pub(super) async fn generate(
             res = &mut task => break res,
         }
     };
-    let art = art.map_err(|e| DeliveryError::Task(format!("generation: {e}")))??;
+    Ok(art.map_err(|e| DeliveryError::Task(format!("generation: {e}")))??)
+}
+
+/// Records a sealed artifact (and the code tables beside it): the run is `sealed`.
+pub(super) fn record_sealed(
+    ctx: &Ctx,
+    plan: &RunPlan,
+    run: &mut Run,
+    art: &artifact::Artifact,
+) -> Result<(), DeliveryError> {
+    let id = run.id.clone();
     let (from, to) = art
         .period
         .map(|p| (p.from.map(|d| d.to_string()), Some(p.to.to_string())))

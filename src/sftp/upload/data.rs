@@ -7,10 +7,11 @@ use super::super::connect::{Conn, Sftp};
 use super::super::learned;
 use super::super::profile::{self, ServerProfile, Strategy, POSIX_RENAME};
 use super::super::remote::attrs_0600;
-use super::super::{SftpError, Target, Upload, Verify};
+use super::super::{Growing, Growth, SftpError, Target, Upload, Verify};
 use crate::core::errors::Chain;
 use futures::stream::{FuturesUnordered, StreamExt};
 use russh_sftp::protocol::OpenFlags;
+use std::path::{Path, PathBuf};
 use tokio::io::AsyncReadExt;
 use tracing::{debug, warn};
 
@@ -76,11 +77,11 @@ pub(crate) async fn upload_with_fallback(
     profile: &mut ServerProfile,
     part: &str,
     up: &Upload,
-    size: u64,
+    reader: &mut Reader,
     strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Written, SftpError> {
-    match upload_part(sessions, part, up, size, strategy, progress).await {
+    match upload_part(sessions, part, up, reader, strategy, progress).await {
         Ok((fsync, actual)) => Ok(Written {
             fsync,
             size: actual,
@@ -97,7 +98,7 @@ pub(crate) async fn upload_with_fallback(
                 ..*strategy
             };
             let (fsync, actual) =
-                upload_part(&sessions[..1], part, up, size, &one, progress).await?;
+                upload_part(&sessions[..1], part, up, reader, &one, progress).await?;
             Ok(Written {
                 fsync,
                 size: actual,
@@ -110,10 +111,11 @@ pub(crate) async fn upload_with_fallback(
 }
 
 /// Writes the temp file `part` ([`upload_with_fallback`]), checks the size the server
-/// reports and, with [`Verify::ReadBack`], its SHA-256 read back, all before the commit: a
-/// mismatch then leaves nothing under the final name (the rename does not change the
-/// bytes). On failure the temp file is removed ([`cleanup_after`]). Returns whether fsync
-/// was done.
+/// reports against the local file's (its final size, for a file still being sealed) and,
+/// with [`Verify::ReadBack`], its SHA-256 read back, all before the commit: a mismatch
+/// then leaves nothing under the final name (the rename does not change the bytes). On
+/// failure the temp file is removed ([`cleanup_after`]). Returns whether fsync was done,
+/// and the size and SHA-256 of what was written.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn write_temp(
     conn: &Conn,
@@ -121,17 +123,22 @@ pub(super) async fn write_temp(
     profile: &mut ServerProfile,
     part: &str,
     up: &Upload,
-    size: u64,
+    reader: &mut Reader,
     strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<bool, SftpError> {
+) -> Result<(bool, u64, String), SftpError> {
     let s = &sessions[0];
-    let written =
-        upload_with_fallback(conn, sessions, profile, part, up, size, strategy, progress).await;
+    let written = upload_with_fallback(
+        conn, sessions, profile, part, up, reader, strategy, progress,
+    )
+    .await;
     let (fsync, actual) = match written {
         Ok(w) => (w.fsync, w.size),
         Err(e) => return Err(cleanup_after(s, part, e).await),
     };
+    let (size, sha256) = reader
+        .end()
+        .expect("a complete upload knows the file's end");
     if actual != size {
         let e = SftpError::SizeMismatch {
             path: part.to_string(),
@@ -145,17 +152,17 @@ pub(super) async fn write_temp(
             Ok(x) => x,
             Err(e) => return Err(cleanup_after(s, part, e).await),
         };
-        if n != size || !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+        if n != size || !sum.eq_ignore_ascii_case(&sha256) {
             let e = SftpError::ChecksumMismatch {
                 path: part.to_string(),
-                expected: up.sha256_hex.to_ascii_lowercase(),
+                expected: sha256.to_ascii_lowercase(),
                 actual: sum,
             };
             return Err(cleanup_after(s, part, e).await);
         }
         debug!(path = %part, sha256 = %sum, "Read-back verified.");
     }
-    Ok(fsync)
+    Ok((fsync, size, sha256))
 }
 
 /// After a failed step: remove the temp file when the session still works (the next
@@ -177,6 +184,7 @@ impl SftpError {
             SftpError::Remote { code: Some(_), .. }
                 | SftpError::Local { .. }
                 | SftpError::LocalChanged { .. }
+                | SftpError::SourceStopped { .. }
                 | SftpError::SizeMismatch { .. }
                 | SftpError::ChecksumMismatch { .. }
                 | SftpError::FinalExists { .. }
@@ -198,7 +206,7 @@ async fn upload_part(
     sessions: &[Sftp],
     part: &str,
     up: &Upload,
-    size: u64,
+    reader: &mut Reader,
     strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(bool, u64), SftpError> {
@@ -238,7 +246,7 @@ async fn upload_part(
     let sessions = used;
 
     let t0 = std::time::Instant::now();
-    let written = write_all(&sessions, &handles, part, up, size, strategy, progress).await;
+    let written = write_all(&sessions, &handles, part, up, reader, strategy, progress).await;
     let t1 = std::time::Instant::now();
     let mut fsync = false;
     let mut actual = 0;
@@ -287,22 +295,19 @@ async fn upload_part(
 
 /// Sends the file as WRITE requests of `strategy.write_len` bytes, in file order, spread
 /// round-robin over the sessions, with at most `in_flight` requests and `in_flight_bytes`
-/// bytes outstanding per session.
+/// bytes outstanding per session. A file still being sealed is sent as far as it has
+/// grown, the rest as it comes; a failed sealing stops the upload.
 async fn write_all(
     sessions: &[&Sftp],
     handles: &[String],
     part: &str,
     up: &Upload,
-    size: u64,
+    reader: &mut Reader,
     strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), SftpError> {
     const BLOCK: usize = 1 << 20;
-    let local = |e| SftpError::Local {
-        path: up.local.clone(),
-        source: e,
-    };
-    let mut file = tokio::fs::File::open(&up.local).await.map_err(local)?;
+    reader.open().await?;
     let chunk = sessions
         .iter()
         .map(|s| s.write_chunk())
@@ -324,21 +329,16 @@ async fn write_all(
     // never reaches the commit.
     let mut sent = <sha2::Sha256 as sha2::Digest>::new();
     loop {
-        while q.len() < limit && in_flight + chunk as u64 <= byte_limit && offset < size {
+        let (avail, complete) = reader.readable()?;
+        while q.len() < limit && in_flight + chunk as u64 <= byte_limit {
             if pos == filled {
-                let want = BLOCK.min((size - offset) as usize);
-                filled = 0;
-                pos = 0;
-                while filled < want {
-                    let got = file.read(&mut block[filled..want]).await.map_err(local)?;
-                    if got == 0 {
-                        return Err(SftpError::LocalChanged {
-                            path: up.local.clone(),
-                            detail: "it shrank while it was being uploaded".into(),
-                        });
-                    }
-                    filled += got;
+                if offset >= avail {
+                    break;
                 }
+                let want = BLOCK.min((avail - offset) as usize);
+                reader.read_exact(&mut block[..want]).await?;
+                filled = want;
+                pos = 0;
                 sha2::Digest::update(&mut sent, &block[..filled]);
             }
             let len = chunk.min(filled - pos);
@@ -351,25 +351,180 @@ async fn write_all(
             in_flight += len as u64;
             q.push(async move { (len, s.raw.write(h, off, data).await) });
         }
-        match q.next().await {
-            None => break,
-            Some((len, Ok(_))) => {
-                in_flight -= len as u64;
-                acked += len as u64;
-                progress(acked);
+        // Everything read so far is sent and the file has not grown further.
+        let starved = pos == filled && offset >= avail;
+        if q.is_empty() {
+            if complete && starved {
+                break;
             }
-            Some((_, Err(e))) => return Err(SftpError::remote("write", part, e)),
+            reader.grown().await?;
+            continue;
+        }
+        tokio::select! {
+            r = q.next() => match r {
+                Some((len, Ok(_))) => {
+                    in_flight -= len as u64;
+                    acked += len as u64;
+                    progress(acked);
+                }
+                Some((_, Err(e))) => return Err(SftpError::remote("write", part, e)),
+                None => {}
+            },
+            g = reader.grown(), if starved && !complete => g?,
         }
     }
+    let (size, sha) = reader.end().expect("the loop ends at the file's end");
     let sum = hex::encode(sha2::Digest::finalize(sent));
-    if !sum.eq_ignore_ascii_case(&up.sha256_hex) {
+    if offset != size || !sum.eq_ignore_ascii_case(&sha) {
         return Err(SftpError::LocalChanged {
             path: up.local.clone(),
             detail: format!(
-                "the bytes sent hash to {sum}, not the sealed {}",
-                up.sha256_hex
+                "the {offset} bytes sent hash to {sum}, not the sealed {sha} of {size} bytes"
             ),
         });
     }
     Ok(())
+}
+
+/// Where an upload's bytes come from: the complete spool file, or one still being sealed
+/// ([`Growing`]), read as far as it has grown.
+pub(crate) struct Reader {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    /// The growing file's reader, until it is handed over.
+    pending: Option<tokio::sync::oneshot::Receiver<std::fs::File>>,
+    growth: Option<tokio::sync::watch::Receiver<Growth>>,
+    /// The whole file's size and SHA-256 (hex), once known.
+    end: Option<(u64, String)>,
+}
+
+impl Reader {
+    /// The complete file at `path`, of `size` bytes hashing to `sha256`.
+    pub(crate) fn complete(path: &Path, size: u64, sha256: &str) -> Reader {
+        Reader {
+            path: path.to_path_buf(),
+            file: None,
+            pending: None,
+            growth: None,
+            end: Some((size, sha256.to_string())),
+        }
+    }
+
+    /// A file still being written (its final name is `path`).
+    pub(crate) fn growing(path: &Path, g: Growing) -> Reader {
+        Reader {
+            path: path.to_path_buf(),
+            file: None,
+            pending: Some(g.file),
+            growth: Some(g.growth),
+            end: None,
+        }
+    }
+
+    /// The whole file's size and SHA-256, once it is complete.
+    pub(crate) fn end(&self) -> Option<(u64, String)> {
+        self.end.clone()
+    }
+
+    fn local(&self, source: std::io::Error) -> SftpError {
+        SftpError::Local {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn stopped(&self, why: &str) -> SftpError {
+        SftpError::SourceStopped {
+            path: self.path.clone(),
+            why: why.to_string(),
+        }
+    }
+
+    /// Ready to read from the start (again, after a fallback to one channel).
+    async fn open(&mut self) -> Result<(), SftpError> {
+        if let Some(rx) = self.pending.take() {
+            match rx.await {
+                Ok(f) => self.file = Some(tokio::fs::File::from_std(f)),
+                Err(_) => {
+                    // The writer went away without a file: say why if it did.
+                    self.readable()?;
+                    return Err(self.stopped("no file was made"));
+                }
+            }
+        }
+        match self.file.as_mut() {
+            Some(f) if self.growth.is_some() => {
+                use tokio::io::AsyncSeekExt;
+                f.seek(std::io::SeekFrom::Start(0))
+                    .await
+                    .map_err(|e| self.local(e))?;
+            }
+            _ => {
+                let f = tokio::fs::File::open(&self.path)
+                    .await
+                    .map_err(|e| self.local(e))?;
+                self.file = Some(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes readable now, and whether that is the whole file; the writer's failure as an
+    /// error.
+    fn readable(&mut self) -> Result<(u64, bool), SftpError> {
+        if let Some((n, _)) = &self.end {
+            return Ok((*n, true));
+        }
+        let Some(rx) = self.growth.as_mut() else {
+            return Err(self.stopped("no size"));
+        };
+        let g = rx.borrow_and_update().clone();
+        match g {
+            Growth::Written(n) => Ok((n, false)),
+            Growth::Complete { bytes, sha256 } => {
+                self.end = Some((bytes, sha256));
+                Ok((bytes, true))
+            }
+            Growth::Failed(why) => Err(self.stopped(&why)),
+        }
+    }
+
+    /// Waits until the file grew, ended or failed (see [`Reader::readable`]).
+    async fn grown(&mut self) -> Result<(), SftpError> {
+        let Some(rx) = self.growth.as_mut() else {
+            return Ok(());
+        };
+        if rx.changed().await.is_err() {
+            // The writer is gone: fine if it said the file is complete.
+            let last = rx.borrow().clone();
+            return match last {
+                Growth::Complete { .. } => Ok(()),
+                Growth::Failed(why) => Err(self.stopped(&why)),
+                Growth::Written(_) => Err(self.stopped("it ended without finishing")),
+            };
+        }
+        Ok(())
+    }
+
+    async fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), SftpError> {
+        let f = self.file.as_mut().expect("opened");
+        let mut filled = 0;
+        while filled < buf.len() {
+            let got = f
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| SftpError::Local {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            if got == 0 {
+                return Err(SftpError::LocalChanged {
+                    path: self.path.clone(),
+                    detail: "it shrank while it was being uploaded".into(),
+                });
+            }
+            filled += got;
+        }
+        Ok(())
+    }
 }

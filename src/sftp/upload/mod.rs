@@ -10,6 +10,7 @@ pub(crate) mod data;
 mod folder;
 pub(crate) mod names;
 pub(crate) mod sidecars;
+pub(crate) mod stream;
 
 pub(crate) use folder::clean_litter;
 
@@ -18,7 +19,7 @@ use super::profile::{CommitPath, ServerProfile, Strategy};
 use super::remote::join;
 use super::{Delivered, IfExists, SftpError, Target, Upload, Verify};
 use commit::{choose_commit, commit_final};
-use data::{open_sessions, write_temp};
+use data::{open_sessions, write_temp, Reader};
 use folder::Folder;
 use names::{check_upload, part_name};
 use sidecars::put_sidecars;
@@ -149,7 +150,18 @@ async fn run(
         });
     }
     let commit = choose_commit(conn, s, profile, target, up).await?;
-    let fsync = write_temp(conn, sessions, profile, &part, up, size, strategy, progress).await?;
+    let mut reader = Reader::complete(&up.local, size, &up.sha256_hex);
+    let (fsync, ..) = write_temp(
+        conn,
+        sessions,
+        profile,
+        &part,
+        up,
+        &mut reader,
+        strategy,
+        progress,
+    )
+    .await?;
     let final_name = commit_final(conn, s, profile, target, up, commit, &part, size).await?;
 
     let sidecars = put_sidecars(s, dir, &final_name, up).await?;
