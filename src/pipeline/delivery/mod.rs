@@ -6,7 +6,7 @@
 //! (`attempt_once`, the upload files) or e-mail (`email`), and comes back as
 //! [`Sent`] (what the receipt records) or a [`DeliveryError`] classed like any other.
 
-use crate::core::config::{DaemonConfig, IfExists, Subscription, Transport, VerifyLevel};
+use crate::core::config::{DaemonConfig, Subscription, Transport};
 use crate::core::errors::{chain, Chain};
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::plan::{PlanError, RunPlan};
@@ -449,24 +449,14 @@ async fn attempt_once(
     if run.state != RunState::Uploading {
         *run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
     }
-    let upload = sftp::Upload {
-        local: PathBuf::from(&artifact.path),
-        final_name: artifact.file_name.clone(),
-        run_id: id.clone(),
-        if_exists: match plan.delivery.if_exists {
-            IfExists::Fail => sftp::IfExists::Fail,
-            IfExists::Overwrite => sftp::IfExists::Overwrite,
-            IfExists::Version => sftp::IfExists::Version,
-        },
-        verify: match plan.delivery.verify {
-            VerifyLevel::Size => sftp::Verify::Size,
-            VerifyLevel::ReadBack => sftp::Verify::ReadBack,
-        },
-        sha256_hex: artifact.ciphertext_sha256.clone(),
-        // Built per attempt, once the code tables' final names are known.
-        manifest: None,
-        done_marker: plan.delivery.done_marker,
-    };
+    // The manifest is built per attempt, once the code tables' final names are known.
+    let upload = stream::upload_of(
+        plan,
+        run,
+        PathBuf::from(&artifact.path),
+        artifact.file_name.clone(),
+        artifact.ciphertext_sha256.clone(),
+    );
     obs.stage(&id, &format!("uploading (attempt {n})"));
     let total = artifact.ciphertext_bytes;
     let run_now = run.clone();

@@ -66,9 +66,15 @@ pub async fn deliver(
         let _ = s.raw.close_session();
     }
     conn.close().await;
-    match &res {
+    log_outcome(&res, target, up, started.elapsed().as_secs_f64());
+    res
+}
+
+/// The one log line of an upload's end, whichever way the file went up (a finished spool
+/// file here, a growing one in [`stream`]).
+fn log_outcome(res: &Result<Delivered, SftpError>, target: &Target, up: &Upload, secs: f64) {
+    match res {
         Ok(d) => {
-            let secs = started.elapsed().as_secs_f64();
             info!(remote_path = %d.remote_path, bytes = d.bytes, host_key = %d.host_key_sha256,
                   server = %d.server, fsync = d.fsync,
                   commit = d.commit.map(|c| c.as_str()).unwrap_or("found"),
@@ -82,7 +88,6 @@ pub async fn deliver(
                   class = e.class().as_str(), error = %crate::core::errors::Chain(e), "Delivery failed.")
         }
     }
-    res
 }
 
 /// How a delivered file got there, for its [`Delivered`].

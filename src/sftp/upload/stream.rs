@@ -175,21 +175,7 @@ impl Staged {
         close(&self.sessions);
         let secs = self.started.elapsed().as_secs_f64();
         self.conn.close().await;
-        match &res {
-            Ok(d) => {
-                info!(remote_path = %d.remote_path, bytes = d.bytes, host_key = %d.host_key_sha256,
-                  server = %d.server, fsync = d.fsync,
-                  commit = d.commit.map(|c| c.as_str()).unwrap_or("found"),
-                  verified = d.verified.as_str(),
-                  secs, mib_per_s = (d.bytes as f64 / 1048576.0) / secs.max(1e-9),
-                  "Delivery succeeded.")
-            }
-            Err(e) => {
-                use crate::core::retry::Classify;
-                warn!(host = %self.target.host, file = %up.final_name, run = %up.run_id,
-                      class = e.class().as_str(), error = %crate::core::errors::Chain(e), "Delivery failed.")
-            }
-        }
+        super::log_outcome(&res, &self.target, up, secs);
         res
     }
 
