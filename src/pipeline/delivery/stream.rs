@@ -127,7 +127,13 @@ pub(super) async fn generate_and_upload(
             },
             Err(e) => Growth::Failed(Chain(e).to_string()),
         });
-        r
+        let art = r?;
+        // Recorded as soon as it is sealed, while the rest goes up: from here a crash finds
+        // the run `uploading` with this artifact, as on the serial path, and resuming looks
+        // for the file on the server, then uploads the spool copy.
+        record_sealed(ctx, plan, run, &art)?;
+        *run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
+        Ok::<_, DeliveryError>(art)
     };
     let uploading = async {
         tokio::select! {
@@ -136,20 +142,9 @@ pub(super) async fn generate_and_upload(
         }
     };
     let (sealed, staged) = tokio::join!(sealing, uploading);
-    let art = match sealed {
-        Ok(a) => a,
-        Err(e) => {
-            // The upload saw the failure and removed its temp file; a staged one (the
-            // sealing failed after its last byte) is removed here.
-            if let Some(Ok(s)) = staged {
-                s.abandon().await;
-            }
-            return Err(e);
-        }
-    };
-    // Recorded before anything is committed: a crash after the commit finds the run
-    // `uploading` with this artifact, and resuming finds the file on the server.
-    if let Err(e) = record_sealed(ctx, plan, run, &art) {
+    if let Err(e) = sealed {
+        // The upload saw a sealing failure and removed its temp file; a staged one (the
+        // sealing or its recording failed after the last byte) is removed here.
         if let Some(Ok(s)) = staged {
             s.abandon().await;
         }
@@ -162,7 +157,6 @@ pub(super) async fn generate_and_upload(
         Some(Ok(s)) => s,
     };
     debug!(subscription = %sub.id, run = %id, bytes = staged.bytes(), "Uploaded while sealing; committing.");
-    *run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
     let artifact = run
         .artifact
         .clone()
