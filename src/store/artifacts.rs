@@ -14,6 +14,7 @@ impl Store {
     pub fn record_artifact(&self, run: &RunId, a: &Artifact) -> Result<Run> {
         let tx = self.write_tx()?;
         let cur = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
+        self.fence_in(&tx, run)?;
         match cur.state {
             RunState::Pending | RunState::Generated => {}
             RunState::Sealed | RunState::Uploading if cur.artifact.as_ref() == Some(a) => {
@@ -32,7 +33,7 @@ impl Store {
             "UPDATE runs SET artifact_path = ?2, file_name = ?3, plaintext_sha256 = ?4, \
              ciphertext_sha256 = ?5, rows = ?6, plaintext_bytes = ?7, ciphertext_bytes = ?8, \
              period_from = ?9, period_to = ?10, format = ?11, fallback_note = ?12, \
-             state = 'sealed', state_reason = NULL, updated_at = ?13 WHERE id = ?1",
+             state = 'sealed', state_reason = NULL, updated_at = ?13, sealed_by = ?14 WHERE id = ?1",
             params![
                 run,
                 a.path,
@@ -46,7 +47,8 @@ impl Store {
                 a.period_to,
                 a.format,
                 a.fallback_note,
-                self.now()
+                self.now(),
+                self.node
             ],
         )?;
         let updated = get_run_in(&tx, run)?.ok_or_else(|| StoreError::NoSuchRun(run.clone()))?;
@@ -68,11 +70,12 @@ impl Store {
                 why: "only an active run's artifact can be discarded",
             });
         }
+        self.fence_in(&tx, run)?;
         tx.execute(
             "UPDATE runs SET artifact_path = NULL, file_name = NULL, plaintext_sha256 = NULL, \
              ciphertext_sha256 = NULL, rows = NULL, plaintext_bytes = NULL, ciphertext_bytes = NULL, \
              period_from = NULL, period_to = NULL, format = NULL, fallback_note = NULL, \
-             state = 'pending', state_reason = ?2, updated_at = ?3 WHERE id = ?1",
+             sealed_by = NULL, state = 'pending', state_reason = ?2, updated_at = ?3 WHERE id = ?1",
             params![run, reason, self.now()],
         )?;
         tx.execute("DELETE FROM run_files WHERE run_id = ?1", [run])?;

@@ -136,6 +136,14 @@ pub enum StoreError {
     /// A caller-supplied value is out of range (e.g. a byte count above i64::MAX).
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// This node no longer holds the run's lease (it expired, or another node took the run
+    /// over): it must stop without committing anything of the run.
+    #[error("run {run}: this node ({node}) no longer holds its lease{}", holder.as_ref().map(|h| format!("; node {h} holds it")).unwrap_or_default())]
+    LeaseLost {
+        run: RunId,
+        node: String,
+        holder: Option<String>,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -236,7 +244,7 @@ impl Classify for StoreError {
             StoreError::PgLostInTransaction | StoreError::PgThread => ErrorClass::Retryable,
             StoreError::PgConfig { .. } | StoreError::NoRow => ErrorClass::Permanent,
             StoreError::Io(_) => ErrorClass::Retryable,
-            StoreError::ActiveRun { .. } => ErrorClass::Retryable,
+            StoreError::ActiveRun { .. } | StoreError::LeaseLost { .. } => ErrorClass::Retryable,
             StoreError::Json(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::NoSuchRun(_)

@@ -242,6 +242,31 @@ CREATE INDEX notifications_subscription ON notifications(subscription, created_a
 CREATE INDEX notifications_state ON notifications(state);
 "#,
     },
+    Migration {
+        version: 8,
+        description: "leases: several nodes on one store (who works on a run, until when)",
+        sql: r#"
+-- The node working on a run and until when its claim holds without a heartbeat (NULL:
+-- nobody; an expired claim may be taken by another node), its last heartbeat, the node
+-- whose spool holds the sealed artifact, and the node that committed the receipt.
+ALTER TABLE runs ADD COLUMN lease_node TEXT;
+ALTER TABLE runs ADD COLUMN lease_until TEXT;
+ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+ALTER TABLE runs ADD COLUMN sealed_by TEXT;
+ALTER TABLE runs ADD COLUMN delivered_by TEXT;
+CREATE INDEX runs_lease ON runs(state, lease_until);
+
+-- Per-host limits across nodes: one row per run holding a slot of a host (`host:port`),
+-- until a heartbeat renews it; a dead node's slots expire with its leases.
+CREATE TABLE host_slots (
+    host    TEXT NOT NULL,
+    run_id  TEXT NOT NULL,
+    node    TEXT NOT NULL,
+    until   TEXT NOT NULL,
+    PRIMARY KEY (host, run_id)
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

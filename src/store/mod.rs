@@ -30,6 +30,7 @@ pub mod db;
 mod email;
 mod error;
 pub mod export;
+mod leases;
 pub mod migrations;
 pub mod model;
 mod notices;
@@ -40,6 +41,7 @@ mod runs;
 
 pub use chain::{ChainReport, GENESIS};
 pub use error::{pg_hint, BreakKind, BrokenLink, Result, StoreError};
+pub use leases::{Claim, Lease, LeaseInfo};
 pub use model::{
     fmt_ts, month_range, parse_month, parse_ts, run_id, Artifact, Attempt, AttemptOutcome,
     DeliveredFile, EmailSend, EmailSent, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter,
@@ -66,6 +68,8 @@ pub struct Store {
     conn: Db,
     path: Option<PathBuf>,
     clock: Clock,
+    /// This process's node ([`Store::set_node`]): fences the commit points by its lease.
+    node: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,6 +114,7 @@ impl Store {
             conn,
             path: None,
             clock: Arc::new(Utc::now),
+            node: None,
         })
     }
 
@@ -141,6 +146,7 @@ impl Store {
             conn: Db::Sqlite(conn),
             path,
             clock: Arc::new(Utc::now),
+            node: None,
         })
     }
 

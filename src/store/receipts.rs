@@ -203,6 +203,7 @@ impl Store {
         }
         let run = get_run_in(&tx, &new.run_id)?
             .ok_or_else(|| StoreError::NoSuchRun(new.run_id.clone()))?;
+        self.fence_in(&tx, &new.run_id)?;
         let mismatch = |detail: String| StoreError::Mismatch {
             run: run.id.clone(),
             detail,
@@ -264,8 +265,9 @@ impl Store {
         r.hash = chain::receipt_hash(&r);
         insert_receipt(&tx, &r)?;
         tx.execute(
-            "UPDATE runs SET state = 'delivered', state_reason = NULL, updated_at = ?2 WHERE id = ?1",
-            params![r.run_id, self.now()],
+            "UPDATE runs SET state = 'delivered', state_reason = NULL, updated_at = ?2, \
+             delivered_by = ?3 WHERE id = ?1",
+            params![r.run_id, self.now(), self.node],
         )?;
         tx.commit()?;
         Ok(r)

@@ -7,6 +7,7 @@ mod chain;
 mod check;
 mod daemon;
 mod delivery;
+mod leases;
 mod migrations;
 mod postgres;
 mod runs;

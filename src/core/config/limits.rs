@@ -22,6 +22,10 @@ pub const RETRY_MAX_ATTEMPTS: (u32, u32) = (1, 100);
 pub const RETRY_DEADLINE_SECS: (u64, u64) = (1, 30 * 86_400);
 /// `[daemon] shutdown_grace_secs`: at most an hour (keep `TimeoutStopSec` above it).
 pub const SHUTDOWN_GRACE_SECS_MAX: u64 = 3_600;
+/// `[daemon] lease_secs`: 5 s (heartbeats every lease/3 must fit) to an hour.
+pub const LEASE_SECS: (u64, u64) = (5, 3_600);
+/// `[daemon] node`: at most this many characters.
+pub const NODE_NAME_MAX: usize = 64;
 /// `[retention] spool_grace_hours`: at most a year.
 pub const SPOOL_GRACE_HOURS_MAX: u64 = 8_760;
 /// `[retention] receipts_days`: 1 day to 100 years.

@@ -14,7 +14,7 @@ pub mod validate;
 pub use location::{DbLocation, PgUrl};
 pub use recipient::{Recipient, RecipientError};
 pub use validate::{
-    AuthSpec, CommitMode, DaemonConfig, EmailSpec, ExtractSpec, Filter, Format, IfExists,
-    NotifySpec, PeriodSpec, SecretRef, SmsFormat, SmsSpec, SmtpAuthSpec, SmtpSpec, SmtpTls,
-    Subscription, TargetSpec, TargetTuning, Transport, VerifyLevel, WebhookSpec,
+    node_name_problem, AuthSpec, CommitMode, DaemonConfig, EmailSpec, ExtractSpec, Filter, Format,
+    IfExists, NotifySpec, PeriodSpec, SecretRef, SmsFormat, SmsSpec, SmtpAuthSpec, SmtpSpec,
+    SmtpTls, Subscription, TargetSpec, TargetTuning, Transport, VerifyLevel, WebhookSpec,
 };

@@ -61,6 +61,12 @@ pub struct RawDaemonRuntime {
     /// this user can read every secret file and write the spool and state folders.
     /// Default `regdrop` when that user exists, else the user running `check`.
     pub user: Option<String>,
+    /// This node's name in a shared state store (leases, `regdrop status`). Default: the
+    /// host name.
+    pub node: Option<String>,
+    /// Seconds a node's claim on a run lasts without a heartbeat; another node takes the
+    /// run over after that. Default 30, at least 5.
+    pub lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -206,6 +206,26 @@ CREATE INDEX notifications_subscription ON notifications(subscription, created_a
 CREATE INDEX notifications_state ON notifications(state);
 "#,
     },
+    Migration {
+        version: 8,
+        description: "leases: several nodes on one store (who works on a run, until when)",
+        sql: r#"
+ALTER TABLE runs ADD COLUMN lease_node TEXT COLLATE "C";
+ALTER TABLE runs ADD COLUMN lease_until TEXT COLLATE "C";
+ALTER TABLE runs ADD COLUMN heartbeat_at TEXT COLLATE "C";
+ALTER TABLE runs ADD COLUMN sealed_by TEXT COLLATE "C";
+ALTER TABLE runs ADD COLUMN delivered_by TEXT COLLATE "C";
+CREATE INDEX runs_lease ON runs(state, lease_until);
+
+CREATE TABLE host_slots (
+    host    TEXT COLLATE "C" NOT NULL,
+    run_id  TEXT COLLATE "C" NOT NULL,
+    node    TEXT COLLATE "C" NOT NULL,
+    until   TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (host, run_id)
+);
+"#,
+    },
 ];
 
 /// Columns PostgreSQL has and SQLite does not (SQLite's implicit `rowid` instead).

@@ -272,6 +272,8 @@ static DAEMON_RUNTIME: Table = Table {
         opt("metrics_listen", Ty::Text),
         opt("shutdown_grace_secs", U64),
         opt("user", Ty::Text),
+        opt("node", Ty::Text),
+        opt("lease_secs", U64),
     ],
     serde_fields: serde_fields::<RawDaemonRuntime>,
 };

@@ -46,6 +46,7 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         "days receipts and attempts are kept",
         &mut problems,
     );
+    let node = node_and_lease(&raw.daemon, &mut problems);
     let metrics_listen = match &raw.daemon.metrics_listen {
         None => None,
         Some(s) => match s.parse::<std::net::SocketAddr>() {
@@ -121,6 +122,8 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
     }
     Ok(DaemonConfig {
         service_user: service_user.map(str::to_string),
+        node: node.map(str::to_string),
+        lease: Duration::from_secs(raw.daemon.lease_secs.unwrap_or(30)),
         register: DbLocation::from_config(
             raw.register.as_deref().unwrap_or("register.sqlite"),
             base,
@@ -160,6 +163,48 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         notify,
         sms,
     })
+}
+
+/// `[daemon] node` (trimmed) and the bounds of `lease_secs`.
+fn node_and_lease<'a>(
+    raw: &'a super::super::raw::RawDaemonRuntime,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a str> {
+    limits::check_range(
+        "daemon.lease_secs",
+        raw.lease_secs,
+        limits::LEASE_SECS,
+        "seconds a node's claim on a run lasts without a heartbeat",
+        problems,
+    );
+    let node = raw.node.as_deref().map(str::trim);
+    if let Some(n) = node {
+        if let Err(why) = node_name_problem(n) {
+            problems.push(Problem::new("daemon.node", why));
+        }
+    }
+    node
+}
+
+/// Why `name` cannot name a node (`[daemon] node`, and the host name it defaults to):
+/// empty, longer than [`limits::NODE_NAME_MAX`], or with a space or control character
+/// (it is shown in `regdrop status` and logs).
+pub fn node_name_problem(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty; write this node's name, e.g. node = \"regdrop-1\"".into());
+    }
+    if name.chars().count() > limits::NODE_NAME_MAX {
+        return Err(format!(
+            "is longer than {} characters; write a short name, e.g. node = \"regdrop-1\"",
+            limits::NODE_NAME_MAX
+        ));
+    }
+    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "{name:?} has a space or control character; write a name of printable characters, e.g. node = \"regdrop-1\""
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -273,6 +318,49 @@ mod tests {
             "must be at least 1"
         );
         assert_eq!(message_at(&p, "daemon.max_per_host"), "must be at least 1");
+    }
+
+    #[test]
+    fn node_and_lease_have_defaults_and_bounds() {
+        let d = daemon("").unwrap();
+        assert_eq!(
+            (d.node.as_deref(), d.lease),
+            (None, Duration::from_secs(30))
+        );
+        let d = daemon("[daemon]\nnode = \" regdrop-2 \"\nlease_secs = 5\n").unwrap();
+        assert_eq!(
+            (d.node.as_deref(), d.lease),
+            (Some("regdrop-2"), Duration::from_secs(5))
+        );
+        let long = "n".repeat(65);
+        for (text, key, says) in [
+            (
+                "[daemon]\nlease_secs = 4\n",
+                "daemon.lease_secs",
+                "from 5 to 3600",
+            ),
+            ("[daemon]\nnode = \"  \"\n", "daemon.node", "is empty"),
+            (
+                "[daemon]\nnode = \"a b\"\n",
+                "daemon.node",
+                "space or control",
+            ),
+            (
+                "[daemon]\nnode = \"a\\u0007\"\n",
+                "daemon.node",
+                "space or control",
+            ),
+            (
+                &format!("[daemon]\nnode = \"{long}\"\n"),
+                "daemon.node",
+                "longer than 64",
+            ),
+        ] {
+            let p = daemon(text).unwrap_err();
+            assert_eq!(keys(&p), [key], "{text}");
+            assert!(message_at(&p, key).contains(says), "{text}: {p:?}");
+        }
+        assert!(node_name_problem(&"n".repeat(64)).is_ok());
     }
 
     #[test]

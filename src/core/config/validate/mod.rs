@@ -23,7 +23,7 @@ mod subscription;
 mod target;
 mod types;
 
-pub use daemon::validate_daemon;
+pub use daemon::{node_name_problem, validate_daemon};
 pub use email::{
     mask_mobile, normalize_mobile, render_subject, EmailSpec, SmsFormat, SmsSpec, EMAIL_MAX_BYTES,
     EMAIL_MAX_BYTES_DEFAULT,

@@ -313,6 +313,11 @@ pub struct DaemonConfig {
     pub receipts_retention: Duration,
     /// `[daemon] user`: the user the service runs as, when the file names one.
     pub service_user: Option<String>,
+    /// `[daemon] node`: this node's name in a shared state store (`None`: the host name,
+    /// read by the daemon).
+    pub node: Option<String>,
+    /// `[daemon] lease_secs`: how long a node's claim on a run lasts without a heartbeat.
+    pub lease: Duration,
     /// `[smtp]`, when configured.
     pub smtp: Option<super::smtp::SmtpSpec>,
     /// `[notify]`: operator alerts (empty: none).
