@@ -13,11 +13,12 @@
 //! form cannot write (a character without an ISO-8859-1 form) fails that form's members,
 //! as it would fail each alone; an error of the register fails the whole group.
 
+use crate::core::config::location::DbLocation;
 use crate::core::config::Format;
 use crate::core::plan::RunPlan;
 use crate::core::scan::{self, ScanKey};
 use crate::extract::writers::{CsvWriter, DsvWriter, RowWriter};
-use crate::extract::{self, ExtractError};
+use crate::extract::{self, ExtractError, Register, Snapshot};
 use crate::pipeline::artifact::{Artifact, JobError};
 use crate::seal::{Key, SealError, SealWriter, Sealed};
 use std::io::{self, Write};
@@ -217,7 +218,7 @@ fn key_of(plan: &RunPlan) -> Key<'_> {
 /// When the members do not share one [`ScanKey`] or one of them may not share a scan
 /// ([`scan::solo_reason`]): the caller groups them with [`scan::groups`].
 pub fn seal_shared(
-    register: &Path,
+    register: &DbLocation,
     members: &[Member<'_>],
     progress: &mut dyn FnMut(u64, u64),
     cancelled: &(dyn Fn() -> bool + Sync),
@@ -230,10 +231,13 @@ pub fn seal_shared(
             "shared scan of runs that do not share a query"
         );
     }
-    let conn = open_register(register)?;
-    // Count and stream in one read transaction: every member sees the same register state.
-    conn.execute_batch("BEGIN")?;
-    let (total, _, _) = extract::plan(&conn, &lead.extract, lead.period.as_ref(), u64::MAX)?;
+    let source = Register::open(register).map_err(|source| JobError::Register {
+        location: register.to_string(),
+        source,
+    })?;
+    // Count and stream in one snapshot: every member sees the same register state.
+    let snap = source.snapshot()?;
+    let (total, _, _) = extract::plan(&snap, &lead.extract, lead.period.as_ref(), u64::MAX)?;
 
     // Each member's sealer, or the error that kept it from starting.
     let mut results: Vec<Option<Result<Artifact, JobError>>> =
@@ -262,7 +266,7 @@ pub fn seal_shared(
     let q = extract::query::build(&lead.extract, lead.period.as_ref());
     let columns = &lead.extract.columns;
     let (scanned, stopped, failed) = scan_forms(
-        &conn,
+        &snap,
         &q,
         columns,
         &plans,
@@ -297,7 +301,7 @@ pub fn seal_shared(
         })
         .collect();
     let rows = scanned.map_err(JobError::Extract)?;
-    conn.execute_batch("COMMIT")?;
+    snap.end()?;
     progress(rows, total);
     let results = results
         .into_iter()
@@ -326,7 +330,7 @@ pub fn seal_shared(
 /// per form whether it failed (its members' results are set to its error).
 #[allow(clippy::too_many_arguments)]
 fn scan_forms(
-    conn: &rusqlite::Connection,
+    snap: &Snapshot<'_>,
     q: &extract::query::Query,
     columns: &[crate::core::catalog::Field],
     plans: &[&RunPlan],
@@ -359,7 +363,7 @@ fn scan_forms(
         .collect();
     let mut stopped = false;
     let rows = extract::stream_rows(
-        conn,
+        snap,
         q,
         columns,
         |row, values| {
@@ -418,19 +422,6 @@ fn scan_forms(
         failed.push(f.failed.is_some());
     }
     (scanned, stopped, failed)
-}
-
-fn open_register(register: &Path) -> Result<rusqlite::Connection, JobError> {
-    if !register.exists() {
-        return Err(JobError::Register {
-            path: register.display().to_string(),
-            source: rusqlite::Error::InvalidPath(register.to_path_buf()),
-        });
-    }
-    crate::register::schema::open_ro(register).map_err(|source| JobError::Register {
-        path: register.display().to_string(),
-        source,
-    })
 }
 
 /// A member's artifact from its sealed file and the scan's rows.

@@ -4,6 +4,7 @@
 //! error and leave nothing in their spool.
 
 use crate::util::{self, small_disk::SmallDisk};
+use regdrop::core::config::location::DbLocation;
 use regdrop::core::config::raw::RawSubscription;
 use regdrop::core::config::validate::{validate_subscription, Inherited};
 use regdrop::core::plan::RunPlan;
@@ -91,7 +92,7 @@ fn solo(s: &Setup, plan: &RunPlan, name: &str) -> (String, u64) {
     let spool = s.dir.path().join("solo");
     let art = artifact::generate_and_seal(
         Workshop {
-            register: &s.register,
+            register: &DbLocation::Sqlite(s.register.clone()),
             spool: &spool,
             xlsx_row_limit: None,
             passphrase: None,
@@ -139,7 +140,13 @@ fn one_scan_seals_each_member_to_its_own_key_as_a_solo_run_would() {
         })
         .collect();
     let mut seen = 0;
-    let scanned = seal_shared(&s.register, &members, &mut |d, _| seen = d, &|| false).unwrap();
+    let scanned = seal_shared(
+        &DbLocation::Sqlite(s.register.clone()),
+        &members,
+        &mut |d, _| seen = d,
+        &|| false,
+    )
+    .unwrap();
     assert_eq!(scanned.results.len(), 4);
     assert!(scanned.rows > 1000, "{}", scanned.rows);
     assert_eq!(
@@ -212,7 +219,13 @@ fn a_member_whose_sealer_fails_drops_out_alone_and_leaves_nothing() {
             artifact_name: format!("{}.artifact", p.subscription),
         })
         .collect();
-    let scanned = seal_shared(&s.register, &members, &mut |_, _| {}, &|| false).unwrap();
+    let scanned = seal_shared(
+        &DbLocation::Sqlite(s.register.clone()),
+        &members,
+        &mut |_, _| {},
+        &|| false,
+    )
+    .unwrap();
     let r = &scanned.results;
     match &r[1] {
         Err(e @ JobError::Seal(_)) => assert!(e.to_string().contains("spool folder"), "{e}"),
