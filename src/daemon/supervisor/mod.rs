@@ -13,10 +13,12 @@
 //! the supervisor with `tokio::time::pause()` and a fake work function, without network.
 //!
 //! Files: `clock`, `job` (what a run is given), `timetable` (subscriptions and their
-//! next fire times, the queue's input), `slots` (starting queued runs and their ends),
+//! next fire times, the queue's input), `groups` (queued fires with one register query
+//! sealed from one shared scan), `slots` (starting queued runs and their ends),
 //! `status` (what it tells systemd and `regdrop status`); this file holds the loop.
 
 mod clock;
+mod groups;
 mod job;
 mod slots;
 mod status;
@@ -79,6 +81,8 @@ pub struct Supervisor {
     stopped: bool,
     /// Subscription files that failed validation at the last load.
     invalid_files: usize,
+    /// Shared scans under way, and the fires they hold.
+    groups: groups::Groups,
 }
 
 pub(super) use crate::store::lock;
@@ -142,6 +146,7 @@ impl Supervisor {
             dirty: true,
             stopped: false,
             invalid_files: 0,
+            groups: groups::Groups::default(),
         }
     }
 
@@ -262,6 +267,7 @@ impl Supervisor {
                 self.housekeeping(now);
             }
             self.fire_due(now);
+            self.form_groups();
             self.dispatch();
             // From the store each wake-up: `regdrop resolve` changes it from outside.
             self.refresh_attention();

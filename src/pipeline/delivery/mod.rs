@@ -24,12 +24,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 mod email;
+mod group;
 mod record;
 mod spool;
 mod stream;
 mod target;
 mod upload;
 
+pub use group::{scan_key, seal_group, Joined};
 use record::{generate, last_delivered_to, record_receipt};
 use spool::{check_spool, lock_run, SpoolCheck};
 pub use target::target_of;
