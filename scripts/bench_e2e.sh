@@ -191,7 +191,7 @@ TOML
   rw=$(python3 -c "print(round($done_at - $at, 2))")
   rc=$(cpu "$f/daemon.time"); rr=$(rss "$f/daemon.time")
   scans=$(grep -c 'Shared scan sealed' "$f/daemon.err" || true)
-  one=$(plain_sha "$(find "$f/remote/f1" -name '*.age' | head -1)")
+  one=$(age -d -i "$f/k1.txt" "$(find "$f/remote/f1" -name '*.age' | head -1)" | sha256sum | cut -c1-64)
   for k in $(seq 1 "$FANOUT"); do
     file=$(find "$f/remote/f$k" -name '*.age' | head -1)
     got=$(age -d -i "$f/k$k.txt" "$file" | sha256sum | cut -c1-64)
