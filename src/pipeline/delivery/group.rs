@@ -18,6 +18,7 @@ use crate::pipeline::shared_scan::{seal_shared, Member};
 use crate::sftp;
 use crate::store::{NewRun, Run, RunState};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -101,20 +102,33 @@ pub async fn seal_group(ctx: &Ctx, members: &[(Arc<Subscription>, DateTime<Utc>)
         });
     }
     // A target that fails its check now (host key, login, folder, a server down) costs no
-    // sealing: its run goes on alone, which checks it again first, as every run does.
-    let checks = futures::future::join_all(group.iter().map(|r| async {
-        let Transport::Sftp(t) = &r.plan.transport else {
-            return Err("not an SFTP delivery".to_string());
-        };
-        let target = target_of(&r.plan.subscription, t).map_err(|e| chain(&e))?;
-        sftp::check_target(&target).await.map_err(|e| chain(&e))
-    }))
+    // sealing: its run goes on alone, which checks it again first, as every run does. At
+    // most `max_per_host` checks at once: a burst of logins is what servers throttle
+    // (OpenSSH's MaxStartups drops connections beyond 10 unauthenticated ones).
+    let targets: Vec<Result<sftp::Target, String>> = group
+        .iter()
+        .map(|r| match &r.plan.transport {
+            Transport::Sftp(t) => target_of(&r.plan.subscription, t).map_err(|e| chain(&e)),
+            Transport::Email(_) => Err("not an SFTP delivery".to_string()),
+        })
+        .collect();
+    let checks: Vec<Result<(), String>> = futures::stream::iter(
+        targets
+            .into_iter()
+            .map(|t| async move { sftp::check_target(&t?).await.map_err(|e| chain(&e)) }),
+    )
+    .buffered(ctx.daemon.max_per_host.max(1))
+    .collect()
     .await;
     let mut checked = Vec::with_capacity(group.len());
     for (r, check) in group.into_iter().zip(checks) {
         match check {
             Ok(()) => checked.push(r),
-            Err(why) => out[r.index] = Joined::Solo(format!("its target: {why}")),
+            Err(why) => {
+                info!(subscription = %r.plan.subscription, run = %r.run.id, error = %why,
+                      "Target check failed; the run does not join the shared scan and goes on alone.");
+                out[r.index] = Joined::Solo(format!("its target: {why}"));
+            }
         }
     }
     let group = checked;
