@@ -21,6 +21,7 @@ use crate::extract::writers::{CsvWriter, DsvWriter, RowWriter};
 use crate::extract::{self, ExtractError, Register, Snapshot};
 use crate::pipeline::artifact::{Artifact, JobError};
 use crate::seal::{Key, SealError, SealWriter, Sealed};
+use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -99,6 +100,8 @@ struct Tee {
     /// Indexes into the scan's sealers, with their senders while they take data.
     outs: Vec<(usize, Option<SyncSender<Msg>>)>,
     buf: Vec<u8>,
+    /// The form's plaintext SHA-256, taken once for all its members.
+    hasher: Sha256,
     /// Sent chunks, reclaimed once every member has written them (no allocation per chunk).
     sent: std::collections::VecDeque<Arc<Vec<u8>>>,
 }
@@ -137,6 +140,7 @@ impl Tee {
             return Ok(());
         }
         let next = self.fresh();
+        self.hasher.update(&self.buf);
         let chunk = Arc::new(std::mem::replace(&mut self.buf, next));
         self.send(|| Msg::Data(chunk.clone()));
         if self.sent.len() > DEPTH + 2 {
@@ -245,7 +249,7 @@ pub fn seal_shared(
     let mut sealers: Vec<Option<Sealer>> = (0..members.len()).map(|_| None).collect();
     for (i, m) in members.iter().enumerate() {
         let started = crate::seal::ensure_spool(m.spool)
-            .and_then(|_| SealWriter::create_with(m.spool, &m.artifact_name, key_of(m.plan)));
+            .and_then(|_| SealWriter::create_unhashed(m.spool, &m.artifact_name, key_of(m.plan)));
         match started {
             Ok(w) => sealers[i] = Some(spawn_sealer(w, m.spool.join(&m.artifact_name))),
             Err(e) => results[i] = Some(Err(JobError::Seal(e))),
@@ -260,6 +264,7 @@ pub fn seal_shared(
                 .map(|&i| (i, sealers[i].as_mut().and_then(|s| s.tx.take())))
                 .collect(),
             buf: Vec::with_capacity(CHUNK),
+            hasher: Sha256::new(),
             sent: Default::default(),
         })
         .collect();
@@ -277,9 +282,14 @@ pub fn seal_shared(
         cancelled,
     );
     // A member gets its Done only when the whole scan went through and its form did.
+    let mut plain_sums: Vec<String> = vec![String::new(); members.len()];
     for (tee, failed) in tees.iter_mut().zip(failed) {
         if scanned.is_ok() && !stopped && !failed {
             tee.finish();
+            let sum = hex::encode(std::mem::take(&mut tee.hasher).finalize());
+            for (i, _) in &tee.outs {
+                plain_sums[*i] = sum.clone();
+            }
         } else {
             for (_, tx) in tee.outs.iter_mut() {
                 *tx = None;
@@ -306,10 +316,17 @@ pub fn seal_shared(
     let results = results
         .into_iter()
         .zip(sealed)
-        .zip(members)
-        .map(|((r, s), m)| match (r, s) {
+        .zip(members.iter().zip(plain_sums))
+        .map(|((r, s), (m, sum))| match (r, s) {
             (Some(r), _) => r,
-            (None, Some(Ok(sealed))) => Ok(artifact_of(m.plan, sealed, rows)),
+            (None, Some(Ok(sealed))) => Ok(artifact_of(
+                m.plan,
+                Sealed {
+                    plaintext_sha256: sum,
+                    ..sealed
+                },
+                rows,
+            )),
             (None, Some(Err(e))) if !abandoned(&e) => Err(JobError::Seal(e)),
             // Not sealed because the scan stopped (shutdown) or every form did.
             (None, _) => Err(JobError::Extract(ExtractError::Io(io::Error::new(

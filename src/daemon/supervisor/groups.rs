@@ -37,7 +37,8 @@ impl Groups {
 
 impl Supervisor {
     /// Starts a shared scan for every set of two or more queued fires with one register
-    /// query, while a worker slot is free.
+    /// query, while a worker slot is free (a set without a slot is looked at again on the
+    /// next turn; a fire without a partner is not).
     pub(super) fn form_groups(&mut self) {
         let queued: HashSet<RunId> = self.queue.iter().map(Job::run_id).collect();
         self.groups.seen.retain(|r| queued.contains(r));
@@ -57,8 +58,11 @@ impl Supervisor {
         }
         for (_, members) in keyed.into_iter().filter(|(_, m)| m.len() > 1) {
             if self.active >= self.daemon.max_concurrent {
-                // No slot for the scan: these fires run solo.
-                break;
+                // No slot for the scan now (nor for them): the next turn looks again.
+                for &i in &members {
+                    self.groups.seen.remove(&self.queue[i].run_id());
+                }
+                continue;
             }
             let jobs: Vec<Job> = members.iter().map(|&i| self.queue[i].clone()).collect();
             let runs: Vec<RunId> = jobs.iter().map(Job::run_id).collect();
