@@ -7,14 +7,20 @@
 # peak RSS of each (/usr/bin/time -v; for the DIY pipeline the largest of its processes).
 # The first round checks that both files decrypt to the same plaintext.
 #
-# usage: scripts/bench_e2e.sh [VEHICLES [ROUNDS [CACHE_DIR]]]
+# Then the fan-out case (FANOUT subscriptions, default 20, 0 skips it): FANOUT identical
+# subscriptions, each with its own age key and remote folder, fire at the same minute in
+# the `regdrop run` daemon (default limits: 4 at once, 2 per host) and share one scan;
+# against FANOUT DIY pipelines as above, one after the other, each with its own key. Wall
+# time from the fire to the last receipt (polled every 0.25 s), CPU and peak RSS of the
+# daemon process against the DIY loop's; every file decrypts to the same plaintext.
+#
+# usage: scripts/bench_e2e.sh [VEHICLES [ROUNDS [CACHE_DIR]]]   (FANOUT=N in the environment)
 #   defaults: 1000000 vehicles, 3 rounds, registers cached in $TMPDIR/regdrop-bench-registers
 #   (`register generate --vehicles N --seed 1`, kept between runs; delete it when done).
 # Needs: a release build (built if missing), openssh-server (/usr/sbin/sshd), openssh-client
 # (sftp), sqlite3, age, age-keygen, python3, /usr/bin/time.
 # regdrop's delivery also fsyncs the remote file (fsync@openssh.com) and reads nothing
-# back; `sftp put` does no fsync. The fan-out case (N subscriptions sharing one scan) is
-# not here yet: it needs shared scans (issue 12, item 1).
+# back; `sftp put` does no fsync.
 set -euo pipefail
 
 N=${1:-1000000}
@@ -119,6 +125,7 @@ run_diy() { # -> "wall_s rss_mib cpu_s"
 }
 plain_sha() { age -d -i "$work/age.txt" "$1" | sha256sum | cut -c1-64; }
 
+if [ "$ROUNDS" -gt 0 ]; then
 echo "one delivery, technical_owners dsv + age, $N vehicles, loopback OpenSSH sshd, $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 : > "$work/walls"; : > "$work/rss"
 for i in $(seq 1 "$ROUNDS"); do
@@ -137,4 +144,81 @@ for i in $(seq 1 "$ROUNDS"); do
 done
 median_pairs regdrop DIY s < "$work/walls"
 echo "peak RSS (max over rounds): regdrop $(sort -n -k1 "$work/rss" | tail -1 | cut -d' ' -f1) MiB, DIY $(sort -n -k2 "$work/rss" | tail -1 | cut -d' ' -f2) MiB (largest process)"
+fi
+
+FANOUT=${FANOUT:-20}
+if [ "$FANOUT" -gt 0 ]; then
+  f="$work/fan"
+  rm -rf "$work/spool" "$work/remote/"*
+  mkdir -p "$f/subs"
+  # The minute all of them fire at (UTC), at least 15 s away.
+  at=$(python3 -c 'import time; t=int(time.time())+15; print((t//60+1)*60)')
+  cron="$(date -u -d "@$at" +'%M %H') * * *"
+  for k in $(seq 1 "$FANOUT"); do
+    age-keygen -o "$f/k$k.txt" 2>/dev/null
+    age-keygen -y "$f/k$k.txt" > "$f/k$k.rec"
+    mkdir -p "$f/remote/f$k"
+    sed -e "s/^id = .*/id = \"f$k\"/" -e "s|^cron = .*|cron = \"$cron\"|" \
+        -e "s|^remote_dir = .*|remote_dir = \"$f/remote/f$k\"|" \
+        -e "s|^recipients = .*|recipients = [\"$(cat "$f/k$k.rec")\"]|" \
+        "$work/subs/e2e.toml" > "$f/subs/f$k.toml"
+  done
+  cat > "$f/regdrop.toml" <<TOML
+register = "$REG"
+spool_dir = "$f/spool"
+state_db = "$f/state.sqlite"
+subscriptions_dir = "$f/subs"
+[defaults]
+timezone = "UTC"
+TOML
+  echo "fan-out: $FANOUT identical subscriptions (own key, own folder) firing at $(date -u -d "@$at" +%H:%M:%S) in the daemon ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  sync
+  REGDROP_LOG=info NO_COLOR=1 /usr/bin/time -v -o "$f/daemon.time" "$BIN" --config "$f/regdrop.toml" run \
+    > /dev/null 2> "$f/daemon.err" &
+  dpid=$!
+  pids+=($dpid)
+  done_at=""
+  while [ -z "$done_at" ]; do
+    sleep 0.25
+    kill -0 "$dpid" 2>/dev/null || { cat "$f/daemon.err" >&2; echo "the daemon stopped" >&2; exit 1; }
+    n=$(sqlite3 "$f/state.sqlite" 'SELECT count(*) FROM receipts' 2>/dev/null || echo 0)
+    [ "$n" -ge "$FANOUT" ] && done_at=$(date +%s.%N)
+    [ "$(python3 -c "import time; print(int(time.time() > $at + 1800))")" = 1 ] && { echo "fan-out: no $FANOUT receipts after 30 minutes" >&2; exit 1; }
+  done
+  # /usr/bin/time is the parent of the daemon: signal the daemon itself.
+  kill -TERM "$(pgrep -P "$dpid")" 2>/dev/null || true
+  wait "$dpid" || true
+  rw=$(python3 -c "print(round($done_at - $at, 2))")
+  rc=$(cpu "$f/daemon.time"); rr=$(rss "$f/daemon.time")
+  scans=$(grep -c 'Shared scan sealed' "$f/daemon.err" || true)
+  one=$(plain_sha "$(find "$f/remote/f1" -name '*.age' | head -1)")
+  for k in $(seq 1 "$FANOUT"); do
+    file=$(find "$f/remote/f$k" -name '*.age' | head -1)
+    got=$(age -d -i "$f/k$k.txt" "$file" | sha256sum | cut -c1-64)
+    [ "$got" = "$one" ] || { echo "fan-out: f$k decrypts to $got, f1 to $one" >&2; exit 1; }
+  done
+  rm -rf "$f/spool" "$f/remote"
+  cat > "$f/diy_all.sh" <<'SH'
+#!/bin/sh
+# FANOUT admin pipelines, one after the other, each to its own key and file.
+set -e
+w=$1; f=$w/fan
+for k in $(seq 1 "$6"); do
+  sh "$w/diy.sh" "$w" "$2" "$(cat "$f/k$k.rec")" "$4" "$5"
+  mv "$w/remote/diy.dsv.age" "$w/remote/diy$k.dsv.age"
+  rm -f "$w/remote/diy.dsv.age.sha256"
+done
+SH
+  rm -f "$work/remote/"*
+  sync
+  /usr/bin/time -v -o "$f/diy.time" sh "$f/diy_all.sh" "$work" "$REG" "" "$port" "$user" "$FANOUT" \
+    || { echo "the DIY pipelines failed" >&2; exit 1; }
+  dw=$(wall "$f/diy.time"); dc=$(cpu "$f/diy.time"); dr=$(rss "$f/diy.time")
+  [ "$(age -d -i "$f/k$FANOUT.txt" "$work/remote/diy$FANOUT.dsv.age" | sha256sum | cut -c1-64)" = "$one" ] \
+    || { echo "fan-out: the DIY file decrypts to another plaintext" >&2; exit 1; }
+  rm -f "$work/remote/"*
+  echo "same plaintext: yes, all $FANOUT regdrop files and the DIY ones (sha256 $one); shared scans: $scans"
+  printf "fan-out %d: regdrop daemon %7.2f s fire to last receipt (CPU %7.2f s, RSS %6.1f MiB)  DIY %7.2f s (CPU %7.2f s, RSS %5.1f MiB)  ratio %.3fx\n" \
+    "$FANOUT" "$rw" "$rc" "$rr" "$dw" "$dc" "$dr" "$(python3 -c "print($rw/$dw)")"
+fi
 echo "note: wall-clock figures on a shared machine swing; compare the pair ratios of one run."

@@ -37,7 +37,8 @@ impl crate::core::retry::Classify for SealError {
 /// A `Write` that counts bytes and hashes them on their way to `inner`.
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
+    /// `None`: only counts (someone else hashes the same bytes).
+    hasher: Option<Sha256>,
     bytes: u64,
 }
 
@@ -45,7 +46,16 @@ impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
+            bytes: 0,
+        }
+    }
+
+    /// Counts without hashing; [`HashingWriter::finish`] gives an empty SHA-256.
+    fn counting(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: None,
             bytes: 0,
         }
     }
@@ -55,14 +65,20 @@ impl<W: Write> HashingWriter<W> {
 
     /// Returns the inner writer, the hex SHA-256 and the byte count.
     pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
+        let sum = self
+            .hasher
+            .map(|h| hex::encode(h.finalize()))
+            .unwrap_or_default();
+        (self.inner, sum, self.bytes)
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -210,6 +226,21 @@ impl SealWriter {
 
     /// Starts an artifact named `name` in `spool`, sealed to `key`.
     pub fn create_with(spool: &Path, name: &str, key: Key<'_>) -> Result<SealWriter, SealError> {
+        let mut w = SealWriter::create_unhashed(spool, name, key)?;
+        if let Some(p) = w.plain.as_mut() {
+            p.hasher = Some(Sha256::new());
+        }
+        Ok(w)
+    }
+
+    /// [`SealWriter::create_with`] for a plaintext someone else hashes (a shared scan
+    /// hashes each form once for all its sealers): [`SealWriter::finish`] gives an empty
+    /// `plaintext_sha256` for the caller to fill in.
+    pub fn create_unhashed(
+        spool: &Path,
+        name: &str,
+        key: Key<'_>,
+    ) -> Result<SealWriter, SealError> {
         ensure_spool(spool)?;
         let path = spool.join(name);
         let tmp = spool.join(format!(".{name}.tmp"));
@@ -251,7 +282,7 @@ impl SealWriter {
             Key::Plain => Stage::Plain(cipher),
         };
         Ok(SealWriter {
-            plain: Some(HashingWriter::new(stage)),
+            plain: Some(HashingWriter::counting(stage)),
             tmp,
             path,
             hook,

@@ -17,6 +17,8 @@
 //! - `last_success_timestamp_seconds{subscription}` — Unix time of the last receipt, set at
 //!   start from the store too, so `time() - regdrop_last_success_timestamp_seconds > X`
 //!   catches a subscription that silently stopped, across restarts;
+//! - `shared_scans_total` — register scans shared by several runs (one query, docs/design.md
+//!   §4 "Shared scans"); `shared_scan_runs_total` — the runs sealed by them;
 //! - `build_info{version,commit}` — always 1, the labels say what runs.
 //!
 //! Beside them the standard process series of the Prometheus client libraries, without a
@@ -138,6 +140,14 @@ fn describe() {
         "Unix time of the last receipt."
     );
     describe_counter!(
+        "regdrop_shared_scans_total",
+        "Register scans shared by several runs with the same query."
+    );
+    describe_counter!(
+        "regdrop_shared_scan_runs_total",
+        "Runs whose artifact was sealed from a shared scan."
+    );
+    describe_counter!(
         "regdrop_notifications_sent_total",
         "Notifications sent (operator alerts, customer notices), by channel."
     );
@@ -157,6 +167,12 @@ pub fn run_ended(subscription: &str, outcome: &'static str, bytes: u64, rows: u6
             .increment(rows);
     }
     histogram!("regdrop_run_duration_seconds").record(seconds);
+}
+
+/// A shared scan sealed `runs` artifacts.
+pub fn shared_scan(runs: usize) {
+    counter!("regdrop_shared_scans_total").increment(1);
+    counter!("regdrop_shared_scan_runs_total").increment(runs as u64);
 }
 
 pub fn retried(subscription: &str) {

@@ -35,10 +35,12 @@ pub(super) fn preview(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let conn = crate::register::schema::open_ro(&loaded.daemon.register)
-        .with_context(|| format!("opening the register {}", loaded.daemon.register.display()))?;
+    let register = crate::extract::Register::open(&loaded.daemon.register)
+        .with_context(|| format!("opening the register {}", loaded.daemon.register))?;
     let period = crate::core::plan::run_period(sub, at, None);
-    let (total, sample) = crate::extract::preview(&conn, &sub.extract, period.as_ref(), rows)?;
+    let snap = register.snapshot()?;
+    let (total, sample) = crate::extract::preview(&snap, &sub.extract, period.as_ref(), rows)?;
+    snap.end()?;
     println!(
         "{}: report {}, {} rows{}",
         sub.id,

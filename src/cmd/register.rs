@@ -11,10 +11,16 @@ fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf>
     if let Some(p) = given {
         return Ok(p);
     }
-    Ok(load(flag)
+    match load(flag)
         .map_err(|e| anyhow!("{e}\n(or pass --register FILE)"))?
         .daemon
-        .register)
+        .register
+    {
+        crate::core::config::location::DbLocation::Sqlite(p) => Ok(p),
+        crate::core::config::location::DbLocation::Postgres(u) => {
+            bail!("the register {u} is on PostgreSQL, which is not built yet; pass --register FILE")
+        }
+    }
 }
 
 /// An import into a register that already holds vehicles must say whether to add to them

@@ -10,6 +10,7 @@
 //! - [`schedule`]: a 5-field cron line in an IANA time zone -> fire times.
 //! - [`period`]: a report period evaluated against a run's fire time.
 //! - [`plan`]: one run resolved once (period, file names, code tables, sealing, upload).
+//! - [`scan`]: which runs share one register scan (same query) and one formatted stream.
 //! - [`retry`]: error classes and the retry policy.
 //! - [`errors`]: how an error and its causes read, each once.
 //! - [`notice`]: which run ends produce which notification, and what the messages say.
@@ -25,5 +26,6 @@ pub mod notice;
 pub mod period;
 pub mod plan;
 pub mod retry;
+pub mod scan;
 pub mod schedule;
 pub mod text;

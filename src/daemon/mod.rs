@@ -374,4 +374,40 @@ impl Work for DeliveryWork {
             r
         })
     }
+
+    fn scan_key(&self, job: &Job) -> Option<crate::core::scan::ScanKey> {
+        let JobKind::Fire { scheduled_at } = job.kind else {
+            return None;
+        };
+        delivery::scan_key(
+            &self.ctx(job, CancellationToken::new()),
+            &job.sub,
+            scheduled_at,
+        )
+    }
+
+    fn seal_group(&self, jobs: Vec<Job>, cancel: CancellationToken) -> BoxFuture<'static, ()> {
+        let Some(first) = jobs.first() else {
+            return Box::pin(async {});
+        };
+        let ctx = self.ctx(first, cancel);
+        let members: Vec<_> = jobs
+            .iter()
+            .map(|j| (j.sub.clone(), j.scheduled_at()))
+            .collect();
+        Box::pin(async move {
+            delivery::seal_group(&ctx, &members).await;
+        })
+    }
+}
+
+impl DeliveryWork {
+    fn ctx(&self, job: &Job, cancel: CancellationToken) -> Ctx {
+        Ctx {
+            daemon: job.daemon.clone(),
+            store: self.store.clone(),
+            cancel,
+            xlsx_row_limit: self.xlsx_row_limit,
+        }
+    }
 }

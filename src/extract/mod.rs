@@ -2,15 +2,14 @@
 //! (`dsv` | `csv` | `xlsx`) into any `Write` (in a delivery: the sealing pipeline).
 
 pub mod query;
+pub mod source;
 pub mod writers;
 
 use crate::core::catalog::Field;
 use crate::core::config::{ExtractSpec, Format};
 use crate::core::period::Period;
 use crate::core::retry::{Classify, ErrorClass};
-use rusqlite::types::ValueRef;
-use rusqlite::Connection;
-use std::fmt::Write as _;
+pub use source::{Register, Snapshot};
 use std::io::Write;
 use std::path::Path;
 use writers::{CsvWriter, DsvWriter, RowWriter, XlsxWriter, XLSX_MAX_DATA_ROWS};
@@ -84,19 +83,16 @@ pub struct Outcome {
     pub columns: Vec<String>,
 }
 
-/// Counts the rows an extract will have, and decides the format.
+/// Counts the rows an extract will have (in `snap`, the read its rows will come from), and
+/// decides the format.
 pub fn plan(
-    conn: &Connection,
+    snap: &Snapshot<'_>,
     spec: &ExtractSpec,
     period: Option<&Period>,
     limit: u64,
 ) -> Result<(u64, Format, Option<String>), ExtractError> {
     let q = query::build(spec, period);
-    let total: i64 =
-        conn.query_row(&q.count, rusqlite::params_from_iter(q.params.iter()), |r| {
-            r.get(0)
-        })?;
-    let total = total as u64;
+    let total = snap.count(&q)?;
     if spec.format == Format::Xlsx && total > limit {
         let note = format!(
             "{total} rows exceed the xlsx limit of {limit} data rows; delivered as dsv (¤-separated) instead"
@@ -111,9 +107,10 @@ pub fn extension(format: Format) -> &'static str {
     format.as_str()
 }
 
-/// Runs the extract into `out`. `progress(rows_done, rows_total)` is called now and then.
+/// Runs the extract into `out` in `snap` (the read [`plan`] counted in). `progress(rows_done,
+/// rows_total)` is called now and then.
 pub fn run<W: Write + Send>(
-    conn: &Connection,
+    snap: &Snapshot<'_>,
     spec: &ExtractSpec,
     period: Option<&Period>,
     planned: (u64, Format, Option<String>),
@@ -129,8 +126,7 @@ pub fn run<W: Write + Send>(
         Format::Xlsx => Box::new(XlsxWriter::new(out, opts.tempdir)?),
     };
     writer.header(&spec.columns)?;
-    let rows = stream_rows(
-        conn,
+    let rows = snap.stream(
         &q,
         &spec.columns,
         |row, values| writer.row(row, values),
@@ -192,95 +188,30 @@ pub fn write_code_table<W: Write + Send>(
     })
 }
 
-/// Runs `q` and hands each row's values (as text) to `each`.
+/// Runs `q` in `snap` and hands each row's values (as text) to `each`.
 pub fn stream_rows(
-    conn: &Connection,
+    snap: &Snapshot<'_>,
     q: &query::Query,
     columns: &[Field],
-    mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
+    each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
     total: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, ExtractError> {
-    let mut stmt = conn.prepare(&q.select)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(q.params.iter()))?;
-    let n = columns.len();
-    // Numbers (rare: computed columns) are rendered into scratch space first.
-    let mut scratch: Vec<String> = vec![String::new(); n];
-    // Each value is read from SQLite once (every read is three calls into SQLite, a third
-    // of the extract's instructions when it was done twice); the two vectors keep their
-    // allocations from row to row.
-    let mut cells: Vec<Cell<'static>> = Vec::with_capacity(n);
-    let mut values: Vec<Option<&'static str>> = Vec::with_capacity(n);
-    let mut count: u64 = 0;
-    while let Some(r) = rows.next()? {
-        count += 1;
-        let mut row_cells = reuse(std::mem::take(&mut cells));
-        for (i, s) in scratch.iter_mut().enumerate() {
-            row_cells.push(match r.get_ref(i)? {
-                ValueRef::Null => Cell::Null,
-                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Cell::Text(std::str::from_utf8(t).map_err(|_| ExtractError::Value {
-                        row: count,
-                        field: columns[i].name.clone(),
-                        problem:
-                            "the register holds bytes that are not UTF-8; re-import the row".into(),
-                    })?)
-                }
-                ValueRef::Integer(v) => {
-                    s.clear();
-                    write!(s, "{v}").expect("writing to a String");
-                    Cell::Number
-                }
-                ValueRef::Real(v) => {
-                    s.clear();
-                    write!(s, "{v}").expect("writing to a String");
-                    Cell::Number
-                }
-            });
-        }
-        let mut row_values = reuse(std::mem::take(&mut values));
-        row_values.extend(row_cells.iter().zip(&scratch).map(|(c, s)| match c {
-            Cell::Null => None,
-            Cell::Text(t) => Some(*t),
-            Cell::Number => Some(s.as_str()),
-        }));
-        each(count, &row_values)?;
-        values = reuse(row_values);
-        cells = reuse(row_cells);
-        if count.is_multiple_of(16_384) {
-            progress(count, total);
-        }
-    }
-    Ok(count)
-}
-
-/// One value of a row as read from SQLite: numbers are rendered into scratch space.
-enum Cell<'a> {
-    Null,
-    Text(&'a str),
-    Number,
-}
-
-/// An emptied vector for items of another lifetime, keeping its allocation (collecting an
-/// empty vector into one of a same-sized item type reuses the buffer in place).
-fn reuse<A, B>(mut v: Vec<A>) -> Vec<B> {
-    v.clear();
-    v.into_iter().map(|_| unreachable!("empty")).collect()
+    snap.stream(q, columns, each, total, progress)
 }
 
 /// A preview: the row count and the first `limit` rows as text, personal fields masked.
 pub fn preview(
-    conn: &Connection,
+    snap: &Snapshot<'_>,
     spec: &ExtractSpec,
     period: Option<&Period>,
     limit: usize,
 ) -> Result<(u64, Vec<Vec<String>>), ExtractError> {
-    let (total, _, _) = plan(conn, spec, period, u64::MAX)?;
+    let (total, _, _) = plan(snap, spec, period, u64::MAX)?;
     let mut q = query::build(spec, period);
     q.select.push_str(&format!(" LIMIT {limit}"));
     let mut out = Vec::new();
-    stream_rows(
-        conn,
+    snap.stream(
         &q,
         &spec.columns,
         |_, values| {

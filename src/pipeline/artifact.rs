@@ -3,20 +3,23 @@
 //! daemon alike, so all of them produce the same artifact.
 
 use crate::core::codes::CodeTable;
+use crate::core::config::location::DbLocation;
 use crate::core::config::Format;
 use crate::core::period::Period;
 use crate::core::plan::{PlanError, PlannedTable, RunPlan};
 use crate::core::retry::{Classify, ErrorClass, Stage};
-use crate::extract::{self, ExtractError, Options};
+use crate::extract::source::OpenError;
+use crate::extract::{self, ExtractError, Options, Register};
 use crate::seal::{Key, Piped, SealError, SealWriter, Sealed};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("cannot open the register {path} (create it with `regdrop register generate` or `regdrop register import`)")]
+    #[error("cannot open the register {location} (create it with `regdrop register generate` or `regdrop register import`)")]
     Register {
-        path: String,
-        source: rusqlite::Error,
+        /// The file, or the URL without its password.
+        location: String,
+        source: OpenError,
     },
     #[error(transparent)]
     Extract(#[from] ExtractError),
@@ -31,7 +34,7 @@ impl Classify for JobError {
         match self {
             // Busy or a full disk may pass; not a database, corrupt, missing, wrong schema
             // will not.
-            JobError::Register { source, .. } => extract::sqlite_class(source),
+            JobError::Register { source, .. } => source.class(),
             JobError::Extract(e) => e.class(),
             JobError::Seal(e) => e.class(),
             JobError::Plan(_) => ErrorClass::Permanent,
@@ -83,7 +86,7 @@ pub struct ExtraArtifact {
 /// Where artifacts are made: the register they read and the spool they are sealed into.
 #[derive(Debug, Clone, Copy)]
 pub struct Workshop<'a> {
-    pub register: &'a Path,
+    pub register: &'a DbLocation,
     pub spool: &'a Path,
     /// Above this many rows xlsx falls back to dsv (Excel's limit unless lowered in tests).
     pub xlsx_row_limit: Option<u64>,
@@ -191,14 +194,8 @@ pub fn generate_and_seal_followed(
     if !plan.reads_register() {
         return seal_code_tables_only(spool, artifact_name, key, plan);
     }
-    if !register.exists() {
-        return Err(JobError::Register {
-            path: register.display().to_string(),
-            source: rusqlite::Error::InvalidPath(register.to_path_buf()),
-        });
-    }
-    let conn = crate::register::schema::open_ro(register).map_err(|source| JobError::Register {
-        path: register.display().to_string(),
+    let source = Register::open(register).map_err(|source| JobError::Register {
+        location: register.to_string(),
         source,
     })?;
     crate::seal::ensure_spool(spool)?;
@@ -206,10 +203,10 @@ pub fn generate_and_seal_followed(
     if let Some(l) = xlsx_row_limit {
         opts.xlsx_row_limit = l;
     }
-    // Count and stream in one read transaction: both see the same register state.
-    conn.execute_batch("BEGIN")?;
+    // Count and stream in one snapshot: both see the same register state.
+    let snap = source.snapshot()?;
     let planned = extract::plan(
-        &conn,
+        &snap,
         &plan.extract,
         plan.period.as_ref(),
         opts.xlsx_row_limit,
@@ -223,7 +220,7 @@ pub fn generate_and_seal_followed(
     }
     let mut w = Piped::new(sealer);
     let outcome = match extract::run(
-        &conn,
+        &snap,
         &plan.extract,
         plan.period.as_ref(),
         planned,
@@ -241,7 +238,7 @@ pub fn generate_and_seal_followed(
         }
     };
     let sealed = w.finish()?;
-    conn.execute_batch("COMMIT")?;
+    snap.end()?;
     let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)?;
     Ok(Artifact {
         sealed,

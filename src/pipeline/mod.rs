@@ -7,6 +7,8 @@
 //! - [`delivery`]: one run from its record in the store to its receipt.
 //! - [`preflight`]: `regdrop check`'s look at what the next run will need (secrets, the
 //!   register, the spool and state folders) for the user the service runs as.
+//! - [`shared_scan`]: the artifacts of several runs with the same query from one scan.
 pub mod artifact;
 pub mod delivery;
 pub mod preflight;
+pub mod shared_scan;

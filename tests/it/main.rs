@@ -19,6 +19,7 @@ mod demo;
 mod email;
 mod extract;
 mod failure_paths;
+mod fanout;
 mod fault_proxy;
 mod fuzz_inputs;
 mod install;

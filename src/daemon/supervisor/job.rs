@@ -3,6 +3,7 @@
 
 use crate::core::config::{DaemonConfig, Subscription};
 use crate::core::identity::RunId;
+use crate::core::scan::ScanKey;
 pub use crate::pipeline::delivery::host_of;
 use crate::pipeline::delivery::{DeliveryError, Outcome};
 use crate::store::{self, Run};
@@ -54,6 +55,19 @@ pub type WorkResult = Result<Outcome, DeliveryError>;
 pub trait Work: Send + Sync + 'static {
     /// Runs `job` to an end; should return [`Outcome::Interrupted`] soon after `cancel`.
     fn start(&self, job: Job, cancel: CancellationToken) -> BoxFuture<'static, WorkResult>;
+
+    /// The register query of a fire, when its run may share a scan with others
+    /// (`groups`). The default: none (every run seals alone).
+    fn scan_key(&self, _job: &Job) -> Option<ScanKey> {
+        None
+    }
+
+    /// Seals the runs of `jobs` (fires with one [`ScanKey`]) from one scan before they
+    /// start; each then runs through [`Work::start`] as usual and finds its artifact sealed
+    /// (or, when it could not join, seals it alone).
+    fn seal_group(&self, _jobs: Vec<Job>, _cancel: CancellationToken) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 impl<F, Fut> Work for F

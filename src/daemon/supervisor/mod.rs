@@ -13,11 +13,13 @@
 //! the supervisor with `tokio::time::pause()` and a fake work function, without network.
 //!
 //! Files: `clock`, `job` (what a run is given), `timetable` (subscriptions and their
-//! next fire times, the queue's input), `slots` (starting queued runs and their ends),
+//! next fire times, the queue's input), `groups` (queued fires with one register query
+//! sealed from one shared scan), `slots` (starting queued runs and their ends),
 //! `status` (what it tells systemd and `regdrop status`), `leases` (taking over runs no
 //! node holds); this file holds the loop.
 
 mod clock;
+mod groups;
 mod job;
 mod leases;
 mod slots;
@@ -83,6 +85,8 @@ pub struct Supervisor {
     stopped: bool,
     /// Subscription files that failed validation at the last load.
     invalid_files: usize,
+    /// Shared scans under way, and the fires they hold.
+    groups: groups::Groups,
 }
 
 pub(super) use crate::store::lock;
@@ -147,6 +151,7 @@ impl Supervisor {
             dirty: true,
             stopped: false,
             invalid_files: 0,
+            groups: groups::Groups::default(),
         }
     }
 
@@ -268,6 +273,7 @@ impl Supervisor {
             }
             self.fire_due(now);
             self.take_over(now);
+            self.form_groups();
             self.dispatch();
             // From the store each wake-up: `regdrop resolve` changes it from outside.
             self.refresh_attention();

@@ -12,8 +12,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+/// What a task reports when it ends: a run, or a shared scan (`groups`).
+// One message per run's end, moved once: the size difference costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Done {
+    Run(RunDone),
+    Group(super::groups::GroupDone),
+}
+
 /// A run's end, as its task reports it.
-pub(super) struct Done {
+pub(super) struct RunDone {
     sub: SubscriptionId,
     host: String,
     run: RunId,
@@ -39,6 +47,11 @@ impl Supervisor {
     pub(super) fn dispatch(&mut self) {
         let mut i = 0;
         while i < self.queue.len() && self.active < self.daemon.max_concurrent {
+            // Waiting for its shared scan to seal it.
+            if self.groups.holds(&self.queue[i]) {
+                i += 1;
+                continue;
+            }
             let host = host_of(&self.queue[i].sub);
             if self.per_host.get(&host).copied().unwrap_or(0) >= self.daemon.max_per_host {
                 i += 1;
@@ -67,17 +80,21 @@ impl Supervisor {
                 Ok(r) => r,
                 Err(_) => Err(DeliveryError::Task("the run's task panicked".to_string())),
             };
-            let _ = tx.send(Done {
+            let _ = tx.send(Done::Run(RunDone {
                 sub,
                 host,
                 run,
                 result,
                 seconds: t0.elapsed().as_secs_f64(),
-            });
+            }));
         });
     }
 
     pub(super) fn finished(&mut self, d: Done) {
+        let d = match d {
+            Done::Run(d) => d,
+            Done::Group(g) => return self.group_ended(g),
+        };
         self.active -= 1;
         if let Some(n) = self.per_host.get_mut(&d.host) {
             *n -= 1;

@@ -213,6 +213,53 @@ impl Held {
     }
 }
 
+/// The leases of the runs a shared scan seals (`group`): renewed every third of the lease
+/// while the scan runs, released when dropped (each run's delivery claims its own again).
+pub(super) struct GroupLeases {
+    store: Arc<Mutex<Store>>,
+    runs: Vec<RunId>,
+    node: String,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl GroupLeases {
+    pub fn keep(ctx: &Ctx, runs: Vec<RunId>, node: String) -> GroupLeases {
+        let (store, ttl) = (ctx.store.clone(), ctx.daemon.lease);
+        let (s, r, n) = (store.clone(), runs.clone(), node.clone());
+        let keeper = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let (s, r, n) = (s.clone(), r.clone(), n.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    let s = lock(&s);
+                    for run in &r {
+                        // A lost one is fenced at its commit (the member then runs solo).
+                        if let Err(e) = s.renew(run, &n, ttl) {
+                            debug!(run = %run, error = %crate::core::errors::Chain(&e), "Lease of a shared scan's run not renewed.");
+                        }
+                    }
+                })
+                .await;
+            }
+        });
+        GroupLeases {
+            store,
+            runs,
+            node,
+            keeper,
+        }
+    }
+}
+
+impl Drop for GroupLeases {
+    fn drop(&mut self) {
+        self.keeper.abort();
+        for run in &self.runs {
+            release(&self.store, run, &self.node);
+        }
+    }
+}
+
 impl Drop for Held {
     /// The run's future was dropped without [`Held::end`] (its task aborted): the keeper
     /// stops, so the lease expires and another node (or this one) takes the run over.

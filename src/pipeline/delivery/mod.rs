@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 mod email;
+mod group;
 mod lease;
 mod record;
 mod spool;
@@ -31,6 +32,7 @@ mod stream;
 mod target;
 mod upload;
 
+pub use group::{scan_key, seal_group, Joined};
 pub use lease::{host_of, node_name};
 use record::{generate, last_delivered_to, record_receipt};
 use spool::{check_spool, lock_run, SpoolCheck};

@@ -100,7 +100,17 @@ pub fn check(
     report
 }
 
-fn register(d: &mut In<'_>, path: &Path, user: &ServiceUser) {
+fn register(d: &mut In<'_>, location: &DbLocation, user: &ServiceUser) {
+    let path = match location {
+        DbLocation::Sqlite(path) => path,
+        DbLocation::Postgres(url) => {
+            d.push(
+                "register",
+                format!("the register {url} is on PostgreSQL, which is not built yet; give a SQLite file path"),
+            );
+            return;
+        }
+    };
     if !path.exists() {
         d.push(
             "register",

@@ -2,6 +2,7 @@
 //! every filter and period kind on a generated register (checked against an oracle computed
 //! from the unfiltered extract), xlsx read back with calamine, the xlsx fallback decision.
 
+use regdrop::core::config::location::DbLocation;
 use regdrop::core::config::raw::RawSubscription;
 use regdrop::core::config::validate::{validate_subscription, Inherited};
 use regdrop::core::config::Subscription;
@@ -49,13 +50,14 @@ recipients = ["{AGE}"]
 
 /// Runs an extract into memory; returns the output bytes and the row count.
 fn run(db: &Path, s: &Subscription, period: Option<&Period>) -> (Vec<u8>, u64) {
-    let conn = schema::open_ro(db).unwrap();
+    let register = open(db);
+    let snap = register.snapshot().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = Options::new(dir.path());
-    let planned = extract::plan(&conn, &s.extract, period, opts.xlsx_row_limit).unwrap();
+    let planned = extract::plan(&snap, &s.extract, period, opts.xlsx_row_limit).unwrap();
     let mut out = Vec::new();
     let o = extract::run(
-        &conn,
+        &snap,
         &s.extract,
         period,
         planned,
@@ -65,6 +67,11 @@ fn run(db: &Path, s: &Subscription, period: Option<&Period>) -> (Vec<u8>, u64) {
     )
     .unwrap();
     (out, o.rows)
+}
+
+/// The register file at `db`, opened as extracts open it.
+fn open(db: &Path) -> extract::Register {
+    extract::Register::open(&DbLocation::Sqlite(db.to_path_buf())).unwrap()
 }
 
 /// Parses a UTF-8 LF DSV into header + rows of name -> value.
@@ -385,18 +392,19 @@ fn xlsx_reads_back_with_a_real_reader() {
 #[test]
 fn xlsx_falls_back_to_dsv_above_the_row_limit() {
     let s = sub("report = \"first_registrations\"\nformat = \"xlsx\"");
-    let conn = schema::open_ro(generated()).unwrap();
-    let (total, format, note) = extract::plan(&conn, &s.extract, None, 100).unwrap();
+    let register = open(generated());
+    let snap = register.snapshot().unwrap();
+    let (total, format, note) = extract::plan(&snap, &s.extract, None, 100).unwrap();
     assert!(total > 100);
     assert_eq!(format, regdrop::core::config::Format::Dsv);
     assert!(note.unwrap().contains("exceed the xlsx limit of 100"));
-    let (_, format, note) = extract::plan(&conn, &s.extract, None, total).unwrap();
+    let (_, format, note) = extract::plan(&snap, &s.extract, None, total).unwrap();
     assert_eq!((format, note), (regdrop::core::config::Format::Xlsx, None));
     // Through the whole pipeline, the artifact is then really a DSV.
     let dir = tempfile::tempdir().unwrap();
     let art = regdrop::pipeline::artifact::generate_and_seal(
         regdrop::pipeline::artifact::Workshop {
-            register: generated(),
+            register: &DbLocation::Sqlite(generated().to_path_buf()),
             spool: dir.path(),
             xlsx_row_limit: Some(100),
             passphrase: None,

@@ -124,7 +124,10 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
         service_user: service_user.map(str::to_string),
         node: node.map(str::to_string),
         lease: Duration::from_secs(raw.daemon.lease_secs.unwrap_or(30)),
-        register: rel(&raw.register, "register.sqlite"),
+        register: DbLocation::from_config(
+            raw.register.as_deref().unwrap_or("register.sqlite"),
+            base,
+        ),
         spool_dir: rel(&raw.spool_dir, "spool"),
         state_db: DbLocation::from_config(
             raw.state_db.as_deref().unwrap_or("state/regdrop.sqlite"),
@@ -238,7 +241,7 @@ mod tests {
     fn an_empty_file_takes_every_default_relative_to_its_folder() {
         let d = daemon("").unwrap();
         let base = Path::new("/etc/regdrop");
-        assert_eq!(d.register, base.join("register.sqlite"));
+        assert_eq!(d.register, DbLocation::Sqlite(base.join("register.sqlite")));
         assert_eq!(d.spool_dir, base.join("spool"));
         assert_eq!(
             d.state_db,
@@ -263,7 +266,7 @@ mod tests {
              [retention]\nspool_grace_hours = 2\nreceipts_days = 10\n",
         )
         .unwrap();
-        assert_eq!(d.register, Path::new("/etc/regdrop/r.db"));
+        assert_eq!(d.register, DbLocation::Sqlite("/etc/regdrop/r.db".into()));
         assert_eq!(d.inherited.secrets_dir, Path::new("/etc/regdrop/secrets"));
         assert_eq!(d.inherited.timezone, "UTC");
         assert_eq!((d.max_concurrent, d.max_per_host), (8, 1));

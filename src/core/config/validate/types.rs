@@ -298,7 +298,8 @@ impl Offers {
 /// What the daemon config holds once validated.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    pub register: PathBuf,
+    /// A SQLite file, or (not built yet) a PostgreSQL database.
+    pub register: crate::core::config::location::DbLocation,
     pub spool_dir: PathBuf,
     /// A SQLite file, or a PostgreSQL database several nodes may share.
     pub state_db: crate::core::config::location::DbLocation,

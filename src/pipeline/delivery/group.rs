@@ -1,0 +1,212 @@
+//! Runs that fire together with one register query, sealed from one shared scan
+//! (docs/design.md §4, "Shared scans"): each member's run is recorded and locked as any run
+//! is, its plan made, and its artifact sealed by [`crate::pipeline::shared_scan`] and
+//! recorded (`sealed`). Its delivery then goes through [`super::deliver`] as any run whose
+//! artifact is sealed: upload, verify, receipt, with its own attempts and retries. A member
+//! that cannot join (its run exists already, another process holds it, its plan differs)
+//! or whose sealing fails runs solo; a sealing failure is recorded as its first attempt.
+
+use super::record::{last_delivered_to, record_sealed};
+use super::{lock, lock_run, Ctx, DeliveryError};
+use crate::core::config::Subscription;
+use crate::core::errors::chain;
+use crate::core::plan::RunPlan;
+use crate::core::retry::Classify;
+use crate::core::scan::{self, ScanKey};
+use crate::pipeline::shared_scan::{seal_shared, Member};
+use crate::store::{Claim, NewRun, Run, RunState};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// How a member came out of its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Joined {
+    /// Its artifact is sealed and recorded: its delivery uploads it.
+    Sealed,
+    /// It runs on its own, for this reason.
+    Solo(String),
+}
+
+/// The key of the scan the run of `sub` at `scheduled_at` would make, if it may share one
+/// (the supervisor groups queued fires by it).
+pub fn scan_key(ctx: &Ctx, sub: &Subscription, scheduled_at: DateTime<Utc>) -> Option<ScanKey> {
+    let last_to = last_delivered_to(&lock(&ctx.store), &sub.id).ok()?;
+    let plan = RunPlan::new(sub, scheduled_at, last_to).ok()?;
+    scan::solo_reason(&plan)
+        .is_none()
+        .then(|| ScanKey::of(&plan))
+}
+
+/// A member ready to be sealed: its run (locked by this process) and its plan.
+struct Ready {
+    index: usize,
+    run: Run,
+    plan: RunPlan,
+    _lock: std::fs::File,
+}
+
+fn ready(
+    ctx: &Ctx,
+    index: usize,
+    sub: &Subscription,
+    scheduled_at: DateTime<Utc>,
+) -> Result<Ready, String> {
+    let created = lock(&ctx.store)
+        .create_run(&NewRun {
+            subscription: sub.id.clone(),
+            scheduled_at,
+        })
+        .map_err(|e| chain(&e))?;
+    let run = created.into_run();
+    if run.state != RunState::Pending || run.artifact.is_some() {
+        return Err(format!("its run is {} already", run.state));
+    }
+    let held = lock_run(&ctx.daemon.spool_dir, &run.id).map_err(|e| chain(&e))?;
+    let last_to = last_delivered_to(&lock(&ctx.store), &sub.id).map_err(|e| chain(&e))?;
+    let plan = RunPlan::new(sub, run.scheduled_at, last_to).map_err(|e| chain(&e))?;
+    if let Some(why) = scan::solo_reason(&plan) {
+        return Err(why.to_string());
+    }
+    // Several nodes: sealed only under this node's lease (kept during the scan by
+    // [`super::lease::GroupLeases`]); a run another node holds is left to it.
+    let node = super::lease::node_name(&ctx.daemon).map_err(|e| chain(&e))?;
+    let mut store = lock(&ctx.store);
+    store.set_node(&node);
+    match store
+        .claim(&run.id, &node, ctx.daemon.lease)
+        .map_err(|e| chain(&e))?
+    {
+        Claim::Claimed(_) => {}
+        Claim::Held { node, .. } => return Err(format!("node {node} holds its lease")),
+        Claim::Delivered => return Err("it is delivered".into()),
+    }
+    drop(store);
+    Ok(Ready {
+        index,
+        run,
+        plan,
+        _lock: held,
+    })
+}
+
+/// Seals the runs of `members` (subscription, scheduled time) from one scan of the
+/// register; what became of each, in order. Never fails as a whole: a member that is not
+/// sealed runs solo.
+pub async fn seal_group(ctx: &Ctx, members: &[(Arc<Subscription>, DateTime<Utc>)]) -> Vec<Joined> {
+    let mut out: Vec<Joined> = vec![Joined::Solo("not grouped".into()); members.len()];
+    let mut group: Vec<Ready> = Vec::new();
+    for (i, (sub, at)) in members.iter().enumerate() {
+        match ready(ctx, i, sub, *at) {
+            Ok(r) => group.push(r),
+            Err(why) => out[i] = Joined::Solo(why),
+        }
+    }
+    // Each member's lease renewed while the group seals, released at the end (its delivery
+    // claims it again).
+    let _leases = match super::lease::node_name(&ctx.daemon) {
+        Ok(node) => Some(super::lease::GroupLeases::keep(
+            ctx,
+            group.iter().map(|r| r.run.id.clone()).collect(),
+            node,
+        )),
+        Err(_) => None,
+    };
+    // Only the runs with the first one's query (the supervisor grouped them by it).
+    if let Some(key) = group.first().map(|r| ScanKey::of(&r.plan)) {
+        group.retain(|r| {
+            let same = ScanKey::of(&r.plan) == key;
+            if !same {
+                out[r.index] = Joined::Solo("another register query".into());
+            }
+            same
+        });
+    }
+    if group.len() < 2 {
+        for r in &group {
+            out[r.index] = Joined::Solo("no other run with its query".into());
+        }
+        return out;
+    }
+    let plans: Vec<RunPlan> = group.iter().map(|r| r.plan.clone()).collect();
+    let names: Vec<String> = group
+        .iter()
+        .map(|r| format!("{}.artifact", r.run.id))
+        .collect();
+    let (register, spool) = (ctx.daemon.register.clone(), ctx.daemon.spool_dir.clone());
+    let cancel = ctx.cancel.clone();
+    let subs: Vec<String> = plans.iter().map(|p| p.subscription.to_string()).collect();
+    info!(runs = plans.len(), subscriptions = %subs.join(","), "Shared scan started.");
+    let scanned = tokio::task::spawn_blocking(move || {
+        let members: Vec<Member<'_>> = plans
+            .iter()
+            .zip(&names)
+            .map(|(plan, name)| Member {
+                plan,
+                spool: &spool,
+                artifact_name: name.clone(),
+            })
+            .collect();
+        seal_shared(&register, &members, &mut |_, _| {}, &|| {
+            cancel.is_cancelled()
+        })
+    })
+    .await;
+    let scanned = match scanned {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let e = DeliveryError::from(e);
+            warn!(subscriptions = %subs.join(","), stage = %e.label(), error = %chain(&e),
+                  "Shared scan failed; each run goes on alone.");
+            for r in &group {
+                out[r.index] = Joined::Solo(chain(&e));
+            }
+            return out;
+        }
+        Err(e) => {
+            for r in &group {
+                out[r.index] = Joined::Solo(format!("the shared scan's task failed: {e}"));
+            }
+            return out;
+        }
+    };
+    if ctx.cancel.is_cancelled() {
+        for r in &group {
+            out[r.index] = Joined::Solo("stopped by shutdown".into());
+        }
+        return out;
+    }
+    let mut sealed = 0;
+    for (mut r, result) in group.into_iter().zip(scanned.results) {
+        match result {
+            Ok(art) => match record_sealed(ctx, &r.plan, &mut r.run, &art) {
+                Ok(()) => {
+                    sealed += 1;
+                    out[r.index] = Joined::Sealed;
+                }
+                Err(e) => out[r.index] = Joined::Solo(chain(&e)),
+            },
+            Err(e) => {
+                let e = DeliveryError::from(e);
+                let msg = chain(&e);
+                warn!(subscription = %r.plan.subscription, run = %r.run.id, stage = %e.label(), error = %msg,
+                      "Sealing in the shared scan failed; the run goes on alone.");
+                let store = lock(&ctx.store);
+                if let Ok(n) = store.begin_attempt(&r.run.id) {
+                    let _ = store.finish_attempt(
+                        &r.run.id,
+                        n,
+                        e.class().into(),
+                        Some(e.label()),
+                        Some(&msg),
+                    );
+                }
+                out[r.index] = Joined::Solo(msg);
+            }
+        }
+    }
+    crate::telemetry::shared_scan(sealed);
+    info!(runs = sealed, rows = scanned.rows, subscriptions = %subs.join(","),
+          "Shared scan sealed {sealed} runs from one read of the register.");
+    out
+}
