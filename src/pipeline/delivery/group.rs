@@ -3,17 +3,19 @@
 //! is, its plan made, and its artifact sealed by [`crate::pipeline::shared_scan`] and
 //! recorded (`sealed`). Its delivery then goes through [`super::deliver`] as any run whose
 //! artifact is sealed: upload, verify, receipt, with its own attempts and retries. A member
-//! that cannot join (its run exists already, another process holds it, its plan differs)
-//! or whose sealing fails runs solo; a sealing failure is recorded as its first attempt.
+//! that cannot join (its run exists already, another process holds it, its plan differs,
+//! its target fails the check every run makes before its extract) or whose sealing fails
+//! runs solo; a sealing failure is recorded as its first attempt.
 
 use super::record::{last_delivered_to, record_sealed};
-use super::{lock, lock_run, Ctx, DeliveryError};
-use crate::core::config::Subscription;
+use super::{lock, lock_run, target_of, Ctx, DeliveryError};
+use crate::core::config::{Subscription, Transport};
 use crate::core::errors::chain;
 use crate::core::plan::RunPlan;
 use crate::core::retry::Classify;
 use crate::core::scan::{self, ScanKey};
 use crate::pipeline::shared_scan::{seal_shared, Member};
+use crate::sftp;
 use crate::store::{Claim, NewRun, Run, RunState};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -122,6 +124,24 @@ pub async fn seal_group(ctx: &Ctx, members: &[(Arc<Subscription>, DateTime<Utc>)
             same
         });
     }
+    // A target that fails its check now (host key, login, folder, a server down) costs no
+    // sealing: its run goes on alone, which checks it again first, as every run does.
+    let checks = futures::future::join_all(group.iter().map(|r| async {
+        let Transport::Sftp(t) = &r.plan.transport else {
+            return Err("not an SFTP delivery".to_string());
+        };
+        let target = target_of(&r.plan.subscription, t).map_err(|e| chain(&e))?;
+        sftp::check_target(&target).await.map_err(|e| chain(&e))
+    }))
+    .await;
+    let mut checked = Vec::with_capacity(group.len());
+    for (r, check) in group.into_iter().zip(checks) {
+        match check {
+            Ok(()) => checked.push(r),
+            Err(why) => out[r.index] = Joined::Solo(format!("its target: {why}")),
+        }
+    }
+    let group = checked;
     if group.len() < 2 {
         for r in &group {
             out[r.index] = Joined::Solo("no other run with its query".into());

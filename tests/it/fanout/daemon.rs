@@ -1,12 +1,14 @@
-//! Shared scans through the real `regdrop run` process against a real OpenSSH sshd: six
+//! Shared scans through the real `regdrop run` process against a real OpenSSH sshd: seven
 //! subscriptions with one register query fire together (one of them in csv, one with a
-//! wrong pinned host key, one whose server is down) and share one scan; a seventh with
-//! another filter runs alone. Each delivered one gets its own receipt and a file the `age`
-//! CLI decrypts, with its own key, to exactly the plaintext a solo run seals; the two
-//! failing ones are retried or wait for an operator, without a receipt or a file on a
-//! server. The metrics count one shared scan of six runs.
+//! wrong pinned host key, one whose server is down, one whose uploads are cut) and another
+//! with another filter. The five whose targets answer share one scan; the others run
+//! alone. Each delivered one gets its own receipt and a file the `age` CLI decrypts, with
+//! its own key, to exactly the plaintext a solo run seals; the failing ones are retried
+//! (or wait for an operator after the host key) alone, without a receipt or a file under a
+//! final name, and a failing target check costs no extract.
 
 use crate::util::daemon_env::{fast_retry, wait_for_or, Env, WRONG_KEY};
+use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::files::ls;
 use crate::util::sshd::{current_user, Sshd};
 use crate::util::{free_port, http_get};
@@ -81,16 +83,29 @@ async fn subscriptions_with_one_query_share_a_scan_and_each_gets_its_own_receipt
     let env = Env::new(3000, &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
     let same = "report = \"technical\"\nformat = \"dsv\"";
     let down = free_port();
-    // (id, port, host key, extract, delivered?)
-    let subs: [(&str, u16, &str, &str, bool); 7] = [
-        ("s1", sshd.port, &sshd.host_pub, same, true),
-        ("s2", sshd.port, &sshd.host_pub, same, true),
-        ("s3", sshd.port, &sshd.host_pub, same, true),
+    // The target check before the scan passes; every upload after it is cut.
+    let cut = Proxy::with(
+        0,
+        sshd.port,
+        Faults {
+            spare_first: 1,
+            cut_after: Some(64 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await;
+    use RunState::{Delivered, Failed, NeedsAttention};
+    // (id, port, host key, extract, how its run ends, sealed by the shared scan)
+    let subs: [(&str, u16, &str, &str, RunState, bool); 8] = [
+        ("s1", sshd.port, &sshd.host_pub, same, Delivered, true),
+        ("s2", sshd.port, &sshd.host_pub, same, Delivered, true),
+        ("s3", sshd.port, &sshd.host_pub, same, Delivered, true),
         (
             "s4csv",
             sshd.port,
             &sshd.host_pub,
             "report = \"technical\"\nformat = \"csv\"\nline_ending = \"crlf\"",
+            Delivered,
             true,
         ),
         (
@@ -98,13 +113,24 @@ async fn subscriptions_with_one_query_share_a_scan_and_each_gets_its_own_receipt
             sshd.port,
             &sshd.host_pub,
             "report = \"technical\"\nformat = \"dsv\"\n[extract.filter]\nmodel = [\"GOLF\"]",
-            true,
+            Delivered,
+            false,
         ),
-        ("s6wrongkey", sshd.port, WRONG_KEY, same, false),
-        ("s7down", down, &sshd.host_pub, same, false),
+        // Its target fails the check: no extract for it, and nothing written.
+        (
+            "s6wrongkey",
+            sshd.port,
+            WRONG_KEY,
+            same,
+            NeedsAttention,
+            false,
+        ),
+        ("s7down", down, &sshd.host_pub, same, Failed, false),
+        // Sealed with the others; its uploads fail, are retried and give up alone.
+        ("s8cut", cut.port, &sshd.host_pub, same, Failed, true),
     ];
     let mut keys = Vec::new();
-    for (id, port, host_key, extract, _) in subs {
+    for (id, port, host_key, extract, _, _) in subs {
         let identity = env.path().join(format!("{id}.agekey"));
         let recipient = crate::util::cli::age_keygen(&identity);
         let remote = sshd.remote_dir(id);
@@ -129,19 +155,11 @@ async fn subscriptions_with_one_query_share_a_scan_and_each_gets_its_own_receipt
             .find(|r| r.state_reason.as_deref() != Some("seeded by the test"))
     };
     let mut daemon = spawn(&env);
-    let ended = |id: &str, state: RunState| caught_up(id).filter(|r| r.state == state);
-    for (id, _, _, _, delivered) in subs {
-        let want = if delivered {
-            RunState::Delivered
-        } else if id == "s6wrongkey" {
-            RunState::NeedsAttention
-        } else {
-            RunState::Failed
-        };
+    for (id, _, _, _, want, _) in subs {
         wait_for_or(
             90,
             &format!("{id} {want}"),
-            || ended(id, want),
+            || caught_up(id).filter(|r| r.state == want),
             || log(&env),
         )
         .await;
@@ -162,50 +180,55 @@ async fn subscriptions_with_one_query_share_a_scan_and_each_gets_its_own_receipt
     daemon.wait().unwrap();
     let log = log(&env);
 
-    // One scan for the six runs with one query; the other filter read alone.
+    // One scan for the five runs with one query whose targets answered.
     assert_eq!(metric(&body, "regdrop_shared_scans_total"), 1.0, "{log}");
     assert_eq!(
         metric(&body, "regdrop_shared_scan_runs_total"),
-        6.0,
+        5.0,
         "{log}"
     );
     let scan_line = log
         .lines()
         .find(|l| l.contains("Shared scan sealed"))
         .unwrap_or_else(|| panic!("no shared scan in the log:\n{log}"));
-    assert!(!scan_line.contains("s5other"), "{scan_line}");
-
     let loaded = regdrop::loader::load(&env.config()).unwrap();
     let store = env.store();
     let receipts = store.receipts(&ReceiptFilter::default()).unwrap();
     assert_eq!(receipts.len(), 5, "{receipts:?}");
-    for ((id, _, _, _, delivered), (identity, remote)) in subs.iter().zip(&keys) {
+    for ((id, _, _, _, want, shared), (identity, remote)) in subs.iter().zip(&keys) {
+        assert_eq!(scan_line.contains(id), *shared, "{id}: {scan_line}");
         let run = caught_up(id).unwrap();
         let receipt = store.receipt_for_run(&run.id).unwrap();
-        if !delivered {
-            assert!(receipt.is_none(), "{id}");
-            assert!(ls(remote).is_empty(), "{id}: {:?}", ls(remote));
-            // Sealed by the shared scan, and kept in the spool for the operator's retry.
-            let a = run
-                .artifact
-                .as_ref()
-                .unwrap_or_else(|| panic!("{id}: not sealed"));
-            assert!(Path::new(&a.path).exists(), "{id}");
-            continue;
+        let attempts = store.attempts(&run.id).unwrap();
+        match want {
+            Delivered => {
+                let receipt = receipt.unwrap_or_else(|| panic!("{id}: no receipt"));
+                assert_eq!(attempts.len(), 1, "{id}: {attempts:?}");
+                assert_as_solo(&env, &loaded, id, &run, &receipt, identity, remote);
+            }
+            _ => {
+                assert!(receipt.is_none(), "{id}");
+                // Retried while it could help (3 attempts), once for a wrong host key.
+                let n = if *want == NeedsAttention { 1 } else { 3 };
+                assert_eq!(attempts.len(), n, "{id}: {attempts:?}");
+                // No file under a final name on its server.
+                let files = ls(remote);
+                assert!(files.iter().all(|f| f.starts_with('.')), "{id}: {files:?}");
+                if *shared {
+                    // Kept in the spool for an operator's retry.
+                    let a = run.artifact.as_ref().expect("sealed");
+                    assert!(Path::new(&a.path).exists(), "{id}");
+                } else {
+                    assert!(files.is_empty(), "{id}: {files:?}");
+                    assert!(
+                        run.artifact.is_none(),
+                        "{id}: a failing target cost an extract"
+                    );
+                }
+            }
         }
-        let receipt = receipt.unwrap_or_else(|| panic!("{id}: no receipt"));
-        assert_as_solo(&env, &loaded, id, &run, &receipt, identity, remote);
     }
-    // The server that was down was tried again, and again.
-    let s7 = caught_up("s7down").unwrap();
-    assert_eq!(store.attempts(&s7.id).unwrap().len(), 3);
-    assert_eq!(
-        store
-            .attempts(&caught_up("s6wrongkey").unwrap().id)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(cut.connections() >= 4, "the check, then 3 uploads");
 }
 
 /// The delivered file of `run` decrypts with the customer's `identity` to exactly the
