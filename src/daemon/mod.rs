@@ -108,27 +108,11 @@ pub async fn run_with(
     let loaded = crate::loader::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
     let mut shutdown = std::pin::pin!(shutdown);
-    let Some(store) = open_store_waiting(&daemon.state_db, shutdown.as_mut()).await? else {
-        return Ok(());
-    };
     // Held until this function returns; the kernel lets go if the process dies.
     let _only_daemon = lock_state(&daemon)?;
-    let store = Arc::new(Mutex::new(store));
-
-    if opts.metrics {
-        if let Some(addr) = daemon.metrics_listen {
-            match crate::telemetry::install(addr)? {
-                Some(serve) => {
-                    tokio::spawn(serve);
-                    tracing::info!(listen = %addr, "Metrics endpoint listening.");
-                }
-                None => tracing::info!("Metrics endpoint already running in this process."),
-            }
-        }
-    }
-    seed_last_success(&store);
-
-    let (tx, rx) = mpsc::unbounded_channel();
+    // Signals are handled from here on: a SIGTERM while the store cannot be reached ends
+    // the wait cleanly; other intents then are passed on once the supervisor runs.
+    let (tx, mut rx) = mpsc::unbounded_channel();
     if opts.signals {
         signal::forward(tx.clone()).map_err(|source| DaemonError::Io {
             what: "installing signal handlers".into(),
@@ -145,7 +129,51 @@ pub async fn run_with(
             }
         });
     }
+    let replay_tx = tx.clone();
     drop(tx);
+    // The endpoint comes first: while the store cannot be reached, it says so
+    // (`regdrop_state_db_up 0`) instead of looking like a daemon that is down.
+    if opts.metrics {
+        if let Some(addr) = daemon.metrics_listen {
+            match crate::telemetry::install(addr)? {
+                Some(serve) => {
+                    tokio::spawn(serve);
+                    tracing::info!(listen = %addr, "Metrics endpoint listening.");
+                }
+                None => tracing::info!("Metrics endpoint already running in this process."),
+            }
+        }
+    }
+    let mut replay = Vec::new();
+    let opened = {
+        let asked_to_stop = async {
+            loop {
+                match rx.recv().await {
+                    Some(Intent::Shutdown) => return,
+                    Some(other) => replay.push(other),
+                    // `replay_tx` keeps the channel open.
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        };
+        let stop = async {
+            tokio::select! {
+                () = shutdown.as_mut() => {}
+                () = asked_to_stop => {}
+            }
+        };
+        open_store_waiting(&daemon.state_db, std::pin::pin!(stop)).await?
+    };
+    let Some(store) = opened else {
+        return Ok(());
+    };
+    for intent in replay {
+        let _ = replay_tx.send(intent);
+    }
+    drop(replay_tx);
+    let store = Arc::new(Mutex::new(store));
+
+    seed_last_success(&store);
 
     let work = opts.work.unwrap_or_else(|| {
         Arc::new(DeliveryWork {
@@ -284,10 +312,14 @@ async fn open_store_waiting(
     let mut wait = Duration::from_secs(1);
     loop {
         match open_store(location) {
-            Ok(s) => return Ok(Some(s)),
+            Ok(s) => {
+                crate::telemetry::state_db_up(true);
+                return Ok(Some(s));
+            }
             Err(DaemonError::Store { source, .. })
                 if location.postgres().is_some() && source.is_retryable() =>
             {
+                crate::telemetry::state_db_up(false);
                 tracing::warn!(state_db = %location, error = %crate::core::errors::Chain(&source),
                     retry_in_secs = wait.as_secs(), "Cannot reach the state store; trying again.");
                 tokio::select! {

@@ -176,8 +176,16 @@ impl Supervisor {
     /// process) drops out at the daemon's next wake-up.
     pub(super) fn refresh_attention(&self) {
         match lock(&self.store).runs_needing_attention() {
-            Ok(runs) => telemetry::needing_attention(runs.len()),
+            Ok(runs) => {
+                telemetry::state_db_up(true);
+                telemetry::needing_attention(runs.len())
+            }
             Err(e) => {
+                // A store that cannot be reached is what `regdrop_state_db_up` alerts on;
+                // the runs wait (their work retries store calls), nothing is lost.
+                if crate::core::retry::Classify::is_retryable(&e) {
+                    telemetry::state_db_up(false);
+                }
                 warn!(error = %crate::core::errors::Chain(&e), "Cannot count the runs needing attention.")
             }
         }
