@@ -36,6 +36,8 @@ fn outcome_label(r: &WorkResult) -> &'static str {
         Ok(Outcome::NeedsAttention { .. }) => "needs_attention",
         Ok(Outcome::Failed { .. }) => "failed",
         Ok(Outcome::Interrupted { .. }) => "interrupted",
+        Ok(Outcome::Elsewhere { .. }) => "elsewhere",
+        Err(DeliveryError::LeaseLost { .. }) => "lease_lost",
         Err(_) => "error",
     }
 }
@@ -118,6 +120,12 @@ impl Supervisor {
             Ok(Outcome::Interrupted { .. }) => {
                 info!(subscription = %d.sub, run = %d.run, outcome = label, "Run interrupted; it resumes on the next start.");
             }
+            Ok(Outcome::Elsewhere { node, .. }) => {
+                info!(subscription = %d.sub, run = %d.run, outcome = label, node = %node, "Another node is delivering this run.");
+            }
+            Err(e @ DeliveryError::LeaseLost { .. }) => {
+                warn!(subscription = %d.sub, run = %d.run, outcome = label, error = %crate::core::errors::Chain(e), "Run given up on this node: its lease was lost.");
+            }
             Err(e) => {
                 error!(subscription = %d.sub, run = %d.run, outcome = label, error = %crate::core::errors::Chain(e), "Run stopped by an error.");
             }
@@ -148,6 +156,15 @@ impl Supervisor {
                     .and_then(|w| now.checked_add_signed(w))
                     .unwrap_or(now + chrono::Duration::seconds(1)),
             );
+            return;
+        }
+        if matches!(d.result, Ok(Outcome::Elsewhere { .. })) {
+            // Another node works on the subscription's active run: a waiting fire waits
+            // for it (asked again every half lease; the take-over finds the run if that
+            // node dies).
+            if e.pending.is_some() {
+                e.resume_at = Some(now + super::leases::poll_every(&self.daemon));
+            }
             return;
         }
         if let Some(t) = e.pending.take() {
