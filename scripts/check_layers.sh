@@ -7,14 +7,14 @@ cd "$(dirname "$0")/.."
 
 core="core"
 support="core"                                  # progress, telemetry, secret: leaf helpers
-adapters="core progress telemetry secret"       # each adapter stands alone on the core
-pipeline="core progress telemetry secret loader register extract seal sftp store mail http_post"
+adapters="core progress telemetry secret pgconn" # each adapter stands alone on the core
+pipeline="core progress telemetry secret pgconn loader register extract seal sftp store mail http_post"
 daemon="$pipeline pipeline"
 cmd="$daemon daemon demo_server cmd"
 
 declare -A allowed=(
   [core]="$core"
-  [progress]="$support" [telemetry]="$support" [secret]="$support"
+  [progress]="$support" [telemetry]="$support" [secret]="$support" [pgconn]="$support"
   [loader]="$adapters" [register]="$adapters" [extract]="$adapters" [seal]="$adapters"
   [sftp]="$adapters" [store]="$adapters" [demo_server]="$adapters"
   [mail]="$adapters" [http_post]="$adapters"

@@ -9,7 +9,8 @@
 //!    hash-chained receipts), [`demo_server`] (the embedded loopback SFTP target), [`mail`]
 //!    (one message over SMTP), [`http_post`] (one HTTP POST: SMS gateway, webhooks).
 //!    Support modules any layer above the core may use: [`progress`], [`telemetry`],
-//!    [`secret`] (0600 files and systemd credentials).
+//!    [`secret`] (0600 files and systemd credentials), [`pgconn`] (PostgreSQL connections
+//!    shared by the store and the register).
 //! 3. [`pipeline`]: one run, from the artifact to its receipt.
 //! 4. [`daemon`]: the supervisor, signals, sd_notify, housekeeping.
 //! 5. [`cmd`]: the commands (one file per family) and the command line.
@@ -23,6 +24,7 @@ pub mod extract;
 pub mod http_post;
 pub mod loader;
 pub mod mail;
+pub mod pgconn;
 pub mod pipeline;
 pub mod progress;
 pub mod register;

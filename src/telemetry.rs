@@ -19,6 +19,9 @@
 //!   catches a subscription that silently stopped, across restarts;
 //! - `shared_scans_total` — register scans shared by several runs (one query, docs/design.md
 //!   §4 "Shared scans"); `shared_scan_runs_total` — the runs sealed by them;
+//! - `state_db_up` — 1 while the daemon's state store answers, 0 while it cannot be reached
+//!   (a PostgreSQL server down, restarting or failing over): set when the daemon starts,
+//!   while it waits for the store, and at every wake-up;
 //! - `build_info{version,commit}` — always 1, the labels say what runs.
 //!
 //! Beside them the standard process series of the Prometheus client libraries, without a
@@ -139,6 +142,10 @@ fn describe() {
         Unit::Seconds,
         "Unix time of the last receipt."
     );
+    describe_gauge!(
+        "regdrop_state_db_up",
+        "1 while the state store answers, 0 while the daemon cannot reach it."
+    );
     describe_counter!(
         "regdrop_shared_scans_total",
         "Register scans shared by several runs with the same query."
@@ -185,6 +192,11 @@ pub fn queue_depth(n: usize) {
 
 pub fn needing_attention(n: usize) {
     gauge!("regdrop_runs_needing_attention").set(n as f64);
+}
+
+/// Whether the state store answered the daemon's last call to it.
+pub fn state_db_up(up: bool) {
+    gauge!("regdrop_state_db_up").set(if up { 1.0 } else { 0.0 });
 }
 
 pub fn subscription_files_invalid(n: usize) {

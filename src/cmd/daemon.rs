@@ -118,5 +118,9 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
             outln!("interrupted; `regdrop retry {run_id}` goes on from here");
             ExitCode::FAILURE
         }
+        Outcome::Elsewhere { node, .. } => {
+            outln!("node {node} is delivering this run now (it holds its lease); `regdrop status` shows it");
+            ExitCode::FAILURE
+        }
     })
 }

@@ -131,6 +131,10 @@ pub(super) fn deliver(
             eprintln!("run {run} interrupted; it resumes with `regdrop retry {run}` or when the daemon starts.");
             Ok(ExitCode::from(130))
         }
+        Outcome::Elsewhere { run, node } => {
+            eprintln!("run {run} is being delivered by node {node} (it holds the run's lease); `regdrop status` shows it.");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

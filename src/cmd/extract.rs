@@ -31,7 +31,12 @@ pub(super) fn preview(
         let period = crate::core::plan::run_period(sub, at, None);
         println!(
             "{};",
-            crate::extract::query::build(&sub.extract, period.as_ref()).inline()
+            crate::extract::query::build(
+                &sub.extract,
+                period.as_ref(),
+                crate::extract::query::Dialect::of(&loaded.daemon.register)
+            )
+            .inline()?
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -2,25 +2,45 @@
 
 use super::load;
 use crate::cmd::cli::RegisterCmd;
+use crate::core::config::location::{is_postgres_url, DbLocation, PgUrl};
 use crate::progress::Progress;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf> {
+/// The register of `--register` (a file, or a `postgresql://` URL), else the config's.
+fn register_path(flag: Option<&Path>, given: Option<PathBuf>) -> Result<DbLocation> {
     if let Some(p) = given {
-        return Ok(p);
+        return Ok(match p.to_str() {
+            Some(s) if is_postgres_url(s) => DbLocation::from_config(s, Path::new("")),
+            _ => DbLocation::Sqlite(p),
+        });
     }
-    match load(flag)
+    Ok(load(flag)
         .map_err(|e| anyhow!("{e}\n(or pass --register FILE)"))?
         .daemon
-        .register
-    {
-        crate::core::config::location::DbLocation::Sqlite(p) => Ok(p),
-        crate::core::config::location::DbLocation::Postgres(u) => {
-            bail!("the register {u} is on PostgreSQL, which is not built yet; pass --register FILE")
-        }
+        .register)
+}
+
+/// [`guard_existing_register`] for a PostgreSQL register.
+fn guard_existing_pg(url: &PgUrl, append: bool, replace: bool) -> Result<()> {
+    use crate::register::pg;
+    let w = pg::connect(url)?;
+    let n = pg::vehicle_count(&w)?.unwrap_or(0);
+    if n == 0 || append {
+        return Ok(());
     }
+    if !replace {
+        bail!(
+            "{url} already holds {n} vehicles; pass --replace to remove them (and their ownerships) first, or --append to add to them"
+        );
+    }
+    pg::batch(
+        &w,
+        "BEGIN; DELETE FROM ownership; DELETE FROM vehicle; COMMIT;",
+    )?;
+    eprintln!("removed {n} vehicles and their ownerships from {url}");
+    Ok(())
 }
 
 /// An import into a register that already holds vehicles must say whether to add to them
@@ -54,30 +74,35 @@ pub(super) fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode
     match cmd {
         RegisterCmd::Generate(a) => {
             let db = register_path(flag, a.db.register)?;
-            if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = db
+                .sqlite_path()
+                .and_then(Path::parent)
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir)?;
             }
             let bar = Progress::rows("generate");
-            let s = register::generate(
-                &db,
-                &register::GenerateOptions {
-                    vehicles: a.vehicles,
-                    seed: a.seed,
-                },
-                &mut |n| {
-                    bar.update(n, a.vehicles);
-                    if n >= a.vehicles {
-                        // The generator builds the indexes next, without progress calls.
-                        bar.message("indexing");
-                    }
-                },
-            )?;
+            let opts = register::GenerateOptions {
+                vehicles: a.vehicles,
+                seed: a.seed,
+            };
+            let mut tick = |n| {
+                bar.update(n, a.vehicles);
+                if n >= a.vehicles {
+                    // The generator builds the indexes next, without progress calls.
+                    bar.message("indexing");
+                }
+            };
+            let s = match &db {
+                DbLocation::Sqlite(p) => register::generate(p, &opts, &mut tick)?,
+                DbLocation::Postgres(u) => register::generate_postgres(u, &opts, &mut tick)?,
+            };
             bar.finish();
             println!(
                 "generated {} vehicles, {} ownerships into {} in {:.1} s ({:.0} vehicles/s; load {:.1} s, indexes {:.1} s)",
                 s.vehicles,
                 s.ownerships,
-                db.display(),
+                db,
                 s.total_seconds,
                 s.vehicles as f64 / s.total_seconds.max(1e-9),
                 s.load_seconds,
@@ -92,7 +117,10 @@ pub(super) fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode
             db,
         } => {
             let db = register_path(flag, db.register)?;
-            guard_existing_register(&db, append, replace)?;
+            match &db {
+                DbLocation::Sqlite(p) => guard_existing_register(p, append, replace)?,
+                DbLocation::Postgres(u) => guard_existing_pg(u, append, replace)?,
+            }
             let encoding = encoding
                 .map(|e| {
                     crate::core::text::Encoding::parse(&e)
@@ -103,12 +131,12 @@ pub(super) fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode
                 .with_context(|| format!("reading {}", file.display()))?
                 .len();
             let bar = Progress::bytes("import");
-            let s = register::import(
-                &db,
-                &file,
-                &register::ImportOptions { encoding },
-                &mut |b| bar.update(b, size),
-            )?;
+            let opts = register::ImportOptions { encoding };
+            let mut tick = |b| bar.update(b, size);
+            let s = match &db {
+                DbLocation::Sqlite(p) => register::import(p, &file, &opts, &mut tick)?,
+                DbLocation::Postgres(u) => register::import_postgres(u, &file, &opts, &mut tick)?,
+            };
             bar.finish();
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -128,10 +156,10 @@ pub(super) fn register(flag: Option<&Path>, cmd: RegisterCmd) -> Result<ExitCode
                 return Ok(ExitCode::FAILURE);
             }
         }
-        RegisterCmd::Stats { db } => {
-            let db = register_path(flag, db.register)?;
-            print!("{}", register::stats(&db)?);
-        }
+        RegisterCmd::Stats { db } => match register_path(flag, db.register)? {
+            DbLocation::Sqlite(p) => print!("{}", register::stats(&p)?),
+            DbLocation::Postgres(u) => print!("{}", register::stats::stats_postgres(&u)?),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

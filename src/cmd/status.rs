@@ -33,7 +33,24 @@ struct Report {
     needs_attention: usize,
     resolved_recently: Vec<ResolvedRun>,
     invalid_files: Vec<InvalidFile>,
+    /// This node's name (`[daemon] node`, else the host name).
+    node: Option<String>,
+    /// Active runs with the node holding (or last holding) each one's lease.
+    active_runs: Vec<ActiveRun>,
     exit_code: u8,
+}
+
+#[derive(Debug, Serialize)]
+struct ActiveRun {
+    id: String,
+    state: String,
+    /// The node holding the lease (`lease_live`), or the last one that did.
+    node: Option<String>,
+    lease_until: Option<Time>,
+    lease_live: bool,
+    heartbeat_at: Option<Time>,
+    /// The node whose spool holds the sealed artifact.
+    sealed_by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -303,8 +320,24 @@ fn build(loaded: &Loaded, now: DateTime<Utc>, zone: LocalZone) -> Result<Report>
             }),
         }
     }
+    let mut active_runs = Vec::new();
+    if let Some(s) = &store {
+        for l in s.active_leases()? {
+            active_runs.push(ActiveRun {
+                id: l.run.to_string(),
+                state: l.state.to_string(),
+                lease_live: l.live_at(now),
+                node: l.node,
+                lease_until: l.until.map(|t| Time::new(t, zone)),
+                heartbeat_at: l.heartbeat_at.map(|t| Time::new(t, zone)),
+                sealed_by: l.sealed_by,
+            });
+        }
+    }
     let exit_code = exit_code(needs_attention, invalid_files.len());
     Ok(Report {
+        node: crate::pipeline::delivery::node_name(&loaded.daemon).ok(),
+        active_runs,
         generated_at: Time::new(now, zone),
         local_zone: zone.name(),
         daemon,
@@ -370,6 +403,26 @@ fn print_text(r: &Report, zone: LocalZone) {
             s.id,
             s.notes.join("; ")
         );
+    }
+    if !r.active_runs.is_empty() {
+        println!(
+            "\nactive runs (this node: {}):",
+            r.node.as_deref().unwrap_or("?")
+        );
+        for a in &r.active_runs {
+            let lease = match (&a.node, &a.lease_until) {
+                (Some(n), Some(u)) if a.lease_live => format!("lease held by {n} until {}", u.utc),
+                (Some(n), Some(u)) => format!("lease of {n} expired {} (to be taken over)", u.utc),
+                (Some(n), None) => format!("no lease (last held by {n})"),
+                _ => "no lease".to_string(),
+            };
+            let sealed = a
+                .sealed_by
+                .as_ref()
+                .map(|n| format!("; artifact in {n}'s spool"))
+                .unwrap_or_default();
+            println!("  {:<40} {:<10} {lease}{sealed}", a.id, a.state);
+        }
     }
     if !r.runs_needing_operator.is_empty() {
         println!("\nruns needing an operator (`regdrop retry RUN` after fixing the cause, or `regdrop resolve RUN --reason \"...\"`):");

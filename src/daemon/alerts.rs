@@ -117,7 +117,9 @@ impl Alerts {
             Some(Outcome::Delivered(_)) | Some(Outcome::AlreadyDelivered(_)) => RunEnd::Delivered,
             Some(Outcome::NeedsAttention { .. }) => RunEnd::NeedsAttention,
             Some(Outcome::Failed { .. }) => RunEnd::Failed,
-            Some(Outcome::Interrupted { .. }) | None => RunEnd::Unfinished,
+            Some(Outcome::Interrupted { .. } | Outcome::Elsewhere { .. }) | None => {
+                RunEnd::Unfinished
+            }
         };
         if end == RunEnd::Unfinished {
             return;

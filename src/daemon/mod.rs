@@ -46,8 +46,11 @@ pub enum DaemonError {
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
     /// Two daemons on one state store would deliver every run twice.
-    #[error("another regdrop daemon (pid {pid}) is running on {state_db}; stop it first")]
+    #[error("another regdrop daemon (pid {pid}) is running on {state_db}; stop it first (to run several nodes on one store, give each its own [daemon] node and spool_dir: README \"Running more than one node\")")]
     AlreadyRunning { pid: u64, state_db: String },
+    /// Two daemons on one spool folder would work on the same files.
+    #[error("another regdrop daemon (pid {pid}) uses the spool folder {spool}; stop it first, or give this node a spool_dir of its own")]
+    SpoolInUse { pid: u64, spool: String },
 }
 
 /// What [`run_with`] can be given instead of the production defaults.
@@ -105,27 +108,11 @@ pub async fn run_with(
     let loaded = crate::loader::load(&config_path).map_err(DaemonError::Config)?;
     let daemon = Arc::new(loaded.daemon.clone());
     let mut shutdown = std::pin::pin!(shutdown);
-    let Some(store) = open_store_waiting(&daemon.state_db, shutdown.as_mut()).await? else {
-        return Ok(());
-    };
     // Held until this function returns; the kernel lets go if the process dies.
     let _only_daemon = lock_state(&daemon)?;
-    let store = Arc::new(Mutex::new(store));
-
-    if opts.metrics {
-        if let Some(addr) = daemon.metrics_listen {
-            match crate::telemetry::install(addr)? {
-                Some(serve) => {
-                    tokio::spawn(serve);
-                    tracing::info!(listen = %addr, "Metrics endpoint listening.");
-                }
-                None => tracing::info!("Metrics endpoint already running in this process."),
-            }
-        }
-    }
-    seed_last_success(&store);
-
-    let (tx, rx) = mpsc::unbounded_channel();
+    // Signals are handled from here on: a SIGTERM while the store cannot be reached ends
+    // the wait cleanly; other intents then are passed on once the supervisor runs.
+    let (tx, mut rx) = mpsc::unbounded_channel();
     if opts.signals {
         signal::forward(tx.clone()).map_err(|source| DaemonError::Io {
             what: "installing signal handlers".into(),
@@ -142,7 +129,51 @@ pub async fn run_with(
             }
         });
     }
+    let replay_tx = tx.clone();
     drop(tx);
+    // The endpoint comes first: while the store cannot be reached, it says so
+    // (`regdrop_state_db_up 0`) instead of looking like a daemon that is down.
+    if opts.metrics {
+        if let Some(addr) = daemon.metrics_listen {
+            match crate::telemetry::install(addr)? {
+                Some(serve) => {
+                    tokio::spawn(serve);
+                    tracing::info!(listen = %addr, "Metrics endpoint listening.");
+                }
+                None => tracing::info!("Metrics endpoint already running in this process."),
+            }
+        }
+    }
+    let mut replay = Vec::new();
+    let opened = {
+        let asked_to_stop = async {
+            loop {
+                match rx.recv().await {
+                    Some(Intent::Shutdown) => return,
+                    Some(other) => replay.push(other),
+                    // `replay_tx` keeps the channel open.
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        };
+        let stop = async {
+            tokio::select! {
+                () = shutdown.as_mut() => {}
+                () = asked_to_stop => {}
+            }
+        };
+        open_store_waiting(&daemon.state_db, std::pin::pin!(stop)).await?
+    };
+    let Some(store) = opened else {
+        return Ok(());
+    };
+    for intent in replay {
+        let _ = replay_tx.send(intent);
+    }
+    drop(replay_tx);
+    let store = Arc::new(Mutex::new(store));
+
+    seed_last_success(&store);
 
     let work = opts.work.unwrap_or_else(|| {
         Arc::new(DeliveryWork {
@@ -171,13 +202,14 @@ pub fn status_file_of(state_db: &Path) -> PathBuf {
     state_db.with_file_name("daemon-status.json")
 }
 
-/// Where this node's daemon keeps its lock and status files: beside a SQLite state store;
-/// in the spool folder with a PostgreSQL one (the database is shared by nodes, the files
-/// are this node's).
+/// Where this node's daemon keeps its lock and status files: beside a SQLite state store
+/// of one node; in the spool folder with a PostgreSQL one, or a SQLite one shared by nodes
+/// that each name themselves (`[daemon] node`): the database is shared, the files are this
+/// node's.
 fn node_file(daemon: &DaemonConfig, name: &str) -> PathBuf {
     match &daemon.state_db {
-        DbLocation::Sqlite(p) => p.with_file_name(name),
-        DbLocation::Postgres(_) => daemon.spool_dir.join(name),
+        DbLocation::Sqlite(p) if daemon.node.is_none() => p.with_file_name(name),
+        _ => daemon.spool_dir.join(name),
     }
 }
 
@@ -212,11 +244,38 @@ pub fn running_daemon(daemon: &DaemonConfig) -> Option<u32> {
 }
 
 /// Takes `daemon.lock` ([`lock_file`]), or names the daemon that holds it: two daemons on
-/// one SQLite store, or on one node's spool, would work on the same runs. (A SQLite store
-/// is never shared between machines, so an OS file lock is enough; nodes sharing a
-/// PostgreSQL store each hold their own.)
-fn lock_state(daemon: &DaemonConfig) -> Result<std::fs::File, DaemonError> {
+/// one SQLite store of one node, or on one spool, would work on the same runs. Nodes
+/// sharing a store (PostgreSQL, or SQLite with `[daemon] node` set) each hold their own in
+/// their spool, and leases share the runs out (docs/design.md §8).
+fn lock_state(daemon: &DaemonConfig) -> Result<Vec<std::fs::File>, DaemonError> {
     let path = lock_file(daemon);
+    let pid = || {
+        // The holder's pid, as its status file says (0 when unknown).
+        std::fs::read(status_file(daemon))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|doc| doc["pid"].as_u64())
+            .unwrap_or(0)
+    };
+    let mut held = vec![try_lock(&path, || DaemonError::AlreadyRunning {
+        pid: pid(),
+        state_db: daemon.state_db.to_string(),
+    })?];
+    // Beside a SQLite store: the spool is locked too, so no second daemon with another
+    // state file works on this spool's files.
+    let spool_lock = daemon.spool_dir.join("daemon.lock");
+    if spool_lock != path {
+        held.push(try_lock(&spool_lock, || DaemonError::SpoolInUse {
+            pid: pid(),
+            spool: daemon.spool_dir.display().to_string(),
+        })?);
+    }
+    Ok(held)
+}
+
+/// Takes the lock file at `path` (creating it and its folder), or `busy()` when another
+/// process holds it.
+fn try_lock(path: &Path, busy: impl FnOnce() -> DaemonError) -> Result<std::fs::File, DaemonError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Io {
             what: format!("creating {}", dir.display()),
@@ -227,25 +286,14 @@ fn lock_state(daemon: &DaemonConfig) -> Result<std::fs::File, DaemonError> {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
+        .open(path)
         .map_err(|source| DaemonError::Io {
             what: format!("opening {}", path.display()),
             source,
         })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            // The holder's pid, as its status file says (0 when unknown).
-            let pid = std::fs::read(status_file(daemon))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|doc| doc["pid"].as_u64())
-                .unwrap_or(0);
-            Err(DaemonError::AlreadyRunning {
-                pid,
-                state_db: daemon.state_db.to_string(),
-            })
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
         Err(std::fs::TryLockError::Error(source)) => Err(DaemonError::Io {
             what: format!("locking {}", path.display()),
             source,
@@ -264,10 +312,14 @@ async fn open_store_waiting(
     let mut wait = Duration::from_secs(1);
     loop {
         match open_store(location) {
-            Ok(s) => return Ok(Some(s)),
+            Ok(s) => {
+                crate::telemetry::state_db_up(true);
+                return Ok(Some(s));
+            }
             Err(DaemonError::Store { source, .. })
                 if location.postgres().is_some() && source.is_retryable() =>
             {
+                crate::telemetry::state_db_up(false);
                 tracing::warn!(state_db = %location, error = %crate::core::errors::Chain(&source),
                     retry_in_secs = wait.as_secs(), "Cannot reach the state store; trying again.");
                 tokio::select! {

@@ -18,6 +18,11 @@ use writers::{CsvWriter, DsvWriter, RowWriter, XlsxWriter, XLSX_MAX_DATA_ROWS};
 pub enum ExtractError {
     #[error("register query failed (check that the register file is a regdrop register: `regdrop register stats`)")]
     Sql(#[from] rusqlite::Error),
+    /// The PostgreSQL register failed (the cause says how; a lost connection retries).
+    #[error("the PostgreSQL register: {}{}", .0, .0.hint_suffix(crate::pgconn::Use::Register))]
+    Postgres(crate::pgconn::WorkerError),
+    #[error(transparent)]
+    Nul(#[from] query::NulInValue),
     #[error("row {row}, field {field}: {problem}")]
     Value {
         row: u64,
@@ -34,6 +39,7 @@ impl Classify for ExtractError {
     fn class(&self) -> ErrorClass {
         match self {
             ExtractError::Sql(e) => sqlite_class(e),
+            ExtractError::Postgres(e) => e.class(),
             ExtractError::Io(_) => ErrorClass::Retryable,
             _ => ErrorClass::Permanent,
         }
@@ -91,7 +97,7 @@ pub fn plan(
     period: Option<&Period>,
     limit: u64,
 ) -> Result<(u64, Format, Option<String>), ExtractError> {
-    let q = query::build(spec, period);
+    let q = query::build(spec, period, snap.dialect());
     let total = snap.count(&q)?;
     if spec.format == Format::Xlsx && total > limit {
         let note = format!(
@@ -119,7 +125,7 @@ pub fn run<W: Write + Send>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Outcome, ExtractError> {
     let (total, format, fallback_note) = planned;
-    let q = query::build(spec, period);
+    let q = query::build(spec, period, snap.dialect());
     let mut writer: Box<dyn RowWriter + '_> = match format {
         Format::Dsv => Box::new(DsvWriter::new(out, spec.encoding, spec.line_ending)),
         Format::Csv => Box::new(CsvWriter::new(out, spec.encoding, spec.line_ending)),
@@ -208,7 +214,7 @@ pub fn preview(
     limit: usize,
 ) -> Result<(u64, Vec<Vec<String>>), ExtractError> {
     let (total, _, _) = plan(snap, spec, period, u64::MAX)?;
-    let mut q = query::build(spec, period);
+    let mut q = query::build(spec, period, snap.dialect());
     q.select.push_str(&format!(" LIMIT {limit}"));
     let mut out = Vec::new();
     snap.stream(

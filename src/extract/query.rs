@@ -5,6 +5,28 @@ use crate::core::catalog::{Field, ReportKind, Role, Source};
 use crate::core::config::{ExtractSpec, Filter};
 use crate::core::period::Period;
 
+/// The SQL engine a query is written for. One builder writes both; they differ only in
+/// placeholders (`?N` / `$N`), `instr` / `strpos`, and the integer cast (SQLite's `CAST(x AS
+/// INTEGER)` reads a leading number and gives 0 for none; PostgreSQL's would fail, so it
+/// reads the same leading number with a pattern). Text columns are `COLLATE "C"` on
+/// PostgreSQL, so comparisons, `upper` and `ORDER BY` behave as SQLite's byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of the register at `location`.
+    pub fn of(location: &crate::core::config::location::DbLocation) -> Dialect {
+        match location {
+            crate::core::config::location::DbLocation::Sqlite(_) => Dialect::Sqlite,
+            crate::core::config::location::DbLocation::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
 /// A query ready to run: `SELECT <columns> ... ORDER BY v.id` and its text parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
@@ -12,6 +34,81 @@ pub struct Query {
     /// `SELECT count(*)` with the same joins and conditions.
     pub count: String,
     pub params: Vec<Param>,
+    pub dialect: Dialect,
+}
+
+/// A parameter that cannot be written as an SQL literal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a filter value holds a NUL character, which the register's text cannot hold: {0:?}")]
+pub struct NulInValue(pub String);
+
+/// A parameter as an SQL literal: an integer as its digits, text in single quotes with
+/// each quote doubled and nothing else changed. The one place values are written into SQL
+/// (PostgreSQL's `COPY (SELECT ...)` takes no bind parameters). Safe for both engines as
+/// long as backslashes are not escapes: SQLite never treats them so, and the PostgreSQL
+/// register sets `standard_conforming_strings = on` in its transaction. NUL is refused
+/// (neither engine's text holds it; PostgreSQL would end the string there).
+pub fn literal(p: &Param) -> Result<String, NulInValue> {
+    match p {
+        Param::Int(n) => Ok(n.to_string()),
+        Param::Text(s) => {
+            if s.contains('\0') {
+                return Err(NulInValue(s.clone()));
+            }
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('\'');
+            for c in s.chars() {
+                if c == '\'' {
+                    out.push('\'');
+                }
+                out.push(c);
+            }
+            out.push('\'');
+            Ok(out)
+        }
+    }
+}
+
+/// `sql` with each placeholder (`?N` or `$N`, outside quoted text) replaced by the literal of
+/// `params[N-1]`, in one pass: a value that looks like a placeholder or a quote is never read
+/// again as SQL.
+pub fn render(sql: &str, params: &[Param]) -> Result<String, NulInValue> {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let (mut i, mut start) = (0, 0);
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                i += 1;
+            }
+            None if c == b'\'' || c == b'"' => {
+                quote = Some(c);
+                i += 1;
+            }
+            None if (c == b'?' || c == b'$') && b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let n: usize = sql[i + 1..j].parse().unwrap_or(0);
+                // A number that is not one of ours is left as written.
+                if let Some(p) = n.checked_sub(1).and_then(|k| params.get(k)) {
+                    out.push_str(&sql[start..i]);
+                    out.push_str(&literal(p)?);
+                    start = j;
+                }
+                i = j;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&sql[start..]);
+    Ok(out)
 }
 
 /// A bound parameter.
@@ -31,29 +128,27 @@ impl rusqlite::ToSql for Param {
 }
 
 impl Query {
-    /// The SELECT with its parameters written in as SQL literals, for operators
-    /// (`regdrop preview --sql`) and for comparing with the `sqlite3` CLI.
-    pub fn inline(&self) -> String {
-        let mut out = self.select.clone();
-        // Highest numbers first so ?1 does not eat the start of ?10.
-        for (i, p) in self.params.iter().enumerate().rev() {
-            let lit = match p {
-                Param::Text(s) => format!("'{}'", s.replace('\'', "''")),
-                Param::Int(n) => n.to_string(),
-            };
-            out = out.replace(&format!("?{}", i + 1), &lit);
-        }
-        out
+    /// The SELECT with its parameters written in as SQL literals ([`render`]): what the
+    /// PostgreSQL register runs in `COPY (...) TO STDOUT`, what `regdrop preview --sql`
+    /// prints, and what the `sqlite3` or `psql` CLI runs to compare.
+    pub fn inline(&self) -> Result<String, NulInValue> {
+        render(&self.select, &self.params)
+    }
+
+    /// The count with its parameters written in.
+    pub fn inline_count(&self) -> Result<String, NulInValue> {
+        render(&self.count, &self.params)
     }
 }
 
-/// Builds the query for `spec` over `period` (if any).
-pub fn build(spec: &ExtractSpec, period: Option<&Period>) -> Query {
+/// Builds the query for `spec` over `period` (if any), for `dialect`.
+pub fn build(spec: &ExtractSpec, period: Option<&Period>, dialect: Dialect) -> Query {
     build_for(
         spec.report,
         &spec.columns,
         &spec.filter,
         period.map(|p| (spec.period_field.column(), p)),
+        dialect,
     )
 }
 
@@ -62,6 +157,7 @@ fn build_for(
     columns: &[Field],
     filter: &Filter,
     period: Option<(&str, &Period)>,
+    dialect: Dialect,
 ) -> Query {
     let mut joins = String::new();
     let mut roles: Vec<Role> = Vec::new();
@@ -95,7 +191,7 @@ fn build_for(
         joins.push_str(&join);
     }
 
-    let Where { conds, params } = conditions(report, filter, period);
+    let Where { conds, params } = conditions(report, filter, period, dialect);
 
     // Aliased to the report names, so any SQLite client prints the same header.
     let exprs: Vec<String> = columns
@@ -114,6 +210,7 @@ fn build_for(
         ),
         count: format!("SELECT count(*) FROM vehicle v{count_joins}{wh}"),
         params,
+        dialect,
     }
 }
 
@@ -124,15 +221,35 @@ struct Where {
     params: Vec<Param>,
 }
 
-fn conditions(report: ReportKind, filter: &Filter, period: Option<(&str, &Period)>) -> Where {
+fn conditions(
+    report: ReportKind,
+    filter: &Filter,
+    period: Option<(&str, &Period)>,
+    dialect: Dialect,
+) -> Where {
     let mut params = Vec::new();
     let mut conds: Vec<String> = Vec::new();
     if report == ReportKind::Owners {
         conds.push("o_eier.id IS NOT NULL".into());
     }
+    let mark = match dialect {
+        Dialect::Sqlite => '?',
+        Dialect::Postgres => '$',
+    };
     let mut push = |v: Param| {
         params.push(v);
-        format!("?{}", params.len())
+        format!("{mark}{}", params.len())
+    };
+    // SQLite's CAST(x AS INTEGER): the leading (signed) integer of the text, 0 for none.
+    let as_integer = |col: &str| match dialect {
+        Dialect::Sqlite => format!("CAST({col} AS INTEGER)"),
+        Dialect::Postgres => {
+            format!("coalesce(substring({col} from '^[[:space:]]*([+-]?[0-9]+)')::bigint, 0)")
+        }
+    };
+    let contains = match dialect {
+        Dialect::Sqlite => "instr",
+        Dialect::Postgres => "strpos",
     };
     let any_of = |expr: &str,
                   values: &[String],
@@ -183,7 +300,7 @@ fn conditions(report: ReportKind, filter: &Filter, period: Option<(&str, &Period
             .iter()
             .map(|f| {
                 format!(
-                    "instr(',' || v.tekn_drivst || ',', {}) > 0",
+                    "{contains}(',' || v.tekn_drivst || ',', {}) > 0",
                     push(Param::Text(format!(",{f},")))
                 )
             })
@@ -194,13 +311,15 @@ fn conditions(report: ReportKind, filter: &Filter, period: Option<(&str, &Period
         conds.push("v.tekn_sitteplasser_totalt IS NOT NULL".into());
         if let Some(lo) = lo {
             conds.push(format!(
-                "CAST(v.tekn_sitteplasser_totalt AS INTEGER) >= {}",
+                "{} >= {}",
+                as_integer("v.tekn_sitteplasser_totalt"),
                 push(Param::Int(lo))
             ));
         }
         if let Some(hi) = hi {
             conds.push(format!(
-                "CAST(v.tekn_sitteplasser_totalt AS INTEGER) <= {}",
+                "{} <= {}",
+                as_integer("v.tekn_sitteplasser_totalt"),
                 push(Param::Int(hi))
             ));
         }
@@ -253,7 +372,7 @@ mod tests {
     #[test]
     fn technical_without_filters_is_a_plain_scan() {
         let (r, c, f) = spec(ReportKind::Technical, Filter::default());
-        let q = build_for(r, &c, &f, None);
+        let q = build_for(r, &c, &f, None, Dialect::Sqlite);
         assert!(q.select.starts_with(
             "SELECT v.tekn_kjm AS \"TEKN_KJM\", v.tekn_kjm_persj AS \"TEKN_KJM_PERSJ\","
         ));
@@ -272,7 +391,7 @@ mod tests {
             ..Filter::default()
         };
         let (r, c, f) = spec(ReportKind::Owners, f);
-        let q = build_for(r, &c, &f, None);
+        let q = build_for(r, &c, &f, None, Dialect::Sqlite);
         assert!(q.select.contains("LEFT JOIN ownership o_eier"));
         assert!(q.select.contains("o_eier.id IS NOT NULL"));
         assert!(q.select.contains("EXISTS (SELECT 1 FROM ownership o WHERE o.vehicle_id = v.id AND o.to_date IS NULL AND o.role = 'eier'"));
@@ -287,9 +406,74 @@ mod tests {
     }
 
     #[test]
+    fn literals_double_quotes_and_keep_everything_else() {
+        let t = |s: &str| literal(&Param::Text(s.into())).unwrap();
+        assert_eq!(t("TOYOTA"), "'TOYOTA'");
+        assert_eq!(t("O'Brien"), "'O''Brien'");
+        assert_eq!(t("'"), "''''");
+        assert_eq!(t("a\\b"), "'a\\b'", "a backslash stays one backslash");
+        assert_eq!(t("\\'"), "'\\'''");
+        assert_eq!(
+            t("x'); DROP TABLE vehicle;--"),
+            "'x''); DROP TABLE vehicle;--'"
+        );
+        assert_eq!(t("line\nbreak"), "'line\nbreak'");
+        assert_eq!(t(""), "''");
+        assert_eq!(literal(&Param::Int(-7)).unwrap(), "-7");
+        assert_eq!(
+            literal(&Param::Int(i64::MAX)).unwrap(),
+            "9223372036854775807"
+        );
+        assert!(literal(&Param::Text("a\0b".into())).is_err());
+    }
+
+    #[test]
+    fn render_replaces_placeholders_once_and_never_inside_quotes() {
+        let params = vec![
+            Param::Text("$2 ?2 '".into()),
+            Param::Int(5),
+            Param::Text("x".into()),
+        ];
+        let sql = "a = $1 AND b >= $2 AND c IN ($3, '$1', \"$2\") AND d = $4";
+        assert_eq!(
+            render(sql, &params).unwrap(),
+            "a = '$2 ?2 ''' AND b >= 5 AND c IN ('x', '$1', \"$2\") AND d = $4"
+        );
+        // ?10 is the tenth parameter, not the first followed by 0.
+        let ten: Vec<Param> = (1..=10).map(Param::Int).collect();
+        assert_eq!(render("?10 ?1", &ten).unwrap(), "10 1");
+    }
+
+    #[test]
+    fn the_postgresql_dialect_differs_only_where_sqlite_does() {
+        let f = Filter {
+            fuel: vec!["5".into()],
+            seats: Some((Some(2), Some(9))),
+            make_codes: vec!["4360".into()],
+            ..Filter::default()
+        };
+        let (r, c, f) = spec(ReportKind::TechnicalOwners, f);
+        let lite = build_for(r, &c, &f, None, Dialect::Sqlite);
+        let pg = build_for(r, &c, &f, None, Dialect::Postgres);
+        assert_eq!(lite.params, pg.params);
+        assert!(lite.select.contains("instr(") && pg.select.contains("strpos("));
+        assert!(pg.select.contains("$1") && !pg.select.contains("?1"));
+        let cast = "coalesce(substring(v.tekn_sitteplasser_totalt from '^[[:space:]]*([+-]?[0-9]+)')::bigint, 0)";
+        assert!(pg.select.contains(&format!("{cast} >= $")), "{}", pg.select);
+        let same = |s: &str| {
+            s.replace("strpos(", "instr(")
+                .replace('$', "?")
+                .replace(cast, "CAST(v.tekn_sitteplasser_totalt AS INTEGER)")
+        };
+        assert_eq!(same(&pg.select), lite.select);
+        assert_eq!(same(&pg.count), lite.count);
+        assert!(pg.inline().unwrap().contains("'4360'"));
+    }
+
+    #[test]
     fn counts_skip_joins_no_condition_uses() {
         let (r, c, f) = spec(ReportKind::TechnicalOwners, Filter::default());
-        let q = build_for(r, &c, &f, None);
+        let q = build_for(r, &c, &f, None, Dialect::Sqlite);
         assert!(q.select.contains("LEFT JOIN ownership o_leasingtaker"));
         assert_eq!(q.count, "SELECT count(*) FROM vehicle v");
     }

@@ -1,16 +1,36 @@
-//! The register as a source of rows: a [`Register`] opened from a [`DbLocation`] owns the
-//! connection; a [`Snapshot`] of it is one consistent read (SQLite: a read transaction) in
-//! which an extract counts its rows and then streams them, so both see the same register.
+//! The register as a source of rows: a [`Register`] opened from a [`DbLocation`] (a SQLite
+//! file or a PostgreSQL database) owns the connection; a [`Snapshot`] of it is one
+//! consistent read in which an extract counts its rows and then streams them, so both see
+//! the same register.
+//!
+//! - SQLite: a deferred read transaction; rows are read with bound parameters.
+//! - PostgreSQL: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` (one snapshot for the
+//!   count and the rows) with `standard_conforming_strings` on; rows come from
+//!   `COPY (SELECT ...) TO STDOUT` in text format, its parameters written in as literals by
+//!   the one audited [`super::query::render`]. The client lives on a thread of its own
+//!   ([`crate::pgconn::Worker`]), which reads the COPY data in chunks of about
+//!   [`CHUNK`] bytes into a bounded channel ([`IN_FLIGHT`] chunks), so memory stays flat
+//!   whatever the register's size; this thread parses the chunks into rows.
 
-use super::query::Query;
+use super::query::{Dialect, Query};
 use super::ExtractError;
 use crate::core::catalog::Field;
 use crate::core::config::location::DbLocation;
 use crate::core::retry::{Classify, ErrorClass};
+use crate::pgconn::copy_text::{self, Span};
+use crate::pgconn::{Worker, WorkerError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
+use std::cell::Cell as StdCell;
 use std::fmt::Write as _;
+use std::io::BufRead;
 use std::path::Path;
+use std::sync::mpsc;
+
+/// Bytes of COPY data the PostgreSQL thread gathers before handing them over.
+pub const CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the PostgreSQL thread and the extract.
+pub const IN_FLIGHT: usize = 8;
 
 /// Why a register could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -19,29 +39,47 @@ pub enum OpenError {
     Missing,
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    #[error("a PostgreSQL register is not built yet (README, \"What is built\"); give a SQLite file path")]
-    NotBuilt,
+    #[error("{}{}", .0, .0.hint_suffix(crate::pgconn::Use::Register))]
+    Postgres(WorkerError),
+}
+
+impl From<WorkerError> for OpenError {
+    fn from(e: WorkerError) -> Self {
+        OpenError::Postgres(e)
+    }
 }
 
 impl Classify for OpenError {
     fn class(&self) -> ErrorClass {
         match self {
             OpenError::Sqlite(e) => super::sqlite_class(e),
-            OpenError::Missing | OpenError::NotBuilt => ErrorClass::Permanent,
+            OpenError::Postgres(e) => e.class(),
+            OpenError::Missing => ErrorClass::Permanent,
         }
     }
 }
 
 /// An open register (read-only: extracts never write to it).
 pub struct Register {
-    conn: Connection,
+    conn: Conn,
+}
+
+enum Conn {
+    Sqlite(Connection),
+    Postgres(Worker),
 }
 
 impl std::fmt::Debug for Register {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Register::Sqlite")
+        match &self.conn {
+            Conn::Sqlite(_) => f.write_str("Register::Sqlite"),
+            Conn::Postgres(w) => write!(f, "Register::Postgres({})", w.target()),
+        }
     }
 }
+
+/// The tables an extract reads: `check` looks for them.
+pub const TABLES: [&str; 3] = ["vehicle", "ownership", "code_vehicle_group"];
 
 impl Register {
     /// Opens the register at `location`; a missing SQLite file is an error (opening would
@@ -53,21 +91,71 @@ impl Register {
                     return Err(OpenError::Missing);
                 }
                 Ok(Register {
-                    conn: open_sqlite(path)?,
+                    conn: Conn::Sqlite(open_sqlite(path)?),
                 })
             }
-            DbLocation::Postgres(_) => Err(OpenError::NotBuilt),
+            DbLocation::Postgres(url) => Ok(Register {
+                conn: Conn::Postgres(Worker::connect(url)?),
+            }),
+        }
+    }
+
+    /// The SQL the register speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self.conn {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
         }
     }
 
     /// Begins one consistent read: every count and stream of the snapshot sees the same
     /// register state. Ended by [`Snapshot::end`] (or when dropped).
     pub fn snapshot(&self) -> Result<Snapshot<'_>, ExtractError> {
-        self.conn.execute_batch("BEGIN DEFERRED")?;
+        match &self.conn {
+            Conn::Sqlite(c) => c.execute_batch("BEGIN DEFERRED")?,
+            Conn::Postgres(w) => w
+                .call(|c| {
+                    c.batch_execute(
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+                         SET LOCAL standard_conforming_strings = on",
+                    )
+                })
+                .map_err(ExtractError::Postgres)?,
+        }
         Ok(Snapshot {
             register: self,
             open: true,
+            abandoned: StdCell::new(false),
         })
+    }
+
+    /// Whether every table an extract reads is there (`regdrop check`): `Err` names the
+    /// first missing one. PostgreSQL looks through the connection's `search_path`.
+    pub fn check_tables(&self) -> Result<(), String> {
+        for table in TABLES {
+            let found = match &self.conn {
+                Conn::Sqlite(c) => c
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?1",
+                        [table],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map(|n| n > 0)
+                    .map_err(|e| format!("cannot be read: {e}"))?,
+                Conn::Postgres(w) => w
+                    .call(move |c| {
+                        c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+                            .map(|r| r.get::<_, bool>(0))
+                    })
+                    .map_err(|e| format!("cannot be read: {}", crate::core::errors::chain(&e)))?,
+            };
+            if !found {
+                return Err(format!(
+                    "has no `{table}` table or view; load it with `regdrop register generate|import`, or map the real register with views (docs/register.md)"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -87,16 +175,31 @@ fn open_sqlite(path: &Path) -> rusqlite::Result<Connection> {
 pub struct Snapshot<'a> {
     register: &'a Register,
     open: bool,
+    /// A COPY was left unfinished: the connection is dropped with the register rather than
+    /// drained.
+    abandoned: StdCell<bool>,
 }
 
 impl Snapshot<'_> {
+    /// The SQL the register speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.register.dialect()
+    }
+
     /// The number of rows `q.count` gives.
     pub fn count(&self, q: &Query) -> Result<u64, ExtractError> {
-        let conn = &self.register.conn;
-        let total: i64 =
-            conn.query_row(&q.count, rusqlite::params_from_iter(q.params.iter()), |r| {
-                r.get(0)
-            })?;
+        let total: i64 = match &self.register.conn {
+            Conn::Sqlite(conn) => {
+                conn.query_row(&q.count, rusqlite::params_from_iter(q.params.iter()), |r| {
+                    r.get(0)
+                })?
+            }
+            Conn::Postgres(w) => {
+                let sql = q.inline_count()?;
+                w.call(move |c| c.query_one(&sql, &[]).map(|r| r.get::<_, i64>(0)))
+                    .map_err(ExtractError::Postgres)?
+            }
+        };
         Ok(total as u64)
     }
 
@@ -110,7 +213,12 @@ impl Snapshot<'_> {
         total: u64,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, ExtractError> {
-        let conn = &self.register.conn;
+        let conn = match &self.register.conn {
+            Conn::Sqlite(c) => c,
+            Conn::Postgres(w) => {
+                return self.stream_copy(w, q, columns, each, total, progress);
+            }
+        };
         let mut stmt = conn.prepare(&q.select)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(q.params.iter()))?;
         let n = columns.len();
@@ -167,20 +275,191 @@ impl Snapshot<'_> {
         Ok(count)
     }
 
+    /// PostgreSQL: `COPY (q) TO STDOUT` read on the client's thread, parsed here.
+    fn stream_copy(
+        &self,
+        w: &Worker,
+        q: &Query,
+        columns: &[Field],
+        mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
+        total: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, ExtractError> {
+        let sql = format!("COPY ({}) TO STDOUT", q.inline()?);
+        let (tx, rx) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
+        // Until the end of the data is read, the COPY is unfinished.
+        self.abandoned.set(true);
+        w.submit(move |c| read_copy(c, &sql, &tx))
+            .map_err(ExtractError::Postgres)?;
+        let n = columns.len();
+        let mut spans = vec![Span::Null; n];
+        let mut scratch: Vec<Vec<u8>> = vec![Vec::new(); n];
+        let mut values: Vec<Option<&'static str>> = Vec::with_capacity(n);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut count: u64 = 0;
+        let mut row = |line: &[u8], count: &mut u64| -> Result<(), ExtractError> {
+            *count += 1;
+            let bad = |problem: String| ExtractError::Value {
+                row: *count,
+                field: String::new(),
+                problem,
+            };
+            copy_text::split_row(line, &mut spans, &mut scratch)
+                .map_err(|p| bad(format!("PostgreSQL sent a row regdrop cannot read: {p}")))?;
+            let mut row_values = reuse(std::mem::take(&mut values));
+            for (i, s) in spans.iter().enumerate() {
+                let bytes = match *s {
+                    Span::Null => {
+                        row_values.push(None);
+                        continue;
+                    }
+                    Span::Raw(a, z) => &line[a..z],
+                    Span::Unescaped => &scratch[i][..],
+                };
+                row_values.push(Some(std::str::from_utf8(bytes).map_err(|_| {
+                    ExtractError::Value {
+                        row: *count,
+                        field: columns[i].name.clone(),
+                        problem: "the register holds bytes that are not UTF-8; re-import the row"
+                            .into(),
+                    }
+                })?));
+            }
+            each(*count, &row_values)?;
+            values = reuse(row_values);
+            if count.is_multiple_of(16_384) {
+                progress(*count, total);
+            }
+            Ok(())
+        };
+        loop {
+            let chunk = rx
+                .recv()
+                .map_err(|_| ExtractError::Postgres(WorkerError::Thread))?;
+            let data = match chunk {
+                Chunk::Data(d) => d,
+                Chunk::Failed(e) => return Err(ExtractError::Postgres(WorkerError::Db(e))),
+                Chunk::Io(e) => return Err(ExtractError::Postgres(WorkerError::Io(e))),
+                Chunk::Done => break,
+            };
+            let mut rest = &data[..];
+            if !carry.is_empty() {
+                match memchr::memchr(b'\n', rest) {
+                    Some(i) => {
+                        carry.extend_from_slice(&rest[..i]);
+                        rest = &rest[i + 1..];
+                        let line = std::mem::take(&mut carry);
+                        row(&line, &mut count)?;
+                        carry = line;
+                        carry.clear();
+                    }
+                    None => {
+                        carry.extend_from_slice(rest);
+                        continue;
+                    }
+                }
+            }
+            while let Some(i) = memchr::memchr(b'\n', rest) {
+                row(&rest[..i], &mut count)?;
+                rest = &rest[i + 1..];
+            }
+            carry.extend_from_slice(rest);
+        }
+        self.abandoned.set(false);
+        if !carry.is_empty() {
+            return Err(ExtractError::Value {
+                row: count + 1,
+                field: String::new(),
+                problem: "PostgreSQL's COPY data ended inside a row".into(),
+            });
+        }
+        Ok(count)
+    }
+
     /// Ends the read.
     pub fn end(mut self) -> Result<(), ExtractError> {
         self.open = false;
-        self.register.conn.execute_batch("COMMIT")?;
+        match &self.register.conn {
+            Conn::Sqlite(c) => c.execute_batch("COMMIT")?,
+            Conn::Postgres(w) => w
+                .call(|c| c.batch_execute("COMMIT"))
+                .map_err(ExtractError::Postgres)?,
+        }
         Ok(())
     }
 }
 
 impl Drop for Snapshot<'_> {
     fn drop(&mut self) {
-        if self.open {
-            let _ = self.register.conn.execute_batch("ROLLBACK");
+        if !self.open {
+            return;
+        }
+        match &self.register.conn {
+            Conn::Sqlite(c) => {
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            // An unfinished COPY would have to be read to its end first: the connection
+            // closes with the register instead, which ends the transaction.
+            Conn::Postgres(_) if self.abandoned.get() => {}
+            Conn::Postgres(w) => {
+                let _ = w.call(|c| c.batch_execute("ROLLBACK"));
+            }
         }
     }
+}
+
+/// What the PostgreSQL thread hands over while it reads a COPY.
+enum Chunk {
+    Data(Vec<u8>),
+    Failed(postgres::Error),
+    Io(std::io::Error),
+    Done,
+}
+
+/// On the client's thread: runs the COPY and sends its data in chunks of about [`CHUNK`]
+/// bytes (whole CopyData messages), then `Done`; stops when the reader is gone.
+fn read_copy(c: &mut postgres::Client, sql: &str, tx: &mpsc::SyncSender<Chunk>) {
+    let mut reader = match c.copy_out(sql) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Chunk::Failed(e));
+            return;
+        }
+    };
+    let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+    loop {
+        let got = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) => {
+                // The postgres crate wraps its error in an io::Error.
+                let chunk = match e.get_ref().is_some_and(|i| i.is::<postgres::Error>()) {
+                    true => match e.into_inner().map(|i| i.downcast::<postgres::Error>()) {
+                        Some(Ok(pe)) => Chunk::Failed(*pe),
+                        _ => Chunk::Io(std::io::Error::other("reading COPY data")),
+                    },
+                    false => Chunk::Io(e),
+                };
+                let _ = tx.send(chunk);
+                return;
+            }
+        };
+        if got.is_empty() {
+            break;
+        }
+        let n = got.len();
+        buf.extend_from_slice(got);
+        reader.consume(n);
+        if buf.len() >= CHUNK {
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 64 * 1024));
+            if tx.send(Chunk::Data(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if !buf.is_empty() && tx.send(Chunk::Data(buf)).is_err() {
+        return;
+    }
+    let _ = tx.send(Chunk::Done);
 }
 
 /// One value of a row as read from SQLite: numbers are rendered into scratch space.

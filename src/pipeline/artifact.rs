@@ -47,7 +47,7 @@ impl JobError {
     pub fn label(&self) -> Stage {
         match self {
             JobError::Register { .. } => Stage::Register,
-            JobError::Extract(ExtractError::Sql(_)) => Stage::Register,
+            JobError::Extract(ExtractError::Sql(_) | ExtractError::Postgres(_)) => Stage::Register,
             JobError::Extract(ExtractError::Io(_)) => Stage::Spool,
             JobError::Extract(_) => Stage::Extract,
             JobError::Seal(SealError::Spool { .. } | SealError::Write { .. }) => Stage::Spool,

@@ -268,7 +268,7 @@ pub fn seal_shared(
             sent: Default::default(),
         })
         .collect();
-    let q = extract::query::build(&lead.extract, lead.period.as_ref());
+    let q = extract::query::build(&lead.extract, lead.period.as_ref(), snap.dialect());
     let columns = &lead.extract.columns;
     let (scanned, stopped, failed) = scan_forms(
         &snap,

@@ -102,62 +102,202 @@ pub fn import(
     opts: &ImportOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImportSummary, RegisterError> {
-    let io_err = |source| RegisterError::Io {
-        path: file.to_path_buf(),
-        source,
-    };
-    let f = File::open(file).map_err(io_err)?;
-    let mut reader = BufReader::with_capacity(1 << 20, f);
-
-    // Header.
-    let mut line: Vec<u8> = Vec::with_capacity(4096);
-    let mut bytes_read = reader.read_until(b'\n', &mut line).map_err(io_err)? as u64;
-    if bytes_read == 0 {
-        return Err(RegisterError::EmptyFile {
-            path: file.to_path_buf(),
-        });
-    }
-    let had_bom = line.starts_with(&[0xef, 0xbb, 0xbf]);
-    if had_bom {
-        line.drain(..3);
-    }
-    trim_eol(&mut line);
-    let encoding = opts
-        .encoding
-        .unwrap_or_else(|| detect_encoding(&line, had_bom));
-    let header = decode(&line, encoding).map_err(|reason| RegisterError::BadHeader {
-        path: file.to_path_buf(),
-        reason,
-    })?;
-    let names: Vec<String> = header
-        .split('\u{a4}')
-        .map(|s| s.trim().to_string())
-        .collect();
-    let (targets, mut warnings) = map_header(file, &names)?;
-    // File columns that are inserted, in order, with whether they are dates.
-    let used: Vec<(usize, usize, bool)> = targets
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.map(|t| (i, t, TECHNICAL[t].2 == FieldKind::Date)))
-        .collect();
-    let sql = insert_sql(&used);
-
+    let mut dump = Dump::open(file, opts)?;
+    let sql = insert_sql(&dump.used);
     let conn = schema::open_rw(db)?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -131_072i64)?;
-    let mut rows = 0u64;
-    let mut rejected = Vec::new();
-    let mut rejected_total = 0u64;
-    let mut blank = 0u64;
-    let mut line_no = 1u64;
-    let mut last_progress = 0u64;
-    progress(bytes_read);
     conn.execute_batch("BEGIN")?;
-    {
+    let mut rows = 0u64;
+    let read = {
         let mut stmt = conn.prepare(&sql)?;
+        dump.rows(progress, &mut |values| {
+            for (k, v) in values.iter().enumerate() {
+                match v {
+                    None => stmt.raw_bind_parameter(k + 1, rusqlite::types::Null)?,
+                    Some(v) => stmt.raw_bind_parameter(k + 1, *v)?,
+                }
+            }
+            stmt.raw_execute()?;
+            rows += 1;
+            if rows.is_multiple_of(ROWS_PER_TX) {
+                conn.execute_batch("COMMIT; BEGIN")?;
+            }
+            Ok(())
+        })?
+    };
+    conn.execute_batch("COMMIT")?;
+    conn.execute_batch(schema::INDEXES)?;
+    {
+        let mut st =
+            conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
+        for (k, v) in import_meta(file, &read) {
+            st.execute([k, v.as_str()])?;
+        }
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(read.summary)
+}
+
+/// [`import`] into a PostgreSQL register: the schema if missing, then every good row in one
+/// `COPY vehicle ... FROM STDIN` streamed as the file is read, the indexes and the metadata,
+/// all in one transaction (an interrupted import leaves the register as it was). Vehicle ids
+/// go on from the largest, as SQLite's do.
+pub fn import_postgres(
+    url: &crate::core::config::location::PgUrl,
+    file: &Path,
+    opts: &ImportOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ImportSummary, RegisterError> {
+    use super::pg;
+    let mut dump = Dump::open(file, opts)?;
+    let w = pg::connect(url)?;
+    pg::batch(&w, "BEGIN; SET LOCAL client_min_messages = warning")?;
+    pg::create_schema(&w)?;
+    let mut next_id = pg::max_vehicle_id(&w)?;
+    let sql = format!(
+        "COPY vehicle (id, {}) FROM STDIN",
+        dump.used
+            .iter()
+            .map(|&(_, t, _)| column_of(TECHNICAL[t].0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Batches of rows go to the server while the next ones are read.
+    let mut pending: Option<pg::Pending> = None;
+    let mut buf: Vec<u8> = Vec::with_capacity(COPY_BATCH + 4096);
+    let mut id = String::new();
+    let send = |buf: &mut Vec<u8>, pending: &mut Option<pg::Pending>| {
+        if let Some(p) = pending.take() {
+            p.wait()?;
+        }
+        let data = std::mem::replace(buf, Vec::with_capacity(COPY_BATCH + 4096));
+        *pending = Some(pg::copy_in_background(&w, vec![(sql.clone(), data)])?);
+        Ok::<(), RegisterError>(())
+    };
+    let read = dump.rows(progress, &mut |values| {
+        next_id += 1;
+        id.clear();
+        id.push_str(&next_id.to_string());
+        let mut row: Vec<Option<&str>> = Vec::with_capacity(values.len() + 1);
+        row.push(Some(&id));
+        row.extend_from_slice(values);
+        pg::push_row(&mut buf, &row);
+        if buf.len() >= COPY_BATCH {
+            send(&mut buf, &mut pending)?;
+        }
+        Ok(())
+    })?;
+    if !buf.is_empty() {
+        send(&mut buf, &mut pending)?;
+    }
+    if let Some(p) = pending.take() {
+        p.wait()?;
+    }
+    pg::batch(&w, schema::INDEXES)?;
+    pg::put_meta(&w, import_meta(file, &read))?;
+    pg::batch(&w, "COMMIT; ANALYZE vehicle;")?;
+    Ok(read.summary)
+}
+
+/// Bytes of COPY text sent to PostgreSQL at a time by an import.
+const COPY_BATCH: usize = 4 << 20;
+
+/// Takes one good row's values (empty -> `None`) into the register.
+type Insert<'a> = dyn FnMut(&[Option<&str>]) -> Result<(), RegisterError> + 'a;
+
+/// An open dump whose header has been read and mapped.
+struct Dump {
+    file: std::path::PathBuf,
+    reader: BufReader<File>,
+    names: Vec<String>,
+    /// File columns that are inserted, in order: (file column, field, is a date).
+    used: Vec<(usize, usize, bool)>,
+    warnings: Vec<String>,
+    encoding: Encoding,
+    bytes_read: u64,
+}
+
+/// What reading the rows of a dump gave.
+struct Read {
+    summary: ImportSummary,
+    rejected_total: u64,
+}
+
+impl Dump {
+    fn open(file: &Path, opts: &ImportOptions) -> Result<Dump, RegisterError> {
+        let io_err = |source| RegisterError::Io {
+            path: file.to_path_buf(),
+            source,
+        };
+        let f = File::open(file).map_err(io_err)?;
+        let mut reader = BufReader::with_capacity(1 << 20, f);
+        let mut line: Vec<u8> = Vec::with_capacity(4096);
+        let bytes_read = reader.read_until(b'\n', &mut line).map_err(io_err)? as u64;
+        if bytes_read == 0 {
+            return Err(RegisterError::EmptyFile {
+                path: file.to_path_buf(),
+            });
+        }
+        let had_bom = line.starts_with(&[0xef, 0xbb, 0xbf]);
+        if had_bom {
+            line.drain(..3);
+        }
+        trim_eol(&mut line);
+        let encoding = opts
+            .encoding
+            .unwrap_or_else(|| detect_encoding(&line, had_bom));
+        let header = decode(&line, encoding).map_err(|reason| RegisterError::BadHeader {
+            path: file.to_path_buf(),
+            reason,
+        })?;
+        let names: Vec<String> = header
+            .split('\u{a4}')
+            .map(|s| s.trim().to_string())
+            .collect();
+        let (targets, warnings) = map_header(file, &names)?;
+        let used: Vec<(usize, usize, bool)> = targets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (i, t, TECHNICAL[t].2 == FieldKind::Date)))
+            .collect();
+        Ok(Dump {
+            file: file.to_path_buf(),
+            reader,
+            names,
+            used,
+            warnings,
+            encoding,
+            bytes_read,
+        })
+    }
+
+    /// Reads every row after the header; each good row's used values (empty -> `None`) go
+    /// to `insert`, bad rows are listed with their line and reason.
+    fn rows(
+        &mut self,
+        progress: &mut dyn FnMut(u64),
+        insert: &mut Insert<'_>,
+    ) -> Result<Read, RegisterError> {
+        let file = self.file.clone();
+        let io_err = |source| RegisterError::Io {
+            path: file.clone(),
+            source,
+        };
+        let (names, used, encoding) = (&self.names, &self.used, self.encoding);
+        let mut line: Vec<u8> = Vec::with_capacity(4096);
+        let mut bytes_read = self.bytes_read;
+        let mut rows = 0u64;
+        let mut rejected = Vec::new();
+        let mut rejected_total = 0u64;
+        let mut blank = 0u64;
+        let mut line_no = 1u64;
+        let mut last_progress = 0u64;
+        let mut row: Vec<Option<&str>> = Vec::with_capacity(used.len());
+        progress(bytes_read);
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+            let n = self.reader.read_until(b'\n', &mut line).map_err(io_err)?;
             if n == 0 {
                 break;
             }
@@ -203,45 +343,47 @@ pub fn import(
                 ));
                 continue;
             }
-            for (k, &(i, _, _)) in used.iter().enumerate() {
-                let v = values[i];
-                if v.is_empty() {
-                    stmt.raw_bind_parameter(k + 1, rusqlite::types::Null)?;
-                } else {
-                    stmt.raw_bind_parameter(k + 1, v)?;
-                }
-            }
-            stmt.raw_execute()?;
+            let mut r = reuse(std::mem::take(&mut row));
+            r.extend(
+                used.iter()
+                    .map(|&(i, _, _)| Some(values[i]).filter(|v| !v.is_empty())),
+            );
+            insert(&r)?;
+            row = reuse(r);
             rows += 1;
-            if rows.is_multiple_of(ROWS_PER_TX) {
-                conn.execute_batch("COMMIT; BEGIN")?;
-            }
             if bytes_read - last_progress >= 1 << 20 {
                 progress(bytes_read);
                 last_progress = bytes_read;
             }
         }
+        progress(bytes_read);
+        self.bytes_read = bytes_read;
+        let mut warnings = std::mem::take(&mut self.warnings);
+        if blank > 0 {
+            warnings.push(format!("skipped {blank} blank line(s)"));
+        }
+        if rejected_total > rejected.len() as u64 {
+            warnings.push(format!(
+                "{rejected_total} rows rejected; only the first {} are listed",
+                rejected.len()
+            ));
+        }
+        Ok(Read {
+            summary: ImportSummary {
+                rows,
+                rejected,
+                warnings,
+                encoding,
+            },
+            rejected_total,
+        })
     }
-    conn.execute_batch("COMMIT")?;
-    progress(bytes_read);
-    if blank > 0 {
-        warnings.push(format!("skipped {blank} blank line(s)"));
-    }
-    if rejected_total > rejected.len() as u64 {
-        warnings.push(format!(
-            "{rejected_total} rows rejected; only the first {} are listed",
-            rejected.len()
-        ));
-    }
-    conn.execute_batch(schema::INDEXES)?;
-    record_import(&conn, file, rows, rejected_total, encoding)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(ImportSummary {
-        rows,
-        rejected,
-        warnings,
-        encoding,
-    })
+}
+
+/// An emptied vector for items of another lifetime, keeping its allocation.
+fn reuse<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("empty")).collect()
 }
 
 /// Maps the header's column names onto the catalog's technical fields: for each file
@@ -309,34 +451,24 @@ fn insert_sql(used: &[(usize, usize, bool)]) -> String {
     )
 }
 
-/// Records where the register came from in `register_meta`.
-fn record_import(
-    conn: &rusqlite::Connection,
-    file: &Path,
-    rows: u64,
-    rejected_total: u64,
-    encoding: Encoding,
-) -> Result<(), RegisterError> {
+/// The `register_meta` rows saying where the register came from.
+fn import_meta(file: &Path, read: &Read) -> Vec<(&'static str, String)> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let file_name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    {
-        let mut st =
-            conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
-        for (k, v) in [
-            ("source", "import".to_string()),
-            ("imported_file", file_name),
-            ("imported_rows", rows.to_string()),
-            ("imported_rejected", rejected_total.to_string()),
-            ("imported_encoding", encoding.as_str().to_string()),
-            ("imported_at", now),
-        ] {
-            st.execute([k, v.as_str()])?;
-        }
-    }
-    Ok(())
+    vec![
+        ("source", "import".to_string()),
+        ("imported_file", file_name),
+        ("imported_rows", read.summary.rows.to_string()),
+        ("imported_rejected", read.rejected_total.to_string()),
+        (
+            "imported_encoding",
+            read.summary.encoding.as_str().to_string(),
+        ),
+        ("imported_at", now),
+    ]
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //!
 //! # Modules
 //! - [`schema`]: tables, indexes, code tables (`data/*.csv`), opening read-write/read-only.
+//! - [`pg`]: the same register on PostgreSQL: schema, `COPY` loads, metadata.
 //! - [`ids`] (pure): organisation numbers, fødselsnumre/D-numbers and birth dates, plate
 //!   shapes, VINs.
 //! - [`refdata`] (pure): embedded municipalities, postal codes, names and street names used
@@ -19,15 +20,22 @@
 
 pub mod generate;
 pub mod import;
+pub mod pg;
 pub mod refdata;
 pub mod schema;
 pub mod stats;
 
-pub use generate::{generate, GenerateOptions, GenerateSummary};
-pub use import::{import, ImportOptions, ImportSummary, Rejected};
+pub use generate::{generate, generate_postgres, GenerateOptions, GenerateSummary};
+pub use import::{import, import_postgres, ImportOptions, ImportSummary, Rejected};
 pub use stats::{stats, RegisterStats};
 
 use std::path::PathBuf;
+
+impl From<crate::pgconn::WorkerError> for RegisterError {
+    fn from(e: crate::pgconn::WorkerError) -> Self {
+        RegisterError::Postgres(e)
+    }
+}
 
 /// Everything that can go wrong in the register adapter.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +43,9 @@ pub enum RegisterError {
     /// SQLite refused an operation.
     #[error("register database")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL register failed (the text ends with what to do, when known).
+    #[error("the PostgreSQL register: {}{}", .0, .0.hint_suffix(crate::pgconn::Use::Register))]
+    Postgres(crate::pgconn::WorkerError),
     /// Reading an input file failed.
     #[error("reading {path}")]
     Io {

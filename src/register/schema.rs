@@ -74,6 +74,16 @@ CREATE TABLE IF NOT EXISTS register_meta (key TEXT PRIMARY KEY, value TEXT NOT N
     sql
 }
 
+/// The same DDL for PostgreSQL: the same tables and columns, ids as `bigint`, and every
+/// text column `COLLATE "C"`, so comparisons, `upper` and `ORDER BY` follow SQLite's byte
+/// order and the extracts of both are byte-identical.
+pub fn ddl_postgres() -> String {
+    ddl()
+        .replace(" INTEGER PRIMARY KEY", " bigint PRIMARY KEY")
+        .replace(" INTEGER NOT NULL", " bigint NOT NULL")
+        .replace(" TEXT", " text COLLATE \"C\"")
+}
+
 /// Indexes used by the report filters. Created after bulk loads (faster than maintaining
 /// them row by row).
 pub const INDEXES: &str = "
@@ -164,6 +174,18 @@ pub fn fill_code_tables(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_postgresql_ddl_has_the_same_columns_with_byte_order_text() {
+        let pg = ddl_postgres();
+        assert!(!pg.contains(" TEXT") && !pg.contains("INTEGER"), "{pg}");
+        assert_eq!(
+            pg.matches("COLLATE \"C\"").count(),
+            ddl().matches(" TEXT").count()
+        );
+        assert!(pg.contains("id bigint PRIMARY KEY,\n  tekn_kjm text COLLATE \"C\","));
+        assert!(pg.contains("vehicle_id bigint NOT NULL REFERENCES vehicle(id)"));
+    }
 
     #[test]
     fn creates_schema_and_code_tables() {

@@ -114,6 +114,74 @@ pub fn stats(db: &Path) -> Result<RegisterStats, RegisterError> {
     })
 }
 
+/// [`stats`] of a PostgreSQL register, in one read-only snapshot.
+pub fn stats_postgres(
+    url: &crate::core::config::location::PgUrl,
+) -> Result<RegisterStats, RegisterError> {
+    use super::pg;
+    let w = pg::connect(url)?;
+    pg::batch(&w, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+    let rows = |sql: &str| pg::text_rows(&w, sql);
+    let num =
+        |v: &Option<String>| -> u64 { v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0) };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let one = |sql: &str| -> Result<Vec<Option<String>>, RegisterError> {
+        Ok(rows(sql)?.into_iter().next().unwrap_or_default())
+    };
+    let pairs = |sql: &str| -> Result<Vec<(String, u64)>, RegisterError> {
+        Ok(rows(sql)?
+            .iter()
+            .map(|r| (text(&r[0]), num(&r[1])))
+            .collect())
+    };
+    let vehicles = num(&one("SELECT count(*)::text FROM vehicle")?[0]);
+    let by_status = pairs(
+        "SELECT tekn_reg_status, count(*)::text FROM vehicle GROUP BY tekn_reg_status ORDER BY count(*) DESC, 1",
+    )?;
+    let current_by_role = pairs(
+        "SELECT role, count(*)::text FROM ownership WHERE to_date IS NULL GROUP BY role
+         ORDER BY CASE role WHEN 'eier' THEN 0 WHEN 'medeier' THEN 1 ELSE 2 END",
+    )?;
+    let held = one("SELECT (count(*) FILTER (WHERE org_number IS NULL))::text,
+                (count(*) FILTER (WHERE org_number IS NOT NULL))::text
+         FROM ownership WHERE to_date IS NULL")?;
+    let history_rows =
+        num(&one("SELECT count(*)::text FROM ownership WHERE to_date IS NOT NULL")?[0]);
+    let top_makes = rows(
+        "SELECT t.code, coalesce(m.name, t.name, ''), t.n::text FROM
+           (SELECT tekn_merke AS code, max(tekn_merkenavn) AS name, count(*) AS n
+              FROM vehicle GROUP BY tekn_merke ORDER BY n DESC LIMIT 10) t
+         LEFT JOIN code_make m ON m.code = t.code ORDER BY t.n DESC, t.code",
+    )?
+    .iter()
+    .map(|r| (text(&r[0]), text(&r[1]), num(&r[2])))
+    .collect();
+    let years = one(
+        "SELECT min(substr(tekn_reg_f_g, 1, 4)), max(substr(tekn_reg_f_g, 1, 4)) FROM vehicle
+         WHERE tekn_reg_f_g IS NOT NULL",
+    )?;
+    let first_reg_years = match (&years[0], &years[1]) {
+        (Some(a), Some(b)) => Some((a.clone(), b.clone())),
+        _ => None,
+    };
+    let meta = rows("SELECT key, value FROM register_meta ORDER BY key")?
+        .iter()
+        .map(|r| (text(&r[0]), text(&r[1])))
+        .collect();
+    pg::batch(&w, "COMMIT")?;
+    Ok(RegisterStats {
+        vehicles,
+        by_status,
+        current_by_role,
+        current_persons: num(&held[0]),
+        current_organisations: num(&held[1]),
+        history_rows,
+        top_makes,
+        first_reg_years,
+        meta,
+    })
+}
+
 /// Formats a count with thin thousands separators: 4 073 210.
 fn n(v: u64) -> String {
     let s = v.to_string();

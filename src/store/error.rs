@@ -161,76 +161,18 @@ pub fn sqlite_code_class(code: ErrorCode) -> ErrorClass {
     }
 }
 
-/// Class of a PostgreSQL error: a lost or refused connection, a server shutting down or not
-/// yet up, a serialization failure, a deadlock, a lock or statement timeout and too many
-/// connections can pass; a constraint violation, a wrong password, a missing database or
-/// table, a permission problem and everything else need someone to act.
+/// Class of a PostgreSQL error ([`crate::pgconn::class`]).
 pub fn pg_class(e: &postgres::Error) -> ErrorClass {
-    if e.is_closed() {
-        return ErrorClass::Retryable;
-    }
-    if let Some(code) = e.code() {
-        let c = code.code();
-        return if c.starts_with("08")
-            || c.starts_with("53")
-            || matches!(
-                c,
-                "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "57014"
-            ) {
-            ErrorClass::Retryable
-        } else {
-            ErrorClass::Permanent
-        };
-    }
-    use std::io::ErrorKind as K;
-    match super::db::pg::io_cause(e).map(std::io::Error::kind) {
-        Some(
-            K::ConnectionRefused
-            | K::ConnectionReset
-            | K::ConnectionAborted
-            | K::NotConnected
-            | K::BrokenPipe
-            | K::TimedOut
-            | K::UnexpectedEof
-            | K::Interrupted
-            | K::AddrNotAvailable
-            | K::HostUnreachable
-            | K::NetworkUnreachable
-            | K::NotFound,
-        ) => ErrorClass::Retryable,
-        // A TLS failure (an unknown certificate) is I/O too, but needs an operator.
-        _ => ErrorClass::Permanent,
-    }
+    crate::pgconn::class(e)
 }
 
 /// What an operator should do about a failed connection to the PostgreSQL state store
 /// (`regdrop check`, the daemon's start), when the error says.
 pub fn pg_hint(e: &StoreError) -> Option<&'static str> {
-    let StoreError::Postgres(e) = e else {
-        return None;
-    };
-    if let Some(code) = e.code() {
-        return match code.code() {
-            "28P01" | "28000" => Some(
-                "the server refused the login: check the user and password in state_db (~/.pgpass and PGPASSWORD are not read) and the server's pg_hba.conf",
-            ),
-            "3D000" => Some(
-                "the database does not exist: create it (createdb -O USER DATABASE) or fix the name in state_db",
-            ),
-            "42501" => Some(
-                "the user may not do this: grant it CREATE on the database's public schema (or own the database)",
-            ),
-            "53300" => Some("the server has no connection slot left: raise max_connections or wait"),
-            "57P03" => Some("the server is starting up or shutting down: wait and try again"),
-            _ => None,
-        };
+    match e {
+        StoreError::Postgres(e) => crate::pgconn::hint(e, crate::pgconn::Use::StateDb),
+        _ => None,
     }
-    if super::db::pg::io_cause(e).is_some() || e.is_closed() {
-        return Some(
-            "the server is not reachable: is PostgreSQL running and listening on that host and port (pg_isready), and does a firewall let it through?",
-        );
-    }
-    None
 }
 
 impl Classify for StoreError {

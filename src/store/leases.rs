@@ -9,7 +9,8 @@
 //!   [`StoreError::LeaseLost`] once the lease expired or another node holds it.
 //! - The fence: with [`Store::set_node`], the commit points (recording the sealed artifact,
 //!   discarding it, the receipt) check in their own write transaction that this node still
-//!   holds the run's lease, so a node that lost it cannot commit.
+//!   holds the run's lease, so a node that lost it cannot commit (a run no node ever
+//!   claimed passes: a store used without leases).
 //! - [`Store::expired_runs`]: active runs nobody holds (expired or never claimed), what
 //!   another node takes over.
 //!
@@ -94,7 +95,14 @@ fn read_info(conn: &Db, sql: &str, p: &[&dyn super::db::ToValue]) -> Result<Vec<
 const INFO_COLS: &str = "id, state, lease_node, lease_until, heartbeat_at, sealed_by, delivered_by";
 
 /// The fence: `node` holds `run`'s lease at `now` (inside the caller's write transaction).
-pub(super) fn check_lease_in(conn: &Db, run: &RunId, node: &str, now: &str) -> Result<()> {
+/// Not `strict`: a run no node ever claimed passes too (a store used without leases).
+pub(super) fn check_lease_in(
+    conn: &Db,
+    run: &RunId,
+    node: &str,
+    now: &str,
+    strict: bool,
+) -> Result<()> {
     let row: Option<(Option<String>, Option<String>)> = conn
         .query_row(
             "SELECT lease_node, lease_until FROM runs WHERE id = ?1",
@@ -106,7 +114,7 @@ pub(super) fn check_lease_in(conn: &Db, run: &RunId, node: &str, now: &str) -> R
         return Err(StoreError::NoSuchRun(run.clone()));
     };
     let live = until.as_deref().is_some_and(|u| u >= now);
-    if holder.as_deref() == Some(node) && live {
+    if (holder.as_deref() == Some(node) && live) || (!strict && holder.is_none()) {
         return Ok(());
     }
     Err(StoreError::LeaseLost {
@@ -132,7 +140,7 @@ impl Store {
     /// The fence of a commit point, when a node is set (see [`Store::set_node`]).
     pub(super) fn fence_in(&self, conn: &Db, run: &RunId) -> Result<()> {
         match &self.node {
-            Some(node) => check_lease_in(conn, run, node, &self.now()),
+            Some(node) => check_lease_in(conn, run, node, &self.now(), false),
             None => Ok(()),
         }
     }
@@ -208,7 +216,7 @@ impl Store {
         let now = self.now();
         let until = self.until(ttl)?;
         let tx = self.write_tx()?;
-        check_lease_in(&tx, run, node, &now)?;
+        check_lease_in(&tx, run, node, &now, true)?;
         tx.execute(
             "UPDATE runs SET lease_until = ?3, heartbeat_at = ?4 WHERE id = ?1 AND lease_node = ?2",
             params![run, node, fmt_ts(until), now],

@@ -318,6 +318,7 @@ fn the_alert_rules_pass_promtool_and_query_only_exported_series() {
         "RegdropRunNeedsAttention",
         "RegdropNoDeliveryFor26h",
         "RegdropDaemonDown",
+        "RegdropStateStoreUnreachable",
         "RegdropSubscriptionFilesInvalid",
     ] {
         assert!(alerts.iter().any(|x| x == a), "no alert {a}: {alerts:?}");

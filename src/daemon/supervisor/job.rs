@@ -4,6 +4,7 @@
 use crate::core::config::{DaemonConfig, Subscription};
 use crate::core::identity::RunId;
 use crate::core::scan::ScanKey;
+pub use crate::pipeline::delivery::host_of;
 use crate::pipeline::delivery::{DeliveryError, Outcome};
 use crate::store::{self, Run};
 use chrono::{DateTime, Utc};
@@ -76,14 +77,5 @@ where
 {
     fn start(&self, job: Job, cancel: CancellationToken) -> BoxFuture<'static, WorkResult> {
         Box::pin(self(job, cancel))
-    }
-}
-
-/// The host a run counts against for `max_per_host` (e-mail deliveries all count against
-/// the one `[smtp]` server, under the name `smtp`).
-pub fn host_of(sub: &Subscription) -> String {
-    match sub.target() {
-        Some(t) => format!("{}:{}", t.host, t.port),
-        None => "smtp".into(),
     }
 }

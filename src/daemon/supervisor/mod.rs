@@ -15,11 +15,13 @@
 //! Files: `clock`, `job` (what a run is given), `timetable` (subscriptions and their
 //! next fire times, the queue's input), `groups` (queued fires with one register query
 //! sealed from one shared scan), `slots` (starting queued runs and their ends),
-//! `status` (what it tells systemd and `regdrop status`); this file holds the loop.
+//! `status` (what it tells systemd and `regdrop status`), `leases` (taking over runs no
+//! node holds); this file holds the loop.
 
 mod clock;
 mod groups;
 mod job;
+mod leases;
 mod slots;
 mod status;
 mod timetable;
@@ -77,6 +79,8 @@ pub struct Supervisor {
     status_file: Option<PathBuf>,
     started_at: DateTime<Utc>,
     next_housekeeping: DateTime<Utc>,
+    /// When to look for runs no node holds next ([`leases`]).
+    next_takeover: DateTime<Utc>,
     dirty: bool,
     stopped: bool,
     /// Subscription files that failed validation at the last load.
@@ -143,6 +147,7 @@ impl Supervisor {
             status_file,
             started_at: now,
             next_housekeeping: now,
+            next_takeover: now,
             dirty: true,
             stopped: false,
             invalid_files: 0,
@@ -267,6 +272,7 @@ impl Supervisor {
                 self.housekeeping(now);
             }
             self.fire_due(now);
+            self.take_over(now);
             self.form_groups();
             self.dispatch();
             // From the store each wake-up: `regdrop resolve` changes it from outside.

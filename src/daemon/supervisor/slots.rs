@@ -36,6 +36,8 @@ fn outcome_label(r: &WorkResult) -> &'static str {
         Ok(Outcome::NeedsAttention { .. }) => "needs_attention",
         Ok(Outcome::Failed { .. }) => "failed",
         Ok(Outcome::Interrupted { .. }) => "interrupted",
+        Ok(Outcome::Elsewhere { .. }) => "elsewhere",
+        Err(DeliveryError::LeaseLost { .. }) => "lease_lost",
         Err(_) => "error",
     }
 }
@@ -118,6 +120,12 @@ impl Supervisor {
             Ok(Outcome::Interrupted { .. }) => {
                 info!(subscription = %d.sub, run = %d.run, outcome = label, "Run interrupted; it resumes on the next start.");
             }
+            Ok(Outcome::Elsewhere { node, .. }) => {
+                info!(subscription = %d.sub, run = %d.run, outcome = label, node = %node, "Another node is delivering this run.");
+            }
+            Err(e @ DeliveryError::LeaseLost { .. }) => {
+                warn!(subscription = %d.sub, run = %d.run, outcome = label, error = %crate::core::errors::Chain(e), "Run given up on this node: its lease was lost.");
+            }
             Err(e) => {
                 error!(subscription = %d.sub, run = %d.run, outcome = label, error = %crate::core::errors::Chain(e), "Run stopped by an error.");
             }
@@ -150,6 +158,15 @@ impl Supervisor {
             );
             return;
         }
+        if matches!(d.result, Ok(Outcome::Elsewhere { .. })) {
+            // Another node works on the subscription's active run: a waiting fire waits
+            // for it (asked again every half lease; the take-over finds the run if that
+            // node dies).
+            if e.pending.is_some() {
+                e.resume_at = Some(now + super::leases::poll_every(&self.daemon));
+            }
+            return;
+        }
         if let Some(t) = e.pending.take() {
             self.fire(&d.sub, t);
         }
@@ -159,8 +176,16 @@ impl Supervisor {
     /// process) drops out at the daemon's next wake-up.
     pub(super) fn refresh_attention(&self) {
         match lock(&self.store).runs_needing_attention() {
-            Ok(runs) => telemetry::needing_attention(runs.len()),
+            Ok(runs) => {
+                telemetry::state_db_up(true);
+                telemetry::needing_attention(runs.len())
+            }
             Err(e) => {
+                // A store that cannot be reached is what `regdrop_state_db_up` alerts on;
+                // the runs wait (their work retries store calls), nothing is lost.
+                if crate::core::retry::Classify::is_retryable(&e) {
+                    telemetry::state_db_up(false);
+                }
                 warn!(error = %crate::core::errors::Chain(&e), "Cannot count the runs needing attention.")
             }
         }

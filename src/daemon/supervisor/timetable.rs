@@ -276,7 +276,7 @@ impl Supervisor {
     }
 
     pub(super) fn next_wake(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let mut t = self.next_housekeeping;
+        let mut t = self.next_housekeeping.min(self.next_takeover);
         for e in self.entries.values() {
             if let Some((_, due)) = e.next {
                 t = t.min(due);

@@ -16,7 +16,7 @@ use crate::core::retry::Classify;
 use crate::core::scan::{self, ScanKey};
 use crate::pipeline::shared_scan::{seal_shared, Member};
 use crate::sftp;
-use crate::store::{NewRun, Run, RunState};
+use crate::store::{Claim, NewRun, Run, RunState};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -71,6 +71,20 @@ fn ready(
     if let Some(why) = scan::solo_reason(&plan) {
         return Err(why.to_string());
     }
+    // Several nodes: sealed only under this node's lease (kept during the scan by
+    // [`super::lease::GroupLeases`]); a run another node holds is left to it.
+    let node = super::lease::node_name(&ctx.daemon).map_err(|e| chain(&e))?;
+    let mut store = lock(&ctx.store);
+    store.set_node(&node);
+    match store
+        .claim(&run.id, &node, ctx.daemon.lease)
+        .map_err(|e| chain(&e))?
+    {
+        Claim::Claimed(_) => {}
+        Claim::Held { node, .. } => return Err(format!("node {node} holds its lease")),
+        Claim::Delivered => return Err("it is delivered".into()),
+    }
+    drop(store);
     Ok(Ready {
         index,
         run,
@@ -91,6 +105,16 @@ pub async fn seal_group(ctx: &Ctx, members: &[(Arc<Subscription>, DateTime<Utc>)
             Err(why) => out[i] = Joined::Solo(why),
         }
     }
+    // Each member's lease renewed while the group seals, released at the end (its delivery
+    // claims it again).
+    let _leases = match super::lease::node_name(&ctx.daemon) {
+        Ok(node) => Some(super::lease::GroupLeases::keep(
+            ctx,
+            group.iter().map(|r| r.run.id.clone()).collect(),
+            node,
+        )),
+        Err(_) => None,
+    };
     // Only the runs with the first one's query (the supervisor grouped them by it).
     if let Some(key) = group.first().map(|r| ScanKey::of(&r.plan)) {
         group.retain(|r| {

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 
 mod email;
 mod group;
+mod lease;
 mod record;
 mod spool;
 mod stream;
@@ -32,6 +33,7 @@ mod target;
 mod upload;
 
 pub use group::{scan_key, seal_group, Joined};
+pub use lease::{host_of, node_name};
 use record::{generate, last_delivered_to, record_receipt};
 use spool::{check_spool, lock_run, SpoolCheck};
 pub use target::target_of;
@@ -79,6 +81,15 @@ pub enum DeliveryError {
     /// reached the recipient.
     #[error("the mail of run {run} (Message-ID {message_id}) may have been sent: the process stopped between handing it to the mail server and recording the answer; ask the recipient, then `regdrop retry {run}` sends it again")]
     MailUnconfirmed { run: RunId, message_id: String },
+    /// This node lost the run's lease while working on it (its heartbeat was late or the
+    /// store out of reach, and another node may have taken the run over): it stopped
+    /// without committing; whichever node holds the lease finishes the run.
+    #[error("run {run}: this node ({node}) lost the run's lease and stopped without committing{}; the node holding the lease finishes it", holder.as_ref().map(|h| format!(" (node {h} holds it)")).unwrap_or_default())]
+    LeaseLost {
+        run: RunId,
+        node: String,
+        holder: Option<String>,
+    },
 }
 
 impl From<PlanError> for DeliveryError {
@@ -101,6 +112,7 @@ impl Classify for DeliveryError {
             | DeliveryError::MailUnconfirmed { .. } => ErrorClass::Permanent,
             DeliveryError::Task(_)
             | DeliveryError::Busy { .. }
+            | DeliveryError::LeaseLost { .. }
             | DeliveryError::ArtifactChanged { .. }
             | DeliveryError::Spool(_) => ErrorClass::Retryable,
         }
@@ -116,7 +128,7 @@ impl DeliveryError {
             DeliveryError::Sftp(e) => sftp_label(e),
             DeliveryError::Setup(_) => Stage::Config,
             DeliveryError::Task(_) => Stage::Internal,
-            DeliveryError::Busy { .. } => Stage::Busy,
+            DeliveryError::Busy { .. } | DeliveryError::LeaseLost { .. } => Stage::Busy,
             DeliveryError::ArtifactChanged { .. }
             | DeliveryError::ArtifactLost { .. }
             | DeliveryError::Spool(_) => Stage::Spool,
@@ -163,6 +175,8 @@ pub enum Outcome {
     Failed { run: RunId, reason: String },
     /// Shutdown while waiting or working; the run resumes on the next start.
     Interrupted { run: RunId },
+    /// Another node holds the run's lease and delivers it (several nodes on one store).
+    Elsewhere { run: RunId, node: String },
 }
 
 /// What the delivery needs from its surroundings.
@@ -214,16 +228,81 @@ pub async fn deliver(
 /// attempt row with its reason, classed retryable or permanent by the error's type, under
 /// the subscription's backoff, `max_attempts` and deadline; a permanent error leaves the run
 /// `needs_attention`, exhausted retries `failed`.
+///
+/// Several nodes on one store: the run's lease is claimed first (a run another live node
+/// holds ends in [`Outcome::Elsewhere`] at once), kept by a heartbeat while working, and
+/// released at the end; a node that loses it stops without committing
+/// ([`DeliveryError::LeaseLost`]).
 pub async fn deliver_run(
     ctx: &Ctx,
     sub: &Subscription,
-    mut run: Run,
+    run: Run,
     obs: &dyn Observer,
 ) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
-    // One process per run: the lock is held until this function returns (released by the
-    // kernel if the process dies).
+    // One process per run on this node: the lock is held until this function returns
+    // (released by the kernel if the process dies).
     let _lock = lock_run(&ctx.daemon.spool_dir, &id)?;
+    let held = match lease::take(ctx, sub, &id).await? {
+        lease::Taken::Held(h) => h,
+        lease::Taken::Elsewhere { node } => return Ok(Outcome::Elsewhere { run: id, node }),
+        lease::Taken::Cancelled => return Ok(Outcome::Interrupted { run: id }),
+        lease::Taken::Delivered => {
+            if let Some(r) = lock(&ctx.store).receipt_for_run(&id)? {
+                return Ok(Outcome::AlreadyDelivered(r));
+            }
+            return Err(DeliveryError::Task(format!(
+                "run {id} is delivered but has no receipt"
+            )));
+        }
+    };
+    // Read again under the lease: another node may have moved the run since it was listed.
+    let run = lock(&ctx.store).get_run(&id)?.unwrap_or(run);
+    let node = held.node().to_string();
+    let lease_ctx = Ctx {
+        cancel: held.cancel.clone(),
+        ..ctx.clone()
+    };
+    let result = deliver_held(&lease_ctx, sub, run, &node, obs).await;
+    let lost = held.end().await;
+    let holder = || {
+        lock(&ctx.store)
+            .lease_of(&id)
+            .ok()
+            .flatten()
+            .and_then(|l| l.node)
+            .filter(|n| n != &node)
+    };
+    match result {
+        Err(DeliveryError::Store(StoreError::LeaseLost { holder, .. })) => {
+            Err(DeliveryError::LeaseLost {
+                run: id,
+                node,
+                holder,
+            })
+        }
+        // Cancelled by the keeper, not by a shutdown.
+        Ok(Outcome::Interrupted { .. }) | Err(_) if lost && !ctx.cancel.is_cancelled() => {
+            let holder = holder();
+            Err(DeliveryError::LeaseLost {
+                run: id,
+                holder,
+                node,
+            })
+        }
+        r => r,
+    }
+}
+
+/// [`deliver_run`] once this node holds the run's lease.
+async fn deliver_held(
+    ctx: &Ctx,
+    sub: &Subscription,
+    mut run: Run,
+    node: &str,
+    obs: &dyn Observer,
+) -> Result<Outcome, DeliveryError> {
+    let id = run.id.clone();
     if run.state == RunState::Delivered {
         if let Some(r) = lock(&ctx.store).receipt_for_run(&id)? {
             return Ok(Outcome::AlreadyDelivered(r));
@@ -256,7 +335,10 @@ pub async fn deliver_run(
     let started_at = Utc::now();
     loop {
         let n = lock(&ctx.store).begin_attempt(&id)?;
-        let result = attempt_once(ctx, sub, &mut plan, &mut run, n, resumed, &columns, obs).await;
+        let result = attempt_once(
+            ctx, sub, &mut plan, &mut run, n, resumed, node, &columns, obs,
+        )
+        .await;
         match result {
             Ok(Attempted::Cancelled) => {
                 lock(&ctx.store).finish_attempt(
@@ -365,6 +447,7 @@ async fn attempt_once(
     run: &mut Run,
     n: u32,
     resumed: bool,
+    node: &str,
     columns: &[String],
     obs: &dyn Observer,
 ) -> Result<Attempted, DeliveryError> {
@@ -382,6 +465,9 @@ async fn attempt_once(
     };
     let target = target_of(&plan.subscription, t)?;
     let look_first = resumed || n > 1;
+    if let Some(found) = take_over_artifact(ctx, sub, run, node, &target, columns).await? {
+        return Ok(found);
+    }
     if let Some(a) = run.artifact.clone() {
         let extras = lock(&ctx.store).run_files(&id)?;
         match check_spool(&a, &extras).await? {
@@ -471,4 +557,44 @@ async fn attempt_once(
             Ok(Attempted::Delivered { d: Sent::Sftp(d), files, artifact: artifact.clone() })
         }
     }
+}
+
+/// A run taken over from another node whose spool holds its sealed artifact (`sealed_by`):
+/// that file is not this node's to upload (the other node may be gone, or still writing it
+/// out). If the server has it already, the run is delivered; else the artifact is discarded
+/// and generated again here (age output differs every time, so the server is checked
+/// first: never two files of one run).
+async fn take_over_artifact(
+    ctx: &Ctx,
+    sub: &Subscription,
+    run: &mut Run,
+    node: &str,
+    target: &sftp::Target,
+    columns: &[String],
+) -> Result<Option<Attempted>, DeliveryError> {
+    let Some(a) = run.artifact.clone() else {
+        return Ok(None);
+    };
+    let sealed_by = lock(&ctx.store)
+        .lease_of(&run.id)?
+        .and_then(|l| l.sealed_by);
+    // Not recorded (sealed before schema 8): the artifact is this node's, as before.
+    let Some(other) = sealed_by.filter(|s| s != node) else {
+        return Ok(None);
+    };
+    let extras = lock(&ctx.store).run_files(&run.id)?;
+    if let Some((d, files)) = find_on_server(target, sub, run, &a, &extras, columns).await? {
+        info!(subscription = %sub.id, run = %run.id, sealed_by = %other, "Taken over: the other node's file is on the server; recording the receipt.");
+        return Ok(Some(Attempted::Delivered {
+            d: Sent::Sftp(d),
+            files,
+            artifact: a,
+        }));
+    }
+    info!(subscription = %sub.id, run = %run.id, sealed_by = %other, "Taken over: the artifact is in another node's spool and not on the server; generating it again here.");
+    *run = lock(&ctx.store).discard_artifact(
+        &run.id,
+        &format!("taken over by node {node} from node {other}; regenerated here"),
+    )?;
+    Ok(None)
 }

@@ -104,10 +104,13 @@ fn register(d: &mut In<'_>, location: &DbLocation, user: &ServiceUser) {
     let path = match location {
         DbLocation::Sqlite(path) => path,
         DbLocation::Postgres(url) => {
-            d.push(
-                "register",
-                format!("the register {url} is on PostgreSQL, which is not built yet; give a SQLite file path"),
-            );
+            // Connects with the URL's login, as an extract will, and looks for the tables.
+            let checked = crate::extract::Register::open(location)
+                .map_err(|e| format!("cannot be used: {}", crate::core::errors::chain(&e)))
+                .and_then(|r| r.check_tables());
+            if let Err(e) = checked {
+                d.push("register", format!("the register {url} {e}"));
+            }
             return;
         }
     };

@@ -9,7 +9,9 @@
 //! ([`AS_OF`]) so that a seed always means the same register.
 //!
 //! # Files
-//! - this file: [`generate`], the maker thread and the writer (batches, transactions).
+//! - this file: [`generate`] (and [`generate_postgres`]), the maker thread and the SQLite
+//!   writer (batches, transactions).
+//! - `pg.rs`: the PostgreSQL writer (batches as `COPY` text).
 //! - `batch.rs`: batches of rows as text ranges; `Record`, the fields of one vehicle.
 //! - `maker.rs`: the maker's state (random stream, pools) and the drawing helpers.
 //! - `vehicle/`: one vehicle record, one file per section of the record.
@@ -26,6 +28,7 @@ mod dates;
 mod fields;
 mod maker;
 mod owners;
+mod pg;
 mod plates;
 mod tables;
 mod vehicle;
@@ -127,6 +130,74 @@ pub fn generate(
         index_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// [`generate`] into a PostgreSQL register: in one transaction, the vehicle and ownership
+/// tables are dropped and made again, each batch goes in with two `COPY ... FROM STDIN`
+/// (loaded by the server while the next batch is formatted), then the indexes, the
+/// metadata and `ANALYZE`. The content is the SQLite register's of the same seed, ids
+/// included. An interrupted run leaves the register as it was.
+pub fn generate_postgres(
+    url: &crate::core::config::location::PgUrl,
+    opts: &GenerateOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<GenerateSummary, RegisterError> {
+    if opts.vehicles > 50_000_000 {
+        return Err(RegisterError::InvalidOption(format!(
+            "--vehicles {} is more than the 50,000,000 the plate series can hold",
+            opts.vehicles
+        )));
+    }
+    let started = Instant::now();
+    let w = super::pg::connect(url)?;
+    super::pg::batch(
+        &w,
+        "BEGIN; SET LOCAL client_min_messages = warning; \
+         DROP TABLE IF EXISTS ownership; DROP TABLE IF EXISTS vehicle;",
+    )?;
+    super::pg::create_schema(&w)?;
+    super::pg::batch(&w, "DELETE FROM register_meta")?;
+    let total = opts.vehicles;
+    let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+    let maker = spawn_maker(opts.seed, total, tx)?;
+    let write = pg::write_batches(&w, rx, progress);
+    let orgs = maker
+        .join()
+        .map_err(|_| RegisterError::Worker("panicked".into()))?;
+    let (vehicles, ownerships) = write?;
+    if vehicles != total {
+        return Err(RegisterError::Worker(format!(
+            "made {vehicles} of {total} vehicles"
+        )));
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    super::pg::batch(&w, schema::INDEXES)?;
+    let index_seconds = t.elapsed().as_secs_f64();
+    super::pg::put_meta(&w, meta(opts.seed, vehicles, ownerships))?;
+    super::pg::batch(&w, "COMMIT; ANALYZE vehicle; ANALYZE ownership;")?;
+    Ok(GenerateSummary {
+        vehicles,
+        ownerships,
+        organisations: orgs,
+        load_seconds,
+        index_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The `register_meta` rows of a generated register.
+fn meta(seed: u64, vehicles: u64, ownerships: u64) -> Vec<(&'static str, String)> {
+    let generated_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let as_of = format!("{:04}{:02}{:02}", AS_OF.0, AS_OF.1, AS_OF.2);
+    vec![
+        ("source", "generated".to_string()),
+        ("seed", seed.to_string()),
+        ("vehicles", vehicles.to_string()),
+        ("ownerships", ownerships.to_string()),
+        ("as_of", as_of),
+        ("generated_at", generated_at),
+    ]
 }
 
 /// Opens `db` with empty register tables, journal and syncing off for the bulk load.
@@ -251,19 +322,10 @@ fn finish(
     vehicles: u64,
     ownerships: u64,
 ) -> Result<(), RegisterError> {
-    let generated_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let as_of = format!("{:04}{:02}{:02}", AS_OF.0, AS_OF.1, AS_OF.2);
     {
         let mut st =
             conn.prepare("INSERT OR REPLACE INTO register_meta (key, value) VALUES (?1, ?2)")?;
-        for (k, v) in [
-            ("source", "generated".to_string()),
-            ("seed", seed.to_string()),
-            ("vehicles", vehicles.to_string()),
-            ("ownerships", ownerships.to_string()),
-            ("as_of", as_of),
-            ("generated_at", generated_at),
-        ] {
+        for (k, v) in meta(seed, vehicles, ownerships) {
             st.execute([k, v.as_str()])?;
         }
     }

@@ -19,12 +19,11 @@ use super::super::error::{Result, StoreError};
 use super::value::PgValue;
 use super::{Row, Value};
 use crate::core::config::location::PgUrl;
-use postgres::config::{Host, SslMode};
-use postgres::{Client, Config, NoTls, Statement};
+use crate::pgconn::Target;
+use postgres::{Client, Statement};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// `pg_advisory_xact_lock` key every write transaction takes (one writer at a time, as
@@ -39,7 +38,6 @@ const LOCK_TIMEOUT: Duration = super::super::BUSY_TIMEOUT;
 /// A session idle inside a transaction this long (a stopped node) is ended by the server,
 /// which releases the writer's lock.
 const IDLE_IN_TX_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const STATEMENT_CACHE: usize = 512;
 
 type Job = Box<dyn FnOnce(&mut Session) + Send>;
@@ -54,7 +52,10 @@ pub struct Pg {
 impl Pg {
     /// Starts the thread and connects (so a wrong URL, password or database fails here).
     pub fn connect(url: &PgUrl) -> Result<Pg> {
-        let target = Target::parse(url)?;
+        let target = Target::parse(url).map_err(|why| StoreError::PgConfig {
+            url: url.to_string(),
+            why,
+        })?;
         let shown = target.shown.clone();
         let (jobs, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -196,115 +197,6 @@ impl Drop for Pg {
     }
 }
 
-/// Where and how to connect.
-struct Target {
-    config: Config,
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    shown: String,
-}
-
-impl Target {
-    fn parse(url: &PgUrl) -> Result<Target> {
-        let shown = url.to_string();
-        let bad = |why: String| StoreError::PgConfig {
-            url: shown.clone(),
-            why,
-        };
-        let (base, query) = match url.expose().split_once('?') {
-            Some((b, q)) => (b, q),
-            None => (url.expose(), ""),
-        };
-        let mut sslmode = None;
-        let mut rootcert = None;
-        let mut rest = Vec::new();
-        for kv in query.split('&').filter(|kv| !kv.is_empty()) {
-            match kv.split_once('=') {
-                Some(("sslmode", v)) => sslmode = Some(v.to_ascii_lowercase()),
-                Some(("sslrootcert", v)) => rootcert = Some(v.to_string()),
-                _ => rest.push(kv),
-            }
-        }
-        let text = if rest.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{}", rest.join("&"))
-        };
-        let mut config: Config = text.parse().map_err(|e: postgres::Error| {
-            bad(format!("{e} (write postgresql://USER@HOST:PORT/DATABASE)"))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("regdrop");
-        }
-        let unix_only = config
-            .get_hosts()
-            .iter()
-            .all(|h| matches!(h, Host::Unix(_)));
-        let want_tls = match sslmode.as_deref() {
-            None | Some("disable") => false,
-            Some("require" | "verify-ca" | "verify-full") => true,
-            Some(other) => {
-                return Err(bad(format!(
-                    "sslmode={other} is not offered: write sslmode=verify-full (encrypted, \
-                     certificate checked) or sslmode=disable (a Unix socket or loopback)"
-                )))
-            }
-        };
-        let tls = if want_tls && !unix_only {
-            config.ssl_mode(SslMode::Require);
-            Some(rustls_connector(rootcert.as_deref()).map_err(bad)?)
-        } else {
-            config.ssl_mode(SslMode::Disable);
-            None
-        };
-        Ok(Target { config, tls, shown })
-    }
-
-    fn connect(&self) -> std::result::Result<Client, postgres::Error> {
-        match &self.tls {
-            Some(tls) => self.config.connect(tls.clone()),
-            None => self.config.connect(NoTls),
-        }
-    }
-}
-
-/// rustls with ring, the system's roots and `sslrootcert`'s certificates.
-fn rustls_connector(
-    rootcert: Option<&str>,
-) -> std::result::Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = rootcert {
-        let certs =
-            CertificateDer::pem_file_iter(path).map_err(|e| format!("sslrootcert={path}: {e}"))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("sslrootcert={path}: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("sslrootcert={path}: {e}"))?;
-        }
-    }
-    if roots.is_empty() {
-        return Err(
-            "no trusted root certificates: install ca-certificates or give sslrootcert=FILE".into(),
-        );
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
 /// What lives on the thread.
 struct Session {
     target: Target,
@@ -371,28 +263,4 @@ impl Session {
     }
 }
 
-/// Whether `e` means the connection is gone (closed, I/O, or the server said so).
-pub fn connection_lost(e: &postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    match e.code() {
-        Some(code) => {
-            let c = code.code();
-            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
-        }
-        None => io_cause(e).is_some(),
-    }
-}
-
-/// The I/O error under `e`, if any.
-pub fn io_cause(e: &postgres::Error) -> Option<&std::io::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(c) = cur {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        cur = c.source();
-    }
-    None
-}
+pub use crate::pgconn::{connection_lost, io_cause};

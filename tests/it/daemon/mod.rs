@@ -3,6 +3,7 @@
 //! loop on failures (`regdrop resolve`, the attention and invalid-files gauges, `status`'s
 //! exit code).
 
+mod multinode;
 mod process;
 mod real_deliveries;
 mod resolve;

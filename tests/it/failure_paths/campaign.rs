@@ -135,7 +135,7 @@ fn tally(f: &mut Figures, out: &Outcome) {
         Outcome::Delivered(_) | Outcome::AlreadyDelivered(_) => f.delivered += 1,
         Outcome::NeedsAttention { .. } => f.needs_attention += 1,
         Outcome::Failed { .. } => f.failed += 1,
-        Outcome::Interrupted { .. } => {}
+        Outcome::Interrupted { .. } | Outcome::Elsewhere { .. } => {}
     }
 }
 

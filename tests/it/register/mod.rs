@@ -4,3 +4,4 @@
 mod generator;
 mod import_command;
 mod import_dump;
+mod pg_commands;

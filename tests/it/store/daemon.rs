@@ -1,18 +1,25 @@
 //! The daemon with its state store on PostgreSQL: it creates and delivers a due run against
 //! a real sshd, the receipt is in the database, and this node's lock and status files are
 //! in the spool folder (no SQLite file appears); started while the database cannot be
-//! reached, it waits and tries again instead of exiting.
+//! reached, it waits and tries again instead of exiting, and its metrics endpoint says the
+//! store is unreachable (`regdrop_state_db_up`), at start and when the connection is lost
+//! later.
 
-use crate::util::daemon_env::{self, fast_retry, sshd_sub, wait_for, Env};
+use crate::util::daemon_env::{
+    self, fast_retry, sshd_sub, sub_toml, wait_for, wait_for_or, Env, WRONG_KEY,
+};
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::postgres::Postgres;
 use crate::util::sshd::Sshd;
+use crate::util::{free_port, http_get};
 use chrono::Utc;
 use regdrop::core::config::location::DbLocation;
 use regdrop::daemon::Options;
 use regdrop::store::{NewRun, RunState, Store};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_delivers_with_its_state_in_postgresql() {
@@ -132,4 +139,159 @@ async fn delivers(daemon_url: &str, url: &str, proxy: Option<&Proxy>) {
         store().get_run(&receipt.run_id).unwrap().unwrap().state,
         RunState::Delivered
     );
+}
+
+/// The real binary (one metrics exporter per process), its store behind a proxy: the
+/// endpoint answers while the daemon waits for the database and says
+/// `regdrop_state_db_up 0`; 1 once it is reached; 0 again when the connection is lost
+/// later (the server ends the daemon's session, the proxy refuses a new one) at the next
+/// wake-up (SIGUSR1), and 1 when the database is back. The daemon never exits; a SIGTERM
+/// while it waits for the database ends it cleanly.
+#[test]
+fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
+    let pg = Postgres::get();
+    let name = pg.fresh_database();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = rt.block_on(Proxy::with(0, pg.port, Faults::default()));
+    proxy.down.store(true, Ordering::SeqCst);
+
+    let metrics = free_port();
+    let env = Env::new(10, &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    let via_proxy = format!("postgresql://postgres@127.0.0.1:{}/{name}", proxy.port);
+    let with_pg = cfg.replacen(
+        "state_db = \"state/regdrop.sqlite\"",
+        &format!("state_db = \"{via_proxy}\""),
+        1,
+    );
+    assert_ne!(
+        cfg, with_pg,
+        "the test's config has no state_db line to replace"
+    );
+    std::fs::write(env.config(), with_pg).unwrap();
+    // One subscription that never fires while the test runs.
+    let key = env.path().join("nokey");
+    let remote = env.path().join("remote");
+    let sub = sub_toml(
+        "quiet",
+        "0 6 1 1 *",
+        "skip",
+        free_port(),
+        WRONG_KEY,
+        &key,
+        &remote,
+        "",
+    );
+    env.write_sub("quiet", &sub);
+    let log = env.path().join("daemon.log");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_regdrop"))
+            .arg("--config")
+            .arg(env.config())
+            .arg("run")
+            .env("REGDROP_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let gauge = |v: u8| {
+        move || {
+            http_get(metrics, "/metrics")
+                .filter(|b| b.contains(&format!("\nregdrop_state_db_up {v}\n")))
+        }
+    };
+    let signal = |child: &std::process::Child, name: &str| {
+        let st = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -{name}");
+    };
+    let usr1 = |child: &std::process::Child| signal(child, "USR1");
+    let wait = |secs, what: &str, f: &mut dyn FnMut() -> Option<String>| {
+        rt.block_on(wait_for_or(secs, what, f, log_text))
+    };
+
+    let stop = |mut child: std::process::Child| {
+        signal(&child, "TERM");
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}\n{}", log_text());
+    };
+
+    // A SIGTERM while it waits for the database ends it cleanly (exit 0).
+    let waiting = spawn();
+    wait(60, "regdrop_state_db_up 0 while waiting", &mut gauge(0));
+    stop(waiting);
+
+    let mut child = spawn();
+    wait(
+        60,
+        "regdrop_state_db_up 0 while the database is down",
+        &mut gauge(0),
+    );
+    assert!(
+        proxy.connections() >= 1,
+        "the daemon never tried the database"
+    );
+    proxy.down.store(false, Ordering::SeqCst);
+    wait(
+        60,
+        "regdrop_state_db_up 1 once it is reached",
+        &mut gauge(1),
+    );
+
+    // Lost later: the server ends the daemon's session and no new one gets through.
+    proxy.down.store(true, Ordering::SeqCst);
+    let ended = pg.psql(
+        "postgres",
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ),
+    );
+    assert_ne!(ended.trim(), "0", "no session of the daemon to end");
+    let down = gauge(0);
+    wait(
+        60,
+        "regdrop_state_db_up 0 after the connection was lost",
+        &mut || {
+            usr1(&child);
+            std::thread::sleep(Duration::from_millis(300));
+            down()
+        },
+    );
+    proxy.down.store(false, Ordering::SeqCst);
+    let up = gauge(1);
+    wait(
+        60,
+        "regdrop_state_db_up 1 when the database is back",
+        &mut || {
+            usr1(&child);
+            std::thread::sleep(Duration::from_millis(300));
+            up()
+        },
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the daemon exited:\n{}",
+        log_text()
+    );
+    stop(child);
+    drop(proxy);
+    rt.shutdown_background();
 }

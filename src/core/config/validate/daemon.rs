@@ -62,20 +62,6 @@ pub fn validate_daemon(raw: &RawDaemon, base: &Path) -> Result<DaemonConfig, Vec
             }
         },
     };
-    // A PostgreSQL register (issue 11) is not built: say so, rather than treat a URL as a
-    // file name. (`state_db` may be a PostgreSQL URL.)
-    for (key, value, default) in [("register", &raw.register, "register.sqlite")] {
-        if let Some(v) = value.as_deref().filter(|v| {
-            let v = v.trim_start().to_ascii_lowercase();
-            v.starts_with("postgres://") || v.starts_with("postgresql://")
-        }) {
-            let shown: String = v.chars().take(40).collect();
-            problems.push(Problem::new(
-                key,
-                format!("`{shown}`: PostgreSQL is not supported yet (README, \"What is built\"); give a SQLite file path, e.g. \"{default}\""),
-            ));
-        }
-    }
     let max_concurrent = raw.daemon.max_concurrent.unwrap_or(4);
     let max_per_host = raw.daemon.max_per_host.unwrap_or(2);
     if max_concurrent == 0 {
@@ -213,18 +199,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_postgresql_state_db_is_taken_and_a_postgresql_register_refused() {
-        let raw: RawDaemon = toml::from_str(
-            "state_db = \"postgresql://regdrop@db/regdrop\"\nregister = \"postgres://x\"",
+    fn a_postgresql_state_db_and_a_postgresql_register_are_taken() {
+        let d = daemon(
+            "state_db = \"postgresql://regdrop@db/regdrop\"\nregister = \"postgres://reader:pw@replica/mvr?options=-csearch_path%3Dregdrop\"",
         )
         .unwrap();
-        let p = validate_daemon(&raw, Path::new("/etc/regdrop")).unwrap_err();
-        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["register"], "{p:?}");
-        assert!(
-            p[0].message.contains("PostgreSQL is not supported yet"),
-            "{p:?}"
+        assert_eq!(
+            d.register.postgres().map(|u| u.expose()),
+            Some("postgres://reader:pw@replica/mvr?options=-csearch_path%3Dregdrop")
         );
+        assert!(!d.register.to_string().contains(":pw@"), "{}", d.register);
+        let d = daemon("register = \"PostgreSQL://r@db/mvr\"").unwrap();
+        assert!(d.register.postgres().is_some());
         let d = daemon("state_db = \" postgresql://regdrop@db/regdrop \"").unwrap();
         assert_eq!(
             d.state_db.postgres().map(|u| u.expose()),

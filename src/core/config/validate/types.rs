@@ -298,7 +298,7 @@ impl Offers {
 /// What the daemon config holds once validated.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// A SQLite file, or (not built yet) a PostgreSQL database.
+    /// A SQLite file, or a PostgreSQL database (a read replica of the real register).
     pub register: crate::core::config::location::DbLocation,
     pub spool_dir: PathBuf,
     /// A SQLite file, or a PostgreSQL database several nodes may share.
