@@ -410,3 +410,167 @@ fn check_finds_a_postgresql_register_without_its_tables() {
     let out = util::cli::run(util::cli::regdrop_in(d).arg("check"));
     assert!(!out.text().contains("register:"), "{}", out.text());
 }
+
+#[test]
+fn hostile_text_in_the_register_comes_out_as_sqlite_gives_it() {
+    // Values COPY's text format must escape, and ones it must not touch.
+    let hostile = [
+        "tab\there",
+        "new\nline\r\n",
+        "back\\slash \\N \\t \\\\",
+        "\\N",
+        "quote ' \" ; -- æøå 🚗",
+        "\u{8}\u{b}\u{c}\u{7f}",
+        "",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h.sqlite");
+    let opts = register::GenerateOptions {
+        vehicles: 60,
+        seed: 2,
+    };
+    register::generate(&file, &opts, &mut |_| {}).unwrap();
+    let (_, _db, url) = postgres::fresh();
+    let pg = DbLocation::from_config(&url, Path::new(""));
+    register::generate_postgres(pg.postgres().unwrap(), &opts, &mut |_| {}).unwrap();
+    let lite = rusqlite::Connection::open(&file).unwrap();
+    let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    for (i, h) in hostile.iter().enumerate() {
+        let id = i as i64 + 1;
+        lite.execute(
+            "UPDATE vehicle SET tekn_modell = ?1, tekn_merkenavn = ?1 WHERE id = ?2",
+            rusqlite::params![h, id],
+        )
+        .unwrap();
+        client
+            .execute(
+                "UPDATE vehicle SET tekn_modell = $1, tekn_merkenavn = $1 WHERE id = $2",
+                &[h, &id],
+            )
+            .unwrap();
+    }
+    drop(lite);
+    drop(client);
+    let sqlite = DbLocation::Sqlite(file);
+    let custom = "report = \"custom\"\ncolumns = [\"TEKN_KJM\", \"TEKN_MODELL\", \"TEKN_MERKENAVN\", \"EIER_NAVN\"]";
+    for format in ["csv", "xlsx"] {
+        let s = sub(&format!("{custom}\nformat = \"{format}\""));
+        let (a, ra) = run(&sqlite, &s);
+        let (b, rb) = run(&pg, &s);
+        assert_eq!((ra, rb), (60, 60));
+        if format == "xlsx" && a != b {
+            assert_eq!(cells(&a), cells(&b), "{format}");
+        } else {
+            assert!(
+                a == b,
+                "{format}:\n{}\n---\n{}",
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b)
+            );
+        }
+        if format == "csv" {
+            let text = String::from_utf8(b).unwrap();
+            assert!(text.contains(",tab\there,"), "{text}");
+            assert!(text.contains("back\\slash \\N \\t \\\\"), "{text}");
+        }
+    }
+}
+
+/// A config folder delivering `sub` (technical_owners, dsv) from `register` to `sshd`.
+fn deliver_setup(
+    sshd: &util::sshd::Sshd,
+    remote: &Path,
+    register: &str,
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let identity = d.join("age.key");
+    let rec = util::cli::age_keygen(&identity);
+    write_config(d, &format!("register = \"{register}\""));
+    std::fs::write(
+        d.join("subs/sub.toml"),
+        util::cli::CustomerSub {
+            port: sshd.port,
+            user: &util::sshd::current_user(),
+            host_key: &sshd.host_pub,
+            key: &sshd.user_key,
+            remote: &remote.display().to_string(),
+            recipient: &rec,
+            extract_extra: "",
+            max_attempts: 2,
+            extra: "",
+        }
+        .toml(),
+    )
+    .unwrap();
+    (dir, identity)
+}
+
+fn receipts(d: &Path) -> String {
+    let out = util::cli::run(util::cli::regdrop_in(d).args(["receipts", "list"]));
+    assert!(out.ok(), "{}", out.text());
+    out.stdout
+}
+
+#[test]
+fn a_delivery_from_postgresql_arrives_and_a_refused_register_leaves_no_file_and_no_receipt() {
+    let p = pair();
+    let sshd = util::sshd::Sshd::start();
+    // Delivered from the PostgreSQL register: the file decrypts to the SQLite extract.
+    let remote = sshd.remote_dir("in");
+    let url = p.pg.postgres().unwrap().expose().to_string();
+    let (dir, identity) = deliver_setup(&sshd, &remote, &url);
+    let d = dir.path();
+    let out = util::cli::run(util::cli::regdrop_in(d).args([
+        "deliver",
+        "sub",
+        "--at",
+        "2026-11-25T06:00:00+01:00",
+    ]));
+    assert!(out.ok(), "{}", out.text());
+    let file = remote.join("sub_20261125.dsv.age");
+    let plain = age_decrypt(&identity, &file);
+    let (want, _) = run(
+        &p.sqlite,
+        &sub("report = \"technical_owners\"\nformat = \"dsv\""),
+    );
+    assert!(
+        plain == want,
+        "the delivered file differs from the SQLite extract"
+    );
+    assert!(receipts(d).ends_with("1 receipt(s)\n"), "{}", receipts(d));
+
+    // A register nobody listens for: retried, then failed; nothing on the server, no
+    // receipt, nothing left in the spool.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let free = closed.local_addr().unwrap().port();
+    drop(closed);
+    let remote = sshd.remote_dir("in2");
+    let (dir, _) = deliver_setup(
+        &sshd,
+        &remote,
+        &format!("postgresql://postgres@127.0.0.1:{free}/register"),
+    );
+    let d = dir.path();
+    let out = util::cli::run(util::cli::regdrop_in(d).args([
+        "deliver",
+        "sub",
+        "--at",
+        "2026-11-25T06:00:00+01:00",
+    ]));
+    assert!(!out.ok(), "{}", out.text());
+    assert!(out.text().contains("not reachable"), "{}", out.text());
+    assert!(
+        util::files::ls(&remote).is_empty(),
+        "{:?}",
+        util::files::ls(&remote)
+    );
+    assert!(receipts(d).ends_with("0 receipt(s)\n"), "{}", receipts(d));
+    let spool: Vec<_> = std::fs::read_dir(d.join("spool"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        spool.iter().all(|n| !n.to_string_lossy().contains("age")),
+        "{spool:?}"
+    );
+}
