@@ -328,6 +328,28 @@ async fn take_over_after_a_kill_mid_upload(shared: Shared) {
     assert_eq!(lease.node.as_deref(), Some("node-a"));
     assert_eq!(lease.sealed_by.as_deref(), Some("node-a"));
     let a_sha = run.artifact.as_ref().unwrap().ciphertext_sha256.clone();
+    // `regdrop status` on node B names both nodes: itself, and A holding the run.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(c.path().join("node-b/regdrop.toml"))
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["node"], "node-b", "{doc}");
+    let active = doc["active_runs"].as_array().expect("active_runs");
+    let held = active
+        .iter()
+        .find(|a| a["id"] == run.id.as_str())
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(held["node"], "node-a", "{doc}");
+    assert_eq!(held["sealed_by"], "node-a", "{doc}");
+    assert!(held["lease_until"]["utc"].is_string(), "{doc}");
 
     c.start(1);
     let receipt = wait(&c, 120, "node B's receipt", || {
