@@ -412,6 +412,12 @@ impl Work for DeliveryWork {
         let JobKind::Fire { scheduled_at } = job.kind else {
             return None;
         };
+        // Several nodes on one store (`[daemon] node` named): not built there yet. One
+        // node's scan would claim every member's lease, and the other nodes would get none
+        // of the group's runs.
+        if job.daemon.node.is_some() {
+            return None;
+        }
         delivery::scan_key(
             &self.ctx(job, CancellationToken::new()),
             &job.sub,
