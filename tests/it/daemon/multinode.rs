@@ -5,7 +5,7 @@
 //! Random `kill -9`s (at least 20) and restarts while subscriptions fire every minute:
 //! every run delivered exactly once (one receipt, one final file, no temp file left), the
 //! receipt chain verifies, and runs a node held when it died were taken over by the other
-//! while it was down.
+//! while it was down. A node whose lease was taken stops without committing.
 
 use super::process::BIN;
 use crate::util::daemon_env::{fast_retry, make_register, sshd_sub, wait_for_or};
@@ -431,6 +431,90 @@ async fn a_node_killed_mid_upload_is_taken_over_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_upload_is_taken_over_on_postgres() {
     take_over_after_a_kill_mid_upload(Shared::Postgres).await;
+}
+
+/// A node whose lease another node took (a partition, a stall) stops its upload at the
+/// next heartbeat and commits nothing; once the lease is free again it takes the run back
+/// (its own artifact, `sealed_by` itself) and delivers it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_its_lease_stops_without_committing() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("fenced");
+    let proxy = Proxy::with(
+        0,
+        sshd.port,
+        Faults {
+            rate: Some(100_000),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut c = Cluster::new(Shared::Sqlite, 6_000, 3);
+    c.write_sub(
+        "one",
+        &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
+    );
+    let seeded = seed(&c, "one");
+    c.start(0);
+    let run = wait(&c, 90, "node A uploading", || {
+        let r = c
+            .runs()
+            .into_iter()
+            .find(|r| r.id != seeded && r.state == RunState::Uploading)?;
+        let part = ls(&remote).into_iter().find(|n| n.ends_with(".part"))?;
+        (std::fs::metadata(remote.join(part)).ok()?.len() > 0).then_some(r)
+    })
+    .await;
+    // Another node holds the lease now.
+    c.store()
+        .connection()
+        .execute(
+            "UPDATE runs SET lease_node = 'node-x', lease_until = '2099-01-01T00:00:00Z' WHERE id = ?1",
+            [run.id.as_str()],
+        )
+        .unwrap();
+    let log = c.path().join("node-a/1.log");
+    wait(&c, 30, "node A to notice", || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("Lease lost")
+            .then_some(())
+    })
+    .await;
+    // Longer than the rest of the upload would have taken: nothing was committed.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(c.store().receipt_for_run(&run.id).unwrap().is_none());
+    assert!(
+        !ls(&remote).contains(&run.artifact.as_ref().unwrap().file_name),
+        "{:?}",
+        ls(&remote)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("lease_lost"), "{text}");
+    // node-x lets go: A takes the run back and delivers its own artifact.
+    c.store()
+        .connection()
+        .execute(
+            "UPDATE runs SET lease_until = NULL WHERE id = ?1",
+            [run.id.as_str()],
+        )
+        .unwrap();
+    let receipt = wait(&c, 120, "the receipt", || {
+        c.store().receipt_for_run(&run.id).ok().flatten()
+    })
+    .await;
+    assert_eq!(
+        receipt.ciphertext_sha256,
+        run.artifact.as_ref().unwrap().ciphertext_sha256
+    );
+    let l = c.store().lease_of(&run.id).unwrap().unwrap();
+    assert_eq!(l.delivered_by.as_deref(), Some("node-a"));
+    c.stop_all();
+    c.store()
+        .connection()
+        .execute("DELETE FROM runs WHERE id = ?1", [seeded.as_str()])
+        .unwrap();
+    assert_exactly_once(&c, &remote);
 }
 
 /// Kills for this long, at least [`KILLS`] times.
