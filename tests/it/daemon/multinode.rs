@@ -663,13 +663,14 @@ async fn random_kills(shared: Shared) {
         "no kill hit a node holding a run (kills {kills})\n{}",
         c.logs()
     );
-    // Both nodes delivered runs.
+    // Which nodes committed receipts (either may win every claim: not asserted; the
+    // take-over checks above show the other node finishing a killed node's runs).
     let store = c.store();
     let by: BTreeSet<String> = runs
         .iter()
         .filter_map(|r| store.lease_of(&r.id).unwrap()?.delivered_by)
         .collect();
-    assert_eq!(by.len(), 2, "{by:?}");
+    assert!(by.iter().all(|n| NODES.contains(&n.as_str())), "{by:?}");
     eprintln!(
         "multinode {shared:?}: {kills} kills, {} runs ({due} due in the kill phase, {coalesced} of them waiting behind a busy run and replaced by a later fire), {checked_takeovers} take-overs checked after a kill, {} starts",
         runs.len(),
