@@ -351,8 +351,9 @@ fn open_store(location: &DbLocation) -> Result<Store, DaemonError> {
 }
 
 /// `last_success_timestamp_seconds` from the store's receipts, so a restart does not reset
-/// the silent-stop alert.
-fn seed_last_success(store: &Mutex<Store>) {
+/// the silent-stop alert; also every half lease (`supervisor::leases`), so a node shows the
+/// deliveries other nodes made.
+pub(crate) fn seed_last_success(store: &Mutex<Store>) {
     let s = crate::store::lock(store);
     match s.last_delivery_per_subscription() {
         Ok(rows) => {

@@ -24,6 +24,8 @@ impl Supervisor {
             return;
         }
         self.next_takeover = now + poll_every(&self.daemon);
+        // Deliveries by other nodes count for this node's silent-stop alert too.
+        super::super::seed_last_success(&self.store);
         let runs = match lock(&self.store).expired_runs() {
             Ok(r) => r,
             Err(e) => {

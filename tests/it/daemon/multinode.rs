@@ -5,7 +5,7 @@
 //! Random `kill -9`s (at least 20) and restarts while subscriptions fire every minute:
 //! every run delivered exactly once (one receipt, one final file, no temp file left), the
 //! receipt chain verifies, and runs a node held when it died were taken over by the other
-//! while it was down.
+//! while it was down. A node whose lease was taken stops without committing.
 
 use super::process::BIN;
 use crate::util::daemon_env::{fast_retry, make_register, sshd_sub, wait_for_or};
@@ -328,6 +328,28 @@ async fn take_over_after_a_kill_mid_upload(shared: Shared) {
     assert_eq!(lease.node.as_deref(), Some("node-a"));
     assert_eq!(lease.sealed_by.as_deref(), Some("node-a"));
     let a_sha = run.artifact.as_ref().unwrap().ciphertext_sha256.clone();
+    // `regdrop status` on node B names both nodes: itself, and A holding the run.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(c.path().join("node-b/regdrop.toml"))
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["node"], "node-b", "{doc}");
+    let active = doc["active_runs"].as_array().expect("active_runs");
+    let held = active
+        .iter()
+        .find(|a| a["id"] == run.id.as_str())
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(held["node"], "node-a", "{doc}");
+    assert_eq!(held["sealed_by"], "node-a", "{doc}");
+    assert!(held["lease_until"]["utc"].is_string(), "{doc}");
 
     c.start(1);
     let receipt = wait(&c, 120, "node B's receipt", || {
@@ -409,6 +431,90 @@ async fn a_node_killed_mid_upload_is_taken_over_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_upload_is_taken_over_on_postgres() {
     take_over_after_a_kill_mid_upload(Shared::Postgres).await;
+}
+
+/// A node whose lease another node took (a partition, a stall) stops its upload at the
+/// next heartbeat and commits nothing; once the lease is free again it takes the run back
+/// (its own artifact, `sealed_by` itself) and delivers it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_its_lease_stops_without_committing() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("fenced");
+    let proxy = Proxy::with(
+        0,
+        sshd.port,
+        Faults {
+            rate: Some(100_000),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut c = Cluster::new(Shared::Sqlite, 6_000, 3);
+    c.write_sub(
+        "one",
+        &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
+    );
+    let seeded = seed(&c, "one");
+    c.start(0);
+    let run = wait(&c, 90, "node A uploading", || {
+        let r = c
+            .runs()
+            .into_iter()
+            .find(|r| r.id != seeded && r.state == RunState::Uploading)?;
+        let part = ls(&remote).into_iter().find(|n| n.ends_with(".part"))?;
+        (std::fs::metadata(remote.join(part)).ok()?.len() > 0).then_some(r)
+    })
+    .await;
+    // Another node holds the lease now.
+    c.store()
+        .connection()
+        .execute(
+            "UPDATE runs SET lease_node = 'node-x', lease_until = '2099-01-01T00:00:00Z' WHERE id = ?1",
+            [run.id.as_str()],
+        )
+        .unwrap();
+    let log = c.path().join("node-a/1.log");
+    wait(&c, 30, "node A to notice", || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("Lease lost")
+            .then_some(())
+    })
+    .await;
+    // Longer than the rest of the upload would have taken: nothing was committed.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(c.store().receipt_for_run(&run.id).unwrap().is_none());
+    assert!(
+        !ls(&remote).contains(&run.artifact.as_ref().unwrap().file_name),
+        "{:?}",
+        ls(&remote)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("lease_lost"), "{text}");
+    // node-x lets go: A takes the run back and delivers its own artifact.
+    c.store()
+        .connection()
+        .execute(
+            "UPDATE runs SET lease_until = NULL WHERE id = ?1",
+            [run.id.as_str()],
+        )
+        .unwrap();
+    let receipt = wait(&c, 120, "the receipt", || {
+        c.store().receipt_for_run(&run.id).ok().flatten()
+    })
+    .await;
+    assert_eq!(
+        receipt.ciphertext_sha256,
+        run.artifact.as_ref().unwrap().ciphertext_sha256
+    );
+    let l = c.store().lease_of(&run.id).unwrap().unwrap();
+    assert_eq!(l.delivered_by.as_deref(), Some("node-a"));
+    c.stop_all();
+    c.store()
+        .connection()
+        .execute("DELETE FROM runs WHERE id = ?1", [seeded.as_str()])
+        .unwrap();
+    assert_exactly_once(&c, &remote);
 }
 
 /// Kills for this long, at least [`KILLS`] times.
@@ -511,7 +617,12 @@ async fn random_kills(shared: Shared) {
     .await;
     c.stop_all();
     let runs = assert_exactly_once(&c, &remote);
-    // Every minute of the kill phase fired for every subscription (one node was always up).
+    // Every minute of the kill phase fired for every subscription (one node was always up),
+    // with the one rule a single daemon has too: a fire that comes while the subscription's
+    // previous run is still busy waits for it, and a later fire takes the place of a waiting
+    // one (kills every few seconds can keep a run busy past the next minute). So a minute
+    // may have no run only when the run before it was still busy a minute later and a later
+    // run exists.
     // The first minute after both nodes had loaded their subscriptions.
     let loaded = t0 + chrono::Duration::seconds(5);
     let first = loaded
@@ -520,11 +631,28 @@ async fn random_kills(shared: Shared) {
         );
     let mut minute = first;
     let mut due = 0;
+    let mut coalesced = 0;
     while minute <= t_end - chrono::Duration::seconds(5) {
         for i in 0..SUBS {
-            let id = regdrop::store::run_id(&format!("s{i}"), minute);
-            assert!(runs.iter().any(|r| r.id == id), "no run {id}\n{}", c.logs());
+            let sub = format!("s{i}");
+            let id = regdrop::store::run_id(&sub, minute);
             due += 1;
+            if runs.iter().any(|r| r.id == id) {
+                continue;
+            }
+            let of_sub = || runs.iter().filter(|r| r.subscription.as_str() == sub);
+            let before = of_sub()
+                .filter(|r| r.scheduled_at < minute)
+                .max_by_key(|r| r.scheduled_at);
+            let busy_past_next =
+                before.is_some_and(|b| b.updated_at >= minute + chrono::Duration::minutes(1));
+            let later = of_sub().any(|r| r.scheduled_at > minute);
+            assert!(
+                busy_past_next && later,
+                "no run {id} (the run before it: {before:?})\n{}",
+                c.logs()
+            );
+            coalesced += 1;
         }
         minute += chrono::Duration::minutes(1);
     }
@@ -535,15 +663,16 @@ async fn random_kills(shared: Shared) {
         "no kill hit a node holding a run (kills {kills})\n{}",
         c.logs()
     );
-    // Both nodes delivered runs.
+    // Which nodes committed receipts (either may win every claim: not asserted; the
+    // take-over checks above show the other node finishing a killed node's runs).
     let store = c.store();
     let by: BTreeSet<String> = runs
         .iter()
         .filter_map(|r| store.lease_of(&r.id).unwrap()?.delivered_by)
         .collect();
-    assert_eq!(by.len(), 2, "{by:?}");
+    assert!(by.iter().all(|n| NODES.contains(&n.as_str())), "{by:?}");
     eprintln!(
-        "multinode {shared:?}: {kills} kills, {} runs ({due} due in the kill phase), {checked_takeovers} take-overs checked after a kill, {} starts",
+        "multinode {shared:?}: {kills} kills, {} runs ({due} due in the kill phase, {coalesced} of them waiting behind a busy run and replaced by a later fire), {checked_takeovers} take-overs checked after a kill, {} starts",
         runs.len(),
         c.starts[0] + c.starts[1]
     );
