@@ -27,7 +27,12 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 mkdir -p "$W/subs"
 pids=()
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# The server is stopped by pg_ctl (a signal to runuser does not reach it).
+cleanup() {
+  [ -f "$W/pg/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast -w stop > /dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # The cluster.
@@ -76,7 +81,10 @@ format = "dsv"
 recipients = ["$REC"]
 TOML
 
-have=$("${PSQL[@]}" -d bench -tAc "SELECT CASE WHEN to_regclass('vehicle') IS NULL THEN 0 ELSE (SELECT count(*) FROM vehicle) END")
+have=0
+if [ "$("${PSQL[@]}" -d bench -tAc "SELECT to_regclass('vehicle') IS NOT NULL")" = t ]; then
+  have=$("${PSQL[@]}" -d bench -tAc "SELECT count(*) FROM vehicle")
+fi
 if [ "$have" != "$N" ]; then
   echo "== register generate --vehicles $N into PostgreSQL"
   /usr/bin/time -v "$BIN" --config "$W/regdrop.toml" register generate --vehicles "$N" --seed 1 2> "$W/gen.time" | tail -1
