@@ -112,31 +112,11 @@ pub fn forms(plans: &[&RunPlan]) -> Vec<(FormKey, Vec<usize>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::raw::RawSubscription;
-    use crate::core::config::validate::{validate_subscription, Inherited};
     use crate::core::config::Subscription;
     use chrono::{DateTime, Utc};
-    use std::path::Path;
-
-    const AGE: &str = "age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7r";
-    const HOSTKEY: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
 
     fn sub(id: &str, extract: &str) -> Subscription {
-        let text = format!(
-            "id = \"{id}\"\ncustomer = \"Test\"\nlegal_basis = \"test\"\n[schedule]\ncron = \"0 6 * * *\"\n\
-             [target]\nhost = \"127.0.0.1\"\nusername = \"u\"\nhost_keys = [\"{HOSTKEY}\"]\n\
-             auth = {{ key_file = \"k\" }}\nremote_dir = \"/in\"\n[extract]\n{extract}\n\
-             [encryption]\nrecipients = [\"{AGE}\"]\n"
-        );
-        let raw: RawSubscription = toml::from_str(&text).unwrap();
-        let inh = Inherited {
-            timezone: "Europe/Oslo".into(),
-            retry: Default::default(),
-            secrets_dir: ".".into(),
-            offers: crate::core::config::validate::Offers::ASSUMED,
-        };
-        validate_subscription(&raw, &inh, Path::new("t.toml")).unwrap_or_else(|p| panic!("{p:?}"))
+        crate::core::plan::test_subscription(id, extract, "")
     }
 
     fn at(s: &str) -> DateTime<Utc> {
