@@ -1,7 +1,8 @@
 //! PostgreSQL plumbing shared by the state store and the register: the `postgresql://` URL
 //! made into a connection (TLS through rustls, [`Target`]), a client on a thread of its own
 //! ([`Worker`]), and what an error means: retry or not ([`class`]), lost connection
-//! ([`connection_lost`]) and what an operator should do ([`hint`]).
+//! ([`connection_lost`]) and what an operator should do ([`hint`]). A URL without a password
+//! takes it from a password file as libpq does ([`passfile`]).
 //!
 //! The sync `postgres` client runs a small tokio runtime of its own and panics when called
 //! on a thread inside a tokio runtime (the daemon's tasks, their blocking threads), so a
@@ -36,11 +37,13 @@ impl Target {
         };
         let mut sslmode = None;
         let mut rootcert = None;
+        let mut pass_file = None;
         let mut rest = Vec::new();
         for kv in query.split('&').filter(|kv| !kv.is_empty()) {
             match kv.split_once('=') {
                 Some(("sslmode", v)) => sslmode = Some(v.to_ascii_lowercase()),
                 Some(("sslrootcert", v)) => rootcert = Some(v.to_string()),
+                Some(("passfile", v)) => pass_file = Some(passfile::percent_decoded(v)),
                 _ => rest.push(kv),
             }
         }
@@ -52,6 +55,11 @@ impl Target {
         let mut config: Config = text.parse().map_err(|e: postgres::Error| {
             format!("{e} (write postgresql://USER@HOST:PORT/DATABASE)")
         })?;
+        if config.get_password().is_none() {
+            if let Some(password) = passfile::password_for(&config, pass_file.as_deref())? {
+                config.password(password);
+            }
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -87,6 +95,159 @@ impl Target {
         match &self.tls {
             Some(tls) => self.config.connect(tls.clone()),
             None => self.config.connect(NoTls),
+        }
+    }
+}
+
+/// libpq's password file: `passfile=PATH` in the URL, else `$PGPASSFILE`, else `~/.pgpass`
+/// (only that default may be absent). Lines `host:port:database:user:password`, `*` matching
+/// anything, `\:` and `\\` escapes, `#` comments; the first line that matches wins; a Unix
+/// socket matches the host `localhost`. A file readable by group or others is refused (libpq
+/// ignores it): a password must not be world-readable. Under systemd:
+/// `LoadCredential=pgpass:/etc/regdrop/secrets/pgpass` and `Environment=PGPASSFILE=%d/pgpass`.
+pub mod passfile {
+    use postgres::config::Host;
+    use postgres::Config;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    /// What a line must match.
+    pub struct Wanted<'a> {
+        pub host: &'a str,
+        pub port: u16,
+        pub database: &'a str,
+        pub user: &'a str,
+    }
+
+    /// The password for `config` from its password file, if one has a line for it.
+    pub fn password_for(config: &Config, explicit: Option<&str>) -> Result<Option<String>, String> {
+        let (path, must_exist) = match explicit
+            .map(str::to_string)
+            .or_else(|| std::env::var("PGPASSFILE").ok().filter(|p| !p.is_empty()))
+        {
+            Some(p) => (PathBuf::from(p), true),
+            None => match std::env::var_os("HOME") {
+                Some(home) => (PathBuf::from(home).join(".pgpass"), false),
+                None => return Ok(None),
+            },
+        };
+        let Some(user) = config.get_user() else {
+            return Ok(None);
+        };
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.as_str(),
+            _ => "localhost",
+        };
+        let wanted = Wanted {
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            database: config.get_dbname().unwrap_or(user),
+            user,
+        };
+        let shown = path.display();
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(None),
+            Err(e) => return Err(format!("password file {shown}: {e}")),
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!(
+                "password file {shown} is readable by group or others: chmod 0600 {shown}"
+            ));
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("password file {shown}: {e}"))?;
+        Ok(lookup(&text, &wanted))
+    }
+
+    /// The password of the first line of `text` that matches `w`.
+    pub fn lookup(text: &str, w: &Wanted<'_>) -> Option<String> {
+        let port = w.port.to_string();
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(fields)
+            .find(|f| {
+                [w.host, port.as_str(), w.database, w.user]
+                    .iter()
+                    .zip(f.iter())
+                    .all(|(want, got)| got == "*" || got == want)
+            })
+            .map(|mut f| f.pop().expect("five fields"))
+    }
+
+    /// A line's five fields, unescaped; `None` for a line with fewer.
+    fn fields(line: &str) -> Option<Vec<String>> {
+        let mut out = vec![String::new()];
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.last_mut()?.push(chars.next().unwrap_or('\\')),
+                ':' if out.len() < 5 => out.push(String::new()),
+                c => out.last_mut()?.push(c),
+            }
+        }
+        (out.len() == 5).then_some(out)
+    }
+
+    /// `%XX` decoded, as in the rest of a connection URL.
+    pub fn percent_decoded(v: &str) -> String {
+        let b = v.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (
+                b[i],
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (c, _, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const W: Wanted<'static> = Wanted {
+            host: "db.example",
+            port: 5432,
+            database: "regdrop",
+            user: "regdrop",
+        };
+
+        #[test]
+        fn the_first_matching_line_wins_and_stars_match_anything() {
+            let text = "# comment\nother:5432:regdrop:regdrop:no\n\
+                        db.example:5432:register:regdrop:no\n\
+                        db.example:*:regdrop:regdrop:yes\n*:*:*:*:later\n";
+            assert_eq!(lookup(text, &W).as_deref(), Some("yes"));
+            assert_eq!(lookup("*:*:*:*:any\n", &W).as_deref(), Some("any"));
+            assert_eq!(lookup("db.example:5433:*:*:x\n", &W), None);
+            assert_eq!(lookup("", &W), None);
+        }
+
+        #[test]
+        fn escapes_colons_in_the_password_and_short_lines() {
+            let text = "db.example:5432:regdrop:regdrop\n\
+                        db\\.example:5432:regdrop:regdrop:a\\:b\\\\c:d\n";
+            // The short first line is skipped; `\.` is `.`; the password keeps its colons.
+            assert_eq!(lookup(text, &W).as_deref(), Some("a:b\\c:d"));
+        }
+
+        #[test]
+        fn percent_decoding() {
+            assert_eq!(percent_decoded("%2Frun%2Fpg%20pass"), "/run/pg pass");
+            assert_eq!(percent_decoded("/plain/path%"), "/plain/path%");
         }
     }
 }

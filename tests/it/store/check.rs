@@ -1,5 +1,6 @@
 //! `regdrop check` with a PostgreSQL `state_db`: it connects the way the daemon will and
-//! says what to do when that fails (wrong password, no such database, server down).
+//! says what to do when that fails (wrong password, no such database, server down), and a
+//! password from a password file.
 
 use crate::util;
 use crate::util::postgres::{Postgres, PW_PASSWORD, PW_ROLE};
@@ -67,5 +68,61 @@ fn check_connects_to_a_postgresql_state_db_and_says_what_to_do() {
         pg.psql(&name, "SELECT to_regclass('schema_version') IS NULL")
             .trim(),
         "t"
+    );
+}
+
+/// A URL without a password takes it from a password file (`passfile=PATH`, libpq's format),
+/// as the daemon will: a good line logs in; a wrong password in it is a refused login (never
+/// printed); a file others can read, or a missing one, is refused with what to do.
+#[test]
+fn a_password_file_gives_the_password_and_a_loose_or_missing_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let pg = Postgres::get();
+    let name = pg.fresh_database();
+    pg.psql(&name, &format!("GRANT ALL ON SCHEMA public TO {PW_ROLE}"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pass = d.join("pgpass");
+    let write = |text: &str, mode: u32| {
+        std::fs::write(&pass, text).unwrap();
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let url = format!(
+        "postgresql://{PW_ROLE}@127.0.0.1:{}/{name}?passfile={}",
+        pg.port,
+        pass.display()
+    );
+    let good = format!(
+        "# regdrop's state store\nother.example:*:*:*:not-this\n127.0.0.1:{}:{name}:{PW_ROLE}:{PW_PASSWORD}\n",
+        pg.port
+    );
+
+    write(&good, 0o600);
+    let out = check_with(d, &url);
+    assert_eq!(state_db_lines(&out), "", "{}", out.text());
+
+    let secret = "Wrong-Horse-11";
+    write(&format!("*:*:*:{PW_ROLE}:{secret}\n"), 0o600);
+    let out = check_with(d, &url);
+    assert!(!out.ok(), "{}", out.text());
+    assert!(state_db_lines(&out).contains("password"), "{}", out.text());
+    assert!(!out.text().contains(secret), "{}", out.text());
+
+    write(&good, 0o644);
+    let out = check_with(d, &url);
+    assert!(!out.ok(), "{}", out.text());
+    assert!(
+        state_db_lines(&out).contains(&format!("chmod 0600 {}", pass.display())),
+        "{}",
+        out.text()
+    );
+
+    std::fs::remove_file(&pass).unwrap();
+    let out = check_with(d, &url);
+    assert!(!out.ok(), "{}", out.text());
+    assert!(
+        state_db_lines(&out).contains("password file"),
+        "{}",
+        out.text()
     );
 }
