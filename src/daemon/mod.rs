@@ -303,7 +303,9 @@ fn try_lock(path: &Path, busy: impl FnOnce() -> DaemonError) -> Result<std::fs::
 
 /// [`open_store`], and while a PostgreSQL store cannot be reached (server down, restarting,
 /// failing over: a retryable error) waits and tries again, 1 s doubling to 30 s, instead of
-/// exiting into a systemd restart loop; `None` when `shutdown` came first.
+/// exiting into a systemd restart loop; meanwhile systemd hears why (STATUS) and has its
+/// start timeout extended, so a long outage at boot is not a failed start; `None` when
+/// `shutdown` came first.
 async fn open_store_waiting(
     location: &DbLocation,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
@@ -320,6 +322,14 @@ async fn open_store_waiting(
                 if location.postgres().is_some() && source.is_retryable() =>
             {
                 crate::telemetry::state_db_up(false);
+                notify::Notifier.waiting(
+                    &format!(
+                        "waiting for the state store {location}: {}; trying again in {} s",
+                        crate::core::errors::Chain(&source),
+                        wait.as_secs()
+                    ),
+                    wait + Duration::from_secs(60),
+                );
                 tracing::warn!(state_db = %location, error = %crate::core::errors::Chain(&source),
                     retry_in_secs = wait.as_secs(), "Cannot reach the state store; trying again.");
                 tokio::select! {

@@ -1,5 +1,5 @@
-//! systemd notifications (`Type=notify`): READY, STATUS, RELOADING, STOPPING and the
-//! watchdog keep-alive. Every call is a no-op when `$NOTIFY_SOCKET` is unset (not under
+//! systemd notifications (`Type=notify`): READY, STATUS, RELOADING, STOPPING, the
+//! watchdog keep-alive, and EXTEND_TIMEOUT while the daemon waits before READY. Every call is a no-op when `$NOTIFY_SOCKET` is unset (not under
 //! systemd, tests); failures to send are logged once at debug level and otherwise ignored.
 
 use sd_notify::NotifyState;
@@ -18,6 +18,17 @@ impl Notifier {
 
     pub fn ready(&self, status: &str) {
         self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    /// Before READY, while the daemon waits (for its state store): says why, and gives
+    /// systemd's start timeout `at_least` more, so a long database outage at boot is not a
+    /// failed start (which `Restart=` and the start limit would turn into a stopped unit).
+    pub fn waiting(&self, status: &str, at_least: Duration) {
+        let usec = u32::try_from(at_least.as_micros()).unwrap_or(u32::MAX);
+        self.send(&[
+            NotifyState::ExtendTimeoutUsec(usec),
+            NotifyState::Status(status),
+        ]);
     }
 
     pub fn status(&self, status: &str) {

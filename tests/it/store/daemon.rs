@@ -188,15 +188,18 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
     );
     env.write_sub("quiet", &sub);
     let log = env.path().join("daemon.log");
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_regdrop"))
-            .arg("--config")
+    let spawn_with = |envs: &[(&str, String)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_regdrop"));
+        cmd.arg("--config")
             .arg(env.config())
             .arg("run")
             .env("REGDROP_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .stdin(Stdio::null())
+            .env_remove("WATCHDOG_USEC");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -208,6 +211,7 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
             .spawn()
             .unwrap()
     };
+    let spawn = || spawn_with(&[]);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let gauge = |v: u8| {
         move || {
@@ -238,7 +242,22 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
     wait(60, "regdrop_state_db_up 0 while waiting", &mut gauge(0));
     stop(waiting);
 
-    let mut child = spawn();
+    // systemd's side of sd_notify: while it waits the daemon says why and extends its start
+    // timeout (a long outage at boot is not a failed start); READY only once it is reached.
+    let sock_path = env.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let said = std::cell::RefCell::new(String::new());
+    let heard = || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            said.borrow_mut()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+            said.borrow_mut().push('\n');
+        }
+        said.borrow().clone()
+    };
+    let mut child = spawn_with(&[("NOTIFY_SOCKET", sock_path.display().to_string())]);
     wait(
         60,
         "regdrop_state_db_up 0 while the database is down",
@@ -248,7 +267,20 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
         proxy.connections() >= 1,
         "the daemon never tried the database"
     );
+    let before = wait(30, "EXTEND_TIMEOUT_USEC while waiting", &mut || {
+        let h = heard();
+        (h.contains("EXTEND_TIMEOUT_USEC=") && h.contains("STATUS=waiting for the state store"))
+            .then_some(h)
+    });
+    assert!(
+        !before.contains("READY=1"),
+        "READY before the store answered:\n{before}"
+    );
     proxy.down.store(false, Ordering::SeqCst);
+    wait(30, "READY=1 once the store answers", &mut || {
+        let h = heard();
+        h.contains("READY=1").then_some(h)
+    });
     wait(
         60,
         "regdrop_state_db_up 1 once it is reached",
