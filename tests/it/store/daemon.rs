@@ -160,33 +160,8 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
     proxy.down.store(true, Ordering::SeqCst);
 
     let metrics = free_port();
-    let env = Env::new(10, &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
-    let cfg = std::fs::read_to_string(env.config()).unwrap();
     let via_proxy = format!("postgresql://postgres@127.0.0.1:{}/{name}", proxy.port);
-    let with_pg = cfg.replacen(
-        "state_db = \"state/regdrop.sqlite\"",
-        &format!("state_db = \"{via_proxy}\""),
-        1,
-    );
-    assert_ne!(
-        cfg, with_pg,
-        "the test's config has no state_db line to replace"
-    );
-    std::fs::write(env.config(), with_pg).unwrap();
-    // One subscription that never fires while the test runs.
-    let key = env.path().join("nokey");
-    let remote = env.path().join("remote");
-    let sub = sub_toml(
-        "quiet",
-        "0 6 1 1 *",
-        "skip",
-        free_port(),
-        WRONG_KEY,
-        &key,
-        &remote,
-        "",
-    );
-    env.write_sub("quiet", &sub);
+    let env = quiet_env(metrics, &via_proxy);
     let log = env.path().join("daemon.log");
     let spawn_with = |envs: &[(&str, String)]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_regdrop"));
@@ -245,18 +220,8 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
     // systemd's side of sd_notify: while it waits the daemon says why and extends its start
     // timeout (a long outage at boot is not a failed start); READY only once it is reached.
     let sock_path = env.path().join("notify.sock");
-    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_nonblocking(true).unwrap();
-    let said = std::cell::RefCell::new(String::new());
-    let heard = || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = sock.recv(&mut buf) {
-            said.borrow_mut()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-            said.borrow_mut().push('\n');
-        }
-        said.borrow().clone()
-    };
+    let notified = Notified::bind(&sock_path);
+    let heard = || notified.heard();
     let mut child = spawn_with(&[("NOTIFY_SOCKET", sock_path.display().to_string())]);
     wait(
         60,
@@ -326,4 +291,64 @@ fn the_metrics_endpoint_says_when_postgresql_cannot_be_reached() {
     stop(child);
     drop(proxy);
     rt.shutdown_background();
+}
+
+/// A daemon environment with its metrics on `metrics`, its state store at `state_db` and one
+/// subscription that never fires while a test runs.
+fn quiet_env(metrics: u16, state_db: &str) -> Env {
+    let env = Env::new(10, &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    let with_pg = cfg.replacen(
+        "state_db = \"state/regdrop.sqlite\"",
+        &format!("state_db = \"{state_db}\""),
+        1,
+    );
+    assert_ne!(
+        cfg, with_pg,
+        "the test's config has no state_db line to replace"
+    );
+    std::fs::write(env.config(), with_pg).unwrap();
+    // One subscription that never fires while the test runs.
+    let key = env.path().join("nokey");
+    let remote = env.path().join("remote");
+    let sub = sub_toml(
+        "quiet",
+        "0 6 1 1 *",
+        "skip",
+        free_port(),
+        WRONG_KEY,
+        &key,
+        &remote,
+        "",
+    );
+    env.write_sub("quiet", &sub);
+    env
+}
+
+/// systemd's side of sd_notify: a datagram socket collecting what the daemon says.
+struct Notified {
+    sock: std::os::unix::net::UnixDatagram,
+    said: std::cell::RefCell<String>,
+}
+
+impl Notified {
+    fn bind(path: &Path) -> Notified {
+        let sock = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Notified {
+            sock,
+            said: Default::default(),
+        }
+    }
+
+    /// Everything said so far, a datagram a line.
+    fn heard(&self) -> String {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            let mut said = self.said.borrow_mut();
+            said.push_str(&String::from_utf8_lossy(&buf[..n]));
+            said.push('\n');
+        }
+        self.said.borrow().clone()
+    }
 }
