@@ -94,28 +94,11 @@ pub fn generate(
     opts: &GenerateOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<GenerateSummary, RegisterError> {
-    if opts.vehicles > 50_000_000 {
-        return Err(RegisterError::InvalidOption(format!(
-            "--vehicles {} is more than the 50,000,000 the plate series can hold",
-            opts.vehicles
-        )));
-    }
+    check_vehicles(opts)?;
     let started = Instant::now();
     let conn = open_for_load(db)?;
-    let total = opts.vehicles;
-    let (tx, rx) = mpsc::sync_channel::<Batch>(4);
-    let maker = spawn_maker(opts.seed, total, tx)?;
-    // The writer drops the receiver when it returns, so on an error the maker stops.
-    let write = write_batches(&conn, rx, progress);
-    let orgs = maker
-        .join()
-        .map_err(|_| RegisterError::Worker("panicked".into()))?;
-    let (vehicles, ownerships) = write?;
-    if vehicles != total {
-        return Err(RegisterError::Worker(format!(
-            "made {vehicles} of {total} vehicles"
-        )));
-    }
+    let (vehicles, ownerships, orgs) =
+        make_and_write(opts, |rx| write_batches(&conn, rx, progress))?;
     let load_seconds = started.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -142,12 +125,7 @@ pub fn generate_postgres(
     opts: &GenerateOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<GenerateSummary, RegisterError> {
-    if opts.vehicles > 50_000_000 {
-        return Err(RegisterError::InvalidOption(format!(
-            "--vehicles {} is more than the 50,000,000 the plate series can hold",
-            opts.vehicles
-        )));
-    }
+    check_vehicles(opts)?;
     let started = Instant::now();
     let w = super::pg::connect(url)?;
     super::pg::batch(
@@ -157,19 +135,8 @@ pub fn generate_postgres(
     )?;
     super::pg::create_schema(&w)?;
     super::pg::batch(&w, "DELETE FROM register_meta")?;
-    let total = opts.vehicles;
-    let (tx, rx) = mpsc::sync_channel::<Batch>(4);
-    let maker = spawn_maker(opts.seed, total, tx)?;
-    let write = pg::write_batches(&w, rx, progress);
-    let orgs = maker
-        .join()
-        .map_err(|_| RegisterError::Worker("panicked".into()))?;
-    let (vehicles, ownerships) = write?;
-    if vehicles != total {
-        return Err(RegisterError::Worker(format!(
-            "made {vehicles} of {total} vehicles"
-        )));
-    }
+    let (vehicles, ownerships, orgs) =
+        make_and_write(opts, |rx| pg::write_batches(&w, rx, progress))?;
     let load_seconds = started.elapsed().as_secs_f64();
     let t = Instant::now();
     super::pg::batch(&w, schema::INDEXES)?;
@@ -212,6 +179,40 @@ fn open_for_load(db: &Path) -> Result<Connection, RegisterError> {
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -65_536i64)?; // 64 MiB
     Ok(conn)
+}
+
+/// `--vehicles` within what the plate series can hold.
+fn check_vehicles(opts: &GenerateOptions) -> Result<(), RegisterError> {
+    if opts.vehicles > 50_000_000 {
+        return Err(RegisterError::InvalidOption(format!(
+            "--vehicles {} is more than the 50,000,000 the plate series can hold",
+            opts.vehicles
+        )));
+    }
+    Ok(())
+}
+
+/// Makes the vehicles of `opts` on a thread of their own and hands the batches to `write`
+/// (either engine's loader); returns (vehicles, ownerships, organisations). The writer drops
+/// the receiver when it returns, so on an error the maker stops.
+fn make_and_write(
+    opts: &GenerateOptions,
+    write: impl FnOnce(Receiver<Batch>) -> Result<(u64, u64), RegisterError>,
+) -> Result<(u64, u64, u64), RegisterError> {
+    let total = opts.vehicles;
+    let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+    let maker = spawn_maker(opts.seed, total, tx)?;
+    let written = write(rx);
+    let orgs = maker
+        .join()
+        .map_err(|_| RegisterError::Worker("panicked".into()))?;
+    let (vehicles, ownerships) = written?;
+    if vehicles != total {
+        return Err(RegisterError::Worker(format!(
+            "made {vehicles} of {total} vehicles"
+        )));
+    }
+    Ok((vehicles, ownerships, orgs))
 }
 
 /// Starts the thread that makes `total` vehicles in batches; it returns the number of
