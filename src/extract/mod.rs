@@ -1,6 +1,7 @@
 //! Extracts: run a report over the register and stream its rows through a writer
 //! (`dsv` | `csv` | `xlsx`) into any `Write` (in a delivery: the sealing pipeline).
 
+pub mod parallel;
 pub mod query;
 pub mod source;
 pub mod writers;
@@ -67,13 +68,23 @@ pub struct Options<'a> {
     pub xlsx_row_limit: u64,
     /// Where xlsx keeps its temporary sheet data (the 0700 spool folder).
     pub tempdir: &'a Path,
+    /// Reader threads of a dsv or csv extract from a SQLite register ([`parallel`]); 1 reads
+    /// on the calling thread. One per core (at most [`parallel::MAX_THREADS`]) by default.
+    pub threads: usize,
+    /// Extracts of fewer rows read on one thread. Lowered in tests.
+    pub parallel_min_rows: u64,
 }
+
+/// Below this many rows an extract reads on one thread (a few blocks' worth).
+pub const PARALLEL_MIN_ROWS: u64 = 8 * parallel::BLOCK_ROWS;
 
 impl<'a> Options<'a> {
     pub fn new(tempdir: &'a Path) -> Self {
         Options {
             xlsx_row_limit: XLSX_MAX_DATA_ROWS,
             tempdir,
+            threads: parallel::default_threads(),
+            parallel_min_rows: PARALLEL_MIN_ROWS,
         }
     }
 }
@@ -87,6 +98,8 @@ pub struct Outcome {
     /// Says why the format differs from the subscription's, when it does.
     pub fallback_note: Option<String>,
     pub columns: Vec<String>,
+    /// The threads that read the register's rows ([`parallel`]; 1: the calling thread).
+    pub readers: usize,
 }
 
 /// Counts the rows an extract will have (in `snap`, the read its rows will come from), and
@@ -126,6 +139,19 @@ pub fn run<W: Write + Send>(
 ) -> Result<Outcome, ExtractError> {
     let (total, format, fallback_note) = planned;
     let q = query::build(spec, period, snap.dialect());
+    let mut out = out;
+    if parallel::pays(format, opts.threads, total, opts.parallel_min_rows) {
+        if let Some(rows) = run_parallel(snap, &q, spec, format, total, &mut out, opts, progress)? {
+            progress(rows, total);
+            return Ok(Outcome {
+                rows,
+                format,
+                fallback_note,
+                columns: spec.columns.iter().map(|f| f.name.clone()).collect(),
+                readers: opts.threads,
+            });
+        }
+    }
     let mut writer: Box<dyn RowWriter + '_> = match format {
         Format::Dsv => Box::new(DsvWriter::new(out, spec.encoding, spec.line_ending)),
         Format::Csv => Box::new(CsvWriter::new(out, spec.encoding, spec.line_ending)),
@@ -146,7 +172,82 @@ pub fn run<W: Write + Send>(
         format,
         fallback_note,
         columns: spec.columns.iter().map(|f| f.name.clone()).collect(),
+        readers: 1,
     })
+}
+
+/// [`run`] on [`parallel`] readers: the header here, the rows from the readers. `None`:
+/// nothing written, read on one thread.
+#[allow(clippy::too_many_arguments)]
+fn run_parallel<W: Write>(
+    snap: &Snapshot<'_>,
+    q: &query::Query,
+    spec: &ExtractSpec,
+    format: Format,
+    total: u64,
+    out: &mut W,
+    opts: &Options<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Option<u64>, ExtractError> {
+    let mut header = Vec::new();
+    {
+        let mut w: Box<dyn RowWriter + '_> = match format {
+            Format::Csv => Box::new(CsvWriter::new(&mut header, spec.encoding, spec.line_ending)),
+            _ => Box::new(DsvWriter::new(&mut header, spec.encoding, spec.line_ending)),
+        };
+        w.header(&spec.columns)?;
+        w.finish()?;
+    }
+    // The readers open their connections first: only a read they can share writes anything.
+    let mut started = false;
+    let mut sink = HeaderFirst {
+        out: &mut *out,
+        header: &header,
+        started: &mut started,
+    };
+    let rows = parallel::stream(
+        snap,
+        q,
+        spec,
+        format,
+        opts.threads,
+        total,
+        &mut sink,
+        progress,
+    )?;
+    if rows.is_some() {
+        sink.start()?;
+        out.flush().map_err(ExtractError::Io)?;
+    }
+    Ok(rows)
+}
+
+/// A writer that puts `header` before the first bytes.
+struct HeaderFirst<'a, W: Write> {
+    out: &'a mut W,
+    header: &'a [u8],
+    started: &'a mut bool,
+}
+
+impl<W: Write> HeaderFirst<'_, W> {
+    fn start(&mut self) -> std::io::Result<()> {
+        if !*self.started {
+            *self.started = true;
+            self.out.write_all(self.header)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for HeaderFirst<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.start()?;
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The two columns of a delivered code table.
@@ -191,6 +292,7 @@ pub fn write_code_table<W: Write + Send>(
         format: spec.format,
         fallback_note: None,
         columns: fields.into_iter().map(|f| f.name).collect(),
+        readers: 1,
     })
 }
 

@@ -33,6 +33,9 @@ pub struct Query {
     pub select: String,
     /// `SELECT count(*)` with the same joins and conditions.
     pub count: String,
+    /// The select restricted to one block of vehicles, `lo <= v.id < hi`: the two bounds
+    /// are the placeholders after `params` (a parallel extract reads block by block).
+    pub ranged: String,
     pub params: Vec<Param>,
     pub dialect: Dialect,
 }
@@ -203,9 +206,23 @@ fn build_for(
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
+    let mark = match dialect {
+        Dialect::Sqlite => '?',
+        Dialect::Postgres => '$',
+    };
+    let (lo, hi) = (params.len() + 1, params.len() + 2);
+    let range = format!("v.id >= {mark}{lo} AND v.id < {mark}{hi}");
+    let ranged_wh = match conds.is_empty() {
+        true => format!(" WHERE {range}"),
+        false => format!("{wh} AND {range}"),
+    };
     Query {
         select: format!(
             "SELECT {} FROM vehicle v{joins}{wh} ORDER BY v.id",
+            exprs.join(", ")
+        ),
+        ranged: format!(
+            "SELECT {} FROM vehicle v{joins}{ranged_wh} ORDER BY v.id",
             exprs.join(", ")
         ),
         count: format!("SELECT count(*) FROM vehicle v{count_joins}{wh}"),

@@ -162,12 +162,20 @@ impl Register {
 /// SQLite, read-only. Reports scan large ranges: a moderate page cache. No memory-mapped
 /// I/O: mapped pages count as the process's resident memory, and extracts must stay small
 /// whatever the register's size.
-fn open_sqlite(path: &Path) -> rusqlite::Result<Connection> {
+pub(super) fn open_sqlite(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.pragma_update(None, "cache_size", -16_000)?;
+    Ok(conn)
+}
+
+/// A reader of a parallel extract ([`super::parallel`]): as [`open_sqlite`], with a smaller
+/// page cache (its blocks go through the tables in `v.id` order, and there are several).
+pub(super) fn open_sqlite_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open_sqlite(path)?;
+    conn.pragma_update(None, "cache_size", -4_000)?;
     Ok(conn)
 }
 
@@ -209,7 +217,7 @@ impl Snapshot<'_> {
         &self,
         q: &Query,
         columns: &[Field],
-        mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
+        each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
         total: u64,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, ExtractError> {
@@ -220,59 +228,16 @@ impl Snapshot<'_> {
             }
         };
         let mut stmt = conn.prepare(&q.select)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(q.params.iter()))?;
-        let n = columns.len();
-        // Numbers (rare: computed columns) are rendered into scratch space first.
-        let mut scratch: Vec<String> = vec![String::new(); n];
-        // Each value is read from SQLite once (every read is three calls into SQLite, a
-        // third of the extract's instructions when it was done twice); the two vectors keep
-        // their allocations from row to row.
-        let mut cells: Vec<Cell<'static>> = Vec::with_capacity(n);
-        let mut values: Vec<Option<&'static str>> = Vec::with_capacity(n);
-        let mut count: u64 = 0;
-        while let Some(r) = rows.next()? {
-            count += 1;
-            let mut row_cells = reuse(std::mem::take(&mut cells));
-            for (i, s) in scratch.iter_mut().enumerate() {
-                row_cells.push(match r.get_ref(i)? {
-                    ValueRef::Null => Cell::Null,
-                    ValueRef::Text(t) | ValueRef::Blob(t) => {
-                        Cell::Text(std::str::from_utf8(t).map_err(|_| {
-                            ExtractError::Value {
-                                row: count,
-                                field: columns[i].name.clone(),
-                                problem:
-                                    "the register holds bytes that are not UTF-8; re-import the row"
-                                        .into(),
-                            }
-                        })?)
-                    }
-                    ValueRef::Integer(v) => {
-                        s.clear();
-                        write!(s, "{v}").expect("writing to a String");
-                        Cell::Number
-                    }
-                    ValueRef::Real(v) => {
-                        s.clear();
-                        write!(s, "{v}").expect("writing to a String");
-                        Cell::Number
-                    }
-                });
-            }
-            let mut row_values = reuse(std::mem::take(&mut values));
-            row_values.extend(row_cells.iter().zip(&scratch).map(|(c, s)| match c {
-                Cell::Null => None,
-                Cell::Text(t) => Some(*t),
-                Cell::Number => Some(s.as_str()),
-            }));
-            each(count, &row_values)?;
-            values = reuse(row_values);
-            cells = reuse(row_cells);
-            if count.is_multiple_of(16_384) {
-                progress(count, total);
-            }
+        let rows = stmt.query(rusqlite::params_from_iter(q.params.iter()))?;
+        read_rows(rows, columns, each, total, progress)
+    }
+
+    /// The SQLite connection of the read, if the register is a SQLite file.
+    pub(super) fn sqlite(&self) -> Option<&Connection> {
+        match &self.register.conn {
+            Conn::Sqlite(c) => Some(c),
+            Conn::Postgres(_) => None,
         }
-        Ok(count)
     }
 
     /// PostgreSQL: `COPY (q) TO STDOUT` read on the client's thread, parsed here.
@@ -460,6 +425,66 @@ fn read_copy(c: &mut postgres::Client, sql: &str, tx: &mpsc::SyncSender<Chunk>) 
         return;
     }
     let _ = tx.send(Chunk::Done);
+}
+
+/// Reads SQLite's `rows` and hands each row's values (as text) to `each`, numbered from 1;
+/// `progress(done, total)` now and then. Returns the number of rows.
+pub(super) fn read_rows(
+    mut rows: rusqlite::Rows<'_>,
+    columns: &[Field],
+    mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, ExtractError> {
+    let n = columns.len();
+    // Numbers (rare: computed columns) are rendered into scratch space first.
+    let mut scratch: Vec<String> = vec![String::new(); n];
+    // Each value is read from SQLite once (every read is three calls into SQLite, a
+    // third of the extract's instructions when it was done twice); the two vectors keep
+    // their allocations from row to row.
+    let mut cells: Vec<Cell<'static>> = Vec::with_capacity(n);
+    let mut values: Vec<Option<&'static str>> = Vec::with_capacity(n);
+    let mut count: u64 = 0;
+    while let Some(r) = rows.next()? {
+        count += 1;
+        let mut row_cells = reuse(std::mem::take(&mut cells));
+        for (i, s) in scratch.iter_mut().enumerate() {
+            row_cells.push(match r.get_ref(i)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Cell::Text(std::str::from_utf8(t).map_err(|_| ExtractError::Value {
+                        row: count,
+                        field: columns[i].name.clone(),
+                        problem:
+                            "the register holds bytes that are not UTF-8; re-import the row".into(),
+                    })?)
+                }
+                ValueRef::Integer(v) => {
+                    s.clear();
+                    write!(s, "{v}").expect("writing to a String");
+                    Cell::Number
+                }
+                ValueRef::Real(v) => {
+                    s.clear();
+                    write!(s, "{v}").expect("writing to a String");
+                    Cell::Number
+                }
+            });
+        }
+        let mut row_values = reuse(std::mem::take(&mut values));
+        row_values.extend(row_cells.iter().zip(&scratch).map(|(c, s)| match c {
+            Cell::Null => None,
+            Cell::Text(t) => Some(*t),
+            Cell::Number => Some(s.as_str()),
+        }));
+        each(count, &row_values)?;
+        values = reuse(row_values);
+        cells = reuse(row_cells);
+        if count.is_multiple_of(16_384) {
+            progress(count, total);
+        }
+    }
+    Ok(count)
 }
 
 /// One value of a row as read from SQLite: numbers are rendered into scratch space.

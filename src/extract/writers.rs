@@ -13,6 +13,10 @@ pub const XLSX_MAX_DATA_ROWS: u64 = 1_048_575;
 
 /// One output format's writer. Rows are numbered from 1 (the first data row).
 pub trait RowWriter {
+    /// Takes the columns (for the names in errors) without writing a header: a block of a
+    /// parallel extract continues a file whose header is already written.
+    fn columns(&mut self, fields: &[Field]);
+    /// Takes the columns and writes the header.
     fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError>;
     fn row(&mut self, row: u64, values: &[Option<&str>]) -> Result<(), ExtractError>;
     fn finish(self: Box<Self>) -> Result<(), ExtractError>;
@@ -153,8 +157,12 @@ impl<W: Write> DsvWriter<W> {
 }
 
 impl<W: Write> RowWriter for DsvWriter<W> {
-    fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError> {
+    fn columns(&mut self, fields: &[Field]) {
         self.names = fields.iter().map(|f| f.name.clone()).collect();
+    }
+
+    fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError> {
+        self.columns(fields);
         let names: Vec<Option<&str>> = fields.iter().map(|f| Some(f.name.as_str())).collect();
         self.row(0, &names)
     }
@@ -210,9 +218,13 @@ impl<W: Write> CsvWriter<W> {
 }
 
 impl<W: Write> RowWriter for CsvWriter<W> {
-    fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError> {
+    fn columns(&mut self, fields: &[Field]) {
         self.names = fields.iter().map(|f| f.name.clone()).collect();
         self.fields = vec![Vec::new(); fields.len()];
+    }
+
+    fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError> {
+        self.columns(fields);
         let names: Vec<Option<&str>> = fields.iter().map(|f| Some(f.name.as_str())).collect();
         self.row(0, &names)
     }
@@ -266,8 +278,12 @@ impl<W: Write + Send> XlsxWriter<W> {
 }
 
 impl<W: Write + Send> RowWriter for XlsxWriter<W> {
-    fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError> {
+    fn columns(&mut self, fields: &[Field]) {
         self.kinds = fields.iter().map(|f| f.kind).collect();
+    }
+
+    fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError> {
+        self.columns(fields);
         let bold = rust_xlsxwriter::Format::new().set_bold();
         let ws = self.wb.worksheet_from_index(0).map_err(xlsx_err)?;
         for (c, f) in fields.iter().enumerate() {

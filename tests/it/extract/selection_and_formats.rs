@@ -19,7 +19,7 @@ const HOSTKEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
 
 /// A validated subscription around an `[extract]` body.
-fn sub(extract: &str) -> Subscription {
+pub(super) fn sub(extract: &str) -> Subscription {
     let text = format!(
         r#"id = "t"
 customer = "Test"
@@ -70,7 +70,7 @@ fn run(db: &Path, s: &Subscription, period: Option<&Period>) -> (Vec<u8>, u64) {
 }
 
 /// The register file at `db`, opened as extracts open it.
-fn open(db: &Path) -> extract::Register {
+pub(super) fn open(db: &Path) -> extract::Register {
     extract::Register::open(&DbLocation::Sqlite(db.to_path_buf())).unwrap()
 }
 
