@@ -15,17 +15,17 @@
 //! [`BLOCK_ROWS`] rows.
 
 use super::query::{Param, Query};
-use super::source::{open_sqlite_reader, read_rows};
+use super::source::{open_sqlite, read_rows};
 use super::writers::{CsvWriter, DsvWriter, RowWriter};
 use super::{ExtractError, Snapshot};
 use crate::core::config::{ExtractSpec, Format};
 use rusqlite::Connection;
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Rows per block, on average (blocks are ranges of `v.id`, sized from the count).
-pub const BLOCK_ROWS: u64 = 2048;
+pub const BLOCK_ROWS: u64 = 1024;
 /// Formatted blocks a reader may hold ahead of the writer.
 pub const AHEAD: usize = 2;
 /// At most this many reader threads, whatever the machine.
@@ -39,10 +39,19 @@ pub fn default_threads() -> usize {
         .min(MAX_THREADS)
 }
 
+/// Bytes a block's buffer starts with (a block of `technical_owners` is about 500 KiB).
+const BLOCK_BYTES: usize = 1 << 20;
+
 /// One block of formatted rows.
 struct Block {
     bytes: Vec<u8>,
     rows: u64,
+}
+
+/// A reader's side of its two queues: blocks to the writer, emptied buffers back.
+struct Lane {
+    blocks: Receiver<Result<Block, ExtractError>>,
+    spent: SyncSender<Vec<u8>>,
 }
 
 /// Streams `q` (dsv or csv) in `snap` on `threads` readers into `out`, after `out` has its
@@ -80,10 +89,12 @@ pub(super) fn stream(
     let blocks = Blocks::new(lo, hi, total);
     let n = readers.len();
     std::thread::scope(|s| {
-        let mut rxs = Vec::with_capacity(n);
+        let mut lanes = Vec::with_capacity(n);
         for (w, reader) in readers.into_iter().enumerate() {
             let (tx, rx) = sync_channel::<Result<Block, ExtractError>>(AHEAD);
-            rxs.push(rx);
+            // Buffers go round: at most AHEAD + 2 per reader, allocated once.
+            let (spent, reuse) = sync_channel::<Vec<u8>>(AHEAD + 2);
+            lanes.push(Lane { blocks: rx, spent });
             let blocks = &blocks;
             std::thread::Builder::new()
                 .name(format!("regdrop-read-{w}"))
@@ -96,7 +107,10 @@ pub(super) fn stream(
                         }
                     };
                     for k in (w..blocks.count).step_by(n) {
-                        let block = read_block(&mut stmt, q, spec, format, blocks.range(k));
+                        let buf = reuse
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES));
+                        let block = read_block(&mut stmt, q, spec, format, blocks.range(k), buf);
                         let failed = block.is_err();
                         // The writer is gone (it failed, or the extract was cancelled).
                         if tx.send(block).is_err() || failed {
@@ -107,7 +121,7 @@ pub(super) fn stream(
                 .map_err(ExtractError::Io)?;
         }
         // Returning drops the receivers, which stops readers still running.
-        write_in_order(rxs, blocks.count, total, out, progress)
+        write_in_order(lanes, blocks.count, total, out, progress)
     })
     .map(Some)
 }
@@ -126,7 +140,7 @@ fn open_readers(
         .eq_ignore_ascii_case("wal");
     let mut readers = Vec::with_capacity(threads);
     for _ in 0..threads {
-        let reader = open_sqlite_reader(path)?;
+        let reader = open_sqlite(path)?;
         reader.execute_batch("BEGIN DEFERRED")?;
         readers.push(reader);
     }
@@ -140,7 +154,9 @@ fn open_readers(
         }
     }
     // Rollback journal: the extract's read holds the shared lock, so the readers' first
-    // reads see the state it sees.
+    // reads see the state it sees. The count's pages are not read again: their memory goes
+    // to the readers.
+    conn.execute_batch("PRAGMA shrink_memory")?;
     Ok(Some(readers))
 }
 
@@ -167,14 +183,16 @@ impl Blocks {
         }
     }
 
-    /// Block `k` as `[from, to)`; the last one ends past `hi`.
+    /// Block `k` as `[from, to)`; the last one ends just past `hi`.
     fn range(&self, k: usize) -> (i64, i64) {
-        let from = self.lo.saturating_add(self.width.saturating_mul(k as i64));
-        let to = match k + 1 == self.count {
-            true => self.hi.saturating_add(1).max(from.saturating_add(1)),
-            false => from.saturating_add(self.width),
+        let at = |k: usize| {
+            (self.lo as i128 + self.width as i128 * k as i128).min(self.hi as i128 + 1) as i64
         };
-        (from, to)
+        let to = match k + 1 == self.count {
+            true => self.hi + 1,
+            false => at(k + 1),
+        };
+        (at(k), to)
     }
 }
 
@@ -185,8 +203,9 @@ fn read_block(
     spec: &ExtractSpec,
     format: Format,
     (from, to): (i64, i64),
+    mut bytes: Vec<u8>,
 ) -> Result<Block, ExtractError> {
-    let mut bytes = Vec::with_capacity(1 << 20);
+    bytes.clear();
     let rows = {
         let mut w: Box<dyn RowWriter + '_> = match format {
             Format::Csv => Box::new(CsvWriter::new(&mut bytes, spec.encoding, spec.line_ending)),
@@ -211,7 +230,7 @@ fn read_block(
 /// Writes the readers' blocks into `out` in block order; a reader's error comes out with
 /// its row counted from the start of the file.
 fn write_in_order(
-    rxs: Vec<Receiver<Result<Block, ExtractError>>>,
+    lanes: Vec<Lane>,
     blocks: usize,
     total: u64,
     out: &mut dyn Write,
@@ -220,7 +239,8 @@ fn write_in_order(
     let mut done: u64 = 0;
     let mut reported: u64 = 0;
     for k in 0..blocks {
-        let block = rxs[k % rxs.len()].recv().map_err(|_| {
+        let lane = &lanes[k % lanes.len()];
+        let block = lane.blocks.recv().map_err(|_| {
             ExtractError::Io(std::io::Error::other(
                 "a register reader thread ended early",
             ))
@@ -228,6 +248,8 @@ fn write_in_order(
         let block = block.map_err(|e| renumber(e, done))?;
         out.write_all(&block.bytes).map_err(ExtractError::Io)?;
         done += block.rows;
+        // A reader that stopped takes no more buffers.
+        let _ = lane.spent.try_send(block.bytes);
         if done - reported >= 16_384 {
             progress(done, total);
             reported = done;
@@ -363,7 +385,7 @@ mod tests {
         }
         let b = Blocks::new(1, 1_000_000, 1_000_000);
         assert_eq!(b.count as u64, 1_000_000 / BLOCK_ROWS);
-        assert_eq!(b.width, 2050);
+        assert_eq!(b.width, 1025);
     }
 
     #[test]

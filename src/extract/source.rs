@@ -159,6 +159,11 @@ impl Register {
     }
 }
 
+/// The page cache of a register connection, KiB. Extracts go through the tables in `v.id`
+/// order (each page read about once), so a small cache loses nothing, and a parallel
+/// extract has one per reader.
+pub const PAGE_CACHE_KIB: i64 = 4_000;
+
 /// SQLite, read-only. Reports scan large ranges: a moderate page cache. No memory-mapped
 /// I/O: mapped pages count as the process's resident memory, and extracts must stay small
 /// whatever the register's size.
@@ -167,15 +172,7 @@ pub(super) fn open_sqlite(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.pragma_update(None, "cache_size", -16_000)?;
-    Ok(conn)
-}
-
-/// A reader of a parallel extract ([`super::parallel`]): as [`open_sqlite`], with a smaller
-/// page cache (its blocks go through the tables in `v.id` order, and there are several).
-pub(super) fn open_sqlite_reader(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = open_sqlite(path)?;
-    conn.pragma_update(None, "cache_size", -4_000)?;
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
     Ok(conn)
 }
 
