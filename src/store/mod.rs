@@ -48,7 +48,7 @@ pub use model::{
     DeliveredFile, EmailSend, EmailSent, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter,
     Resolution, Run, RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
 };
-pub use nodes::Registration;
+pub use nodes::{peek_node, Registration};
 pub use notices::{Channel, NewNotification, NoticeState, Notification};
 pub use retention::PurgeCounts;
 

@@ -199,3 +199,31 @@ impl Store {
         }
     }
 }
+
+/// The registration of `name` in the store at `location`, read without changing anything
+/// (`regdrop check`, perhaps as root: a SQLite file is opened read-only, never migrated,
+/// and no WAL file is created). `None` when there is no store or no registry yet.
+pub fn peek_node(
+    location: &crate::core::config::location::DbLocation,
+    name: &str,
+) -> Result<Option<NodeEntry>> {
+    use crate::core::config::location::DbLocation;
+    let db = match location {
+        DbLocation::Sqlite(path) => {
+            if !path.exists() {
+                return Ok(None);
+            }
+            let c = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.busy_timeout(super::BUSY_TIMEOUT)?;
+            Db::Sqlite(c)
+        }
+        DbLocation::Postgres(url) => Db::Postgres(super::db::pg::Pg::connect(url)?),
+    };
+    if super::migrations::version_of(&db)? < 9 {
+        return Ok(None);
+    }
+    entry_in(&db, name)
+}
