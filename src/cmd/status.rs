@@ -461,7 +461,12 @@ fn print_text(r: &Report, zone: LocalZone) {
             let this = if n.this_node { " (this node)" } else { "" };
             println!(
                 "  {:<24} {:<8} host {} pid {}, started {}, last heartbeat {}{this}",
-                n.name, n.state.to_string(), n.host, n.pid, n.started_at.utc, n.heartbeat_at.utc
+                n.name,
+                n.state.to_string(),
+                n.host,
+                n.pid,
+                n.started_at.utc,
+                n.heartbeat_at.utc
             );
         }
     }

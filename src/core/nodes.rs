@@ -187,7 +187,10 @@ mod tests {
         let me = inst("me");
         assert_eq!(decide(None, &me, t(0), LEASE, never), Decision::Free);
         let mine = entry(me.clone(), 0);
-        assert_eq!(decide(Some(&mine), &me, t(10), LEASE, never), Decision::Ours);
+        assert_eq!(
+            decide(Some(&mine), &me, t(10), LEASE, never),
+            Decision::Ours
+        );
     }
 
     #[test]
@@ -234,7 +237,11 @@ mod tests {
             decide(Some(&e), &me, t(1), LEASE, dead),
             Decision::TakeOver(TakeOver::DeadHere)
         );
-        assert_eq!(asked.get(), Some((42, 777)), "asked about the holder's process");
+        assert_eq!(
+            asked.get(),
+            Some((42, 777)),
+            "asked about the holder's process"
+        );
         assert_eq!(
             decide(Some(&e), &me, t(1), LEASE, |_, _| true),
             Decision::Refuse
@@ -275,7 +282,10 @@ mod tests {
             decide(Some(&e), &me, t(1), LEASE, |_, _| false),
             Decision::TakeOver(TakeOver::DeadHere)
         );
-        assert_eq!(decide(Some(&e), &me, t(1), LEASE, |_, _| true), Decision::Refuse);
+        assert_eq!(
+            decide(Some(&e), &me, t(1), LEASE, |_, _| true),
+            Decision::Refuse
+        );
     }
 
     #[test]

@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(me.pid, std::process::id());
         assert!(me.proc_start > 0, "{me:?}");
         assert!(process_alive(me.pid, me.proc_start));
-        assert!(!process_alive(me.pid, me.proc_start + 1), "a later process with our pid");
+        assert!(
+            !process_alive(me.pid, me.proc_start + 1),
+            "a later process with our pid"
+        );
         assert_ne!(this_instance().id, me.id, "one instance id per start");
     }
 

@@ -148,7 +148,11 @@ pub enum StoreError {
     /// lapsed, then a start under the same name took it): this daemon must stop without
     /// committing anything more.
     #[error("this daemon's node name {node} is held by another regdrop daemon now (host {host}, pid {pid}); this daemon stops without committing anything more")]
-    NodeTaken { node: String, host: String, pid: u32 },
+    NodeTaken {
+        node: String,
+        host: String,
+        pid: u32,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -40,7 +40,9 @@ fn read_entry(r: &Row) -> Result<NodeEntry> {
     let int = |i: usize, what: &str| -> Result<i64> {
         let v: i64 = r.get(i)?;
         if v < 0 {
-            return Err(StoreError::Corrupt(format!("nodes.{what} is negative: {v}")));
+            return Err(StoreError::Corrupt(format!(
+                "nodes.{what} is negative: {v}"
+            )));
         }
         Ok(v)
     };
@@ -58,7 +60,11 @@ fn read_entry(r: &Row) -> Result<NodeEntry> {
         },
         started_at: parse_ts(&r.get::<_, String>(8)?)?,
         heartbeat_at: parse_ts(&r.get::<_, String>(9)?)?,
-        stopped_at: r.get::<_, Option<String>>(10)?.as_deref().map(parse_ts).transpose()?,
+        stopped_at: r
+            .get::<_, Option<String>>(10)?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
     })
 }
 
@@ -175,7 +181,10 @@ impl Store {
     /// Every registered name, in name order (`regdrop status`).
     pub fn nodes(&self) -> Result<Vec<NodeEntry>> {
         self.conn
-            .query(&format!("SELECT {COLS} FROM nodes ORDER BY name"), params![])?
+            .query(
+                &format!("SELECT {COLS} FROM nodes ORDER BY name"),
+                params![],
+            )?
             .iter()
             .map(read_entry)
             .collect()
@@ -215,7 +224,8 @@ pub fn peek_node(
             }
             let c = rusqlite::Connection::open_with_flags(
                 path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             c.busy_timeout(super::BUSY_TIMEOUT)?;
             Db::Sqlite(c)

@@ -73,7 +73,10 @@ fn a_free_name_is_registered_and_heartbeats(db: &TestDb) {
     // Registering again as the same instance keeps the start time.
     let again = s.register_node("node-a", &me, LEASE, no_probe).unwrap();
     assert_eq!(again.decision, Decision::Ours);
-    assert_eq!(s.node_entry("node-a").unwrap().unwrap().started_at, e.started_at);
+    assert_eq!(
+        s.node_entry("node-a").unwrap().unwrap().started_at,
+        e.started_at
+    );
     // Another name is another row.
     let other = instance("i2", "host-2", 42);
     s.register_node("node-b", &other, LEASE, no_probe).unwrap();
@@ -97,7 +100,9 @@ fn a_live_holder_elsewhere_is_refused_and_a_stale_one_taken_over(db: &TestDb) {
     a.node_heartbeat("node-a", &first).unwrap();
     clock.advance(10);
     assert_eq!(
-        b.register_node("node-a", &second, LEASE, no_probe).unwrap().decision,
+        b.register_node("node-a", &second, LEASE, no_probe)
+            .unwrap()
+            .decision,
         Decision::Refuse
     );
     // No heartbeat for longer than the lease: stale, taken over.
@@ -117,7 +122,10 @@ fn a_clean_stop_frees_the_name_at_once(db: &TestDb) {
     a.register_node("node-a", &first, LEASE, no_probe).unwrap();
     assert!(a.node_stopped("node-a", &first).unwrap());
     assert_eq!(
-        a.node_entry("node-a").unwrap().unwrap().state(clock.now(), LEASE),
+        a.node_entry("node-a")
+            .unwrap()
+            .unwrap()
+            .state(clock.now(), LEASE),
         NodeState::Stopped
     );
     let r = b.register_node("node-a", &second, LEASE, no_probe).unwrap();
@@ -168,7 +176,10 @@ fn the_instance_a_name_was_taken_from_stops_claiming_and_committing(db: &TestDb)
         })
         .unwrap()
         .into_run();
-    assert!(matches!(a.claim(&r1.id, "node-a", LEASE).unwrap(), Claim::Claimed(_)));
+    assert!(matches!(
+        a.claim(&r1.id, "node-a", LEASE).unwrap(),
+        Claim::Claimed(_)
+    ));
     // A's heartbeat lapses (a stall, the store out of reach); B starts as node-a.
     clock.advance(11);
     let r = b.register_node("node-a", &second, LEASE, no_probe).unwrap();
@@ -183,7 +194,8 @@ fn the_instance_a_name_was_taken_from_stops_claiming_and_committing(db: &TestDb)
     assert!(taken(a.claim(&r1.id, "node-a", LEASE).unwrap_err()));
     assert!(taken(a.renew(&r1.id, "node-a", LEASE).unwrap_err()));
     assert!(taken(
-        a.acquire_host_slot("h:22", 2, &r1.id, "node-a", LEASE).unwrap_err()
+        a.acquire_host_slot("h:22", 2, &r1.id, "node-a", LEASE)
+            .unwrap_err()
     ));
     let art = Artifact {
         path: "spool/x.age".into(),
@@ -203,7 +215,10 @@ fn the_instance_a_name_was_taken_from_stops_claiming_and_committing(db: &TestDb)
     assert!(taken(e));
     assert!(a.get_run(&r1.id).unwrap().unwrap().artifact.is_none());
     // B, the holder now, claims and commits.
-    assert!(matches!(b.claim(&r1.id, "node-a", LEASE).unwrap(), Claim::Claimed(_)));
+    assert!(matches!(
+        b.claim(&r1.id, "node-a", LEASE).unwrap(),
+        Claim::Claimed(_)
+    ));
     b.record_artifact(&r1.id, &art).unwrap();
     // A's clean stop leaves B's registration alone.
     assert!(!a.node_stopped("node-a", &first).unwrap());
