@@ -964,4 +964,19 @@ async fn a_node_whose_name_was_taken_stops_without_committing_and_exits_1() {
     let log = log_of(&c, "node-a/2.log");
     assert_eq!(code, Some(78), "{log}");
     assert!(log.contains("(host other-host, pid 4242,"), "{log}");
+    // `check` notes it too (a note: the files themselves are fine).
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(c.path().join("node-a/regdrop.toml"))
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = doc["notes"].as_array().unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        notes.iter().any(|n| n.as_str().is_some_and(|n| n.contains(
+            "[daemon] node node-a is held by a running regdrop daemon on host other-host (pid 4242"
+        ))),
+        "{doc}"
+    );
 }
