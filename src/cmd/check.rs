@@ -81,6 +81,7 @@ fn outcome(config_path: &Path, args: &CheckArgs) -> Outcome {
             );
             o.environment = r.problems;
             o.notes = r.notes;
+            o.notes.extend(node_name_note(&loaded.daemon));
             o.user = Some((user.name, user.chosen_by));
         }
         Err(e) => {
@@ -93,6 +94,33 @@ fn outcome(config_path: &Path, args: &CheckArgs) -> Outcome {
         }
     }
     o
+}
+
+/// A note when this configuration's node name is held by a live daemon on another machine
+/// (or in another pid namespace of this one): a daemon started here would be refused.
+fn node_name_note(daemon: &config::DaemonConfig) -> Option<String> {
+    use crate::core::nodes::{decide, Decision, NodeState};
+    let name = crate::pipeline::delivery::node_name(daemon).ok()?;
+    let held = crate::store::peek_node(&daemon.state_db, &name).ok()??;
+    let now = chrono::Utc::now();
+    if held.state(now, daemon.lease) != NodeState::Alive {
+        return None;
+    }
+    let me = crate::daemon::registry::this_instance();
+    // This machine's own running daemon is what a live name usually is: not a problem.
+    let alive_here = |pid, start| crate::daemon::registry::process_alive(pid, start);
+    if decide(Some(&held), &me, now, daemon.lease, alive_here) != Decision::Refuse
+        || (held.instance.host == me.host && held.instance.machine == me.machine)
+    {
+        return None;
+    }
+    Some(format!(
+        "[daemon] node {name} is held by a running regdrop daemon on host {} (pid {}, last heartbeat {}): \
+         a daemon started with this configuration is refused; give each node its own [daemon] node",
+        held.instance.host,
+        held.instance.pid,
+        crate::store::fmt_ts(held.heartbeat_at)
+    ))
 }
 
 impl Outcome {

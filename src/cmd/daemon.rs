@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// `regdrop run`: the daemon until SIGTERM/SIGINT. An invalid daemon config exits 78;
-/// invalid subscription files are logged and skipped.
+/// `regdrop run`: the daemon until SIGTERM/SIGINT. An invalid daemon config exits 78, and
+/// so does a node name another live daemon holds; invalid subscription files are logged
+/// and skipped. A daemon whose name was taken while it ran exits 1 (systemd restarts it
+/// into the start-time check).
 pub fn run(flag: Option<&Path>) -> Result<ExitCode> {
     let path = crate::loader::default_path(flag);
     match runtime()?.block_on(crate::daemon::run(path, std::future::pending())) {
@@ -22,6 +24,14 @@ pub fn run(flag: Option<&Path>) -> Result<ExitCode> {
             code: EXIT_CONFIG,
             message: e.to_string(),
         })),
+        // Another live daemon has this node's name: a configuration that cannot run until
+        // an operator acts, so systemd does not restart it (RestartPreventExitStatus=78).
+        Err(e @ (DaemonError::NodeInUse(_) | DaemonError::NodeName(_))) => {
+            Err(anyhow::Error::new(Exit {
+                code: EXIT_CONFIG,
+                message: e.to_string(),
+            }))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -37,7 +37,22 @@ struct Report {
     node: Option<String>,
     /// Active runs with the node holding (or last holding) each one's lease.
     active_runs: Vec<ActiveRun>,
+    /// The node registry: every name a daemon registered on this store.
+    nodes: Vec<NodeRow>,
     exit_code: u8,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeRow {
+    name: String,
+    host: String,
+    pid: u32,
+    started_at: Time,
+    heartbeat_at: Time,
+    /// `alive` (heartbeat within `lease_secs`), `stale` or `stopped`.
+    state: crate::core::nodes::NodeState,
+    /// This configuration's node name.
+    this_node: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -334,10 +349,26 @@ fn build(loaded: &Loaded, now: DateTime<Utc>, zone: LocalZone) -> Result<Report>
             });
         }
     }
+    let node = crate::pipeline::delivery::node_name(&loaded.daemon).ok();
+    let mut nodes = Vec::new();
+    if let Some(s) = &store {
+        for n in s.nodes()? {
+            nodes.push(NodeRow {
+                state: n.state(now, loaded.daemon.lease),
+                this_node: node.as_deref() == Some(n.name.as_str()),
+                host: n.instance.host,
+                pid: n.instance.pid,
+                started_at: Time::new(n.started_at, zone),
+                heartbeat_at: Time::new(n.heartbeat_at, zone),
+                name: n.name,
+            });
+        }
+    }
     let exit_code = exit_code(needs_attention, invalid_files.len());
     Ok(Report {
-        node: crate::pipeline::delivery::node_name(&loaded.daemon).ok(),
+        node,
         active_runs,
+        nodes,
         generated_at: Time::new(now, zone),
         local_zone: zone.name(),
         daemon,
@@ -422,6 +453,21 @@ fn print_text(r: &Report, zone: LocalZone) {
                 .map(|n| format!("; artifact in {n}'s spool"))
                 .unwrap_or_default();
             println!("  {:<40} {:<10} {lease}{sealed}", a.id, a.state);
+        }
+    }
+    if !r.nodes.is_empty() {
+        println!("\nnodes (lease_secs without a heartbeat: stale):");
+        for n in &r.nodes {
+            let this = if n.this_node { " (this node)" } else { "" };
+            println!(
+                "  {:<24} {:<8} host {} pid {}, started {}, last heartbeat {}{this}",
+                n.name,
+                n.state.to_string(),
+                n.host,
+                n.pid,
+                n.started_at.utc,
+                n.heartbeat_at.utc
+            );
         }
     }
     if !r.runs_needing_operator.is_empty() {

@@ -15,6 +15,7 @@
 //! - [`errors`]: how an error and its causes read, each once.
 //! - [`notice`]: which run ends produce which notification, and what the messages say.
 //! - [`identity`]: `RunId` and `SubscriptionId`, text that does not mix.
+//! - [`nodes`]: one `[daemon] node` name, one live daemon: take over, refuse, or ours.
 //! - [`text`]: text-file conventions (the `¤` separator, encodings, line endings).
 pub mod catalog;
 pub mod codes;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod errors;
 pub mod identity;
 pub mod ids;
+pub mod nodes;
 pub mod notice;
 pub mod period;
 pub mod plan;

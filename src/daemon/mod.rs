@@ -2,7 +2,8 @@
 //! every unfinished run, then lets the [`supervisor`] fire subscriptions on their schedules
 //! until a shutdown intent. Signals arrive as [`signal::Intent`]s; systemd hears from
 //! [`notify`]; metrics go to [`crate::telemetry`]; [`housekeeping`] runs daily; operators
-//! and customers hear about runs through [`alerts`].
+//! and customers hear about runs through [`alerts`]; [`registry`] keeps one live daemon
+//! per node name.
 //!
 //! Shutdown is a parameter (as in mini-redis): [`run`] takes any future, so the CLI passes
 //! "never" (signals decide) and code that wants the daemon for N seconds passes a sleep
@@ -11,6 +12,7 @@
 pub mod alerts;
 pub mod housekeeping;
 pub mod notify;
+pub mod registry;
 pub mod signal;
 pub mod supervisor;
 
@@ -48,6 +50,23 @@ pub enum DaemonError {
     /// Two daemons on one state store would deliver every run twice.
     #[error("another regdrop daemon (pid {pid}) is running on {state_db}; stop it first (to run several nodes on one store, give each its own [daemon] node and spool_dir: README \"Running more than one node\")")]
     AlreadyRunning { pid: u64, state_db: String },
+    /// This node's name cannot be used (the host name, its default, is not a valid one).
+    #[error("{0}")]
+    NodeName(String),
+    /// Another live daemon holds this daemon's node name: its leases would be this one's
+    /// (exit 78, as a configuration that cannot run: no restart loop).
+    #[error("{0}")]
+    NodeInUse(Box<registry::InUse>),
+    /// While running, this daemon's node name was taken by another daemon instance (its
+    /// heartbeat had lapsed): it stopped without committing anything more (exit 1, so
+    /// systemd restarts it into the start-time check).
+    #[error("node name {node} was taken by another regdrop daemon (host {host}, pid {pid}, started {started}) while this one ran; it stopped without committing anything more. Give each node its own [daemon] node")]
+    NodeTaken {
+        node: String,
+        host: String,
+        pid: u32,
+        started: String,
+    },
     /// Two daemons on one spool folder would work on the same files.
     #[error("another regdrop daemon (pid {pid}) uses the spool folder {spool}; stop it first, or give this node a spool_dir of its own")]
     SpoolInUse { pid: u64, spool: String },
@@ -164,8 +183,17 @@ pub async fn run_with(
         };
         open_store_waiting(&daemon.state_db, std::pin::pin!(stop)).await?
     };
-    let Some(store) = opened else {
+    let Some(mut store) = opened else {
         return Ok(());
+    };
+    // One live daemon per node name (docs/design.md §8 "One name, one daemon").
+    let me = registry::this_instance();
+    let node = match registry::register(&mut store, &daemon, &me) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %crate::core::errors::Chain(&e), "Not starting: this node's name cannot be registered.");
+            return Err(e);
+        }
     };
     for intent in replay {
         let _ = replay_tx.send(intent);
@@ -186,15 +214,26 @@ pub async fn run_with(
     let mut sup = supervisor::Supervisor::new(
         config_path,
         daemon,
-        store,
+        store.clone(),
         work,
         opts.clock,
         status_file,
         outbox,
     );
+    sup.register_as(node.clone(), me.clone());
     sup.start(loaded);
-    sup.run(rx, shutdown).await;
-    Ok(())
+    match sup.run(rx, shutdown).await {
+        None => {
+            registry::stopped(&crate::store::lock(&store), &node, &me);
+            Ok(())
+        }
+        Some(holder) => Err(DaemonError::NodeTaken {
+            node,
+            host: holder.instance.host,
+            pid: holder.instance.pid,
+            started: crate::store::fmt_ts(holder.started_at),
+        }),
+    }
 }
 
 /// The status file the daemon keeps beside a SQLite state store (read by `regdrop status`).

@@ -144,6 +144,15 @@ pub enum StoreError {
         node: String,
         holder: Option<String>,
     },
+    /// Another daemon instance registered this daemon's node name (this one's heartbeat
+    /// lapsed, then a start under the same name took it): this daemon must stop without
+    /// committing anything more.
+    #[error("this daemon's node name {node} is held by another regdrop daemon now (host {host}, pid {pid}); this daemon stops without committing anything more")]
+    NodeTaken {
+        node: String,
+        host: String,
+        pid: u32,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -186,7 +195,9 @@ impl Classify for StoreError {
             StoreError::PgLostInTransaction | StoreError::PgThread => ErrorClass::Retryable,
             StoreError::PgConfig { .. } | StoreError::NoRow => ErrorClass::Permanent,
             StoreError::Io(_) => ErrorClass::Retryable,
-            StoreError::ActiveRun { .. } | StoreError::LeaseLost { .. } => ErrorClass::Retryable,
+            StoreError::ActiveRun { .. }
+            | StoreError::LeaseLost { .. }
+            | StoreError::NodeTaken { .. } => ErrorClass::Retryable,
             StoreError::Json(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::NoSuchRun(_)

@@ -11,6 +11,8 @@
 //!   discarding it, the receipt) check in their own write transaction that this node still
 //!   holds the run's lease, so a node that lost it cannot commit (a run no node ever
 //!   claimed passes: a store used without leases).
+//! - With [`Store::set_registration`] (`nodes`), claiming, renewing, a host slot and the
+//!   commit points also require that this daemon instance still holds its node name.
 //! - [`Store::expired_runs`]: active runs nobody holds (expired or never claimed), what
 //!   another node takes over.
 //!
@@ -139,6 +141,7 @@ impl Store {
 
     /// The fence of a commit point, when a node is set (see [`Store::set_node`]).
     pub(super) fn fence_in(&self, conn: &Db, run: &RunId) -> Result<()> {
+        self.registration_in(conn)?;
         match &self.node {
             Some(node) => check_lease_in(conn, run, node, &self.now(), false),
             None => Ok(()),
@@ -159,6 +162,7 @@ impl Store {
         let now = self.now();
         let until = self.until(ttl)?;
         let tx = self.write_tx()?;
+        self.registration_in(&tx)?;
         let lock = match tx.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -216,6 +220,7 @@ impl Store {
         let now = self.now();
         let until = self.until(ttl)?;
         let tx = self.write_tx()?;
+        self.registration_in(&tx)?;
         check_lease_in(&tx, run, node, &now, true)?;
         tx.execute(
             "UPDATE runs SET lease_until = ?3, heartbeat_at = ?4 WHERE id = ?1 AND lease_node = ?2",
@@ -311,6 +316,7 @@ impl Store {
         let now = self.now();
         let until = fmt_ts(self.until(ttl)?);
         let tx = self.write_tx()?;
+        self.registration_in(&tx)?;
         tx.execute(
             "DELETE FROM host_slots WHERE host = ?1 AND until < ?2",
             params![host, now],

@@ -267,6 +267,29 @@ CREATE TABLE host_slots (
 ) STRICT;
 "#,
     },
+    Migration {
+        version: 9,
+        description: "node registry: one live daemon per [daemon] node name",
+        sql: r#"
+-- One row per node name: the daemon instance holding it (random per start), where it runs
+-- (host name, machine-id, boot id, pid namespace, pid and the process's start in clock
+-- ticks, so a restart on the same machine can tell a dead holder from a live one), when
+-- it started, its last heartbeat (every half lease), and when it stopped cleanly.
+CREATE TABLE nodes (
+    name          TEXT PRIMARY KEY,
+    instance      TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    machine       TEXT NOT NULL,
+    boot          TEXT NOT NULL,
+    pid_ns        TEXT NOT NULL,
+    pid           INTEGER NOT NULL CHECK (pid >= 0),
+    proc_start    INTEGER NOT NULL CHECK (proc_start >= 0),
+    started_at    TEXT NOT NULL,
+    heartbeat_at  TEXT NOT NULL,
+    stopped_at    TEXT
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -19,7 +19,7 @@
 //! (the sealed files of a run), `attempts`, `email` (the passphrase SMS and the mail of an
 //! e-mail run), `receipts` (append, read, verify, export), `resolutions` (an operator's
 //! decision closing a run), `notices` (notifications sent per run, event and recipient)
-//! and `retention`. This file opens and migrates the file and hands out transactions.
+//! `leases` and `nodes` (several daemons on one store) and `retention`. This file opens and migrates the file and hands out transactions.
 //! The pure parts import one way: [`chain`] -> [`model`] -> `error` (which defines
 //! [`BrokenLink`], the finding both report).
 
@@ -33,6 +33,7 @@ pub mod export;
 mod leases;
 pub mod migrations;
 pub mod model;
+mod nodes;
 mod notices;
 mod receipts;
 mod resolutions;
@@ -47,6 +48,7 @@ pub use model::{
     DeliveredFile, EmailSend, EmailSent, NewReceipt, NewResolution, NewRun, Receipt, ReceiptFilter,
     Resolution, Run, RunCreated, RunFile, RunFilter, RunId, RunState, SubscriptionId, Transport,
 };
+pub use nodes::{peek_node, Registration};
 pub use notices::{Channel, NewNotification, NoticeState, Notification};
 pub use retention::PurgeCounts;
 
@@ -70,6 +72,8 @@ pub struct Store {
     clock: Clock,
     /// This process's node ([`Store::set_node`]): fences the commit points by its lease.
     node: Option<String>,
+    /// This daemon's registered name ([`Store::set_registration`]): fences by the name.
+    registered: Option<nodes::Registered>,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,6 +119,7 @@ impl Store {
             path: None,
             clock: Arc::new(Utc::now),
             node: None,
+            registered: None,
         })
     }
 
@@ -147,6 +152,7 @@ impl Store {
             path,
             clock: Arc::new(Utc::now),
             node: None,
+            registered: None,
         })
     }
 

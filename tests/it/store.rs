@@ -9,5 +9,6 @@ mod daemon;
 mod delivery;
 mod leases;
 mod migrations;
+mod nodes;
 mod postgres;
 mod runs;

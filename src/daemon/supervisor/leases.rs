@@ -8,7 +8,7 @@ use super::job::{Job, JobKind};
 use super::{lock, Supervisor};
 use crate::core::config::DaemonConfig;
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How often runs without a live lease are looked for: half the lease, at least a second.
 pub(super) fn poll_every(daemon: &DaemonConfig) -> chrono::Duration {
@@ -24,6 +24,9 @@ impl Supervisor {
             return;
         }
         self.next_takeover = now + poll_every(&self.daemon);
+        if !self.heartbeat() {
+            return;
+        }
         // Deliveries by other nodes count for this node's silent-stop alert too.
         super::super::seed_last_success(&self.store);
         let runs = match lock(&self.store).expired_runs() {
@@ -50,6 +53,31 @@ impl Supervisor {
                 kind: JobKind::Resume { run: Box::new(run) },
             });
             self.dirty = true;
+        }
+    }
+
+    /// The node registry's heartbeat (docs/design.md §8 "One name, one daemon"); `false`
+    /// when another daemon instance holds this one's name now: every run is cancelled and
+    /// the loop ends (`evicted`), without committing anything more.
+    fn heartbeat(&mut self) -> bool {
+        let Some((name, me)) = &self.registration else {
+            return true;
+        };
+        match lock(&self.store).node_heartbeat(name, me) {
+            Ok(None) => true,
+            Ok(Some(holder)) => {
+                error!(node = %name, holder_host = %holder.instance.host, holder_pid = holder.instance.pid,
+                       holder_started = %crate::store::fmt_ts(holder.started_at),
+                       "Another regdrop daemon took this node's name (this one's heartbeat had lapsed); stopping every run now without committing, and exiting.");
+                self.cancel.cancel();
+                self.evicted = Some(holder);
+                false
+            }
+            Err(e) => {
+                // The leases' own heartbeats decide about the runs meanwhile.
+                warn!(node = %name, error = %crate::core::errors::Chain(&e), "Cannot renew this node's registration; trying again at the next tick.");
+                true
+            }
         }
     }
 }

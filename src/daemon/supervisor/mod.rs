@@ -87,6 +87,10 @@ pub struct Supervisor {
     invalid_files: usize,
     /// Shared scans under way, and the fires they hold.
     groups: groups::Groups,
+    /// This daemon's node name and instance in the registry: heartbeat every half lease.
+    registration: Option<(String, crate::core::nodes::Instance)>,
+    /// Set when another instance took the node name: the loop ends, runs are cancelled.
+    evicted: Option<crate::core::nodes::NodeEntry>,
 }
 
 pub(super) use crate::store::lock;
@@ -152,7 +156,15 @@ impl Supervisor {
             stopped: false,
             invalid_files: 0,
             groups: groups::Groups::default(),
+            registration: None,
+            evicted: None,
         }
+    }
+
+    /// The node name this daemon registered as ([`super::registry`]): its heartbeat is
+    /// the half-lease tick, and the loop ends when another instance takes the name.
+    pub(super) fn register_as(&mut self, name: String, me: crate::core::nodes::Instance) {
+        self.registration = Some((name, me));
     }
 
     /// The start: loads the subscriptions, queues every unfinished run of the store first
@@ -249,12 +261,13 @@ impl Supervisor {
         }
     }
 
-    /// The loop; returns after a shutdown intent or `shutdown` and the grace period.
+    /// The loop; returns after a shutdown intent or `shutdown` and the grace period, or
+    /// with the daemon that took this one's node name (its runs cancelled at once).
     pub(super) async fn run(
         mut self,
         mut intents: mpsc::UnboundedReceiver<Intent>,
         shutdown: impl Future<Output = ()>,
-    ) {
+    ) -> Option<crate::core::nodes::NodeEntry> {
         tokio::pin!(shutdown);
         let mut done_rx = self.done_rx.take().expect("run once");
         let mut intents_open = true;
@@ -273,6 +286,9 @@ impl Supervisor {
             }
             self.fire_due(now);
             self.take_over(now);
+            if self.evicted.is_some() {
+                break;
+            }
             self.form_groups();
             self.dispatch();
             // From the store each wake-up: `regdrop resolve` changes it from outside.
@@ -301,7 +317,7 @@ impl Supervisor {
                 }
             }
         }
-        self.stop(done_rx, intents, watchdog).await;
+        self.stop(done_rx, intents, watchdog).await
     }
 
     async fn stop(
@@ -309,7 +325,7 @@ impl Supervisor {
         mut done_rx: mpsc::UnboundedReceiver<Done>,
         mut intents: mpsc::UnboundedReceiver<Intent>,
         mut watchdog: Option<Interval>,
-    ) {
+    ) -> Option<crate::core::nodes::NodeEntry> {
         self.notifier.stopping();
         let dropped = self.queue.len();
         self.queue.clear();
@@ -322,7 +338,12 @@ impl Supervisor {
             grace_secs = self.daemon.shutdown_grace.as_secs(),
             "Stopping: no new runs; waiting for in-flight runs."
         );
-        let grace = tokio::time::sleep(self.daemon.shutdown_grace);
+        // Evicted: no grace, the runs stop now (their commits are fenced anyway).
+        let grace = tokio::time::sleep(if self.evicted.is_some() {
+            Duration::ZERO
+        } else {
+            self.daemon.shutdown_grace
+        });
         tokio::pin!(grace);
         loop {
             if self.active == 0 {
@@ -374,5 +395,6 @@ impl Supervisor {
         self.dirty = true;
         self.publish();
         info!("Daemon stopped.");
+        self.evicted
     }
 }

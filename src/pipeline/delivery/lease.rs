@@ -5,7 +5,8 @@
 //! A node that loses its lease (the keeper's renewal is refused, or the store could not be
 //! reached for two thirds of the lease, so another node may take the run at any moment)
 //! cancels the run's work at once: it stops without committing (the store's commit points
-//! check the lease as well) and the run ends in [`super::DeliveryError::LeaseLost`].
+//! check the lease as well) and the run ends in [`super::DeliveryError::LeaseLost`]. So
+//! does a daemon whose node name another daemon instance took (`StoreError::NodeTaken`).
 
 use super::{lock, Ctx, DeliveryError};
 use crate::core::config::{DaemonConfig, Subscription};
@@ -175,7 +176,7 @@ async fn keep(
                 last_ok = Instant::now();
                 continue;
             }
-            Ok(Err(e @ StoreError::LeaseLost { .. })) => {
+            Ok(Err(e @ (StoreError::LeaseLost { .. } | StoreError::NodeTaken { .. }))) => {
                 warn!(run = %run, node = %node, error = %crate::core::errors::Chain(&e), "Lease lost; this node stops working on the run without committing.");
                 lost.store(true, Ordering::SeqCst);
                 cancel.cancel();

@@ -226,6 +226,25 @@ CREATE TABLE host_slots (
 );
 "#,
     },
+    Migration {
+        version: 9,
+        description: "node registry: one live daemon per [daemon] node name",
+        sql: r#"
+CREATE TABLE nodes (
+    name          TEXT COLLATE "C" PRIMARY KEY,
+    instance      TEXT COLLATE "C" NOT NULL,
+    host          TEXT COLLATE "C" NOT NULL,
+    machine       TEXT COLLATE "C" NOT NULL,
+    boot          TEXT COLLATE "C" NOT NULL,
+    pid_ns        TEXT COLLATE "C" NOT NULL,
+    pid           BIGINT NOT NULL CHECK (pid >= 0),
+    proc_start    BIGINT NOT NULL CHECK (proc_start >= 0),
+    started_at    TEXT COLLATE "C" NOT NULL,
+    heartbeat_at  TEXT COLLATE "C" NOT NULL,
+    stopped_at    TEXT COLLATE "C"
+);
+"#,
+    },
 ];
 
 /// Columns PostgreSQL has and SQLite does not (SQLite's implicit `rowid` instead).

@@ -5,7 +5,10 @@
 //! Random `kill -9`s (at least 20) and restarts while subscriptions fire every minute:
 //! every run delivered exactly once (one receipt, one final file, no temp file left), the
 //! receipt chain verifies, and runs a node held when it died were taken over by the other
-//! while it was down. A node whose lease was taken stops without committing.
+//! while it was down. A node whose lease was taken stops without committing. Two daemons
+//! given one node name: the second is refused (exit 78) and the first keeps delivering; a
+//! killed node restarted at once takes its name back; a node whose name another daemon
+//! took stops mid-upload without committing and exits 1.
 
 use super::process::BIN;
 use crate::util::daemon_env::{fast_retry, make_register, sshd_sub, wait_for_or};
@@ -110,6 +113,25 @@ impl Cluster {
             .spawn()
             .unwrap();
         self.children[i] = Some(child);
+    }
+
+    /// Starts a `regdrop run` on the config in `folder` (logging to `folder/log.log`),
+    /// outside the two nodes' slots.
+    fn spawn_in(&self, folder: &str, log: &str) -> Child {
+        let err =
+            std::fs::File::create(self.path().join(folder).join(format!("{log}.log"))).unwrap();
+        Command::new(BIN)
+            .arg("--config")
+            .arg(self.path().join(folder).join("regdrop.toml"))
+            .arg("run")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env("REGDROP_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap()
     }
 
     fn kill9(&mut self, i: usize) {
@@ -686,4 +708,275 @@ async fn random_kills_of_two_nodes_on_sqlite_deliver_every_run_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_kills_of_two_nodes_on_postgres_deliver_every_run_once() {
     random_kills(Shared::Postgres).await;
+}
+
+/// Waits up to `secs` for `child` to exit; its exit code.
+fn exit_code(c: &Cluster, child: &mut Child, secs: u64, what: &str) -> Option<i32> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not exit\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A second node folder (`twin/`) whose config names itself `node-a` too, its own spool.
+fn twin_of_node_a(c: &Cluster) {
+    std::fs::create_dir_all(c.path().join("twin")).unwrap();
+    std::fs::copy(
+        c.path().join("node-a/regdrop.toml"),
+        c.path().join("twin/regdrop.toml"),
+    )
+    .unwrap();
+}
+
+fn log_of(c: &Cluster, file: &str) -> String {
+    std::fs::read_to_string(c.path().join(file)).unwrap_or_default()
+}
+
+fn status_json(c: &Cluster, node: &str) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(c.path().join(node).join("regdrop.toml"))
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Two `regdrop run` with one node name on one store: the second is refused at start with
+/// the holder's host and pid (exit 78, which the unit does not restart), and the first,
+/// untouched, delivers a run after. Killed with `kill -9` and restarted at once, the first
+/// takes its name back without waiting for `lease_secs`.
+async fn one_name_one_daemon(shared: Shared) {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("twins");
+    let mut c = Cluster::new(shared, 200, 3);
+    twin_of_node_a(&c);
+    c.start(0);
+    let first_pid = c.children[0].as_ref().unwrap().id();
+    wait(&c, 30, "node A registered", || {
+        let e = c.store().node_entry("node-a").ok()??;
+        (e.instance.pid == first_pid).then_some(())
+    })
+    .await;
+
+    let mut twin = c.spawn_in("twin", "1");
+    let code = exit_code(&c, &mut twin, 30, "the twin");
+    let log = log_of(&c, "twin/1.log");
+    assert_eq!(code, Some(78), "{log}");
+    let host = nix::unistd::gethostname()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        log.contains(&format!(
+            "node name node-a is held by another running regdrop daemon (host {host}, pid {first_pid},"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("give each node its own [daemon] node"),
+        "{log}"
+    );
+    assert!(log.contains("lease_secs (5 s)"), "{log}");
+    // Refused before any work: no spool, and the registration is still the first's.
+    assert!(!c
+        .path()
+        .join("twin/spool")
+        .join("daemon-status.json")
+        .exists());
+    assert_eq!(
+        c.store()
+            .node_entry("node-a")
+            .unwrap()
+            .unwrap()
+            .instance
+            .pid,
+        first_pid
+    );
+
+    // The first keeps delivering: a subscription added now (reload) fires at once.
+    c.write_sub(
+        "one",
+        &subscription("one", "0 6 * * *", &sshd, sshd.port, &remote),
+    );
+    let seeded = seed(&c, "one");
+    let st = Command::new("kill")
+        .args(["-HUP", &first_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let receipt = wait(&c, 60, "node A's receipt", || {
+        let r = c
+            .runs()
+            .into_iter()
+            .find(|r| r.subscription == "one" && r.id != seeded)?;
+        c.store().receipt_for_run(&r.id).ok().flatten()
+    })
+    .await;
+    let l = c.store().lease_of(&receipt.run_id).unwrap().unwrap();
+    assert_eq!(l.delivered_by.as_deref(), Some("node-a"));
+
+    // `status` lists the registered name with its host and pid, alive.
+    let doc = status_json(&c, "node-b");
+    let nodes = doc["nodes"].as_array().unwrap_or_else(|| panic!("{doc}"));
+    let a = nodes
+        .iter()
+        .find(|n| n["name"] == "node-a")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(a["pid"], first_pid, "{doc}");
+    assert_eq!(a["host"], host.as_str(), "{doc}");
+    assert_eq!(a["state"], "alive", "{doc}");
+    assert_eq!(a["this_node"], false, "{doc}");
+    assert!(a["heartbeat_at"]["utc"].is_string(), "{doc}");
+
+    // kill -9 and a restart at once: the name is taken back within the lease.
+    c.kill9(0);
+    c.start(0);
+    let second_pid = c.children[0].as_ref().unwrap().id();
+    wait(&c, 15, "node A registered again", || {
+        let e = c.store().node_entry("node-a").ok()??;
+        (e.instance.pid == second_pid).then_some(())
+    })
+    .await;
+    let restarted = log_of(&c, "node-a/2.log");
+    assert!(
+        restarted.contains("its process on this machine is gone"),
+        "{restarted}"
+    );
+    c.stop_all();
+    // A clean stop frees the name: the twin starts at once.
+    let doc = status_json(&c, "node-a");
+    let a = &doc["nodes"].as_array().unwrap()[0];
+    assert_eq!(
+        (a["name"].as_str(), a["state"].as_str()),
+        (Some("node-a"), Some("stopped")),
+        "{doc}"
+    );
+    let mut twin = c.spawn_in("twin", "2");
+    let twin_pid = twin.id();
+    wait(&c, 15, "the twin registered", || {
+        let e = c.store().node_entry("node-a").ok()??;
+        (e.instance.pid == twin_pid).then_some(())
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &twin_pid.to_string()])
+        .status();
+    assert_eq!(
+        exit_code(&c, &mut twin, 30, "the twin"),
+        Some(0),
+        "{}",
+        log_of(&c, "twin/2.log")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_with_the_same_node_name_is_refused_on_sqlite() {
+    one_name_one_daemon(Shared::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_with_the_same_node_name_is_refused_on_postgres() {
+    one_name_one_daemon(Shared::Postgres).await;
+}
+
+/// A node whose name another daemon took while it ran (its heartbeat had lapsed): it
+/// stops its upload at its next half-lease tick, commits nothing, exits 1 (systemd
+/// restarts it), and its restart is refused while the other holds the name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_name_was_taken_stops_without_committing_and_exits_1() {
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("evicted");
+    let proxy = Proxy::with(
+        0,
+        sshd.port,
+        Faults {
+            rate: Some(100_000),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut c = Cluster::new(Shared::Sqlite, 6_000, 3);
+    c.write_sub(
+        "one",
+        &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
+    );
+    let seeded = seed(&c, "one");
+    c.start(0);
+    let run = wait(&c, 90, "node A uploading", || {
+        let r = c
+            .runs()
+            .into_iter()
+            .find(|r| r.id != seeded && r.state == RunState::Uploading)?;
+        let part = ls(&remote).into_iter().find(|n| n.ends_with(".part"))?;
+        (std::fs::metadata(remote.join(part)).ok()?.len() > 0).then_some(r)
+    })
+    .await;
+    // Another daemon, on another machine, registered as node-a.
+    let now = regdrop::store::fmt_ts(chrono::Utc::now() + chrono::Duration::seconds(60));
+    c.store()
+        .connection()
+        .execute(
+            "UPDATE nodes SET instance = 'elsewhere', host = 'other-host', machine = 'm-other', \
+             boot = 'b-other', pid = 4242, heartbeat_at = ?1 WHERE name = 'node-a'",
+            [now.as_str()],
+        )
+        .unwrap();
+    let mut a = c.children[0].take().unwrap();
+    let code = exit_code(&c, &mut a, 30, "node A");
+    let log = log_of(&c, "node-a/1.log");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("Another regdrop daemon took this node's name"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "node name node-a was taken by another regdrop daemon (host other-host, pid 4242"
+        ),
+        "{log}"
+    );
+    // Longer than the rest of the upload would have taken: nothing was committed.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(c.store().receipt_for_run(&run.id).unwrap().is_none());
+    assert!(
+        !ls(&remote).contains(&run.artifact.as_ref().unwrap().file_name),
+        "{:?}",
+        ls(&remote)
+    );
+    // Restarted (as systemd would): refused while the other holds the name.
+    c.start(0);
+    let mut again = c.children[0].take().unwrap();
+    let code = exit_code(&c, &mut again, 30, "node A restarted");
+    let log = log_of(&c, "node-a/2.log");
+    assert_eq!(code, Some(78), "{log}");
+    assert!(log.contains("(host other-host, pid 4242,"), "{log}");
+    // `check` notes it too (a note: the files themselves are fine).
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(c.path().join("node-a/regdrop.toml"))
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = doc["notes"].as_array().unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        notes.iter().any(|n| n.as_str().is_some_and(|n| n.contains(
+            "[daemon] node node-a is held by a running regdrop daemon on host other-host (pid 4242"
+        ))),
+        "{doc}"
+    );
 }
