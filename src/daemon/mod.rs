@@ -179,6 +179,7 @@ pub async fn run_with(
         Arc::new(DeliveryWork {
             store: store.clone(),
             xlsx_row_limit: None,
+            sealing: Default::default(),
         })
     });
     let status_file = Some(status_file(&daemon));
@@ -383,6 +384,8 @@ pub(crate) fn seed_last_success(store: &Mutex<Store>) {
 pub struct DeliveryWork {
     pub store: Arc<Mutex<Store>>,
     pub xlsx_row_limit: Option<u64>,
+    /// The runs its shared scans seal, which their deliveries join.
+    pub sealing: Arc<delivery::Sealing>,
 }
 
 /// Counts retries for the metrics.
@@ -403,6 +406,7 @@ impl Work for DeliveryWork {
             store: self.store.clone(),
             cancel,
             xlsx_row_limit: self.xlsx_row_limit,
+            sealing: self.sealing.clone(),
         };
         Box::pin(async move {
             let obs = Counting {
@@ -435,7 +439,12 @@ impl Work for DeliveryWork {
         )
     }
 
-    fn seal_group(&self, jobs: Vec<Job>, cancel: CancellationToken) -> BoxFuture<'static, ()> {
+    fn seal_group(
+        &self,
+        jobs: Vec<Job>,
+        cancel: CancellationToken,
+        started: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<'static, ()> {
         let Some(first) = jobs.first() else {
             return Box::pin(async {});
         };
@@ -445,7 +454,7 @@ impl Work for DeliveryWork {
             .map(|j| (j.sub.clone(), j.scheduled_at()))
             .collect();
         Box::pin(async move {
-            delivery::seal_group(&ctx, &members).await;
+            delivery::seal_group(&ctx, &members, started).await;
         })
     }
 }
@@ -457,6 +466,7 @@ impl DeliveryWork {
             store: self.store.clone(),
             cancel,
             xlsx_row_limit: self.xlsx_row_limit,
+            sealing: self.sealing.clone(),
         }
     }
 }
