@@ -18,9 +18,9 @@ use regdrop::store::{Run, RunState};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Vehicles in the register: a scan of three members that lasts well beyond the few
-/// requests a run's start and its first upload bytes take.
-const ROWS: usize = 60_000;
+/// Vehicles in the register: three sealed files of about 6 MB, so that the first bytes
+/// an upload can follow (the sealer's first 1 MiB write) come well before the scan's end.
+const ROWS: usize = 20_000;
 
 const SAME: &str = "report = \"technical\"\nformat = \"dsv\"";
 
@@ -99,7 +99,7 @@ impl Fanout {
         end
     }
 
-    /// `id`'s folder holds its one delivered file and its sidecar, nothing else (no temp
+    /// `id`'s folder holds its one delivered file and its sidecars, nothing else (no temp
     /// file, no second copy).
     fn assert_one_file(&self, id: &str, remote: &std::path::Path) {
         let files = ls(remote);
@@ -107,7 +107,11 @@ impl Fanout {
         assert_eq!(finals.len(), 1, "{id}: {files:?}");
         assert_eq!(
             files,
-            [finals[0].clone(), format!("{}.sha256", finals[0])],
+            [
+                finals[0].clone(),
+                format!("{}.manifest.json", finals[0]),
+                format!("{}.sha256", finals[0])
+            ],
             "{id}: {files:?}"
         );
     }
