@@ -520,7 +520,12 @@ async fn attempt_once(
                        "Sealed by this process moments ago; not read again before its upload.");
                 SpoolCheck::Intact
             }
-            SpoolRead::Full => check_spool(&a, &extras).await?,
+            SpoolRead::Full => {
+                let c = check_spool(&a, &extras).await?;
+                debug!(subscription = %sub.id, run = %id, path = %a.path, attempt = n,
+                       "Sealed artifact read again and checked against its recorded size and SHA-256.");
+                c
+            }
         };
         match checked {
             SpoolCheck::Intact => {}

@@ -23,6 +23,11 @@ use std::process::{Child, Command, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_regdrop");
 
 pub(super) fn spawn(env: &Env) -> Child {
+    spawn_logging(env, "info")
+}
+
+/// The daemon of `env`, logging per `filter` (`REGDROP_LOG`) to `daemon.log`.
+pub(super) fn spawn_logging(env: &Env, filter: &str) -> Child {
     let err = std::fs::File::create(env.path().join("daemon.log")).unwrap();
     Command::new(BIN)
         .arg("--config")
@@ -30,7 +35,7 @@ pub(super) fn spawn(env: &Env) -> Child {
         .arg("run")
         .env_remove("NOTIFY_SOCKET")
         .env_remove("WATCHDOG_USEC")
-        .env("REGDROP_LOG", "info")
+        .env("REGDROP_LOG", filter)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)

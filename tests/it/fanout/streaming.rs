@@ -1,13 +1,15 @@
 //! Shared scans that upload while they seal, through the real `regdrop run` process against
-//! a real OpenSSH sshd and the fault proxy: three subscriptions with one register query
-//! fire together, share one scan, and their runs start while it seals (each under its
-//! host's limit) and upload the growing spool files. The evidence is the daemon's own log,
-//! in order: each run's "Uploading while the shared scan seals" comes before the scan's
+//! a real OpenSSH sshd and the fault proxy: subscriptions with one register query fire
+//! together, share one scan, and their runs start while it seals (each under its host's
+//! limit) and upload the growing spool files. The evidence is the daemon's own log, in
+//! order: each run's "Uploading while the shared scan seals" comes before the scan's
 //! "Shared scan sealed". A member whose connection is cut during the scan and its upload
-//! is delivered exactly once, from its spool copy, on its second attempt; a member whose
-//! server stalls holds up neither the scan nor the others' receipts.
+//! is delivered exactly once, from its spool copy (read again), on its second attempt; a
+//! member that gets its host's slot only after the scan uploads the sealed file without
+//! reading it again; a member whose server stalls holds up neither the scan nor the
+//! others' receipts.
 
-use super::daemon::{assert_as_solo, log, metric, spawn, sub};
+use super::daemon::{assert_as_solo, log, metric, spawn_logging, sub};
 use crate::util::daemon_env::{wait_for_or, Env};
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::files::ls;
@@ -31,7 +33,8 @@ struct Fanout {
 }
 
 /// A daemon config with the members `(id, port)`, all with one query, each with its own
-/// key and folder, fired at once by catch-up.
+/// key and folder, fired at once by catch-up (the default limits: 4 runs at once, the
+/// scan counting as one, 2 per host).
 fn setup(sshd: &Sshd, metrics: u16, members: &[(&str, u16)]) -> Fanout {
     let env = Env::new(ROWS, &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
     let mut out = Vec::new();
@@ -74,18 +77,19 @@ impl Fanout {
         .await
     }
 
-    /// Each run joined the scan and started its upload while the scan sealed: in the
-    /// daemon's log its "Uploading while the shared scan seals" comes before the end of
-    /// the one scan. Returns the line number of that end.
-    fn assert_uploads_overlapped_the_scan(&self, log: &str) -> usize {
+    /// The runs of `ids` joined the one scan (of all members) and started their uploads
+    /// while it sealed: in the daemon's log each one's "Uploading while the shared scan
+    /// seals" comes before the scan's end. Returns the line number of that end.
+    fn assert_uploads_overlapped_the_scan(&self, log: &str, ids: &[&str]) -> usize {
         let lines: Vec<&str> = log.lines().collect();
         let ends: Vec<usize> = (0..lines.len())
             .filter(|&i| lines[i].contains("Shared scan sealed"))
             .collect();
         assert_eq!(ends.len(), 1, "one scan:\n{log}");
         let end = ends[0];
-        assert!(lines[end].contains("Shared scan sealed 3 runs"), "{}", lines[end]);
-        for (id, _, _) in &self.members {
+        let all = format!("Shared scan sealed {} runs", self.members.len());
+        assert!(lines[end].contains(&all), "{}", lines[end]);
+        for id in ids {
             let run = self.run(id).unwrap();
             let joined = lines
                 .iter()
@@ -114,6 +118,18 @@ impl Fanout {
             ],
             "{id}: {files:?}"
         );
+    }
+
+    /// The daemon, with the debug lines of the delivery (how the spool file was checked).
+    fn spawn(&self) -> std::process::Child {
+        spawn_logging(&self.env, "info,regdrop::pipeline::delivery=debug")
+    }
+
+    /// The line of `log` with `what` for the run of `id`.
+    fn line(&self, log: &str, id: &str, what: &str) -> Option<usize> {
+        let run = self.run(id)?;
+        log.lines()
+            .position(|l| l.contains(what) && l.contains(run.id.as_str()))
     }
 
     fn stop(&self, mut daemon: std::process::Child) -> String {
@@ -145,12 +161,19 @@ async fn a_member_cut_while_its_scan_seals_and_uploads_is_delivered_once() {
         },
     )
     .await;
+    // m4late waits for a slot of its host (m1 and m2 hold both until their commits, after
+    // the scan): it uploads the sealed file afterwards.
     let f = setup(
         &sshd,
         metrics,
-        &[("m1", sshd.port), ("m2", sshd.port), ("m3cut", cut.port)],
+        &[
+            ("m1", sshd.port),
+            ("m2", sshd.port),
+            ("m3cut", cut.port),
+            ("m4late", sshd.port),
+        ],
     );
-    let daemon = spawn(&f.env);
+    let daemon = f.spawn();
     for (id, _, _) in &f.members {
         f.delivered(id).await;
     }
@@ -162,19 +185,26 @@ async fn a_member_cut_while_its_scan_seals_and_uploads_is_delivered_once() {
     )
     .await;
     let log = f.stop(daemon);
-    let end = f.assert_uploads_overlapped_the_scan(&log);
+    let end = f.assert_uploads_overlapped_the_scan(&log, &["m1", "m2", "m3cut"]);
     assert_eq!(
         metric(&body, "regdrop_shared_scan_streamed_total"),
         3.0,
         "{log}"
     );
     // The cut came while the scan sealed: the failed upload is logged before its end.
-    let cut_run = f.run("m3cut").unwrap();
-    let failed = log
-        .lines()
-        .position(|l| l.contains("Delivery failed") && l.contains(cut_run.id.as_str()))
+    let failed = f
+        .line(&log, "m3cut", "Delivery failed")
         .unwrap_or_else(|| panic!("no failed upload of m3cut:\n{log}"));
     assert!(failed < end, "the cut came after the scan:\n{log}");
+    // Its retry read the spool copy again before uploading it; m4late, sealed moments
+    // before its first attempt, was not read again.
+    const READ: &str = "Sealed artifact read again and checked";
+    const TRUSTED: &str = "Sealed by this process moments ago; not read again";
+    assert!(f.line(&log, "m3cut", READ).is_some(), "{log}");
+    assert!(f.line(&log, "m3cut", TRUSTED).is_none(), "{log}");
+    assert!(f.line(&log, "m4late", "Uploading while the shared scan seals").is_none());
+    assert!(f.line(&log, "m4late", TRUSTED).is_some_and(|l| l > end), "{log}");
+    assert!(f.line(&log, "m4late", READ).is_none(), "{log}");
 
     let loaded = regdrop::loader::load(&f.env.config()).unwrap();
     let store = f.env.store();
@@ -183,7 +213,7 @@ async fn a_member_cut_while_its_scan_seals_and_uploads_is_delivered_once() {
             .receipts(&regdrop::store::ReceiptFilter::default())
             .unwrap()
             .len(),
-        3
+        4
     );
     for (id, identity, remote) in &f.members {
         let run = f.run(id).unwrap();
@@ -223,7 +253,7 @@ async fn a_member_whose_server_stalls_holds_up_neither_the_scan_nor_the_others()
         metrics,
         &[("m1", sshd.port), ("m2", sshd.port), ("m3stall", stall.port)],
     );
-    let daemon = spawn(&f.env);
+    let daemon = f.spawn();
     // The others are delivered while the stalled one's upload cannot go on.
     for id in ["m1", "m2"] {
         f.delivered(id).await;
@@ -240,7 +270,7 @@ async fn a_member_whose_server_stalls_holds_up_neither_the_scan_nor_the_others()
     stall.held.store(false, std::sync::atomic::Ordering::SeqCst);
     f.delivered("m3stall").await;
     let log = f.stop(daemon);
-    f.assert_uploads_overlapped_the_scan(&log);
+    f.assert_uploads_overlapped_the_scan(&log, &["m1", "m2", "m3stall"]);
 
     let loaded = regdrop::loader::load(&f.env.config()).unwrap();
     let store = f.env.store();
