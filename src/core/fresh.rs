@@ -123,7 +123,10 @@ mod tests {
         for now in [
             None,
             Some(Stamp { len: 99, ..stamp() }),
-            Some(Stamp { inode: 8, ..stamp() }),
+            Some(Stamp {
+                inode: 8,
+                ..stamp()
+            }),
             Some(Stamp {
                 modified: stamp().modified + Duration::from_nanos(1),
                 ..stamp()

@@ -14,11 +14,11 @@ use super::record::{last_delivered_to, record_sealed};
 use super::{lock, lock_run, target_of, Ctx, DeliveryError};
 use crate::core::config::{Subscription, Transport};
 use crate::core::errors::chain;
+use crate::core::fresh::Fresh;
+use crate::core::identity::RunId;
 use crate::core::plan::RunPlan;
 use crate::core::retry::Classify;
 use crate::core::scan::{self, ScanKey};
-use crate::core::fresh::Fresh;
-use crate::core::identity::RunId;
 use crate::pipeline::artifact::Follow;
 use crate::pipeline::shared_scan::{seal_shared, Member};
 use crate::sftp::{self, Growth};
@@ -117,9 +117,9 @@ pub async fn seal_group(
             Err(why) => out[i] = Joined::Solo(why),
         }
     }
-    // Each member's lease renewed while the group seals, released at the end (its delivery
-    // claims it again).
-    let _leases = match super::lease::node_name(&ctx.daemon) {
+    // Each member's lease renewed while the group seals, let go as the scan ends for it:
+    // released, or left to its delivery that joined the scan.
+    let leases = match super::lease::node_name(&ctx.daemon) {
         Ok(node) => Some(super::lease::GroupLeases::keep(
             ctx,
             group.iter().map(|r| r.run.id.clone()).collect(),
@@ -137,37 +137,7 @@ pub async fn seal_group(
             same
         });
     }
-    // A target that fails its check now (host key, login, folder, a server down) costs no
-    // sealing: its run goes on alone, which checks it again first, as every run does. At
-    // most `max_per_host` checks at once: a burst of logins is what servers throttle
-    // (OpenSSH's MaxStartups drops connections beyond 10 unauthenticated ones).
-    let targets: Vec<Result<sftp::Target, String>> = group
-        .iter()
-        .map(|r| match &r.plan.transport {
-            Transport::Sftp(t) => target_of(&r.plan.subscription, t).map_err(|e| chain(&e)),
-            Transport::Email(_) => Err("not an SFTP delivery".to_string()),
-        })
-        .collect();
-    let checks: Vec<Result<(), String>> = futures::stream::iter(
-        targets
-            .into_iter()
-            .map(|t| async move { sftp::check_target(&t?).await.map_err(|e| chain(&e)) }),
-    )
-    .buffered(ctx.daemon.max_per_host.max(1))
-    .collect()
-    .await;
-    let mut checked = Vec::with_capacity(group.len());
-    for (r, check) in group.into_iter().zip(checks) {
-        match check {
-            Ok(()) => checked.push(r),
-            Err(why) => {
-                info!(subscription = %r.plan.subscription, run = %r.run.id, error = %why,
-                      "Target check failed; the run does not join the shared scan and goes on alone.");
-                out[r.index] = Joined::Solo(format!("its target: {why}"));
-            }
-        }
-    }
-    let group = checked;
+    let mut group = check_targets(ctx, group, &mut out).await;
     if group.len() < 2 {
         for r in &group {
             out[r.index] = Joined::Solo("no other run with its query".into());
@@ -177,33 +147,10 @@ pub async fn seal_group(
     // Each member published before the scan starts: a member's delivery that starts
     // meanwhile (the supervisor lets them start now, each under its host's limit) joins it
     // and uploads the spool file as it grows; the sealers only tell how far it has grown.
-    let mut group = group;
-    let mut follows: Vec<Option<Follow>> = Vec::with_capacity(group.len());
-    let mut growth: Vec<Arc<tokio::sync::watch::Sender<Growth>>> = Vec::with_capacity(group.len());
-    for r in group.iter_mut() {
-        let (file_tx, file_rx) = tokio::sync::oneshot::channel();
-        let (grow_tx, grow_rx) = tokio::sync::watch::channel(Growth::Written(0));
-        let grow_tx = Arc::new(grow_tx);
-        let hook = grow_tx.clone();
-        follows.push(Some(Follow {
-            opened: Box::new(move |f| {
-                let _ = file_tx.send(f);
-            }),
-            written: Box::new(move |bytes| {
-                hook.send_replace(Growth::Written(bytes));
-            }),
-        }));
-        growth.push(grow_tx);
-        let held = r.lock.take().expect("a ready member holds its run's lock");
-        let source = sftp::Growing {
-            file: file_rx,
-            growth: grow_rx,
-        };
-        ctx.sealing.publish(r.run.id.clone(), held, source);
-    }
+    let (follows, growth) = publish(ctx, &mut group);
     let mut published = Published {
         ctx,
-        leases: _leases.as_ref(),
+        leases: leases.as_ref(),
         runs: group.iter().map(|r| r.run.id.clone()).collect(),
     };
     started();
@@ -315,6 +262,78 @@ pub async fn seal_group(
     out
 }
 
+/// The members of `group` whose target passes its check now, at most `max_per_host` checks
+/// at once; the others go on alone (`out`).
+async fn check_targets(ctx: &Ctx, group: Vec<Ready>, out: &mut [Joined]) -> Vec<Ready> {
+    // A target that fails its check now (host key, login, folder, a server down) costs no
+    // sealing: its run goes on alone, which checks it again first, as every run does. At
+    // most `max_per_host` checks at once: a burst of logins is what servers throttle
+    // (OpenSSH's MaxStartups drops connections beyond 10 unauthenticated ones).
+    let targets: Vec<Result<sftp::Target, String>> = group
+        .iter()
+        .map(|r| match &r.plan.transport {
+            Transport::Sftp(t) => target_of(&r.plan.subscription, t).map_err(|e| chain(&e)),
+            Transport::Email(_) => Err("not an SFTP delivery".to_string()),
+        })
+        .collect();
+    let checks: Vec<Result<(), String>> = futures::stream::iter(
+        targets
+            .into_iter()
+            .map(|t| async move { sftp::check_target(&t?).await.map_err(|e| chain(&e)) }),
+    )
+    .buffered(ctx.daemon.max_per_host.max(1))
+    .collect()
+    .await;
+    let mut checked = Vec::with_capacity(group.len());
+    for (r, check) in group.into_iter().zip(checks) {
+        match check {
+            Ok(()) => checked.push(r),
+            Err(why) => {
+                info!(subscription = %r.plan.subscription, run = %r.run.id, error = %why,
+                      "Target check failed; the run does not join the shared scan and goes on alone.");
+                out[r.index] = Joined::Solo(format!("its target: {why}"));
+            }
+        }
+    }
+    checked
+}
+
+/// Publishes each member of `group` on [`super::Sealing`] with its run lock and the spool
+/// file its sealer is about to write; what the sealers tell the followers (one per member)
+/// and the senders the scan's end goes out on.
+fn publish(
+    ctx: &Ctx,
+    group: &mut [Ready],
+) -> (
+    Vec<Option<Follow>>,
+    Vec<Arc<tokio::sync::watch::Sender<Growth>>>,
+) {
+    let mut follows: Vec<Option<Follow>> = Vec::with_capacity(group.len());
+    let mut growth: Vec<Arc<tokio::sync::watch::Sender<Growth>>> = Vec::with_capacity(group.len());
+    for r in group.iter_mut() {
+        let (file_tx, file_rx) = tokio::sync::oneshot::channel();
+        let (grow_tx, grow_rx) = tokio::sync::watch::channel(Growth::Written(0));
+        let grow_tx = Arc::new(grow_tx);
+        let hook = grow_tx.clone();
+        follows.push(Some(Follow {
+            opened: Box::new(move |f| {
+                let _ = file_tx.send(f);
+            }),
+            written: Box::new(move |bytes| {
+                hook.send_replace(Growth::Written(bytes));
+            }),
+        }));
+        growth.push(grow_tx);
+        let held = r.lock.take().expect("a ready member holds its run's lock");
+        let source = sftp::Growing {
+            file: file_rx,
+            growth: grow_rx,
+        };
+        ctx.sealing.publish(r.run.id.clone(), held, source);
+    }
+    (follows, growth)
+}
+
 /// The members published on [`super::Sealing`] whose scan has not ended yet: any left when
 /// this is dropped (an early return, a panic) end with an error, so that no delivery that
 /// joined waits for ever and the others get their run back.
@@ -326,7 +345,11 @@ struct Published<'a> {
 
 impl Published<'_> {
     /// The scan ended for `run` ([`super::Sealing::end`]); the scan lets go of its lease.
-    fn end(&mut self, run: &RunId, result: Result<Fresh, DeliveryError>) -> Result<(), DeliveryError> {
+    fn end(
+        &mut self,
+        run: &RunId,
+        result: Result<Fresh, DeliveryError>,
+    ) -> Result<(), DeliveryError> {
         self.runs.retain(|r| r != run);
         let leases = self.leases;
         let r = self.ctx.sealing.end(run, result, || {

@@ -226,7 +226,9 @@ mod tests {
         let run = RunId::from("r3");
         s.publish(run.clone(), lock(), source());
         let mut let_go = false;
-        let r = s.end(&run, Err(DeliveryError::Spool("x".into())), || let_go = true);
+        let r = s.end(&run, Err(DeliveryError::Spool("x".into())), || {
+            let_go = true
+        });
         assert!(let_go);
         assert!(matches!(r, Err(DeliveryError::Spool(_))));
         assert!(s.join(&run).is_none());

@@ -8,6 +8,7 @@
 
 use crate::core::config::{DaemonConfig, Subscription, Transport};
 use crate::core::errors::{chain, Chain};
+use crate::core::fresh::SpoolRead;
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::plan::{PlanError, RunPlan};
 use crate::core::retry::{Classify, ErrorClass, GiveUp, Next, Stage};
@@ -17,7 +18,6 @@ use crate::store::{
     self, AttemptOutcome, DeliveredFile, NewRun, Receipt, Run, RunState, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
-use crate::core::fresh::SpoolRead;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -512,7 +512,9 @@ async fn attempt_once(
             a.ciphertext_bytes,
             &a.ciphertext_sha256,
             n == 1 && !resumed && extras.is_empty(),
-            fresh.as_ref().and_then(|_| spool::stamp(Path::new(&a.path))),
+            fresh
+                .as_ref()
+                .and_then(|_| spool::stamp(Path::new(&a.path))),
         );
         let checked = match read {
             SpoolRead::Trusted => {

@@ -11,8 +11,8 @@
 //! same way when their delivery starts while the scan seals ([`upload_while_shared`]): the
 //! scan's sealer for the run writes the file the upload follows.
 
-use super::record::{record_sealed, seal_in_spool};
 use super::live::Live;
+use super::record::{record_sealed, seal_in_spool};
 use super::{lock, manifest, Attempted, Ctx, DeliveryError, Observer, Sent};
 use crate::core::config::{Format, IfExists, Subscription, VerifyLevel};
 use crate::core::errors::Chain;
@@ -150,7 +150,10 @@ pub(super) async fn upload_while_shared(
     source: sftp::Growing,
 ) -> Result<Attempted, DeliveryError> {
     let id = run.id.clone();
-    obs.stage(&id, &format!("uploading while the shared scan seals (attempt {n})"));
+    obs.stage(
+        &id,
+        &format!("uploading while the shared scan seals (attempt {n})"),
+    );
     info!(subscription = %sub.id, run = %id, attempt = n, "Uploading while the shared scan seals.");
     crate::telemetry::shared_scan_streamed();
     let sealing = async {

@@ -202,8 +202,13 @@ async fn a_member_cut_while_its_scan_seals_and_uploads_is_delivered_once() {
     const TRUSTED: &str = "Sealed by this process moments ago; not read again";
     assert!(f.line(&log, "m3cut", READ).is_some(), "{log}");
     assert!(f.line(&log, "m3cut", TRUSTED).is_none(), "{log}");
-    assert!(f.line(&log, "m4late", "Uploading while the shared scan seals").is_none());
-    assert!(f.line(&log, "m4late", TRUSTED).is_some_and(|l| l > end), "{log}");
+    assert!(f
+        .line(&log, "m4late", "Uploading while the shared scan seals")
+        .is_none());
+    assert!(
+        f.line(&log, "m4late", TRUSTED).is_some_and(|l| l > end),
+        "{log}"
+    );
     assert!(f.line(&log, "m4late", READ).is_none(), "{log}");
 
     let loaded = regdrop::loader::load(&f.env.config()).unwrap();
@@ -229,7 +234,10 @@ async fn a_member_cut_while_its_scan_seals_and_uploads_is_delivered_once() {
         assert_as_solo(&f.env, &loaded, id, &run, &receipt, identity, remote);
         f.assert_one_file(id, remote);
     }
-    assert!(cut.connections() >= 3, "the check, the cut upload, the retry");
+    assert!(
+        cut.connections() >= 3,
+        "the check, the cut upload, the retry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +259,11 @@ async fn a_member_whose_server_stalls_holds_up_neither_the_scan_nor_the_others()
     let f = setup(
         &sshd,
         metrics,
-        &[("m1", sshd.port), ("m2", sshd.port), ("m3stall", stall.port)],
+        &[
+            ("m1", sshd.port),
+            ("m2", sshd.port),
+            ("m3stall", stall.port),
+        ],
     );
     let daemon = f.spawn();
     // The others are delivered while the stalled one's upload cannot go on.
@@ -260,7 +272,12 @@ async fn a_member_whose_server_stalls_holds_up_neither_the_scan_nor_the_others()
     }
     let stalled = f.run("m3stall").unwrap();
     assert_ne!(stalled.state, RunState::Delivered);
-    assert!(f.env.store().receipt_for_run(&stalled.id).unwrap().is_none());
+    assert!(f
+        .env
+        .store()
+        .receipt_for_run(&stalled.id)
+        .unwrap()
+        .is_none());
     assert!(stall.held.load(std::sync::atomic::Ordering::SeqCst));
     assert!(
         log(&f.env).contains("Shared scan sealed 3 runs"),
