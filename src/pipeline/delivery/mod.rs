@@ -276,6 +276,8 @@ pub async fn deliver_run(
         ..ctx.clone()
     };
     let result = deliver_held(&lease_ctx, sub, run, &node, live, obs).await;
+    // The sealer's figures, if no attempt needed them (its upload followed the sealing).
+    let _ = ctx.sealing.take_fresh(&id);
     let lost = held.end().await;
     let holder = || {
         lock(&ctx.store)
