@@ -191,6 +191,15 @@ TOML
   rw=$(python3 -c "print(round($done_at - $at, 2))")
   rc=$(cpu "$f/daemon.time"); rr=$(rss "$f/daemon.time")
   scans=$(grep -c 'Shared scan sealed' "$f/daemon.err" || true)
+  # Seconds after the fire of the first daemon log line with $1 (its timestamp).
+  t_of() {
+    grep -m1 "$1" "$f/daemon.err" | cut -d' ' -f1 | python3 -c "
+import sys, datetime
+s = sys.stdin.read().strip()
+print(round(datetime.datetime.fromisoformat(s.replace('Z', '+00:00')).timestamp() - $at, 2) if s else 'none')"
+  }
+  streamed=$(grep -c 'Uploading while the shared scan seals' "$f/daemon.err" || true)
+  echo "fan-out timeline (s after the fire): scan started $(t_of 'Shared scan started'), first upload started $(t_of 'Delivery starting'), scan sealed $(t_of 'Shared scan sealed'); runs that uploaded while it sealed: $streamed"
   one=$(age -d -i "$f/k1.txt" "$(find "$f/remote/f1" -name '*.age' | head -1)" | sha256sum | cut -c1-64)
   for k in $(seq 1 "$FANOUT"); do
     file=$(find "$f/remote/f$k" -name '*.age' | head -1)

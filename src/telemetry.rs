@@ -19,6 +19,8 @@
 //!   catches a subscription that silently stopped, across restarts;
 //! - `shared_scans_total` — register scans shared by several runs (one query, docs/design.md
 //!   §4 "Shared scans"); `shared_scan_runs_total` — the runs sealed by them;
+//!   `shared_scan_streamed_total` — the runs of them whose upload started while their
+//!   scan sealed (it followed the growing spool file);
 //! - `state_db_up` — 1 while the daemon's state store answers, 0 while it cannot be reached
 //!   (a PostgreSQL server down, restarting or failing over): set when the daemon starts,
 //!   while it waits for the store, and at every wake-up;
@@ -155,6 +157,10 @@ fn describe() {
         "Runs whose artifact was sealed from a shared scan."
     );
     describe_counter!(
+        "regdrop_shared_scan_streamed_total",
+        "Runs of shared scans whose upload started while their scan sealed."
+    );
+    describe_counter!(
         "regdrop_notifications_sent_total",
         "Notifications sent (operator alerts, customer notices), by channel."
     );
@@ -180,6 +186,11 @@ pub fn run_ended(subscription: &str, outcome: &'static str, bytes: u64, rows: u6
 pub fn shared_scan(runs: usize) {
     counter!("regdrop_shared_scans_total").increment(1);
     counter!("regdrop_shared_scan_runs_total").increment(runs as u64);
+}
+
+/// A shared scan's run started its upload while the scan sealed.
+pub fn shared_scan_streamed() {
+    counter!("regdrop_shared_scan_streamed_total").increment(1);
 }
 
 pub fn retried(subscription: &str) {

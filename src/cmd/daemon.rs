@@ -94,6 +94,7 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
         store: Arc::new(Mutex::new(store)),
         cancel: CancellationToken::new(),
         xlsx_row_limit: None,
+        sealing: Default::default(),
     };
     let rt = runtime()?;
     let cancel = ctx.cancel.clone();

@@ -77,6 +77,7 @@ pub(super) fn deliver(
         store: Arc::new(Mutex::new(store)),
         cancel: tokio_util::sync::CancellationToken::new(),
         xlsx_row_limit: None,
+        sealing: Default::default(),
     };
     let obs = Terminal {
         rows: Progress::rows("extract"),

@@ -11,6 +11,7 @@
 //! - [`period`]: a report period evaluated against a run's fire time.
 //! - [`plan`]: one run resolved once (period, file names, code tables, sealing, upload).
 //! - [`scan`]: which runs share one register scan (same query) and one formatted stream.
+//! - [`fresh`]: whether a sealed spool file is read and hashed again before its upload.
 //! - [`retry`]: error classes and the retry policy.
 //! - [`errors`]: how an error and its causes read, each once.
 //! - [`notice`]: which run ends produce which notification, and what the messages say.
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod codes;
 pub mod config;
 pub mod errors;
+pub mod fresh;
 pub mod identity;
 pub mod ids;
 pub mod nodes;

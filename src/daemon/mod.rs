@@ -207,6 +207,7 @@ pub async fn run_with(
         Arc::new(DeliveryWork {
             store: store.clone(),
             xlsx_row_limit: None,
+            sealing: Default::default(),
         })
     });
     let status_file = Some(status_file(&daemon));
@@ -422,6 +423,8 @@ pub(crate) fn seed_last_success(store: &Mutex<Store>) {
 pub struct DeliveryWork {
     pub store: Arc<Mutex<Store>>,
     pub xlsx_row_limit: Option<u64>,
+    /// The runs its shared scans seal, which their deliveries join.
+    pub sealing: Arc<delivery::Sealing>,
 }
 
 /// Counts retries for the metrics.
@@ -442,6 +445,7 @@ impl Work for DeliveryWork {
             store: self.store.clone(),
             cancel,
             xlsx_row_limit: self.xlsx_row_limit,
+            sealing: self.sealing.clone(),
         };
         Box::pin(async move {
             let obs = Counting {
@@ -474,7 +478,12 @@ impl Work for DeliveryWork {
         )
     }
 
-    fn seal_group(&self, jobs: Vec<Job>, cancel: CancellationToken) -> BoxFuture<'static, ()> {
+    fn seal_group(
+        &self,
+        jobs: Vec<Job>,
+        cancel: CancellationToken,
+        started: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<'static, ()> {
         let Some(first) = jobs.first() else {
             return Box::pin(async {});
         };
@@ -484,7 +493,7 @@ impl Work for DeliveryWork {
             .map(|j| (j.sub.clone(), j.scheduled_at()))
             .collect();
         Box::pin(async move {
-            delivery::seal_group(&ctx, &members).await;
+            delivery::seal_group(&ctx, &members, started).await;
         })
     }
 }
@@ -496,6 +505,7 @@ impl DeliveryWork {
             store: self.store.clone(),
             cancel,
             xlsx_row_limit: self.xlsx_row_limit,
+            sealing: self.sealing.clone(),
         }
     }
 }

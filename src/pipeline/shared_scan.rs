@@ -19,7 +19,7 @@ use crate::core::plan::RunPlan;
 use crate::core::scan::{self, ScanKey};
 use crate::extract::writers::{CsvWriter, DsvWriter, RowWriter};
 use crate::extract::{self, ExtractError, Register, Snapshot};
-use crate::pipeline::artifact::{Artifact, JobError};
+use crate::pipeline::artifact::{Artifact, Follow, JobError};
 use crate::seal::{Key, SealError, SealWriter, Sealed};
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
@@ -33,11 +33,14 @@ pub const CHUNK: usize = 256 * 1024;
 /// Chunks queued per member.
 pub const DEPTH: usize = 16;
 
-/// One run of a shared scan: its plan and where its artifact goes (`spool/artifact_name`).
+/// One run of a shared scan: its plan and where its artifact goes (`spool/artifact_name`),
+/// and who follows the spool file while it is sealed (upload while sealing): the sealer
+/// only tells the follower how far the file has grown, it never waits for it.
 pub struct Member<'a> {
     pub plan: &'a RunPlan,
     pub spool: &'a Path,
     pub artifact_name: String,
+    pub follow: Option<Follow>,
 }
 
 /// What a shared scan did: the rows it read, and each member's artifact or error, in the
@@ -223,13 +226,13 @@ fn key_of(plan: &RunPlan) -> Key<'_> {
 /// ([`scan::solo_reason`]): the caller groups them with [`scan::groups`].
 pub fn seal_shared(
     register: &DbLocation,
-    members: &[Member<'_>],
+    members: &mut [Member<'_>],
     progress: &mut dyn FnMut(u64, u64),
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<Scanned, JobError> {
     let lead = members.first().expect("a group has members").plan;
     let key = ScanKey::of(lead);
-    for m in members {
+    for m in members.iter() {
         assert!(
             ScanKey::of(m.plan) == key && scan::solo_reason(m.plan).is_none(),
             "shared scan of runs that do not share a query"
@@ -247,9 +250,15 @@ pub fn seal_shared(
     let mut results: Vec<Option<Result<Artifact, JobError>>> =
         (0..members.len()).map(|_| None).collect();
     let mut sealers: Vec<Option<Sealer>> = (0..members.len()).map(|_| None).collect();
-    for (i, m) in members.iter().enumerate() {
+    for (i, m) in members.iter_mut().enumerate() {
         let started = crate::seal::ensure_spool(m.spool)
-            .and_then(|_| SealWriter::create_unhashed(m.spool, &m.artifact_name, key_of(m.plan)));
+            .and_then(|_| SealWriter::create_unhashed(m.spool, &m.artifact_name, key_of(m.plan)))
+            .and_then(|mut w| {
+                if let Some(f) = m.follow.take() {
+                    (f.opened)(w.follow(f.written)?);
+                }
+                Ok(w)
+            });
         match started {
             Ok(w) => sealers[i] = Some(spawn_sealer(w, m.spool.join(&m.artifact_name))),
             Err(e) => results[i] = Some(Err(JobError::Seal(e))),

@@ -169,3 +169,35 @@ async fn while_down_every_connection_is_closed_at_once() {
     assert_eq!(received(&mut rx).await, 10);
     assert_eq!(proxy.connections(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalls_after_n_bytes_until_released_only_the_connections_it_is_told_to() {
+    let (port, mut rx) = sink().await;
+    let faults = Faults {
+        stall_after: Some(100_000),
+        spare_first: 1,
+        ..Faults::default()
+    };
+    let proxy = Proxy::with(0, port, faults).await;
+    assert!(proxy.held.load(Ordering::SeqCst), "held from the start");
+    // The first connection is spared.
+    send(proxy.port, 300_000).await;
+    assert_eq!(received(&mut rx).await, 300_000);
+    // The second passes its first 100 000 bytes (and the rest of the read that crossed
+    // them), then nothing while held, however long the sender waits.
+    let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+    s.write_all(&vec![7u8; 300_000]).await.unwrap();
+    let t0 = Instant::now();
+    while proxy.up_bytes.load(Ordering::SeqCst) < 400_000 && t0.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let passed = proxy.up_bytes.load(Ordering::SeqCst) - 300_000;
+    assert!((100_000..300_000).contains(&passed), "{passed}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(proxy.up_bytes.load(Ordering::SeqCst) - 300_000, passed);
+    // Released: the rest goes through.
+    proxy.held.store(false, Ordering::SeqCst);
+    drop(s);
+    assert_eq!(received(&mut rx).await, 300_000);
+}

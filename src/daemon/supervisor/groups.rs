@@ -1,11 +1,13 @@
 //! Shared scans in the supervisor (docs/design.md §8): fires queued in the same turn of the
 //! loop whose runs read the same rows ([`crate::core::scan::ScanKey`], from
-//! [`super::Work::scan_key`]) are sealed from one scan before they start. The scan takes
-//! one worker slot (`max_concurrent`) and no host's slot; its fires stay in the queue,
-//! held, and once it ends they start as usual, each under its host's limit, and upload
-//! the artifact it sealed for them (or seal alone when they could not join). Each fire is
-//! considered once: a fire that was held, or had no partner, is never grouped again, and
-//! retries happen inside a run, so a retried run is always solo.
+//! [`super::Work::scan_key`]) are sealed from one scan. The scan takes one worker slot
+//! (`max_concurrent`) and no host's slot; its fires stay in the queue, held, until the scan
+//! says it starts (its members are ready; or it ends without starting), then they start as
+//! usual, each under `max_concurrent` and its host's limit: one that starts while the scan
+//! seals uploads as it seals, one that gets its slots later uploads the artifact the scan
+//! sealed for it (or seals alone when it could not join). Each fire is considered once: a
+//! fire that was held, or had no partner, is never grouped again, and retries happen inside
+//! a run, so a retried run is always solo.
 
 use super::job::{Job, JobKind};
 use super::slots::Done;
@@ -71,8 +73,14 @@ impl Supervisor {
             self.dirty = true;
             info!(runs = runs.len(), subscriptions = %jobs.iter().map(|j| j.sub.id.to_string()).collect::<Vec<_>>().join(","),
                   active = self.active, "Shared scan queued.");
-            let fut = self.work.seal_group(jobs, self.cancel.clone());
             let tx = self.done_tx.clone();
+            let started = {
+                let (tx, runs) = (tx.clone(), runs.clone());
+                Box::new(move || {
+                    let _ = tx.send(Done::GroupStarted(GroupDone { runs }));
+                })
+            };
+            let fut = self.work.seal_group(jobs, self.cancel.clone(), started);
             self.tracker.spawn(async move {
                 // A panic in the scan leaves its runs to seal alone.
                 let _ = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
@@ -81,7 +89,15 @@ impl Supervisor {
         }
     }
 
-    /// A shared scan ended: its slot is free, its fires may start.
+    /// A shared scan started: its fires may start (its slot stays taken until it ends).
+    pub(super) fn group_started(&mut self, g: GroupDone) {
+        for r in &g.runs {
+            self.groups.held.remove(r);
+        }
+        self.dirty = true;
+    }
+
+    /// A shared scan ended: its slot is free, its fires may start (if they did not yet).
     pub(super) fn group_ended(&mut self, g: GroupDone) {
         self.active -= 1;
         for r in &g.runs {

@@ -62,10 +62,17 @@ pub trait Work: Send + Sync + 'static {
         None
     }
 
-    /// Seals the runs of `jobs` (fires with one [`ScanKey`]) from one scan before they
-    /// start; each then runs through [`Work::start`] as usual and finds its artifact sealed
-    /// (or, when it could not join, seals it alone).
-    fn seal_group(&self, _jobs: Vec<Job>, _cancel: CancellationToken) -> BoxFuture<'static, ()> {
+    /// Seals the runs of `jobs` (fires with one [`ScanKey`]) from one scan. They wait
+    /// until `started` is called (the scan is about to read the register; not at all when
+    /// no scan starts) or the returned future ends; each then runs through [`Work::start`]
+    /// as usual and joins the scan that seals it (uploading while it seals), finds its
+    /// artifact sealed, or, when it could not join, seals it alone.
+    fn seal_group(
+        &self,
+        _jobs: Vec<Job>,
+        _cancel: CancellationToken,
+        _started: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
 }

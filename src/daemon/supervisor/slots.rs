@@ -17,6 +17,8 @@ use tracing::{error, info, warn};
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Done {
     Run(RunDone),
+    /// A shared scan started: its fires may start (`groups`).
+    GroupStarted(super::groups::GroupDone),
     Group(super::groups::GroupDone),
 }
 
@@ -93,6 +95,7 @@ impl Supervisor {
     pub(super) fn finished(&mut self, d: Done) {
         let d = match d {
             Done::Run(d) => d,
+            Done::GroupStarted(g) => return self.group_started(g),
             Done::Group(g) => return self.group_ended(g),
         };
         self.active -= 1;

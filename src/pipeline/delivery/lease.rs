@@ -215,10 +215,12 @@ impl Held {
 }
 
 /// The leases of the runs a shared scan seals (`group`): renewed every third of the lease
-/// while the scan runs, released when dropped (each run's delivery claims its own again).
+/// while the scan runs, let go one by one as the scan ends for each ([`GroupLeases::let_go`]:
+/// released, or left to the run's delivery that joined the scan), and those left released
+/// when dropped (each run's delivery claims its own again).
 pub(super) struct GroupLeases {
     store: Arc<Mutex<Store>>,
-    runs: Vec<RunId>,
+    runs: Arc<Mutex<Vec<RunId>>>,
     node: String,
     keeper: tokio::task::JoinHandle<()>,
 }
@@ -226,14 +228,16 @@ pub(super) struct GroupLeases {
 impl GroupLeases {
     pub fn keep(ctx: &Ctx, runs: Vec<RunId>, node: String) -> GroupLeases {
         let (store, ttl) = (ctx.store.clone(), ctx.daemon.lease);
+        let runs = Arc::new(Mutex::new(runs));
         let (s, r, n) = (store.clone(), runs.clone(), node.clone());
         let keeper = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
                 let (s, r, n) = (s.clone(), r.clone(), n.clone());
                 let _ = tokio::task::spawn_blocking(move || {
+                    let runs = r.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let s = lock(&s);
-                    for run in &r {
+                    for run in &runs {
                         // A lost one is fenced at its commit (the member then runs solo).
                         if let Err(e) = s.renew(run, &n, ttl) {
                             debug!(run = %run, error = %crate::core::errors::Chain(&e), "Lease of a shared scan's run not renewed.");
@@ -250,12 +254,25 @@ impl GroupLeases {
             keeper,
         }
     }
+
+    /// The scan has ended for `run`: its lease is no longer renewed by the scan, and
+    /// released when `release` (no delivery of the run holds it).
+    pub fn let_go(&self, run: &RunId, release: bool) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| r != run);
+        if release {
+            self::release(&self.store, run, &self.node);
+        }
+    }
 }
 
 impl Drop for GroupLeases {
     fn drop(&mut self) {
         self.keeper.abort();
-        for run in &self.runs {
+        let runs = std::mem::take(&mut *self.runs.lock().unwrap_or_else(|p| p.into_inner()));
+        for run in &runs {
             release(&self.store, run, &self.node);
         }
     }

@@ -8,6 +8,7 @@
 
 use crate::core::config::{DaemonConfig, Subscription, Transport};
 use crate::core::errors::{chain, Chain};
+use crate::core::fresh::SpoolRead;
 use crate::core::identity::{RunId, SubscriptionId};
 use crate::core::plan::{PlanError, RunPlan};
 use crate::core::retry::{Classify, ErrorClass, GiveUp, Next, Stage};
@@ -17,15 +18,16 @@ use crate::store::{
     self, AttemptOutcome, DeliveredFile, NewRun, Receipt, Run, RunState, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 mod email;
 mod group;
 mod lease;
+mod live;
 mod record;
 mod spool;
 mod stream;
@@ -34,6 +36,7 @@ mod upload;
 
 pub use group::{scan_key, seal_group, Joined};
 pub use lease::{host_of, node_name};
+pub use live::Sealing;
 use record::{generate, last_delivered_to, record_receipt};
 use spool::{check_spool, lock_run, SpoolCheck};
 pub use target::target_of;
@@ -187,6 +190,9 @@ pub struct Ctx {
     pub cancel: CancellationToken,
     /// Lowered in tests to exercise the xlsx fallback.
     pub xlsx_row_limit: Option<u64>,
+    /// The runs this process's shared scans seal (one for the process: the daemon's runs
+    /// join their scan through it).
+    pub sealing: Arc<Sealing>,
 }
 
 /// Events for a person watching (`deliver` prints them; the daemon logs them).
@@ -241,8 +247,14 @@ pub async fn deliver_run(
 ) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
     // One process per run on this node: the lock is held until this function returns
-    // (released by the kernel if the process dies).
-    let _lock = lock_run(&ctx.daemon.spool_dir, &id)?;
+    // (released by the kernel if the process dies). A run whose shared scan seals it now
+    // shares the scan's lock of it, and its lease from here.
+    let joined = ctx.sealing.join(&id);
+    let _lock = match &joined {
+        Some(j) => j.lock.clone(),
+        None => Arc::new(lock_run(&ctx.daemon.spool_dir, &id)?),
+    };
+    let live = joined.map(|j| j.live);
     let held = match lease::take(ctx, sub, &id).await? {
         lease::Taken::Held(h) => h,
         lease::Taken::Elsewhere { node } => return Ok(Outcome::Elsewhere { run: id, node }),
@@ -263,7 +275,9 @@ pub async fn deliver_run(
         cancel: held.cancel.clone(),
         ..ctx.clone()
     };
-    let result = deliver_held(&lease_ctx, sub, run, &node, obs).await;
+    let result = deliver_held(&lease_ctx, sub, run, &node, live, obs).await;
+    // The sealer's figures, if no attempt needed them (its upload followed the sealing).
+    let _ = ctx.sealing.take_fresh(&id);
     let lost = held.end().await;
     let holder = || {
         lock(&ctx.store)
@@ -300,6 +314,7 @@ async fn deliver_held(
     sub: &Subscription,
     mut run: Run,
     node: &str,
+    mut live: Option<Arc<live::Live>>,
     obs: &dyn Observer,
 ) -> Result<Outcome, DeliveryError> {
     let id = run.id.clone();
@@ -336,7 +351,7 @@ async fn deliver_held(
     loop {
         let n = lock(&ctx.store).begin_attempt(&id)?;
         let result = attempt_once(
-            ctx, sub, &mut plan, &mut run, n, resumed, node, &columns, obs,
+            ctx, sub, &mut plan, &mut run, n, resumed, node, &mut live, &columns, obs,
         )
         .await;
         match result {
@@ -437,8 +452,11 @@ enum Attempted {
 }
 
 /// One attempt: the sealed artifact checked against its recorded size and SHA-256 (a
-/// changed one is discarded, never uploaded), else the target checked and the artifact
-/// generated; then the upload.
+/// changed one is discarded, never uploaded; one this process sealed moments ago is not
+/// read again on the run's first attempt, [`crate::core::fresh`]), else the target checked
+/// and the artifact generated; then the upload. A run whose shared scan seals it now
+/// (`live`) uploads while the scan seals on its first attempt, and no attempt goes on
+/// before the scan has ended for it.
 #[allow(clippy::too_many_arguments)]
 async fn attempt_once(
     ctx: &Ctx,
@@ -448,6 +466,7 @@ async fn attempt_once(
     n: u32,
     resumed: bool,
     node: &str,
+    live: &mut Option<Arc<live::Live>>,
     columns: &[String],
     obs: &dyn Observer,
 ) -> Result<Attempted, DeliveryError> {
@@ -464,13 +483,55 @@ async fn attempt_once(
         Transport::Sftp(t) => t,
     };
     let target = target_of(&plan.subscription, t)?;
+    if let Some(l) = live.take() {
+        // The scan checked the target before it started.
+        if let Some(source) = l.take_source().filter(|_| stream::streams(plan)) {
+            return stream::upload_while_shared(
+                ctx, sub, plan, run, n, &target, columns, obs, &l, source,
+            )
+            .await;
+        }
+        obs.stage(&id, "waiting for the shared scan");
+        match l.ended(&ctx.cancel).await {
+            None => return Ok(Attempted::Cancelled),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(())) => {
+                if let Some(r) = lock(&ctx.store).get_run(&id)? {
+                    *run = r;
+                }
+            }
+        }
+    }
     let look_first = resumed || n > 1;
     if let Some(found) = take_over_artifact(ctx, sub, run, node, &target, columns).await? {
         return Ok(found);
     }
     if let Some(a) = run.artifact.clone() {
         let extras = lock(&ctx.store).run_files(&id)?;
-        match check_spool(&a, &extras).await? {
+        let fresh = ctx.sealing.take_fresh(&id);
+        let read = crate::core::fresh::spool_read(
+            fresh.as_ref(),
+            a.ciphertext_bytes,
+            &a.ciphertext_sha256,
+            n == 1 && !resumed && extras.is_empty(),
+            fresh
+                .as_ref()
+                .and_then(|_| spool::stamp(Path::new(&a.path))),
+        );
+        let checked = match read {
+            SpoolRead::Trusted => {
+                debug!(subscription = %sub.id, run = %id, path = %a.path,
+                       "Sealed by this process moments ago; not read again before its upload.");
+                SpoolCheck::Intact
+            }
+            SpoolRead::Full => {
+                let c = check_spool(&a, &extras).await?;
+                debug!(subscription = %sub.id, run = %id, path = %a.path, attempt = n,
+                       "Sealed artifact read again and checked against its recorded size and SHA-256.");
+                c
+            }
+        };
+        match checked {
             SpoolCheck::Intact => {}
             SpoolCheck::Missing => {
                 // Cannot be regenerated byte for byte (age output differs every time): if

@@ -111,3 +111,14 @@ pub(super) fn lock_run(spool: &Path, run: &str) -> Result<std::fs::File, Deliver
         ))),
     }
 }
+
+/// The file's stamp on disk (size, modification time, inode); `None` when it cannot be read.
+pub(super) fn stamp(path: &Path) -> Option<crate::core::fresh::Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(crate::core::fresh::Stamp {
+        len: m.len(),
+        modified: m.modified().ok()?,
+        inode: m.ino(),
+    })
+}

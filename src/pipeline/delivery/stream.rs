@@ -7,8 +7,11 @@
 //! and the receipt last. Sealing that fails removes the temp file and is the attempt's
 //! error; an upload that fails lets the sealing finish and the next attempt resumes from
 //! the complete spool copy. Only runs with one file (dsv or csv, no code tables beside it)
-//! go this way; the others seal first and upload after.
+//! go this way; the others seal first and upload after. The runs of a shared scan go the
+//! same way when their delivery starts while the scan seals ([`upload_while_shared`]): the
+//! scan's sealer for the run writes the file the upload follows.
 
+use super::live::Live;
 use super::record::{record_sealed, seal_in_spool};
 use super::{lock, manifest, Attempted, Ctx, DeliveryError, Observer, Sent};
 use crate::core::config::{Format, IfExists, Subscription, VerifyLevel};
@@ -91,14 +94,6 @@ pub(super) async fn generate_and_upload(
 ) -> Result<Attempted, DeliveryError> {
     let id = run.id.clone();
     obs.stage(&id, &format!("generating and uploading (attempt {n})"));
-    let local = ctx.daemon.spool_dir.join(format!("{id}.artifact"));
-    let up = upload_of(
-        plan,
-        run,
-        local,
-        plan.files(plan.extract.format).main.clone(),
-        String::new(),
-    );
     let (file_tx, file_rx) = tokio::sync::oneshot::channel();
     let (grow_tx, grow_rx) = tokio::sync::watch::channel(Growth::Written(0));
     let grow_tx = Arc::new(grow_tx);
@@ -115,11 +110,9 @@ pub(super) async fn generate_and_upload(
         file: file_rx,
         growth: grow_rx,
     };
-    let hint = size_hint(ctx, sub);
-    let mut sealed_at = None;
+    let mut sealed_run = run.clone();
     let sealing = async {
         let r = seal_in_spool(ctx, plan, &id, obs, None, Some(follow)).await;
-        sealed_at = Some(std::time::Instant::now());
         grow_tx.send_replace(match &r {
             Ok(a) => Growth::Complete {
                 bytes: a.sealed.ciphertext_bytes,
@@ -131,9 +124,87 @@ pub(super) async fn generate_and_upload(
         // Recorded as soon as it is sealed, while the rest goes up: from here a crash finds
         // the run `uploading` with this artifact, as on the serial path, and resuming looks
         // for the file on the server, then uploads the spool copy.
-        record_sealed(ctx, plan, run, &art)?;
-        *run = lock(&ctx.store).set_state(&id, RunState::Uploading, None)?;
-        Ok::<_, DeliveryError>(art)
+        record_sealed(ctx, plan, &mut sealed_run, &art)?;
+        Ok::<_, DeliveryError>(lock(&ctx.store).set_state(&id, RunState::Uploading, None)?)
+    };
+    upload_beside(ctx, sub, plan, run, target, columns, source, sealing).await
+}
+
+/// The first attempt of a run whose shared scan seals its artifact now (it joined the scan,
+/// [`super::live`]): the same upload as [`generate_and_upload`]'s, of the spool file the
+/// scan's sealer for this run writes, committed once the scan has ended for the run and
+/// recorded its artifact. The sealer never waits for this upload; an upload that fails
+/// waits for the scan's end (the next attempt uploads the complete spool copy); a sealing
+/// that fails is this attempt's error (the next attempt seals alone).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn upload_while_shared(
+    ctx: &Ctx,
+    sub: &Subscription,
+    plan: &RunPlan,
+    run: &mut crate::store::Run,
+    n: u32,
+    target: &sftp::Target,
+    columns: &[String],
+    obs: &dyn Observer,
+    live: &Live,
+    source: sftp::Growing,
+) -> Result<Attempted, DeliveryError> {
+    let id = run.id.clone();
+    obs.stage(
+        &id,
+        &format!("uploading while the shared scan seals (attempt {n})"),
+    );
+    info!(subscription = %sub.id, run = %id, attempt = n, "Uploading while the shared scan seals.");
+    crate::telemetry::shared_scan_streamed();
+    let sealing = async {
+        match live.ended(&ctx.cancel).await {
+            None => Err(DeliveryError::Task("stopped by shutdown".into())),
+            Some(Err(e)) => Err(e),
+            Some(Ok(())) => {
+                let store = lock(&ctx.store);
+                let r = store
+                    .get_run(&id)?
+                    .ok_or_else(|| DeliveryError::Task(format!("run {id} is not in the store")))?;
+                Ok(match r.state {
+                    RunState::Uploading => r,
+                    _ => store.set_state(&id, RunState::Uploading, None)?,
+                })
+            }
+        }
+    };
+    upload_beside(ctx, sub, plan, run, target, columns, source, sealing).await
+}
+
+/// Uploads `source` (the run's spool file as it is sealed) to its temp file while `sealing`
+/// ends (the run with its sealed artifact recorded, state `uploading`), then commits: the
+/// temp file checked against the sealed size and SHA-256, the no-clobber commit, the
+/// sidecars. `run` is the sealed one from there, whatever the upload came to.
+#[allow(clippy::too_many_arguments)]
+async fn upload_beside(
+    ctx: &Ctx,
+    sub: &Subscription,
+    plan: &RunPlan,
+    run: &mut crate::store::Run,
+    target: &sftp::Target,
+    columns: &[String],
+    source: sftp::Growing,
+    sealing: impl std::future::Future<Output = Result<crate::store::Run, DeliveryError>>,
+) -> Result<Attempted, DeliveryError> {
+    let id = run.id.clone();
+    let local = ctx.daemon.spool_dir.join(format!("{id}.artifact"));
+    let up = upload_of(
+        plan,
+        run,
+        local,
+        plan.files(plan.extract.format).main.clone(),
+        String::new(),
+    );
+    let hint = size_hint(ctx, sub);
+    let mut sealed_at = None;
+    let sealing = async {
+        let r = sealing.await;
+        sealed_at = Some(std::time::Instant::now());
+        r
     };
     let uploading = async {
         tokio::select! {
@@ -142,14 +213,21 @@ pub(super) async fn generate_and_upload(
         }
     };
     let (sealed, staged) = tokio::join!(sealing, uploading);
-    if let Err(e) = sealed {
-        // The upload saw a sealing failure and removed its temp file; a staged one (the
-        // sealing or its recording failed after the last byte) is removed here.
-        if let Some(Ok(s)) = staged {
-            s.abandon().await;
+    let sealed = match sealed {
+        Ok(r) => r,
+        Err(e) => {
+            // The upload saw a sealing failure and removed its temp file; a staged one (the
+            // sealing or its recording failed after the last byte) is removed here.
+            if let Some(Ok(s)) = staged {
+                s.abandon().await;
+            }
+            if ctx.cancel.is_cancelled() {
+                return Ok(Attempted::Cancelled);
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
+    *run = sealed;
     let staged = match staged {
         None => return Ok(Attempted::Cancelled),
         // The spool copy is complete: the next attempt uploads it.

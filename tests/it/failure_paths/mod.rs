@@ -30,6 +30,7 @@ fn ctx_of(env: &Env) -> (Ctx, regdrop::loader::Loaded) {
         store: Arc::new(Mutex::new(env.store())),
         cancel: CancellationToken::new(),
         xlsx_row_limit: None,
+        sealing: Default::default(),
     };
     (ctx, loaded)
 }

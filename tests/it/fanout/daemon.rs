@@ -22,7 +22,12 @@ use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_regdrop");
 
-fn spawn(env: &Env) -> Child {
+pub(super) fn spawn(env: &Env) -> Child {
+    spawn_logging(env, "info")
+}
+
+/// The daemon of `env`, logging per `filter` (`REGDROP_LOG`) to `daemon.log`.
+pub(super) fn spawn_logging(env: &Env, filter: &str) -> Child {
     let err = std::fs::File::create(env.path().join("daemon.log")).unwrap();
     Command::new(BIN)
         .arg("--config")
@@ -30,7 +35,7 @@ fn spawn(env: &Env) -> Child {
         .arg("run")
         .env_remove("NOTIFY_SOCKET")
         .env_remove("WATCHDOG_USEC")
-        .env("REGDROP_LOG", "info")
+        .env("REGDROP_LOG", filter)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
@@ -38,12 +43,12 @@ fn spawn(env: &Env) -> Child {
         .unwrap()
 }
 
-fn log(env: &Env) -> String {
+pub(super) fn log(env: &Env) -> String {
     std::fs::read_to_string(env.path().join("daemon.log")).unwrap_or_default()
 }
 
 /// A subscription of `extract` sealed to `recipient`, delivered to `127.0.0.1:port`.
-fn sub(
+pub(super) fn sub(
     id: &str,
     port: u16,
     host_key: &str,
@@ -69,7 +74,7 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-fn metric(body: &str, name: &str) -> f64 {
+pub(super) fn metric(body: &str, name: &str) -> f64 {
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
@@ -233,7 +238,7 @@ async fn subscriptions_with_one_query_share_a_scan_and_each_gets_its_own_receipt
 
 /// The delivered file of `run` decrypts with the customer's `identity` to exactly the
 /// plaintext a solo run of its plan seals, and its receipt says so.
-fn assert_as_solo(
+pub(super) fn assert_as_solo(
     env: &Env,
     loaded: &regdrop::loader::Loaded,
     id: &str,

@@ -2,7 +2,10 @@
 //! of the register. `pipeline`: the artifacts of a shared scan against the solo ones (the
 //! `age` CLI decrypts each to exactly the plaintext a solo run seals), a member whose
 //! sealer fails dropping out alone. `daemon`: the real daemon groups the fires, each run
-//! keeps its own receipt, retries and failures.
+//! keeps its own receipt, retries and failures. `streaming`: the runs of a scan upload
+//! while it seals; a cut member is delivered once from its spool copy, a stalled one holds
+//! up nobody.
 
 mod daemon;
 mod pipeline;
+mod streaming;

@@ -131,18 +131,19 @@ fn one_scan_seals_each_member_to_its_own_key_as_a_solo_run_would() {
         plan("d", "report = \"technical_owners\"", &k[3].1),
     ];
     let spool = s.dir.path().join("spool");
-    let members: Vec<Member<'_>> = plans
+    let mut members: Vec<Member<'_>> = plans
         .iter()
         .map(|p| Member {
             plan: p,
             spool: &spool,
             artifact_name: format!("{}.artifact", p.subscription),
+            follow: None,
         })
         .collect();
     let mut seen = 0;
     let scanned = seal_shared(
         &DbLocation::Sqlite(s.register.clone()),
-        &members,
+        &mut members,
         &mut |d, _| seen = d,
         &|| false,
     )
@@ -210,18 +211,19 @@ fn a_member_whose_sealer_fails_drops_out_alone_and_leaves_nothing() {
         if disk.is_some() { &small } else { &spool },
         &spool,
     ];
-    let members: Vec<Member<'_>> = plans
+    let mut members: Vec<Member<'_>> = plans
         .iter()
         .zip(spools)
         .map(|(p, sp)| Member {
             plan: p,
             spool: sp,
             artifact_name: format!("{}.artifact", p.subscription),
+            follow: None,
         })
         .collect();
     let scanned = seal_shared(
         &DbLocation::Sqlite(s.register.clone()),
-        &members,
+        &mut members,
         &mut |_, _| {},
         &|| false,
     )

@@ -1,7 +1,8 @@
 //! The one TCP fault proxy of the tests and the benchmarks (`examples/fault_proxy.rs` runs
 //! this file as a program). On loopback, between a client and an upstream port, it forwards
 //! both ways and, as asked ([`Faults`]): cuts connections after N bytes client -> server (all
-//! of them, or only some), throttles client -> server, adds latency in each direction (a
+//! of them, or only some), stalls them after N bytes until released ([`Proxy::held`]),
+//! throttles client -> server, adds latency in each direction (a
 //! round trip gains twice [`Faults::delay`], bandwidth is not limited), or closes every new
 //! connection at once while [`Proxy::down`] is set. It counts connections and the bytes it
 //! forwarded client -> server.
@@ -31,16 +32,30 @@ pub struct Faults {
     pub rate: Option<u64>,
     /// Hold every byte this long in each direction before passing it on.
     pub delay: Duration,
+    /// On the connections a cut would pick ([`Faults::spare_first`],
+    /// [`Faults::cut_connections`]), pass nothing more client -> server once this many bytes
+    /// went, while [`Proxy::held`] is set (it is, from the start, when this is set).
+    pub stall_after: Option<u64>,
 }
 
 impl Faults {
-    /// Where the `nth` connection (from 0) is cut, if it is.
-    fn cut_for(&self, nth: u64) -> Option<u64> {
+    /// Whether the `nth` connection (from 0) is one to cut or stall.
+    fn picked(&self, nth: u64) -> bool {
         let spared = nth < self.spare_first;
         let beyond = self
             .cut_connections
             .is_some_and(|k| nth >= self.spare_first + k);
-        self.cut_after.filter(|_| !spared && !beyond)
+        !spared && !beyond
+    }
+
+    /// Where the `nth` connection (from 0) is cut, if it is.
+    fn cut_for(&self, nth: u64) -> Option<u64> {
+        self.cut_after.filter(|_| self.picked(nth))
+    }
+
+    /// Where the `nth` connection (from 0) stalls, if it does.
+    fn stall_for(&self, nth: u64) -> Option<u64> {
+        self.stall_after.filter(|_| self.picked(nth))
     }
 }
 
@@ -54,6 +69,8 @@ pub struct Proxy {
     pub connections: Arc<AtomicU64>,
     /// While set, every new connection is closed at once (the server "is down").
     pub down: Arc<AtomicBool>,
+    /// While set, connections past [`Faults::stall_after`] pass nothing client -> server.
+    pub held: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -83,7 +100,9 @@ impl Proxy {
         let up_bytes = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let down = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(faults.stall_after.is_some()));
         let (counter, accepted, is_down) = (up_bytes.clone(), connections.clone(), down.clone());
+        let is_held = held.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let nth = accepted.fetch_add(1, Ordering::SeqCst);
@@ -92,12 +111,14 @@ impl Proxy {
                 }
                 let up = Leg {
                     cut_after: faults.cut_for(nth),
+                    stall: faults.stall_for(nth).map(|n| (n, is_held.clone())),
                     rate: faults.rate,
                     delay: faults.delay,
                     counter: Some(counter.clone()),
                 };
                 let back = Leg {
                     cut_after: None,
+                    stall: None,
                     rate: None,
                     delay: faults.delay,
                     counter: None,
@@ -110,6 +131,7 @@ impl Proxy {
             up_bytes,
             connections,
             down,
+            held,
             task,
         }
     }
@@ -124,6 +146,8 @@ impl Proxy {
 struct Leg {
     /// Stop after this many bytes (then the whole connection ends).
     cut_after: Option<u64>,
+    /// Pass nothing more after this many bytes while the flag is set.
+    stall: Option<(u64, Arc<AtomicBool>)>,
     /// Bytes per second.
     rate: Option<u64>,
     delay: Duration,
@@ -163,6 +187,7 @@ where
 {
     let Leg {
         cut_after,
+        stall,
         rate,
         delay,
         counter,
@@ -184,6 +209,11 @@ where
                     _ => (n, false),
                 };
                 buf.truncate(n);
+                if let Some((after, held)) = &stall {
+                    while sent >= *after && held.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
                 let Ok(permit) = budget.acquire_many(n as u32).await else {
                     return;
                 };
