@@ -118,7 +118,10 @@ impl Drop for BulkClient {
         // then (briefly), unless a COPY is unfinished.
         drop(self.client.take());
         if let Some(c) = self.connection.take().filter(|_| !self.unfinished) {
-            let _ = self.rt.block_on(tokio::time::timeout(CLOSE_WAIT, c));
+            // (The timer is made inside the runtime: it needs its clock.)
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(CLOSE_WAIT, c).await });
         }
     }
 }
