@@ -491,7 +491,16 @@ pub fn io_cause(e: &postgres::Error) -> Option<&std::io::Error> {
     None
 }
 
-/// Class of a PostgreSQL error: a lost or refused connection, a server shutting down or not
+/// Whether the server's side of the connection ended in the middle of a message (a
+/// restart, a failover, a network cut while it was answering): tokio-util's framing below
+/// the driver says so with an `Other` I/O error of its own.
+pub fn cut_mid_message(e: &postgres::Error) -> bool {
+    io_cause(e).is_some_and(|io| {
+        io.kind() == std::io::ErrorKind::Other && io.to_string() == "bytes remaining on stream"
+    })
+}
+
+/// Class of a PostgreSQL error: a lost (also in the middle of an answer) or refused connection, a server shutting down or not
 /// yet up, a serialization failure, a deadlock, a lock or statement timeout and too many
 /// connections can pass; a constraint violation, a wrong password, a missing database or
 /// table, a permission problem and everything else need someone to act.
@@ -511,6 +520,9 @@ pub fn class(e: &postgres::Error) -> ErrorClass {
         } else {
             ErrorClass::Permanent
         };
+    }
+    if cut_mid_message(e) {
+        return ErrorClass::Retryable;
     }
     use std::io::ErrorKind as K;
     match io_cause(e).map(std::io::Error::kind) {
@@ -573,6 +585,11 @@ pub fn hint(e: &postgres::Error, used: Use) -> Option<&'static str> {
             ("57P03", _) => Some("the server is starting up or shutting down: wait and try again"),
             _ => None,
         };
+    }
+    if cut_mid_message(e) {
+        return Some(
+            "the connection was cut in the middle of the server's answer (a restart, a failover or a network cut); the next attempt connects again",
+        );
     }
     if io_cause(e).is_some() || e.is_closed() {
         return Some(

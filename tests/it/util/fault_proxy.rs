@@ -1,7 +1,7 @@
 //! The one TCP fault proxy of the tests and the benchmarks (`examples/fault_proxy.rs` runs
 //! this file as a program). On loopback, between a client and an upstream port, it forwards
-//! both ways and, as asked ([`Faults`]): cuts connections after N bytes client -> server (all
-//! of them, or only some), throttles client -> server, adds latency in each direction (a
+//! both ways and, as asked ([`Faults`]): cuts connections after N bytes client -> server or
+//! server -> client (all of them, or only some), throttles client -> server, adds latency in each direction (a
 //! round trip gains twice [`Faults::delay`], bandwidth is not limited), or closes every new
 //! connection at once while [`Proxy::down`] is set. It counts connections and the bytes it
 //! forwarded client -> server.
@@ -22,6 +22,9 @@ use tokio::time::Instant;
 pub struct Faults {
     /// Close both sides once this many bytes went client -> server on a connection.
     pub cut_after: Option<u64>,
+    /// Close both sides once this many bytes went server -> client on a connection (a
+    /// download or a query's answer cut in the middle); the same connections as `cut_after`.
+    pub cut_back_after: Option<u64>,
     /// Cut only the first this many connections (after [`Faults::spare_first`]; all when
     /// `None`).
     pub cut_connections: Option<u64>,
@@ -34,13 +37,13 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Where the `nth` connection (from 0) is cut, if it is.
-    fn cut_for(&self, nth: u64) -> Option<u64> {
+    /// Whether the `nth` connection (from 0) is one to cut.
+    fn cuts(&self, nth: u64) -> bool {
         let spared = nth < self.spare_first;
         let beyond = self
             .cut_connections
             .is_some_and(|k| nth >= self.spare_first + k);
-        self.cut_after.filter(|_| !spared && !beyond)
+        !spared && !beyond
     }
 }
 
@@ -90,14 +93,15 @@ impl Proxy {
                 if is_down.load(Ordering::SeqCst) {
                     continue; // dropped: closed at once
                 }
+                let cuts = faults.cuts(nth);
                 let up = Leg {
-                    cut_after: faults.cut_for(nth),
+                    cut_after: faults.cut_after.filter(|_| cuts),
                     rate: faults.rate,
                     delay: faults.delay,
                     counter: Some(counter.clone()),
                 };
                 let back = Leg {
-                    cut_after: None,
+                    cut_after: faults.cut_back_after.filter(|_| cuts),
                     rate: None,
                     delay: faults.delay,
                     counter: None,
