@@ -300,6 +300,10 @@ pub enum WorkerError {
     /// Shown once: the driver's text already ends with its cause.
     #[error("{0}")]
     Db(postgres::Error),
+    /// The connection was lost while the server was answering (a COPY's data stopped
+    /// coming): retried, whatever the I/O error says.
+    #[error("{0}")]
+    Lost(postgres::Error),
     /// Reading from the connection failed below the driver.
     #[error("reading from PostgreSQL: {0}")]
     Io(std::io::Error),
@@ -316,6 +320,7 @@ impl WorkerError {
     pub fn hint_suffix(&self, used: Use) -> String {
         match self {
             WorkerError::Db(e) => hint(e, used).map(|h| format!("; {h}")).unwrap_or_default(),
+            WorkerError::Lost(_) => format!("; {CUT_HINT}"),
             _ => String::new(),
         }
     }
@@ -323,9 +328,21 @@ impl WorkerError {
     pub fn class(&self) -> ErrorClass {
         match self {
             WorkerError::Db(e) => class(e),
+            WorkerError::Lost(_) => ErrorClass::Retryable,
             WorkerError::Io(_) => ErrorClass::Retryable,
             WorkerError::Config { .. } => ErrorClass::Permanent,
             WorkerError::Thread => ErrorClass::Retryable,
+        }
+    }
+}
+
+impl WorkerError {
+    /// `e` from a connection that was up and answering: [`WorkerError::Lost`] when it says
+    /// the connection went (no error from the server itself), else [`WorkerError::Db`].
+    pub fn midway(e: postgres::Error) -> WorkerError {
+        match e.code().is_none() && connection_lost(&e) {
+            true => WorkerError::Lost(e),
+            false => WorkerError::Db(e),
         }
     }
 }
@@ -491,6 +508,8 @@ pub fn io_cause(e: &postgres::Error) -> Option<&std::io::Error> {
     None
 }
 
+const CUT_HINT: &str = "the connection was cut in the middle of the server's answer (a restart, a failover or a network cut); the next attempt connects again";
+
 /// Whether the server's side of the connection ended in the middle of a message (a
 /// restart, a failover, a network cut while it was answering): tokio-util's framing below
 /// the driver says so with an `Other` I/O error of its own.
@@ -587,9 +606,7 @@ pub fn hint(e: &postgres::Error, used: Use) -> Option<&'static str> {
         };
     }
     if cut_mid_message(e) {
-        return Some(
-            "the connection was cut in the middle of the server's answer (a restart, a failover or a network cut); the next attempt connects again",
-        );
+        return Some(CUT_HINT);
     }
     if io_cause(e).is_some() || e.is_closed() {
         return Some(

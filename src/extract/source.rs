@@ -327,7 +327,7 @@ impl Snapshot<'_> {
                 .map_err(|_| ExtractError::Postgres(WorkerError::Thread))?;
             match chunk {
                 Chunk::Data(d) => reader.feed(&d, &mut row, &bad)?,
-                Chunk::Failed(e) => return Err(ExtractError::Postgres(WorkerError::Db(e))),
+                Chunk::Failed(e) => return Err(ExtractError::Postgres(e)),
                 Chunk::Done => break,
             }
         }
@@ -370,7 +370,7 @@ impl Drop for Snapshot<'_> {
 /// What the PostgreSQL thread hands over while it reads a COPY.
 enum Chunk {
     Data(Vec<u8>),
-    Failed(postgres::Error),
+    Failed(WorkerError),
     Done,
 }
 
@@ -381,7 +381,7 @@ fn read_copy(c: &mut BulkClient, sql: &str, tx: &mpsc::SyncSender<Chunk>) {
     let mut copy = match c.copy_out(sql) {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Chunk::Failed(e));
+            let _ = tx.send(Chunk::Failed(WorkerError::Db(e)));
             return;
         }
     };
@@ -391,7 +391,8 @@ fn read_copy(c: &mut BulkClient, sql: &str, tx: &mpsc::SyncSender<Chunk>) {
         let more = match copy.fill(&mut buf, CHUNK) {
             Ok(more) => more,
             Err(e) => {
-                let _ = tx.send(Chunk::Failed(e));
+                // The data was coming: a lost connection is one, whatever I/O error it is.
+                let _ = tx.send(Chunk::Failed(WorkerError::midway(e)));
                 return;
             }
         };
