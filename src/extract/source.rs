@@ -288,9 +288,11 @@ impl Snapshot<'_> {
     ) -> Result<u64, ExtractError> {
         let sql = format!("COPY ({}) TO STDOUT", q.inline()?);
         let (tx, rx) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
+        // Read chunks go back to be filled again (no allocation, no fresh pages per chunk).
+        let (used_tx, used) = mpsc::channel::<Vec<u8>>();
         // Until the end of the data is read, the COPY is unfinished.
         self.abandoned.set(true);
-        w.submit(move |c| read_copy(c, &sql, &tx))
+        w.submit(move |c| read_copy(c, &sql, &tx, &used))
             .map_err(ExtractError::Postgres)?;
         let bad = |row: u64, p: Problem| {
             let (field, problem) = match p {
@@ -326,7 +328,10 @@ impl Snapshot<'_> {
                 .recv()
                 .map_err(|_| ExtractError::Postgres(WorkerError::Thread))?;
             match chunk {
-                Chunk::Data(d) => reader.feed(&d, &mut row, &bad)?,
+                Chunk::Data(d) => {
+                    reader.feed(&d, &mut row, &bad)?;
+                    let _ = used_tx.send(d);
+                }
                 Chunk::Failed(e) => return Err(ExtractError::Postgres(e)),
                 Chunk::Done => break,
             }
@@ -376,8 +381,13 @@ enum Chunk {
 
 /// On the client's thread: runs the COPY and sends its data in chunks of about [`CHUNK`]
 /// bytes (whole CopyData messages, gathered in one runtime crossing), then `Done`; stops
-/// when the reader is gone.
-fn read_copy(c: &mut BulkClient, sql: &str, tx: &mpsc::SyncSender<Chunk>) {
+/// when the reader is gone. Chunks the reader is done with come back through `used`.
+fn read_copy(
+    c: &mut BulkClient,
+    sql: &str,
+    tx: &mpsc::SyncSender<Chunk>,
+    used: &mpsc::Receiver<Vec<u8>>,
+) {
     let mut copy = match c.copy_out(sql) {
         Ok(r) => r,
         Err(e) => {
@@ -387,7 +397,13 @@ fn read_copy(c: &mut BulkClient, sql: &str, tx: &mpsc::SyncSender<Chunk>) {
     };
     loop {
         // A row is one message: a chunk ends at most one row beyond CHUNK.
-        let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+        let mut buf = match used.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Vec::with_capacity(CHUNK + 64 * 1024),
+        };
         let more = match copy.fill(&mut buf, CHUNK) {
             Ok(more) => more,
             Err(e) => {

@@ -5,8 +5,9 @@
 //!
 //! Writing is [`push_field`]; reading is a [`RowReader`] fed the data in pieces as they
 //! come (a piece may end inside a row or a character). It checks UTF-8 once per piece, not
-//! once per value, and finds the separators of a whole piece with one vectorised scan
-//! (`memchr3` over tab, newline and backslash) instead of looking at every byte.
+//! once per value, and finds the bytes that matter (tab, newline, backslash) eight at a time
+//! ([`Specials`]) instead of looking at every byte. (`memchr3_iter` was tried: with a match
+//! every 25 bytes or so its per-call set-up cost more than the byte loop it replaced.)
 
 /// Appends `v` as one field (no separator): `\N` for `None`, escaped text otherwise.
 pub fn push_field(out: &mut Vec<u8>, v: Option<&str>) {
@@ -152,7 +153,7 @@ impl RowReader {
         let b = text.as_bytes();
         let n = self.spans.len();
         let (mut field, mut start, mut escaped, mut skip_to) = (0, 0, false, 0);
-        for i in memchr::memchr3_iter(b'\t', b'\n', b'\\', b) {
+        for i in Specials::new(b) {
             if i < skip_to {
                 continue;
             }
@@ -225,6 +226,60 @@ impl RowReader {
         self.values = reuse(values);
         done
     }
+}
+
+/// The positions of tab, newline and backslash in a text, in order: eight bytes at a time
+/// as one `u64` (SWAR), whose matching bytes a few integer operations mark, without a
+/// branch per byte.
+struct Specials<'a> {
+    b: &'a [u8],
+    /// Where the next word starts.
+    next: usize,
+    /// The high bit of each matching byte of the word before `next`, not yet handed out.
+    mask: u64,
+}
+
+impl<'a> Specials<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Specials {
+            b,
+            next: 0,
+            mask: 0,
+        }
+    }
+}
+
+impl Iterator for Specials<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            let rest = self.b.get(self.next..).filter(|r| !r.is_empty())?;
+            let word = match rest.first_chunk::<8>() {
+                Some(w) => u64::from_le_bytes(*w),
+                None => {
+                    // The last bytes, padded with zeros (which match nothing).
+                    let mut w = [0u8; 8];
+                    w[..rest.len()].copy_from_slice(rest);
+                    u64::from_le_bytes(w)
+                }
+            };
+            self.mask = specials(word);
+            self.next += 8;
+        }
+        let at = self.next - 8 + (self.mask.trailing_zeros() / 8) as usize;
+        self.mask &= self.mask - 1;
+        Some(at)
+    }
+}
+
+/// The high bit of each byte of `w` that is a tab, a newline or a backslash.
+fn specials(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    // A byte of `x` is zero exactly when its high bit ends up set (no carries across bytes).
+    let zero = |x: u64| !((x & LOW7).wrapping_add(LOW7) | x | LOW7);
+    zero(w ^ (EACH * 0x09)) | zero(w ^ (EACH * 0x0a)) | zero(w ^ (EACH * 0x5c))
 }
 
 fn unescape(f: &[u8], out: &mut Vec<u8>) {
@@ -402,6 +457,27 @@ mod tests {
         assert_eq!(
             read(&[&text[..text.len() - 1]], 3),
             Err((4, Problem::Truncated))
+        );
+    }
+
+    #[test]
+    fn specials_are_every_tab_newline_and_backslash_and_nothing_else() {
+        // Every byte value, at every offset in and across words, and texts of every length
+        // around a word's.
+        let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        for start in 0..9 {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, all.len() - start] {
+                let b = &all[start..start + len];
+                let want: Vec<usize> = (0..b.len())
+                    .filter(|&i| matches!(b[i], b'\t' | b'\n' | b'\\'))
+                    .collect();
+                assert_eq!(Specials::new(b).collect::<Vec<_>>(), want, "{start} {len}");
+            }
+        }
+        // Neighbours of the three (0x08, 0x0b, 0x5b, 0x5d, 0x89, 0xdc) are not matches.
+        assert_eq!(
+            specials(u64::from_le_bytes(*b"\x08\x0b[]\x89\xdc\x0a\x09")),
+            0x8080 << 48
         );
     }
 
