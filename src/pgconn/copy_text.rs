@@ -56,6 +56,9 @@ enum Span {
     Unescaped,
 }
 
+/// What a [`RowReader`] hands each row to: its number (from 1) and its values.
+pub type Each<'a, E> = dyn FnMut(u64, &[Option<&str>]) -> Result<(), E> + 'a;
+
 /// Reads rows of a fixed number of fields from COPY text handed over in pieces.
 pub struct RowReader {
     spans: Vec<Span>,
@@ -92,7 +95,7 @@ impl RowReader {
     pub fn feed<E>(
         &mut self,
         mut data: &[u8],
-        each: &mut dyn FnMut(u64, &[Option<&str>]) -> Result<(), E>,
+        each: &mut Each<'_, E>,
         bad: &dyn Fn(u64, Problem) -> E,
     ) -> Result<(), E> {
         if !self.carry.is_empty() {
@@ -128,7 +131,7 @@ impl RowReader {
     fn lines<E>(
         &mut self,
         lines: &[u8],
-        each: &mut dyn FnMut(u64, &[Option<&str>]) -> Result<(), E>,
+        each: &mut Each<'_, E>,
         bad: &dyn Fn(u64, Problem) -> E,
     ) -> Result<(), E> {
         if let Ok(text) = simdutf8::basic::from_utf8(lines) {
@@ -147,7 +150,7 @@ impl RowReader {
     fn split<E>(
         &mut self,
         text: &str,
-        each: &mut dyn FnMut(u64, &[Option<&str>]) -> Result<(), E>,
+        each: &mut Each<'_, E>,
         bad: &dyn Fn(u64, Problem) -> E,
     ) -> Result<(), E> {
         let b = text.as_bytes();
@@ -206,7 +209,7 @@ impl RowReader {
     fn row<E>(
         &mut self,
         text: &str,
-        each: &mut dyn FnMut(u64, &[Option<&str>]) -> Result<(), E>,
+        each: &mut Each<'_, E>,
         bad: &dyn Fn(u64, Problem) -> E,
     ) -> Result<(), E> {
         let mut values = reuse(std::mem::take(&mut self.values));
