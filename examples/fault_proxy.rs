@@ -34,6 +34,9 @@ struct Args {
     /// Close a connection once this many bytes went client -> server.
     #[arg(long)]
     cut_after: Option<u64>,
+    /// Close a connection once this many bytes went server -> client.
+    #[arg(long)]
+    cut_back_after: Option<u64>,
     /// Cut only this many connections (after the spared ones).
     #[arg(long)]
     cut_connections: Option<u64>,
@@ -50,6 +53,7 @@ async fn main() {
     let a = Args::parse();
     let faults = Faults {
         cut_after: a.cut_after,
+        cut_back_after: a.cut_back_after,
         cut_connections: a.cut_connections,
         spare_first: a.spare_first,
         rate: a.rate,

@@ -5,6 +5,7 @@
 # alternate; prints medians, the median pair ratio and peak RSS.
 #
 #   scripts/bench_pg.sh [VEHICLES] [RUNS] [WORKDIR]   (default 1000000, 3, a temp folder)
+#   REGDROP=path/to/regdrop picks the binary (default target/release/regdrop).
 #
 # A throwaway PostgreSQL cluster (initdb + postgres of Debian's `postgresql`) runs on a free
 # loopback port inside WORKDIR and is stopped at the end. As root the server runs as the
@@ -18,7 +19,7 @@ N=${1:-1000000}
 RUNS=${2:-3}
 W=${3:-$(mktemp -d)}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/target/release/regdrop"
+BIN=${REGDROP:-$ROOT/target/release/regdrop}
 . "$ROOT/scripts/bench_lib.sh"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -q)
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)"; exit 1; }

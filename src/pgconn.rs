@@ -11,17 +11,21 @@
 use crate::core::config::location::PgUrl;
 use crate::core::retry::ErrorClass;
 use postgres::config::{Host, SslMode};
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, NoTls};
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod bulk;
+pub mod copy_text;
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to connect.
 pub struct Target {
-    config: Config,
+    /// tokio-postgres's (the sync client's is made from it).
+    config: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The URL without its password.
     pub shown: String,
@@ -52,7 +56,7 @@ impl Target {
         } else {
             format!("{base}?{}", rest.join("&"))
         };
-        let mut config: Config = text.parse().map_err(|e: postgres::Error| {
+        let mut config: tokio_postgres::Config = text.parse().map_err(|e: postgres::Error| {
             format!("{e} (write postgresql://USER@HOST:PORT/DATABASE)")
         })?;
         if config.get_password().is_none() {
@@ -92,9 +96,10 @@ impl Target {
 
     /// Connects (blocking; call it on a thread outside any tokio runtime).
     pub fn connect(&self) -> Result<Client, postgres::Error> {
+        let config = postgres::Config::from(self.config.clone());
         match &self.tls {
-            Some(tls) => self.config.connect(tls.clone()),
-            None => self.config.connect(NoTls),
+            Some(tls) => config.connect(tls.clone()),
+            None => config.connect(NoTls),
         }
     }
 }
@@ -107,7 +112,6 @@ impl Target {
 /// `LoadCredential=pgpass:/etc/regdrop/secrets/pgpass` and `Environment=PGPASSFILE=%d/pgpass`.
 pub mod passfile {
     use postgres::config::Host;
-    use postgres::Config;
     use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;
 
@@ -120,7 +124,10 @@ pub mod passfile {
     }
 
     /// The password for `config` from its password file, if one has a line for it.
-    pub fn password_for(config: &Config, explicit: Option<&str>) -> Result<Option<String>, String> {
+    pub fn password_for(
+        config: &tokio_postgres::Config,
+        explicit: Option<&str>,
+    ) -> Result<Option<String>, String> {
         let (path, must_exist) = match explicit
             .map(str::to_string)
             .or_else(|| std::env::var("PGPASSFILE").ok().filter(|p| !p.is_empty()))
@@ -293,6 +300,10 @@ pub enum WorkerError {
     /// Shown once: the driver's text already ends with its cause.
     #[error("{0}")]
     Db(postgres::Error),
+    /// The connection was lost while the server was answering (a COPY's data stopped
+    /// coming): retried, whatever the I/O error says.
+    #[error("{0}")]
+    Lost(postgres::Error),
     /// Reading from the connection failed below the driver.
     #[error("reading from PostgreSQL: {0}")]
     Io(std::io::Error),
@@ -309,6 +320,7 @@ impl WorkerError {
     pub fn hint_suffix(&self, used: Use) -> String {
         match self {
             WorkerError::Db(e) => hint(e, used).map(|h| format!("; {h}")).unwrap_or_default(),
+            WorkerError::Lost(_) => format!("; {CUT_HINT}"),
             _ => String::new(),
         }
     }
@@ -316,9 +328,21 @@ impl WorkerError {
     pub fn class(&self) -> ErrorClass {
         match self {
             WorkerError::Db(e) => class(e),
+            WorkerError::Lost(_) => ErrorClass::Retryable,
             WorkerError::Io(_) => ErrorClass::Retryable,
             WorkerError::Config { .. } => ErrorClass::Permanent,
             WorkerError::Thread => ErrorClass::Retryable,
+        }
+    }
+}
+
+impl WorkerError {
+    /// `e` from a connection that was up and answering: [`WorkerError::Lost`] when it says
+    /// the connection went (no error from the server itself), else [`WorkerError::Db`].
+    pub fn midway(e: postgres::Error) -> WorkerError {
+        match e.code().is_none() && connection_lost(&e) {
+            true => WorkerError::Lost(e),
+            false => WorkerError::Db(e),
         }
     }
 }
@@ -343,32 +367,58 @@ impl From<std::io::Error> for WorkerError {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Client) + Send>;
+/// A client a [`Worker`] holds: made from a [`Target`] on the worker's own thread.
+pub trait Session: Sized + 'static {
+    /// Connects (blocking, on a thread outside any tokio runtime).
+    fn open(target: &Target) -> Result<Self, WorkerError>;
+}
+
+impl Session for Client {
+    fn open(target: &Target) -> Result<Self, WorkerError> {
+        Ok(target.connect()?)
+    }
+}
+
+type Job<C> = Box<dyn FnOnce(&mut C) + Send>;
 
 /// One connection on a thread of its own; [`Worker::call`] runs a closure with the client
 /// there and waits for its answer, [`Worker::submit`] runs one without waiting (it answers
 /// through a channel of its own, e.g. a stream of COPY data). Dropping the worker closes the
-/// connection.
-pub struct Worker {
-    jobs: Option<mpsc::Sender<Job>>,
+/// connection. The client is the sync `postgres` one ([`Worker::connect`]) or the
+/// [`bulk::BulkClient`] ([`Worker::connect_bulk`]).
+pub struct Worker<C: Session = Client> {
+    jobs: Option<mpsc::Sender<Job<C>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     shown: String,
 }
 
-impl Worker {
+impl Worker<Client> {
     /// Starts the thread and connects (a wrong URL, password or database fails here).
     pub fn connect(url: &PgUrl) -> Result<Worker, WorkerError> {
+        Worker::start(url)
+    }
+}
+
+impl Worker<bulk::BulkClient> {
+    /// As [`Worker::connect`], with a [`bulk::BulkClient`].
+    pub fn connect_bulk(url: &PgUrl) -> Result<Worker<bulk::BulkClient>, WorkerError> {
+        Worker::start(url)
+    }
+}
+
+impl<C: Session> Worker<C> {
+    fn start(url: &PgUrl) -> Result<Worker<C>, WorkerError> {
         let target = Target::parse(url).map_err(|why| WorkerError::Config {
             url: url.to_string(),
             why,
         })?;
         let shown = target.shown.clone();
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), postgres::Error>>(1);
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), WorkerError>>(1);
+        let (jobs, rx) = mpsc::channel::<Job<C>>();
         let thread = std::thread::Builder::new()
             .name("regdrop-pg-worker".into())
             .spawn(move || {
-                let mut client = match target.connect() {
+                let mut client = match C::open(&target) {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c
@@ -402,7 +452,7 @@ impl Worker {
     /// Runs `f` with the client and returns its answer.
     pub fn call<R: Send + 'static, E: Into<WorkerError> + Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<R, E> + Send + 'static,
+        f: impl FnOnce(&mut C) -> Result<R, E> + Send + 'static,
     ) -> Result<R, WorkerError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.submit(move |c| {
@@ -412,7 +462,7 @@ impl Worker {
     }
 
     /// Queues `f` and returns at once.
-    pub fn submit(&self, f: impl FnOnce(&mut Client) + Send + 'static) -> Result<(), WorkerError> {
+    pub fn submit(&self, f: impl FnOnce(&mut C) + Send + 'static) -> Result<(), WorkerError> {
         self.jobs
             .as_ref()
             .ok_or(WorkerError::Thread)?
@@ -421,7 +471,7 @@ impl Worker {
     }
 }
 
-impl Drop for Worker {
+impl<C: Session> Drop for Worker<C> {
     fn drop(&mut self) {
         // Closing the channel ends the thread once its job is done, which closes the
         // connection.
@@ -458,7 +508,18 @@ pub fn io_cause(e: &postgres::Error) -> Option<&std::io::Error> {
     None
 }
 
-/// Class of a PostgreSQL error: a lost or refused connection, a server shutting down or not
+const CUT_HINT: &str = "the connection was cut in the middle of the server's answer (a restart, a failover or a network cut); the next attempt connects again";
+
+/// Whether the server's side of the connection ended in the middle of a message (a
+/// restart, a failover, a network cut while it was answering): tokio-util's framing below
+/// the driver says so with an `Other` I/O error of its own.
+pub fn cut_mid_message(e: &postgres::Error) -> bool {
+    io_cause(e).is_some_and(|io| {
+        io.kind() == std::io::ErrorKind::Other && io.to_string() == "bytes remaining on stream"
+    })
+}
+
+/// Class of a PostgreSQL error: a lost (also in the middle of an answer) or refused connection, a server shutting down or not
 /// yet up, a serialization failure, a deadlock, a lock or statement timeout and too many
 /// connections can pass; a constraint violation, a wrong password, a missing database or
 /// table, a permission problem and everything else need someone to act.
@@ -478,6 +539,9 @@ pub fn class(e: &postgres::Error) -> ErrorClass {
         } else {
             ErrorClass::Permanent
         };
+    }
+    if cut_mid_message(e) {
+        return ErrorClass::Retryable;
     }
     use std::io::ErrorKind as K;
     match io_cause(e).map(std::io::Error::kind) {
@@ -541,208 +605,13 @@ pub fn hint(e: &postgres::Error, used: Use) -> Option<&'static str> {
             _ => None,
         };
     }
+    if cut_mid_message(e) {
+        return Some(CUT_HINT);
+    }
     if io_cause(e).is_some() || e.is_closed() {
         return Some(
             "the server is not reachable: is PostgreSQL running and listening on that host and port (pg_isready), and does a firewall let it through?",
         );
     }
     None
-}
-
-/// `COPY`'s text format (the default of `COPY ... TO STDOUT` / `FROM STDIN`): one line a
-/// row, fields separated by a tab, `\N` for NULL, and a backslash escaping `\`, tab,
-/// newline, carriage return, backspace, form feed and vertical tab; on input also `\NNN`
-/// (octal) and `\xHH` (hex) bytes, and any other escaped character as itself.
-pub mod copy_text {
-    /// Appends `v` as one field (no separator): `\N` for `None`, escaped text otherwise.
-    pub fn push_field(out: &mut Vec<u8>, v: Option<&str>) {
-        let Some(s) = v else {
-            out.extend_from_slice(b"\\N");
-            return;
-        };
-        let b = s.as_bytes();
-        let mut start = 0;
-        for (i, &c) in b.iter().enumerate() {
-            let esc = match c {
-                b'\\' => b'\\',
-                b'\t' => b't',
-                b'\n' => b'n',
-                b'\r' => b'r',
-                0x08 => b'b',
-                0x0c => b'f',
-                0x0b => b'v',
-                _ => continue,
-            };
-            out.extend_from_slice(&b[start..i]);
-            out.push(b'\\');
-            out.push(esc);
-            start = i + 1;
-        }
-        out.extend_from_slice(&b[start..]);
-    }
-
-    /// One field of a row as read: NULL, raw bytes of the line, or unescaped bytes.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Span {
-        Null,
-        Raw(usize, usize),
-        Unescaped,
-    }
-
-    /// Splits `line` (without its `\n`) into fields: `spans[i]` says where field `i` is, and
-    /// an escaped field's bytes are in `scratch[i]`. `Err` when the line has not
-    /// `spans.len()` fields.
-    pub fn split_row(
-        line: &[u8],
-        spans: &mut [Span],
-        scratch: &mut [Vec<u8>],
-    ) -> Result<(), String> {
-        let n = spans.len();
-        let mut field = 0;
-        let mut start = 0;
-        let mut i = 0;
-        let mut escaped = false;
-        loop {
-            let end = i == line.len();
-            if end || line[i] == b'\t' {
-                if field >= n {
-                    return Err(format!("more than {n} fields in a row"));
-                }
-                let f = &line[start..i];
-                spans[field] = if f == b"\\N" {
-                    Span::Null
-                } else if escaped {
-                    unescape(f, &mut scratch[field]);
-                    Span::Unescaped
-                } else {
-                    Span::Raw(start, i)
-                };
-                field += 1;
-                escaped = false;
-                start = i + 1;
-                if end {
-                    break;
-                }
-            } else if line[i] == b'\\' {
-                escaped = true;
-                i += 1; // the escaped byte is never a separator
-            }
-            i += 1;
-            if i > line.len() {
-                return Err("a row ends in a lone backslash".into());
-            }
-        }
-        if field != n {
-            return Err(format!("{field} fields in a row, the query has {n}"));
-        }
-        Ok(())
-    }
-
-    fn unescape(f: &[u8], out: &mut Vec<u8>) {
-        out.clear();
-        let mut i = 0;
-        while i < f.len() {
-            let c = f[i];
-            if c != b'\\' || i + 1 == f.len() {
-                out.push(c);
-                i += 1;
-                continue;
-            }
-            let e = f[i + 1];
-            i += 2;
-            match e {
-                b'b' => out.push(0x08),
-                b'f' => out.push(0x0c),
-                b'n' => out.push(b'\n'),
-                b'r' => out.push(b'\r'),
-                b't' => out.push(b'\t'),
-                b'v' => out.push(0x0b),
-                b'0'..=b'7' => {
-                    let mut v = u32::from(e - b'0');
-                    let mut k = 0;
-                    while k < 2 && i < f.len() && (b'0'..=b'7').contains(&f[i]) {
-                        v = v * 8 + u32::from(f[i] - b'0');
-                        i += 1;
-                        k += 1;
-                    }
-                    out.push((v & 0xff) as u8);
-                }
-                b'x' if i < f.len() && f[i].is_ascii_hexdigit() => {
-                    let mut v = 0u32;
-                    let mut k = 0;
-                    while k < 2 && i < f.len() && f[i].is_ascii_hexdigit() {
-                        v = v * 16 + (f[i] as char).to_digit(16).unwrap_or(0);
-                        i += 1;
-                        k += 1;
-                    }
-                    out.push(v as u8);
-                }
-                other => out.push(other),
-            }
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn fields(line: &[u8], n: usize) -> Vec<Option<String>> {
-            let mut spans = vec![Span::Null; n];
-            let mut scratch = vec![Vec::new(); n];
-            split_row(line, &mut spans, &mut scratch).unwrap();
-            spans
-                .iter()
-                .zip(&scratch)
-                .map(|(s, b)| match *s {
-                    Span::Null => None,
-                    Span::Raw(a, z) => Some(String::from_utf8(line[a..z].to_vec()).unwrap()),
-                    Span::Unescaped => Some(String::from_utf8(b.clone()).unwrap()),
-                })
-                .collect()
-        }
-
-        #[test]
-        fn every_hostile_value_round_trips() {
-            let values: Vec<Option<&str>> = vec![
-                None,
-                Some(""),
-                Some("\\N"),
-                Some("a\tb"),
-                Some("line\nbreak\r\n"),
-                Some("back\\slash\\"),
-                Some("'; DROP TABLE vehicle;--"),
-                Some("\u{8}\u{c}\u{b}"),
-                Some("æøå ¤ 🚗"),
-                Some("\\"),
-            ];
-            let mut line = Vec::new();
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    line.push(b'\t');
-                }
-                push_field(&mut line, *v);
-            }
-            assert!(!line.contains(&b'\n'));
-            let back = fields(&line, values.len());
-            let want: Vec<Option<String>> = values.iter().map(|v| v.map(String::from)).collect();
-            assert_eq!(back, want);
-        }
-
-        #[test]
-        fn octal_and_hex_escapes_and_wrong_field_counts() {
-            assert_eq!(
-                fields(b"\\101\\x42\\q\t\\N", 2),
-                vec![Some("ABq".to_string()), None]
-            );
-            let mut spans = vec![Span::Null; 2];
-            let mut scratch = vec![Vec::new(); 2];
-            assert!(split_row(b"a\tb\tc", &mut spans, &mut scratch).is_err());
-            assert!(split_row(b"a", &mut spans, &mut scratch).is_err());
-            assert!(split_row(b"a\tb\\", &mut spans, &mut scratch).is_err());
-            assert_eq!(
-                fields(b"\t", 2),
-                vec![Some(String::new()), Some(String::new())]
-            );
-        }
-    }
 }

@@ -7,23 +7,24 @@
 //! - PostgreSQL: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` (one snapshot for the
 //!   count and the rows) with `standard_conforming_strings` on; rows come from
 //!   `COPY (SELECT ...) TO STDOUT` in text format, its parameters written in as literals by
-//!   the one audited [`super::query::render`]. The client lives on a thread of its own
-//!   ([`crate::pgconn::Worker`]), which reads the COPY data in chunks of about
-//!   [`CHUNK`] bytes into a bounded channel ([`IN_FLIGHT`] chunks), so memory stays flat
-//!   whatever the register's size; this thread parses the chunks into rows.
+//!   the one audited [`super::query::render`]. The client ([`crate::pgconn::bulk`]) lives
+//!   on a thread of its own ([`crate::pgconn::Worker`]), which reads the COPY data in
+//!   chunks of about [`CHUNK`] bytes (one runtime crossing each) into a bounded channel
+//!   ([`IN_FLIGHT`] chunks), so memory stays flat whatever the register's size; this
+//!   thread parses the chunks into rows ([`crate::pgconn::copy_text::RowReader`]).
 
 use super::query::{Dialect, Query};
 use super::ExtractError;
 use crate::core::catalog::Field;
 use crate::core::config::location::DbLocation;
 use crate::core::retry::{Classify, ErrorClass};
-use crate::pgconn::copy_text::{self, Span};
+use crate::pgconn::bulk::BulkClient;
+use crate::pgconn::copy_text::{Problem, RowReader};
 use crate::pgconn::{Worker, WorkerError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::cell::Cell as StdCell;
 use std::fmt::Write as _;
-use std::io::BufRead;
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -66,7 +67,7 @@ pub struct Register {
 
 enum Conn {
     Sqlite(Connection),
-    Postgres(Worker),
+    Postgres(Worker<BulkClient>),
 }
 
 impl std::fmt::Debug for Register {
@@ -95,7 +96,7 @@ impl Register {
                 })
             }
             DbLocation::Postgres(url) => Ok(Register {
-                conn: Conn::Postgres(Worker::connect(url)?),
+                conn: Conn::Postgres(Worker::connect_bulk(url)?),
             }),
         }
     }
@@ -240,7 +241,7 @@ impl Snapshot<'_> {
     /// PostgreSQL: `COPY (q) TO STDOUT` read on the client's thread, parsed here.
     fn stream_copy(
         &self,
-        w: &Worker,
+        w: &Worker<BulkClient>,
         q: &Query,
         columns: &[Field],
         mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
@@ -249,93 +250,56 @@ impl Snapshot<'_> {
     ) -> Result<u64, ExtractError> {
         let sql = format!("COPY ({}) TO STDOUT", q.inline()?);
         let (tx, rx) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
+        // Read chunks go back to be filled again (no allocation, no fresh pages per chunk).
+        let (used_tx, used) = mpsc::channel::<Vec<u8>>();
         // Until the end of the data is read, the COPY is unfinished.
         self.abandoned.set(true);
-        w.submit(move |c| read_copy(c, &sql, &tx))
+        w.submit(move |c| read_copy(c, &sql, &tx, &used))
             .map_err(ExtractError::Postgres)?;
-        let n = columns.len();
-        let mut spans = vec![Span::Null; n];
-        let mut scratch: Vec<Vec<u8>> = vec![Vec::new(); n];
-        let mut values: Vec<Option<&'static str>> = Vec::with_capacity(n);
-        let mut carry: Vec<u8> = Vec::new();
-        let mut count: u64 = 0;
-        let mut row = |line: &[u8], count: &mut u64| -> Result<(), ExtractError> {
-            *count += 1;
-            let bad = |problem: String| ExtractError::Value {
-                row: *count,
-                field: String::new(),
-                problem,
+        let bad = |row: u64, p: Problem| {
+            let (field, problem) = match p {
+                Problem::Unreadable(p) => (
+                    String::new(),
+                    format!("PostgreSQL sent a row regdrop cannot read: {p}"),
+                ),
+                Problem::NotUtf8 { field } => (
+                    columns[field].name.clone(),
+                    "the register holds bytes that are not UTF-8; re-import the row".into(),
+                ),
+                Problem::Truncated => (
+                    String::new(),
+                    "PostgreSQL's COPY data ended inside a row".into(),
+                ),
             };
-            copy_text::split_row(line, &mut spans, &mut scratch)
-                .map_err(|p| bad(format!("PostgreSQL sent a row regdrop cannot read: {p}")))?;
-            let mut row_values = reuse(std::mem::take(&mut values));
-            for (i, s) in spans.iter().enumerate() {
-                let bytes = match *s {
-                    Span::Null => {
-                        row_values.push(None);
-                        continue;
-                    }
-                    Span::Raw(a, z) => &line[a..z],
-                    Span::Unescaped => &scratch[i][..],
-                };
-                row_values.push(Some(std::str::from_utf8(bytes).map_err(|_| {
-                    ExtractError::Value {
-                        row: *count,
-                        field: columns[i].name.clone(),
-                        problem: "the register holds bytes that are not UTF-8; re-import the row"
-                            .into(),
-                    }
-                })?));
+            ExtractError::Value {
+                row,
+                field,
+                problem,
             }
-            each(*count, &row_values)?;
-            values = reuse(row_values);
+        };
+        let mut row = |count: u64, values: &[Option<&str>]| -> Result<(), ExtractError> {
+            each(count, values)?;
             if count.is_multiple_of(16_384) {
-                progress(*count, total);
+                progress(count, total);
             }
             Ok(())
         };
+        let mut reader = RowReader::new(columns.len());
         loop {
             let chunk = rx
                 .recv()
                 .map_err(|_| ExtractError::Postgres(WorkerError::Thread))?;
-            let data = match chunk {
-                Chunk::Data(d) => d,
-                Chunk::Failed(e) => return Err(ExtractError::Postgres(WorkerError::Db(e))),
-                Chunk::Io(e) => return Err(ExtractError::Postgres(WorkerError::Io(e))),
-                Chunk::Done => break,
-            };
-            let mut rest = &data[..];
-            if !carry.is_empty() {
-                match memchr::memchr(b'\n', rest) {
-                    Some(i) => {
-                        carry.extend_from_slice(&rest[..i]);
-                        rest = &rest[i + 1..];
-                        let line = std::mem::take(&mut carry);
-                        row(&line, &mut count)?;
-                        carry = line;
-                        carry.clear();
-                    }
-                    None => {
-                        carry.extend_from_slice(rest);
-                        continue;
-                    }
+            match chunk {
+                Chunk::Data(d) => {
+                    reader.feed(&d, &mut row, &bad)?;
+                    let _ = used_tx.send(d);
                 }
+                Chunk::Failed(e) => return Err(ExtractError::Postgres(e)),
+                Chunk::Done => break,
             }
-            while let Some(i) = memchr::memchr(b'\n', rest) {
-                row(&rest[..i], &mut count)?;
-                rest = &rest[i + 1..];
-            }
-            carry.extend_from_slice(rest);
         }
         self.abandoned.set(false);
-        if !carry.is_empty() {
-            return Err(ExtractError::Value {
-                row: count + 1,
-                field: String::new(),
-                problem: "PostgreSQL's COPY data ended inside a row".into(),
-            });
-        }
-        Ok(count)
+        reader.finish().map_err(|p| bad(reader.rows() + 1, p))
     }
 
     /// Ends the read.
@@ -373,53 +337,49 @@ impl Drop for Snapshot<'_> {
 /// What the PostgreSQL thread hands over while it reads a COPY.
 enum Chunk {
     Data(Vec<u8>),
-    Failed(postgres::Error),
-    Io(std::io::Error),
+    Failed(WorkerError),
     Done,
 }
 
 /// On the client's thread: runs the COPY and sends its data in chunks of about [`CHUNK`]
-/// bytes (whole CopyData messages), then `Done`; stops when the reader is gone.
-fn read_copy(c: &mut postgres::Client, sql: &str, tx: &mpsc::SyncSender<Chunk>) {
-    let mut reader = match c.copy_out(sql) {
+/// bytes (whole CopyData messages, gathered in one runtime crossing), then `Done`; stops
+/// when the reader is gone. Chunks the reader is done with come back through `used`.
+fn read_copy(
+    c: &mut BulkClient,
+    sql: &str,
+    tx: &mpsc::SyncSender<Chunk>,
+    used: &mpsc::Receiver<Vec<u8>>,
+) {
+    let mut copy = match c.copy_out(sql) {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Chunk::Failed(e));
+            let _ = tx.send(Chunk::Failed(WorkerError::Db(e)));
             return;
         }
     };
-    let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
     loop {
-        let got = match reader.fill_buf() {
-            Ok(b) => b,
+        // A row is one message: a chunk ends at most one row beyond CHUNK.
+        let mut buf = match used.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Vec::with_capacity(CHUNK + 64 * 1024),
+        };
+        let more = match copy.fill(&mut buf, CHUNK) {
+            Ok(more) => more,
             Err(e) => {
-                // The postgres crate wraps its error in an io::Error.
-                let chunk = match e.get_ref().is_some_and(|i| i.is::<postgres::Error>()) {
-                    true => match e.into_inner().map(|i| i.downcast::<postgres::Error>()) {
-                        Some(Ok(pe)) => Chunk::Failed(*pe),
-                        _ => Chunk::Io(std::io::Error::other("reading COPY data")),
-                    },
-                    false => Chunk::Io(e),
-                };
-                let _ = tx.send(chunk);
+                // The data was coming: a lost connection is one, whatever I/O error it is.
+                let _ = tx.send(Chunk::Failed(WorkerError::midway(e)));
                 return;
             }
         };
-        if got.is_empty() {
+        if !buf.is_empty() && tx.send(Chunk::Data(buf)).is_err() {
+            return;
+        }
+        if !more {
             break;
         }
-        let n = got.len();
-        buf.extend_from_slice(got);
-        reader.consume(n);
-        if buf.len() >= CHUNK {
-            let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 64 * 1024));
-            if tx.send(Chunk::Data(full)).is_err() {
-                return;
-            }
-        }
-    }
-    if !buf.is_empty() && tx.send(Chunk::Data(buf)).is_err() {
-        return;
     }
     let _ = tx.send(Chunk::Done);
 }

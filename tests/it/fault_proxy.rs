@@ -1,6 +1,6 @@
 //! The TCP fault proxy the other tests and the benchmarks rely on ([`crate::util::fault_proxy`],
 //! `examples/fault_proxy.rs`): it forwards both ways and counts, cuts after exactly N bytes
-//! (only the connections it is told to), adds the latency asked for in each direction
+//! either way (only the connections it is told to), adds the latency asked for in each direction
 //! without limiting the bandwidth, and closes connections while "down".
 
 use crate::util::fault_proxy::{Faults, Proxy};
@@ -111,6 +111,42 @@ async fn cuts_exactly_after_n_bytes_only_the_connections_it_is_told_to() {
         send(every.port, 50_000).await;
         assert_eq!(received(&mut rx).await, 1234);
     }
+}
+
+/// An upstream that sends `n` bytes to each connection and closes it.
+async fn source(n: usize) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let data = vec![9u8; n];
+                let _ = s.write_all(&data).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cuts_server_to_client_after_n_bytes_only_the_connections_it_is_told_to() {
+    let faults = Faults {
+        cut_back_after: Some(70_000),
+        spare_first: 1,
+        cut_connections: Some(1),
+        ..Faults::default()
+    };
+    let proxy = Proxy::with(0, source(300_000).await, faults).await;
+    // The first connection is spared, the second cut, the third no longer.
+    for expect in [300_000usize, 70_000, 300_000] {
+        let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got));
+        let _ = read.await.expect("the connection ends");
+        assert_eq!(got.len(), expect);
+    }
+    assert_eq!(proxy.connections(), 3);
+    assert_eq!(proxy.up_bytes.load(Ordering::Relaxed), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

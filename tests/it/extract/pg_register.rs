@@ -321,6 +321,8 @@ fn a_sealed_extract_from_postgresql_decrypts_to_the_sqlite_result() {
             .args(["--at", "2026-11-25T05:00:00Z"]),
     );
     assert!(out.ok(), "{}", out.text());
+    // Closing the register's connection is quiet (no thread panics on the way out).
+    assert!(!out.text().contains("panicked"), "{}", out.text());
     let plain = age_decrypt(&identity, &out_file);
     let (want, rows) = run(
         &p.sqlite,
@@ -573,4 +575,142 @@ fn a_delivery_from_postgresql_arrives_and_a_refused_register_leaves_no_file_and_
         spool.iter().all(|n| !n.to_string_lossy().contains("age")),
         "{spool:?}"
     );
+}
+
+/// Everything under `dir` (files and folders, relative), sorted; empty if it is not there.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The register's connection cut by a proxy 256 KiB into the server's answer: past the
+/// login, the BEGIN and the count (a few hundred bytes), in the middle of the COPY's data
+/// (the extract is several times longer). The attempt fails retryably, leaves no artifact
+/// in the spool, nothing (no file, no temporary file) in the customer's folder and no
+/// receipt; the next attempt, through the proxy now healthy, delivers what SQLite gives.
+#[test]
+fn a_register_connection_cut_in_the_middle_of_a_copy_is_retried_and_leaves_nothing() {
+    use crate::util::fault_proxy::{Faults, Proxy};
+    const CUT: u64 = 256 * 1024;
+    let p = pair();
+    let pg = postgres::Postgres::get();
+    let (want, _) = run(
+        &p.sqlite,
+        &sub("report = \"technical_owners\"\nformat = \"dsv\""),
+    );
+    assert!(want.len() as u64 > 3 * CUT, "{} bytes", want.len());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Only the first connection through each proxy is cut, server -> client.
+    let cut_once = Faults {
+        cut_back_after: Some(CUT),
+        cut_connections: Some(1),
+        ..Faults::default()
+    };
+    let via = |proxy: &Proxy| format!("postgresql://postgres@127.0.0.1:{}/{}", proxy.port, p.db);
+
+    // The pipeline's own answer: a retryable error naming the register, nothing spooled.
+    let proxy = rt.block_on(Proxy::with(0, pg.port, cut_once));
+    let at = DbLocation::from_config(&via(&proxy), Path::new(""));
+    let spool = tempfile::tempdir().unwrap();
+    let s = sub("report = \"technical_owners\"");
+    let plan = regdrop::core::plan::RunPlan::new(&s, "2026-11-25T05:00:00Z".parse().unwrap(), None)
+        .unwrap();
+    let mut rows_seen = 0;
+    let err = regdrop::pipeline::artifact::generate_and_seal(
+        regdrop::pipeline::artifact::Workshop {
+            register: &at,
+            spool: spool.path(),
+            xlsx_row_limit: None,
+            passphrase: None,
+        },
+        "a",
+        &plan,
+        &mut |done, _| rows_seen = rows_seen.max(done),
+    )
+    .unwrap_err();
+    let text = regdrop::core::errors::chain(&err);
+    assert_eq!(err.class(), ErrorClass::Retryable, "{text}");
+    assert!(text.contains("PostgreSQL register"), "{text}");
+    assert!(text.contains("cut in the middle"), "{text}");
+    assert!(
+        rows_seen < VEHICLES,
+        "{rows_seen} rows came: the cut was not in the data"
+    );
+    assert_eq!(proxy.connections(), 1);
+    assert!(tree(spool.path()).is_empty(), "{:?}", tree(spool.path()));
+    drop(proxy);
+
+    // A delivery by hand: the one attempt fails as retryable ("failed", not "needs
+    // attention"), and leaves nothing anywhere; `regdrop retry` then delivers.
+    let proxy = rt.block_on(Proxy::with(0, pg.port, cut_once));
+    let sshd = util::sshd::Sshd::start();
+    let remote = sshd.remote_dir("in");
+    let (dir, identity) = deliver_setup(&sshd, &remote, &via(&proxy));
+    let d = dir.path();
+    let out = util::cli::run(util::cli::regdrop_in(d).args([
+        "deliver",
+        "sub",
+        "--no-retry",
+        "--at",
+        "2026-11-25T06:00:00+01:00",
+    ]));
+    assert!(!out.ok(), "{}", out.text());
+    assert!(
+        out.text().contains("failed after its one attempt"),
+        "{}",
+        out.text()
+    );
+    assert!(out.text().contains("PostgreSQL register"), "{}", out.text());
+    assert!(!out.text().contains("panicked"), "{}", out.text());
+    assert_eq!(proxy.connections(), 1, "{}", out.text());
+    assert!(
+        util::files::ls(&remote).is_empty(),
+        "{:?}",
+        util::files::ls(&remote)
+    );
+    assert!(receipts(d).ends_with("0 receipt(s)\n"), "{}", receipts(d));
+    // The run's lock file (spool/locks/RUN.lock) stays; it is not an artifact.
+    let spooled: Vec<String> = tree(&d.join("spool"))
+        .into_iter()
+        .filter(|f| d.join("spool").join(f).is_file() && !f.starts_with("locks/"))
+        .collect();
+    assert!(spooled.is_empty(), "{spooled:?}");
+    let run_id = out
+        .text()
+        .lines()
+        .find_map(|l| Some(l.strip_prefix("run ")?.split(' ').next()?.to_string()))
+        .unwrap_or_else(|| panic!("no run id in {}", out.text()));
+    let out = util::cli::run(util::cli::regdrop_in(d).args(["retry", &run_id]));
+    assert!(out.ok(), "{}", out.text());
+    assert!(proxy.connections() >= 2, "the retry read through the proxy");
+    // The file and its two sidecars, nothing left over from the cut attempt.
+    assert_eq!(
+        util::files::ls(&remote),
+        [
+            "sub_20261125.dsv.age",
+            "sub_20261125.dsv.age.manifest.json",
+            "sub_20261125.dsv.age.sha256"
+        ]
+    );
+    let plain = age_decrypt(&identity, &remote.join("sub_20261125.dsv.age"));
+    assert!(
+        plain == want,
+        "the delivered file differs from the SQLite extract"
+    );
+    assert!(receipts(d).ends_with("1 receipt(s)\n"), "{}", receipts(d));
 }

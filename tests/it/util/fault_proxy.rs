@@ -1,8 +1,8 @@
 //! The one TCP fault proxy of the tests and the benchmarks (`examples/fault_proxy.rs` runs
 //! this file as a program). On loopback, between a client and an upstream port, it forwards
-//! both ways and, as asked ([`Faults`]): cuts connections after N bytes client -> server (all
-//! of them, or only some), stalls them after N bytes until released ([`Proxy::held`]),
-//! throttles client -> server, adds latency in each direction (a
+//! both ways and, as asked ([`Faults`]): cuts connections after N bytes client -> server or
+//! server -> client (all of them, or only some), stalls them after N bytes until released
+//! ([`Proxy::held`]), throttles client -> server, adds latency in each direction (a
 //! round trip gains twice [`Faults::delay`], bandwidth is not limited), or closes every new
 //! connection at once while [`Proxy::down`] is set. It counts connections and the bytes it
 //! forwarded client -> server.
@@ -23,6 +23,9 @@ use tokio::time::Instant;
 pub struct Faults {
     /// Close both sides once this many bytes went client -> server on a connection.
     pub cut_after: Option<u64>,
+    /// Close both sides once this many bytes went server -> client on a connection (a
+    /// download or a query's answer cut in the middle); the same connections as `cut_after`.
+    pub cut_back_after: Option<u64>,
     /// Cut only the first this many connections (after [`Faults::spare_first`]; all when
     /// `None`).
     pub cut_connections: Option<u64>,
@@ -117,7 +120,7 @@ impl Proxy {
                     counter: Some(counter.clone()),
                 };
                 let back = Leg {
-                    cut_after: None,
+                    cut_after: faults.cut_back_after.filter(|_| faults.picked(nth)),
                     stall: None,
                     rate: None,
                     delay: faults.delay,
