@@ -47,23 +47,15 @@ pub enum Problem {
     Truncated,
 }
 
-/// One field of a row as split: NULL, a range of the text, or unescaped bytes (in the
-/// field's scratch buffer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Span {
-    Null,
-    Raw(usize, usize),
-    Unescaped,
-}
-
 /// What a [`RowReader`] hands each row to: its number (from 1) and its values.
 pub type Each<'a, E> = dyn FnMut(u64, &[Option<&str>]) -> Result<(), E> + 'a;
 
 /// Reads rows of a fixed number of fields from COPY text handed over in pieces.
 pub struct RowReader {
-    spans: Vec<Span>,
     /// Each field's unescaped bytes, when it had escapes.
     scratch: Vec<Vec<u8>>,
+    /// The fields of the row at hand that had escapes (kept for its allocation).
+    escaped: Vec<usize>,
     /// A row's values, kept for its allocation (empty between rows).
     values: Vec<Option<&'static str>>,
     /// The start of a row a piece ended in, up to the piece's end.
@@ -75,8 +67,8 @@ impl RowReader {
     /// A reader of rows of `fields` fields.
     pub fn new(fields: usize) -> RowReader {
         RowReader {
-            spans: vec![Span::Null; fields],
             scratch: vec![Vec::new(); fields],
+            escaped: Vec::new(),
             values: Vec::with_capacity(fields),
             carry: Vec::new(),
             rows: 0,
@@ -146,7 +138,9 @@ impl RowReader {
     }
 
     /// Splits `text`, whole lines, into rows: one scan for the bytes that matter (tab,
-    /// newline, backslash); a backslash's next byte is never a separator.
+    /// newline, backslash); a backslash's next byte is never a separator. A row's values
+    /// are slices of `text` as they are found; a row with an escaped value (rare: `\N` is
+    /// not one) goes through [`RowReader::escaped_row`].
     fn split<E>(
         &mut self,
         text: &str,
@@ -154,8 +148,11 @@ impl RowReader {
         bad: &dyn Fn(u64, Problem) -> E,
     ) -> Result<(), E> {
         let b = text.as_bytes();
-        let n = self.spans.len();
-        let (mut field, mut start, mut escaped, mut skip_to) = (0, 0, false, 0);
+        let n = self.scratch.len();
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut escaped = std::mem::take(&mut self.escaped);
+        escaped.clear();
+        let (mut start, mut this_escaped, mut skip_to) = (0, false, 0);
         for i in Specials::new(b) {
             if i < skip_to {
                 continue;
@@ -167,10 +164,11 @@ impl RowReader {
                         Problem::Unreadable("a row ends in a lone backslash".into()),
                     ));
                 }
-                escaped = true;
+                this_escaped = true;
                 skip_to = i + 2;
                 continue;
             }
+            let field = values.len();
             if field == n {
                 return Err(bad(
                     self.rows + 1,
@@ -178,52 +176,61 @@ impl RowReader {
                 ));
             }
             let f = &b[start..i];
-            self.spans[field] = if f == b"\\N" {
-                Span::Null
-            } else if escaped {
+            values.push(if f == b"\\N" {
+                None
+            } else if this_escaped {
                 unescape(f, &mut self.scratch[field]);
-                Span::Unescaped
+                escaped.push(field);
+                None
             } else {
-                Span::Raw(start, i)
-            };
-            field += 1;
-            escaped = false;
+                // Tabs and newlines are ASCII: every range is on character boundaries.
+                Some(&text[start..i])
+            });
+            this_escaped = false;
             start = i + 1;
             if b[i] == b'\n' {
                 self.rows += 1;
-                if field != n {
+                if values.len() != n {
                     return Err(bad(
                         self.rows,
-                        Problem::Unreadable(format!("{field} fields in a row, the query has {n}")),
+                        Problem::Unreadable(format!(
+                            "{} fields in a row, the query has {n}",
+                            values.len()
+                        )),
                     ));
                 }
-                self.row(text, each, bad)?;
-                field = 0;
+                match escaped.is_empty() {
+                    true => each(self.rows, &values)?,
+                    false => {
+                        self.escaped_row(&values, &escaped, each, bad)?;
+                        escaped.clear();
+                    }
+                }
+                values.clear();
             }
         }
+        self.escaped = escaped;
         debug_assert_eq!(start, b.len(), "whole lines");
         Ok(())
     }
 
-    /// Hands the row whose fields are in `spans` to `each`.
-    fn row<E>(
+    /// Hands a row to `each` whose fields `escaped` were unescaped into `scratch` (the
+    /// others are in `raw`).
+    fn escaped_row<E>(
         &mut self,
-        text: &str,
+        raw: &[Option<&str>],
+        escaped: &[usize],
         each: &mut Each<'_, E>,
         bad: &dyn Fn(u64, Problem) -> E,
     ) -> Result<(), E> {
         let mut values = reuse(std::mem::take(&mut self.values));
-        for (i, s) in self.spans.iter().enumerate() {
-            values.push(match *s {
-                Span::Null => None,
-                // Tabs and newlines are ASCII: every range is on character boundaries.
-                Span::Raw(a, z) => Some(&text[a..z]),
-                // Escapes may make any byte: checked value by value (few have escapes).
-                Span::Unescaped => Some(
-                    std::str::from_utf8(&self.scratch[i])
-                        .map_err(|_| bad(self.rows, Problem::NotUtf8 { field: i }))?,
-                ),
-            });
+        values.extend_from_slice(raw);
+        for &i in escaped {
+            // Escapes may make any byte: checked value by value.
+            values[i] = Some(
+                std::str::from_utf8(&self.scratch[i])
+                    .map_err(|_| bad(self.rows, Problem::NotUtf8 { field: i }))?,
+            );
         }
         let done = each(self.rows, &values);
         self.values = reuse(values);
