@@ -13,7 +13,7 @@ use crate::core::retry::{Classify, ErrorClass};
 pub use source::{Register, Snapshot};
 use std::io::Write;
 use std::path::Path;
-use writers::{CsvWriter, DsvWriter, RowWriter, XlsxWriter, XLSX_MAX_DATA_ROWS};
+use writers::XLSX_MAX_DATA_ROWS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -152,11 +152,7 @@ pub fn run<W: Write + Send>(
             });
         }
     }
-    let mut writer: Box<dyn RowWriter + '_> = match format {
-        Format::Dsv => Box::new(DsvWriter::new(out, spec.encoding, spec.line_ending)),
-        Format::Csv => Box::new(CsvWriter::new(out, spec.encoding, spec.line_ending)),
-        Format::Xlsx => Box::new(XlsxWriter::new(out, opts.tempdir)?),
-    };
+    let mut writer = writers::any(format, out, spec.encoding, spec.line_ending, opts.tempdir)?;
     writer.header(&spec.columns)?;
     let rows = snap.stream(
         &q,
@@ -191,10 +187,7 @@ fn run_parallel<W: Write>(
 ) -> Result<Option<u64>, ExtractError> {
     let mut header = Vec::new();
     {
-        let mut w: Box<dyn RowWriter + '_> = match format {
-            Format::Csv => Box::new(CsvWriter::new(&mut header, spec.encoding, spec.line_ending)),
-            _ => Box::new(DsvWriter::new(&mut header, spec.encoding, spec.line_ending)),
-        };
+        let mut w = writers::text(format, &mut header, spec.encoding, spec.line_ending);
         w.header(&spec.columns)?;
         w.finish()?;
     }
@@ -275,11 +268,13 @@ pub fn write_code_table<W: Write + Send>(
     opts: &Options<'_>,
 ) -> Result<Outcome, ExtractError> {
     let fields = code_table_fields();
-    let mut writer: Box<dyn RowWriter + '_> = match spec.format {
-        Format::Dsv => Box::new(DsvWriter::new(out, spec.encoding, spec.line_ending)),
-        Format::Csv => Box::new(CsvWriter::new(out, spec.encoding, spec.line_ending)),
-        Format::Xlsx => Box::new(XlsxWriter::new(out, opts.tempdir)?),
-    };
+    let mut writer = writers::any(
+        spec.format,
+        out,
+        spec.encoding,
+        spec.line_ending,
+        opts.tempdir,
+    )?;
     writer.header(&fields)?;
     let mut rows = 0;
     for (code, name) in table.rows() {

@@ -16,7 +16,7 @@
 
 use super::query::{Param, Query};
 use super::source::{open_sqlite, read_rows};
-use super::writers::{CsvWriter, DsvWriter, RowWriter};
+use super::writers;
 use super::{ExtractError, Snapshot};
 use crate::core::config::{ExtractSpec, Format};
 use rusqlite::Connection;
@@ -207,10 +207,7 @@ fn read_block(
 ) -> Result<Block, ExtractError> {
     bytes.clear();
     let rows = {
-        let mut w: Box<dyn RowWriter + '_> = match format {
-            Format::Csv => Box::new(CsvWriter::new(&mut bytes, spec.encoding, spec.line_ending)),
-            _ => Box::new(DsvWriter::new(&mut bytes, spec.encoding, spec.line_ending)),
-        };
+        let mut w = writers::text(format, &mut bytes, spec.encoding, spec.line_ending);
         w.columns(&spec.columns);
         let bounds = [Param::Int(from), Param::Int(to)];
         let params = rusqlite::params_from_iter(q.params.iter().chain(bounds.iter()));

@@ -4,6 +4,7 @@
 
 use super::ExtractError;
 use crate::core::catalog::{Field, FieldKind};
+use crate::core::config::Format;
 use crate::core::text::{encode_latin1, Encoding, LineEnding, SEPARATOR};
 use std::io::Write;
 use std::path::Path;
@@ -20,6 +21,35 @@ pub trait RowWriter {
     fn header(&mut self, fields: &[Field]) -> Result<(), ExtractError>;
     fn row(&mut self, row: u64, values: &[Option<&str>]) -> Result<(), ExtractError>;
     fn finish(self: Box<Self>) -> Result<(), ExtractError>;
+}
+
+/// The dsv or csv writer for `format` into `out`: the forms a block of a parallel read and a
+/// shared scan write (neither takes xlsx; the callers check that first).
+pub fn text<'a, W: Write + 'a>(
+    format: Format,
+    out: W,
+    enc: Encoding,
+    eol: LineEnding,
+) -> Box<dyn RowWriter + 'a> {
+    match format {
+        Format::Dsv => Box::new(DsvWriter::new(out, enc, eol)),
+        Format::Csv => Box::new(CsvWriter::new(out, enc, eol)),
+        Format::Xlsx => unreachable!("xlsx is never written in blocks or by a shared scan"),
+    }
+}
+
+/// The writer for `format` into `out`; xlsx spills its worksheet into `tempdir`.
+pub fn any<'a, W: Write + Send + 'a>(
+    format: Format,
+    out: W,
+    enc: Encoding,
+    eol: LineEnding,
+    tempdir: &Path,
+) -> Result<Box<dyn RowWriter + 'a>, ExtractError> {
+    match format {
+        Format::Xlsx => Ok(Box::new(XlsxWriter::new(out, tempdir)?)),
+        text_format => Ok(text(text_format, out, enc, eol)),
+    }
 }
 
 fn value_error(row: u64, field: &str, problem: impl Into<String>) -> ExtractError {

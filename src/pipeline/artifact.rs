@@ -135,25 +135,32 @@ fn seal_extras(
     tables: &[PlannedTable],
     opts: &Options<'_>,
 ) -> Result<Vec<ExtraArtifact>, JobError> {
-    tables
-        .iter()
-        .map(|t| {
-            let (sealed, rows) = seal_code_table(
-                spool,
-                &format!("{artifact_name}.{}", t.table.as_str()),
-                key,
-                plan,
-                t.table,
-                opts,
-            )?;
-            Ok(ExtraArtifact {
+    let mut done: Vec<ExtraArtifact> = Vec::with_capacity(tables.len());
+    for t in tables {
+        let name = format!("{artifact_name}.{}", t.table.as_str());
+        match seal_code_table(spool, &name, key, plan, t.table, opts) {
+            Ok((sealed, rows)) => done.push(ExtraArtifact {
                 table: t.table,
                 sealed,
                 rows,
                 file_name: t.file_name.clone(),
-            })
-        })
-        .collect()
+            }),
+            // None of a failed run's files stays in the spool.
+            Err(e) => {
+                done.iter().for_each(|x| discard(&x.sealed.path));
+                return Err(e);
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Removes a sealed file of a run that failed after sealing it (best effort: a leftover is
+/// overwritten by the next attempt's file of the same name).
+fn discard(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a sealed file of a failed run");
+    }
 }
 
 /// Generates and seals the extract of `plan` into the workshop's spool, as
@@ -237,9 +244,12 @@ pub fn generate_and_seal_followed(
                 .unwrap_or(JobError::Extract(e)))
         }
     };
-    let sealed = w.finish()?;
+    // The read ends before the file is final: a failed COMMIT (a PostgreSQL register's
+    // connection lost at the last moment) drops the pipe, which removes the file.
     snap.end()?;
-    let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)?;
+    let sealed = w.finish()?;
+    let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)
+        .inspect_err(|_| discard(&sealed.path))?;
     Ok(Artifact {
         sealed,
         rows: outcome.rows,

@@ -14,10 +14,9 @@
 //! as it would fail each alone; an error of the register fails the whole group.
 
 use crate::core::config::location::DbLocation;
-use crate::core::config::Format;
 use crate::core::plan::RunPlan;
 use crate::core::scan::{self, ScanKey};
-use crate::extract::writers::{CsvWriter, DsvWriter, RowWriter};
+use crate::extract::writers::{self, RowWriter};
 use crate::extract::{self, ExtractError, Register, Snapshot};
 use crate::pipeline::artifact::{Artifact, Follow, JobError};
 use crate::seal::{Key, SealError, SealWriter, Sealed};
@@ -290,10 +289,16 @@ pub fn seal_shared(
         progress,
         cancelled,
     );
+    // The read ends before any member's file is final: a failed COMMIT leaves every member
+    // without its Done, which removes its file.
+    let ended = match scanned {
+        Ok(_) => snap.end(),
+        Err(_) => Ok(()),
+    };
     // A member gets its Done only when the whole scan went through and its form did.
     let mut plain_sums: Vec<String> = vec![String::new(); members.len()];
     for (tee, failed) in tees.iter_mut().zip(failed) {
-        if scanned.is_ok() && !stopped && !failed {
+        if scanned.is_ok() && ended.is_ok() && !stopped && !failed {
             tee.finish();
             let sum = hex::encode(std::mem::take(&mut tee.hasher).finalize());
             for (i, _) in &tee.outs {
@@ -320,7 +325,7 @@ pub fn seal_shared(
         })
         .collect();
     let rows = scanned.map_err(JobError::Extract)?;
-    snap.end()?;
+    ended?;
     progress(rows, total);
     let results = results
         .into_iter()
@@ -371,11 +376,7 @@ fn scan_forms(
         .map(|tee| {
             let members: Vec<usize> = tee.outs.iter().map(|(i, _)| *i).collect();
             let spec = &plans[members[0]].extract;
-            let mut writer: Box<dyn RowWriter + '_> = match spec.format {
-                Format::Dsv => Box::new(DsvWriter::new(tee, spec.encoding, spec.line_ending)),
-                Format::Csv => Box::new(CsvWriter::new(tee, spec.encoding, spec.line_ending)),
-                Format::Xlsx => unreachable!("xlsx never shares a scan"),
-            };
+            let mut writer = writers::text(spec.format, tee, spec.encoding, spec.line_ending);
             let (writer, failed) = match writer.header(columns) {
                 Ok(()) => (Some(writer), None),
                 Err(e) => (None, Some(e)),

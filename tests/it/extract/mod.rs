@@ -2,6 +2,7 @@
 //! sealed artifacts `regdrop extract` writes (decryptable, no plaintext on disk).
 
 mod parallel;
+mod pg_commit;
 mod pg_register;
 mod sealed_artifacts;
 mod selection_and_formats;

@@ -20,9 +20,9 @@ const AGE: &str = "age13k7zew9msc69sqmx4wt7jlxxdz9y25wdpsce3yqrwn5cm2880y6szzkp7
 const HOSTKEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8KQRoLcAyA3HjT2XTLV/KiImqim5ZNP9y7enr60/qj";
 const SEED: u64 = 11;
-const VEHICLES: u64 = 2500;
+pub(super) const VEHICLES: u64 = 2500;
 
-fn sub(extract: &str) -> Subscription {
+pub(super) fn sub(extract: &str) -> Subscription {
     let text = format!(
         "id = \"t\"\ncustomer = \"Test\"\nlegal_basis = \"test\"\n[schedule]\ncron = \"0 6 * * *\"\n\
          [target]\nhost = \"127.0.0.1\"\nusername = \"u\"\nhost_keys = [\"{HOSTKEY}\"]\n\
@@ -40,14 +40,14 @@ fn sub(extract: &str) -> Subscription {
 }
 
 /// The same seed in a SQLite file and in a PostgreSQL database (built once).
-struct Pair {
+pub(super) struct Pair {
     _dir: tempfile::TempDir,
     sqlite: DbLocation,
     pg: DbLocation,
-    db: String,
+    pub(super) db: String,
 }
 
-fn pair() -> &'static Pair {
+pub(super) fn pair() -> &'static Pair {
     static PAIR: OnceLock<Pair> = OnceLock::new();
     PAIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -578,7 +578,7 @@ fn a_delivery_from_postgresql_arrives_and_a_refused_register_leaves_no_file_and_
 }
 
 /// Everything under `dir` (files and folders, relative), sorted; empty if it is not there.
-fn tree(dir: &Path) -> Vec<String> {
+pub(super) fn tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
