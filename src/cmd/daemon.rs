@@ -60,6 +60,7 @@ pub fn retry(flag: Option<&Path>, run_id: &str) -> Result<ExitCode> {
             loaded.daemon.state_db
         );
     };
+    crate::cmd::refuse_name_held_elsewhere(&loaded, &store)?;
     let Some(run) = store.get_run(&store::RunId::from(run_id))? else {
         bail!(
             "no run `{run_id}` in {}; `regdrop status` lists the runs needing attention",

@@ -71,6 +71,7 @@ pub(super) fn deliver(
     }
     let at = parse_time(at)?;
     let store = open_store(&loaded)?;
+    super::refuse_name_held_elsewhere(&loaded, &store)?;
     let rt = runtime()?;
     let ctx = Ctx {
         daemon: Arc::new(loaded.daemon.clone()),

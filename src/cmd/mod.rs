@@ -205,6 +205,34 @@ pub(super) fn open_existing_store(state_db: &DbLocation) -> Result<Option<Store>
     open_location(state_db).map(Some)
 }
 
+/// Refuses a delivery by hand under a node name a live daemon on another machine holds
+/// (a copied configuration): its leases would read as this machine's. Exit 78, with who
+/// holds the name and what to do. This machine's own daemon is the same node: fine.
+pub(crate) fn refuse_name_held_elsewhere(loaded: &Loaded, store: &Store) -> Result<()> {
+    let daemon = &loaded.daemon;
+    let name = crate::pipeline::delivery::node_name(daemon)?;
+    let held = store
+        .node_entry(&name)
+        .with_context(|| format!("reading node `{name}` in the state store's registry"))?;
+    let me = crate::daemon::registry::this_instance();
+    if !crate::core::nodes::held_elsewhere(held.as_ref(), &me, Utc::now(), daemon.lease) {
+        return Ok(());
+    }
+    let h = held.expect("held elsewhere");
+    Err(anyhow::Error::new(Exit {
+        code: EXIT_CONFIG,
+        message: format!(
+            "node name `{name}` is held by a regdrop daemon running on another machine (host {}, pid {}, \
+             last heartbeat {}): a delivery by hand here would act as that node. Give this machine \
+             its own [daemon] node (README \"Running more than one node\"), or deliver from {}",
+            h.instance.host,
+            h.instance.pid,
+            crate::store::fmt_ts(h.heartbeat_at),
+            h.instance.host
+        ),
+    }))
+}
+
 /// Loads the config; a broken daemon file is a config error (exit 78).
 pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     let path = crate::loader::default_path(flag);

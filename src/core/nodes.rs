@@ -126,8 +126,7 @@ pub fn decide(
     // The same machine: its machine-id and host name. The same boot, when both know it
     // (systemd's ProcSubset=pid hides the boot id). A pid means this holder's process only
     // in this machine's (or this kernel's) pid namespace.
-    let same_machine =
-        !me.machine.is_empty() && other.machine == me.machine && other.host == me.host;
+    let same_machine = same_machine(other, me);
     let boots_known = !me.boot.is_empty() && !other.boot.is_empty();
     let same_ns = !me.pid_ns.is_empty() && other.pid_ns == me.pid_ns;
     if same_machine && boots_known && other.boot != me.boot {
@@ -143,6 +142,29 @@ pub fn decide(
     } else {
         Decision::Refuse
     }
+}
+
+/// Whether two instances run on one machine: its machine-id (known) and host name.
+fn same_machine(a: &Instance, b: &Instance) -> bool {
+    !b.machine.is_empty() && a.machine == b.machine && a.host == b.host
+}
+
+/// Whether a delivery by hand (`regdrop deliver`, `regdrop retry`) as `me` must not run
+/// under the name `held` is registered as: a live daemon on another machine holds it (a
+/// copied configuration, whose leases would read as this machine's and be taken over). A
+/// daemon under the name on this machine is the same node: the run's lock in the spool
+/// keeps the two from working on one run.
+pub fn held_elsewhere(
+    held: Option<&NodeEntry>,
+    me: &Instance,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> bool {
+    held.is_some_and(|h| {
+        h.instance.id != me.id
+            && h.state(now, lease) == NodeState::Alive
+            && !same_machine(&h.instance, me)
+    })
 }
 
 #[cfg(test)]
@@ -296,5 +318,30 @@ mod tests {
         other.pid_ns = "pid:[2]".into();
         let e = entry(other, 0);
         assert_eq!(decide(Some(&e), &me, t(1), LEASE, never), Decision::Refuse);
+    }
+
+    #[test]
+    fn a_delivery_by_hand_runs_beside_this_machines_daemon_but_not_under_another_machines_name() {
+        let me = inst("by-hand");
+        let mut held = entry(inst("daemon"), 10);
+        // No registration, or this machine's live daemon: go on.
+        assert!(!held_elsewhere(None, &me, t(20), LEASE));
+        assert!(!held_elsewhere(Some(&held), &me, t(20), LEASE));
+        // Another machine's live daemon (another machine-id, or the same id on another
+        // host, a cloned image): refuse.
+        held.instance.machine = "m2".into();
+        assert!(held_elsewhere(Some(&held), &me, t(20), LEASE));
+        held.instance.machine = "m1".into();
+        held.instance.host = "regdrop-2".into();
+        assert!(held_elsewhere(Some(&held), &me, t(20), LEASE));
+        // ... unless its heartbeat is older than the lease, or it stopped.
+        assert!(!held_elsewhere(Some(&held), &me, t(41), LEASE));
+        held.stopped_at = Some(t(15));
+        assert!(!held_elsewhere(Some(&held), &me, t(20), LEASE));
+        // This machine's machine-id unknown: no machine is known to be this one.
+        let mut blind = me.clone();
+        blind.machine = String::new();
+        let held = entry(inst("daemon"), 10);
+        assert!(held_elsewhere(Some(&held), &blind, t(20), LEASE));
     }
 }

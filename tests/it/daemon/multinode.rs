@@ -982,3 +982,73 @@ async fn a_node_whose_name_was_taken_stops_without_committing_and_exits_1() {
         "{doc}"
     );
 }
+
+/// `regdrop deliver` and `regdrop retry` by hand under a node name a live daemon on another
+/// machine holds (a copied configuration) are refused before they touch a run: exit 78,
+/// the holder's host and pid, nothing on the server, no receipt. Once that daemon's
+/// heartbeat is older than the lease, the same delivery goes through.
+#[test]
+fn a_delivery_by_hand_under_another_machines_live_node_name_is_refused() {
+    use regdrop::core::nodes::Instance;
+    let sshd = Sshd::start();
+    let remote = sshd.remote_dir("byhand");
+    let c = Cluster::new(Shared::Sqlite, 200, 2);
+    c.write_sub(
+        "hand",
+        &subscription("hand", "0 6 * * *", &sshd, sshd.port, &remote),
+    );
+    let failed = seed(&c, "hand");
+    let elsewhere = Instance {
+        id: "another-machines-daemon".into(),
+        host: "other-host".into(),
+        machine: "m-other".into(),
+        boot: "b-other".into(),
+        pid_ns: "pid:[4026531836]".into(),
+        pid: 4343,
+        proc_start: 1,
+    };
+    let lease = Duration::from_secs(LEASE_SECS);
+    c.store()
+        .register_node("node-a", &elsewhere, lease, |_, _| {
+            panic!("a holder on another machine: no process to look at")
+        })
+        .unwrap();
+    let by_hand = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(c.path().join("node-a/regdrop.toml"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let runs_before = c.runs().len();
+    for args in [
+        &["deliver", "hand", "--no-retry"][..],
+        &["retry", failed.as_str()][..],
+    ] {
+        let out = by_hand(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {err}");
+        assert!(
+            err.contains("node name `node-a` is held by a regdrop daemon running on another machine (host other-host, pid 4343,"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("[daemon] node"), "{args:?}: {err}");
+    }
+    assert_eq!(c.runs().len(), runs_before, "no run was created");
+    assert_eq!(
+        c.store().get_run(&failed).unwrap().unwrap().state,
+        RunState::Failed
+    );
+    assert!(ls(&remote).is_empty(), "{:?}", ls(&remote));
+
+    // The other machine's daemon went quiet for longer than the lease: the name is free.
+    std::thread::sleep(lease + Duration::from_secs(2));
+    let out = by_hand(&["deliver", "hand", "--no-retry"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(finals(&remote).len(), 1, "{:?}", ls(&remote));
+}
