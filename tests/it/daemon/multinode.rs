@@ -308,44 +308,76 @@ async fn wait<T>(c: &Cluster, secs: u64, what: &str, f: impl FnMut() -> Option<T
     wait_for_or(secs, what, f, || c.logs()).await
 }
 
+/// A proxy to `sshd` passing `rate` bytes a second client -> server.
+async fn throttled(sshd: &Sshd, rate: u64) -> Proxy {
+    let faults = Faults {
+        rate: Some(rate),
+        ..Faults::default()
+    };
+    Proxy::with(0, sshd.port, faults).await
+}
+
+/// Node A alone on a fresh run of subscription `one`, whose ~1 MB goes through a proxy at
+/// 100 kB/s (the upload takes seconds); a run seeded three days ago makes it fire at once.
+struct SlowUpload {
+    sshd: Sshd,
+    proxy: Proxy,
+    remote: std::path::PathBuf,
+    c: Cluster,
+    seeded: regdrop::store::RunId,
+}
+
+impl SlowUpload {
+    async fn start(shared: Shared, folder: &str) -> SlowUpload {
+        let sshd = Sshd::start();
+        let remote = sshd.remote_dir(folder);
+        let proxy = throttled(&sshd, 100_000).await;
+        let mut c = Cluster::new(shared, 6_000, 3);
+        c.write_sub(
+            "one",
+            &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
+        );
+        let seeded = seed(&c, "one");
+        c.start(0);
+        SlowUpload {
+            sshd,
+            proxy,
+            remote,
+            c,
+            seeded,
+        }
+    }
+
+    /// The fresh run, once it uploads and its `.part` on the server has bytes.
+    async fn uploading(&self) -> Run {
+        let (c, remote) = (&self.c, &self.remote);
+        wait(c, 90, "node A uploading", || {
+            let r = c
+                .runs()
+                .into_iter()
+                .find(|r| r.id != self.seeded && r.subscription == "one")?;
+            let part = ls(remote).into_iter().find(|n| n.ends_with(".part"))?;
+            let len = std::fs::metadata(remote.join(part)).ok()?.len();
+            (r.state == RunState::Uploading && len > 0).then_some(r)
+        })
+        .await
+    }
+}
+
 /// Node A works on a run alone, is killed mid-upload (its artifact is in its spool:
 /// `sealed_by` A); node B, started after, takes the run over once A's lease expired and
 /// regenerates it. A second run: A killed when its file is on the server, B finds it.
 async fn take_over_after_a_kill_mid_upload(shared: Shared) {
-    let sshd = Sshd::start();
-    let remote = sshd.remote_dir("takeover");
-    // ~1 MB through a proxy at 100 kB/s: the upload takes seconds.
-    let proxy = Proxy::with(
-        0,
-        sshd.port,
-        Faults {
-            rate: Some(100_000),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let mut c = Cluster::new(shared, 6_000, 3);
-    c.write_sub(
-        "one",
-        &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
-    );
-    let seeded = seed(&c, "one");
-    let the_run = |c: &Cluster| {
-        c.runs()
-            .into_iter()
-            .find(|r| r.id != seeded && r.subscription == "one")
-    };
-
-    c.start(0);
-    wait(&c, 90, "node A uploading", || {
-        let r = the_run(&c)?;
-        let part = ls(&remote).into_iter().find(|n| n.ends_with(".part"))?;
-        let len = std::fs::metadata(remote.join(part)).ok()?.len();
-        (r.state == RunState::Uploading && len > 0).then_some(())
-    })
-    .await;
+    let f = SlowUpload::start(shared, "takeover").await;
+    let run = f.uploading().await;
+    let SlowUpload {
+        sshd,
+        proxy,
+        remote,
+        mut c,
+        seeded,
+    } = f;
     c.kill9(0);
-    let run = the_run(&c).unwrap();
     let lease = c.store().lease_of(&run.id).unwrap().unwrap();
     assert_eq!(lease.node.as_deref(), Some("node-a"));
     assert_eq!(lease.sealed_by.as_deref(), Some("node-a"));
@@ -460,33 +492,11 @@ async fn a_node_killed_mid_upload_is_taken_over_on_postgres() {
 /// (its own artifact, `sealed_by` itself) and delivers it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_lost_its_lease_stops_without_committing() {
-    let sshd = Sshd::start();
-    let remote = sshd.remote_dir("fenced");
-    let proxy = Proxy::with(
-        0,
-        sshd.port,
-        Faults {
-            rate: Some(100_000),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let mut c = Cluster::new(Shared::Sqlite, 6_000, 3);
-    c.write_sub(
-        "one",
-        &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
-    );
-    let seeded = seed(&c, "one");
-    c.start(0);
-    let run = wait(&c, 90, "node A uploading", || {
-        let r = c
-            .runs()
-            .into_iter()
-            .find(|r| r.id != seeded && r.state == RunState::Uploading)?;
-        let part = ls(&remote).into_iter().find(|n| n.ends_with(".part"))?;
-        (std::fs::metadata(remote.join(part)).ok()?.len() > 0).then_some(r)
-    })
-    .await;
+    let f = SlowUpload::start(Shared::Sqlite, "fenced").await;
+    let run = f.uploading().await;
+    // The server and the proxy stay in `f` until the end.
+    let (remote, mut c) = (f.remote, f.c);
+    let seeded = f.seeded;
     // Another node holds the lease now.
     c.store()
         .connection()
@@ -548,15 +558,7 @@ const SUBS: usize = 6;
 async fn random_kills(shared: Shared) {
     let sshd = Sshd::start();
     let remote = sshd.remote_dir("chaos");
-    let proxy = Proxy::with(
-        0,
-        sshd.port,
-        Faults {
-            rate: Some(150_000),
-            ..Faults::default()
-        },
-    )
-    .await;
+    let proxy = throttled(&sshd, 150_000).await;
     // The host's limit above the subscriptions: a run taken over never waits for a slot
     // (runs of the host are bounded across nodes: tests/it/store/leases.rs).
     let mut c = Cluster::new(shared, 4_000, SUBS + 2);
@@ -900,33 +902,10 @@ async fn a_second_daemon_with_the_same_node_name_is_refused_on_postgres() {
 /// restarts it), and its restart is refused while the other holds the name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_name_was_taken_stops_without_committing_and_exits_1() {
-    let sshd = Sshd::start();
-    let remote = sshd.remote_dir("evicted");
-    let proxy = Proxy::with(
-        0,
-        sshd.port,
-        Faults {
-            rate: Some(100_000),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let mut c = Cluster::new(Shared::Sqlite, 6_000, 3);
-    c.write_sub(
-        "one",
-        &subscription("one", "0 6 * * *", &sshd, proxy.port, &remote),
-    );
-    let seeded = seed(&c, "one");
-    c.start(0);
-    let run = wait(&c, 90, "node A uploading", || {
-        let r = c
-            .runs()
-            .into_iter()
-            .find(|r| r.id != seeded && r.state == RunState::Uploading)?;
-        let part = ls(&remote).into_iter().find(|n| n.ends_with(".part"))?;
-        (std::fs::metadata(remote.join(part)).ok()?.len() > 0).then_some(r)
-    })
-    .await;
+    let f = SlowUpload::start(Shared::Sqlite, "evicted").await;
+    let run = f.uploading().await;
+    // The server and the proxy stay in `f` until the end.
+    let (remote, mut c) = (f.remote, f.c);
     // Another daemon, on another machine, registered as node-a.
     let now = regdrop::store::fmt_ts(chrono::Utc::now() + chrono::Duration::seconds(60));
     c.store()
