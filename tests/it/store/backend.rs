@@ -96,3 +96,29 @@ macro_rules! both {
     )+};
 }
 pub(crate) use both;
+
+/// A clock the store handles of a test share (the nodes of one cluster), moved by the test.
+#[derive(Clone)]
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Clock {
+    /// 2026-03-01 06:00:00 UTC.
+    pub fn new() -> Clock {
+        use chrono::TimeZone;
+        let start = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 6, 0, 0).unwrap();
+        Clock(std::sync::Arc::new(start.timestamp().into()))
+    }
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let secs = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::DateTime::from_timestamp(secs, 0).unwrap()
+    }
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A handle on `db` (one node) that reads the time from `clock`.
+pub fn handle(db: &TestDb, clock: &Clock) -> Store {
+    let c = clock.clone();
+    db.open().with_clock(move || c.now())
+}

@@ -2,39 +2,11 @@
 //! is exclusive until it expires, a lost lease cannot be renewed nor commit, expired runs
 //! are listed for take-over, and per-host slots are bounded across handles.
 
-use super::backend::{both, TestDb};
-use chrono::{DateTime, TimeZone, Utc};
+use super::backend::{both, handle as node, Clock, TestDb};
 use regdrop::store::*;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const TTL: Duration = Duration::from_secs(10);
-
-/// A clock both nodes share, moved by the test.
-#[derive(Clone)]
-struct Clock(Arc<AtomicI64>);
-
-impl Clock {
-    fn new() -> Clock {
-        Clock(Arc::new(AtomicI64::new(
-            Utc.with_ymd_and_hms(2026, 3, 1, 6, 0, 0)
-                .unwrap()
-                .timestamp(),
-        )))
-    }
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.0.load(Ordering::SeqCst), 0).unwrap()
-    }
-    fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-fn node(db: &TestDb, clock: &Clock) -> Store {
-    let c = clock.clone();
-    db.open().with_clock(move || c.now())
-}
 
 fn run(s: &Store, sub: &str, clock: &Clock) -> Run {
     s.create_run(&NewRun {

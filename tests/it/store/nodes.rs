@@ -3,39 +3,12 @@
 //! stopped or dead-here one is taken over; the instance it was taken from sees so at its
 //! next heartbeat and can neither claim, renew nor commit.
 
-use super::backend::{both, TestDb};
-use chrono::{DateTime, TimeZone, Utc};
+use super::backend::{both, handle, Clock, TestDb};
 use regdrop::core::nodes::{Decision, Instance, NodeState, TakeOver};
 use regdrop::store::*;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const LEASE: Duration = Duration::from_secs(10);
-
-#[derive(Clone)]
-struct Clock(Arc<AtomicI64>);
-
-impl Clock {
-    fn new() -> Clock {
-        Clock(Arc::new(AtomicI64::new(
-            Utc.with_ymd_and_hms(2026, 3, 1, 6, 0, 0)
-                .unwrap()
-                .timestamp(),
-        )))
-    }
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.0.load(Ordering::SeqCst), 0).unwrap()
-    }
-    fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-fn handle(db: &TestDb, clock: &Clock) -> Store {
-    let c = clock.clone();
-    db.open().with_clock(move || c.now())
-}
 
 fn instance(id: &str, host: &str, pid: u32) -> Instance {
     Instance {
