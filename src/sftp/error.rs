@@ -385,4 +385,70 @@ mod tests {
         assert!(e.is_retryable());
         fake.abort();
     }
+
+    /// The vendored `write_from_slice`: each request leaves with the bytes it was given,
+    /// at once and in order (the buffer can be reused right away); a server's failure and
+    /// the stated write limit come out of its future.
+    #[tokio::test]
+    async fn borrowed_writes_go_out_at_once_with_their_bytes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let fake = tokio::spawn(async move {
+            let n = server.read_u32().await.unwrap();
+            let mut buf = vec![0; n as usize];
+            server.read_exact(&mut buf).await.unwrap();
+            server
+                .write_all(&[0u8, 0, 0, 5, 2, 0, 0, 0, 3])
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let n = server.read_u32().await.unwrap();
+                let mut buf = vec![0; n as usize];
+                server.read_exact(&mut buf).await.unwrap();
+                got.push(buf);
+            }
+            // STATUS OK for the first, FAILURE (4) for the second.
+            for (id, code) in [(1u32, 0u32), (2, 4)] {
+                let mut p = vec![101u8];
+                p.extend(id.to_be_bytes());
+                p.extend(code.to_be_bytes());
+                p.extend(0u32.to_be_bytes());
+                p.extend(0u32.to_be_bytes());
+                server
+                    .write_all(&(p.len() as u32).to_be_bytes())
+                    .await
+                    .unwrap();
+                server.write_all(&p).await.unwrap();
+            }
+            got
+        });
+        let mut raw = russh_sftp::client::RawSftpSession::new(client);
+        raw.init().await.unwrap();
+        let mut block = b"abcdefgh".to_vec();
+        let first = raw.write_from_slice("h1", 7, &block[..5]);
+        block.copy_from_slice(b"ABCDEFGH");
+        let second = raw.write_from_slice("h1", 12, &block[5..]);
+        block.fill(0);
+        let got = fake.await.unwrap();
+        let packet = |id: u32, off: u64, data: &[u8]| {
+            let mut p = vec![6u8];
+            p.extend(id.to_be_bytes());
+            p.extend(2u32.to_be_bytes());
+            p.extend(b"h1");
+            p.extend(off.to_be_bytes());
+            p.extend((data.len() as u32).to_be_bytes());
+            p.extend(data);
+            p
+        };
+        assert_eq!(got, vec![packet(1, 7, b"abcde"), packet(2, 12, b"FGH")]);
+        assert!(first.await.is_ok());
+        assert!(second.await.is_err());
+        raw.set_limits(russh_sftp::client::rawsession::Limits {
+            write_len: Some(4),
+            ..Default::default()
+        });
+        let e = raw.write_from_slice("h1", 0, b"12345").await.unwrap_err();
+        assert!(e.to_string().contains("limit"), "{e}");
+    }
 }

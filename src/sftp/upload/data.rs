@@ -12,7 +12,7 @@ use crate::core::errors::Chain;
 use futures::stream::{FuturesUnordered, StreamExt};
 use russh_sftp::protocol::OpenFlags;
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncReadExt;
+use std::sync::Arc;
 use tracing::{debug, warn};
 
 /// What the data path wrote to the temp file.
@@ -293,6 +293,10 @@ async fn upload_part(
     res.map(|_| (fsync, actual))
 }
 
+/// Bytes read from the local file at a time (rounded down to whole requests): one read
+/// per 2 MiB, on a blocking thread, straight into the buffer the requests are cut from.
+const BLOCK: usize = 2 << 20;
+
 /// Sends the file as WRITE requests of `strategy.write_len` bytes, in file order, spread
 /// round-robin over the sessions, with at most `in_flight` requests and `in_flight_bytes`
 /// bytes outstanding per session. A file still being sealed is sent as far as it has
@@ -306,7 +310,6 @@ async fn write_all(
     strategy: &Strategy,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), SftpError> {
-    const BLOCK: usize = 1 << 20;
     reader.open().await?;
     let chunk = sessions
         .iter()
@@ -319,7 +322,9 @@ async fn write_all(
     let byte_limit = (strategy.in_flight_bytes.max(chunk) * sessions.len()) as u64;
     let mut in_flight = 0u64;
     let n = sessions.len();
-    let mut block = vec![0u8; BLOCK];
+    // A whole number of requests per block, so no request is split across two reads.
+    let block_len = (BLOCK / chunk).max(1) * chunk;
+    let mut block = vec![0u8; block_len];
     let (mut filled, mut pos) = (0usize, 0usize);
     let mut offset = 0u64;
     let mut acked = 0u64;
@@ -335,21 +340,22 @@ async fn write_all(
                 if offset >= avail {
                     break;
                 }
-                let want = BLOCK.min((avail - offset) as usize);
-                reader.read_exact(&mut block[..want]).await?;
+                let want = block_len.min((avail - offset) as usize);
+                block = reader.read_at(block, offset, want).await?;
                 filled = want;
                 pos = 0;
                 sha2::Digest::update(&mut sent, &block[..filled]);
             }
             let len = chunk.min(filled - pos);
-            let data = block[pos..pos + len].to_vec();
-            pos += len;
             let (s, h) = (sessions[i % n], handles[i % n].as_str());
             i += 1;
-            let off = offset;
+            // Serialized and queued now, straight from the block (one copy into the
+            // packet); the future only waits for the server's status.
+            let ack = s.raw.write_from_slice(h, offset, &block[pos..pos + len]);
+            pos += len;
             offset += len as u64;
             in_flight += len as u64;
-            q.push(async move { (len, s.raw.write(h, off, data).await) });
+            q.push(async move { (len, ack.await) });
         }
         // Everything read so far is sent and the file has not grown further.
         let starved = pos == filled && offset >= avail;
@@ -390,7 +396,7 @@ async fn write_all(
 /// ([`Growing`]), read as far as it has grown.
 pub(crate) struct Reader {
     path: PathBuf,
-    file: Option<tokio::fs::File>,
+    file: Option<Arc<std::fs::File>>,
     /// The growing file's reader, until it is handed over.
     pending: Option<tokio::sync::oneshot::Receiver<std::fs::File>>,
     growth: Option<tokio::sync::watch::Receiver<Growth>>,
@@ -444,7 +450,7 @@ impl Reader {
     async fn open(&mut self) -> Result<(), SftpError> {
         if let Some(rx) = self.pending.take() {
             match rx.await {
-                Ok(f) => self.file = Some(tokio::fs::File::from_std(f)),
+                Ok(f) => self.file = Some(Arc::new(f)),
                 Err(_) => {
                     // The writer went away without a file: say why if it did.
                     self.readable()?;
@@ -452,19 +458,15 @@ impl Reader {
                 }
             }
         }
-        match self.file.as_mut() {
-            Some(f) if self.growth.is_some() => {
-                use tokio::io::AsyncSeekExt;
-                f.seek(std::io::SeekFrom::Start(0))
-                    .await
-                    .map_err(|e| self.local(e))?;
-            }
-            _ => {
-                let f = tokio::fs::File::open(&self.path)
-                    .await
-                    .map_err(|e| self.local(e))?;
-                self.file = Some(f);
-            }
+        // A growing file keeps the sealer's descriptor (reads are positioned, so a second
+        // pass needs no seek); a complete one is opened (again) by name.
+        if self.file.is_none() || self.growth.is_none() {
+            let path = self.path.clone();
+            let f = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+                .await
+                .map_err(|e| self.local(std::io::Error::other(e)))?
+                .map_err(|e| self.local(e))?;
+            self.file = Some(Arc::new(f));
         }
         Ok(())
     }
@@ -506,25 +508,32 @@ impl Reader {
         Ok(())
     }
 
-    async fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), SftpError> {
-        let f = self.file.as_mut().expect("opened");
-        let mut filled = 0;
-        while filled < buf.len() {
-            let got = f
-                .read(&mut buf[filled..])
-                .await
-                .map_err(|e| SftpError::Local {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-            if got == 0 {
-                return Err(SftpError::LocalChanged {
+    /// Fills `buf[..len]` with the file's bytes from `offset` (a positioned read on a
+    /// blocking thread, into the caller's buffer: no copy through an intermediate one) and
+    /// hands the buffer back.
+    async fn read_at(
+        &mut self,
+        mut buf: Vec<u8>,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SftpError> {
+        use std::os::unix::fs::FileExt;
+        let f = self.file.clone().expect("opened");
+        let read = tokio::task::spawn_blocking(move || {
+            let r = f.read_exact_at(&mut buf[..len], offset);
+            (buf, r)
+        })
+        .await;
+        match read {
+            Ok((buf, Ok(()))) => Ok(buf),
+            Ok((_, Err(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(SftpError::LocalChanged {
                     path: self.path.clone(),
                     detail: "it shrank while it was being uploaded".into(),
-                });
+                })
             }
-            filled += got;
+            Ok((_, Err(e))) => Err(self.local(e)),
+            Err(e) => Err(self.local(std::io::Error::other(e))),
         }
-        Ok(())
     }
 }

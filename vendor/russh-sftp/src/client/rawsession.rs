@@ -413,6 +413,24 @@ impl RawSftpSession {
         into_status!(result)
     }
 
+    /// [`RawSftpSession::write`] from a borrowed slice (regdrop patch): the request is
+    /// serialized and queued now, straight from `data` into the packet (one copy, where
+    /// `write` needs an owned `Vec` and so a copy before the packet's), and the returned
+    /// future only waits for the server's status. Requests queued one after the other go
+    /// out in that order; `data` can be reused as soon as this returns.
+    pub fn write_from_slice(
+        &self,
+        handle: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> impl Future<Output = SftpResult<Status>> + Send + 'static {
+        let sent = self.write_nowait_from_slice(handle, offset, data);
+        async move {
+            let result = sent?.await?;
+            into_status!(result)
+        }
+    }
+
     /// Sends a borrowed write without awaiting the server's acknowledgement.
     pub(crate) fn write_nowait_from_slice(
         &self,
