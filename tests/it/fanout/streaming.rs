@@ -26,6 +26,18 @@ const ROWS: usize = 20_000;
 
 const SAME: &str = "report = \"technical\"\nformat = \"dsv\"";
 
+/// The daemon process; killed when a test ends without stopping it (a failed assertion).
+struct Daemon(Option<std::process::Child>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 struct Fanout {
     env: Env,
     /// (id, age identity, remote folder) per member.
@@ -121,8 +133,11 @@ impl Fanout {
     }
 
     /// The daemon, with the debug lines of the delivery (how the spool file was checked).
-    fn spawn(&self) -> std::process::Child {
-        spawn_logging(&self.env, "info,regdrop::pipeline::delivery=debug")
+    fn spawn(&self) -> Daemon {
+        Daemon(Some(spawn_logging(
+            &self.env,
+            "info,regdrop::pipeline::delivery=debug",
+        )))
     }
 
     /// The line of `log` with `what` for the run of `id`.
@@ -132,7 +147,8 @@ impl Fanout {
             .position(|l| l.contains(what) && l.contains(run.id.as_str()))
     }
 
-    fn stop(&self, mut daemon: std::process::Child) -> String {
+    fn stop(&self, mut daemon: Daemon) -> String {
+        let mut daemon = daemon.0.take().expect("running");
         let st = Command::new("kill")
             .arg("-TERM")
             .arg(daemon.id().to_string())
