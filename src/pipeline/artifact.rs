@@ -245,8 +245,12 @@ pub fn generate_and_seal_followed(
         }
     };
     // The read ends before the file is final: a failed COMMIT (a PostgreSQL register's
-    // connection lost at the last moment) drops the pipe, which removes the file.
-    snap.end()?;
+    // connection lost at the last moment) abandons the pipe, which removes the file (and
+    // waits for that, so nothing is left when the error comes back).
+    if let Err(e) = snap.end() {
+        let _ = w.abandon();
+        return Err(e.into());
+    }
     let sealed = w.finish()?;
     let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)
         .inspect_err(|_| discard(&sealed.path))?;
