@@ -131,7 +131,7 @@ impl Store {
         // Before anything that takes a lock (switching to WAL does): another process (the
         // daemon, `regdrop status`) may be writing, and must be waited for, not failed on.
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        let mode = switch_to_wal(&conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(journal_mode = %mode, "State store could not switch to WAL.");
         }
@@ -192,6 +192,27 @@ impl Store {
 
     fn write_tx(&self) -> Result<Tx<'_>> {
         self.conn.write_tx()
+    }
+}
+
+/// `PRAGMA journal_mode = WAL`, retried while another process holds the file's lock.
+///
+/// SQLite answers a journal-mode change that meets a lock with `SQLITE_BUSY` at once,
+/// without its busy handler: two daemons starting together on a new file would see one
+/// of them fail. So the switch is retried here, for up to [`BUSY_TIMEOUT`] like every
+/// other statement. Once a file is in WAL (it stays so), the pragma only reads the mode.
+fn switch_to_wal(conn: &Connection) -> Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => return Ok(r?),
+        }
     }
 }
 
