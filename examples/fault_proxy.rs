@@ -58,7 +58,7 @@ async fn main() {
         spare_first: a.spare_first,
         rate: a.rate,
         delay: Duration::from_secs_f64(a.delay_ms.max(0.0) / 1000.0),
-        stall_after: None,
+        ..Faults::default()
     };
     let proxy = Proxy::with(a.listen, a.upstream, faults).await;
     println!("listening on 127.0.0.1:{}", proxy.port);

@@ -68,11 +68,16 @@ pub struct Options<'a> {
     pub xlsx_row_limit: u64,
     /// Where xlsx keeps its temporary sheet data (the 0700 spool folder).
     pub tempdir: &'a Path,
-    /// Reader threads of a dsv or csv extract from a SQLite register ([`parallel`]); 1 reads
-    /// on the calling thread. One per core (at most [`parallel::MAX_THREADS`]) by default.
+    /// Readers of a dsv or csv extract ([`parallel`]: threads on a SQLite register,
+    /// connections to a PostgreSQL one); 1 reads on the calling thread. One per core (at
+    /// most [`parallel::MAX_THREADS`]) by default.
     pub threads: usize,
     /// Extracts of fewer rows read on one thread. Lowered in tests.
     pub parallel_min_rows: u64,
+    /// Rows per block of a parallel read of a PostgreSQL register
+    /// ([`parallel::postgres::BLOCK_ROWS`]; a read of one block reads on one connection).
+    /// Lowered in tests.
+    pub pg_block_rows: u64,
 }
 
 /// Below this many rows an extract reads on one thread (a few blocks' worth).
@@ -85,6 +90,7 @@ impl<'a> Options<'a> {
             tempdir,
             threads: parallel::default_threads(),
             parallel_min_rows: PARALLEL_MIN_ROWS,
+            pg_block_rows: parallel::postgres::BLOCK_ROWS,
         }
     }
 }
@@ -141,14 +147,16 @@ pub fn run<W: Write + Send>(
     let q = query::build(spec, period, snap.dialect());
     let mut out = out;
     if parallel::pays(format, opts.threads, total, opts.parallel_min_rows) {
-        if let Some(rows) = run_parallel(snap, &q, spec, format, total, &mut out, opts, progress)? {
+        if let Some((rows, readers)) =
+            run_parallel(snap, &q, spec, format, total, &mut out, opts, progress)?
+        {
             progress(rows, total);
             return Ok(Outcome {
                 rows,
                 format,
                 fallback_note,
                 columns: spec.columns.iter().map(|f| f.name.clone()).collect(),
-                readers: opts.threads,
+                readers,
             });
         }
     }
@@ -184,7 +192,7 @@ fn run_parallel<W: Write>(
     out: &mut W,
     opts: &Options<'_>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Option<u64>, ExtractError> {
+) -> Result<Option<(u64, usize)>, ExtractError> {
     let mut header = Vec::new();
     {
         let mut w = writers::text(format, &mut header, spec.encoding, spec.line_ending);
@@ -198,16 +206,11 @@ fn run_parallel<W: Write>(
         header: &header,
         started: &mut started,
     };
-    let rows = parallel::stream(
-        snap,
-        q,
-        spec,
-        format,
-        opts.threads,
-        total,
-        &mut sink,
-        progress,
-    )?;
+    let split = parallel::Split {
+        threads: opts.threads,
+        pg_block_rows: opts.pg_block_rows,
+    };
+    let rows = parallel::stream(snap, q, spec, format, split, total, &mut sink, progress)?;
     if rows.is_some() {
         sink.start()?;
         out.flush().map_err(ExtractError::Io)?;

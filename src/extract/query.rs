@@ -8,8 +8,9 @@ use crate::core::period::Period;
 /// The SQL engine a query is written for. One builder writes both; they differ only in
 /// placeholders (`?N` / `$N`), `instr` / `strpos`, and the integer cast (SQLite's `CAST(x AS
 /// INTEGER)` reads a leading number and gives 0 for none; PostgreSQL's would fail, so it
-/// reads the same leading number with a pattern). Text columns are `COLLATE "C"` on
-/// PostgreSQL, so comparisons, `upper` and `ORDER BY` behave as SQLite's byte order.
+/// reads the same leading number with a pattern), and the owner joins of a block's query
+/// ([`Query::ranged`]). Text columns are `COLLATE "C"` on PostgreSQL, so comparisons,
+/// `upper` and `ORDER BY` behave as SQLite's byte order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
     #[default]
@@ -34,7 +35,8 @@ pub struct Query {
     /// `SELECT count(*)` with the same joins and conditions.
     pub count: String,
     /// The select restricted to one block of vehicles, `lo <= v.id < hi`: the two bounds
-    /// are the placeholders after `params` (a parallel extract reads block by block).
+    /// are the placeholders after `params` (a parallel extract reads block by block). On
+    /// PostgreSQL the owner joins carry the bounds too.
     pub ranged: String,
     pub params: Vec<Param>,
     pub dialect: Dialect,
@@ -142,6 +144,14 @@ impl Query {
     pub fn inline_count(&self) -> Result<String, NulInValue> {
         render(&self.count, &self.params)
     }
+
+    /// The select of the block `from <= v.id < to` with its parameters written in (what a
+    /// parallel read of a PostgreSQL register runs in `COPY (...) TO STDOUT`).
+    pub fn inline_ranged(&self, from: i64, to: i64) -> Result<String, NulInValue> {
+        let mut params = self.params.clone();
+        params.extend([Param::Int(from), Param::Int(to)]);
+        render(&self.ranged, &params)
+    }
 }
 
 /// Builds the query for `spec` over `period` (if any), for `dialect`.
@@ -181,20 +191,36 @@ fn build_for(
     // The count needs only the joins the conditions use (the owner join of `owners`):
     // each other join would cost an index lookup per vehicle for nothing (at most one
     // current row per vehicle and role).
+    let Where { conds, params } = conditions(report, filter, period, dialect);
+    let mark = match dialect {
+        Dialect::Sqlite => '?',
+        Dialect::Postgres => '$',
+    };
+    let (lo, hi) = (params.len() + 1, params.len() + 2);
+
     let mut count_joins = String::new();
+    let mut ranged_joins = joins.clone();
     for r in &roles {
         let a = format!("o_{}", r.as_str());
-        let join = format!(
+        let on = format!(
             " LEFT JOIN ownership {a} ON {a}.vehicle_id = v.id AND {a}.role = '{}' AND {a}.to_date IS NULL",
             r.as_str()
         );
         if report == ReportKind::Owners && *r == Role::Eier {
-            count_joins.push_str(&join);
+            count_joins.push_str(&on);
         }
-        joins.push_str(&join);
+        joins.push_str(&on);
+        ranged_joins.push_str(&on);
+        // PostgreSQL does not carry the block's bounds over to the join by itself: with
+        // them it reads the block's ownerships in one index range and merges (5.3 s per
+        // million rows of technical_owners), without them it looks each vehicle's up
+        // (8.3 s). SQLite looks each up either way.
+        if dialect == Dialect::Postgres {
+            ranged_joins.push_str(&format!(
+                " AND {a}.vehicle_id >= {mark}{lo} AND {a}.vehicle_id < {mark}{hi}"
+            ));
+        }
     }
-
-    let Where { conds, params } = conditions(report, filter, period, dialect);
 
     // Aliased to the report names, so any SQLite client prints the same header.
     let exprs: Vec<String> = columns
@@ -206,11 +232,6 @@ fn build_for(
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
-    let mark = match dialect {
-        Dialect::Sqlite => '?',
-        Dialect::Postgres => '$',
-    };
-    let (lo, hi) = (params.len() + 1, params.len() + 2);
     let range = format!("v.id >= {mark}{lo} AND v.id < {mark}{hi}");
     let ranged_wh = match conds.is_empty() {
         true => format!(" WHERE {range}"),
@@ -222,7 +243,7 @@ fn build_for(
             exprs.join(", ")
         ),
         ranged: format!(
-            "SELECT {} FROM vehicle v{joins}{ranged_wh} ORDER BY v.id",
+            "SELECT {} FROM vehicle v{ranged_joins}{ranged_wh} ORDER BY v.id",
             exprs.join(", ")
         ),
         count: format!("SELECT count(*) FROM vehicle v{count_joins}{wh}"),
@@ -484,6 +505,30 @@ mod tests {
         };
         assert_eq!(same(&pg.select), lite.select);
         assert_eq!(same(&pg.count), lite.count);
+        // The blocks of a parallel read: on PostgreSQL the owner joins carry the bounds.
+        let n = pg.params.len();
+        let bounds = |a: &str| {
+            format!(
+                " AND {a}.vehicle_id >= ${} AND {a}.vehicle_id < ${}",
+                n + 1,
+                n + 2
+            )
+        };
+        let mut pg_ranged = pg.ranged.clone();
+        for a in ["o_eier", "o_medeier", "o_leasingtaker"] {
+            assert!(pg_ranged.contains(&bounds(a)), "{a}: {}", pg.ranged);
+            pg_ranged = pg_ranged.replace(&bounds(a), "");
+        }
+        assert_eq!(same(&pg_ranged), lite.ranged);
+        let block = pg.inline_ranged(1, 17).unwrap();
+        assert!(
+            block.contains("o_eier.vehicle_id >= 1 AND o_eier.vehicle_id < 17"),
+            "{block}"
+        );
+        assert!(
+            block.contains("v.id >= 1 AND v.id < 17 ORDER BY v.id"),
+            "{block}"
+        );
         assert!(pg.inline().unwrap().contains("'4360'"));
     }
 

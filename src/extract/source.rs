@@ -16,7 +16,7 @@
 use super::query::{Dialect, Query};
 use super::ExtractError;
 use crate::core::catalog::Field;
-use crate::core::config::location::DbLocation;
+use crate::core::config::location::{DbLocation, PgUrl};
 use crate::core::retry::{Classify, ErrorClass};
 use crate::pgconn::bulk::BulkClient;
 use crate::pgconn::copy_text::{Problem, RowReader};
@@ -67,17 +67,23 @@ pub struct Register {
 
 enum Conn {
     Sqlite(Connection),
-    Postgres(Worker<BulkClient>),
+    /// The URL opens a parallel read's other connections.
+    Postgres(Worker<BulkClient>, PgUrl),
 }
 
 impl std::fmt::Debug for Register {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.conn {
             Conn::Sqlite(_) => f.write_str("Register::Sqlite"),
-            Conn::Postgres(w) => write!(f, "Register::Postgres({})", w.target()),
+            Conn::Postgres(w, _) => write!(f, "Register::Postgres({})", w.target()),
         }
     }
 }
+
+/// How a read of a PostgreSQL register begins: one snapshot for all its statements,
+/// backslashes in literals not escapes ([`super::query::literal`]).
+const BEGIN_POSTGRES: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+                              SET LOCAL standard_conforming_strings = on";
 
 /// The tables an extract reads: `check` looks for them.
 pub const TABLES: [&str; 3] = ["vehicle", "ownership", "code_vehicle_group"];
@@ -96,7 +102,7 @@ impl Register {
                 })
             }
             DbLocation::Postgres(url) => Ok(Register {
-                conn: Conn::Postgres(Worker::connect_bulk(url)?),
+                conn: Conn::Postgres(Worker::connect_bulk(url)?, url.clone()),
             }),
         }
     }
@@ -105,28 +111,41 @@ impl Register {
     pub fn dialect(&self) -> Dialect {
         match self.conn {
             Conn::Sqlite(_) => Dialect::Sqlite,
-            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Postgres(..) => Dialect::Postgres,
         }
     }
 
     /// Begins one consistent read: every count and stream of the snapshot sees the same
     /// register state. Ended by [`Snapshot::end`] (or when dropped).
     pub fn snapshot(&self) -> Result<Snapshot<'_>, ExtractError> {
-        match &self.conn {
-            Conn::Sqlite(c) => c.execute_batch("BEGIN DEFERRED")?,
-            Conn::Postgres(w) => w
+        let exported = match &self.conn {
+            Conn::Sqlite(c) => {
+                c.execute_batch("BEGIN DEFERRED")?;
+                None
+            }
+            Conn::Postgres(w, _) => w
                 .call(|c| {
-                    c.batch_execute(
-                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
-                         SET LOCAL standard_conforming_strings = on",
-                    )
+                    c.batch_execute(BEGIN_POSTGRES)?;
+                    // For a parallel read's other connections. A server that cannot export
+                    // has aborted the transaction: it begins again, to be read on one
+                    // connection.
+                    match c.query_one("SELECT pg_export_snapshot()", &[]) {
+                        Ok(row) => Ok(Some(row.get::<_, String>(0))),
+                        Err(e) if e.as_db_error().is_some() => {
+                            tracing::debug!(error = %e, "The register's read cannot be shared.");
+                            c.batch_execute(&format!("ROLLBACK; {BEGIN_POSTGRES}"))?;
+                            Ok(None)
+                        }
+                        Err(e) => Err(e),
+                    }
                 })
                 .map_err(ExtractError::Postgres)?,
-        }
+        };
         Ok(Snapshot {
             register: self,
             open: true,
             abandoned: StdCell::new(false),
+            exported,
         })
     }
 
@@ -143,7 +162,7 @@ impl Register {
                     )
                     .map(|n| n > 0)
                     .map_err(|e| format!("cannot be read: {e}"))?,
-                Conn::Postgres(w) => w
+                Conn::Postgres(w, _) => w
                     .call(move |c| {
                         c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
                             .map(|r| r.get::<_, bool>(0))
@@ -184,6 +203,9 @@ pub struct Snapshot<'a> {
     /// A COPY was left unfinished: the connection is dropped with the register rather than
     /// drained.
     abandoned: StdCell<bool>,
+    /// PostgreSQL: the read's snapshot as `pg_export_snapshot()` named it (`None`: the
+    /// server could not export it).
+    exported: Option<String>,
 }
 
 impl Snapshot<'_> {
@@ -200,7 +222,7 @@ impl Snapshot<'_> {
                     r.get(0)
                 })?
             }
-            Conn::Postgres(w) => {
+            Conn::Postgres(w, _) => {
                 let sql = q.inline_count()?;
                 w.call(move |c| c.query_one(&sql, &[]).map(|r| r.get::<_, i64>(0)))
                     .map_err(ExtractError::Postgres)?
@@ -221,7 +243,7 @@ impl Snapshot<'_> {
     ) -> Result<u64, ExtractError> {
         let conn = match &self.register.conn {
             Conn::Sqlite(c) => c,
-            Conn::Postgres(w) => {
+            Conn::Postgres(w, _) => {
                 return self.stream_copy(w, q, columns, each, total, progress);
             }
         };
@@ -234,7 +256,16 @@ impl Snapshot<'_> {
     pub(super) fn sqlite(&self) -> Option<&Connection> {
         match &self.register.conn {
             Conn::Sqlite(c) => Some(c),
-            Conn::Postgres(_) => None,
+            Conn::Postgres(..) => None,
+        }
+    }
+
+    /// A PostgreSQL register's connection, its URL and the read's exported snapshot, if
+    /// the server could export it.
+    pub(super) fn postgres(&self) -> Option<(&Worker<BulkClient>, &PgUrl, &str)> {
+        match (&self.register.conn, &self.exported) {
+            (Conn::Postgres(w, url), Some(id)) => Some((w, url, id)),
+            _ => None,
         }
     }
 
@@ -256,27 +287,7 @@ impl Snapshot<'_> {
         self.abandoned.set(true);
         w.submit(move |c| read_copy(c, &sql, &tx, &used))
             .map_err(ExtractError::Postgres)?;
-        let bad = |row: u64, p: Problem| {
-            let (field, problem) = match p {
-                Problem::Unreadable(p) => (
-                    String::new(),
-                    format!("PostgreSQL sent a row regdrop cannot read: {p}"),
-                ),
-                Problem::NotUtf8 { field } => (
-                    columns[field].name.clone(),
-                    "the register holds bytes that are not UTF-8; re-import the row".into(),
-                ),
-                Problem::Truncated => (
-                    String::new(),
-                    "PostgreSQL's COPY data ended inside a row".into(),
-                ),
-            };
-            ExtractError::Value {
-                row,
-                field,
-                problem,
-            }
-        };
+        let bad = |row: u64, p: Problem| copy_problem(columns, row, p);
         let mut row = |count: u64, values: &[Option<&str>]| -> Result<(), ExtractError> {
             each(count, values)?;
             if count.is_multiple_of(16_384) {
@@ -307,7 +318,7 @@ impl Snapshot<'_> {
         self.open = false;
         match &self.register.conn {
             Conn::Sqlite(c) => c.execute_batch("COMMIT")?,
-            Conn::Postgres(w) => w
+            Conn::Postgres(w, _) => w
                 .call(|c| c.batch_execute("COMMIT"))
                 .map_err(ExtractError::Postgres)?,
         }
@@ -326,12 +337,63 @@ impl Drop for Snapshot<'_> {
             }
             // An unfinished COPY would have to be read to its end first: the connection
             // closes with the register instead, which ends the transaction.
-            Conn::Postgres(_) if self.abandoned.get() => {}
-            Conn::Postgres(w) => {
+            Conn::Postgres(..) if self.abandoned.get() => {}
+            Conn::Postgres(w, _) => {
                 let _ = w.call(|c| c.batch_execute("ROLLBACK"));
             }
         }
     }
+}
+
+/// What is wrong with row `row` of COPY data that cannot be read, as an extract error.
+fn copy_problem(columns: &[Field], row: u64, p: Problem) -> ExtractError {
+    let (field, problem) = match p {
+        Problem::Unreadable(p) => (
+            String::new(),
+            format!("PostgreSQL sent a row regdrop cannot read: {p}"),
+        ),
+        Problem::NotUtf8 { field } => (
+            columns[field].name.clone(),
+            "the register holds bytes that are not UTF-8; re-import the row".into(),
+        ),
+        Problem::Truncated => (
+            String::new(),
+            "PostgreSQL's COPY data ended inside a row".into(),
+        ),
+    };
+    ExtractError::Value {
+        row,
+        field,
+        problem,
+    }
+}
+
+/// On a client's own thread (a parallel read's reader): runs `sql` (a `COPY ... TO
+/// STDOUT`), reads its data in chunks of about [`CHUNK`] bytes into `chunk` and hands each
+/// row's number (from 1) and values to `each`. Returns the number of rows.
+pub(super) fn copy_rows(
+    c: &mut BulkClient,
+    sql: &str,
+    columns: &[Field],
+    mut each: impl FnMut(u64, &[Option<&str>]) -> Result<(), ExtractError>,
+    chunk: &mut Vec<u8>,
+) -> Result<u64, ExtractError> {
+    let bad = |row: u64, p: Problem| copy_problem(columns, row, p);
+    let mut copy = c
+        .copy_out(sql)
+        .map_err(|e| ExtractError::Postgres(WorkerError::Db(e)))?;
+    let mut reader = RowReader::new(columns.len());
+    loop {
+        chunk.clear();
+        let more = copy
+            .fill(chunk, CHUNK)
+            .map_err(|e| ExtractError::Postgres(WorkerError::midway(e)))?;
+        reader.feed(chunk, &mut each, &bad)?;
+        if !more {
+            break;
+        }
+    }
+    reader.finish().map_err(|p| bad(reader.rows() + 1, p))
 }
 
 /// What the PostgreSQL thread hands over while it reads a COPY.

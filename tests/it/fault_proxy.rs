@@ -1,7 +1,8 @@
 //! The TCP fault proxy the other tests and the benchmarks rely on ([`crate::util::fault_proxy`],
 //! `examples/fault_proxy.rs`): it forwards both ways and counts, cuts after exactly N bytes
-//! either way (only the connections it is told to), adds the latency asked for in each direction
-//! without limiting the bandwidth, and closes connections while "down".
+//! either way (only the connections it is told to), counts a watched byte string and cuts
+//! before its Nth time, adds the latency asked for in each direction without limiting the
+//! bandwidth, and closes connections while "down".
 
 use crate::util::fault_proxy::{Faults, Proxy};
 use std::sync::atomic::Ordering;
@@ -110,6 +111,52 @@ async fn cuts_exactly_after_n_bytes_only_the_connections_it_is_told_to() {
     for _ in 0..2 {
         send(every.port, 50_000).await;
         assert_eq!(received(&mut rx).await, 1234);
+    }
+}
+
+/// Sends `data` to the proxy in pieces of `piece` bytes (ignoring a cut) and closes.
+async fn send_bytes(port: u16, data: &[u8], piece: usize) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    for chunk in data.chunks(piece) {
+        if s.write_all(chunk).await.is_err() {
+            break;
+        }
+        // Each piece its own read at the proxy (a pattern split across two of them).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_a_watched_byte_string_and_cuts_before_its_nth_time() {
+    let (port, mut rx) = sink().await;
+    let mut data = vec![1u8; 10_000];
+    for at in [1_000, 5_000, 9_000] {
+        data[at..at + 6].copy_from_slice(b"COMMIT");
+    }
+    // Counted, in one piece and in pieces that split it.
+    for piece in [data.len(), 1_003] {
+        let watch = Faults {
+            watch: Some(b"COMMIT"),
+            ..Faults::default()
+        };
+        let proxy = Proxy::with(0, port, watch).await;
+        send_bytes(proxy.port, &data, piece).await;
+        assert_eq!(received(&mut rx).await, data.len() as u64);
+        assert_eq!(proxy.watched.load(Ordering::SeqCst), 3, "pieces of {piece}");
+    }
+    // Cut before the second time: the bytes before it pass, it does not. In pieces of
+    // 5,003 its first three bytes end a piece that went on before the rest came.
+    for (piece, expect) in [(data.len(), 5_000), (5_003, 5_003)] {
+        let cut = Faults {
+            watch: Some(b"COMMIT"),
+            cut_at_watch: Some(2),
+            ..Faults::default()
+        };
+        let proxy = Proxy::with(0, port, cut).await;
+        send_bytes(proxy.port, &data, piece).await;
+        let got = received(&mut rx).await;
+        assert_eq!(got, expect, "pieces of {piece}");
+        assert_eq!(proxy.watched.load(Ordering::SeqCst), 2);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod parallel;
 mod pg_commit;
+mod pg_parallel;
 mod pg_register;
 mod sealed_artifacts;
 mod selection_and_formats;

@@ -201,7 +201,6 @@ fn a_bad_value_far_into_the_file_is_reported_at_the_row_one_reader_reports() {
     );
     for threads in [2, 3] {
         let many = extract_with(&db, &s, threads).unwrap_err();
-        eprintln!("DEBUG {threads}: {many} / {one}");
         assert_eq!(many.to_string(), one.to_string(), "{threads} readers");
     }
 }

@@ -42,8 +42,8 @@ pub(super) fn sub(extract: &str) -> Subscription {
 /// The same seed in a SQLite file and in a PostgreSQL database (built once).
 pub(super) struct Pair {
     _dir: tempfile::TempDir,
-    sqlite: DbLocation,
-    pg: DbLocation,
+    pub(super) sqlite: DbLocation,
+    pub(super) pg: DbLocation,
     pub(super) db: String,
 }
 

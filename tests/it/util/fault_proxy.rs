@@ -4,7 +4,9 @@
 //! server -> client (all of them, or only some), stalls them after N bytes until released
 //! ([`Proxy::held`]), throttles client -> server, adds latency in each direction (a
 //! round trip gains twice [`Faults::delay`], bandwidth is not limited), or closes every new
-//! connection at once while [`Proxy::down`] is set. It counts connections and the bytes it
+//! connection at once while [`Proxy::down`] is set; counts the times a byte string
+//! ([`Faults::watch`]) went client -> server and cuts before its Nth time (a protocol
+//! message, whatever the bytes before it). It counts connections and the bytes it
 //! forwarded client -> server.
 //!
 //! Faults inside the SFTP protocol (a status code, a reply that never comes) are the
@@ -39,6 +41,12 @@ pub struct Faults {
     /// [`Faults::cut_connections`]), pass nothing more client -> server once this many bytes
     /// went, while [`Proxy::held`] is set (it is, from the start, when this is set).
     pub stall_after: Option<u64>,
+    /// Counted in [`Proxy::watched`] each time it goes client -> server (on any connection).
+    pub watch: Option<&'static [u8]>,
+    /// On the connections a cut would pick, close both sides before the `watch` bytes pass
+    /// for this (from 1, counted over all connections) time; at most its first bytes pass
+    /// on when it came in two reads.
+    pub cut_at_watch: Option<u64>,
 }
 
 impl Faults {
@@ -70,6 +78,10 @@ pub struct Proxy {
     pub up_bytes: Arc<AtomicU64>,
     /// Connections accepted so far (refused ones too).
     pub connections: Arc<AtomicU64>,
+    /// Connections ended so far, every byte that came passed on (refused ones too).
+    pub closed: Arc<AtomicU64>,
+    /// Times [`Faults::watch`] went client -> server (or was cut at).
+    pub watched: Arc<AtomicU64>,
     /// While set, every new connection is closed at once (the server "is down").
     pub down: Arc<AtomicBool>,
     /// While set, connections past [`Faults::stall_after`] pass nothing client -> server.
@@ -102,6 +114,10 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let up_bytes = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
+        let closed = Arc::new(AtomicU64::new(0));
+        let ended = closed.clone();
+        let watched = Arc::new(AtomicU64::new(0));
+        let seen = watched.clone();
         let down = Arc::new(AtomicBool::new(false));
         let held = Arc::new(AtomicBool::new(faults.stall_after.is_some()));
         let (counter, accepted, is_down) = (up_bytes.clone(), connections.clone(), down.clone());
@@ -110,6 +126,7 @@ impl Proxy {
             while let Ok((client, _)) = listener.accept().await {
                 let nth = accepted.fetch_add(1, Ordering::SeqCst);
                 if is_down.load(Ordering::SeqCst) {
+                    ended.fetch_add(1, Ordering::SeqCst);
                     continue; // dropped: closed at once
                 }
                 let up = Leg {
@@ -118,6 +135,11 @@ impl Proxy {
                     rate: faults.rate,
                     delay: faults.delay,
                     counter: Some(counter.clone()),
+                    watch: faults.watch.map(|pattern| Watch {
+                        pattern,
+                        seen: seen.clone(),
+                        cut_at: faults.cut_at_watch.filter(|_| faults.picked(nth)),
+                    }),
                 };
                 let back = Leg {
                     cut_after: faults.cut_back_after.filter(|_| faults.picked(nth)),
@@ -125,14 +147,21 @@ impl Proxy {
                     rate: None,
                     delay: faults.delay,
                     counter: None,
+                    watch: None,
                 };
-                tokio::spawn(connection(client, upstream, up, back));
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    connection(client, upstream, up, back).await;
+                    ended.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
         Proxy {
             port,
             up_bytes,
             connections,
+            closed,
+            watched,
             down,
             held,
             task,
@@ -156,6 +185,39 @@ struct Leg {
     delay: Duration,
     /// Counts the bytes written on.
     counter: Option<Arc<AtomicU64>>,
+    watch: Option<Watch>,
+}
+
+/// A byte string a leg counts, and the time it is cut before.
+struct Watch {
+    pattern: &'static [u8],
+    seen: Arc<AtomicU64>,
+    cut_at: Option<u64>,
+}
+
+impl Watch {
+    /// Counts the pattern in `data` (after `tail`, the last bytes of the reads before,
+    /// which is kept up to date): `Some(n)` when the time to cut comes, `n` the bytes of
+    /// `data` to pass on before it.
+    fn scan(&self, tail: &mut Vec<u8>, data: &[u8]) -> Option<usize> {
+        let before = tail.len();
+        let mut joined = std::mem::take(tail);
+        joined.extend_from_slice(data);
+        let mut from = 0;
+        let mut cut = None;
+        while let Some(i) = memchr::memmem::find(&joined[from..], self.pattern) {
+            let at = from + i;
+            let time = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.cut_at == Some(time) {
+                cut = Some(at.saturating_sub(before));
+                break;
+            }
+            from = at + 1;
+        }
+        let keep = self.pattern.len().saturating_sub(1).min(joined.len());
+        *tail = joined[joined.len() - keep..].to_vec();
+        cut
+    }
 }
 
 /// Bytes a leg holds in its delay line at most (memory bound; far above what an SFTP
@@ -194,6 +256,7 @@ where
         rate,
         delay,
         counter,
+        watch,
     } = leg;
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let budget = Arc::new(Semaphore::new(DELAY_LINE_BYTES));
@@ -201,6 +264,7 @@ where
         let budget = budget.clone();
         async move {
             let mut sent = 0u64;
+            let mut tail = Vec::new();
             loop {
                 let mut buf = vec![0u8; CHUNK];
                 let n = match from.read(&mut buf).await {
@@ -210,6 +274,10 @@ where
                 let (n, cut) = match cut_after {
                     Some(limit) if sent + n as u64 >= limit => ((limit - sent) as usize, true),
                     _ => (n, false),
+                };
+                let (n, cut) = match watch.as_ref().and_then(|w| w.scan(&mut tail, &buf[..n])) {
+                    Some(before) => (before.min(n), true),
+                    None => (n, cut),
                 };
                 buf.truncate(n);
                 if let Some((after, held)) = &stall {
