@@ -251,6 +251,11 @@ pub fn generate_and_seal_followed(
         let _ = w.abandon();
         return Err(e.into());
     }
+    tracing::debug!(
+        rows = outcome.rows,
+        readers = outcome.readers,
+        "Register read."
+    );
     let sealed = w.finish()?;
     let extras = seal_extras(spool, artifact_name, key, plan, &files.extras, &opts)
         .inspect_err(|_| discard(&sealed.path))?;
