@@ -126,9 +126,9 @@ impl Register {
             Conn::Postgres(w, _) => w
                 .call(|c| {
                     c.batch_execute(BEGIN_POSTGRES)?;
-                    // For a parallel read's other connections. A server that cannot export
-                    // has aborted the transaction: it begins again, to be read on one
-                    // connection.
+                    // For a parallel read's other connections. A refused export (a server
+                    // that cannot, a role the function is revoked from) has aborted the
+                    // transaction: it begins again, to be read on one connection.
                     match c.query_one("SELECT pg_export_snapshot()", &[]) {
                         Ok(row) => Ok(Some(row.get::<_, String>(0))),
                         Err(e) if e.as_db_error().is_some() => {

@@ -2,8 +2,9 @@
 //! from the fixture): several reader connections give byte for byte the file one
 //! connection gives and the SQLite register gives, in every text format and with filters;
 //! every reader sees the register state the count saw when a writer commits in between; a
-//! role that may not open a second connection is read on one; a bad value is reported at
-//! the row one reader reports; a reader's connection cut midway is a retryable error.
+//! role that may not open a second connection, or not export its snapshot, is read on one;
+//! a bad value is reported at the row one reader reports; a reader's connection cut midway
+//! is a retryable error.
 
 use super::pg_register::{pair, sub, VEHICLES};
 use crate::util::fault_proxy::{Faults, Proxy};
@@ -147,6 +148,31 @@ fn a_role_that_may_not_open_a_second_connection_is_read_on_one() {
     let (got, n, readers) = extract_with(&at, &s, 2).unwrap();
     assert_eq!((n, readers), (rows, 1), "the second connection was refused");
     assert!(got == lite, "the files differ");
+}
+
+#[test]
+fn a_role_that_may_not_export_its_snapshot_is_read_on_one_connection() {
+    let (db, _) = fresh_register();
+    let pg = postgres::Postgres::get();
+    let role = format!("no_export_{}", std::process::id());
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE ROLE {role} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+             REVOKE EXECUTE ON FUNCTION pg_export_snapshot() FROM PUBLIC"
+        ),
+    );
+    let url = format!("postgresql://{role}@127.0.0.1:{}/{db}", pg.port);
+    let at = DbLocation::from_config(&url, Path::new(""));
+    let s = sub(BODIES[0]);
+    // The refused export aborted the read's transaction: it began again, and the count and
+    // the rows come from that one.
+    let (got, rows, readers) = extract_with(&at, &s, 2).unwrap();
+    assert_eq!(readers, 1, "no snapshot to share");
+    let superuser = DbLocation::from_config(&pg.url(&db), Path::new(""));
+    let (all, n, many) = extract_with(&superuser, &s, 2).unwrap();
+    assert_eq!((n, many), (rows, 2));
+    assert!(got == all, "the files differ");
 }
 
 #[test]
