@@ -23,8 +23,6 @@ pub mod sqlite;
 
 pub use sqlite::BLOCK_ROWS;
 
-/// Formatted blocks a SQLite reader may hold ahead of the writer.
-pub const AHEAD: usize = 2;
 /// At most this many reader threads, whatever the machine.
 pub const MAX_THREADS: usize = 4;
 

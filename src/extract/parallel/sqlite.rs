@@ -6,7 +6,7 @@
 //! ends. When neither holds (a snapshot that cannot be shared), the caller reads on one
 //! thread. A block is one run of the prepared [`Query::ranged`], about [`BLOCK_ROWS`] rows.
 
-use super::{write_in_order, Block, Blocks, Lane, AHEAD, BLOCK_BYTES};
+use super::{write_in_order, Block, Blocks, Lane, BLOCK_BYTES};
 use crate::core::config::{ExtractSpec, Format};
 use crate::extract::query::{Param, Query};
 use crate::extract::source::{open_sqlite, read_rows};
@@ -18,6 +18,8 @@ use std::sync::mpsc::sync_channel;
 
 /// Rows per block, on average (blocks are ranges of `v.id`, sized from the count).
 pub const BLOCK_ROWS: u64 = 1024;
+/// Formatted blocks a reader may queue for the writer.
+pub const AHEAD: usize = 2;
 
 /// Streams `q` (dsv or csv) in the open read of `conn` on `threads` reader threads into
 /// `out`. `Ok(None)`: the read cannot be shared (nothing was written).
