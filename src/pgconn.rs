@@ -297,12 +297,12 @@ fn rustls_connector(
 /// Why a [`Worker`] call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    /// Shown once: the driver's text already ends with its cause.
-    #[error("{0}")]
+    /// The driver's error with its cause ([`described`]).
+    #[error("{}", described(.0))]
     Db(postgres::Error),
     /// The connection was lost while the server was answering (a COPY's data stopped
     /// coming): retried, whatever the I/O error says.
-    #[error("{0}")]
+    #[error("{}", described(.0))]
     Lost(postgres::Error),
     /// Reading from the connection failed below the driver.
     #[error("reading from PostgreSQL: {0}")]
@@ -313,6 +313,23 @@ pub enum WorkerError {
     /// The client's thread is gone (a panic in a call, whose message is in the log).
     #[error("the PostgreSQL connection thread has stopped")]
     Thread,
+}
+
+/// A driver error as one line with its cause: for an error the server sent, its severity,
+/// message, detail and hint (tokio-postgres shows only "db error" and keeps the server's
+/// words as the cause); else the error and its causes ("error communicating with the
+/// server: ...").
+pub fn described(e: &postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return crate::core::errors::chain(e);
+    };
+    let mut line = format!("{}: {}", db.severity(), db.message());
+    for (what, text) in [("detail", db.detail()), ("hint", db.hint())] {
+        if let Some(t) = text {
+            line.push_str(&format!(" ({what}: {})", t.replace('\n', " ")));
+        }
+    }
+    line
 }
 
 impl WorkerError {

@@ -18,9 +18,10 @@ use crate::core::config::location::PgUrl;
 use crate::core::config::{ExtractSpec, Format};
 use crate::extract::query::{literal, Param, Query};
 use crate::extract::source::{copy_rows, CHUNK};
+use crate::extract::Register;
 use crate::extract::{writers, ExtractError};
 use crate::pgconn::bulk::BulkClient;
-use crate::pgconn::Worker;
+use crate::pgconn::{Worker, WorkerError};
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -83,8 +84,16 @@ pub(in crate::extract) fn stream(
     if blocks.count < 2 || split.threads < 2 {
         return Ok(None);
     }
-    let Some(readers) = open_readers(&read, split.threads.min(blocks.count)) else {
-        return Ok(None);
+    let readers = match open_readers(&read, split.threads.min(blocks.count)) {
+        Ok(readers) => readers,
+        Err(e) => {
+            tracing::info!(
+                error = %crate::core::errors::chain(&e),
+                "A second connection to the PostgreSQL register cannot share the read; \
+                 the extract reads on one connection."
+            );
+            return Ok(None);
+        }
     };
     let job = Arc::new(Job {
         q: q.clone(),
@@ -116,35 +125,53 @@ pub(in crate::extract) fn stream(
     Ok(Some((rows, readers.len())))
 }
 
-/// `threads` connections, each in a read on `read`'s snapshot; `None` (said in the log)
-/// when one cannot be had.
-fn open_readers(read: &Read<'_>, threads: usize) -> Option<Vec<Worker<BulkClient>>> {
-    let begin = match literal(&Param::Text(read.snapshot.to_string())) {
-        Ok(name) => format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {name}; \
-             SET LOCAL standard_conforming_strings = on"
-        ),
-        Err(_) => return None,
-    };
-    let mut readers = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        let reader = Worker::connect_bulk(read.url).and_then(|w| {
+/// `threads` connections, each in a read on `read`'s snapshot.
+fn open_readers(read: &Read<'_>, threads: usize) -> Result<Vec<Worker<BulkClient>>, WorkerError> {
+    let name =
+        literal(&Param::Text(read.snapshot.to_string())).map_err(|e| WorkerError::Config {
+            url: read.url.to_string(),
+            why: e.to_string(),
+        })?;
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {name}; \
+         SET LOCAL standard_conforming_strings = on"
+    );
+    (0..threads)
+        .map(|_| {
+            let reader = Worker::connect_bulk(read.url)?;
             let begin = begin.clone();
-            w.call(move |c| c.batch_execute(&begin)).map(|()| w)
-        });
-        match reader {
-            Ok(r) => readers.push(r),
-            Err(e) => {
-                tracing::info!(
-                    error = %crate::core::errors::chain(&e),
-                    "A second connection to the PostgreSQL register cannot share the read; \
-                     the extract reads on one connection."
-                );
-                return None;
-            }
-        }
-    }
-    Some(readers)
+            reader.call(move |c| c.batch_execute(&begin))?;
+            Ok(reader)
+        })
+        .collect()
+}
+
+/// Whether an extract from `register` (PostgreSQL) can be read on several connections
+/// (`regdrop check`): `Err` says why it would read on one.
+pub fn shareable(register: &Register) -> Result<(), String> {
+    let snap = register
+        .snapshot()
+        .map_err(|e| crate::core::errors::chain(&e))?;
+    let Some((main, url, snapshot)) = snap.postgres() else {
+        return Err(
+            "its role may not export the read's snapshot (GRANT EXECUTE ON FUNCTION \
+             pg_export_snapshot() TO the role)"
+                .into(),
+        );
+    };
+    let read = Read {
+        main,
+        url,
+        snapshot,
+    };
+    let got = open_readers(&read, 1).map(drop).map_err(|e| {
+        format!(
+            "a second connection cannot share the read: {}",
+            crate::core::errors::chain(&e)
+        )
+    });
+    let _ = snap.end();
+    got
 }
 
 /// On reader `w`'s client thread: reads and formats blocks `w`, `w + n`, ... and sends

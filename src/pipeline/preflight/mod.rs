@@ -104,12 +104,22 @@ fn register(d: &mut In<'_>, location: &DbLocation, user: &ServiceUser) {
     let path = match location {
         DbLocation::Sqlite(path) => path,
         DbLocation::Postgres(url) => {
-            // Connects with the URL's login, as an extract will, and looks for the tables.
+            // Connects with the URL's login, as an extract will, and looks for the tables;
+            // then whether an extract can also read on more connections (a note if not:
+            // it still works, on one).
             let checked = crate::extract::Register::open(location)
                 .map_err(|e| format!("cannot be used: {}", crate::core::errors::chain(&e)))
-                .and_then(|r| r.check_tables());
-            if let Err(e) = checked {
-                d.push("register", format!("the register {url} {e}"));
+                .and_then(|r| r.check_tables().map(|()| r));
+            match checked {
+                Err(e) => d.push("register", format!("the register {url} {e}")),
+                Ok(r) => {
+                    if let Err(why) = crate::extract::parallel::postgres::shareable(&r) {
+                        d.report.notes.push(format!(
+                            "the register {url}: extracts will read on one connection, more \
+                             slowly, since {why} (docs/register.md)"
+                        ));
+                    }
+                }
             }
             return;
         }

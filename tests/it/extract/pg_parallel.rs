@@ -6,9 +6,9 @@
 //! a bad value is reported at the row one reader reports; a reader's connection cut midway
 //! is a retryable error.
 
-use super::pg_register::{pair, sub, VEHICLES};
+use super::pg_register::{pair, sub, write_config, VEHICLES};
 use crate::util::fault_proxy::{Faults, Proxy};
-use crate::util::postgres;
+use crate::util::{self, postgres};
 use regdrop::core::config::location::DbLocation;
 use regdrop::core::config::Subscription;
 use regdrop::core::retry::{Classify, ErrorClass};
@@ -222,4 +222,47 @@ fn a_reader_connection_cut_midway_is_a_retryable_register_error() {
     assert_eq!(proxy.connections(), 3, "the extract's and two readers'");
     assert_eq!(err.class(), ErrorClass::Retryable, "{text}");
     assert!(text.contains("PostgreSQL register"), "{text}");
+}
+
+#[test]
+fn check_notes_a_register_an_extract_would_read_on_one_connection() {
+    let pg = postgres::Postgres::get();
+    let (db, _) = fresh_register();
+    let (limited, no_export) = (
+        format!("check_one_{}", std::process::id()),
+        format!("check_noexp_{}", std::process::id()),
+    );
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE ROLE {limited} LOGIN CONNECTION LIMIT 1; CREATE ROLE {no_export} LOGIN; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {limited}, {no_export}; \
+             REVOKE EXECUTE ON FUNCTION pg_export_snapshot() FROM PUBLIC; \
+             GRANT EXECUTE ON FUNCTION pg_export_snapshot() TO {limited}"
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let check = |user: &str| {
+        let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg.port);
+        write_config(d, &format!("register = \"{url}\""));
+        let out = util::cli::run(util::cli::regdrop_in(d).arg("check"));
+        assert!(!out.text().contains("register:"), "{}", out.text());
+        out.text()
+    };
+    let text = check("postgres");
+    assert!(!text.contains("read on one connection"), "{text}");
+    let text = check(&limited);
+    assert!(
+        text.contains("note: the register postgresql://")
+            && text.contains("extracts will read on one connection")
+            && text.contains("a second connection cannot share the read")
+            && text.contains("too many connections for role"),
+        "{text}"
+    );
+    let text = check(&no_export);
+    assert!(
+        text.contains("extracts will read on one connection") && text.contains("may not export"),
+        "{text}"
+    );
 }

@@ -268,7 +268,7 @@ fn preview_sql_on_a_postgresql_register_is_what_psql_runs() {
     );
 }
 
-fn write_config(d: &Path, register: &str) {
+pub(super) fn write_config(d: &Path, register: &str) {
     std::fs::create_dir_all(d.join("subs")).unwrap();
     std::fs::write(
         d.join("regdrop.toml"),
