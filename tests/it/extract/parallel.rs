@@ -23,9 +23,13 @@ fn register_of(vehicles: u64) -> (tempfile::TempDir, PathBuf) {
     (dir, db)
 }
 
+/// Rows per block of a PostgreSQL register in these tests (`extract::pg_parallel`): the
+/// 2,500 vehicles are 50 blocks, a filter's 217 are 4. A SQLite register ignores it.
+pub(super) const PG_BLOCK_ROWS: u64 = 50;
+
 /// The extract of `s` from an already opened snapshot on `threads` readers (every size
-/// goes parallel when `threads > 1`).
-fn extract_in(
+/// goes parallel when `threads > 1`): bytes, rows, readers.
+pub(super) fn extract_in(
     snap: &extract::Snapshot<'_>,
     planned: (u64, regdrop::core::config::Format, Option<String>),
     s: &Subscription,
@@ -35,6 +39,7 @@ fn extract_in(
     let mut opts = Options::new(dir.path());
     opts.threads = threads;
     opts.parallel_min_rows = 0;
+    opts.pg_block_rows = PG_BLOCK_ROWS;
     let mut out = Vec::new();
     let mut last = (0, 0);
     let o = extract::run(
@@ -64,7 +69,7 @@ fn extract_with(
     Ok((out, rows))
 }
 
-const BODIES: [&str; 5] = [
+pub(super) const BODIES: [&str; 5] = [
     "report = \"technical_owners\"",
     "report = \"technical_owners\"\nformat = \"csv\"\nencoding = \"iso-8859-1\"\nline_ending = \"crlf\"",
     "report = \"technical\"\nformat = \"dsv\"\nencoding = \"iso-8859-1\"",

@@ -6,45 +6,16 @@
 //! a bad value is reported at the row one reader reports; a reader's connection cut midway
 //! is a retryable error.
 
+use super::parallel::{extract_in, BODIES, PG_BLOCK_ROWS};
 use super::pg_register::{pair, sub, write_config, VEHICLES};
 use crate::util::fault_proxy::{Faults, Proxy};
 use crate::util::{self, postgres};
 use regdrop::core::config::location::DbLocation;
 use regdrop::core::config::Subscription;
 use regdrop::core::retry::{Classify, ErrorClass};
-use regdrop::extract::{self, ExtractError, Options, Register};
+use regdrop::extract::{self, ExtractError, Register};
 use regdrop::register;
 use std::path::Path;
-
-/// Rows per block in these tests: the 2,500 vehicles are 50 blocks, a filter's 217 are 4.
-const BLOCK_ROWS: u64 = 50;
-
-/// The extract of `s` from an open snapshot on `threads` readers: bytes, rows, readers.
-fn extract_in(
-    snap: &extract::Snapshot<'_>,
-    planned: (u64, regdrop::core::config::Format, Option<String>),
-    s: &Subscription,
-    threads: usize,
-) -> Result<(Vec<u8>, u64, usize), ExtractError> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = Options::new(dir.path());
-    opts.threads = threads;
-    opts.parallel_min_rows = 0;
-    opts.pg_block_rows = BLOCK_ROWS;
-    let mut out = Vec::new();
-    let mut last = (0, 0);
-    let o = extract::run(
-        snap,
-        &s.extract,
-        None,
-        planned,
-        &mut out,
-        &opts,
-        &mut |d, t| last = (d, t),
-    )?;
-    assert_eq!(last, (o.rows, o.rows), "progress ends at the total");
-    Ok((out, o.rows, o.readers))
-}
 
 /// The extract of `s` from the register at `at` on `threads` readers: bytes, rows, readers.
 fn extract_with(
@@ -72,14 +43,6 @@ fn fresh_register() -> (String, DbLocation) {
     (db, at)
 }
 
-const BODIES: [&str; 5] = [
-    "report = \"technical_owners\"",
-    "report = \"technical_owners\"\nformat = \"csv\"\nencoding = \"iso-8859-1\"\nline_ending = \"crlf\"",
-    "report = \"technical\"\nformat = \"dsv\"\nencoding = \"iso-8859-1\"",
-    "report = \"owners\"\nformat = \"csv\"",
-    "report = \"technical_owners\"\n[extract.filter]\nfuel = [\"1\", \"5\"]\nfirst_registration_year = [2012, 2019]",
-];
-
 #[test]
 fn several_postgres_readers_write_the_file_one_reader_and_sqlite_write() {
     let p = pair();
@@ -93,7 +56,7 @@ fn several_postgres_readers_write_the_file_one_reader_and_sqlite_write() {
             "{body}: PostgreSQL on one connection differs from SQLite"
         );
         assert!(
-            rows > 2 * BLOCK_ROWS,
+            rows > 2 * PG_BLOCK_ROWS,
             "{body}: {rows} rows are too few blocks"
         );
         for threads in [2, 3] {
